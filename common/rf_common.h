@@ -1,0 +1,124 @@
+/* rf_common.h: refold's error type, always-on assertions and logging callback.
+ * Every module reports failures as rf_err_t; library code never prints. */
+#ifndef RF_COMMON_H
+#define RF_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Error codes: 0 is success, every failure is negative. Each code has a class
+ * (rf_err_class) telling the caller what to do with it. */
+typedef enum rf_err {
+    RF_OK = 0,
+    /* bad input: the event or request is wrong; dead-letter or reject it */
+    RF_ERR_BAD_INPUT = -1,     /* a field is missing, negative, too long or malformed */
+    RF_ERR_BAD_MAGIC = -2,     /* first byte is not the Confluent magic byte 0 */
+    RF_ERR_UNKNOWN_SCHEMA = -3,/* schema id not in the manifest / registry */
+    RF_ERR_TRUNCATED = -4,     /* bytes end before the value does */
+    RF_ERR_OVERSIZE = -5,      /* payload larger than RF_EVENT_BYTES_MAX */
+    RF_ERR_DECODE = -6,        /* Avro bytes that do not decode under the schema */
+    RF_ERR_UNKNOWN_PROGRAM = -7,
+    RF_ERR_CONFLICT = -8,      /* same event id, different bytes */
+    /* retriable: try again later (the broker or a peer is not ready) */
+    RF_ERR_RETRY = -20,
+    RF_ERR_TIMEOUT = -21,
+    RF_ERR_KAFKA = -22,        /* a librdkafka error; message has detail */
+    /* fatal: stop the worker without advancing offsets */
+    RF_ERR_STORAGE = -40,      /* RocksDB error (I/O, disk full, corruption) */
+    RF_ERR_GAP = -41,          /* an offset or seq gap: something was lost upstream */
+    RF_ERR_CORRUPT = -42,      /* a stored record fails its checks (hash, postings) */
+    RF_ERR_NOMEM = -43,
+    RF_ERR_IO = -44,           /* a file could not be read or written */
+    RF_ERR_CONFIG = -45,       /* invalid option or configuration */
+    RF_ERR_INTERNAL = -46,
+    RF_ERR_NOT_FOUND = -47,    /* a lookup found nothing (not always an error) */
+} rf_err_t;
+
+typedef enum rf_err_class {
+    RF_ERRCLASS_OK = 0,
+    RF_ERRCLASS_BAD_INPUT, /* dead-letter / reject, then go on */
+    RF_ERRCLASS_RETRIABLE, /* retry with backoff */
+    RF_ERRCLASS_FATAL,     /* stop without advancing offsets */
+} rf_err_class_t;
+
+/* Short, stable, lowercase name of an error code ("bad_magic", ...). */
+const char *rf_err_str(rf_err_t err);
+rf_err_class_t rf_err_class(rf_err_t err);
+
+/* Error detail for callers that want more than a code: a fixed buffer, no
+ * allocation, owned by the caller. */
+#define RF_ERRMSG_MAX 256
+typedef struct rf_errbuf {
+    char msg[RF_ERRMSG_MAX];
+} rf_errbuf_t;
+
+/* Formats into eb (when not NULL) and returns err, so callers can write
+ * `return rf_errf(eb, RF_ERR_BAD_INPUT, "field '%s' is missing", name);` */
+rf_err_t rf_errf(rf_errbuf_t *eb, rf_err_t err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Always-on assertion: for invariants only, never for input. */
+#define RF_ASSERT(cond)                                                        \
+    do {                                                                       \
+        if (__builtin_expect(!(cond), 0))                                      \
+            rf__assert_fail(#cond, __FILE__, __LINE__);                        \
+    } while (0)
+_Noreturn void rf__assert_fail(const char *expr, const char *file, int line);
+
+/* Logging: library code logs through this callback; the default writes
+ * "refold: <level>: msg" to stderr (or one JSON object per line when
+ * rf_log_set_json(1)). Thread safe: the callback is called from any thread. */
+typedef enum rf_log_level {
+    RF_LOG_ERROR = 0,
+    RF_LOG_WARN = 1,
+    RF_LOG_INFO = 2,
+    RF_LOG_DEBUG = 3,
+} rf_log_level_t;
+typedef void(rf_log_cb_t)(rf_log_level_t level, const char *msg, void *opaque);
+void rf_log_set_callback(rf_log_cb_t *cb, void *opaque);
+void rf_log_set_level(rf_log_level_t level);
+void rf_log_set_json(int on);
+void rf_log(rf_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Time: monotonic nanoseconds for measuring, and wall-clock milliseconds for
+ * producers only (the fold never reads the wall clock). */
+uint64_t rf_now_ns(void);
+int64_t rf_wall_ms(void);
+
+/* Hex helpers: out must hold 2*n+1 bytes; rf_unhex returns RF_OK or
+ * RF_ERR_BAD_INPUT when hex is not exactly 2*n hex digits. */
+void rf_hex(const uint8_t *in, size_t n, char *out);
+rf_err_t rf_unhex(const char *hex, uint8_t *out, size_t n);
+
+/* Bounded string copy: copies at most cap-1 bytes and NUL-terminates. Returns
+ * RF_ERR_BAD_INPUT if src did not fit (dst still holds the truncated copy). */
+rf_err_t rf_strlcpy(char *dst, const char *src, size_t cap);
+
+/* Big-endian helpers for keys (they sort numerically in RocksDB). */
+static inline void rf_be64_put(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)(v & 0xff);
+        v >>= 8;
+    }
+}
+static inline uint64_t rf_be64_get(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
+    return v;
+}
+static inline void rf_be32_put(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+static inline uint32_t rf_be32_get(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+#endif

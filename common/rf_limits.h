@@ -1,0 +1,262 @@
+/* rf_limits.h: every bound in refold, in one place, each with its reason
+ * (after SQLite's sqliteLimit.h and TigerBeetle's "put a limit on everything"). */
+#ifndef RF_LIMITS_H
+#define RF_LIMITS_H
+
+/* Identifiers (user, referrer, program, order, code, visitor): apps use short
+ * ids; 64 bytes holds a UUID string, an email-sized id or a 32-byte hex hash. */
+#define RF_ID_MAX 64
+/* An event id is a UUID in its 36-character text form. */
+#define RF_UUID_STR_LEN 36
+/* HMAC-SHA256 hashes of PII travel as 64 lowercase hex digits. */
+#define RF_HASH_HEX_LEN 64
+/* Asset code: an ISO 4217 currency ("USD") or "POINTS"; 12 leaves room for
+ * store-credit kinds such as "CREDIT_USD". */
+#define RF_ASSET_MAX 12
+/* Free-text fields (reason, actor, channel, source): short labels, not prose. */
+#define RF_TEXT_MAX 128
+/* A program's rules (JSON inside ProgramConfigured): a full program with tiers,
+ * milestones and fraud checks is about 2 KiB; 16 KiB leaves ample room while
+ * keeping a decoded event a fixed-size struct (no allocation on the hot path). */
+#define RF_RULES_MAX 16384
+/* One Kafka message: the largest valid event (max rules) plus envelope and
+ * framing is under 17 KiB; anything over 64 KiB is refused as oversize before
+ * decoding, so a hostile producer cannot make the fold allocate. */
+#define RF_EVENT_BYTES_MAX 65536
+/* Amounts: |amount| <= 10^15 minor units (10 trillion dollars) so that sums
+ * of many amounts, and amount * percent (basis points), stay inside int64. */
+#define RF_AMOUNT_MAX 1000000000000000LL
+
+/* Avro decoding of untrusted bytes (schemas/rf_codec.c). Nesting deeper than
+ * this in a writer schema's data is refused (our schemas nest 3 deep; the
+ * bound keeps a hostile recursive schema from exhausting the stack), and no
+ * message may hold more array/map items than this in total (an item can be
+ * zero bytes long, so the byte limit alone does not bound the loop). */
+#define RF_AVRO_DEPTH_MAX 32
+#define RF_AVRO_ITEMS_MAX 65536
+/* Writer schemas one codec knows: the embedded manifest plus any registered
+ * at runtime from a schema registry (a subject rarely has more than a few
+ * dozen versions). */
+#define RF_CODEC_SCHEMAS_MAX 64
+
+/* Ledger records. A purchase can post referrer reward, friend reward,
+ * milestone bonus and receivable settlement: at most 16 postings; facts are the
+ * audit trail of one decision (checks run, caps, rule version): 24. */
+#define RF_POSTINGS_MAX 16
+#define RF_FACTS_MAX 24
+#define RF_FACT_KEY_MAX 24
+#define RF_FACT_VAL_MAX 128
+/* Largest canonical encoding of one record (bounded by the limits above). */
+#define RF_RECORD_BYTES_MAX 16384
+/* Records one event can produce (maturity of held rewards on a Clock event is
+ * the largest fan-out); more matured holds wait for the next event. */
+#define RF_RECORDS_PER_EVENT_MAX 64
+
+/* Kafka partitions refold handles (the mock broker and any worker). */
+#define RF_PARTITIONS_MAX 256
+/* Default number of partitions of refold's topics. */
+#define RF_PARTITIONS_DEFAULT 16
+
+/* Fold worker batching: a poll cycle ends after this many messages or this
+ * much time, whichever is first; one synced WriteBatch per partition per cycle
+ * amortises the ~0.3 ms sync cost (DESIGN.md) over thousands of events. */
+#define RF_FOLD_BATCH_MAX 8192
+#define RF_FOLD_BATCH_MS 50
+/* Upper bound of --batch-ms: a longer cycle only delays durability and the
+ * consumer's liveness (max.poll.interval.ms) for no throughput gain. */
+#define RF_FOLD_BATCH_MS_MAX 10000
+/* Outbox records produced to refold.ledger and not yet acknowledged, per
+ * partition: bounds the producer queue and the ack window bitmap (1 KiB per
+ * partition); 8192 is two poll cycles of a busy partition. */
+#define RF_FOLD_OUTBOX_INFLIGHT_MAX 8192
+/* Outbox rounds in a row that end in a failed delivery (each after up to
+ * message.timeout.ms) before the worker stops: the records are durable and a
+ * restart republishes them, but a ledger topic that stays unwritable for
+ * minutes needs an operator. */
+#define RF_FOLD_OUTBOX_RETRY_MAX 10
+/* Producer message.timeout.ms the fold sets for the DLQ and the outbox
+ * (overridable with -X): a dead letter not delivered within it stops the
+ * worker; 30 s rides out a leader election. */
+#define RF_FOLD_PRODUCE_TIMEOUT_MS 30000
+/* Threads of one fold worker: a cycle's partitions fold and commit in
+ * parallel (each partition on one thread at a time); more threads than cores
+ * only adds switching. */
+#define RF_FOLD_THREADS_MAX 16
+/* How long a clean shutdown or a revoke waits for outbox acknowledgements
+ * before closing the ledger (what is not acknowledged is republished). */
+#define RF_FOLD_DRAIN_MS 10000
+
+/* The embedded broker (librdkafka 2.0.2 mock) keeps only the last 5 MiB or
+ * 100,000 batches per partition; producers that feed it throttle to keep the
+ * consumer lag of a partition below this many messages. */
+#define RF_MOCK_LAG_MAX 50000
+
+/* Ledger storage: one RocksDB per partition (docs/ledger.md). The block cache
+ * is shared by every partition a process opens, so read memory does not grow
+ * with the partition count: 64 MiB holds the index/filter blocks and hot
+ * balances and dedup blocks of a 16-partition worker. */
+#define RF_LEDGER_BLOCK_CACHE_BYTES (64u << 20)
+/* Memtable per partition: modest because a worker may own many partitions
+ * (16 partitions x 2 memtables x 8 MiB = 256 MiB worst case), and a batch of
+ * RF_FOLD_BATCH_MAX events (~2-4 MiB of puts) still fits one memtable. */
+#define RF_LEDGER_WRITE_BUFFER_BYTES (8u << 20)
+/* Open table files per partition RocksDB: 256 partitions x 64 stays far below
+ * the usual 64k descriptor limit; more files than this are reopened. */
+#define RF_LEDGER_OPEN_FILES_MAX 64
+/* Programs whose existence a partition ledger caches (key = program id, so a
+ * partition holds few programs); a miss costs one RocksDB get. */
+#define RF_LEDGER_PROGRAM_CACHE 64
+/* Verify recomputes every balance from the postings in a hash map of at most
+ * this many accounts per pass (~220 bytes each: 256k accounts ~ 56 MiB); a
+ * ledger with more accounts is verified in several passes over the records,
+ * so memory stays bounded however large the ledger grows. */
+#define RF_VERIFY_ACCOUNTS_MAX (1 << 18)
+
+/* Producers (producers/). rf_producer_emit on a full local queue polls for
+ * delivery reports this long before giving RF_ERR_RETRY back: long enough to
+ * ride out one broker round trip of a full batch, short enough that a caller
+ * with a dead broker hears about it. */
+#define RF_PRODUCER_FULL_WAIT_MS 1000
+/* Commands retry RF_ERR_RETRY (and wait in flush) at most this many times:
+ * 300 x 1 s is librdkafka's default message.timeout.ms, after which queued
+ * events have failed anyway. */
+#define RF_PRODUCER_RETRY_MAX 300
+/* loadgen: programs, and referrers over all programs, it simulates (24
+ * bytes of state per referrer), and actions scheduled in the future (clicks waiting to
+ * become signups, purchases waiting for refunds...): at about 48 bytes each
+ * the schedule stays under 50 MiB; follow-ups beyond it are dropped. */
+#define RF_LOADGEN_PROGRAMS_MAX 1000
+#define RF_LOADGEN_REFERRERS_MAX 1000000
+#define RF_LOADGEN_PENDING_MAX (1 << 20)
+/* loadgen throttling against the embedded broker: besides RF_MOCK_LAG_MAX
+ * messages, keep a partition's unconsumed bytes under this share of the mock's
+ * 5 MiB per partition (the smaller bound wins), and give up waiting for a
+ * consumer that made no progress for this long. */
+#define RF_MOCK_LAG_BYTES_MAX (4 * 1024 * 1024)
+#define RF_LOADGEN_STALL_MS 60000
+/* ... and, at the cap with a group that has committed nothing yet, wait this
+ * long for its first commit before stopping: a consumer-group join on the
+ * embedded broker takes about 3 s (DESIGN.md), so a fold started together
+ * with loadgen is not mistaken for no consumer (--lag-wait overrides). */
+#define RF_LOADGEN_FIRST_COMMIT_WAIT_MS 10000
+
+/* HTTP API: request line + headers + query string. */
+#define RF_HTTP_URL_MAX 2048
+
+/* Projection worker (consumers/rf_project*.c): a poll cycle ends after this
+ * many ledger records or this much time; one synced WriteBatch per partition
+ * per cycle, as in the fold. */
+#define RF_PROJECT_BATCH_MAX 16384
+#define RF_PROJECT_BATCH_MS 50
+/* The projection's per-partition write-back cache: a batch commits early
+ * when it holds this many keys (a referral touches ~100 keys: 8 boards with
+ * their rank counters), and a commit drops the cache above RF_PROJECT_CACHE_KEEP
+ * keys (~100 bytes per entry: at most ~13 MiB per partition, ~6.5 MiB kept):
+ * hot keys (a program's counters, board tops) stay cached across commits. */
+#define RF_PROJECT_CACHE_ENTRIES_MAX 131072
+#define RF_PROJECT_CACHE_KEEP 65536
+/* Leaderboard top K and stats rows per query: a page, not an export. */
+#define RF_LEADERBOARD_TOP_MAX 1000
+#define RF_STATS_ROWS_MAX 4096
+/* Query handles following a running worker (rocksdb secondary instances)
+ * catch up with it at most this often. */
+#define RF_QUERY_REFRESH_MS 100
+/* HTTP API (refold serve): connections served at once, worker threads (one
+ * per core here), seconds before an idle connection is closed, and the
+ * per-connection memory (request line + headers; larger requests get 414/431). */
+#define RF_HTTP_CONN_MAX 512
+#define RF_HTTP_THREADS 2
+#define RF_HTTP_TIMEOUT_S 10
+#define RF_HTTP_CONN_MEMORY 16384
+
+/* JSON lines for `refold emit`: one event per line. */
+#define RF_JSON_LINE_MAX (RF_RULES_MAX * 2 + 4096)
+
+/* Referral rules (ledger/rules/, docs/programs.md). A program is a small
+ * fixed-size struct compiled once per version, so these bound its size. */
+/* Tiers and milestones per program: real programs use 3-5; 16 is ample. */
+#define RF_RULES_TIERS_MAX 16
+#define RF_RULES_MILESTONES_MAX 16
+/* Sliding-window fraud checks (ip_cluster, velocity) keep the last N event
+ * times per key: N <= 256 keeps a state value under 2 KiB. */
+#define RF_RULES_WINDOW_MAX 256
+/* Compiled programs cached per partition ledger (a miss re-reads and
+ * re-parses the program's rules: correct, only slower). */
+#define RF_RULES_CACHE_PROGRAMS 256
+/* Rewarded purchases per referral when first_purchase_only is false: bounds
+ * the rewards a review rejection or refund must reverse in one event. */
+#define RF_RULES_QUALIFYING_MAX 8
+/* The rules' write-through cache of their own state (users, referrers,
+ * codes, windows): hot keys are read from memory, not RocksDB. Entries of at
+ * most RF_RULES_STATE_VAL_MAX bytes; 8192 x ~1 KiB = 8 MiB per partition. */
+#define RF_RULES_STATE_CACHE 8192
+#define RF_RULES_STATE_VAL_MAX 768
+/* Payment hashes kept per user for the self-referral check. */
+#define RF_RULES_PAYMENT_HASHES 4
+
+/* Finance and operator tools (ledger/rf_finance.h, consumers/rf_replay.c,
+ * rf_dlq.c, rf_checkpoint.c, rf_metrics.h). Owner: the "tools" module. */
+/* Accounts summed in one report (trial balance, statement, what-if): an
+ * account is about 210 bytes, so 1M accounts stay near 200 MiB; maps grow by
+ * doubling, so small ledgers use little. */
+#define RF_FINANCE_ACCOUNTS_MAX (1u << 20)
+/* Movements in one statement (one user over one period): a user with more
+ * than 1M postings in a period is a bot; ask for a shorter period. */
+#define RF_FINANCE_MOVEMENTS_MAX (1u << 20)
+/* Payout lines and ledger redemptions matched in one reconcile run (about
+ * 240 bytes each): a month of payouts of a large program; split bigger files
+ * by period (--from/--to). */
+#define RF_FINANCE_PAYOUTS_MAX (1u << 20)
+/* Discrepancies listed one by one in a reconcile report (all are counted). */
+#define RF_FINANCE_ISSUES_MAX 1000
+/* One line of a payout CSV (5 short columns fit in a few hundred bytes). */
+#define RF_FINANCE_CSV_LINE_MAX 4096
+/* Replay: events folded per synced commit of the scratch ledger (the fold
+ * worker's batch bound, so a replayed batch costs what a live one does). */
+#define RF_REPLAY_BATCH_MAX RF_FOLD_BATCH_MAX
+/* Replay threads (partitions folded in parallel from the archive): each holds
+ * one partition's open batch (up to a few MiB), so 16 stays modest. */
+#define RF_REPLAY_JOBS_MAX 16
+/* Replay from Kafka: how long a partition may deliver nothing before the
+ * replay gives up on reaching its end offset (a broker that lost data). */
+#define RF_REPLAY_IDLE_MS 30000
+/* Checkpoint: how long `refold checkpoint` waits for a running worker to
+ * answer a checkpoint request (a worker polls between poll cycles of at most
+ * RF_FOLD_BATCH_MS_MAX, but a slow synced commit or a rebalance can take
+ * seconds), and how often a worker looks for a request. */
+#define RF_CHECKPOINT_WAIT_MS 60000
+#define RF_CHECKPOINT_POLL_MS 200
+/* DLQ tools: dead letters redriven in one run (each is held in memory until
+ * delivered) and bytes dumped by `dlq show` (a dead letter may be oversize). */
+#define RF_DLQ_REDRIVE_MAX 100000
+#define RF_DLQ_SHOW_BYTES_MAX (1 << 20)
+/* Metrics registry: series (name + label set) a process exports. Labels are
+ * bounded sets (outcome, reason = error code name, partition), so 16
+ * partitions x 4 outcomes x ~20 reasons and the rest fit easily; a series
+ * beyond the bound is dropped and counted (refold_metrics_dropped_total). */
+#define RF_METRICS_SERIES_MAX 4096
+#define RF_METRICS_NAME_MAX 96
+#define RF_METRICS_LABELS_MAX 192
+#define RF_METRICS_HELP_MAX 160
+/* Histogram buckets per metric (Prometheus default latency buckets are 11). */
+#define RF_METRICS_BUCKETS_MAX 24
+
+/* `refold demo` (consumers/rf_demo*.c). Example programs it loads from
+ * ops/programs (a handful; each takes over one loadgen program's traffic),
+ * and the largest program file it reads (rules plus wrapper and blanks). */
+#define RF_DEMO_PROGRAMS_MAX 32
+#define RF_DEMO_PROGRAM_FILE_MAX (4 * RF_RULES_MAX)
+/* The demo throttles its producer so that no partition of refold.ledger
+ * holds more unprojected bytes than RF_MOCK_LAG_BYTES_MAX: it counts the
+ * records the fold has not yet produced (events not folded x this many
+ * records per event: measured mean 1.16 over 1M loadgen events, so 2 leaves
+ * room for reward-heavy stretches) plus the records not yet projected, at
+ * this many bytes per record on the wire (the outbox sends uncompressed;
+ * measured Avro mean 319 bytes, max 552, plus key and record overhead). */
+#define RF_DEMO_RECORDS_PER_EVENT_EST 2
+#define RF_DEMO_RECORD_BYTES_EST 448
+/* A pipeline stage that makes no progress for this long while it has work
+ * fails the demo (a stuck worker, not a slow one: stages move every 50 ms). */
+#define RF_DEMO_STALL_MS 60000
+
+#endif

@@ -1,0 +1,403 @@
+/* rf_demo.c: `refold demo`: the whole pipeline in one process: the embedded
+ * broker, the fold and projection workers on threads (real Kafka protocol on
+ * loopback between them), the example programs and loadgen traffic, then a
+ * report of what came out and every check that it adds up (docs/demo.md). */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rf_commands.h"
+#include "rf_demo_int.h"
+
+#define DEMO "refold demo: "
+/* Fewer events would leave an example program without its rules or any
+ * traffic (loadgen configures every program first, then interleaves them). */
+#define RF_DEMO_EVENTS_MIN 1000
+
+static volatile sig_atomic_t interrupted;
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+/* Warnings and errors of the workers and clients, above the progress lines;
+ * their info lines would drown the report. */
+static void demo_log(rf_log_level_t level, const char *msg, void *opaque)
+{
+    (void)opaque;
+    if (level > RF_LOG_WARN) return;
+    char line[RF_ERRMSG_MAX + 64];
+    snprintf(line, sizeof line, DEMO "%s: %s\n", level == RF_LOG_ERROR ? "error" : "warning", msg);
+    rf__demo_log_line(line);
+}
+
+static void demo_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: refold demo [--data DIR] [--events N] [--seed S] [--partitions P]\n"
+            "                   [--programs DIR] [--json-report FILE] [--force] [--keep-broker]\n"
+            "\n"
+            "Runs the whole pipeline in one process: the embedded Kafka broker, the fold and\n"
+            "projection workers (the real Kafka protocol on loopback between them), the\n"
+            "example programs (ops/programs) and deterministic loadgen traffic, throttled so\n"
+            "the in-memory broker never drops unread events. Then it checks and reports:\n"
+            "leaderboards, funnel KPIs and fraud checks of the example programs, the trial\n"
+            "balance, offsets accounted, projection = fold balances, verify and head hashes.\n"
+            "The same --seed gives the same head hashes. Exit status 0 only when every\n"
+            "check passed (docs/demo.md).\n"
+            "\n"
+            "  --data DIR          data directory to create (default ./refold-data); must\n"
+            "                      not exist or be empty\n"
+            "  --events N          loadgen events to publish (default 1000000, at least %d)\n"
+            "  --seed S            loadgen seed (default 1)\n"
+            "  --partitions P      partitions per topic (default %d)\n"
+            "  --programs DIR      example programs (default: ops/programs of the source\n"
+            "                      tree, or share/refold/programs next to the binary)\n"
+            "  --json-report FILE  also write the report as JSON to FILE\n"
+            "  --force             delete DIR first if it holds an earlier run\n"
+            "  --keep-broker       keep the broker running after the report (Ctrl-C stops)\n"
+            "  --continue          not supported: see docs/demo.md (use --keep-broker and\n"
+            "                      the fold/project/loadgen commands to add traffic)\n",
+            RF_DEMO_EVENTS_MIN, RF_PARTITIONS_DEFAULT);
+}
+
+static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!s[0] || s[0] == '-') return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+/* Returns -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, rf_demo_opts_t *o)
+{
+    static const struct option longopts[] = {{"data", required_argument, 0, 'd'},
+                                             {"events", required_argument, 0, 'n'},
+                                             {"seed", required_argument, 0, 's'},
+                                             {"partitions", required_argument, 0, 'p'},
+                                             {"programs", required_argument, 0, 'P'},
+                                             {"json-report", required_argument, 0, 'j'},
+                                             {"force", no_argument, 0, 'f'},
+                                             {"keep-broker", no_argument, 0, 'k'},
+                                             {"continue", no_argument, 0, 'c'},
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
+    memset(o, 0, sizeof *o);
+    o->data_dir = "./refold-data";
+    o->events = 1000000;
+    o->seed = 1;
+    o->partitions = RF_PARTITIONS_DEFAULT;
+    uint64_t v;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            o->data_dir = optarg;
+            break;
+        case 'P':
+            o->programs_dir = optarg;
+            break;
+        case 'j':
+            o->json_report = optarg;
+            break;
+        case 'f':
+            o->force = true;
+            break;
+        case 'k':
+            o->keep_broker = true;
+            break;
+        case 'n':
+        case 's':
+        case 'p': {
+            uint64_t lo = c == 'p' ? 1 : c == 'n' ? RF_DEMO_EVENTS_MIN : 0;
+            uint64_t hi = c == 'p' ? RF_PARTITIONS_MAX : c == 'n' ? UINT64_MAX / 2 : UINT64_MAX;
+            if (parse_u64(optarg, lo, hi, &v) != 0) {
+                fprintf(stderr, DEMO "--%s: '%s' is not an integer in %" PRIu64 "..%" PRIu64 "\n",
+                        c == 'n'   ? "events"
+                        : c == 's' ? "seed"
+                                   : "partitions",
+                        optarg, lo, hi);
+                return 2;
+            }
+            if (c == 'n')
+                o->events = v;
+            else if (c == 's')
+                o->seed = v;
+            else
+                o->partitions = (int)v;
+            break;
+        }
+        case 'c':
+            fprintf(stderr, DEMO "--continue is not supported: the embedded broker starts "
+                                 "empty, so the ledgers' stored offsets would point past its "
+                                 "end; run with --keep-broker and add traffic with refold "
+                                 "loadgen/fold/project against it, or start over with --force "
+                                 "(docs/demo.md)\n");
+            return 2;
+        case 'h':
+            demo_usage(stdout);
+            return 0;
+        default:
+            demo_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, DEMO "unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    return -1;
+}
+
+/* ---- the data directory ---------------------------------------------------- */
+
+/* What an earlier demo (or the workers and tools) leave in a data directory:
+ * --force deletes a directory only when it holds nothing else. */
+static bool refold_entry(const char *name)
+{
+    static const char *const known[] = {"fold", "project", "checkpoints", "replay", NULL};
+    for (int i = 0; known[i]; i++)
+        if (!strcmp(name, known[i])) return true;
+    return false;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path) == 0 ? 0 : -1;
+}
+
+/* Creates dir (and its parents) when missing. */
+static rf_err_t mkdirs(const char *dir, rf_errbuf_t *eb)
+{
+    char buf[RF_DEMO_PATH_MAX];
+    if (rf_strlcpy(buf, dir, sizeof buf) != RF_OK)
+        return rf_errf(eb, RF_ERR_CONFIG, "path '%s' is too long", dir);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return rf_errf(eb, RF_ERR_IO, "cannot create '%s': %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        return rf_errf(eb, RF_ERR_IO, "cannot create '%s': %s", buf, strerror(errno));
+    return RF_OK;
+}
+
+/* An empty (or new) data directory, or one --force may wipe. */
+static rf_err_t prepare_data_dir(const rf_demo_opts_t *o, rf_errbuf_t *eb)
+{
+    struct stat st;
+    if (stat(o->data_dir, &st) != 0) return mkdirs(o->data_dir, eb);
+    if (!S_ISDIR(st.st_mode))
+        return rf_errf(eb, RF_ERR_CONFIG, "'%s' exists and is not a directory", o->data_dir);
+    DIR *d = opendir(o->data_dir);
+    if (!d) return rf_errf(eb, RF_ERR_IO, "cannot open '%s': %s", o->data_dir, strerror(errno));
+    struct dirent *de;
+    char stranger[256] = "";
+    int entries = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        entries++;
+        if (!refold_entry(de->d_name) && !stranger[0])
+            snprintf(stranger, sizeof stranger, "%s", de->d_name);
+    }
+    closedir(d);
+    if (entries == 0) return RF_OK;
+    if (!o->force)
+        return rf_errf(eb, RF_ERR_CONFIG,
+                       "data directory '%s' is not empty (an earlier run?): choose a new --data "
+                       "DIR, or add --force to delete it first",
+                       o->data_dir);
+    if (stranger[0])
+        return rf_errf(eb, RF_ERR_CONFIG,
+                       "--force: '%s' does not look like a refold data directory (it holds "
+                       "'%s'); not deleting it",
+                       o->data_dir, stranger);
+    if (nftw(o->data_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        return rf_errf(eb, RF_ERR_IO, "--force: cannot delete '%s': %s", o->data_dir,
+                       strerror(errno));
+    return mkdirs(o->data_dir, eb);
+}
+
+/* ---- worker threads -------------------------------------------------------- */
+
+static void *fold_main(void *arg)
+{
+    rf_demo_run_t *r = arg;
+    r->fold_t.err = rf_fold_worker_run(r->fold, &r->fold_t.eb);
+    atomic_store(&r->fold_t.done, 1);
+    return NULL;
+}
+
+static void *proj_main(void *arg)
+{
+    rf_demo_run_t *r = arg;
+    r->proj_t.err = rf_project_worker_run(r->proj, &r->proj_t.eb);
+    atomic_store(&r->proj_t.done, 1);
+    return NULL;
+}
+
+static rf_err_t start_workers(rf_demo_run_t *r, rf_errbuf_t *eb)
+{
+    static rf_fold_worker_conf_t fc; /* large (partition list); one demo at a time */
+    rf_fold_worker_conf_init(&fc);
+    fc.kafka.brokers = r->brokers;
+    fc.data_dir = r->o->data_dir;
+    /* every partition assigned directly: no group join (seconds on the mock) */
+    fc.npartitions = r->o->partitions;
+    for (int p = 0; p < r->o->partitions; p++)
+        fc.partitions[p] = p;
+    if (!(r->fold = rf_fold_worker_new(&fc, eb))) return RF_ERR_CONFIG;
+    rf_project_opts_t po = {.kafka = {.brokers = r->brokers}, .data_dir = r->o->data_dir};
+    if (!(r->proj = rf_project_worker_new(&po, eb))) return RF_ERR_CONFIG;
+    if (pthread_create(&r->fold_t.tid, NULL, fold_main, r) != 0)
+        return rf_errf(eb, RF_ERR_INTERNAL, "cannot start the fold thread");
+    r->fold_t.started = true;
+    if (pthread_create(&r->proj_t.tid, NULL, proj_main, r) != 0)
+        return rf_errf(eb, RF_ERR_INTERNAL, "cannot start the projection thread");
+    r->proj_t.started = true;
+    return RF_OK;
+}
+
+/* Stops and joins both workers; the first failure (if any) in eb. */
+static rf_err_t stop_workers(rf_demo_run_t *r, rf_errbuf_t *eb)
+{
+    if (r->fold_t.started) rf_fold_worker_stop(r->fold);
+    if (r->proj_t.started) rf_project_worker_stop(r->proj);
+    rf_err_t err = RF_OK;
+    rf_demo_thread_t *ts[2] = {&r->fold_t, &r->proj_t};
+    const char *names[2] = {"fold worker", "projection worker"};
+    for (int i = 0; i < 2; i++) {
+        if (!ts[i]->started) continue;
+        pthread_join(ts[i]->tid, NULL);
+        ts[i]->started = false;
+        RF_ASSERT(atomic_load(&ts[i]->done));
+        if (ts[i]->err != RF_OK && err == RF_OK)
+            err = rf_errf(eb, ts[i]->err, "%s failed: %s (%s)", names[i], ts[i]->eb.msg,
+                          rf_err_str(ts[i]->err));
+    }
+    return err;
+}
+
+static void destroy_run(rf_demo_run_t *r)
+{
+    rf_fold_worker_destroy(r->fold);
+    rf_project_worker_destroy(r->proj);
+    rf_broker_stop(r->broker);
+    r->fold = NULL;
+    r->proj = NULL;
+    r->broker = NULL;
+}
+
+/* ---- the run ------------------------------------------------------------ */
+
+static void print_header(const rf_demo_run_t *r)
+{
+    char ev[32];
+    rf__demo_num(r->o->events, ev);
+    printf("refold demo: %s events, seed %" PRIu64 ", %d partitions, data %s\n", ev, r->o->seed,
+           r->o->partitions, r->o->data_dir);
+    printf("  broker %s (embedded, in memory); programs from %s:", r->brokers, r->progs->dir);
+    for (int i = 0; i < r->progs->n; i++)
+        printf(" %s", r->progs->p[i].id);
+    printf("\n");
+    fflush(stdout);
+}
+
+static void keep_broker(const rf_demo_run_t *r)
+{
+    printf("\nbroker still running at %s (Ctrl-C stops it): e.g.\n"
+           "  refold loadgen --brokers %s --seed 2 --events 100000 &\n"
+           "  refold fold --brokers %s --data %s\n",
+           r->brokers, r->brokers, r->brokers, r->o->data_dir);
+    fflush(stdout);
+    while (!interrupted)
+        pause();
+}
+
+/* Runs the pipeline; RF_OK when everything was published, folded,
+ * projected and the workers stopped cleanly. */
+static rf_err_t run_pipeline(rf_demo_run_t *r, rf_errbuf_t *eb)
+{
+    r->broker = rf_broker_start(r->o->partitions, 1, eb);
+    if (!r->broker) return RF_ERR_KAFKA;
+    r->brokers = rf_broker_bootstraps(r->broker);
+    print_header(r);
+    r->start_ns = rf_now_ns();
+    rf_err_t err = start_workers(r, eb);
+    if (err == RF_OK) err = rf__demo_publish(r, eb);
+    if (err == RF_OK) err = rf__demo_wait_caught_up(r, eb);
+    rf__demo_progress(r, true);
+    rf_errbuf_t seb = {{0}};
+    rf_err_t serr = stop_workers(r, &seb);
+    if (err == RF_OK && serr != RF_OK) {
+        *eb = seb;
+        err = serr;
+    }
+    return err;
+}
+
+int rf_cmd_demo(int argc, char **argv)
+{
+    static rf_demo_opts_t o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0) return rc;
+    o.progress = isatty(STDOUT_FILENO) == 1;
+    static rf_demo_programs_t progs;
+    static rf_demo_run_t r;
+    memset(&r, 0, sizeof r);
+    r.o = &o;
+    r.progs = &progs;
+    r.interrupted = &interrupted;
+    rf_errbuf_t eb = {{0}};
+    char dir[RF_DEMO_PATH_MAX];
+    rf_err_t err = rf__demo_find_programs(o.programs_dir, dir, &eb);
+    if (err == RF_OK) err = rf__demo_load_programs(dir, &progs, &eb);
+    if (err == RF_OK) err = prepare_data_dir(&o, &eb);
+    if (err != RF_OK) {
+        rf__demo_free_programs(&progs);
+        fprintf(stderr, DEMO "%s\n", eb.msg);
+        return 2;
+    }
+    struct sigaction sa = {0}, old_int, old_term;
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    interrupted = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    rf__demo_progress_attach(&r);
+    rf_log_set_callback(demo_log, NULL);
+    err = run_pipeline(&r, &eb);
+    if (err == RF_OK) err = rf__demo_report(&r, &eb);
+    if (err == RF_OK && o.keep_broker) keep_broker(&r);
+    rf__demo_progress_attach(NULL);
+    destroy_run(&r);
+    rf_log_set_callback(NULL, NULL);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    rf__demo_free_programs(&progs);
+    if (err != RF_OK) {
+        fflush(stdout);
+        fprintf(stderr, DEMO "FAILED: %s\n", eb.msg);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,123 @@
+/* rf_demo_int.h: internals of `refold demo` shared by its files: the run's
+ * options, the example programs, the live pipeline and the final report. */
+#ifndef RF_DEMO_INT_H
+#define RF_DEMO_INT_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "rf_broker.h"
+#include "rf_common.h"
+#include "rf_fold_worker.h"
+#include "rf_limits.h"
+#include "rf_loadgen.h"
+#include "rf_project.h"
+
+#define RF_DEMO_PATH_MAX 4096
+
+typedef struct rf_demo_opts {
+    const char *data_dir;     /* --data */
+    const char *programs_dir; /* --programs (NULL: found next to the binary) */
+    const char *json_report;  /* --json-report FILE or NULL */
+    uint64_t events;          /* loadgen events */
+    uint64_t seed;
+    int partitions;
+    bool force;       /* wipe an existing refold data directory first */
+    bool keep_broker; /* keep the broker running after the report */
+    bool progress;    /* live progress lines (stdout is a terminal) */
+} rf_demo_opts_t;
+
+/* One example program (ops/programs/<file>.json), and the loadgen program
+ * whose traffic it takes over. */
+typedef struct rf_demo_program {
+    char id[RF_ID_BUF];
+    char file[256]; /* file name, for messages */
+    int32_t version;
+    char name[RF_TEXT_MAX + 1];
+    char currency[RF_ASSET_MAX + 1];
+    char reward_asset[RF_ASSET_MAX + 1]; /* the referrer reward's asset ("" if none) */
+    char lg_id[RF_ID_BUF];               /* "<prefix>-p<N>" of the loadgen program remapped here */
+    char *rules_json;                    /* compact JSON (malloc'ed) */
+} rf_demo_program_t;
+
+typedef struct rf_demo_programs {
+    int n;
+    char dir[RF_DEMO_PATH_MAX];
+    rf_demo_program_t p[RF_DEMO_PROGRAMS_MAX];
+} rf_demo_programs_t;
+
+/* Finds the example programs directory: opts->programs_dir, else
+ * <bin>/../share/refold/programs, else ops/programs in the binary's
+ * ancestors, else ./ops/programs. RF_ERR_NOT_FOUND with a hint. */
+rf_err_t rf__demo_find_programs(const char *given, char out[RF_DEMO_PATH_MAX], rf_errbuf_t *eb);
+/* Loads and validates every *.json of dir (sorted by name). */
+rf_err_t rf__demo_load_programs(const char *dir, rf_demo_programs_t *ps, rf_errbuf_t *eb);
+void rf__demo_free_programs(rf_demo_programs_t *ps);
+
+/* A worker running on its own thread. */
+typedef struct rf_demo_thread {
+    pthread_t tid;
+    bool started;
+    atomic_int done; /* run returned */
+    rf_err_t err;    /* its result (valid once done) */
+    rf_errbuf_t eb;
+} rf_demo_thread_t;
+
+/* The live pipeline: broker, workers, producer side counters. */
+typedef struct rf_demo_run {
+    const rf_demo_opts_t *o;
+    rf_demo_programs_t *progs;
+    volatile const sig_atomic_t *interrupted; /* set by SIGINT/SIGTERM */
+    rf_broker_t *broker;
+    const char *brokers;
+    rf_fold_worker_t *fold;
+    rf_project_worker_t *proj;
+    rf_demo_thread_t fold_t, proj_t;
+    rf_loadgen_conf_t lg; /* the traffic's configuration */
+    uint64_t start_ns, publish_done_ns, end_ns;
+    /* producer side (main thread only) */
+    uint64_t emitted, delivered, failed, bytes, partition_mismatch;
+    uint64_t emitted_p[RF_PARTITIONS_MAX]; /* per partition (the partitioner's choice) */
+    int64_t end_offset[RF_PARTITIONS_MAX]; /* highest delivered offset + 1, or 0 */
+    char delivery_error[RF_ERRMSG_MAX];
+    /* progress display */
+    bool drawn;
+    uint64_t last_draw_ns;
+    uint64_t rate_t0_ns, rate_pub0, rate_fold0, rate_proj0;
+    double rate_pub, rate_fold, rate_proj;
+    /* snapshots (large: kept here, not on the stack) */
+    rf_fold_stats_t fs;
+    rf_project_stats_t ps;
+} rf_demo_run_t;
+
+/* Publishes the programs and the traffic, throttled, while drawing the
+ * progress; then waits until fold and projection have everything. */
+rf_err_t rf__demo_publish(rf_demo_run_t *r, rf_errbuf_t *eb);
+rf_err_t rf__demo_wait_caught_up(rf_demo_run_t *r, rf_errbuf_t *eb);
+/* Fails with the worker's error when a worker thread stopped on its own. */
+rf_err_t rf__demo_check_workers(rf_demo_run_t *r, rf_errbuf_t *eb);
+/* Takes fresh snapshots of the workers' stats into r->fs / r->ps. */
+void rf__demo_snapshot(rf_demo_run_t *r);
+/* 1234567 as "1,234,567". */
+void rf__demo_num(uint64_t v, char out[32]);
+/* Redraws the progress lines (force: now, else at most every 200 ms). */
+void rf__demo_progress(rf_demo_run_t *r, bool force);
+/* Erases the progress lines (before printing anything else). */
+void rf__demo_progress_clear(rf_demo_run_t *r);
+/* Log lines from any thread go through here, above the progress lines
+ * (attach: the run whose lines are on screen, or NULL). */
+void rf__demo_progress_attach(rf_demo_run_t *r);
+void rf__demo_log_line(const char *line);
+
+/* The report: every check the demo makes after the workers stopped, printed
+ * as text on stdout and, when asked, as JSON. Returns RF_OK when every
+ * check passed, else the first failure (eb says which). */
+rf_err_t rf__demo_report(rf_demo_run_t *r, rf_errbuf_t *eb);
+
+#endif

@@ -1,0 +1,428 @@
+/* rf_demo_traffic.c: `refold demo` publishes the example programs and the
+ * loadgen traffic from one thread (so a seed gives one per-partition order),
+ * throttled so that the embedded broker never drops what a worker has not
+ * read, and waits until the fold and the projection have everything. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "rf_demo_int.h"
+#include "rf_producer.h"
+
+/* Loadgen's own programs (lg-p1..lg-p4: its four rule shapes); the example
+ * programs take over the traffic of the programs after them. */
+#define LOADGEN_OWN_PROGRAMS 4
+/* Throttle and progress checks every this many events: a stats snapshot
+ * costs a few tens of KiB of copying, nothing next to 1024 events. */
+#define CHECK_EVERY 1024
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- the traffic: loadgen, with some programs remapped -------------------- */
+
+/* Sets up the loadgen configuration: its own programs plus one per example
+ * program, whose id, rules and assets the demo substitutes. */
+static rf_err_t traffic_conf(rf_demo_run_t *r, rf_errbuf_t *eb)
+{
+    rf_loadgen_conf_init(&r->lg);
+    r->lg.seed = r->o->seed;
+    r->lg.events = r->o->events;
+    r->lg.programs = LOADGEN_OWN_PROGRAMS + r->progs->n;
+    for (int i = 0; i < r->progs->n; i++) {
+        rf_demo_program_t *p = &r->progs->p[i];
+        snprintf(p->lg_id, sizeof p->lg_id, "%s-p%d", r->lg.prefix, LOADGEN_OWN_PROGRAMS + i + 1);
+        for (int k = 1; k <= r->lg.programs; k++) {
+            char lid[RF_ID_BUF];
+            snprintf(lid, sizeof lid, "%s-p%d", r->lg.prefix, k);
+            if (!strcmp(lid, p->id))
+                return rf_errf(eb, RF_ERR_CONFIG,
+                               "example program id '%s' (%s) is also a loadgen program id", p->id,
+                               p->file);
+        }
+    }
+    return RF_OK;
+}
+
+/* Moves an event of a remapped loadgen program to its example program: the
+ * program id, the rules (in place of loadgen's ProgramConfigured, same event
+ * id and time) and the currencies and reward asset. */
+static void remap(const rf_demo_programs_t *ps, rf_event_t *ev)
+{
+    const rf_demo_program_t *p = NULL;
+    for (int i = 0; i < ps->n && !p; i++)
+        if (!strcmp(ev->program_id, ps->p[i].lg_id)) p = &ps->p[i];
+    if (!p) return;
+    snprintf(ev->program_id, sizeof ev->program_id, "%s", p->id);
+    switch (ev->type) {
+    case RF_EV_PROGRAM_CONFIGURED:
+        ev->version = p->version;
+        RF_ASSERT(strlen(p->rules_json) <= RF_RULES_MAX);
+        memcpy(ev->rules_json, p->rules_json, strlen(p->rules_json) + 1);
+        break;
+    case RF_EV_PURCHASE:
+    case RF_EV_REFUND:
+        snprintf(ev->asset, sizeof ev->asset, "%s", p->currency);
+        break;
+    case RF_EV_REDEMPTION:
+    case RF_EV_ADJUSTMENT:
+        snprintf(ev->asset, sizeof ev->asset, "%s", p->reward_asset);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- delivery reports ---------------------------------------------------- */
+
+/* The partition of a program's events: the producer's partitioner
+ * (murmur2_random, rf_producer.h) computed here too, so the throttle knows
+ * each partition's events in flight before they are delivered. */
+static int32_t partition_of(const rf_demo_run_t *r, const char *program_id)
+{
+    int32_t p = rd_kafka_msg_partitioner_murmur2_random(NULL, program_id, strlen(program_id),
+                                                        r->o->partitions, NULL, NULL);
+    RF_ASSERT(p >= 0 && p < r->o->partitions);
+    return p;
+}
+
+static void on_delivery(const rf_delivery_t *d, void *opaque)
+{
+    rf_demo_run_t *r = opaque;
+    if (d->err != RF_OK) {
+        if (!r->failed++)
+            snprintf(r->delivery_error, sizeof r->delivery_error, "event %s of '%s': %s",
+                     d->event_id, d->program_id, d->errmsg);
+        return;
+    }
+    RF_ASSERT(d->partition >= 0 && d->partition < RF_PARTITIONS_MAX);
+    if (d->partition != partition_of(r, d->program_id) && !r->partition_mismatch++)
+        snprintf(r->delivery_error, sizeof r->delivery_error,
+                 "program '%s' went to partition %d, not %d (partitioner changed?)", d->program_id,
+                 (int)d->partition, (int)partition_of(r, d->program_id));
+    r->delivered++;
+    if (d->offset + 1 > r->end_offset[d->partition]) r->end_offset[d->partition] = d->offset + 1;
+}
+
+/* ---- workers' progress --------------------------------------------------- */
+
+void rf__demo_snapshot(rf_demo_run_t *r)
+{
+    rf_fold_worker_stats(r->fold, &r->fs);
+    rf_project_worker_stats(r->proj, &r->ps);
+}
+
+rf_err_t rf__demo_check_workers(rf_demo_run_t *r, rf_errbuf_t *eb)
+{
+    rf_demo_thread_t *ts[2] = {&r->fold_t, &r->proj_t};
+    const char *names[2] = {"fold worker", "projection worker"};
+    for (int i = 0; i < 2; i++) {
+        if (!atomic_load(&ts[i]->done)) continue;
+        if (ts[i]->err != RF_OK)
+            return rf_errf(eb, ts[i]->err, "%s failed: %s (%s)", names[i], ts[i]->eb.msg,
+                           rf_err_str(ts[i]->err));
+        return rf_errf(eb, RF_ERR_INTERNAL, "%s stopped before the end", names[i]);
+    }
+    return RF_OK;
+}
+
+/* Per partition of the last snapshot: events published (delivered or in
+ * flight) but not yet durably folded, and ledger records not yet projected. */
+static void lags(const rf_demo_run_t *r, int64_t ev_lag[], int64_t rec_lag[])
+{
+    uint64_t head[RF_PARTITIONS_MAX] = {0}, applied[RF_PARTITIONS_MAX] = {0};
+    int64_t next[RF_PARTITIONS_MAX] = {0};
+    for (int i = 0; i < r->fs.nparts; i++) {
+        const rf_fold_part_stats_t *p = &r->fs.parts[i];
+        RF_ASSERT(p->partition >= 0 && p->partition < RF_PARTITIONS_MAX);
+        next[p->partition] = p->next_offset < 0 ? 0 : p->next_offset;
+        head[p->partition] = p->head_seq;
+    }
+    for (int i = 0; i < r->ps.nparts; i++) {
+        const rf_project_part_stats_t *p = &r->ps.parts[i];
+        if (p->partition >= 0 && p->partition < RF_PARTITIONS_MAX)
+            applied[p->partition] = p->applied_seq;
+    }
+    for (int p = 0; p < r->o->partitions; p++) {
+        ev_lag[p] = (int64_t)r->emitted_p[p] - next[p];
+        if (ev_lag[p] < 0) ev_lag[p] = 0;
+        rec_lag[p] = head[p] > applied[p] ? (int64_t)(head[p] - applied[p]) : 0;
+    }
+}
+
+/* True when the producer may publish another CHECK_EVERY events (all of
+ * them, at worst, to one partition) without any partition of either topic
+ * outgrowing what the mock keeps. */
+static bool may_publish(const rf_demo_run_t *r)
+{
+    int64_t ev_lag[RF_PARTITIONS_MAX], rec_lag[RF_PARTITIONS_MAX];
+    lags(r, ev_lag, rec_lag);
+    int64_t ev_bytes = r->emitted ? (int64_t)(r->bytes / r->emitted) + 1 : 256;
+    for (int p = 0; p < r->o->partitions; p++) {
+        int64_t e = ev_lag[p] + CHECK_EVERY;
+        if (e > RF_MOCK_LAG_MAX || e * ev_bytes > RF_MOCK_LAG_BYTES_MAX) return false;
+        int64_t recs = rec_lag[p] + e * RF_DEMO_RECORDS_PER_EVENT_EST;
+        if (recs * RF_DEMO_RECORD_BYTES_EST > RF_MOCK_LAG_BYTES_MAX) return false;
+    }
+    return true;
+}
+
+/* A progress measure of the whole pipeline: it moves while anything moves. */
+static uint64_t pipeline_position(const rf_demo_run_t *r)
+{
+    uint64_t pos = r->delivered + r->fs.consumed + r->ps.records;
+    for (int i = 0; i < r->fs.nparts; i++)
+        pos += r->fs.parts[i].outbox_seq;
+    return pos;
+}
+
+/* Waits (serving delivery reports, redrawing the progress) until cond
+ * holds, a worker fails, or nothing moved for RF_DEMO_STALL_MS. */
+static rf_err_t wait_until(rf_demo_run_t *r, rf_producer_t *prod,
+                           bool (*cond)(const rf_demo_run_t *), const char *what, rf_errbuf_t *eb)
+{
+    uint64_t last_pos = UINT64_MAX, last_move_ns = rf_now_ns();
+    for (;;) {
+        if (*r->interrupted) return rf_errf(eb, RF_ERR_RETRY, "interrupted");
+        rf__demo_snapshot(r);
+        if (cond(r)) return RF_OK;
+        rf_err_t err = rf__demo_check_workers(r, eb);
+        if (err != RF_OK) return err;
+        uint64_t pos = pipeline_position(r), now = rf_now_ns();
+        if (pos != last_pos) {
+            last_pos = pos;
+            last_move_ns = now;
+        } else if (now - last_move_ns > (uint64_t)RF_DEMO_STALL_MS * 1000000u) {
+            return rf_errf(eb, RF_ERR_TIMEOUT, "no progress for %d s while waiting for %s",
+                           RF_DEMO_STALL_MS / 1000, what);
+        }
+        rf__demo_progress(r, false);
+        if (prod)
+            rf_producer_poll(prod, 5);
+        else
+            sleep_ms(5);
+    }
+}
+
+/* ---- publishing -------------------------------------------------------- */
+
+static rf_err_t emit_one(rf_demo_run_t *r, rf_producer_t *prod, const rf_event_t *ev,
+                         rf_errbuf_t *eb)
+{
+    for (int attempt = 0; attempt < RF_PRODUCER_RETRY_MAX; attempt++) {
+        rf_err_t err = rf_producer_emit(prod, ev, NULL, eb);
+        if (err == RF_OK) {
+            r->emitted++;
+            return RF_OK;
+        }
+        if (err != RF_ERR_RETRY) return err;
+        if ((err = rf__demo_check_workers(r, eb)) != RF_OK) return err;
+    }
+    return rf_errf(eb, RF_ERR_TIMEOUT, "the producer queue stayed full for %d s",
+                   RF_PRODUCER_RETRY_MAX);
+}
+
+static rf_err_t publish_loop(rf_demo_run_t *r, rf_producer_t *prod, rf_loadgen_t *gen,
+                             rf_errbuf_t *eb)
+{
+    static rf_event_t ev; /* 17 KiB: one event at a time, main thread only */
+    rf_err_t err = RF_OK;
+    while (err == RF_OK) {
+        if (r->emitted % CHECK_EVERY == 0) {
+            rf_producer_stats_t st;
+            rf_producer_stats(prod, &st);
+            r->bytes = st.bytes;
+            err = wait_until(r, prod, may_publish, "the workers to catch up", eb);
+            if (err != RF_OK) return err;
+        }
+        err = rf_loadgen_next(gen, &ev);
+        if (err == RF_ERR_NOT_FOUND) return RF_OK;
+        if (err != RF_OK) return rf_errf(eb, err, "loadgen: %s", rf_err_str(err));
+        remap(r->progs, &ev);
+        int32_t part = partition_of(r, ev.program_id);
+        err = emit_one(r, prod, &ev, eb);
+        if (err == RF_OK) r->emitted_p[part]++;
+        if (r->failed) return rf_errf(eb, RF_ERR_KAFKA, "delivery failed: %s", r->delivery_error);
+        if (r->partition_mismatch) return rf_errf(eb, RF_ERR_INTERNAL, "%s", r->delivery_error);
+    }
+    return err;
+}
+
+static bool all_delivered(const rf_demo_run_t *r)
+{
+    return r->delivered + r->failed == r->emitted;
+}
+
+rf_err_t rf__demo_publish(rf_demo_run_t *r, rf_errbuf_t *eb)
+{
+    rf_err_t err = traffic_conf(r, eb);
+    if (err != RF_OK) return err;
+    rf_loadgen_t *gen = rf_loadgen_new(&r->lg, eb);
+    if (!gen) return RF_ERR_CONFIG;
+    rf_producer_conf_t pc;
+    rf_producer_conf_init(&pc);
+    pc.kafka.brokers = r->brokers;
+    pc.on_delivery = on_delivery;
+    pc.opaque = r;
+    rf_producer_t *prod = rf_producer_new(&pc, eb);
+    if (!prod) {
+        rf_loadgen_destroy(gen);
+        return RF_ERR_KAFKA;
+    }
+    err = publish_loop(r, prod, gen, eb);
+    if (err == RF_OK) err = wait_until(r, prod, all_delivered, "delivery reports", eb);
+    if (err == RF_OK && r->failed)
+        err = rf_errf(eb, RF_ERR_KAFKA, "delivery failed: %s", r->delivery_error);
+    if (err == RF_OK) r->publish_done_ns = rf_now_ns();
+    rf_producer_flush(prod, err == RF_OK ? 10000 : 0, NULL);
+    rf_producer_destroy(prod);
+    rf_loadgen_destroy(gen);
+    return err;
+}
+
+/* ---- the end: every stage has everything ------------------------------- */
+
+static bool caught_up(const rf_demo_run_t *r)
+{
+    int64_t next[RF_PARTITIONS_MAX];
+    uint64_t head[RF_PARTITIONS_MAX] = {0}, acked[RF_PARTITIONS_MAX] = {0},
+             applied[RF_PARTITIONS_MAX] = {0};
+    for (int p = 0; p < r->o->partitions; p++)
+        next[p] = -2; /* not assigned */
+    for (int i = 0; i < r->fs.nparts; i++) {
+        const rf_fold_part_stats_t *p = &r->fs.parts[i];
+        next[p->partition] = p->next_offset < 0 ? 0 : p->next_offset;
+        head[p->partition] = p->head_seq;
+        acked[p->partition] = p->outbox_seq;
+    }
+    for (int i = 0; i < r->ps.nparts; i++) {
+        const rf_project_part_stats_t *p = &r->ps.parts[i];
+        if (p->partition >= 0 && p->partition < RF_PARTITIONS_MAX)
+            applied[p->partition] = p->applied_seq;
+    }
+    for (int p = 0; p < r->o->partitions; p++)
+        if (next[p] != r->end_offset[p] || acked[p] != head[p] || applied[p] != head[p])
+            return false;
+    return true;
+}
+
+rf_err_t rf__demo_wait_caught_up(rf_demo_run_t *r, rf_errbuf_t *eb)
+{
+    rf_err_t err = wait_until(r, NULL, caught_up, "the fold and the projection", eb);
+    r->end_ns = rf_now_ns();
+    return err;
+}
+
+/* ---- progress lines ------------------------------------------------------ */
+
+void rf__demo_num(uint64_t v, char out[32])
+{
+    char digits[24];
+    int n = snprintf(digits, sizeof digits, "%" PRIu64, v), o = 0;
+    RF_ASSERT(n > 0 && n < 24);
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && (n - i) % 3 == 0) out[o++] = ',';
+        out[o++] = digits[i];
+    }
+    out[o] = '\0';
+    RF_ASSERT(o < 32);
+}
+
+#define PROGRESS_LINES    3
+#define PROGRESS_EVERY_NS 200000000u
+#define RATE_WINDOW_NS    1000000000u
+
+static void update_rates(rf_demo_run_t *r, uint64_t now)
+{
+    if (r->rate_t0_ns == 0) r->rate_t0_ns = r->start_ns;
+    uint64_t dt = now - r->rate_t0_ns;
+    if (dt < RATE_WINDOW_NS) return;
+    double s = (double)dt / 1e9;
+    r->rate_pub = (double)(r->delivered - r->rate_pub0) / s;
+    r->rate_fold = (double)(r->fs.consumed - r->rate_fold0) / s;
+    r->rate_proj = (double)(r->ps.records - r->rate_proj0) / s;
+    r->rate_t0_ns = now;
+    r->rate_pub0 = r->delivered;
+    r->rate_fold0 = r->fs.consumed;
+    r->rate_proj0 = r->ps.records;
+}
+
+/* Serialises the progress lines (main thread) and log lines (any thread). */
+static pthread_mutex_t draw_mu = PTHREAD_MUTEX_INITIALIZER;
+static rf_demo_run_t *draw_run; /* the run whose lines are on screen */
+
+static void progress_clear(rf_demo_run_t *r)
+{
+    if (!r || !r->o->progress || !r->drawn) return;
+    printf("\033[%dA\r\033[J", PROGRESS_LINES);
+    fflush(stdout);
+    r->drawn = false;
+}
+
+void rf__demo_progress_attach(rf_demo_run_t *r)
+{
+    pthread_mutex_lock(&draw_mu);
+    draw_run = r;
+    pthread_mutex_unlock(&draw_mu);
+}
+
+void rf__demo_log_line(const char *line)
+{
+    pthread_mutex_lock(&draw_mu);
+    progress_clear(draw_run);
+    fputs(line, stderr);
+    fflush(stderr);
+    pthread_mutex_unlock(&draw_mu);
+}
+
+static void draw(rf_demo_run_t *r);
+
+void rf__demo_progress(rf_demo_run_t *r, bool force)
+{
+    if (!r->o->progress) return;
+    uint64_t now = rf_now_ns();
+    if (!force && r->drawn && now - r->last_draw_ns < PROGRESS_EVERY_NS) return;
+    r->last_draw_ns = now;
+    update_rates(r, now);
+    pthread_mutex_lock(&draw_mu);
+    draw(r);
+    pthread_mutex_unlock(&draw_mu);
+}
+
+static void draw(rf_demo_run_t *r)
+{
+    int64_t ev_lag[RF_PARTITIONS_MAX], rec_lag[RF_PARTITIONS_MAX];
+    lags(r, ev_lag, rec_lag);
+    uint64_t evl = 0, recl = 0;
+    for (int p = 0; p < r->o->partitions; p++) {
+        evl += (uint64_t)ev_lag[p];
+        recl += (uint64_t)rec_lag[p];
+    }
+    char a[32], b[32], c[32], d[32];
+    if (r->drawn) printf("\033[%dA", PROGRESS_LINES);
+    rf__demo_num(r->delivered, a);
+    rf__demo_num(r->o->events, b);
+    rf__demo_num((uint64_t)r->rate_pub, c);
+    printf("\r\033[K  published  %13s of %s events  %11s ev/s\n", a, b, c);
+    rf__demo_num(r->fs.consumed, a);
+    rf__demo_num((uint64_t)r->rate_fold, c);
+    rf__demo_num(evl, d);
+    printf("\r\033[K  folded     %13s events  %11s ev/s   lag %s events\n", a, c, d);
+    rf__demo_num(r->ps.records, a);
+    rf__demo_num((uint64_t)r->rate_proj, c);
+    rf__demo_num(recl, d);
+    printf("\r\033[K  projected  %13s records %11s rec/s  lag %s records\n", a, c, d);
+    fflush(stdout);
+    r->drawn = true;
+}
+
+void rf__demo_progress_clear(rf_demo_run_t *r)
+{
+    pthread_mutex_lock(&draw_mu);
+    progress_clear(r);
+    pthread_mutex_unlock(&draw_mu);
+}

@@ -1,0 +1,693 @@
+/* rf_dlq.c: `refold dlq list|show|redrive`: inspect the dead letters the fold
+ * worker published to refold.events.dlq (with headers refold.reason,
+ * refold.error, refold.partition, refold.offset, refold.event_id) and
+ * republish chosen ones to refold.events, as they were or fixed from a JSON
+ * lines file (docs/operations.md, "Dead letters"). */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+
+#include "rf_codec.h"
+#include "rf_commands.h"
+#include "rf_conf.h"
+#include "rf_jsonl.h"
+
+/* A dead letter's address in the DLQ topic. */
+typedef struct dlq_pos {
+    int32_t partition;
+    int64_t offset;
+} dlq_pos_t;
+
+typedef struct dlq_args {
+    rf_kafka_opts_t kafka;
+    const char *topic_dlq, *topic_events;
+    int json, all, dry_run;
+    const char *fix_from;
+    int npos;
+    dlq_pos_t *pos; /* RF_DLQ_REDRIVE_MAX */
+} dlq_args_t;
+
+/* One dead letter as read (borrowed from the message). */
+typedef struct dead {
+    const rd_kafka_message_t *m;
+    char reason[RF_ERRMSG_MAX], error[64], src_part[16], src_off[24], event_id[64], program[80];
+} dead_t;
+
+static void header(const rd_kafka_message_t *m, const char *name, char *out, size_t cap)
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *v = NULL;
+    size_t n = 0;
+    out[0] = 0;
+    if (rd_kafka_message_headers(m, &h) || rd_kafka_header_get_last(h, name, &v, &n) || !v) return;
+    if (n >= cap) n = cap - 1;
+    memcpy(out, v, n);
+    out[n] = 0;
+}
+
+static void dead_read(const rd_kafka_message_t *m, dead_t *d)
+{
+    d->m = m;
+    header(m, "refold.reason", d->reason, sizeof d->reason);
+    header(m, "refold.error", d->error, sizeof d->error);
+    header(m, "refold.partition", d->src_part, sizeof d->src_part);
+    header(m, "refold.offset", d->src_off, sizeof d->src_off);
+    header(m, "refold.event_id", d->event_id, sizeof d->event_id);
+    header(m, "refold.program_id", d->program, sizeof d->program);
+}
+
+/* ---- reading the DLQ ---- */
+
+static rd_kafka_t *consumer(const dlq_args_t *a, rf_errbuf_t *eb)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    /* assign() needs a group id; it never joins the group nor commits to it */
+    if (rf_kafka_conf_set(conf, "group.id", "refold-dlq-tool", eb) ||
+        rf_kafka_conf_set(conf, "enable.auto.commit", "false", eb) ||
+        rf_kafka_conf_set(conf, "enable.partition.eof", "false", eb) ||
+        rf_kafka_conf_apply(conf, &a->kafka, eb)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rf_kafka_conf_set_logger(conf);
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        rf_errf(eb, RF_ERR_KAFKA, "cannot create consumer: %s", errstr);
+    }
+    return rk;
+}
+
+static void consumer_free(rd_kafka_t *rk)
+{
+    if (!rk) return;
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+}
+
+typedef int(dead_cb_t)(const dead_t *d, void *opaque);
+
+/* A read of the DLQ: per partition the end offset to read to. */
+typedef struct reader {
+    rd_kafka_t *rk;
+    int np;
+    int64_t *want;      /* end offset per partition (0: nothing to read) */
+    uint64_t remaining; /* messages still to read */
+} reader_t;
+
+static int dlq_partitions(const dlq_args_t *a, rd_kafka_t *rk, rf_errbuf_t *eb)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, a->topic_dlq, NULL);
+    rd_kafka_resp_err_t kerr = rd_kafka_metadata(rk, 0, t, &md, 10000);
+    rd_kafka_topic_destroy(t);
+    int np = -1;
+    if (kerr || md->topic_cnt != 1 || md->topics[0].err)
+        rf_errf(eb, RF_ERR_KAFKA, "topic '%s': %s", a->topic_dlq,
+                rd_kafka_err2str(kerr ? kerr : md->topics[0].err));
+    else
+        np = md->topics[0].partition_cnt;
+    if (md) rd_kafka_metadata_destroy(md);
+    return np;
+}
+
+/* [from, to) of partition p: everything, or the span of the selected offsets. */
+static rf_err_t dlq_range(const dlq_args_t *a, rd_kafka_t *rk, int32_t p, const dlq_pos_t *pos,
+                          int n, int64_t *from, int64_t *to, rf_errbuf_t *eb)
+{
+    int64_t lo, hi;
+    rd_kafka_resp_err_t kerr =
+        rd_kafka_query_watermark_offsets(rk, a->topic_dlq, p, &lo, &hi, 10000);
+    if (kerr) return rf_errf(eb, RF_ERR_KAFKA, "watermarks: %s", rd_kafka_err2str(kerr));
+    *from = lo, *to = hi;
+    if (n < 0) return RF_OK;
+    *from = INT64_MAX, *to = -1;
+    for (int i = 0; i < n; i++) {
+        if (pos[i].partition != p) continue;
+        if (pos[i].offset < lo || pos[i].offset >= hi)
+            return rf_errf(eb, RF_ERR_NOT_FOUND,
+                           "no dead letter at %d:%lld (partition %d holds "
+                           "%lld..%lld)",
+                           (int)p, (long long)pos[i].offset, (int)p, (long long)lo,
+                           (long long)hi - 1);
+        if (pos[i].offset < *from) *from = pos[i].offset;
+        if (pos[i].offset + 1 > *to) *to = pos[i].offset + 1;
+    }
+    return RF_OK;
+}
+
+static rf_err_t reader_open(reader_t *r, const dlq_args_t *a, const dlq_pos_t *pos, int n,
+                            rf_errbuf_t *eb)
+{
+    memset(r, 0, sizeof *r);
+    if (!(r->rk = consumer(a, eb))) return RF_ERR_KAFKA;
+    if ((r->np = dlq_partitions(a, r->rk, eb)) < 0) return RF_ERR_KAFKA;
+    for (int i = 0; i < n; i++)
+        if (pos[i].partition < 0 || pos[i].partition >= r->np)
+            return rf_errf(eb, RF_ERR_NOT_FOUND, "'%s' has no partition %d", a->topic_dlq,
+                           (int)pos[i].partition);
+    if (!(r->want = calloc((size_t)r->np + 1, sizeof *r->want)))
+        return rf_errf(eb, RF_ERR_NOMEM, "out of memory");
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(r->np + 1);
+    rf_err_t err = RF_OK;
+    for (int32_t p = 0; p < r->np && !err; p++) {
+        int64_t from = 0, to = 0;
+        err = dlq_range(a, r->rk, p, pos, n, &from, &to, eb);
+        if (err || from >= to) continue;
+        r->want[p] = to;
+        r->remaining += (uint64_t)(to - from);
+        rd_kafka_topic_partition_list_add(tl, a->topic_dlq, p)->offset = from;
+    }
+    rd_kafka_resp_err_t kerr;
+    if (!err && tl->cnt && (kerr = rd_kafka_assign(r->rk, tl)))
+        err = rf_errf(eb, RF_ERR_KAFKA, "assign: %s", rd_kafka_err2str(kerr));
+    rd_kafka_topic_partition_list_destroy(tl);
+    return err;
+}
+
+static void reader_close(reader_t *r)
+{
+    free(r->want);
+    consumer_free(r->rk);
+}
+
+/* Reads the DLQ messages selected (pos, n) or every one (n < 0), up to the
+ * high watermarks at start, calling cb for each; cb returns non-zero to stop. */
+static rf_err_t dlq_read(const dlq_args_t *a, const dlq_pos_t *pos, int n, dead_cb_t *cb,
+                         void *opaque, rf_errbuf_t *eb)
+{
+    reader_t r;
+    rf_err_t err = reader_open(&r, a, pos, n, eb);
+    int idle = 0, stop = 0;
+    while (!err && !stop && r.remaining > 0) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r.rk, 100);
+        if (!m) {
+            if (++idle > RF_REPLAY_IDLE_MS / 100)
+                err = rf_errf(eb, RF_ERR_TIMEOUT, "'%s' stopped delivering", a->topic_dlq);
+            continue;
+        }
+        idle = 0;
+        if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            err = rf_errf(eb, RF_ERR_KAFKA, "consume: %s", rd_kafka_message_errstr(m));
+        else if (!m->err && m->partition < r.np && m->offset < r.want[m->partition]) {
+            r.remaining--;
+            bool chosen = n < 0;
+            for (int i = 0; i < n && !chosen; i++)
+                chosen = pos[i].partition == m->partition && pos[i].offset == m->offset;
+            dead_t d;
+            dead_read(m, &d);
+            if (chosen) stop = cb(&d, opaque);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    reader_close(&r);
+    return err;
+}
+
+/* ---- list ---- */
+
+static int list_one(const dead_t *d, void *opaque)
+{
+    json_t *arr = opaque;
+    const rd_kafka_message_t *m = d->m;
+    if (arr) {
+        json_array_append_new(
+            arr, json_pack("{s:i,s:I,s:s,s:s,s:s,s:s,s:s,s:s%,s:i}", "partition", (int)m->partition,
+                           "offset", (json_int_t)m->offset, "source_partition", d->src_part,
+                           "source_offset", d->src_off, "error", d->error, "reason", d->reason,
+                           "event_id", d->event_id, "key", m->key ? (const char *)m->key : "",
+                           (size_t)(m->key ? m->key_len : 0), "bytes", (int)m->len));
+        return 0;
+    }
+    printf("%d:%-8lld source %s:%-8s %-16s %-36s %-16.*s %6zu bytes  %s\n", (int)m->partition,
+           (long long)m->offset, d->src_part, d->src_off, d->error,
+           d->event_id[0] ? d->event_id : "-", (int)(m->key ? m->key_len : 1),
+           m->key ? (const char *)m->key : "-", m->len, d->reason);
+    return 0;
+}
+
+static int dlq_list(const dlq_args_t *a)
+{
+    rf_errbuf_t eb = {{0}};
+    json_t *arr = a->json ? json_array() : NULL;
+    if (!a->json)
+        printf("%-10s %-23s %-16s %-36s %-16s %12s  %s\n", "dlq", "source", "error", "event_id",
+               "key", "size", "reason");
+    rf_err_t err = dlq_read(a, NULL, -1, list_one, arr, &eb);
+    if (err) {
+        json_decref(arr);
+        fprintf(stderr, "refold dlq: %s\n", eb.msg);
+        return 1;
+    }
+    if (arr) {
+        char *s = json_dumps(arr, JSON_COMPACT);
+        if (s) puts(s);
+        free(s);
+        json_decref(arr);
+    }
+    return 0;
+}
+
+/* ---- show ---- */
+
+static void hexdump(const uint8_t *b, size_t n)
+{
+    if (n > RF_DLQ_SHOW_BYTES_MAX) n = RF_DLQ_SHOW_BYTES_MAX;
+    for (size_t i = 0; i < n; i += 16) {
+        printf("  %08zx ", i);
+        for (size_t j = i; j < i + 16; j++) {
+            if (j < n)
+                printf(" %02x", b[j]);
+            else
+                printf("   ");
+        }
+        printf("  |");
+        for (size_t j = i; j < i + 16 && j < n; j++)
+            putchar(isprint(b[j]) ? b[j] : '.');
+        printf("|\n");
+    }
+}
+
+static int show_one(const dead_t *d, void *opaque)
+{
+    int json = *(int *)opaque;
+    const rd_kafka_message_t *m = d->m;
+    rf_errbuf_t eb = {{0}};
+    rf_codec_t *c = rf_codec_new(&eb);
+    rf_event_t *ev = malloc(sizeof *ev);
+    char *line = malloc(RF_JSONL_OUT_MAX);
+    rf_err_t derr = c && ev ? rf_codec_decode_event(c, m->payload, m->len, ev, &eb) : RF_ERR_NOMEM;
+    size_t ll = 0;
+    if (!derr && line && rf_jsonl_format(ev, line, RF_JSONL_OUT_MAX, &ll, &eb) == RF_OK)
+        line[ll] = 0;
+    else if (line)
+        line[0] = 0;
+    if (json) {
+        json_t *o = json_pack(
+            "{s:i,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s}", "partition", (int)m->partition, "offset",
+            (json_int_t)m->offset, "source_partition", d->src_part, "source_offset", d->src_off,
+            "error", d->error, "reason", d->reason, "event_id", d->event_id, "decode",
+            derr ? eb.msg : "ok", "bytes", (int)m->len, "event", line ? line : "");
+        char *s = json_dumps(o, JSON_COMPACT);
+        if (s) puts(s);
+        free(s);
+        json_decref(o);
+    } else {
+        printf("dead letter %d:%lld of %s\n  source     refold.events [%s] offset %s\n"
+               "  error      %s\n  reason     %s\n  event id   %s\n  key        %.*s\n"
+               "  decode now %s\n",
+               (int)m->partition, (long long)m->offset, "refold.events.dlq", d->src_part,
+               d->src_off, d->error, d->reason, d->event_id[0] ? d->event_id : "-",
+               (int)(m->key ? m->key_len : 1), m->key ? (const char *)m->key : "-",
+               derr ? eb.msg : "ok (the event decodes today: a redrive as is may fold it)");
+        if (line && line[0]) printf("  as JSON    %s", line);
+        printf("  bytes      %zu\n", m->len);
+        hexdump(m->payload, m->len);
+    }
+    free(line);
+    free(ev);
+    rf_codec_destroy(c);
+    return 1;
+}
+
+/* "P:O" or "O" (partition 0). */
+static int parse_pos(const char *s, dlq_pos_t *p)
+{
+    char *end = NULL;
+    errno = 0;
+    long long a = strtoll(s, &end, 10);
+    if (errno || end == s || a < 0) return -1;
+    if (*end == ':') {
+        const char *o = end + 1;
+        long long b = strtoll(o, &end, 10);
+        if (errno || end == o || *end || b < 0 || a >= RF_PARTITIONS_MAX) return -1;
+        p->partition = (int32_t)a;
+        p->offset = b;
+        return 0;
+    }
+    if (*end) return -1;
+    p->partition = 0;
+    p->offset = a;
+    return 0;
+}
+
+static int dlq_show(const dlq_args_t *a, const char *which)
+{
+    dlq_pos_t p;
+    if (parse_pos(which, &p)) {
+        fprintf(stderr, "refold dlq show: '%s': want PARTITION:OFFSET (or OFFSET of partition 0)\n",
+                which);
+        return 2;
+    }
+    rf_errbuf_t eb = {{0}};
+    int json = a->json;
+    rf_err_t err = dlq_read(a, &p, 1, show_one, &json, &eb);
+    if (err) {
+        fprintf(stderr, "refold dlq show: %s\n", eb.msg);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- redrive ---- */
+
+typedef struct fix {
+    char event_id[RF_UUID_STR_LEN + 1];
+    char program[RF_ID_BUF];
+    uint8_t *bytes;
+    size_t len;
+    bool used;
+} fix_t;
+
+typedef struct redrive {
+    const dlq_args_t *a;
+    rd_kafka_t *prod;
+    fix_t *fixes;
+    int nfixes;
+    uint64_t queued, skipped, delivered, failed;
+    rf_err_t err;
+    rf_errbuf_t *eb;
+} redrive_t;
+
+/* Reads the fixed events: each encoded now, keyed by event id. */
+static rf_err_t load_fixes(redrive_t *r, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return rf_errf(r->eb, RF_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    rf_jsonl_reader_t *rd = malloc(sizeof *rd);
+    rf_event_t *ev = malloc(sizeof *ev);
+    rf_codec_t *c = rf_codec_new(r->eb);
+    uint8_t *buf = malloc(RF_EVENT_BYTES_MAX);
+    r->fixes = calloc(RF_DLQ_REDRIVE_MAX, sizeof *r->fixes);
+    rf_err_t err =
+        rd && ev && c && buf && r->fixes ? RF_OK : rf_errf(r->eb, RF_ERR_NOMEM, "out of memory");
+    if (!err) rf_jsonl_reader_init(rd, f);
+    while (!err) {
+        err = rf_jsonl_read(rd, ev, r->eb);
+        if (err == RF_ERR_NOT_FOUND) {
+            err = RF_OK;
+            break;
+        }
+        size_t n = 0;
+        if (!err && r->nfixes == RF_DLQ_REDRIVE_MAX)
+            err = rf_errf(r->eb, RF_ERR_OVERSIZE, "more than %d fixed events", RF_DLQ_REDRIVE_MAX);
+        if (!err)
+            err = rf_codec_encode_event(c, ev, RF_SCHEMA_ID_EVENT, buf, RF_EVENT_BYTES_MAX, &n,
+                                        r->eb);
+        if (err) break;
+        fix_t *fx = &r->fixes[r->nfixes++];
+        memcpy(fx->event_id, ev->event_id, sizeof fx->event_id);
+        memcpy(fx->program, ev->program_id, sizeof fx->program);
+        if (!(fx->bytes = malloc(n)))
+            err = rf_errf(r->eb, RF_ERR_NOMEM, "out of memory");
+        else
+            memcpy(fx->bytes, buf, n), fx->len = n;
+    }
+    if (err && r->eb->msg[0] && !strstr(r->eb->msg, path)) {
+        char m[RF_ERRMSG_MAX];
+        memcpy(m, r->eb->msg, sizeof m);
+        rf_errf(r->eb, err, "'%.64s': %.180s", path, m);
+    }
+    fclose(f);
+    free(rd);
+    free(ev);
+    free(buf);
+    rf_codec_destroy(c);
+    return err;
+}
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    redrive_t *r = opaque;
+    if (m->err) {
+        r->failed++;
+        fprintf(stderr, "refold dlq redrive: delivery failed: %s\n", rd_kafka_err2str(m->err));
+    } else {
+        r->delivered++;
+        if (!r->a->json)
+            printf("  -> %s [%d] offset %lld\n", r->a->topic_events, (int)m->partition,
+                   (long long)m->offset);
+    }
+}
+
+static rd_kafka_t *producer(redrive_t *r)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    /* same guarantees as the producer library: ordered, no duplicates per session */
+    if (rf_kafka_conf_set(conf, "enable.idempotence", "true", r->eb) ||
+        rf_kafka_conf_set(conf, "acks", "all", r->eb) ||
+        rf_kafka_conf_set(conf, "partitioner", "murmur2_random", r->eb) ||
+        rf_kafka_conf_apply(conf, &r->a->kafka, r->eb)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rf_kafka_conf_set_logger(conf);
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_conf_set_opaque(conf, r);
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        rf_errf(r->eb, RF_ERR_KAFKA, "cannot create producer: %s", errstr);
+    }
+    return rk;
+}
+
+/* The fix for a dead letter: by event id, or the only fix for the only
+ * selected dead letter (an undecodable one has no event id). */
+static fix_t *fix_for(redrive_t *r, const dead_t *d)
+{
+    for (int i = 0; i < r->nfixes; i++)
+        if (d->event_id[0] && !strcmp(r->fixes[i].event_id, d->event_id)) return &r->fixes[i];
+    if (r->nfixes == 1 && r->a->npos == 1 && !d->event_id[0]) return &r->fixes[0];
+    return NULL;
+}
+
+static int redrive_one(const dead_t *d, void *opaque)
+{
+    redrive_t *r = opaque;
+    const rd_kafka_message_t *m = d->m;
+    const void *key = m->key, *val = m->payload;
+    size_t klen = m->key_len, vlen = m->len;
+    const char *what = "original bytes";
+    if (r->a->fix_from) {
+        fix_t *fx = fix_for(r, d);
+        if (!fx) {
+            r->skipped++;
+            fprintf(stderr,
+                    "refold dlq redrive: %d:%lld (event %s): no fixed event in '%s'; skipped\n",
+                    (int)m->partition, (long long)m->offset, d->event_id[0] ? d->event_id : "-",
+                    r->a->fix_from);
+            return 0;
+        }
+        fx->used = true;
+        key = fx->program, klen = strlen(fx->program); /* key = program id, as every event */
+        val = fx->bytes, vlen = fx->len;
+        what = "fixed event";
+    }
+    char from[64];
+    snprintf(from, sizeof from, "%d:%lld", (int)m->partition, (long long)m->offset);
+    if (!r->a->json)
+        printf("redrive dlq %s (%s, %s): %s%s\n", from, d->error,
+               d->event_id[0] ? d->event_id : "-", what, r->a->dry_run ? " [dry run]" : "");
+    if (r->a->dry_run) return 0;
+    rd_kafka_resp_err_t kerr;
+    for (int waited = 0;; waited += 100) {
+        kerr = rd_kafka_producev(
+            r->prod, RD_KAFKA_V_TOPIC(r->a->topic_events), RD_KAFKA_V_KEY(key, klen),
+            RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADER("refold.redriven_from", from, -1), RD_KAFKA_V_END);
+        if (kerr != RD_KAFKA_RESP_ERR__QUEUE_FULL || waited > 10000) break;
+        rd_kafka_poll(r->prod, 100);
+    }
+    if (kerr) {
+        r->err = rf_errf(r->eb, RF_ERR_KAFKA, "produce: %s", rd_kafka_err2str(kerr));
+        return 1;
+    }
+    r->queued++;
+    rd_kafka_poll(r->prod, 0);
+    return 0;
+}
+
+static int redrive_finish(redrive_t *r)
+{
+    if (r->prod && rd_kafka_flush(r->prod, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR && !r->err)
+        r->err = rf_errf(r->eb, RF_ERR_TIMEOUT, "%d redriven events not acknowledged in 30 s",
+                         rd_kafka_outq_len(r->prod));
+    for (int i = 0; i < r->nfixes; i++)
+        if (!r->fixes[i].used)
+            fprintf(stderr,
+                    "refold dlq redrive: fixed event %s matches no selected dead letter; "
+                    "not published\n",
+                    r->fixes[i].event_id);
+    if (r->a->json) {
+        json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:b}", "queued", (json_int_t)r->queued, "delivered",
+                              (json_int_t)r->delivered, "failed", (json_int_t)r->failed, "skipped",
+                              (json_int_t)r->skipped, "dry_run", r->a->dry_run);
+        char *s = json_dumps(o, JSON_COMPACT);
+        if (s) puts(s);
+        free(s);
+        json_decref(o);
+    } else {
+        printf("%llu redriven, %llu delivered, %llu failed, %llu skipped\n",
+               (unsigned long long)r->queued, (unsigned long long)r->delivered,
+               (unsigned long long)r->failed, (unsigned long long)r->skipped);
+    }
+    if (r->err) fprintf(stderr, "refold dlq redrive: %s\n", r->eb->msg);
+    return r->err || r->failed || r->skipped ? 1 : 0;
+}
+
+static int dlq_redrive(const dlq_args_t *a)
+{
+    if (!a->all && a->npos == 0) {
+        fprintf(stderr, "refold dlq redrive: choose dead letters (--partition P --offset O ...) "
+                        "or --all\n");
+        return 2;
+    }
+    rf_errbuf_t eb = {{0}};
+    redrive_t r = {a, NULL, NULL, 0, 0, 0, 0, 0, RF_OK, &eb};
+    if (a->fix_from) r.err = load_fixes(&r, a->fix_from);
+    if (!r.err && !a->dry_run && !(r.prod = producer(&r))) r.err = RF_ERR_KAFKA;
+    if (!r.err) {
+        rf_err_t err = dlq_read(a, a->pos, a->all ? -1 : a->npos, redrive_one, &r, &eb);
+        if (err && !r.err) r.err = err;
+    }
+    int rc = redrive_finish(&r);
+    if (r.prod) rd_kafka_destroy(r.prod);
+    for (int i = 0; i < r.nfixes; i++)
+        free(r.fixes[i].bytes);
+    free(r.fixes);
+    return rc;
+}
+
+/* ---- the command ---- */
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: refold dlq list --brokers B [-X k=v]... [--json]\n"
+               "       refold dlq show PARTITION:OFFSET --brokers B [--json]\n"
+               "       refold dlq redrive --brokers B (--partition P --offset O [--offset O2]... | "
+               "--all)\n"
+               "                          [--fix-from FILE.jsonl] [--dry-run] [--json]\n"
+               "       options: [--dlq-topic T] [--events-topic T]\n\n"
+               "Dead letters are the messages of refold.events the fold could not decode or\n"
+               "place (headers refold.reason, refold.error, refold.partition, refold.offset,\n"
+               "refold.event_id). PARTITION:OFFSET address a dead letter in refold.events.dlq.\n"
+               "redrive republishes the chosen ones to refold.events with the program id as key:\n"
+               "the original bytes, or with --fix-from the event of the JSON lines file with the\n"
+               "same event_id (keep the event id: it is what makes a second redrive a duplicate).\n"
+               "See docs/operations.md, \"Dead letters\".\n");
+}
+
+static int parse_args(int argc, char **argv, dlq_args_t *a)
+{
+    static const struct option opts[] = {{"brokers", required_argument, 0, 'b'},
+                                         {"partition", required_argument, 0, 'p'},
+                                         {"offset", required_argument, 0, 'o'},
+                                         {"all", no_argument, 0, 'a'},
+                                         {"fix-from", required_argument, 0, 'F'},
+                                         {"dry-run", no_argument, 0, 'n'},
+                                         {"dlq-topic", required_argument, 0, 'D'},
+                                         {"events-topic", required_argument, 0, 'E'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    rf_errbuf_t eb = {{0}};
+    int32_t part = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "b:X:p:o:aF:nD:E:jh", opts, NULL)) != -1) {
+        dlq_pos_t p;
+        switch (c) {
+        case 'b':
+            a->kafka.brokers = optarg;
+            break;
+        case 'X':
+            if (rf_kafka_opts_add_x(&a->kafka, optarg, &eb)) {
+                fprintf(stderr, "refold dlq: %s\n", eb.msg);
+                return 2;
+            }
+            break;
+        case 'p':
+        case 'o':
+            if (parse_pos(optarg, &p) || (c == 'p' && p.offset >= RF_PARTITIONS_MAX)) {
+                fprintf(stderr, "refold dlq: bad --%s '%s'\n", c == 'p' ? "partition" : "offset",
+                        optarg);
+                return 2;
+            }
+            if (c == 'p')
+                part = (int32_t)p.offset;
+            else if (a->npos == RF_DLQ_REDRIVE_MAX) {
+                fprintf(stderr, "refold dlq: more than %d offsets\n", RF_DLQ_REDRIVE_MAX);
+                return 2;
+            } else {
+                a->pos[a->npos].partition = part;
+                a->pos[a->npos++].offset = p.offset;
+            }
+            break;
+        case 'a':
+            a->all = 1;
+            break;
+        case 'F':
+            a->fix_from = optarg;
+            break;
+        case 'n':
+            a->dry_run = 1;
+            break;
+        case 'D':
+            a->topic_dlq = optarg;
+            break;
+        case 'E':
+            a->topic_events = optarg;
+            break;
+        case 'j':
+            a->json = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    return -1;
+}
+
+int rf_cmd_dlq(int argc, char **argv)
+{
+    dlq_args_t a;
+    memset(&a, 0, sizeof a);
+    a.topic_dlq = RF_TOPIC_DLQ;
+    a.topic_events = RF_TOPIC_EVENTS;
+    if (!(a.pos = calloc(RF_DLQ_REDRIVE_MAX, sizeof *a.pos))) return 1;
+    int rc = parse_args(argc, argv, &a);
+    const char *sub = optind < argc ? argv[optind] : NULL;
+    if (rc < 0 && (!sub || !a.kafka.brokers)) {
+        usage(stderr);
+        rc = 2;
+    }
+    if (rc < 0) {
+        int rest = argc - optind - 1;
+        if (!strcmp(sub, "list") && rest == 0)
+            rc = dlq_list(&a);
+        else if (!strcmp(sub, "show") && rest == 1)
+            rc = dlq_show(&a, argv[optind + 1]);
+        else if (!strcmp(sub, "redrive") && rest == 0)
+            rc = dlq_redrive(&a);
+        else {
+            usage(stderr);
+            rc = 2;
+        }
+    }
+    free(a.pos);
+    return rc;
+}

@@ -1,0 +1,275 @@
+/* rf_fold_cycle.c: the fold worker's poll cycle: queue a batch of messages
+ * per partition (offset checks), fold the partitions in parallel, dead-letter,
+ * commit the partitions in parallel, run the outbox (docs/fold-worker.md). */
+#include "rf_fold_internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- queueing (worker thread) ------------------------------------------- */
+
+static rf_err_t consumer_error(rf_fold_worker_t *w, const rd_kafka_message_t *m)
+{
+    switch (m->err) {
+    case RD_KAFKA_RESP_ERR__PARTITION_EOF:
+        return RF_OK;
+    case RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET:
+    case RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE:
+        return rf__fold_fail(w, RF_ERR_GAP,
+                             "partition %d: offset %" PRId64
+                             " is out of range (%s): refusing to skip; the stored offset is "
+                             "no longer in '%s'",
+                             m->partition, m->offset, rd_kafka_message_errstr(m),
+                             w->conf.topic_events);
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        return rf__fold_fail(w, RF_ERR_CONFIG, "cannot consume '%s': %s", w->conf.topic_events,
+                             rd_kafka_message_errstr(m));
+    default:
+        rf_log(RF_LOG_WARN, "fold: consumer: %s", rd_kafka_message_errstr(m));
+        return RF_OK;
+    }
+}
+
+/* Checks the offset and queues m on its partition. Takes ownership of m. */
+static rf_err_t enqueue(rf_fold_worker_t *w, rd_kafka_message_t *m)
+{
+    int32_t pn = m->partition;
+    rf_fold_part_t *p = m->err ? NULL : pn >= 0 && pn < RF_PARTITIONS_MAX ? w->parts[pn] : NULL;
+    rf_err_t err = m->err ? consumer_error(w, m) : RF_OK;
+    int64_t want = p && p->next_offset >= 0 ? p->next_offset : 0;
+    if (p && m->offset != want)
+        err = rf__fold_fail(
+            w, RF_ERR_GAP,
+            "partition %d: expected offset %" PRId64 ", got %" PRId64 " (%s): refusing to skip", pn,
+            want, m->offset, m->offset > want ? "messages missing" : "offset went backwards");
+    if (!p || err != RF_OK) { /* an error event, or revoked meanwhile: its next owner folds it */
+        rd_kafka_message_destroy(m);
+        return err;
+    }
+    int32_t i = w->nmsgs++;
+    RF_ASSERT(i < w->conf.batch_max);
+    w->msgs[i] = m;
+    w->next[i] = -1;
+    w->res[i].outcome = RF_OUTCOME__COUNT; /* not folded (yet) */
+    if (p->q_tail >= 0)
+        w->next[p->q_tail] = i;
+    else
+        p->q_head = i;
+    p->q_tail = i;
+    p->queued++;
+    p->next_offset = m->offset + 1;
+    return RF_OK;
+}
+
+void rf__fold_drop_queued(rf_fold_worker_t *w)
+{
+    for (int i = 0; i < w->nmsgs; i++)
+        rd_kafka_message_destroy(w->msgs[i]);
+    w->nmsgs = 0;
+    for (int i = 0; i < RF_PARTITIONS_MAX; i++) {
+        rf_fold_part_t *p = w->parts[i];
+        if (p) p->q_head = p->q_tail = -1, p->queued = 0;
+    }
+}
+
+/* ---- pool jobs (one partition, any thread: report through p->job_*) ----- */
+
+static void fold_job(rf_fold_worker_t *w, rf_fold_part_t *p)
+{
+    static const uint8_t empty[1];
+    uint64_t t0 = rf_now_ns();
+    p->job_err = RF_OK;
+    for (int32_t i = p->q_head; i >= 0; i = w->next[i]) {
+        const rd_kafka_message_t *m = w->msgs[i];
+        rf_errbuf_t eb = {{0}};
+        rf_err_t err = rf_ledger_fold(p->ledger, m->offset, m->payload ? m->payload : empty, m->len,
+                                      &w->res[i], &eb);
+        if (err != RF_OK) {
+            p->job_err = rf_errf(&p->job_eb, err, "partition %d offset %" PRId64 ": %s",
+                                 p->partition, m->offset, eb.msg);
+            break;
+        }
+        RF_ASSERT(w->res[i].outcome >= 0 && w->res[i].outcome < RF_OUTCOME__COUNT);
+        p->dirty++;
+    }
+    p->job_ns = rf_now_ns() - t0;
+}
+
+static void commit_job(rf_fold_worker_t *w, rf_fold_part_t *p)
+{
+    RF_ASSERT(p->dirty > 0 && p->queued == 0);
+    rf_errbuf_t eb = {{0}};
+    p->job_ns = 0;
+    p->job_err = rf__fold_outbox_store(w, p, &p->job_eb); /* staged into the same batch */
+    if (p->job_err != RF_OK) return;
+    uint64_t t0 = rf_now_ns();
+    rf_err_t err = rf_ledger_commit(p->ledger, &eb);
+    p->job_ns = rf_now_ns() - t0;
+    if (err != RF_OK) {
+        p->job_err = rf_errf(&p->job_eb, err,
+                             "partition %d: commit of offsets %" PRId64 "..%" PRId64
+                             " failed, nothing advanced: %s",
+                             p->partition, p->durable_offset < 0 ? 0 : p->durable_offset,
+                             p->next_offset - 1, eb.msg);
+        return;
+    }
+    rf_ledger_head_t head;
+    if ((err = rf_ledger_head(p->ledger, &head, &eb)) != RF_OK) {
+        p->job_err = rf_errf(&p->job_eb, err, "partition %d: %s", p->partition, eb.msg);
+        return;
+    }
+    RF_ASSERT(head.next_offset == p->next_offset); /* the ledger stored what we folded */
+    RF_ASSERT(head.seq >= p->head_seq);
+    p->head_seq = head.seq;
+    p->durable_offset = head.next_offset;
+}
+
+/* ---- fold and commit (worker thread) ------------------------------------ */
+
+/* Folds every queued message on the pool, then counts outcomes and sends
+ * dead letters in poll order. */
+static rf_err_t fold_queued(rf_fold_worker_t *w)
+{
+    rf_fold_part_t *parts[RF_PARTITIONS_MAX] = {0};
+    int n = 0;
+    for (int i = 0; i < RF_PARTITIONS_MAX; i++)
+        if (w->parts[i] && w->parts[i]->queued) parts[n++] = w->parts[i];
+    rf__fold_pool_run(w->pool, w, parts, n, fold_job);
+    for (int k = 0; k < n; k++) {
+        w->st.fold_ns += parts[k]->job_ns;
+        parts[k]->q_head = parts[k]->q_tail = -1;
+        parts[k]->queued = 0;
+        if (parts[k]->job_err != RF_OK)
+            rf__fold_fail(w, parts[k]->job_err, "%s", parts[k]->job_eb.msg);
+    }
+    for (int i = 0; i < w->nmsgs && w->err == RF_OK; i++) {
+        const rf_fold_result_t *res = &w->res[i];
+        if (res->outcome == RF_OUTCOME__COUNT) continue; /* its partition was revoked */
+        w->st.consumed++;
+        w->st.outcomes[res->outcome]++;
+        if (res->outcome == RF_OUTCOME_DEAD_LETTER) rf__fold_dlq_send(w, w->msgs[i], res);
+    }
+    rf__fold_drop_queued(w);
+    return w->err;
+}
+
+rf_err_t rf__fold_commit_parts(rf_fold_worker_t *w, rf_fold_part_t *const *parts, int n)
+{
+    rf_fold_part_t *dirty[RF_PARTITIONS_MAX] = {0};
+    int nd = 0;
+    for (int i = 0; i < n; i++)
+        if (parts[i]->dirty) dirty[nd++] = parts[i];
+    if (nd == 0) return RF_OK;
+    rf_err_t err = rf__fold_dlq_wait(w);
+    if (err != RF_OK) return err;
+    uint64_t t0 = rf_now_ns();
+    rf__fold_pool_run(w->pool, w, dirty, nd, commit_job);
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(nd);
+    for (int i = 0; i < nd; i++) {
+        rf_fold_part_t *p = dirty[i];
+        w->st.commit_ns += p->job_ns;
+        if (p->job_err != RF_OK) { /* this partition keeps nothing of the batch */
+            rf__fold_fail(w, p->job_err, "%s", p->job_eb.msg);
+            continue;
+        }
+        p->dirty = 0;
+        w->st.ledger_commits++;
+        rf_fold_hist_add(&w->st.commit_us, p->job_ns / 1000);
+        rd_kafka_topic_partition_list_add(tl, w->conf.topic_events, p->partition)->offset =
+            p->durable_offset;
+    }
+    if (w->err == RF_OK) {
+        rf_fold_hist_add(&w->st.cycle_us, (rf_now_ns() - t0) / 1000);
+        w->st.batches++;
+        rd_kafka_commit(w->consumer, tl, 1); /* lag monitoring only: asynchronous */
+    }
+    rd_kafka_topic_partition_list_destroy(tl);
+    return w->err;
+}
+
+/* ---- the cycle ---------------------------------------------------------- */
+
+bool rf__fold_at_end(rf_fold_worker_t *w)
+{
+    if (!w->assigned) return false;
+    for (int i = 0; i < RF_PARTITIONS_MAX; i++) {
+        const rf_fold_part_t *p = w->parts[i];
+        if (p && (p->dirty || p->queued ||
+                  (p->durable_offset < 0 ? 0 : p->durable_offset) < p->end_offset))
+            return false;
+    }
+    return !w->outbox || rf__fold_outbox_drained(w);
+}
+
+static void part_stats(rf_fold_worker_t *w, const rf_fold_part_t *p, rf_fold_part_stats_t *ps)
+{
+    int64_t lo = -1, hi = -1;
+    if (w->consumer)
+        rd_kafka_get_watermark_offsets(w->consumer, w->conf.topic_events, p->partition, &lo, &hi);
+    ps->partition = p->partition;
+    ps->next_offset = p->durable_offset;
+    ps->end_offset = p->end_offset;
+    ps->high_watermark = hi >= 0 ? hi : p->end_offset;
+    int64_t lag = ps->high_watermark - (p->durable_offset < 0 ? 0 : p->durable_offset);
+    ps->lag = lag > 0 ? lag : 0;
+    ps->head_seq = p->head_seq;
+    ps->outbox_seq = p->ob_acked;
+}
+
+void rf__fold_publish_stats(rf_fold_worker_t *w)
+{
+    rf_fold_stats_t *st = &w->st;
+    st->elapsed_ns = rf_now_ns() - w->start_ns;
+    st->at_end = rf__fold_at_end(w);
+    st->nparts = 0;
+    for (int i = 0; i < RF_PARTITIONS_MAX; i++)
+        if (w->parts[i]) part_stats(w, w->parts[i], &st->parts[st->nparts++]);
+    pthread_mutex_lock(&w->snap_lock);
+    w->snap = *st;
+    pthread_mutex_unlock(&w->snap_lock);
+    uint64_t now = rf_now_ns();
+    if (w->conf.stats_cb && w->conf.stats_interval_ms > 0 &&
+        now - w->last_stats_ns >= (uint64_t)w->conf.stats_interval_ms * 1000000u) {
+        w->last_stats_ns = now;
+        w->conf.stats_cb(st, w->conf.stats_opaque);
+    }
+}
+
+/* End of a cycle: fold, dead letters acknowledged, every partition that
+ * folded something committed (synced), the outbox, stats. */
+static rf_err_t end_cycle(rf_fold_worker_t *w)
+{
+    rf_err_t err = fold_queued(w);
+    if (err != RF_OK) return err;
+    rf_fold_part_t *parts[RF_PARTITIONS_MAX] = {0};
+    int n = rf__fold_collect_parts(w, NULL, parts);
+    if ((err = rf__fold_commit_parts(w, parts, n)) != RF_OK) return err;
+    if ((err = rf__fold_outbox_pump(w)) != RF_OK) return err;
+    rf__fold_publish_stats(w);
+    return RF_OK;
+}
+
+rf_err_t rf__fold_poll_cycle(rf_fold_worker_t *w)
+{
+    RF_ASSERT(w->nmsgs == 0);
+    uint64_t deadline = rf_now_ns() + (uint64_t)w->conf.batch_ms * 1000000u;
+    while (w->nmsgs < w->conf.batch_max && !rf__fold_stopping(w)) {
+        uint64_t now = rf_now_ns();
+        if (now >= deadline) break;
+        int wait_ms = (int)((deadline - now) / 1000000u);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, wait_ms > 0 ? wait_ms : 1);
+        if (!m) {
+            if (w->conf.exit_at_end && w->nmsgs == 0 && rf__fold_at_end(w)) break;
+            continue;
+        }
+        if (enqueue(w, m) != RF_OK) break;
+    }
+    if (w->err != RF_OK) {
+        rf__fold_drop_queued(w);
+        return w->err;
+    }
+    return end_cycle(w);
+}

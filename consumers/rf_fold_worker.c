@@ -1,0 +1,506 @@
+/* rf_fold_worker.c: the fold worker's loop: Kafka clients, poll cycles,
+ * rebalances, durable commits and the exit-at-end condition
+ * (docs/fold-worker.md). */
+#include "rf_checkpoint.h" /* tools hook */
+#include "rf_fold_internal.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Watermark queries at assignment: one round trip each; a broker that does
+ * not answer in this time is not one to fold from. */
+#define WATERMARK_TIMEOUT_MS 10000
+
+void rf_fold_worker_conf_init(rf_fold_worker_conf_t *c)
+{
+    memset(c, 0, sizeof *c);
+    c->group = "refold-fold";
+    c->topic_events = RF_TOPIC_EVENTS;
+    c->topic_dlq = RF_TOPIC_DLQ;
+    c->topic_ledger = RF_TOPIC_LEDGER;
+    c->batch_max = RF_FOLD_BATCH_MAX;
+    c->batch_ms = RF_FOLD_BATCH_MS;
+}
+
+static rf_err_t check_conf(const rf_fold_worker_conf_t *c, rf_errbuf_t *eb)
+{
+    if (!c->kafka.brokers || !c->kafka.brokers[0])
+        return rf_errf(eb, RF_ERR_CONFIG, "no brokers given (use --brokers host:port)");
+    if (!c->data_dir || !c->data_dir[0])
+        return rf_errf(eb, RF_ERR_CONFIG, "no data directory given (use --data DIR)");
+    if (!c->group || !c->group[0]) return rf_errf(eb, RF_ERR_CONFIG, "empty consumer group");
+    if (!c->topic_events || !c->topic_dlq || !c->topic_ledger || !c->topic_events[0] ||
+        !c->topic_dlq[0] || !c->topic_ledger[0])
+        return rf_errf(eb, RF_ERR_CONFIG, "empty topic name");
+    if (c->batch_max < 1 || c->batch_max > RF_FOLD_BATCH_MAX)
+        return rf_errf(eb, RF_ERR_CONFIG, "batch must be 1..%d, not %d", RF_FOLD_BATCH_MAX,
+                       c->batch_max);
+    if (c->batch_ms < 1 || c->batch_ms > RF_FOLD_BATCH_MS_MAX)
+        return rf_errf(eb, RF_ERR_CONFIG, "batch-ms must be 1..%d, not %d", RF_FOLD_BATCH_MS_MAX,
+                       c->batch_ms);
+    if (c->threads < 0 || c->threads > RF_FOLD_THREADS_MAX)
+        return rf_errf(eb, RF_ERR_CONFIG, "threads must be 1..%d, not %d", RF_FOLD_THREADS_MAX,
+                       c->threads);
+    if (c->ledger_flags & ~RF_LEDGER_NOSYNC)
+        return rf_errf(eb, RF_ERR_CONFIG, "ledger flags may only add RF_LEDGER_NOSYNC");
+    if (c->npartitions < 0 || c->npartitions > RF_PARTITIONS_MAX)
+        return rf_errf(eb, RF_ERR_CONFIG, "at most %d partitions", RF_PARTITIONS_MAX);
+    bool seen[RF_PARTITIONS_MAX] = {0};
+    for (int i = 0; i < c->npartitions; i++) {
+        int32_t p = c->partitions[i];
+        if (p < 0 || p >= RF_PARTITIONS_MAX)
+            return rf_errf(eb, RF_ERR_CONFIG, "partition %d is not in 0..%d", p,
+                           RF_PARTITIONS_MAX - 1);
+        if (seen[p]) return rf_errf(eb, RF_ERR_CONFIG, "partition %d listed twice", p);
+        seen[p] = true;
+    }
+    return RF_OK;
+}
+
+rf_fold_worker_t *rf_fold_worker_new(const rf_fold_worker_conf_t *conf, rf_errbuf_t *eb)
+{
+    if (check_conf(conf, eb) != RF_OK) return NULL;
+    rf_fold_worker_t *w = calloc(1, sizeof *w);
+    if (!w) {
+        rf_errf(eb, RF_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    w->conf = *conf;
+    atomic_init(&w->stop, 0);
+    RF_ASSERT(pthread_mutex_init(&w->snap_lock, NULL) == 0);
+    return w;
+}
+
+rf_err_t rf__fold_fail(rf_fold_worker_t *w, rf_err_t err, const char *fmt, ...)
+{
+    RF_ASSERT(err != RF_OK);
+    char msg[RF_ERRMSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (w->err == RF_OK) {
+        w->err = err;
+        memcpy(w->eb.msg, msg, sizeof msg);
+        rf_log(RF_LOG_ERROR, "fold: %s", msg);
+    } else {
+        rf_log(RF_LOG_WARN, "fold: also: %s", msg);
+    }
+    return w->err;
+}
+
+void rf_fold_worker_stop(rf_fold_worker_t *w)
+{
+    atomic_store(&w->stop, 1);
+}
+
+bool rf__fold_stopping(rf_fold_worker_t *w)
+{
+    return w->err != RF_OK || atomic_load_explicit(&w->stop, memory_order_relaxed);
+}
+
+/* ---- Kafka clients ---------------------------------------------------- */
+
+static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    rf_fold_worker_t *w = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char buf[256];
+        rd_kafka_fatal_error(rk, buf, sizeof buf);
+        rf__fold_fail(w, RF_ERR_KAFKA, "%s: fatal kafka error: %s", rd_kafka_name(rk), buf);
+        return;
+    }
+    rf_log(RF_LOG_WARN, "fold: kafka %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+/* Sets each "name", "value" pair of kv (NULL-terminated). */
+static rf_err_t conf_set_all(rd_kafka_conf_t *conf, const char *const *kv, rf_errbuf_t *eb)
+{
+    for (int i = 0; kv[i]; i += 2) {
+        rf_err_t err = rf_kafka_conf_set(conf, kv[i], kv[i + 1], eb);
+        if (err != RF_OK) return err;
+    }
+    return RF_OK;
+}
+
+/* A conf with refold's defaults, then -X, then the settings correctness
+ * rests on (forced: -X cannot weaken them). */
+static rd_kafka_conf_t *client_conf(rf_fold_worker_t *w, const char *const *defaults,
+                                    const char *const *forced, rf_errbuf_t *eb)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rf_kafka_conf_set_logger(conf);
+    rd_kafka_conf_set_opaque(conf, w);
+    rd_kafka_conf_set_error_cb(conf, on_kafka_error);
+    if (conf_set_all(conf, defaults, eb) != RF_OK ||
+        rf_kafka_conf_apply(conf, &w->conf.kafka, eb) != RF_OK ||
+        conf_set_all(conf, forced, eb) != RF_OK) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    return conf;
+}
+
+static rf_err_t make_producers(rf_fold_worker_t *w)
+{
+    char tmo[16];
+    snprintf(tmo, sizeof tmo, "%d", RF_FOLD_PRODUCE_TIMEOUT_MS);
+    const char *defaults[] = {"message.timeout.ms", tmo, "linger.ms", "0", NULL};
+    const char *forced[] = {"enable.idempotence", "true", "acks", "all", NULL};
+    rf_errbuf_t eb = {{0}};
+    rd_kafka_conf_t *conf = client_conf(w, defaults, forced, &eb);
+    if (!conf) return rf__fold_fail(w, RF_ERR_CONFIG, "dead-letter producer: %s", eb.msg);
+    rf_err_t err = rf__fold_dlq_init(w, conf);
+    if (err != RF_OK || w->conf.no_outbox) return err;
+    /* lz4: records repeat ids and keys, and the embedded broker keeps only
+     * 5 MiB per partition (counted compressed) */
+    const char *ob_defaults[] = {"message.timeout.ms", tmo,   "linger.ms", "5",
+                                 "compression.type",   "lz4", NULL};
+    conf = client_conf(w, ob_defaults, forced, &eb);
+    if (!conf) return rf__fold_fail(w, RF_ERR_CONFIG, "outbox producer: %s", eb.msg);
+    return rf__fold_outbox_init(w, conf);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *tl, void *opaque);
+
+static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk, (void)offsets, (void)opaque;
+    /* Broker commits are for lag monitoring only: a failure costs nothing. */
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        rf_log(RF_LOG_DEBUG, "fold: broker offset commit: %s", rd_kafka_err2str(err));
+}
+
+static rf_err_t make_consumer(rf_fold_worker_t *w)
+{
+    /* Eager assignor: a revoke reaches every member before any assignment,
+     * so a partition's ledger is closed before another member opens it. */
+    const char *defaults[] = {"partition.assignment.strategy",
+                              "range",
+                              "fetch.wait.max.ms",
+                              "100",
+                              "enable.partition.eof",
+                              "false",
+                              NULL};
+    const char *forced[] = {"group.id",
+                            w->conf.group,
+                            "enable.auto.commit",
+                            "false",
+                            "enable.auto.offset.store",
+                            "false",
+                            "auto.offset.reset",
+                            "error",
+                            NULL};
+    rf_errbuf_t eb = {{0}};
+    rd_kafka_conf_t *conf = client_conf(w, defaults, forced, &eb);
+    if (!conf) return rf__fold_fail(w, RF_ERR_CONFIG, "consumer: %s", eb.msg);
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
+    char errstr[512];
+    w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!w->consumer) {
+        rd_kafka_conf_destroy(conf);
+        return rf__fold_fail(w, RF_ERR_KAFKA, "cannot create consumer: %s", errstr);
+    }
+    rd_kafka_poll_set_consumer(w->consumer);
+    return RF_OK;
+}
+
+/* ---- partitions --------------------------------------------------------- */
+
+/* Checks the stored offset against the topic: an empty ledger must start at
+ * offset 0 and a stored offset must lie inside [low, high]; anything else
+ * means events were lost or this is another topic: never skip, stop. */
+static rf_err_t check_range(rf_fold_worker_t *w, int32_t pn, int64_t next, int64_t lo, int64_t hi)
+{
+    if (next < 0 && lo > 0)
+        return rf__fold_fail(w, RF_ERR_GAP,
+                             "partition %d: the ledger is empty but '%s' starts at offset "
+                             "%" PRId64 ": events 0..%" PRId64 " are gone",
+                             pn, w->conf.topic_events, lo, lo - 1);
+    if (next >= 0 && next < lo)
+        return rf__fold_fail(w, RF_ERR_GAP,
+                             "partition %d: stored next offset %" PRId64
+                             " is below the first offset %" PRId64 " of '%s': events lost",
+                             pn, next, lo, w->conf.topic_events);
+    if (next > hi)
+        return rf__fold_fail(w, RF_ERR_GAP,
+                             "partition %d: stored next offset %" PRId64 " is past the end %" PRId64
+                             " of '%s' (another cluster or a recreated topic?)",
+                             pn, next, hi, w->conf.topic_events);
+    return RF_OK;
+}
+
+/* Opens a partition's ledger and returns the offset to resume at. */
+static rf_err_t open_part(rf_fold_worker_t *w, int32_t pn, int64_t *start)
+{
+    if (pn < 0 || pn >= RF_PARTITIONS_MAX)
+        return rf__fold_fail(w, RF_ERR_CONFIG, "partition %d: refold handles 0..%d", pn,
+                             RF_PARTITIONS_MAX - 1);
+    RF_ASSERT(w->parts[pn] == NULL);
+    rf_errbuf_t eb = {{0}};
+    int64_t lo = -1, hi = -1;
+    rd_kafka_resp_err_t kerr = rd_kafka_query_watermark_offsets(w->consumer, w->conf.topic_events,
+                                                                pn, &lo, &hi, WATERMARK_TIMEOUT_MS);
+    if (kerr)
+        return rf__fold_fail(w, RF_ERR_KAFKA, "partition %d of '%s': cannot read watermarks: %s",
+                             pn, w->conf.topic_events, rd_kafka_err2str(kerr));
+    rf_ledger_t *l =
+        rf_ledger_open(w->conf.data_dir, pn, RF_LEDGER_CREATE | w->conf.ledger_flags, &eb);
+    if (!l) return rf__fold_fail(w, RF_ERR_STORAGE, "partition %d: %s", pn, eb.msg);
+    rf_ledger_head_t head;
+    rf_err_t err = rf_ledger_head(l, &head, &eb);
+    if (err == RF_OK)
+        err = check_range(w, pn, head.next_offset, lo, hi);
+    else
+        rf__fold_fail(w, err, "partition %d: %s", pn, eb.msg);
+    if (err != RF_OK) {
+        rf_ledger_close(l);
+        return w->err;
+    }
+    RF_ASSERT(head.outbox_seq <= head.seq);
+    rf_fold_part_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        rf_ledger_close(l);
+        return rf__fold_fail(w, RF_ERR_NOMEM, "out of memory");
+    }
+    p->partition = pn;
+    p->gen = ++w->gens[pn];
+    p->ledger = l;
+    p->next_offset = p->durable_offset = head.next_offset;
+    p->low_offset = lo;
+    p->end_offset = hi;
+    p->head_seq = head.seq;
+    p->q_head = p->q_tail = -1;
+    rf__fold_outbox_open(w, p, head.outbox_seq);
+    w->parts[pn] = p;
+    *start = head.next_offset < 0 ? 0 : head.next_offset;
+    rf_log(RF_LOG_INFO,
+           "fold: partition %d assigned: resume at offset %" PRId64 " (topic %" PRId64 "..%" PRId64
+           ", head seq %" PRIu64 ", outbox seq %" PRIu64 ")",
+           pn, *start, lo, hi, head.seq, head.outbox_seq);
+    return RF_OK;
+}
+
+static void close_part(rf_fold_worker_t *w, rf_fold_part_t *p)
+{
+    RF_ASSERT(w->parts[p->partition] == p);
+    rf_errbuf_t eb = {{0}};
+    rf_err_t err;
+    if (w->err == RF_OK && p->dirty == 0 && (err = rf__fold_outbox_store(w, p, &eb)) != RF_OK)
+        rf__fold_fail(w, err, "%s", eb.msg);
+    if (p->dirty)
+        rf_log(RF_LOG_WARN, "fold: partition %d: dropping %u uncommitted offsets", p->partition,
+               p->dirty);
+    rf_ledger_close(p->ledger); /* an open batch is dropped: nothing advanced */
+    w->parts[p->partition] = NULL;
+    free(p);
+}
+
+/* Collects the assigned parts (all when tl is NULL) into out. */
+int rf__fold_collect_parts(rf_fold_worker_t *w, const rd_kafka_topic_partition_list_t *tl,
+                           rf_fold_part_t **out)
+{
+    int n = 0;
+    if (!tl) {
+        for (int i = 0; i < RF_PARTITIONS_MAX; i++)
+            if (w->parts[i]) out[n++] = w->parts[i];
+        return n;
+    }
+    for (int i = 0; i < tl->cnt && n < RF_PARTITIONS_MAX; i++) {
+        int32_t pn = tl->elems[i].partition;
+        if (pn >= 0 && pn < RF_PARTITIONS_MAX && w->parts[pn]) out[n++] = w->parts[pn];
+    }
+    return n;
+}
+
+/* Revoke (or shutdown): commit what was folded, let the outbox catch up
+ * briefly, close. Messages queued but not folded yet are dropped (the next
+ * owner folds them from the stored offset). After a fatal error nothing is
+ * committed. */
+static void release_parts(rf_fold_worker_t *w, const rd_kafka_topic_partition_list_t *tl)
+{
+    rf_fold_part_t *parts[RF_PARTITIONS_MAX] = {0};
+    int n = rf__fold_collect_parts(w, tl, parts);
+    if (w->err == RF_OK) rf__fold_commit_parts(w, parts, n);
+    if (w->err == RF_OK && w->outbox) rf__fold_outbox_drain(w, parts, n, RF_FOLD_DRAIN_MS);
+    for (int i = 0; i < n; i++)
+        close_part(w, parts[i]);
+}
+
+static rf_err_t acquire_parts(rf_fold_worker_t *w, rd_kafka_topic_partition_list_t *tl)
+{
+    for (int i = 0; i < tl->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &tl->elems[i];
+        RF_ASSERT(strcmp(tp->topic, w->conf.topic_events) == 0);
+        rf_err_t err = open_part(w, tp->partition, &tp->offset);
+        if (err != RF_OK) return err;
+    }
+    w->st.rebalances++;
+    w->assigned = true;
+    return RF_OK;
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *tl, void *opaque)
+{
+    rf_fold_worker_t *w = opaque;
+    if (strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0) {
+        rf__fold_fail(w, RF_ERR_CONFIG,
+                      "the fold needs an eager assignor (range or roundrobin), not a "
+                      "cooperative one");
+        if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+            release_parts(w, tl);
+            rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, tl);
+            if (e) rd_kafka_error_destroy(e);
+        }
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        if (w->err == RF_OK && acquire_parts(w, tl) == RF_OK) {
+            rd_kafka_resp_err_t kerr = rd_kafka_assign(rk, tl);
+            if (kerr) rf__fold_fail(w, RF_ERR_KAFKA, "assign: %s", rd_kafka_err2str(kerr));
+            return;
+        }
+        release_parts(w, tl); /* the ones opened before the failure */
+        rd_kafka_assign(rk, NULL);
+        return;
+    }
+    if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+        rf_log(RF_LOG_WARN, "fold: rebalance error: %s", rd_kafka_err2str(err));
+    w->assigned = false;
+    release_parts(w, tl);
+    rd_kafka_assign(rk, NULL);
+}
+
+static rf_err_t assign_manual(rf_fold_worker_t *w)
+{
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(w->conf.npartitions);
+    for (int i = 0; i < w->conf.npartitions; i++)
+        rd_kafka_topic_partition_list_add(tl, w->conf.topic_events, w->conf.partitions[i]);
+    rf_err_t err = acquire_parts(w, tl);
+    if (err == RF_OK) {
+        rd_kafka_resp_err_t kerr = rd_kafka_assign(w->consumer, tl);
+        if (kerr) err = rf__fold_fail(w, RF_ERR_KAFKA, "assign: %s", rd_kafka_err2str(kerr));
+    }
+    rd_kafka_topic_partition_list_destroy(tl);
+    return err;
+}
+
+static rf_err_t subscribe(rf_fold_worker_t *w)
+{
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tl, w->conf.topic_events, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t kerr = rd_kafka_subscribe(w->consumer, tl);
+    rd_kafka_topic_partition_list_destroy(tl);
+    if (kerr)
+        return rf__fold_fail(w, RF_ERR_KAFKA, "cannot subscribe to '%s': %s", w->conf.topic_events,
+                             rd_kafka_err2str(kerr));
+    return RF_OK;
+}
+
+/* ---- run ---------------------------------------------------------------- */
+
+static rf_err_t setup(rf_fold_worker_t *w)
+{
+    rf_errbuf_t eb = {{0}};
+    w->codec = rf_codec_new(&eb);
+    if (!w->codec) return rf__fold_fail(w, RF_ERR_INTERNAL, "codec: %s", eb.msg);
+    size_t nb = (size_t)w->conf.batch_max;
+    w->ev = malloc(sizeof *w->ev);
+    w->recbuf = malloc(2 * RF_RECORD_BYTES_MAX);
+    w->msgs = calloc(nb, sizeof *w->msgs);
+    w->next = calloc(nb, sizeof *w->next);
+    w->res = calloc(nb, sizeof *w->res);
+    if (!w->ev || !w->recbuf || !w->msgs || !w->next || !w->res)
+        return rf__fold_fail(w, RF_ERR_NOMEM, "out of memory");
+    int threads = w->conf.threads;
+    if (threads == 0) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = ncpu < 1 ? 1 : ncpu > RF_FOLD_THREADS_MAX ? RF_FOLD_THREADS_MAX : (int)ncpu;
+    }
+    if (!(w->pool = rf__fold_pool_new(threads - 1)))
+        return rf__fold_fail(w, RF_ERR_NOMEM, "cannot start %d fold threads", threads - 1);
+    rf_err_t err = make_producers(w);
+    if (err == RF_OK) err = make_consumer(w);
+    if (err == RF_OK) err = w->conf.npartitions > 0 ? assign_manual(w) : subscribe(w);
+    return err;
+}
+
+static void shutdown_clients(rf_fold_worker_t *w)
+{
+    if (w->err == RF_OK && w->outbox) rf__fold_outbox_drain(w, NULL, 0, RF_FOLD_DRAIN_MS);
+    rf__fold_drop_queued(w);
+    if (w->consumer) {
+        /* in a group this revokes (release_parts); manual assignments: below */
+        rd_kafka_consumer_close(w->consumer);
+        release_parts(w, NULL);
+        rd_kafka_destroy(w->consumer);
+        w->consumer = NULL;
+    }
+    rd_kafka_t *producers[2] = {w->dlq, w->outbox};
+    for (int i = 0; i < 2; i++) {
+        if (!producers[i]) continue;
+        /* dead letters are flushed before every commit; what is left is
+         * either acknowledged-later outbox records or a failed run's */
+        rd_kafka_purge(producers[i], RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(producers[i], 1000);
+        rd_kafka_destroy(producers[i]);
+    }
+    w->dlq = w->outbox = NULL;
+}
+
+rf_err_t rf_fold_worker_run(rf_fold_worker_t *w, rf_errbuf_t *eb)
+{
+    RF_ASSERT(!w->ran);
+    w->ran = true;
+    w->start_ns = w->last_stats_ns = rf_now_ns();
+    rf_err_t err = setup(w);
+    while (err == RF_OK && !rf__fold_stopping(w)) {
+        err = rf__fold_poll_cycle(w);
+        /* tools hook (consumers/rf_checkpoint.h): serve `refold checkpoint` between cycles */
+        for (int p = 0; err == RF_OK && p < RF_PARTITIONS_MAX; p++)
+            if (w->parts[p] && w->parts[p]->ledger)
+                rf_checkpoint_serve_dir(w->conf.data_dir, "fold", p, w->parts[p]->ledger,
+                                        rf_checkpoint_ledger_fn);
+        if (err == RF_OK && w->conf.exit_at_end && rf__fold_at_end(w)) break;
+    }
+    shutdown_clients(w);
+    w->last_stats_ns = 0;
+    rf__fold_publish_stats(w);
+    if (w->err != RF_OK) {
+        if (eb) *eb = w->eb;
+        return w->err;
+    }
+    return RF_OK;
+}
+
+void rf_fold_worker_stats(rf_fold_worker_t *w, rf_fold_stats_t *out)
+{
+    pthread_mutex_lock(&w->snap_lock);
+    *out = w->snap;
+    pthread_mutex_unlock(&w->snap_lock);
+}
+
+void rf_fold_worker_destroy(rf_fold_worker_t *w)
+{
+    if (!w) return;
+    RF_ASSERT(w->consumer == NULL && w->dlq == NULL && w->outbox == NULL);
+    for (int i = 0; i < RF_PARTITIONS_MAX; i++)
+        RF_ASSERT(w->parts[i] == NULL);
+    rf__fold_pool_destroy(w->pool);
+    rf_codec_destroy(w->codec);
+    free(w->ev);
+    free(w->recbuf);
+    free(w->msgs);
+    free(w->next);
+    free(w->res);
+    pthread_mutex_destroy(&w->snap_lock);
+    free(w);
+}

@@ -1,0 +1,135 @@
+/* rf_project.h: the projection: read models (balances, leaderboards, funnel
+ * analytics, code index) built from refold.ledger, and the worker that feeds them.
+ *
+ * Two layers:
+ *  - rf_projection_t: one partition's read-model store (RocksDB at
+ *    <data>/project/p-NNNN). rf_projection_apply stages one ledger record into
+ *    an in-memory write-back cache (read-your-writes); rf_projection_commit
+ *    writes every change of the batch, the applied seq and the next Kafka
+ *    offset of refold.ledger as ONE synced WriteBatch. Nothing touches Kafka,
+ *    so tests and benchmarks apply records directly.
+ *  - rf_project_worker_t: the Kafka consumer (group "refold-project") that
+ *    reads refold.ledger, applies each partition's records in seq order and
+ *    commits one batch per partition per poll cycle.
+ *
+ * Seq rules (per partition): a record with seq <= applied is a duplicate
+ * (republished by the fold's outbox after a crash) and is dropped; seq ==
+ * applied + 1 is applied; seq > applied + 1 is RF_ERR_GAP (fatal: something
+ * was lost upstream; the worker stops and nothing of the batch is stored).
+ *
+ * Key layout, rank algorithm and consistency: docs/projections.md. */
+#ifndef RF_PROJECT_H
+#define RF_PROJECT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rf_common.h"
+#include "rf_conf.h"
+#include "rf_event.h"
+#include "rf_limits.h"
+
+/* ---- one partition's read-model store ---------------------------------- */
+
+typedef struct rf_projection rf_projection_t;
+
+typedef enum rf_projection_flags {
+    RF_PROJECTION_CREATE = 1, /* create <data>/project/p-NNNN when missing */
+    RF_PROJECTION_NOSYNC = 2, /* commits not synced (tests and benchmarks only) */
+} rf_projection_flags_t;
+
+/* Opens (the only writer of) partition's store under data_dir. NULL with a
+ * message on failure (RocksDB's LOCK held by another worker, missing dir...). */
+rf_projection_t *rf_projection_open(const char *data_dir, int32_t partition, int flags,
+                                    rf_errbuf_t *eb);
+/* Opens a store at an explicit RocksDB path. */
+rf_projection_t *rf_projection_open_path(const char *db_path, int32_t partition, int flags,
+                                         rf_errbuf_t *eb);
+/* Closes; an uncommitted batch is dropped. NULL is a no-op. */
+void rf_projection_close(rf_projection_t *p);
+
+typedef enum rf_apply_outcome {
+    RF_APPLY_APPLIED = 0,
+    RF_APPLY_DUPLICATE = 1, /* seq <= applied: dropped */
+} rf_apply_outcome_t;
+
+/* Stages rec into the open batch. *outcome (may be NULL) tells applied or
+ * duplicate. Errors: RF_ERR_GAP (seq > applied + 1), RF_ERR_CORRUPT (the record
+ * belongs to another partition or its postings do not balance), RF_ERR_STORAGE.
+ * After an error the caller must drop the batch (close without committing). */
+rf_err_t rf_projection_apply(rf_projection_t *p, const rf_record_t *rec,
+                             rf_apply_outcome_t *outcome, rf_errbuf_t *eb);
+
+/* Makes the open batch durable, together with next_offset (the next offset
+ * of refold.ledger to consume; -1 keeps the stored one) and high_watermark
+ * (the last known end of the ledger partition, for lag reports; -1 keeps).
+ * One synced WriteBatch. Cheap no-op when nothing changed. */
+rf_err_t rf_projection_commit(rf_projection_t *p, int64_t next_offset, int64_t high_watermark,
+                              rf_errbuf_t *eb);
+
+/* True when the write-back cache holds RF_PROJECT_CACHE_ENTRIES_MAX entries:
+ * the caller must commit now (the cache is bounded; a commit empties it). */
+bool rf_projection_cache_full(const rf_projection_t *p);
+
+/* Progress as stored (or staged, for the owner). */
+typedef struct rf_projection_meta {
+    int32_t partition;
+    uint64_t applied_seq;    /* last applied record seq; 0 when none */
+    int64_t next_offset;     /* next refold.ledger offset; -1 when none consumed */
+    int64_t high_watermark;  /* ledger partition end when last committed; -1 unknown */
+    int64_t event_time_ms;   /* max occurred_at applied */
+    uint64_t records;        /* records applied (duplicates excluded) */
+    uint64_t duplicates;     /* duplicates dropped */
+    int64_t committed_wall_ms; /* wall clock of the last commit (monitoring only) */
+} rf_projection_meta_t;
+void rf_projection_get_meta(const rf_projection_t *p, rf_projection_meta_t *meta);
+
+/* ---- the worker ----------------------------------------------------------- */
+
+typedef struct rf_project_opts {
+    rf_kafka_opts_t kafka;   /* brokers and -X properties (borrowed) */
+    const char *group;       /* consumer group; NULL: "refold-project" */
+    const char *topic;       /* NULL: refold.ledger */
+    const char *data_dir;    /* required */
+    bool exit_at_end;        /* return once every assigned partition reached the
+                              * high watermark it had when it was assigned */
+    bool nosync;             /* tests/bench only */
+} rf_project_opts_t;
+
+typedef struct rf_project_part_stats {
+    int32_t partition;
+    bool assigned;
+    uint64_t applied_seq;
+    int64_t next_offset;     /* position in refold.ledger */
+    int64_t high_watermark;  /* -1 unknown */
+    int64_t lag;             /* high_watermark - next_offset (messages); -1 unknown */
+} rf_project_part_stats_t;
+
+typedef struct rf_project_stats {
+    bool running;
+    rf_err_t err;            /* why the worker stopped (RF_OK: stop or end) */
+    char errmsg[RF_ERRMSG_MAX];
+    uint64_t records;        /* applied since start */
+    uint64_t duplicates;     /* dropped since start */
+    uint64_t commits;        /* partition commits since start */
+    uint64_t commit_ns_max;  /* slowest partition commit */
+    int nparts;              /* entries in parts (partitions ever assigned) */
+    rf_project_part_stats_t parts[RF_PARTITIONS_MAX];
+} rf_project_stats_t;
+
+typedef struct rf_project_worker rf_project_worker_t;
+
+/* Creates the consumer (no network yet). NULL with a message on bad options. */
+rf_project_worker_t *rf_project_worker_new(const rf_project_opts_t *opts, rf_errbuf_t *eb);
+/* Runs the poll loop on the calling thread until rf_project_worker_stop, the
+ * end (exit_at_end) or a fatal error (RF_ERR_GAP, RF_ERR_STORAGE, ...), which
+ * it returns with a message. Stored state is always a committed batch. */
+rf_err_t rf_project_worker_run(rf_project_worker_t *w, rf_errbuf_t *eb);
+/* Asks run to return after the current cycle. Thread and signal safe. */
+void rf_project_worker_stop(rf_project_worker_t *w);
+/* Copies the stats (thread safe: call from any thread while run runs). */
+void rf_project_worker_stats(rf_project_worker_t *w, rf_project_stats_t *out);
+/* Destroys (after run returned). NULL is a no-op. */
+void rf_project_worker_destroy(rf_project_worker_t *w);
+
+#endif

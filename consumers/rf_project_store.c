@@ -1,0 +1,539 @@
+/* rf_project_store.c: one partition's projection store: RocksDB, the
+ * write-back cache that gives the read models read-your-writes within a batch,
+ * the seq checks, and the synced commit of a batch with the applied seq. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "rf_project_int.h"
+
+/* ---- write-back cache ------------------------------------------------------
+ * Every key the read models touch in a batch lives here once: repeated updates
+ * of a hot key (a program's day counters, the top of a board) cost one hash
+ * lookup each and one RocksDB put per commit. Absent keys are cached too, so
+ * a new user costs one RocksDB miss. Entries come from an arena that a reset
+ * frees at once; the cache is bounded (RF_PROJECT_CACHE_ENTRIES_MAX): the
+ * owner commits when it is full, and a commit resets it above
+ * RF_PROJECT_CACHE_KEEP so memory stays flat. */
+
+struct pc_entry {
+    struct pc_entry *next;  /* hash chain */
+    struct pc_entry *dnext; /* dirty list */
+    uint8_t *val;
+    uint32_t hash;
+    uint16_t klen, vlen, vcap;
+    uint8_t present, dirty;
+    uint8_t key[];
+};
+typedef struct pc_entry pc_entry_t;
+
+typedef struct pc_chunk {
+    struct pc_chunk *next;
+    size_t used, cap;
+    uint8_t data[];
+} pc_chunk_t;
+
+struct rf__pc {
+    pc_entry_t **buckets;
+    size_t nbuckets; /* power of two */
+    size_t count;
+    pc_entry_t *dirty;
+    size_t ndirty;
+    pc_entry_t **sorted; /* commit: dirty entries in key order */
+    size_t sorted_cap;
+    pc_chunk_t *chunks;
+};
+
+#define PC_CHUNK_BYTES (1u << 20)
+#define PC_BUCKETS_MIN 4096u
+#define PC_KEY_MAX 1024u
+#define PC_VAL_MAX 1024u
+
+static uint32_t pc_hash(const uint8_t *k, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a, then a final mix */
+    for (size_t i = 0; i < n; i++) h = (h ^ k[i]) * 1099511628211ULL;
+    h ^= h >> 29;
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static void *pc_alloc(rf__pc_t *c, size_t n)
+{
+    n = (n + 7) & ~(size_t)7;
+    if (!c->chunks || c->chunks->used + n > c->chunks->cap) {
+        size_t cap = n > PC_CHUNK_BYTES ? n : PC_CHUNK_BYTES;
+        pc_chunk_t *ch = malloc(sizeof *ch + cap);
+        if (!ch) abort(); /* out of memory: nothing sane to do mid-batch */
+        ch->next = c->chunks;
+        ch->used = 0;
+        ch->cap = cap;
+        c->chunks = ch;
+    }
+    void *p = c->chunks->data + c->chunks->used;
+    c->chunks->used += n;
+    return p;
+}
+
+static rf__pc_t *pc_new(void)
+{
+    rf__pc_t *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->nbuckets = PC_BUCKETS_MIN;
+    c->buckets = calloc(c->nbuckets, sizeof *c->buckets);
+    if (!c->buckets) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void pc_reset(rf__pc_t *c)
+{
+    RF_ASSERT(c->dirty == NULL); /* never drop unwritten changes */
+    for (pc_chunk_t *ch = c->chunks, *nx; ch; ch = nx) {
+        nx = ch->next;
+        free(ch);
+    }
+    c->chunks = NULL;
+    c->count = 0;
+    memset(c->buckets, 0, c->nbuckets * sizeof *c->buckets);
+}
+
+static void pc_free(rf__pc_t *c)
+{
+    if (!c) return;
+    c->dirty = NULL;
+    pc_reset(c);
+    free(c->buckets);
+    free(c->sorted);
+    free(c);
+}
+
+static void pc_grow(rf__pc_t *c)
+{
+    size_t nb = c->nbuckets * 2;
+    pc_entry_t **b = calloc(nb, sizeof *b);
+    if (!b) return; /* keep the longer chains: still correct */
+    for (size_t i = 0; i < c->nbuckets; i++)
+        for (pc_entry_t *e = c->buckets[i], *nx; e; e = nx) {
+            nx = e->next;
+            e->next = b[e->hash & (nb - 1)];
+            b[e->hash & (nb - 1)] = e;
+        }
+    free(c->buckets);
+    c->buckets = b;
+    c->nbuckets = nb;
+}
+
+static pc_entry_t *pc_find(rf__pc_t *c, const uint8_t *k, size_t kl, uint32_t h)
+{
+    for (pc_entry_t *e = c->buckets[h & (c->nbuckets - 1)]; e; e = e->next)
+        if (e->hash == h && e->klen == kl && memcmp(e->key, k, kl) == 0) return e;
+    return NULL;
+}
+
+static pc_entry_t *pc_insert(rf__pc_t *c, const uint8_t *k, size_t kl, uint32_t h)
+{
+    RF_ASSERT(kl <= PC_KEY_MAX);
+    if (c->count >= c->nbuckets) pc_grow(c);
+    pc_entry_t *e = pc_alloc(c, sizeof *e + kl);
+    memset(e, 0, sizeof *e);
+    memcpy(e->key, k, kl);
+    e->klen = (uint16_t)kl;
+    e->hash = h;
+    e->next = c->buckets[h & (c->nbuckets - 1)];
+    c->buckets[h & (c->nbuckets - 1)] = e;
+    c->count++;
+    return e;
+}
+
+static void pc_set(rf__pc_t *c, pc_entry_t *e, const void *v, size_t vl)
+{
+    RF_ASSERT(vl <= PC_VAL_MAX);
+    if (vl > e->vcap || !e->val) {
+        size_t cap = vl < 16 ? 16 : vl; /* old space stays in the arena until reset */
+        e->val = pc_alloc(c, cap);
+        e->vcap = (uint16_t)cap;
+    }
+    if (vl) memcpy(e->val, v, vl);
+    e->vlen = (uint16_t)vl;
+    e->present = 1;
+}
+
+static void pc_mark_dirty(rf__pc_t *c, pc_entry_t *e)
+{
+    if (e->dirty) return;
+    e->dirty = 1;
+    e->dnext = c->dirty;
+    c->dirty = e;
+    c->ndirty++;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+    const pc_entry_t *x = *(pc_entry_t *const *)a, *y = *(pc_entry_t *const *)b;
+    int c = memcmp(x->key, y->key, x->klen < y->klen ? x->klen : y->klen);
+    return c ? c : (int)x->klen - (int)y->klen;
+}
+
+/* Dirty entries in key order: RocksDB's skiplist inserts sorted keys much
+ * faster (each insert starts from the previous one's position). */
+static size_t sort_dirty(rf__pc_t *c)
+{
+    if (c->ndirty > c->sorted_cap) {
+        size_t cap = c->ndirty * 2;
+        pc_entry_t **s = realloc(c->sorted, cap * sizeof *s);
+        if (!s) abort(); /* out of memory: nothing sane to do mid-commit */
+        c->sorted = s;
+        c->sorted_cap = cap;
+    }
+    size_t n = 0;
+    for (pc_entry_t *e = c->dirty; e; e = e->dnext) c->sorted[n++] = e;
+    RF_ASSERT(n == c->ndirty);
+    qsort(c->sorted, n, sizeof *c->sorted, entry_cmp);
+    return n;
+}
+
+/* ---- point operations -------------------------------------------------- */
+
+/* Records a storage failure (sticky: the batch is lost, the owner must close). */
+static rf_err_t store_fail(rf_projection_t *p, const char *what, char *err)
+{
+    snprintf(p->failmsg, sizeof p->failmsg, "projection p-%04d: %s: %s", (int)p->partition,
+             what, err ? err : "unknown error");
+    free(err);
+    p->failed = RF_ERR_STORAGE;
+    return RF_ERR_STORAGE;
+}
+
+rf_err_t rf__pj_slot(rf_projection_t *p, const uint8_t *k, size_t kl, rf__pj_slot_t **slot)
+{
+    uint32_t h = pc_hash(k, kl);
+    pc_entry_t *e = pc_find(p->cache, k, kl, h);
+    if (!e) {
+        char *err = NULL;
+        rocksdb_pinnableslice_t *ps = rocksdb_get_pinned(p->db, p->ropts, (const char *)k, kl, &err);
+        if (err) return store_fail(p, "read", err);
+        size_t n = 0;
+        const char *v = ps ? rocksdb_pinnableslice_value(ps, &n) : NULL;
+        if (n > PC_VAL_MAX) {
+            rocksdb_pinnableslice_destroy(ps);
+            return store_fail(p, "read", strdup("stored value too large"));
+        }
+        e = pc_insert(p->cache, k, kl, h);
+        if (ps) pc_set(p->cache, e, v, n);
+        rocksdb_pinnableslice_destroy(ps);
+    }
+    *slot = e;
+    return RF_OK;
+}
+
+bool rf__pj_slot_value(const rf__pj_slot_t *s, const uint8_t **val, size_t *vl)
+{
+    if (!s->present) return false;
+    *val = s->val;
+    *vl = s->vlen;
+    return true;
+}
+
+void rf__pj_slot_set(rf_projection_t *p, rf__pj_slot_t *s, const void *v, size_t vl)
+{
+    if (s->present && s->vlen == vl && memcmp(s->val, v, vl) == 0) return; /* unchanged */
+    pc_set(p->cache, s, v, vl);
+    pc_mark_dirty(p->cache, s);
+    p->dirty = true;
+}
+
+void rf__pj_slot_del(rf_projection_t *p, rf__pj_slot_t *s)
+{
+    if (!s->present && !s->dirty) return; /* absent in the store too */
+    s->present = 0;
+    s->vlen = 0;
+    pc_mark_dirty(p->cache, s);
+    p->dirty = true;
+}
+
+rf_err_t rf__pj_get(rf_projection_t *p, const uint8_t *k, size_t kl, const uint8_t **val,
+                    size_t *vl)
+{
+    rf__pj_slot_t *s;
+    rf_err_t err = rf__pj_slot(p, k, kl, &s);
+    if (err != RF_OK) return err;
+    return rf__pj_slot_value(s, val, vl) ? RF_OK : RF_ERR_NOT_FOUND;
+}
+
+void rf__pj_put(rf_projection_t *p, const uint8_t *k, size_t kl, const void *v, size_t vl)
+{
+    uint32_t h = pc_hash(k, kl);
+    pc_entry_t *e = pc_find(p->cache, k, kl, h);
+    if (e && e->present && e->vlen == vl && memcmp(e->val, v, vl) == 0) return; /* unchanged */
+    if (!e) e = pc_insert(p->cache, k, kl, h);
+    pc_set(p->cache, e, v, vl);
+    pc_mark_dirty(p->cache, e);
+    p->dirty = true;
+}
+
+void rf__pj_del(rf_projection_t *p, const uint8_t *k, size_t kl)
+{
+    uint32_t h = pc_hash(k, kl);
+    pc_entry_t *e = pc_find(p->cache, k, kl, h);
+    if (!e) e = pc_insert(p->cache, k, kl, h);
+    e->present = 0;
+    e->vlen = 0;
+    pc_mark_dirty(p->cache, e);
+    p->dirty = true;
+}
+
+rf_err_t rf__pj_add(rf_projection_t *p, const uint8_t *k, size_t kl, int64_t delta,
+                    int64_t *after)
+{
+    rf__pj_slot_t *s;
+    const uint8_t *v;
+    size_t vl;
+    int64_t cur = 0, next;
+    rf_err_t err = rf__pj_slot(p, k, kl, &s);
+    if (err != RF_OK) return err;
+    if (rf__pj_slot_value(s, &v, &vl)) {
+        if (vl != 8) return store_fail(p, "read", strdup("counter value is not 8 bytes"));
+        cur = (int64_t)rf_be64_get(v);
+    }
+    if (!rf__pj_add_ok(cur, delta, &next)) /* ledger limits keep sums far from this */
+        return store_fail(p, "update", strdup("int64 counter overflow"));
+    if (after) *after = next;
+    if (delta == 0) return RF_OK;
+    if (next == 0) {
+        rf__pj_slot_del(p, s); /* zero counters vanish: rank scans stay short */
+    } else {
+        uint8_t b[8];
+        rf_be64_put(b, (uint64_t)next);
+        rf__pj_slot_set(p, s, b, 8);
+    }
+    return RF_OK;
+}
+
+rf_err_t rf__pj_intern(rf_projection_t *p, const char *name, size_t nlen, bool create,
+                       uint32_t *id)
+{
+    uint8_t k[1 + RF__NAME_MAX];
+    RF_ASSERT(nlen <= RF__NAME_MAX);
+    k[0] = RF__PK_NAME;
+    memcpy(k + 1, name, nlen);
+    const uint8_t *v;
+    size_t vl;
+    rf_err_t err = rf__pj_get(p, k, 1 + nlen, &v, &vl);
+    if (err == RF_OK) {
+        if (vl != 4) return RF_ERR_CORRUPT;
+        *id = rf_be32_get(v);
+        return RF_OK;
+    }
+    if (err != RF_ERR_NOT_FOUND || !create) return err;
+    RF_ASSERT(p->next_name_id > 0 && p->next_name_id < UINT32_MAX);
+    *id = p->next_name_id++;
+    uint8_t b[4];
+    rf_be32_put(b, *id);
+    rf__pj_put(p, k, 1 + nlen, b, 4);
+    return RF_OK;
+}
+
+/* ---- open, apply, commit ------------------------------------------------- */
+
+static rf_err_t load_meta(rf_projection_t *p, rf_errbuf_t *eb)
+{
+    char *err = NULL;
+    size_t n = 0;
+    const char mk = RF__PK_META;
+    char *v = rocksdb_get(p->db, p->ropts, &mk, 1, &n, &err);
+    if (err) {
+        rf_errf(eb, RF_ERR_STORAGE, "cannot read projection meta: %s", err);
+        free(err);
+        return RF_ERR_STORAGE;
+    }
+    memset(&p->meta, 0, sizeof p->meta);
+    p->meta.partition = p->partition;
+    p->meta.next_offset = -1;
+    p->meta.high_watermark = -1;
+    p->next_name_id = 1;
+    if (v) {
+        rf_err_t e = rf__pj_meta_decode((const uint8_t *)v, n, &p->meta, &p->next_name_id);
+        free(v);
+        if (e != RF_OK)
+            return rf_errf(eb, RF_ERR_CORRUPT, "projection meta of p-%04d is corrupt",
+                           (int)p->partition);
+        if (p->meta.partition != p->partition)
+            return rf_errf(eb, RF_ERR_CORRUPT, "store holds partition %d, not %d",
+                           (int)p->meta.partition, (int)p->partition);
+    }
+    p->stored = p->meta;
+    p->stored_name_id = p->next_name_id;
+    return RF_OK;
+}
+
+rf_projection_t *rf_projection_open_path(const char *db_path, int32_t partition, int flags,
+                                         rf_errbuf_t *eb)
+{
+    if (partition < 0 || partition >= RF_PARTITIONS_MAX) {
+        rf_errf(eb, RF_ERR_CONFIG, "partition %d out of range", (int)partition);
+        return NULL;
+    }
+    rf_projection_t *p = calloc(1, sizeof *p);
+    if (!p || !(p->cache = pc_new())) {
+        free(p);
+        rf_errf(eb, RF_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    p->partition = partition;
+    p->opts = rf__project_db_options(flags & RF_PROJECTION_CREATE);
+    p->wopts = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(p->wopts, (flags & RF_PROJECTION_NOSYNC) ? 0 : 1);
+    p->ropts = rocksdb_readoptions_create();
+    p->wb = rocksdb_writebatch_create();
+    char *err = NULL;
+    p->db = rocksdb_open(p->opts, db_path, &err);
+    if (err) {
+        rf_errf(eb, RF_ERR_STORAGE, "cannot open projection '%s': %s", db_path, err);
+        free(err);
+        rf_projection_close(p);
+        return NULL;
+    }
+    if (load_meta(p, eb) != RF_OK) {
+        rf_projection_close(p);
+        return NULL;
+    }
+    return p;
+}
+
+rf_projection_t *rf_projection_open(const char *data_dir, int32_t partition, int flags,
+                                    rf_errbuf_t *eb)
+{
+    char path[4096], dir[4096];
+    if (rf__project_part_path(data_dir, partition, path, sizeof path) != RF_OK) {
+        rf_errf(eb, RF_ERR_CONFIG, "data directory path too long");
+        return NULL;
+    }
+    if (flags & RF_PROJECTION_CREATE) {
+        snprintf(dir, sizeof dir, "%s/project", data_dir);
+        if (mkdir(data_dir, 0755) != 0 && errno != EEXIST) {
+            rf_errf(eb, RF_ERR_IO, "cannot create '%s': %s", data_dir, strerror(errno));
+            return NULL;
+        }
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+            rf_errf(eb, RF_ERR_IO, "cannot create '%s': %s", dir, strerror(errno));
+            return NULL;
+        }
+    }
+    return rf_projection_open_path(path, partition, flags, eb);
+}
+
+void rf_projection_close(rf_projection_t *p)
+{
+    if (!p) return;
+    if (p->db) rocksdb_close(p->db);
+    if (p->wb) rocksdb_writebatch_destroy(p->wb);
+    if (p->ropts) rocksdb_readoptions_destroy(p->ropts);
+    if (p->wopts) rocksdb_writeoptions_destroy(p->wopts);
+    if (p->opts) rocksdb_options_destroy(p->opts);
+    pc_free(p->cache);
+    free(p);
+}
+
+rf_err_t rf_projection_apply(rf_projection_t *p, const rf_record_t *rec,
+                             rf_apply_outcome_t *outcome, rf_errbuf_t *eb)
+{
+    RF_ASSERT(p && rec);
+    if (p->failed) return rf_errf(eb, p->failed, "%s", p->failmsg);
+    if (rec->partition != p->partition)
+        return rf_errf(eb, RF_ERR_CORRUPT, "record seq %llu names partition %d, read from %d",
+                       (unsigned long long)rec->seq, (int)rec->partition, (int)p->partition);
+    if (rec->seq <= p->meta.applied_seq) {
+        p->meta.duplicates++;
+        p->dirty = true; /* the offset still advances past the duplicate */
+        if (outcome) *outcome = RF_APPLY_DUPLICATE;
+        return RF_OK;
+    }
+    if (rec->seq != p->meta.applied_seq + 1)
+        return rf_errf(eb, RF_ERR_GAP,
+                       "ledger partition %d: seq gap: applied %llu, next record is %llu "
+                       "(records %llu..%llu are missing upstream)",
+                       (int)p->partition, (unsigned long long)p->meta.applied_seq,
+                       (unsigned long long)rec->seq, (unsigned long long)p->meta.applied_seq + 1,
+                       (unsigned long long)rec->seq - 1);
+    if (rec->npostings > RF_POSTINGS_MAX || rec->nfacts > RF_FACTS_MAX ||
+        !rf_record_balanced(rec))
+        return rf_errf(eb, RF_ERR_CORRUPT, "ledger partition %d seq %llu: postings do not balance",
+                       (int)p->partition, (unsigned long long)rec->seq);
+    rf_err_t err = rf__project_apply_models(p, rec, eb);
+    if (err == RF_OK && p->failed) err = p->failed;
+    if (err != RF_OK) {
+        if (p->failed) rf_errf(eb, p->failed, "%s", p->failmsg);
+        return err;
+    }
+    p->meta.applied_seq = rec->seq;
+    p->meta.records++;
+    if (rec->occurred_at_ms > p->meta.event_time_ms) p->meta.event_time_ms = rec->occurred_at_ms;
+    p->dirty = true;
+    if (outcome) *outcome = RF_APPLY_APPLIED;
+    RF_ASSERT(p->meta.applied_seq == rec->seq);
+    return RF_OK;
+}
+
+bool rf_projection_cache_full(const rf_projection_t *p)
+{
+    return p->cache->count >= RF_PROJECT_CACHE_ENTRIES_MAX;
+}
+
+rf_err_t rf_projection_commit(rf_projection_t *p, int64_t next_offset, int64_t high_watermark,
+                              rf_errbuf_t *eb)
+{
+    RF_ASSERT(p);
+    if (p->failed) return rf_errf(eb, p->failed, "%s", p->failmsg);
+    if (next_offset >= 0 && next_offset != p->meta.next_offset) {
+        p->meta.next_offset = next_offset;
+        p->dirty = true;
+    }
+    if (high_watermark >= 0 && high_watermark != p->meta.high_watermark) {
+        p->meta.high_watermark = high_watermark;
+        p->dirty = true;
+    }
+    if (!p->dirty) return RF_OK;
+    rocksdb_writebatch_clear(p->wb);
+    size_t n = sort_dirty(p->cache);
+    for (size_t i = 0; i < n; i++) {
+        const pc_entry_t *e = p->cache->sorted[i];
+        if (e->present)
+            rocksdb_writebatch_put(p->wb, (const char *)e->key, e->klen, (const char *)e->val,
+                                   e->vlen);
+        else
+            rocksdb_writebatch_delete(p->wb, (const char *)e->key, e->klen);
+    }
+    p->meta.committed_wall_ms = rf_wall_ms();
+    uint8_t mv[RF__META_LEN];
+    const char mk = RF__PK_META;
+    rf__pj_meta_encode(&p->meta, p->next_name_id, mv);
+    rocksdb_writebatch_put(p->wb, &mk, 1, (const char *)mv, sizeof mv);
+    char *err = NULL;
+    rocksdb_write(p->db, p->wopts, p->wb, &err);
+    rocksdb_writebatch_clear(p->wb);
+    if (err) {
+        store_fail(p, "commit", err);
+        return rf_errf(eb, RF_ERR_STORAGE, "%s", p->failmsg);
+    }
+    for (pc_entry_t *e = p->cache->dirty, *nx; e; e = nx) {
+        nx = e->dnext;
+        e->dirty = 0;
+        e->dnext = NULL;
+    }
+    p->cache->dirty = NULL;
+    p->cache->ndirty = 0;
+    p->dirty = false;
+    p->stored = p->meta;
+    p->stored_name_id = p->next_name_id;
+    if (p->cache->count > RF_PROJECT_CACHE_KEEP) pc_reset(p->cache);
+    return RF_OK;
+}
+
+void rf_projection_get_meta(const rf_projection_t *p, rf_projection_meta_t *meta)
+{
+    *meta = p->meta;
+}

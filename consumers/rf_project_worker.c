@@ -1,0 +1,392 @@
+/* rf_project_worker.c: the projection worker: a consumer group on
+ * refold.ledger that applies each partition's records in seq order and
+ * commits one synced WriteBatch per partition per poll cycle, with the next
+ * offset stored next to the read models (broker commits: monitoring only). */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "rf_checkpoint.h" /* tools hook */
+#include "rf_codec.h"
+#include "rf_project_int.h"
+
+typedef struct wpart {
+    rf_projection_t *proj; /* open while assigned */
+    bool assigned;
+    bool pending;          /* applied but not committed */
+    int64_t pos;           /* next offset to consume (staged) */
+    int64_t target;        /* exit_at_end: high watermark at assignment */
+    int64_t hwm;           /* last known high watermark */
+    uint64_t applied;      /* applied seq (staged) */
+} wpart_t;
+
+struct rf_project_worker {
+    rf_project_opts_t opts;
+    char group[RF_ID_BUF * 2];
+    char topic[RF_ID_BUF * 2];
+    char data_dir[4096];
+    rd_kafka_t *rk;
+    rf_codec_t *codec;
+    rf_record_t *rec; /* decode target, reused */
+    wpart_t parts[RF_PARTITIONS_MAX];
+    int stop;          /* atomic */
+    bool ever_assigned;
+    rf_err_t fatal;    /* an error raised inside a callback */
+    rf_errbuf_t fatal_eb;
+    pthread_mutex_t mu; /* guards stats */
+    rf_project_stats_t stats;
+};
+
+static void set_fatal(rf_project_worker_t *w, rf_err_t err, const char *msg)
+{
+    if (w->fatal != RF_OK) return; /* keep the first cause */
+    w->fatal = err;
+    rf_strlcpy(w->fatal_eb.msg, msg, sizeof w->fatal_eb.msg);
+    __atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
+}
+
+static rf_err_t commit_part(rf_project_worker_t *w, int32_t p, rf_errbuf_t *eb)
+{
+    wpart_t *wp = &w->parts[p];
+    if (!wp->proj) return RF_OK;
+    int64_t lo = -1, hi = -1;
+    if (rd_kafka_get_watermark_offsets(w->rk, w->topic, p, &lo, &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        hi >= 0)
+        wp->hwm = hi > wp->hwm ? hi : wp->hwm;
+    rf_projection_meta_t m;
+    rf_projection_get_meta(wp->proj, &m);
+    if (!wp->pending && (wp->hwm < 0 || wp->hwm == m.high_watermark)) return RF_OK;
+    uint64_t t0 = rf_now_ns();
+    rf_err_t err = rf_projection_commit(wp->proj, wp->pending ? wp->pos : -1, wp->hwm, eb);
+    if (err != RF_OK) return err;
+    uint64_t dt = rf_now_ns() - t0;
+    wp->pending = false;
+    pthread_mutex_lock(&w->mu);
+    w->stats.commits++;
+    if (dt > w->stats.commit_ns_max) w->stats.commit_ns_max = dt;
+    pthread_mutex_unlock(&w->mu);
+    return RF_OK;
+}
+
+/* ---- rebalance ----------------------------------------------------------- */
+
+static void on_assign(rf_project_worker_t *w, rd_kafka_topic_partition_list_t *parts)
+{
+    rf_errbuf_t eb = {{0}};
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        int32_t p = tp->partition;
+        if (p < 0 || p >= RF_PARTITIONS_MAX) {
+            set_fatal(w, RF_ERR_CONFIG, "assigned a partition beyond RF_PARTITIONS_MAX");
+            return;
+        }
+        wpart_t *wp = &w->parts[p];
+        int flags = RF_PROJECTION_CREATE | (w->opts.nosync ? RF_PROJECTION_NOSYNC : 0);
+        if (!wp->proj) wp->proj = rf_projection_open(w->data_dir, p, flags, &eb);
+        if (!wp->proj) {
+            set_fatal(w, RF_ERR_STORAGE, eb.msg);
+            return;
+        }
+        rf_projection_meta_t m;
+        rf_projection_get_meta(wp->proj, &m);
+        wp->assigned = true;
+        wp->pending = false;
+        wp->applied = m.applied_seq;
+        wp->pos = m.next_offset >= 0 ? m.next_offset : 0;
+        tp->offset = m.next_offset >= 0 ? m.next_offset : RD_KAFKA_OFFSET_BEGINNING;
+        int64_t lo = -1, hi = -1;
+        wp->target = -1;
+        if (rd_kafka_query_watermark_offsets(w->rk, w->topic, p, &lo, &hi, 10000) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+            wp->target = hi;
+            wp->hwm = hi;
+            if (m.next_offset < 0) wp->pos = lo; /* an empty store starts at the beginning */
+        } else if (w->opts.exit_at_end) {
+            set_fatal(w, RF_ERR_KAFKA, "cannot read the high watermark of an assigned partition");
+            return;
+        }
+        rf_log(RF_LOG_INFO, "project: partition %d assigned: applied seq %llu, offset %lld",
+               (int)p, (unsigned long long)m.applied_seq, (long long)m.next_offset);
+    }
+    w->ever_assigned = true;
+}
+
+static void on_revoke(rf_project_worker_t *w, rd_kafka_topic_partition_list_t *parts)
+{
+    rf_errbuf_t eb = {{0}};
+    for (int i = 0; i < parts->cnt; i++) {
+        int32_t p = parts->elems[i].partition;
+        if (p < 0 || p >= RF_PARTITIONS_MAX || !w->parts[p].proj) continue;
+        wpart_t *wp = &w->parts[p];
+        /* a failed batch must not be committed: after a fatal error only close */
+        if (w->fatal == RF_OK && commit_part(w, p, &eb) != RF_OK)
+            set_fatal(w, RF_ERR_STORAGE, eb.msg);
+        rf_projection_close(wp->proj);
+        wp->proj = NULL;
+        wp->assigned = false;
+        wp->pending = false;
+    }
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    rf_project_worker_t *w = opaque;
+    bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        on_assign(w, parts);
+        if (coop) rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+        else rd_kafka_assign(rk, parts);
+    } else {
+        on_revoke(w, parts);
+        if (coop) rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
+        else rd_kafka_assign(rk, NULL);
+    }
+}
+
+/* ---- setup ------------------------------------------------------------------- */
+
+static rf_err_t make_consumer(rf_project_worker_t *w, rf_errbuf_t *eb)
+{
+    static const char *const defaults[][2] = {
+        {"enable.auto.commit", "false"},    {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "error"},     {"client.id", "refold-project"},
+        {"enable.partition.eof", "false"},  {"fetch.wait.max.ms", "50"},
+        /* offsets live in the store, so a quick failover costs nothing: a dead
+         * worker's partitions move after 10 s, not librdkafka's default 45 s */
+        {"session.timeout.ms", "10000"},
+    };
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rf_err_t err = RF_OK;
+    for (size_t i = 0; err == RF_OK && i < sizeof defaults / sizeof defaults[0]; i++)
+        err = rf_kafka_conf_set(conf, defaults[i][0], defaults[i][1], eb);
+    if (err == RF_OK) err = rf_kafka_conf_set(conf, "group.id", w->group, eb);
+    if (err == RF_OK) err = rf_kafka_conf_apply(conf, &w->opts.kafka, eb); /* -X wins */
+    if (err != RF_OK) {
+        rd_kafka_conf_destroy(conf);
+        return err;
+    }
+    rf_kafka_conf_set_logger(conf);
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, w);
+    char errstr[512];
+    w->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!w->rk) {
+        rd_kafka_conf_destroy(conf);
+        return rf_errf(eb, RF_ERR_KAFKA, "cannot create consumer: %s", errstr);
+    }
+    rd_kafka_poll_set_consumer(w->rk);
+    return RF_OK;
+}
+
+rf_project_worker_t *rf_project_worker_new(const rf_project_opts_t *opts, rf_errbuf_t *eb)
+{
+    if (!opts->data_dir || !*opts->data_dir || !opts->kafka.brokers || !*opts->kafka.brokers) {
+        rf_errf(eb, RF_ERR_CONFIG, "--brokers and --data are required");
+        return NULL;
+    }
+    rf_project_worker_t *w = calloc(1, sizeof *w);
+    if (!w || !(w->rec = malloc(sizeof *w->rec))) {
+        free(w);
+        rf_errf(eb, RF_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    w->opts = *opts;
+    pthread_mutex_init(&w->mu, NULL);
+    if (rf_strlcpy(w->group, opts->group ? opts->group : "refold-project", sizeof w->group) ||
+        rf_strlcpy(w->topic, opts->topic ? opts->topic : RF_TOPIC_LEDGER, sizeof w->topic) ||
+        rf_strlcpy(w->data_dir, opts->data_dir, sizeof w->data_dir)) {
+        rf_errf(eb, RF_ERR_CONFIG, "group, topic or data directory too long");
+        rf_project_worker_destroy(w);
+        return NULL;
+    }
+    w->opts.data_dir = w->data_dir;
+    for (int i = 0; i < RF_PARTITIONS_MAX; i++) w->parts[i].hwm = -1;
+    if (!(w->codec = rf_codec_new(eb)) || make_consumer(w, eb) != RF_OK) {
+        rf_project_worker_destroy(w);
+        return NULL;
+    }
+    return w;
+}
+
+void rf_project_worker_destroy(rf_project_worker_t *w)
+{
+    if (!w) return;
+    if (w->rk) rd_kafka_destroy(w->rk);
+    for (int i = 0; i < RF_PARTITIONS_MAX; i++) rf_projection_close(w->parts[i].proj);
+    rf_codec_destroy(w->codec);
+    pthread_mutex_destroy(&w->mu);
+    free(w->rec);
+    free(w);
+}
+
+void rf_project_worker_stop(rf_project_worker_t *w)
+{
+    __atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
+}
+
+void rf_project_worker_stats(rf_project_worker_t *w, rf_project_stats_t *out)
+{
+    pthread_mutex_lock(&w->mu);
+    *out = w->stats;
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* ---- the poll loop ------------------------------------------------------------- */
+
+static rf_err_t handle_message(rf_project_worker_t *w, const rd_kafka_message_t *msg,
+                               rf_errbuf_t *eb)
+{
+    int32_t p = msg->partition;
+    if (p < 0 || p >= RF_PARTITIONS_MAX || !w->parts[p].proj)
+        return RF_OK; /* fetched before a revoke: the next owner applies it */
+    wpart_t *wp = &w->parts[p];
+    rf_errbuf_t deb = {{0}};
+    rf_err_t err = rf_codec_decode_record(w->codec, msg->payload, msg->len, w->rec, &deb);
+    if (err != RF_OK)
+        return rf_errf(eb, RF_ERR_CORRUPT, "%s [%d] offset %lld: undecodable ledger record: %s",
+                       w->topic, (int)p, (long long)msg->offset, deb.msg);
+    rf_apply_outcome_t out;
+    err = rf_projection_apply(wp->proj, w->rec, &out, eb);
+    if (err != RF_OK) return err;
+    wp->pos = msg->offset + 1;
+    wp->pending = true;
+    pthread_mutex_lock(&w->mu);
+    if (out == RF_APPLY_DUPLICATE) {
+        w->stats.duplicates++;
+    } else {
+        w->stats.records++;
+        wp->applied = w->rec->seq;
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (rf_projection_cache_full(wp->proj)) return commit_part(w, p, eb); /* bounded memory */
+    return RF_OK;
+}
+
+static rf_err_t consumer_error(rf_project_worker_t *w, const rd_kafka_message_t *msg,
+                               rf_errbuf_t *eb)
+{
+    char fatal[256];
+    if (msg->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+        msg->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE)
+        return rf_errf(eb, RF_ERR_GAP,
+                       "%s [%d]: stored offset is out of range (%s): the ledger topic lost "
+                       "records this projection has not applied; rebuild it from a full topic",
+                       w->topic, (int)msg->partition, rd_kafka_message_errstr(msg));
+    if (msg->err == RD_KAFKA_RESP_ERR__FATAL) {
+        rd_kafka_fatal_error(w->rk, fatal, sizeof fatal);
+        return rf_errf(eb, RF_ERR_KAFKA, "fatal consumer error: %s", fatal);
+    }
+    if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return RF_OK;
+    rf_log(RF_LOG_WARN, "project: consumer: %s", rd_kafka_message_errstr(msg));
+    return RF_OK; /* transient (broker down, ...): librdkafka retries */
+}
+
+/* One poll cycle: up to RF_PROJECT_BATCH_MAX messages or RF_PROJECT_BATCH_MS. */
+static rf_err_t poll_cycle(rf_project_worker_t *w, rf_errbuf_t *eb)
+{
+    uint64_t start = rf_now_ns(), budget = (uint64_t)RF_PROJECT_BATCH_MS * 1000000u;
+    for (int n = 0; n < RF_PROJECT_BATCH_MAX; n++) {
+        uint64_t used = rf_now_ns() - start;
+        if (used >= budget || __atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) break;
+        int wait_ms = (int)((budget - used) / 1000000u);
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(w->rk, wait_ms > 0 ? wait_ms : 1);
+        if (w->fatal != RF_OK) { /* raised by the rebalance callback */
+            if (msg) rd_kafka_message_destroy(msg);
+            return rf_errf(eb, w->fatal, "%s", w->fatal_eb.msg);
+        }
+        if (!msg) break;
+        rf_err_t err = msg->err ? consumer_error(w, msg, eb) : handle_message(w, msg, eb);
+        rd_kafka_message_destroy(msg);
+        if (err != RF_OK) return err;
+    }
+    return RF_OK;
+}
+
+/* Commits every partition's batch, then tells the broker (monitoring only). */
+static rf_err_t commit_all(rf_project_worker_t *w, rf_errbuf_t *eb)
+{
+    rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(16);
+    rf_err_t err = RF_OK;
+    for (int p = 0; p < RF_PARTITIONS_MAX && err == RF_OK; p++) {
+        wpart_t *wp = &w->parts[p];
+        if (!wp->proj) continue;
+        bool had = wp->pending;
+        err = commit_part(w, p, eb);
+        if (err == RF_OK && had) rd_kafka_topic_partition_list_add(offs, w->topic, p)->offset = wp->pos;
+    }
+    if (err == RF_OK && offs->cnt > 0) rd_kafka_commit(w->rk, offs, 1);
+    rd_kafka_topic_partition_list_destroy(offs);
+    return err;
+}
+
+static void update_stats(rf_project_worker_t *w, bool running)
+{
+    pthread_mutex_lock(&w->mu);
+    w->stats.running = running;
+    int n = 0;
+    for (int p = 0; p < RF_PARTITIONS_MAX; p++) {
+        wpart_t *wp = &w->parts[p];
+        if (!wp->proj && !wp->assigned && wp->hwm < 0) continue;
+        rf_project_part_stats_t *s = &w->stats.parts[n++];
+        s->partition = p;
+        s->assigned = wp->assigned;
+        s->applied_seq = wp->applied;
+        s->next_offset = wp->pos;
+        s->high_watermark = wp->hwm;
+        s->lag = wp->hwm >= 0 ? (wp->hwm > wp->pos ? wp->hwm - wp->pos : 0) : -1;
+    }
+    w->stats.nparts = n;
+    pthread_mutex_unlock(&w->mu);
+}
+
+static bool reached_end(rf_project_worker_t *w)
+{
+    if (!w->ever_assigned) return false;
+    for (int p = 0; p < RF_PARTITIONS_MAX; p++) {
+        const wpart_t *wp = &w->parts[p];
+        if (wp->assigned && (wp->target < 0 || wp->pos < wp->target)) return false;
+    }
+    return true;
+}
+
+rf_err_t rf_project_worker_run(rf_project_worker_t *w, rf_errbuf_t *eb)
+{
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, w->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t kerr = rd_kafka_subscribe(w->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (kerr) return rf_errf(eb, RF_ERR_KAFKA, "cannot subscribe to %s: %s", w->topic,
+                             rd_kafka_err2str(kerr));
+    rf_err_t err = RF_OK;
+    update_stats(w, true);
+    while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+        err = poll_cycle(w, eb);
+        if (err == RF_OK) err = commit_all(w, eb);
+        if (err != RF_OK) break;
+        /* tools hook (consumers/rf_checkpoint.h): serve `refold checkpoint` between cycles */
+        for (int p = 0; p < RF_PARTITIONS_MAX; p++)
+            if (w->parts[p].proj)
+                rf_checkpoint_serve_dir(w->data_dir, "project", p, w->parts[p].proj,
+                                        rf_checkpoint_projection_fn);
+        update_stats(w, true);
+        if (w->opts.exit_at_end && reached_end(w)) break;
+    }
+    if (err != RF_OK) { /* nothing of the failed batch may be stored: drop it */
+        set_fatal(w, err, eb ? eb->msg : rf_err_str(err));
+        for (int p = 0; p < RF_PARTITIONS_MAX; p++) {
+            rf_projection_close(w->parts[p].proj);
+            w->parts[p].proj = NULL;
+        }
+    }
+    rd_kafka_consumer_close(w->rk); /* revoke: commits what is pending (when no error) */
+    if (err == RF_OK && w->fatal != RF_OK) err = rf_errf(eb, w->fatal, "%s", w->fatal_eb.msg);
+    pthread_mutex_lock(&w->mu);
+    w->stats.err = err;
+    if (err != RF_OK) rf_strlcpy(w->stats.errmsg, eb ? eb->msg : rf_err_str(err), RF_ERRMSG_MAX);
+    pthread_mutex_unlock(&w->mu);
+    update_stats(w, false);
+    return err;
+}

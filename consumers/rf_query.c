@@ -1,0 +1,734 @@
+/* rf_query.c: read-only access to the projection stores: opening them
+ * (read-only snapshot or following secondary instances), balances, codes,
+ * leaderboards with the rank algorithm, and raw funnel counters. */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rf_project_int.h"
+#include "rf_query.h"
+
+#define PROGRAM_CACHE 64 /* direct-mapped program -> partition cache */
+#define QKEY_MAX 512
+
+typedef struct qpart {
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    int32_t partition;
+    char secondary[256]; /* FOLLOW: scratch dir of the secondary instance */
+} qpart_t;
+
+typedef struct prog_slot {
+    char program[RF_ID_BUF];
+    int32_t partition;
+    uint32_t no;
+} prog_slot_t;
+
+struct rf_query {
+    char data_dir[4096];
+    int flags;
+    rocksdb_readoptions_t *ropts;
+    qpart_t *parts[RF_PARTITIONS_MAX]; /* by partition; published with atomics */
+    pthread_mutex_t mu;                /* the program cache */
+    pthread_mutex_t refresh_mu;        /* one refresh at a time */
+    prog_slot_t cache[PROGRAM_CACHE];
+};
+
+static qpart_t *part_at(rf_query_t *q, int i)
+{
+    return __atomic_load_n(&q->parts[i], __ATOMIC_ACQUIRE);
+}
+
+static void rm_scratch(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    char path[512];
+    while ((de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        unlink(path); /* only RocksDB's LOG files live here */
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static void qpart_close(qpart_t *qp)
+{
+    if (!qp) return;
+    if (qp->db) rocksdb_close(qp->db);
+    if (qp->opts) rocksdb_options_destroy(qp->opts);
+    if (qp->secondary[0]) rm_scratch(qp->secondary);
+    free(qp);
+}
+
+static qpart_t *qpart_open(rf_query_t *q, int32_t partition, rf_errbuf_t *eb)
+{
+    char path[4200], *err = NULL;
+    qpart_t *qp = calloc(1, sizeof *qp);
+    if (!qp || rf__project_part_path(q->data_dir, partition, path, sizeof path) != RF_OK) {
+        free(qp);
+        rf_errf(eb, RF_ERR_NOMEM, "cannot open partition %d", (int)partition);
+        return NULL;
+    }
+    qp->partition = partition;
+    qp->opts = rf__project_db_options(false);
+    if (q->flags & RF_QUERY_FOLLOW) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(qp->secondary, sizeof qp->secondary, "%s/refold-secondary-XXXXXX",
+                 tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(qp->secondary)) {
+            qp->secondary[0] = '\0';
+            rf_errf(eb, RF_ERR_IO, "cannot create a scratch dir for '%s'", path);
+            qpart_close(qp);
+            return NULL;
+        }
+        qp->db = rocksdb_open_as_secondary(qp->opts, path, qp->secondary, &err);
+    } else {
+        qp->db = rocksdb_open_for_read_only(qp->opts, path, 0, &err);
+    }
+    if (err) {
+        rf_errf(eb, RF_ERR_STORAGE, "cannot open projection '%s': %s", path, err);
+        free(err);
+        qp->db = NULL;
+        qpart_close(qp);
+        return NULL;
+    }
+    return qp;
+}
+
+/* Opens the partitions present under <data>/project that are not open yet. */
+static rf_err_t scan_parts(rf_query_t *q, rf_errbuf_t *eb)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/project", q->data_dir);
+    DIR *d = opendir(dir);
+    if (!d) return rf_errf(eb, RF_ERR_NOT_FOUND, "no projection under '%s'", q->data_dir);
+    struct dirent *de;
+    rf_err_t err = RF_OK;
+    while (err == RF_OK && (de = readdir(d)) != NULL) {
+        int p, n = 0;
+        if (sscanf(de->d_name, "p-%4d%n", &p, &n) != 1 || n != 6 || de->d_name[6] != '\0')
+            continue;
+        if (p < 0 || p >= RF_PARTITIONS_MAX || part_at(q, p)) continue;
+        qpart_t *qp = qpart_open(q, p, eb);
+        if (!qp) {
+            err = RF_ERR_STORAGE;
+            break;
+        }
+        __atomic_store_n(&q->parts[p], qp, __ATOMIC_RELEASE);
+    }
+    closedir(d);
+    return err;
+}
+
+rf_query_t *rf_query_open(const char *data_dir, int flags, rf_errbuf_t *eb)
+{
+    rf_query_t *q = calloc(1, sizeof *q);
+    if (!q) {
+        rf_errf(eb, RF_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    if (rf_strlcpy(q->data_dir, data_dir, sizeof q->data_dir) != RF_OK) {
+        free(q);
+        rf_errf(eb, RF_ERR_CONFIG, "data directory path too long");
+        return NULL;
+    }
+    q->flags = flags;
+    q->ropts = rocksdb_readoptions_create();
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_mutex_init(&q->refresh_mu, NULL);
+    if (scan_parts(q, eb) != RF_OK) {
+        rf_query_close(q);
+        return NULL;
+    }
+    int n = 0;
+    for (int i = 0; i < RF_PARTITIONS_MAX; i++) n += part_at(q, i) != NULL;
+    if (n == 0) {
+        rf_errf(eb, RF_ERR_NOT_FOUND, "no projection partitions under '%s/project'", data_dir);
+        rf_query_close(q);
+        return NULL;
+    }
+    return q;
+}
+
+void rf_query_close(rf_query_t *q)
+{
+    if (!q) return;
+    for (int i = 0; i < RF_PARTITIONS_MAX; i++) qpart_close(q->parts[i]);
+    rocksdb_readoptions_destroy(q->ropts);
+    pthread_mutex_destroy(&q->mu);
+    pthread_mutex_destroy(&q->refresh_mu);
+    free(q);
+}
+
+rf_err_t rf_query_refresh(rf_query_t *q, rf_errbuf_t *eb)
+{
+    if (!(q->flags & RF_QUERY_FOLLOW)) return RF_OK;
+    pthread_mutex_lock(&q->refresh_mu);
+    rf_err_t err = RF_OK;
+    for (int i = 0; i < RF_PARTITIONS_MAX && err == RF_OK; i++) {
+        qpart_t *qp = part_at(q, i);
+        char *e = NULL;
+        if (!qp) continue;
+        rocksdb_try_catch_up_with_primary(qp->db, &e);
+        if (e) {
+            err = rf_errf(eb, RF_ERR_STORAGE, "partition %d: catch up: %s", i, e);
+            free(e);
+        }
+    }
+    if (err == RF_OK) err = scan_parts(q, eb);
+    pthread_mutex_unlock(&q->refresh_mu);
+    return err;
+}
+
+/* ---- point reads and scans -------------------------------------------------- */
+
+static rf_err_t qget(rf_query_t *q, qpart_t *qp, const uint8_t *k, size_t kl, uint8_t *out,
+                     size_t cap, size_t *vl, rf_errbuf_t *eb)
+{
+    char *err = NULL;
+    rocksdb_pinnableslice_t *ps = rocksdb_get_pinned(qp->db, q->ropts, (const char *)k, kl, &err);
+    if (err) {
+        rf_errf(eb, RF_ERR_STORAGE, "partition %d: read: %s", (int)qp->partition, err);
+        free(err);
+        return RF_ERR_STORAGE;
+    }
+    if (!ps) return RF_ERR_NOT_FOUND;
+    size_t n;
+    const char *v = rocksdb_pinnableslice_value(ps, &n);
+    rf_err_t r = RF_OK;
+    if (n > cap) r = rf_errf(eb, RF_ERR_CORRUPT, "partition %d: value too large", qp->partition);
+    else memcpy(out, v, n);
+    *vl = n;
+    rocksdb_pinnableslice_destroy(ps);
+    return r;
+}
+
+/* Calls cb for every key starting with prefix (in order) until cb returns
+ * non-zero. */
+typedef int(scan_cb_t)(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque);
+static rf_err_t qscan(rf_query_t *q, qpart_t *qp, const uint8_t *prefix, size_t pl,
+                      scan_cb_t *cb, void *opaque, rf_errbuf_t *eb)
+{
+    rocksdb_iterator_t *it = rocksdb_create_iterator(qp->db, q->ropts);
+    for (rocksdb_iter_seek(it, (const char *)prefix, pl); rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+        if (kl < pl || memcmp(k, prefix, pl) != 0) break;
+        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+        if (cb(k, kl, v, vl, opaque)) break;
+    }
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    rocksdb_iter_destroy(it);
+    if (err) {
+        rf_errf(eb, RF_ERR_STORAGE, "partition %d: scan: %s", (int)qp->partition, err);
+        free(err);
+        return RF_ERR_STORAGE;
+    }
+    return RF_OK;
+}
+
+static rf_err_t read_meta(rf_query_t *q, qpart_t *qp, rf_projection_meta_t *m, rf_errbuf_t *eb)
+{
+    uint8_t v[RF__META_LEN], k = RF__PK_META;
+    size_t vl;
+    memset(m, 0, sizeof *m);
+    m->partition = qp->partition;
+    m->next_offset = m->high_watermark = -1;
+    rf_err_t err = qget(q, qp, &k, 1, v, sizeof v, &vl, eb);
+    if (err == RF_ERR_NOT_FOUND) return RF_OK; /* nothing committed yet */
+    if (err == RF_OK && rf__pj_meta_decode(v, vl, m, NULL) != RF_OK)
+        err = rf_errf(eb, RF_ERR_CORRUPT, "partition %d: corrupt meta", (int)qp->partition);
+    return err;
+}
+
+int rf_query_progress(rf_query_t *q, rf_projection_meta_t *out, int cap)
+{
+    int n = 0;
+    for (int i = 0; i < RF_PARTITIONS_MAX && n < cap; i++) {
+        qpart_t *qp = part_at(q, i);
+        if (qp && read_meta(q, qp, &out[n], NULL) == RF_OK) n++;
+    }
+    return n;
+}
+
+/* The partition holding program and its interned id. */
+static rf_err_t find_program(rf_query_t *q, const char *program, qpart_t **qpo, uint32_t *no,
+                             rf_errbuf_t *eb)
+{
+    uint8_t k[1 + RF__NAME_MAX], v[8];
+    size_t nl = rf__pj_name_program((char *)k + 1, program), vl;
+    k[0] = RF__PK_NAME;
+    uint32_t slot = 0;
+    for (size_t i = 0; i < nl; i++) slot = slot * 31 + k[1 + i];
+    prog_slot_t *s = &q->cache[slot % PROGRAM_CACHE];
+    pthread_mutex_lock(&q->mu);
+    bool hit = strcmp(s->program, program) == 0 && s->program[0];
+    int32_t part = s->partition;
+    uint32_t id = s->no;
+    pthread_mutex_unlock(&q->mu);
+    if (hit && part_at(q, part)) {
+        *qpo = part_at(q, part);
+        *no = id;
+        return RF_OK;
+    }
+    for (int i = 0; i < RF_PARTITIONS_MAX; i++) {
+        qpart_t *qp = part_at(q, i);
+        if (!qp) continue;
+        rf_err_t err = qget(q, qp, k, 1 + nl, v, sizeof v, &vl, eb);
+        if (err == RF_ERR_NOT_FOUND) continue;
+        if (err != RF_OK) return err;
+        if (vl != 4) return rf_errf(eb, RF_ERR_CORRUPT, "partition %d: bad program id", i);
+        *qpo = qp;
+        *no = rf_be32_get(v);
+        pthread_mutex_lock(&q->mu); /* a program never moves: cache hits only */
+        rf_strlcpy(s->program, program, sizeof s->program);
+        s->partition = i;
+        s->no = *no;
+        pthread_mutex_unlock(&q->mu);
+        return RF_OK;
+    }
+    return rf_errf(eb, RF_ERR_NOT_FOUND, "unknown program '%.64s'", program);
+}
+
+/* ---- balances -------------------------------------------------------------- */
+
+typedef struct bal_scan {
+    rf_query_balance_t *out;
+    int cap, n;
+    size_t skip; /* bytes of the prefix before "program \0 asset" */
+    bool overflow, bad;
+    rf_query_balance_cb_t *cb;
+    void *opaque;
+} bal_scan_t;
+
+/* Splits "owner \0 program \0 asset" (after 'B') into its three strings. */
+static bool split_bal_key(const uint8_t *k, size_t kl, char owner[RF_ID_BUF],
+                          char program[RF_ID_BUF], char asset[RF_ASSET_MAX + 1])
+{
+    const uint8_t *p = k + 1, *end = k + kl;
+    const uint8_t *z1 = memchr(p, 0, (size_t)(end - p));
+    const uint8_t *z2 = z1 ? memchr(z1 + 1, 0, (size_t)(end - z1 - 1)) : NULL;
+    if (!z2 || z1 - p >= RF_ID_BUF || z2 - z1 - 1 >= RF_ID_BUF || end - z2 - 1 > RF_ASSET_MAX)
+        return false;
+    memcpy(owner, p, (size_t)(z1 - p));
+    owner[z1 - p] = '\0';
+    memcpy(program, z1 + 1, (size_t)(z2 - z1 - 1));
+    program[z2 - z1 - 1] = '\0';
+    memcpy(asset, z2 + 1, (size_t)(end - z2 - 1));
+    asset[end - z2 - 1] = '\0';
+    return true;
+}
+
+static int bal_row(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque)
+{
+    bal_scan_t *s = opaque;
+    char owner[RF_ID_BUF], program[RF_ID_BUF], asset[RF_ASSET_MAX + 1];
+    int64_t b[RF_BUCKET__COUNT];
+    if (vl != RF__BAL_VAL_LEN || !split_bal_key(k, kl, owner, program, asset)) {
+        s->bad = true;
+        return 1;
+    }
+    for (int i = 0; i < RF_BUCKET__COUNT; i++) b[i] = (int64_t)rf_be64_get(v + 8 * i);
+    if (s->cb) return s->cb(program, owner, asset, b, s->opaque);
+    if (s->n >= s->cap) {
+        s->overflow = true;
+        return 1;
+    }
+    rf_query_balance_t *o = &s->out[s->n++];
+    memcpy(o->program, program, sizeof o->program);
+    memcpy(o->asset, asset, sizeof o->asset);
+    memcpy(o->buckets, b, sizeof b);
+    return 0;
+}
+
+int rf_query_balances(rf_query_t *q, const char *user, const char *program,
+                      rf_query_balance_t *out, int cap, rf_errbuf_t *eb)
+{
+    uint8_t prefix[QKEY_MAX];
+    size_t ul = strlen(user), pl = program ? strlen(program) : 0, n = 0;
+    if (!*user || ul > RF_ID_MAX || pl > RF_ID_MAX)
+        return rf_errf(eb, RF_ERR_BAD_INPUT, "bad user or program id");
+    prefix[n++] = RF__PK_BAL;
+    memcpy(prefix + n, user, ul + 1); /* the \0 ends the owner */
+    n += ul + 1;
+    if (program) {
+        memcpy(prefix + n, program, pl + 1);
+        n += pl + 1;
+    }
+    bal_scan_t s = {.out = out, .cap = cap};
+    for (int i = 0; i < RF_PARTITIONS_MAX; i++) {
+        qpart_t *qp = part_at(q, i);
+        if (!qp) continue;
+        rf_err_t err = qscan(q, qp, prefix, n, bal_row, &s, eb);
+        if (err != RF_OK) return err;
+        if (s.bad) return rf_errf(eb, RF_ERR_CORRUPT, "partition %d: bad balance row", i);
+        if (s.overflow) return rf_errf(eb, RF_ERR_OVERSIZE, "more than %d balance rows", cap);
+    }
+    return s.n;
+}
+
+int rf_query_balance_totals(const rf_query_balance_t *rows, int n, rf_query_balance_t *out,
+                            int cap)
+{
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        int j = 0;
+        while (j < m && strcmp(out[j].asset, rows[i].asset) != 0) j++;
+        if (j == m) {
+            if (m >= cap) return RF_ERR_OVERSIZE;
+            memset(&out[m], 0, sizeof out[m]);
+            memcpy(out[m].asset, rows[i].asset, sizeof out[m].asset);
+            m++;
+        }
+        for (int b = 0; b < RF_BUCKET__COUNT; b++)
+            out[j].buckets[b] += rows[i].buckets[b]; /* ledger limits keep sums in range */
+    }
+    return m;
+}
+
+rf_err_t rf_query_scan_balances(rf_query_t *q, rf_query_balance_cb_t *cb, void *opaque,
+                                rf_errbuf_t *eb)
+{
+    uint8_t prefix = RF__PK_BAL;
+    bal_scan_t s = {.cb = cb, .opaque = opaque};
+    for (int i = 0; i < RF_PARTITIONS_MAX; i++) {
+        qpart_t *qp = part_at(q, i);
+        if (!qp) continue;
+        rf_err_t err = qscan(q, qp, &prefix, 1, bal_row, &s, eb);
+        if (err != RF_OK) return err;
+        if (s.bad) return rf_errf(eb, RF_ERR_CORRUPT, "partition %d: bad balance row", i);
+    }
+    return RF_OK;
+}
+
+/* ---- codes --------------------------------------------------------------- */
+
+rf_err_t rf_query_code(rf_query_t *q, const char *program, const char *user,
+                       char out[RF_FACT_VAL_MAX + 1], rf_errbuf_t *eb)
+{
+    qpart_t *qp;
+    uint32_t no;
+    size_t ul = strlen(user), vl;
+    if (!*user || ul > RF_ID_MAX) return rf_errf(eb, RF_ERR_BAD_INPUT, "bad user id");
+    rf_err_t err = find_program(q, program, &qp, &no, eb);
+    if (err != RF_OK) return err;
+    uint8_t k[QKEY_MAX];
+    k[0] = RF__PK_CODE;
+    rf_be32_put(k + 1, no);
+    memcpy(k + 5, user, ul);
+    err = qget(q, qp, k, 5 + ul, (uint8_t *)out, RF_FACT_VAL_MAX, &vl, eb);
+    if (err == RF_ERR_NOT_FOUND)
+        return rf_errf(eb, RF_ERR_NOT_FOUND, "user '%.64s' holds no code in '%.64s'", user,
+                       program);
+    if (err == RF_OK) out[vl] = '\0';
+    return err;
+}
+
+/* ---- leaderboards ------------------------------------------------------------ */
+
+typedef struct assets_scan {
+    char asset[RF_ASSET_MAX + 1];
+    uint32_t id;
+    int n;
+    char list[96];
+} assets_scan_t;
+
+static int asset_row(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque)
+{
+    assets_scan_t *s = opaque;
+    const uint8_t *z = k + kl;
+    while (z > k && z[-1] != 0) z--; /* the asset is after the last \0 */
+    size_t al = (size_t)(k + kl - z);
+    if (vl != 4 || al > RF_ASSET_MAX) return 0;
+    if (s->n++ == 0) {
+        memcpy(s->asset, z, al);
+        s->asset[al] = '\0';
+        s->id = rf_be32_get(v);
+    }
+    size_t used = strlen(s->list);
+    snprintf(s->list + used, sizeof s->list - used, "%s%.*s", used ? ", " : "", (int)al, z);
+    return 0;
+}
+
+/* Finds the series id of sel (0 when the board does not exist yet: an empty board). */
+static rf_err_t series_of(rf_query_t *q, qpart_t *qp, const rf_board_sel_t *sel, uint32_t *id,
+                          rf_board_info_t *info, rf_errbuf_t *eb)
+{
+    uint8_t k[1 + RF__NAME_MAX], v[8];
+    size_t vl, n;
+    char metric = sel->by == RF_BOARD_VALUE ? RF__METRIC_VALUE : RF__METRIC_REFERRALS;
+    const char *asset = sel->by == RF_BOARD_VALUE && sel->asset ? sel->asset : "";
+    if (strlen(asset) > RF_ASSET_MAX) return rf_errf(eb, RF_ERR_BAD_INPUT, "bad asset");
+    k[0] = RF__PK_NAME;
+    n = 1 + rf__pj_name_series((char *)k + 1, sel->program, metric, asset);
+    *id = 0;
+    if (sel->by == RF_BOARD_VALUE && !sel->asset) { /* the program's only reward asset */
+        assets_scan_t s = {{0}, 0, 0, {0}};
+        rf_err_t err = qscan(q, qp, k, n, asset_row, &s, eb);
+        if (err != RF_OK) return err;
+        if (s.n > 1)
+            return rf_errf(eb, RF_ERR_BAD_INPUT, "rewards in several assets (%s): pick one",
+                           s.list);
+        rf_strlcpy(info->asset, s.asset, sizeof info->asset);
+        *id = s.id;
+        return RF_OK;
+    }
+    rf_strlcpy(info->asset, asset, sizeof info->asset);
+    rf_err_t err = qget(q, qp, k, n, v, sizeof v, &vl, eb);
+    if (err == RF_ERR_NOT_FOUND) return RF_OK;
+    if (err == RF_OK && vl == 4) *id = rf_be32_get(v);
+    return err == RF_OK && vl != 4 ? RF_ERR_CORRUPT : err;
+}
+
+static rf_err_t resolve_board(rf_query_t *q, const rf_board_sel_t *sel, qpart_t **qp,
+                              uint8_t board[RF__BOARD_LEN], rf_board_info_t *info,
+                              rf_errbuf_t *eb)
+{
+    uint32_t no, sid;
+    rf_projection_meta_t m;
+    rf__period_t per;
+    memset(info, 0, sizeof *info);
+    if (!sel->program || !*sel->program || strlen(sel->program) > RF_ID_MAX)
+        return rf_errf(eb, RF_ERR_BAD_INPUT, "bad program id");
+    rf_err_t err = find_program(q, sel->program, qp, &no, eb);
+    if (err == RF_OK) err = read_meta(q, *qp, &m, eb);
+    if (err == RF_OK) err = rf__pj_period_parse(sel->period ? sel->period : "all", m.event_time_ms,
+                                             &per, eb);
+    if (err == RF_OK) err = series_of(q, *qp, sel, &sid, info, eb);
+    if (err != RF_OK) return err;
+    rf__pj_period_format(per, info->period);
+    info->partition = (*qp)->partition;
+    rf_be32_put(board, sid);
+    rf__pj_period_put(board + 4, per);
+    uint8_t k[1 + RF__BOARD_LEN + 1], v[8];
+    size_t vl;
+    k[0] = RF__PK_RANK;
+    memcpy(k + 1, board, RF__BOARD_LEN);
+    k[1 + RF__BOARD_LEN] = 0;
+    err = qget(q, *qp, k, sizeof k, v, sizeof v, &vl, eb);
+    if (err == RF_OK && vl == 8) info->users = rf_be64_get(v);
+    return err == RF_ERR_NOT_FOUND ? RF_OK : err;
+}
+
+typedef struct top_scan {
+    rf_board_entry_t *out;
+    int k, n;
+    bool bad;
+} top_scan_t;
+
+static int top_row(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque)
+{
+    top_scan_t *s = opaque;
+    (void)v;
+    (void)vl;
+    const size_t off = 1 + RF__BOARD_LEN;
+    rf_board_entry_t *e = &s->out[s->n];
+    size_t sl = rf__pj_sk_decode(k + off, kl - off, &e->score, &e->reached_seq);
+    size_t ul = kl - off - sl;
+    if (!sl || ul == 0 || ul > RF_ID_MAX) {
+        s->bad = true;
+        return 1;
+    }
+    memcpy(e->user, k + off + sl, ul);
+    e->user[ul] = '\0';
+    e->rank = (uint64_t)++s->n;
+    return s->n >= s->k;
+}
+
+int rf_query_top(rf_query_t *q, const rf_board_sel_t *sel, int k, rf_board_entry_t *out,
+                 rf_board_info_t *info, rf_errbuf_t *eb)
+{
+    rf_board_info_t tmp;
+    qpart_t *qp;
+    uint8_t board[RF__BOARD_LEN], prefix[1 + RF__BOARD_LEN];
+    if (!info) info = &tmp;
+    if (k < 1 || k > RF_LEADERBOARD_TOP_MAX)
+        return rf_errf(eb, RF_ERR_BAD_INPUT, "top must be 1..%d", RF_LEADERBOARD_TOP_MAX);
+    rf_err_t err = resolve_board(q, sel, &qp, board, info, eb);
+    if (err != RF_OK) return err;
+    prefix[0] = RF__PK_LB;
+    memcpy(prefix + 1, board, RF__BOARD_LEN);
+    top_scan_t s = {.out = out, .k = k};
+    err = qscan(q, qp, prefix, sizeof prefix, top_row, &s, eb);
+    if (err == RF_OK && s.bad) err = rf_errf(eb, RF_ERR_CORRUPT, "bad leaderboard key");
+    return err != RF_OK ? err : s.n;
+}
+
+/* Entries before sk (rank - 1): for each depth d < len, the counts of the
+ * siblings of sk[0..d) that sort before it (at most 255 keys, usually a few),
+ * then the board keys that share sk[0..len-1) and sort before (sk, user). */
+static rf_err_t count_before(rf_query_t *q, qpart_t *qp, const uint8_t board[RF__BOARD_LEN],
+                             const uint8_t *sk, size_t len, const char *user, uint64_t *before,
+                             rf_errbuf_t *eb)
+{
+    uint8_t lo[QKEY_MAX], hi[QKEY_MAX];
+    rocksdb_iterator_t *it = rocksdb_create_iterator(qp->db, q->ropts);
+    *before = 0;
+    for (size_t d = 1; d <= len; d++) {
+        size_t ll, hl;
+        if (d < len) { /* 'R' board d sk[0..d-1) .. 'R' board d sk[0..d) */
+            lo[0] = RF__PK_RANK;
+            memcpy(lo + 1, board, RF__BOARD_LEN);
+            lo[1 + RF__BOARD_LEN] = (uint8_t)d;
+            memcpy(lo + 2 + RF__BOARD_LEN, sk, d - 1);
+            ll = 2 + RF__BOARD_LEN + d - 1;
+            memcpy(hi, lo, ll);
+            hi[ll] = sk[d - 1];
+            hl = ll + 1;
+        } else { /* 'L' board sk[0..len-1) .. 'L' board sk user */
+            lo[0] = RF__PK_LB;
+            memcpy(lo + 1, board, RF__BOARD_LEN);
+            memcpy(lo + 1 + RF__BOARD_LEN, sk, len - 1);
+            ll = 1 + RF__BOARD_LEN + len - 1;
+            memcpy(hi, lo, ll);
+            hi[ll] = sk[len - 1];
+            memcpy(hi + ll + 1, user, strlen(user));
+            hl = ll + 1 + strlen(user);
+        }
+        for (rocksdb_iter_seek(it, (const char *)lo, ll); rocksdb_iter_valid(it);
+             rocksdb_iter_next(it)) {
+            size_t kl, vl;
+            const uint8_t *key = (const uint8_t *)rocksdb_iter_key(it, &kl);
+            size_t m = kl < hl ? kl : hl;
+            int c = memcmp(key, hi, m);
+            if (c > 0 || (c == 0 && kl >= hl)) break; /* reached (sk, user) */
+            const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+            *before += d < len ? (vl == 8 ? rf_be64_get(v) : 0) : 1;
+        }
+    }
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    rocksdb_iter_destroy(it);
+    if (err) {
+        rf_errf(eb, RF_ERR_STORAGE, "rank scan: %s", err);
+        free(err);
+        return RF_ERR_STORAGE;
+    }
+    return RF_OK;
+}
+
+rf_err_t rf_query_rank(rf_query_t *q, const rf_board_sel_t *sel, const char *user,
+                       rf_board_entry_t *out, rf_board_info_t *info, rf_errbuf_t *eb)
+{
+    rf_board_info_t tmp;
+    qpart_t *qp;
+    uint8_t board[RF__BOARD_LEN], k[QKEY_MAX], v[16], sk[RF__SK_MAX];
+    size_t ul = strlen(user), vl;
+    if (!info) info = &tmp;
+    if (!*user || ul > RF_ID_MAX) return rf_errf(eb, RF_ERR_BAD_INPUT, "bad user id");
+    rf_err_t err = resolve_board(q, sel, &qp, board, info, eb);
+    if (err != RF_OK) return err;
+    k[0] = RF__PK_USER;
+    memcpy(k + 1, board, RF__BOARD_LEN);
+    memcpy(k + 1 + RF__BOARD_LEN, user, ul);
+    err = qget(q, qp, k, 1 + RF__BOARD_LEN + ul, v, sizeof v, &vl, eb);
+    if (err == RF_ERR_NOT_FOUND)
+        return rf_errf(eb, RF_ERR_NOT_FOUND, "user '%.64s' is not on this leaderboard", user);
+    if (err == RF_OK && vl != 16) err = rf_errf(eb, RF_ERR_CORRUPT, "bad leaderboard entry");
+    if (err != RF_OK) return err;
+    memset(out, 0, sizeof *out);
+    memcpy(out->user, user, ul + 1);
+    out->score = (int64_t)rf_be64_get(v);
+    out->reached_seq = rf_be64_get(v + 8);
+    size_t len = rf__pj_sk_encode(out->score, out->reached_seq, sk);
+    uint64_t before;
+    err = count_before(q, qp, board, sk, len, user, &before, eb);
+    out->rank = before + 1;
+    return err;
+}
+
+/* ---- stats ------------------------------------------------------------------- */
+
+typedef struct stat_scan {
+    rf_stat_row_t *out;
+    int cap, n;
+    bool overflow;
+} stat_scan_t;
+
+static int stat_row(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque)
+{
+    stat_scan_t *s = opaque;
+    const size_t off = 1 + 4 + RF__PERIOD_LEN;
+    const char *name = kl > off ? rf__pj_metric_name(k[off]) : NULL;
+    const uint8_t *ch = k + off + 1, *end = k + kl;
+    const uint8_t *z = name ? memchr(ch, 0, (size_t)(end - ch)) : NULL;
+    if (!z || vl != 8 || z - ch >= RF_ID_BUF || end - z - 1 >= RF_ID_BUF) return 0; /* skip */
+    if (s->n >= s->cap) {
+        s->overflow = true;
+        return 1;
+    }
+    rf_stat_row_t *r = &s->out[s->n++];
+    rf_strlcpy(r->metric, name, sizeof r->metric);
+    memcpy(r->channel, ch, (size_t)(z - ch));
+    r->channel[z - ch] = '\0';
+    memcpy(r->tail, z + 1, (size_t)(end - z - 1));
+    r->tail[end - z - 1] = '\0';
+    r->value = (int64_t)rf_be64_get(v);
+    return 0;
+}
+
+int rf_query_stat_rows(rf_query_t *q, const char *program, const char *period,
+                       rf_stat_row_t *out, int cap, rf_errbuf_t *eb)
+{
+    qpart_t *qp;
+    uint32_t no;
+    rf_projection_meta_t m;
+    rf__period_t per;
+    if (!program || !*program || strlen(program) > RF_ID_MAX)
+        return rf_errf(eb, RF_ERR_BAD_INPUT, "bad program id");
+    rf_err_t err = find_program(q, program, &qp, &no, eb);
+    if (err == RF_OK) err = read_meta(q, qp, &m, eb);
+    if (err == RF_OK) err = rf__pj_period_parse(period ? period : "all", m.event_time_ms, &per, eb);
+    if (err != RF_OK) return err;
+    uint8_t prefix[1 + 4 + RF__PERIOD_LEN];
+    prefix[0] = RF__PK_STAT;
+    rf_be32_put(prefix + 1, no);
+    rf__pj_period_put(prefix + 5, per);
+    stat_scan_t s = {.out = out, .cap = cap};
+    err = qscan(q, qp, prefix, sizeof prefix, stat_row, &s, eb);
+    if (err == RF_OK && s.overflow)
+        err = rf_errf(eb, RF_ERR_OVERSIZE, "more than %d stats rows", cap);
+    return err != RF_OK ? err : s.n;
+}
+
+rf_err_t rf_query_period(rf_query_t *q, const char *program, const char *period, char out[32],
+                         rf_errbuf_t *eb)
+{
+    qpart_t *qp;
+    uint32_t no;
+    rf_projection_meta_t m;
+    rf__period_t per;
+    if (!program || !*program || strlen(program) > RF_ID_MAX)
+        return rf_errf(eb, RF_ERR_BAD_INPUT, "bad program id");
+    rf_err_t err = find_program(q, program, &qp, &no, eb);
+    if (err == RF_OK) err = read_meta(q, qp, &m, eb);
+    if (err == RF_OK) err = rf__pj_period_parse(period ? period : "all", m.event_time_ms, &per, eb);
+    if (err == RF_OK) rf__pj_period_format(per, out);
+    return err;
+}
+
+void rf_query_ratio(int64_t num, int64_t den, int decimals, char out[48])
+{
+    RF_ASSERT(decimals >= 0 && decimals <= 6);
+    if (den == 0) {
+        out[0] = '\0';
+        return;
+    }
+    __extension__ __int128 scale = 1, n = num, d = den;
+    for (int i = 0; i < decimals; i++) scale *= 10;
+    bool neg = (n < 0) != (d < 0);
+    if (n < 0) n = -n;
+    if (d < 0) d = -d;
+    __extension__ __int128 v = (n * scale * 2 + d) / (2 * d); /* half away from zero */
+    long long ip = (long long)(v / scale), fp = (long long)(v % scale);
+    if (decimals == 0) snprintf(out, 48, "%s%lld", neg && v ? "-" : "", ip);
+    else snprintf(out, 48, "%s%lld.%0*lld", neg && v ? "-" : "", ip, decimals, fp);
+}

@@ -1,0 +1,146 @@
+/* rf_query.h: read-only queries over the projection (<data>/project/p-*):
+ * balances, codes, leaderboards (top K, rank), funnel stats and progress.
+ * Used by `refold balance|leaderboard|rank|stats`, `refold serve` and tests.
+ *
+ * Opening: RocksDB lets any number of readers open a store while its worker
+ * writes it. RF_QUERY_SNAPSHOT (default) opens each partition read-only: the
+ * handle sees the data as of its open (one-shot CLI queries). RF_QUERY_FOLLOW
+ * opens RocksDB secondary instances (scratch dirs under $TMPDIR for their
+ * logs): rf_query_refresh catches up with the worker's latest commits and
+ * picks up partitions created since; a reader sees whole batches only.
+ *
+ * Thread safety: every query function may be called from many threads at
+ * once on one handle (RocksDB reads are thread safe; the handle's small
+ * program cache has a mutex). rf_query_refresh may run concurrently with them.
+ *
+ * JSON functions return a new jansson object (the caller json_decref's it),
+ * the same for the CLI's --json and the HTTP API; amounts are integers in
+ * minor units, ratios are decimal strings computed with integer arithmetic. */
+#ifndef RF_QUERY_H
+#define RF_QUERY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "rf_common.h"
+#include "rf_event.h"
+#include "rf_project.h"
+
+typedef struct rf_query rf_query_t;
+
+typedef enum rf_query_flags {
+    RF_QUERY_SNAPSHOT = 0,
+    RF_QUERY_FOLLOW = 1,
+} rf_query_flags_t;
+
+/* Opens every partition under <data_dir>/project. RF_ERR_NOT_FOUND (in eb)
+ * when there is none: run `refold project` first. */
+rf_query_t *rf_query_open(const char *data_dir, int flags, rf_errbuf_t *eb);
+void rf_query_close(rf_query_t *q); /* NULL is a no-op */
+/* FOLLOW handles: catch up with the workers (no-op for SNAPSHOT handles). */
+rf_err_t rf_query_refresh(rf_query_t *q, rf_errbuf_t *eb);
+
+/* Progress of every open partition (ascending); returns the count. */
+int rf_query_progress(rf_query_t *q, rf_projection_meta_t *out, int cap);
+
+/* ---- balances ---- */
+typedef struct rf_query_balance {
+    char program[RF_ID_BUF]; /* "" in totals */
+    char asset[RF_ASSET_MAX + 1];
+    int64_t buckets[RF_BUCKET__COUNT];
+} rf_query_balance_t;
+
+/* A user's balances per (program, asset); program NULL: every program.
+ * Returns the count (<= cap; RF_ERR_OVERSIZE beyond) or a negative rf_err_t. */
+int rf_query_balances(rf_query_t *q, const char *user, const char *program,
+                      rf_query_balance_t *out, int cap, rf_errbuf_t *eb);
+/* Sums rows per asset (cross-program wallet): out[i].program = "". */
+int rf_query_balance_totals(const rf_query_balance_t *rows, int n, rf_query_balance_t *out,
+                            int cap);
+/* Every account of every partition (users and program accounts), in key order
+ * per partition: for comparing with the fold's rf_ledger_scan_balances. cb
+ * returns non-zero to stop. Same signature as rf_balance_cb_t. */
+typedef int(rf_query_balance_cb_t)(const char *program, const char *owner, const char *asset,
+                                   const int64_t buckets[RF_BUCKET__COUNT], void *opaque);
+rf_err_t rf_query_scan_balances(rf_query_t *q, rf_query_balance_cb_t *cb, void *opaque,
+                                rf_errbuf_t *eb);
+
+/* ---- codes ---- */
+/* The code issued to user in program. RF_ERR_NOT_FOUND when none. */
+rf_err_t rf_query_code(rf_query_t *q, const char *program, const char *user,
+                       char out[RF_FACT_VAL_MAX + 1], rf_errbuf_t *eb);
+
+/* ---- leaderboards ---- */
+typedef enum rf_board_by {
+    RF_BOARD_REFERRALS = 0, /* successful referrals (referrer reward records) */
+    RF_BOARD_VALUE = 1,     /* net reward value of the referrer, per asset */
+} rf_board_by_t;
+
+typedef struct rf_board_sel {
+    const char *program;
+    const char *period; /* "all" (NULL), "day:2026-01-05", "week:2026-W02", "month:2026-01" */
+    rf_board_by_t by;
+    const char *asset;  /* value boards: NULL picks the program's only reward asset */
+} rf_board_sel_t;
+
+typedef struct rf_board_entry {
+    uint64_t rank;      /* 1-based */
+    char user[RF_ID_BUF];
+    int64_t score;
+    uint64_t reached_seq; /* ledger seq at which the score was reached (tie-break) */
+} rf_board_entry_t;
+
+typedef struct rf_board_info {
+    char period[32];
+    char asset[RF_ASSET_MAX + 1]; /* value boards */
+    uint64_t users;     /* entries on the board */
+    int32_t partition;
+} rf_board_info_t;
+
+/* Top k (<= RF_LEADERBOARD_TOP_MAX) of a board; returns the count or a
+ * negative rf_err_t (RF_ERR_BAD_INPUT for a bad period or asset;
+ * RF_ERR_NOT_FOUND for an unknown program). info may be NULL. */
+int rf_query_top(rf_query_t *q, const rf_board_sel_t *sel, int k, rf_board_entry_t *out,
+                 rf_board_info_t *info, rf_errbuf_t *eb);
+/* The rank of user on a board, without scanning the board: O(key length x
+ * siblings) reads (docs/projections.md). RF_ERR_NOT_FOUND when not on it. */
+rf_err_t rf_query_rank(rf_query_t *q, const rf_board_sel_t *sel, const char *user,
+                       rf_board_entry_t *out, rf_board_info_t *info, rf_errbuf_t *eb);
+
+/* ---- stats ---- */
+typedef struct rf_stat_row {
+    char metric[32];
+    char channel[RF_ID_BUF]; /* "" = all channels */
+    char tail[RF_ID_BUF];    /* asset/currency or fraud check; "" when none */
+    int64_t value;
+} rf_stat_row_t;
+
+/* The canonical text of a period for program ("day" alone names the day of
+ * the program partition's latest event time: "day:2026-01-05"). */
+rf_err_t rf_query_period(rf_query_t *q, const char *program, const char *period, char out[32],
+                         rf_errbuf_t *eb);
+
+/* The raw counters of a program and period (RF_STATS_ROWS_MAX at most). */
+int rf_query_stat_rows(rf_query_t *q, const char *program, const char *period,
+                       rf_stat_row_t *out, int cap, rf_errbuf_t *eb);
+
+/* ---- JSON reports (CLI --json and HTTP bodies) ---- */
+json_t *rf_query_balance_json(rf_query_t *q, const char *user, const char *program,
+                              rf_err_t *err, rf_errbuf_t *eb);
+json_t *rf_query_top_json(rf_query_t *q, const rf_board_sel_t *sel, int k, rf_err_t *err,
+                          rf_errbuf_t *eb);
+json_t *rf_query_rank_json(rf_query_t *q, const rf_board_sel_t *sel, const char *user,
+                           rf_err_t *err, rf_errbuf_t *eb);
+json_t *rf_query_stats_json(rf_query_t *q, const char *program, const char *period,
+                            rf_err_t *err, rf_errbuf_t *eb);
+json_t *rf_query_code_json(rf_query_t *q, const char *program, const char *user,
+                           rf_err_t *err, rf_errbuf_t *eb);
+json_t *rf_query_health_json(rf_query_t *q);
+
+/* num/den as a decimal string with `decimals` digits, rounded half away from
+ * zero, integer arithmetic only ("0.4521"); "" when den is 0. */
+void rf_query_ratio(int64_t num, int64_t den, int decimals, char out[48]);
+
+#endif

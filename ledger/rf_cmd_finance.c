@@ -1,0 +1,352 @@
+/* rf_cmd_finance.c: the finance commands over the fold ledger: `refold
+ * statement`, `refold balance-at` (point-in-time balances) and `refold
+ * export` (docs/finance.md). `refold reconcile` lives in consumers/ because it
+ * also reads the projection store. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "rf_commands.h"
+#include "rf_finance.h"
+
+static const char *const user_buckets[4] = {"pending", "available", "redeemed", "receivable"};
+
+static int fail(const char *cmd, const rf_errbuf_t *eb, rf_err_t err)
+{
+    fprintf(stderr, "refold %s: %s\n", cmd, eb->msg[0] ? eb->msg : rf_err_str(err));
+    return 1;
+}
+
+static int bad_time(const char *cmd, const char *opt, const char *s, int64_t *ms)
+{
+    rf_errbuf_t eb = {{0}};
+    if (rf_finance_time_parse(s, ms, &eb) == RF_OK) return 0;
+    fprintf(stderr, "refold %s: %s: %s\n", cmd, opt, eb.msg);
+    return 1;
+}
+
+static json_t *acct_json(const rf_acct_t *a)
+{
+    json_t *o = json_pack("{s:s,s:s}", "program", a->program, "asset", a->asset);
+    int64_t total = 0;
+    for (int k = 0; k < 4; k++) {
+        json_object_set_new(o, user_buckets[k], json_integer(a->b[k]));
+        total += a->b[k];
+    }
+    json_object_set_new(o, "total", json_integer(total));
+    return o;
+}
+
+static json_t *accts_json(const rf_acct_t *a, int n)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(arr, acct_json(&a[i]));
+    return arr;
+}
+
+static void accts_print(const char *title, const rf_acct_t *a, int n)
+{
+    printf("%s\n", title);
+    if (n == 0)
+        printf("  (no account)\n");
+    else
+        printf("  %-20s %-12s %14s %14s %14s %14s\n", "program", "asset", "pending", "available",
+               "redeemed", "receivable");
+    for (int i = 0; i < n; i++)
+        printf("  %-20s %-12s %14lld %14lld %14lld %14lld\n", a[i].program, a[i].asset,
+               (long long)a[i].b[0], (long long)a[i].b[1], (long long)a[i].b[2],
+               (long long)a[i].b[3]);
+}
+
+static void json_print(json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (s) puts(s);
+    free(s);
+    json_decref(o);
+}
+
+/* ---- statement ---- */
+
+static void statement_usage(FILE *f)
+{
+    fprintf(f, "usage: refold statement --data DIR --user U [--program P] --from TIME --to TIME "
+               "[--json]\n\n"
+               "Opening balance, every movement (posting to the user's accounts) with its\n"
+               "record, reason and source event, and closing balance, over the event-time\n"
+               "period FROM <= occurred_at < TO. TIME: 2026-01-31, 2026-01-31T12:00:00Z or\n"
+               "Unix milliseconds. See docs/finance.md.\n");
+}
+
+static json_t *movement_json(const rf_movement_t *m)
+{
+    char when[RF_FINANCE_TIME_BUF];
+    rf_finance_time_format(m->occurred_at_ms, when);
+    return json_pack("{s:s,s:s,s:i,s:I,s:s,s:s,s:s,s:I,s:s,s:s}", "occurred_at", when, "program",
+                     m->program, "partition", (int)m->partition, "seq", (json_int_t)m->seq, "kind",
+                     m->kind, "bucket", rf_bucket_name((rf_bucket_t)m->bucket), "asset", m->asset,
+                     "amount_minor", (json_int_t)m->amount_minor, "event_id", m->event_id, "reason",
+                     m->reason);
+}
+
+static void statement_print(const rf_statement_t *s, const char *user, const char *program,
+                            int64_t from, int64_t to, int json)
+{
+    char f[RF_FINANCE_TIME_BUF], t[RF_FINANCE_TIME_BUF];
+    rf_finance_time_format(from, f);
+    rf_finance_time_format(to, t);
+    if (json) {
+        json_t *mv = json_array();
+        for (size_t i = 0; i < s->nmovements; i++)
+            json_array_append_new(mv, movement_json(&s->movements[i]));
+        json_print(json_pack("{s:s,s:s?,s:s,s:s,s:o,s:o,s:o}", "user", user, "program", program,
+                             "from", f, "to", t, "opening", accts_json(s->opening, s->naccounts),
+                             "movements", mv, "closing", accts_json(s->closing, s->naccounts)));
+        return;
+    }
+    printf("statement of user %s, %s%s, event time %s .. %s (to exclusive)\n\n", user,
+           program ? "program " : "every program", program ? program : "", f, t);
+    accts_print("opening balance", s->opening, s->naccounts);
+    printf("\nmovements (%zu)\n", s->nmovements);
+    for (size_t i = 0; i < s->nmovements; i++) {
+        const rf_movement_t *m = &s->movements[i];
+        char when[RF_FINANCE_TIME_BUF];
+        rf_finance_time_format(m->occurred_at_ms, when);
+        printf("  %s %-16s p%d#%-8llu %-16s %-10s %-6s %12lld  event %s  %s\n", when, m->program,
+               (int)m->partition, (unsigned long long)m->seq, m->kind,
+               rf_bucket_name((rf_bucket_t)m->bucket), m->asset, (long long)m->amount_minor,
+               m->event_id, m->reason);
+    }
+    printf("\n");
+    accts_print("closing balance", s->closing, s->naccounts);
+}
+
+int rf_cmd_statement(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, 0, 'd'},    {"user", required_argument, 0, 'u'},
+        {"program", required_argument, 0, 'p'}, {"from", required_argument, 0, 'f'},
+        {"to", required_argument, 0, 't'},      {"json", no_argument, 0, 'j'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    const char *data = NULL, *user = NULL, *program = NULL, *from = NULL, *to = NULL;
+    int json = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "d:u:p:f:t:jh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            data = optarg;
+            break;
+        case 'u':
+            user = optarg;
+            break;
+        case 'p':
+            program = optarg;
+            break;
+        case 'f':
+            from = optarg;
+            break;
+        case 't':
+            to = optarg;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'h':
+            statement_usage(stdout);
+            return 0;
+        default:
+            statement_usage(stderr);
+            return 2;
+        }
+    }
+    if (!data || !user || !from || !to || optind != argc) {
+        statement_usage(stderr);
+        return 2;
+    }
+    int64_t from_ms, to_ms;
+    if (bad_time("statement", "--from", from, &from_ms) ||
+        bad_time("statement", "--to", to, &to_ms))
+        return 2;
+    rf_statement_t s;
+    rf_errbuf_t eb = {{0}};
+    rf_err_t err = rf_finance_statement(data, user, program, from_ms, to_ms, &s, &eb);
+    if (err) return fail("statement", &eb, err);
+    statement_print(&s, user, program, from_ms, to_ms, json);
+    rf_statement_free(&s);
+    return 0;
+}
+
+/* ---- balance-at ---- */
+
+static void balance_at_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: refold balance-at --data DIR --user U --as-of TIME [--program P] [--json]\n\n"
+            "A user's balances as of an event time, from the fold ledger: the sum of the\n"
+            "postings of every record whose event time is <= TIME. (`refold balance` is the\n"
+            "projection's current balance.) TIME: 2026-01-31T00:00:00Z, 2026-01-31 or Unix\n"
+            "milliseconds. See docs/finance.md, \"Event time\".\n");
+}
+
+int rf_cmd_balance_at(int argc, char **argv)
+{
+    static const struct option opts[] = {{"data", required_argument, 0, 'd'},
+                                         {"user", required_argument, 0, 'u'},
+                                         {"program", required_argument, 0, 'p'},
+                                         {"as-of", required_argument, 0, 'a'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *data = NULL, *user = NULL, *program = NULL, *asof = NULL;
+    int json = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "d:u:p:a:jh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            data = optarg;
+            break;
+        case 'u':
+            user = optarg;
+            break;
+        case 'p':
+            program = optarg;
+            break;
+        case 'a':
+            asof = optarg;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'h':
+            balance_at_usage(stdout);
+            return 0;
+        default:
+            balance_at_usage(stderr);
+            return 2;
+        }
+    }
+    if (!data || !user || !asof || optind != argc) {
+        balance_at_usage(stderr);
+        return 2;
+    }
+    int64_t ms;
+    if (bad_time("balance-at", "--as-of", asof, &ms)) return 2;
+    rf_acct_t *a = NULL;
+    int n = 0;
+    rf_errbuf_t eb = {{0}};
+    rf_err_t err = rf_finance_balance_at(data, user, program, ms, &a, &n, &eb);
+    if (err) return fail("balance-at", &eb, err);
+    char when[RF_FINANCE_TIME_BUF];
+    rf_finance_time_format(ms, when);
+    if (json) {
+        json_print(json_pack("{s:s,s:s?,s:s,s:o}", "user", user, "program", program, "as_of", when,
+                             "balances", accts_json(a, n)));
+    } else {
+        char title[256];
+        snprintf(title, sizeof title, "balances of user %s as of %s (event time)", user, when);
+        accts_print(title, a, n);
+    }
+    free(a);
+    return 0;
+}
+
+/* ---- export ---- */
+
+static void export_usage(FILE *f)
+{
+    fprintf(f, "usage: refold export --data DIR [--from TIME] [--to TIME] --format csv|jsonl "
+               "[--out FILE]\n\n"
+               "Streams the ledger records with FROM <= event time < TO, one row per posting\n"
+               "(a record without postings: one row with empty posting columns). Columns, stable\n"
+               "across versions: partition, seq, hash, prev_hash, offset, event_id, program_id,\n"
+               "occurred_at, kind, owner, bucket, asset, amount_minor, facts (a JSON object).\n"
+               "--out writes FILE.tmp and renames it on success. See docs/finance.md.\n");
+}
+
+static int export_run(const char *data, int64_t from, int64_t to, rf_export_format_t fmt,
+                      const char *out)
+{
+    char tmp[4200];
+    FILE *f = stdout;
+    if (out) {
+        snprintf(tmp, sizeof tmp, "%s.tmp", out);
+        if (!(f = fopen(tmp, "w"))) {
+            fprintf(stderr, "refold export: cannot create '%s': %s\n", tmp, strerror(errno));
+            return 1;
+        }
+    }
+    uint64_t rows = 0;
+    rf_errbuf_t eb = {{0}};
+    rf_err_t err = rf_finance_export(data, from, to, fmt, f, &rows, &eb);
+    if (out) {
+        if (fclose(f) != 0 && !err) err = rf_errf(&eb, RF_ERR_IO, "cannot write '%s'", tmp);
+        if (!err && rename(tmp, out) != 0)
+            err = rf_errf(&eb, RF_ERR_IO, "cannot rename '%s': %s", tmp, strerror(errno));
+        if (err) remove(tmp);
+    }
+    if (err) return fail("export", &eb, err);
+    if (out) fprintf(stderr, "refold export: %llu rows to '%s'\n", (unsigned long long)rows, out);
+    return 0;
+}
+
+int rf_cmd_export(int argc, char **argv)
+{
+    static const struct option opts[] = {{"data", required_argument, 0, 'd'},
+                                         {"from", required_argument, 0, 'f'},
+                                         {"to", required_argument, 0, 't'},
+                                         {"format", required_argument, 0, 'F'},
+                                         {"out", required_argument, 0, 'o'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *data = NULL, *from = NULL, *to = NULL, *format = NULL, *out = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "d:f:t:F:o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            data = optarg;
+            break;
+        case 'f':
+            from = optarg;
+            break;
+        case 't':
+            to = optarg;
+            break;
+        case 'F':
+            format = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'h':
+            export_usage(stdout);
+            return 0;
+        default:
+            export_usage(stderr);
+            return 2;
+        }
+    }
+    if (!data || !format || optind != argc) {
+        export_usage(stderr);
+        return 2;
+    }
+    rf_export_format_t fmt;
+    if (!strcmp(format, "csv"))
+        fmt = RF_EXPORT_CSV;
+    else if (!strcmp(format, "jsonl"))
+        fmt = RF_EXPORT_JSONL;
+    else {
+        fprintf(stderr, "refold export: --format '%s': want csv or jsonl\n", format);
+        return 2;
+    }
+    int64_t from_ms = INT64_MIN, to_ms = INT64_MAX;
+    if ((from && bad_time("export", "--from", from, &from_ms)) ||
+        (to && bad_time("export", "--to", to, &to_ms)))
+        return 2;
+    return export_run(data, from_ms, to_ms, fmt, out);
+}

@@ -1,0 +1,205 @@
+/* rf_cmd_ledger.c: the ledger's commands: `refold head` (head of every
+ * partition ledger) and `refold verify` (the tamper check). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "rf_commands.h"
+#include "rf_ledger.h"
+
+typedef struct ledger_args {
+    const char *data;
+    const char *path;  /* one RocksDB (a checkpoint) instead of --data */
+    int32_t partition; /* -1: every partition */
+    int json;
+} ledger_args_t;
+
+static void usage(FILE *f, const char *cmd)
+{
+    fprintf(f,
+            "usage: refold %s --data DIR [--partition N] [--json]\n"
+            "       refold %s --path DB_DIR --partition N [--json]\n\n"
+            "%s\n\n"
+            "  --data DIR       data directory (ledgers under DIR/fold/p-NNNN)\n"
+            "  --path DB_DIR    one partition ledger's RocksDB (e.g. a checkpoint)\n"
+            "  --partition N    only partition N (required with --path)\n"
+            "  --json           one JSON object per partition and line\n",
+            cmd, cmd,
+            !strcmp(cmd, "head")
+                ? "Prints one line per partition: partition, seq, hash and next offset."
+                : "Checks every partition ledger: gapless seq, hash chain, postings, balances "
+                  "and counts.\nPrints OK with the head, or the first bad seq and why; exits "
+                  "1 on any fault.");
+}
+
+/* Returns -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, ledger_args_t *a)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'},
+        {"path", required_argument, NULL, 'P'},
+        {"partition", required_argument, NULL, 'p'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(a, 0, sizeof *a);
+    a->partition = -1;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "d:P:p:jh", opts, NULL)) != -1) {
+        char *end = NULL;
+        switch (c) {
+        case 'd':
+            a->data = optarg;
+            break;
+        case 'P':
+            a->path = optarg;
+            break;
+        case 'j':
+            a->json = 1;
+            break;
+        case 'p':
+            a->partition = (int32_t)strtol(optarg, &end, 10);
+            if (!*optarg || *end || a->partition < 0 || a->partition >= RF_PARTITIONS_MAX) {
+                fprintf(stderr, "refold %s: invalid partition '%s'\n", argv[0], optarg);
+                return 2;
+            }
+            break;
+        case 'h':
+            usage(stdout, argv[0]);
+            return 0;
+        default:
+            usage(stderr, argv[0]);
+            return 2;
+        }
+    }
+    if (optind < argc || !a->data == !a->path || (a->path && a->partition < 0)) {
+        fprintf(stderr, "refold %s: need --data DIR, or --path DB_DIR with --partition N\n",
+                argv[0]);
+        return 2;
+    }
+    return -1;
+}
+
+/* The partitions to visit; returns the count or -1 (message printed). */
+static int partitions(const char *cmd, const ledger_args_t *a, int32_t *parts)
+{
+    if (a->partition >= 0) {
+        parts[0] = a->partition;
+        return 1;
+    }
+    int n = rf_ledger_list_partitions(a->data, parts, RF_PARTITIONS_MAX);
+    if (n <= 0) {
+        fprintf(stderr, "refold %s: no partition ledgers under '%s/fold'\n", cmd, a->data);
+        return -1;
+    }
+    return n;
+}
+
+static rf_ledger_t *open_ro(const char *cmd, const ledger_args_t *a, int32_t p)
+{
+    rf_errbuf_t eb = {{0}};
+    rf_ledger_t *l = a->path ? rf_ledger_open_path(a->path, p, RF_LEDGER_READONLY, &eb)
+                             : rf_ledger_open(a->data, p, RF_LEDGER_READONLY, &eb);
+    if (!l) fprintf(stderr, "refold %s: partition %d: %s\n", cmd, (int)p, eb.msg);
+    return l;
+}
+
+static void print_json(json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (s) puts(s);
+    free(s);
+    json_decref(o);
+}
+
+static void print_head(const rf_ledger_head_t *h, int json)
+{
+    char hex[65];
+    rf_hex(h->hash, 32, hex);
+    if (!json) {
+        printf("partition=%d seq=%llu hash=%s next_offset=%lld\n", (int)h->partition,
+               (unsigned long long)h->seq, hex, (long long)h->next_offset);
+        return;
+    }
+    json_t *counts = json_object();
+    for (int i = 0; i < RF_OUTCOME__COUNT; i++)
+        json_object_set_new(counts, rf_outcome_name(i), json_integer((json_int_t)h->counts[i]));
+    print_json(json_pack("{s:i, s:I, s:s, s:I, s:I, s:I, s:o}", "partition", (int)h->partition,
+                         "seq", (json_int_t)h->seq, "hash", hex, "next_offset",
+                         (json_int_t)h->next_offset, "event_time_ms", (json_int_t)h->event_time_ms,
+                         "outbox_seq", (json_int_t)h->outbox_seq, "counts", counts));
+}
+
+int rf_cmd_head(int argc, char **argv)
+{
+    ledger_args_t a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0) return rc;
+    int32_t parts[RF_PARTITIONS_MAX];
+    int n = partitions(argv[0], &a, parts);
+    if (n < 0) return 1;
+    rc = 0;
+    for (int i = 0; i < n; i++) {
+        rf_ledger_t *l = open_ro(argv[0], &a, parts[i]);
+        rf_ledger_head_t h;
+        rf_errbuf_t eb = {{0}};
+        if (!l)
+            rc = 1;
+        else if (rf_ledger_head(l, &h, &eb) != RF_OK) {
+            fprintf(stderr, "refold %s: partition %d: %s\n", argv[0], (int)parts[i], eb.msg);
+            rc = 1;
+        } else
+            print_head(&h, a.json);
+        rf_ledger_close(l);
+    }
+    return rc;
+}
+
+/* Verifies one partition and prints its line; returns 0 when it is sound. */
+static int verify_one(const char *cmd, const ledger_args_t *a, int32_t p)
+{
+    rf_ledger_t *l = open_ro(cmd, a, p);
+    if (!l) return 1;
+    rf_errbuf_t eb = {{0}};
+    uint64_t bad = 0;
+    rf_ledger_head_t h;
+    rf_err_t err = rf_ledger_verify(l, &bad, &eb);
+    rf_ledger_head(l, &h, NULL);
+    rf_ledger_close(l);
+    char hex[65];
+    rf_hex(h.hash, 32, hex);
+    if (a->json && !err)
+        print_json(json_pack("{s:i, s:b, s:I, s:s, s:I}", "partition", (int)p, "ok", 1, "seq",
+                             (json_int_t)h.seq, "hash", hex, "next_offset",
+                             (json_int_t)h.next_offset));
+    else if (a->json)
+        print_json(json_pack("{s:i, s:b, s:I, s:s, s:s}", "partition", (int)p, "ok", 0, "bad_seq",
+                             (json_int_t)bad, "error", rf_err_str(err), "message", eb.msg));
+    else if (!err)
+        printf("partition=%d OK seq=%llu hash=%s next_offset=%lld\n", (int)p,
+               (unsigned long long)h.seq, hex, (long long)h.next_offset);
+    else
+        printf("partition=%d FAULT seq=%llu %s: %s\n", (int)p, (unsigned long long)bad,
+               rf_err_str(err), eb.msg);
+    if (err) fprintf(stderr, "refold %s: partition %d: %s\n", cmd, (int)p, eb.msg);
+    return err ? 1 : 0;
+}
+
+int rf_cmd_verify(int argc, char **argv)
+{
+    ledger_args_t a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0) return rc;
+    int32_t parts[RF_PARTITIONS_MAX];
+    int n = partitions(argv[0], &a, parts);
+    if (n < 0) return 1;
+    rc = 0;
+    for (int i = 0; i < n; i++)
+        rc |= verify_one(argv[0], &a, parts[i]);
+    return rc;
+}

@@ -1,0 +1,113 @@
+/* rf_fold.h: the fold context that the engine (rf_ledger.c) hands to the
+ * referral rules (rules/). The fold is a pure function of (state, event): no
+ * wall clock, no randomness; time is event time and derived ids are UUIDv5 of
+ * the input event id, so a replay reproduces every record byte for byte.
+ *
+ * State is key/value in the partition's RocksDB, read through the open batch
+ * (read-your-writes). Key spaces: the engine owns keys starting with
+ * 'm' (meta), 'r' (records), 'a' (archive), 'd' (dedup), 'b' (balances),
+ * 'q' (dead letters), 'p' (programs); the rules own keys starting with 'x'.
+ *
+ * Records: rf_fold_record_begin gives a record with the source (partition,
+ * offset, event id, program, time) filled in; the caller adds kind, postings
+ * and facts and calls rf_fold_record_append, which assigns seq and hashes,
+ * asserts postings balance, applies them to balances and refuses (fatal
+ * RF_ERR_INTERNAL) any user bucket but receivable going negative. */
+#ifndef RF_FOLD_H
+#define RF_FOLD_H
+
+#include "rf_event.h"
+
+typedef struct rf_fold_ctx rf_fold_ctx_t;
+
+/* The event being folded (valid during the fold of one offset). */
+const rf_event_t *rf_fold_event(const rf_fold_ctx_t *ctx);
+/* The partition's event time after this event (max of occurred_at so far). */
+int64_t rf_fold_now_ms(const rf_fold_ctx_t *ctx);
+/* Rule cache slot for the rules module (one per partition ledger, lives as
+ * long as the ledger; freed with rf_rules_cache_free). */
+void **rf_fold_rules_cache(rf_fold_ctx_t *ctx);
+
+/* State access. get: RF_ERR_NOT_FOUND when absent; RF_ERR_OVERSIZE when cap is
+ * too small (*vlen then holds the size). */
+rf_err_t rf_fold_get(rf_fold_ctx_t *ctx, const void *key, size_t klen, void *val, size_t cap,
+                     size_t *vlen);
+rf_err_t rf_fold_put(rf_fold_ctx_t *ctx, const void *key, size_t klen, const void *val,
+                     size_t vlen);
+rf_err_t rf_fold_del(rf_fold_ctx_t *ctx, const void *key, size_t klen);
+/* Calls cb for keys in [start, end) (committed state merged with the open
+ * batch) in key order; cb returns non-zero to stop. */
+typedef int(rf_kv_cb_t)(const void *key, size_t klen, const void *val, size_t vlen, void *opaque);
+rf_err_t rf_fold_scan(rf_fold_ctx_t *ctx, const void *start, size_t slen, const void *end,
+                      size_t elen, rf_kv_cb_t *cb, void *opaque);
+
+/* Records. */
+rf_record_t *rf_fold_record_begin(rf_fold_ctx_t *ctx, const char *kind);
+rf_err_t rf_fold_record_append(rf_fold_ctx_t *ctx, rf_record_t *rec);
+
+/* Balance of (program, owner, asset) including this batch's postings. */
+rf_err_t rf_fold_balance(rf_fold_ctx_t *ctx, const char *program, const char *owner,
+                         const char *asset, int64_t buckets[RF_BUCKET__COUNT]);
+
+/* Settles a user's receivable before crediting available: implemented by the
+ * engine, used for credits (Adjustment) and by the rules at maturity. Given a credit of
+ * amount to (program, owner, asset), adds postings to rec moving min(amount,
+ * owed) to receivable and the rest to available, from the bucket `from`
+ * (pending at maturity) or from counter account (owner_from, bucket_from)
+ * when moving in new money. */
+void rf_fold_credit_available(rf_record_t *rec, const int64_t buckets[RF_BUCKET__COUNT],
+                               const char *owner, const char *asset, int64_t amount,
+                               const char *from_owner, rf_bucket_t from_bucket);
+
+/* UUIDv5 (SHA-1, RFC 4122) of the current event id and a label: derived ids
+ * (reward ids, coupon codes) that replay reproduces. out: 37 bytes. */
+void rf_fold_derive_id(const rf_fold_ctx_t *ctx, const char *label, char out[37]);
+
+/* Record kinds and fact keys shared by the engine, the rules and the
+ * projections (docs/ledger.md lists them with their postings). */
+#define RF_KIND_PROGRAM "program_configured"
+#define RF_KIND_CODE "code_issued"
+#define RF_KIND_SHARE "share"
+#define RF_KIND_CLICK "click"
+#define RF_KIND_SIGNUP "signup"          /* fact referrer set when attributed */
+#define RF_KIND_PURCHASE "purchase"      /* fact referred=1 when by a referred friend */
+#define RF_KIND_REWARD "reward"          /* pending reward posted */
+#define RF_KIND_MATURED "reward_matured" /* pending -> available */
+#define RF_KIND_VOID "reward_voided"     /* pending reversed (refund in hold, review reject) */
+#define RF_KIND_CLAWBACK "clawback"      /* available reversed after hold; may create receivable */
+#define RF_KIND_REVIEW "review"          /* referral held for review / decided */
+#define RF_KIND_REFUND "refund"
+#define RF_KIND_REDEMPTION "redemption"
+#define RF_KIND_ADJUSTMENT "adjustment"
+#define RF_KIND_CLOCK "clock"
+#define RF_KIND_REJECTED "rejected"      /* fact reason */
+
+/* Fact keys. */
+#define RF_FACT_TYPE "event_type"   /* every record: the source event's type */
+#define RF_FACT_USER "user"
+#define RF_FACT_REFERRER "referrer"
+#define RF_FACT_FRIEND "friend"
+#define RF_FACT_CODE "code"
+#define RF_FACT_CHANNEL "channel"
+#define RF_FACT_ORDER "order"
+#define RF_FACT_AMOUNT "order_amount"  /* order value in minor units */
+#define RF_FACT_CURRENCY "currency"
+#define RF_FACT_REWARD_ID "reward_id"
+#define RF_FACT_ROLE "role"            /* referrer | friend | milestone */
+#define RF_FACT_REWARD_TYPE "reward_type" /* fixed | percent | coupon | product | points */
+#define RF_FACT_COUPON "coupon"
+#define RF_FACT_SKU "sku"
+#define RF_FACT_HOLD_UNTIL "hold_until"
+#define RF_FACT_REVERSES "reverses"    /* seq of the record reversed */
+#define RF_FACT_REASON "reason"
+#define RF_FACT_CHECKS "checks"        /* "self_referral=pass,ip_cluster=fail:reject,..." */
+#define RF_FACT_CAP "cap"              /* which cap reduced or refused the reward */
+#define RF_FACT_RULE_VERSION "rule_version"
+#define RF_FACT_TIER "tier"
+#define RF_FACT_MILESTONE "milestone"
+#define RF_FACT_REFERRED "referred"    /* "1" on purchases and signups of referred users */
+#define RF_FACT_ACTOR "actor"
+#define RF_FACT_REQUEST "request_id"
+#define RF_FACT_SUCCESSFUL "successful_referrals" /* referrer's count after this reward */
+
+#endif

@@ -1,0 +1,638 @@
+/* rf_ledger.c: a partition ledger's storage (one RocksDB per partition) and
+ * its fold engine: offsets, archive, decode, dedup, programs, Adjustment and
+ * Redemption; every other event goes to the rules (rules/rf_rules.h). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/sha.h>
+
+#include "rf_ledger_int.h"
+#include "rf_rules.h"
+
+rf_err_t rf__rocks_err(rf_errbuf_t *eb, char *errptr, const char *what)
+{
+    RF_ASSERT(errptr != NULL);
+    rf_errf(eb, RF_ERR_STORAGE, "%s: %s", what, errptr);
+    rocksdb_free(errptr);
+    return RF_ERR_STORAGE;
+}
+
+/* RocksDB counts into a thread-local perf context by default; in a shared
+ * librocksdb every count is a __tls_get_addr call: turning it off in the
+ * folding thread saved ~12% of CPU per event (docs/ledger.md). Thread-local,
+ * so set once per thread that folds or commits. */
+static void perf_off(void)
+{
+    static _Thread_local int done;
+    if (!done) rocksdb_set_perf_level(rocksdb_disable);
+    done = 1;
+}
+
+/* ---- the block cache shared by every partition of the process ---- */
+
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static rocksdb_cache_t *shared_cache;
+static int shared_cache_refs;
+
+static rocksdb_cache_t *cache_ref(void)
+{
+    pthread_mutex_lock(&cache_mu);
+    if (shared_cache_refs++ == 0)
+        shared_cache = rocksdb_cache_create_lru(RF_LEDGER_BLOCK_CACHE_BYTES);
+    rocksdb_cache_t *c = shared_cache;
+    pthread_mutex_unlock(&cache_mu);
+    return c;
+}
+
+/* RocksDB holds its own reference to the cache in every open DB's options,
+ * so dropping ours when the last ledger closes is always safe. */
+static void cache_unref(void)
+{
+    pthread_mutex_lock(&cache_mu);
+    RF_ASSERT(shared_cache_refs > 0);
+    if (--shared_cache_refs == 0) {
+        rocksdb_cache_destroy(shared_cache);
+        shared_cache = NULL;
+    }
+    pthread_mutex_unlock(&cache_mu);
+}
+
+/* Options (docs/ledger.md, "Storage"): WAL on and synced commits for
+ * durability; bloom filters because every event looks up a dedup key that is
+ * almost always absent; index and filter blocks in the shared cache so memory
+ * is bounded per process, not per partition; small memtables because one
+ * worker holds many partitions; LZ4 (cheap, and linked into Debian's RocksDB). */
+static rocksdb_options_t *make_options(int flags, rocksdb_cache_t *cache, int compression)
+{
+    rocksdb_options_t *o = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(o, (flags & RF_LEDGER_CREATE) ? 1 : 0);
+    rocksdb_options_set_max_background_jobs(o, 2);
+    rocksdb_options_set_write_buffer_size(o, RF_LEDGER_WRITE_BUFFER_BYTES);
+    rocksdb_options_set_max_write_buffer_number(o, 2);
+    rocksdb_options_set_max_open_files(o, RF_LEDGER_OPEN_FILES_MAX);
+    rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
+    rocksdb_options_set_compression(o, compression);
+    rocksdb_options_set_keep_log_file_num(o, 2);
+    rocksdb_options_set_max_log_file_size(o, 1u << 20);
+    rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
+    rocksdb_block_based_options_set_block_cache(t, cache);
+    rocksdb_block_based_options_set_filter_policy(t, rocksdb_filterpolicy_create_bloom_full(10));
+    rocksdb_block_based_options_set_cache_index_and_filter_blocks(t, 1);
+    rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(t, 1);
+    rocksdb_options_set_block_based_table_factory(o, t);
+    rocksdb_block_based_options_destroy(t);
+    return o;
+}
+
+static rf_err_t open_db(rf_ledger_t *l, const char *path, rf_errbuf_t *eb)
+{
+    rocksdb_cache_t *cache = cache_ref();
+    char *errptr = NULL;
+    l->opts = make_options(l->flags, cache, rocksdb_lz4_compression);
+    if (l->flags & RF_LEDGER_READONLY) {
+        l->db = rocksdb_open_for_read_only(l->opts, path, 0, &errptr);
+    } else {
+        l->db = rocksdb_open(l->opts, path, &errptr);
+        if (!l->db && errptr && strstr(errptr, "ompression")) {
+            /* a RocksDB built without LZ4: fall back to no compression */
+            rf_log(RF_LOG_WARN, "ledger '%s': %s; using no compression", path, errptr);
+            rocksdb_free(errptr), errptr = NULL;
+            rocksdb_options_destroy(l->opts);
+            l->opts = make_options(l->flags, cache, rocksdb_no_compression);
+            l->db = rocksdb_open(l->opts, path, &errptr);
+        }
+    }
+    if (!l->db) {
+        cache_unref();
+        char what[4200];
+        snprintf(what, sizeof what, "cannot open ledger '%s'", path);
+        return errptr ? rf__rocks_err(eb, errptr, what) : rf_errf(eb, RF_ERR_STORAGE, "%s", what);
+    }
+    RF_ASSERT(errptr == NULL);
+    return RF_OK;
+}
+
+static rf_err_t load_meta(rf_ledger_t *l, rf_errbuf_t *eb)
+{
+    uint8_t key = RF__K_META;
+    char *val = NULL;
+    size_t vlen = 0;
+    rf__meta_empty(&l->committed, l->partition);
+    rf_err_t err = rf__db_get(l, &key, 1, &val, &vlen, eb);
+    if (err == RF_ERR_NOT_FOUND)
+        err = RF_OK;
+    else if (err == RF_OK) {
+        err = rf__meta_decode((const uint8_t *)val, vlen, &l->committed, eb);
+        rocksdb_free(val);
+        if (!err && l->committed.partition != l->partition)
+            err = rf_errf(eb, RF_ERR_CONFIG, "ledger '%s' holds partition %d, not %d", l->path,
+                          (int)l->committed.partition, (int)l->partition);
+    }
+    l->staged = l->committed;
+    return err;
+}
+
+rf_ledger_t *rf_ledger_open_path(const char *db_path, int32_t partition, int flags, rf_errbuf_t *eb)
+{
+    RF_ASSERT(db_path != NULL);
+    if (partition < 0 || partition >= RF_PARTITIONS_MAX) {
+        rf_errf(eb, RF_ERR_CONFIG, "partition %d out of range 0..%d", (int)partition,
+                RF_PARTITIONS_MAX - 1);
+        return NULL;
+    }
+    rf_ledger_t *l = calloc(1, sizeof *l);
+    if (!l) {
+        rf_errf(eb, RF_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    l->partition = partition;
+    l->flags = flags;
+    l->ctx.l = l;
+    if (rf_strlcpy(l->path, db_path, sizeof l->path) != RF_OK) {
+        rf_errf(eb, RF_ERR_CONFIG, "path too long");
+        free(l);
+        return NULL;
+    }
+    if (open_db(l, db_path, eb) != RF_OK) {
+        rocksdb_options_destroy(l->opts);
+        free(l);
+        return NULL;
+    }
+    l->ro = rocksdb_readoptions_create();
+    l->wo = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(l->wo, (flags & RF_LEDGER_NOSYNC) ? 0 : 1);
+    l->wo_async = rocksdb_writeoptions_create();
+    l->wb = rocksdb_writebatch_create();
+    l->ov = rf__ov_new();
+    if (!l->ov) {
+        rf_errf(eb, RF_ERR_NOMEM, "out of memory");
+        rf_ledger_close(l);
+        return NULL;
+    }
+    if (load_meta(l, eb) != RF_OK) {
+        rf_ledger_close(l);
+        return NULL;
+    }
+    return l;
+}
+
+static rf_err_t mkdir_one(const char *path, rf_errbuf_t *eb)
+{
+    if (mkdir(path, 0755) == 0 || errno == EEXIST) return RF_OK;
+    return rf_errf(eb, RF_ERR_IO, "cannot create '%s': %s", path, strerror(errno));
+}
+
+rf_ledger_t *rf_ledger_open(const char *data_dir, int32_t partition, int flags, rf_errbuf_t *eb)
+{
+    RF_ASSERT(data_dir != NULL);
+    char path[4096];
+    int n = snprintf(path, sizeof path, "%s/fold", data_dir);
+    if (n < 0 || (size_t)n + 16 >= sizeof path) {
+        rf_errf(eb, RF_ERR_CONFIG, "data directory path too long");
+        return NULL;
+    }
+    if (flags & RF_LEDGER_CREATE) {
+        if (mkdir_one(data_dir, eb) || mkdir_one(path, eb)) return NULL;
+    }
+    snprintf(path + n, sizeof path - (size_t)n, "/p-%04d", (int)partition);
+    return rf_ledger_open_path(path, partition, flags, eb);
+}
+
+void rf_ledger_close(rf_ledger_t *l)
+{
+    if (!l) return;
+    rf_rules_cache_free(l->rules_cache);
+    if (l->wb) rocksdb_writebatch_destroy(l->wb);
+    rf__ov_free(l->ov);
+    if (l->db) {
+        rocksdb_close(l->db);
+        cache_unref();
+    }
+    if (l->opts) rocksdb_options_destroy(l->opts);
+    if (l->ro) rocksdb_readoptions_destroy(l->ro);
+    if (l->wo) rocksdb_writeoptions_destroy(l->wo);
+    if (l->wo_async) rocksdb_writeoptions_destroy(l->wo_async);
+    rf_codec_destroy(l->codec);
+    free(l->ev);
+    free(l->recs);
+    free(l);
+}
+
+rf_err_t rf__db_get(rf_ledger_t *l, const uint8_t *key, size_t klen, char **val, size_t *vlen,
+                    rf_errbuf_t *eb)
+{
+    char *errptr = NULL;
+    *val = rocksdb_get(l->db, l->ro, (const char *)key, klen, vlen, &errptr);
+    if (errptr) return rf__rocks_err(eb, errptr, "cannot read ledger");
+    return *val ? RF_OK : RF_ERR_NOT_FOUND;
+}
+
+/* Records, archive, dead letters and meta are never read back during a fold:
+ * they skip the overlay. */
+static int write_only(uint8_t prefix)
+{
+    return prefix == RF__K_RECORD || prefix == RF__K_ARCHIVE || prefix == RF__K_DEADLETTER ||
+           prefix == RF__K_META;
+}
+
+rf_err_t rf__batch_put(rf_ledger_t *l, const uint8_t *key, size_t klen, const void *val,
+                       size_t vlen)
+{
+    RF_ASSERT(klen > 0 && !(l->flags & RF_LEDGER_READONLY));
+    RF_ASSERT(val != NULL || vlen == 0);
+    if (!val) val = "";
+    if (!write_only(key[0]) && rf__ov_put(l->ov, key, klen, val, vlen))
+        return rf_errf(NULL, RF_ERR_NOMEM, "out of memory");
+    rocksdb_writebatch_put(l->wb, (const char *)key, klen, val, vlen);
+    return RF_OK;
+}
+
+rf_err_t rf__batch_del(rf_ledger_t *l, const uint8_t *key, size_t klen)
+{
+    RF_ASSERT(klen > 0 && !write_only(key[0]));
+    if (rf__ov_del(l->ov, key, klen)) return RF_ERR_NOMEM;
+    rocksdb_writebatch_delete(l->wb, (const char *)key, klen);
+    return RF_OK;
+}
+
+rf_err_t rf__batch_get(rf_ledger_t *l, const void *key, size_t klen, void *val, size_t cap,
+                       size_t *vlen)
+{
+    RF_ASSERT(klen > 0 && vlen != NULL);
+    const uint8_t *ov = NULL;
+    int in = rf__ov_get(l->ov, key, klen, &ov, vlen);
+    if (in < 0) return RF_ERR_NOT_FOUND;
+    if (in > 0) {
+        if (*vlen > cap) return RF_ERR_OVERSIZE;
+        if (*vlen) memcpy(val, ov, *vlen);
+        return RF_OK;
+    }
+    char *errptr = NULL;
+    char *v = rocksdb_get(l->db, l->ro, key, klen, vlen, &errptr);
+    if (errptr) {
+        rf_log(RF_LOG_ERROR, "ledger partition %d: rocksdb get: %s", (int)l->partition, errptr);
+        rocksdb_free(errptr);
+        return RF_ERR_STORAGE;
+    }
+    if (!v) return RF_ERR_NOT_FOUND;
+    rf_err_t err = RF_OK;
+    if (*vlen > cap)
+        err = RF_ERR_OVERSIZE;
+    else if (*vlen)
+        memcpy(val, v, *vlen);
+    rocksdb_free(v);
+    return err;
+}
+
+int rf__batch_open(const rf_ledger_t *l)
+{
+    return l->batch_offsets > 0 || rocksdb_writebatch_count(l->wb) > 0;
+}
+
+int64_t rf_ledger_next_offset(const rf_ledger_t *l)
+{
+    return l->committed.next_offset;
+}
+
+uint32_t rf_ledger_batch_size(const rf_ledger_t *l)
+{
+    return l->batch_offsets;
+}
+
+/* Drops the open batch and everything cached from it: after this the handle
+ * is back at the stored state. */
+static void drop_batch(rf_ledger_t *l)
+{
+    rocksdb_writebatch_clear(l->wb);
+    rf__ov_clear(l->ov);
+    l->staged = l->committed;
+    l->batch_offsets = 0;
+    l->nprograms = 0;
+    l->poisoned = 0;
+    rf_rules_cache_free(l->rules_cache);
+    l->rules_cache = NULL;
+}
+
+rf_err_t rf_ledger_commit(rf_ledger_t *l, rf_errbuf_t *eb)
+{
+    RF_ASSERT(l != NULL);
+    if (l->flags & RF_LEDGER_READONLY)
+        return rf_errf(eb, RF_ERR_CONFIG, "ledger is open read-only");
+    if (l->poisoned)
+        return rf_errf(eb, RF_ERR_INTERNAL,
+                       "the open batch holds a partial fold after a fatal "
+                       "error; close and reopen the ledger");
+    if (!rf__batch_open(l) && !memcmp(&l->staged, &l->committed, sizeof l->staged)) return RF_OK;
+    perf_off();
+    uint8_t key = RF__K_META, meta[RF__META_LEN];
+    rf__meta_encode(&l->staged, meta);
+    rf__batch_put(l, &key, 1, meta, sizeof meta);
+    char *errptr = NULL;
+    rocksdb_write(l->db, l->wo, l->wb, &errptr);
+    if (errptr) {
+        drop_batch(l);
+        return rf__rocks_err(eb, errptr, "cannot commit ledger batch");
+    }
+    RF_ASSERT(l->staged.head_seq >= l->committed.head_seq);
+    l->committed = l->staged;
+    rocksdb_writebatch_clear(l->wb);
+    rf__ov_clear(l->ov);
+    l->batch_offsets = 0;
+    return RF_OK;
+}
+
+const char *rf_outcome_name(rf_outcome_t o)
+{
+    switch (o) {
+    case RF_OUTCOME_APPLIED:
+        return "applied";
+    case RF_OUTCOME_REJECTED:
+        return "rejected";
+    case RF_OUTCOME_DUPLICATE:
+        return "duplicate";
+    case RF_OUTCOME_DEAD_LETTER:
+        return "dead_letter";
+    case RF_OUTCOME__COUNT:
+        break;
+    }
+    return "unknown";
+}
+
+/* ---- the fold ---- */
+
+static rf_err_t dead_letter(rf_ledger_t *l, int64_t offset, rf_err_t err, const char *reason,
+                            rf_fold_result_t *res)
+{
+    RF_ASSERT(rf_err_class(err) == RF_ERRCLASS_BAD_INPUT);
+    uint8_t key[9], val[4 + RF_ERRMSG_MAX];
+    size_t n = strnlen(reason, RF_ERRMSG_MAX - 1);
+    rf__key_u64(key, RF__K_DEADLETTER, (uint64_t)offset);
+    rf_be32_put(val, (uint32_t)(-(int32_t)err));
+    memcpy(val + 4, reason, n);
+    rf__batch_put(l, key, sizeof key, val, 4 + n);
+    res->outcome = RF_OUTCOME_DEAD_LETTER;
+    res->err = err;
+    memcpy(res->reason, reason, n);
+    res->reason[n] = 0;
+    return RF_OK;
+}
+
+/* Remembers a program that exists; when the cache is full, slots are reused
+ * round robin (a miss only costs one get). */
+static void program_remember(rf_ledger_t *l, const char *program)
+{
+    for (uint32_t i = 0; i < l->nprograms && i < RF_LEDGER_PROGRAM_CACHE; i++)
+        if (!strcmp(l->programs[i], program)) return;
+    uint32_t slot = l->nprograms++ % RF_LEDGER_PROGRAM_CACHE;
+    rf_strlcpy(l->programs[slot], program, sizeof l->programs[slot]);
+}
+
+static int program_known(rf_ledger_t *l, const char *program, rf_errbuf_t *eb, rf_err_t *errp)
+{
+    for (uint32_t i = 0; i < l->nprograms && i < RF_LEDGER_PROGRAM_CACHE; i++)
+        if (!strcmp(l->programs[i], program)) return 1;
+    uint8_t key[1 + RF_ID_BUF];
+    size_t n = strlen(program);
+    RF_ASSERT(n < RF_ID_BUF);
+    key[0] = RF__K_PROGRAM;
+    memcpy(key + 1, program, n);
+    size_t vlen = 0;
+    rf_err_t err = rf__batch_get(l, key, n + 1, NULL, 0, &vlen);
+    if (err == RF_ERR_NOT_FOUND) return 0;
+    if (err != RF_OK && err != RF_ERR_OVERSIZE) {
+        *errp = rf_errf(eb, err, "cannot read program '%s'", program);
+        return 0;
+    }
+    program_remember(l, program);
+    return 1;
+}
+
+static rf_err_t store_program(rf_ledger_t *l, const rf_event_t *ev)
+{
+    uint8_t key[1 + RF_ID_BUF];
+    size_t n = strlen(ev->program_id), rn = strlen(ev->rules_json);
+    key[0] = RF__K_PROGRAM;
+    memcpy(key + 1, ev->program_id, n);
+    /* version (LE int32) then the rules JSON; scratch is large enough */
+    RF_ASSERT(4 + rn <= sizeof l->scratch);
+    uint32_t v = (uint32_t)ev->version;
+    for (int i = 0; i < 4; i++)
+        l->scratch[i] = (uint8_t)(v >> (8 * i));
+    memcpy(l->scratch + 4, ev->rules_json, rn);
+    return rf__batch_put(l, key, n + 1, l->scratch, 4 + rn);
+}
+
+static rf_err_t reject(rf_fold_ctx_t *ctx, const char *reason)
+{
+    rf_record_t *rec = rf_fold_record_begin(ctx, RF_KIND_REJECTED);
+    if (ctx->ev->user[0]) rf_record_fact(rec, RF_FACT_USER, ctx->ev->user);
+    if (ctx->ev->request_id[0]) rf_record_fact(rec, RF_FACT_REQUEST, ctx->ev->request_id);
+    rf_record_fact(rec, RF_FACT_REASON, reason);
+    return rf_fold_record_append(ctx, rec);
+}
+
+static rf_err_t fold_adjustment(rf_fold_ctx_t *ctx, const rf_event_t *ev)
+{
+    int64_t b[RF_BUCKET__COUNT];
+    rf_err_t err = rf_fold_balance(ctx, ev->program_id, ev->user, ev->asset, b);
+    if (err) return err;
+    int64_t amount = ev->amount_minor;
+    RF_ASSERT(amount != 0 && amount >= -RF_AMOUNT_MAX && amount <= RF_AMOUNT_MAX);
+    if (amount < 0 && b[RF_BUCKET_AVAILABLE] < -amount) {
+        char reason[RF_FACT_VAL_MAX];
+        snprintf(reason, sizeof reason,
+                 "insufficient available balance: debit %lld, available %lld", (long long)-amount,
+                 (long long)b[RF_BUCKET_AVAILABLE]);
+        return reject(ctx, reason);
+    }
+    rf_record_t *rec = rf_fold_record_begin(ctx, RF_KIND_ADJUSTMENT);
+    rf_record_fact(rec, RF_FACT_USER, ev->user);
+    rf_record_fact(rec, RF_FACT_REASON, ev->reason);
+    rf_record_fact(rec, RF_FACT_ACTOR, ev->actor);
+    if (amount > 0) {
+        rf_fold_credit_available(rec, b, ev->user, ev->asset, amount, "#adjustment",
+                                 RF_BUCKET_ADJUSTMENT);
+    } else {
+        rf_record_post(rec, ev->user, RF_BUCKET_AVAILABLE, ev->asset, amount);
+        rf_record_post(rec, "#adjustment", RF_BUCKET_ADJUSTMENT, ev->asset, -amount);
+    }
+    return rf_fold_record_append(ctx, rec);
+}
+
+static rf_err_t fold_redemption(rf_fold_ctx_t *ctx, const rf_event_t *ev)
+{
+    int64_t b[RF_BUCKET__COUNT];
+    rf_err_t err = rf_fold_balance(ctx, ev->program_id, ev->user, ev->asset, b);
+    if (err) return err;
+    int64_t amount = ev->amount_minor;
+    RF_ASSERT(amount >= 0 && amount <= RF_AMOUNT_MAX);
+    if (b[RF_BUCKET_AVAILABLE] < amount) {
+        char reason[RF_FACT_VAL_MAX];
+        snprintf(reason, sizeof reason,
+                 "insufficient available balance: requested %lld, available %lld",
+                 (long long)amount, (long long)b[RF_BUCKET_AVAILABLE]);
+        return reject(ctx, reason);
+    }
+    rf_record_t *rec = rf_fold_record_begin(ctx, RF_KIND_REDEMPTION);
+    rf_record_fact(rec, RF_FACT_USER, ev->user);
+    if (ev->request_id[0]) rf_record_fact(rec, RF_FACT_REQUEST, ev->request_id);
+    if (amount > 0) {
+        rf_record_post(rec, ev->user, RF_BUCKET_AVAILABLE, ev->asset, -amount);
+        rf_record_post(rec, ev->user, RF_BUCKET_REDEEMED, ev->asset, amount);
+    }
+    return rf_fold_record_append(ctx, rec);
+}
+
+static rf_err_t fold_program(rf_fold_ctx_t *ctx, const rf_event_t *ev)
+{
+    rf_errbuf_t reb = {{0}};
+    rf_err_t err = rf_rules_check_config(ctx, ev, &reb);
+    if (err && rf_err_class(err) == RF_ERRCLASS_BAD_INPUT) return reject(ctx, reb.msg);
+    if (err) return err;
+    if ((err = store_program(ctx->l, ev))) return err;
+    program_remember(ctx->l, ev->program_id);
+    return rf_rules_fold(ctx, ev);
+}
+
+/* Applies a decoded, new event of a known program (or a ProgramConfigured). */
+static rf_err_t fold_event(rf_ledger_t *l, const rf_event_t *ev, rf_fold_result_t *res,
+                           rf_errbuf_t *eb)
+{
+    rf_fold_ctx_t *ctx = &l->ctx;
+    rf_err_t err = rf_rules_advance(ctx);
+    if (err) return rf_errf(eb, err, "rules cannot advance event time: %s", rf_err_str(err));
+    ctx->own = 1;
+    uint32_t before = ctx->nappended;
+    switch (ev->type) {
+    case RF_EV_PROGRAM_CONFIGURED:
+        err = fold_program(ctx, ev);
+        break;
+    case RF_EV_ADJUSTMENT:
+        err = fold_adjustment(ctx, ev);
+        break;
+    case RF_EV_REDEMPTION:
+        err = fold_redemption(ctx, ev);
+        break;
+    default:
+        err = rf_rules_fold(ctx, ev);
+        break;
+    }
+    if (err)
+        return rf_errf(eb, err, "cannot fold %s event %s: %s", rf_event_type_name(ev->type),
+                       ev->event_id, rf_err_str(err));
+    if (ctx->nappended == before)
+        return rf_errf(eb, RF_ERR_INTERNAL, "no record for %s event %s",
+                       rf_event_type_name(ev->type), ev->event_id);
+    res->outcome = ctx->rejected ? RF_OUTCOME_REJECTED : RF_OUTCOME_APPLIED;
+    if (ctx->rejected) {
+        res->err = RF_ERR_BAD_INPUT;
+        rf_strlcpy(res->reason, ctx->reject_reason, sizeof res->reason);
+    }
+    return RF_OK;
+}
+
+/* Dedup: 'd' + event id -> SHA-256 of the bytes. Returns 1 when the event
+ * was seen (res filled: DUPLICATE, or REJECTED conflict), 0 when new. */
+static int seen_before(rf_ledger_t *l, const uint8_t dkey[17], const uint8_t digest[32],
+                       rf_fold_result_t *res, rf_err_t *errp, rf_errbuf_t *eb)
+{
+    uint8_t v[32];
+    size_t vlen = 0;
+    rf_err_t err = rf__batch_get(l, dkey, 17, v, sizeof v, &vlen);
+    if (err == RF_ERR_NOT_FOUND) return 0;
+    if (err != RF_OK && err != RF_ERR_OVERSIZE) {
+        *errp = rf_errf(eb, err, "cannot read dedup key");
+        return 1;
+    }
+    if (err == RF_OK && vlen == 32 && memcmp(v, digest, 32) == 0) {
+        res->outcome = RF_OUTCOME_DUPLICATE;
+        return 1;
+    }
+    /* same id, other bytes: record the refusal; no other effect */
+    *errp = reject(&l->ctx, "event id conflict: same event id with different bytes");
+    res->outcome = RF_OUTCOME_REJECTED;
+    res->err = RF_ERR_CONFLICT;
+    rf_strlcpy(res->reason, "event id conflict: same event id with different bytes",
+               sizeof res->reason);
+    return 1;
+}
+
+static rf_err_t fold_offset(rf_ledger_t *l, int64_t offset, const uint8_t *bytes, size_t len,
+                            rf_fold_result_t *res, rf_errbuf_t *eb)
+{
+    uint8_t akey[9];
+    rf__key_u64(akey, RF__K_ARCHIVE, (uint64_t)offset);
+    rf__batch_put(l, akey, sizeof akey, bytes, len);
+    rf_errbuf_t deb = {{0}};
+    rf_err_t err = rf_codec_decode_event(l->codec, bytes, len, l->ev, &deb);
+    if (err && rf_err_class(err) == RF_ERRCLASS_BAD_INPUT)
+        return dead_letter(l, offset, err, deb.msg, res);
+    if (err) return rf_errf(eb, err, "cannot decode offset %lld: %s", (long long)offset, deb.msg);
+    const rf_event_t *ev = l->ev;
+    rf_strlcpy(res->program_id, ev->program_id, sizeof res->program_id);
+    uint8_t dkey[17], digest[32];
+    dkey[0] = RF__K_DEDUP;
+    if (rf__uuid_parse(ev->event_id, dkey + 1) != RF_OK)
+        return dead_letter(l, offset, RF_ERR_BAD_INPUT, "event_id is not a UUID", res);
+    SHA256(bytes, len, digest);
+    rf__ctx_reset(l, ev, offset);
+    if (seen_before(l, dkey, digest, res, &err, eb)) return err;
+    if (ev->type != RF_EV_PROGRAM_CONFIGURED && !program_known(l, ev->program_id, eb, &err)) {
+        if (err) return err;
+        char reason[RF_ERRMSG_MAX];
+        snprintf(reason, sizeof reason, "unknown program '%s'", ev->program_id);
+        return dead_letter(l, offset, RF_ERR_UNKNOWN_PROGRAM, reason, res);
+    }
+    if ((err = rf__batch_put(l, dkey, sizeof dkey, digest, sizeof digest)))
+        return rf_errf(eb, err, "out of memory");
+    if (ev->occurred_at_ms > l->staged.event_time_ms) l->staged.event_time_ms = ev->occurred_at_ms;
+    return fold_event(l, ev, res, eb);
+}
+
+static rf_err_t prepare_fold(rf_ledger_t *l, int64_t offset, rf_errbuf_t *eb)
+{
+    perf_off();
+    if (l->flags & RF_LEDGER_READONLY)
+        return rf_errf(eb, RF_ERR_CONFIG, "ledger is open read-only");
+    if (l->poisoned)
+        return rf_errf(eb, RF_ERR_INTERNAL,
+                       "the open batch holds a partial fold after a fatal "
+                       "error; close and reopen the ledger");
+    int64_t next = l->staged.next_offset;
+    if (next < 0 ? offset < 0 : offset != next)
+        return rf_errf(eb, RF_ERR_GAP, "partition %d: offset %lld folded, expected %lld%s",
+                       (int)l->partition, (long long)offset, (long long)next,
+                       offset < next ? " (already folded: refold from stored state)" : "");
+    if (!l->codec && !(l->codec = rf_codec_new(eb))) return RF_ERR_INTERNAL;
+    if (!l->ev && !(l->ev = malloc(sizeof *l->ev)))
+        return rf_errf(eb, RF_ERR_NOMEM, "out of memory");
+    if (!l->recs && !(l->recs = calloc(RF_RECORDS_PER_EVENT_MAX, sizeof *l->recs)))
+        return rf_errf(eb, RF_ERR_NOMEM, "out of memory");
+    return RF_OK;
+}
+
+rf_err_t rf_ledger_fold(rf_ledger_t *l, int64_t offset, const uint8_t *bytes, size_t len,
+                        rf_fold_result_t *res, rf_errbuf_t *eb)
+{
+    RF_ASSERT(l != NULL && res != NULL && (bytes != NULL || len == 0));
+    memset(res, 0, sizeof *res);
+    rf_err_t err = prepare_fold(l, offset, eb);
+    if (err) return err;
+    /* from here the batch changes: a fatal error leaves it partial */
+    err = fold_offset(l, offset, bytes ? bytes : (const uint8_t *)"", len, res, eb);
+    if (err) {
+        l->poisoned = 1;
+        return err;
+    }
+    RF_ASSERT(res->outcome < RF_OUTCOME__COUNT);
+    res->nrecords = l->ctx.nappended;
+    if (l->staged.next_offset < 0) l->staged.first_offset = offset;
+    l->staged.next_offset = offset + 1;
+    l->staged.counts[res->outcome]++;
+    l->batch_offsets++;
+    return RF_OK;
+}

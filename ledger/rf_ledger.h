@@ -1,0 +1,157 @@
+/* rf_ledger.h: one partition's reward ledger in RocksDB: fold events into
+ * hash-chained double-entry records, commit them atomically with balances,
+ * dedup keys, archived event bytes and the next offset, and read them back.
+ *
+ * The ledger knows nothing of Kafka: it folds (partition, offset, bytes).
+ * Layout: one RocksDB per partition at <data>/fold/p-NNNN (docs/ledger.md).
+ *
+ * Lifetime: rf_ledger_open .. rf_ledger_close. Not thread safe: one thread
+ * folds a partition; readers open their own read-only handle
+ * (RF_LEDGER_READONLY), which sees the ledger as of its open.
+ *
+ * Batching: rf_ledger_fold stages into the open batch (read-your-writes);
+ * nothing is durable until rf_ledger_commit writes the batch with sync. A
+ * failed commit leaves the stored state as before the batch: the caller must
+ * stop (the in-memory caches are then stale) and restart from stored state. */
+#ifndef RF_LEDGER_H
+#define RF_LEDGER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rf_codec.h"
+#include "rf_common.h"
+#include "rf_event.h"
+
+typedef struct rf_ledger rf_ledger_t;
+
+typedef enum rf_ledger_flags {
+    RF_LEDGER_READONLY = 1,   /* open for reading only (safe while a worker runs) */
+    RF_LEDGER_CREATE = 2,     /* create if missing */
+    RF_LEDGER_NOSYNC = 4,     /* commits not synced (tests/bench only; never in production) */
+} rf_ledger_flags_t;
+
+/* Opens partition's ledger under data_dir (creating <data_dir>/fold/p-NNNN
+ * with RF_LEDGER_CREATE). NULL with message on failure. */
+rf_ledger_t *rf_ledger_open(const char *data_dir, int32_t partition, int flags, rf_errbuf_t *eb);
+/* Opens a ledger at an explicit RocksDB path (checkpoints, replay scratch). */
+rf_ledger_t *rf_ledger_open_path(const char *db_path, int32_t partition, int flags,
+                                 rf_errbuf_t *eb);
+/* Closes; an uncommitted batch is dropped. NULL is a no-op. */
+void rf_ledger_close(rf_ledger_t *l);
+
+/* Lists the partitions with a ledger under data_dir (ascending); returns the
+ * count (<= cap) or a negative rf_err_t. */
+int rf_ledger_list_partitions(const char *data_dir, int32_t *parts, int cap);
+
+/* The outcome of one consumed offset: exactly one of these. */
+typedef enum rf_outcome {
+    RF_OUTCOME_APPLIED = 0,   /* records appended */
+    RF_OUTCOME_REJECTED,      /* a "rejected" record with the reason appended */
+    RF_OUTCOME_DUPLICATE,     /* same event id and bytes seen before: no effect */
+    RF_OUTCOME_DEAD_LETTER,   /* bad input: caller must publish to the DLQ */
+    RF_OUTCOME__COUNT
+} rf_outcome_t;
+const char *rf_outcome_name(rf_outcome_t o);
+
+typedef struct rf_fold_result {
+    rf_outcome_t outcome;
+    rf_err_t err;              /* for REJECTED / DEAD_LETTER: why */
+    char reason[RF_ERRMSG_MAX];/* for REJECTED / DEAD_LETTER: the message */
+    uint32_t nrecords;         /* records appended for this offset */
+    char program_id[RF_ID_BUF];/* decoded program id ("" if undecodable) */
+} rf_fold_result_t;
+
+/* Folds the message at offset into the open batch. Offsets: for an empty
+ * ledger (next offset -1) the first folded offset may be any value >= 0 (the
+ * topic's earliest offset may not be 0); after that offsets must be
+ * contiguous: an offset above the next one is RF_ERR_GAP (something was lost
+ * upstream), and one below it is RF_ERR_GAP too (already folded: the caller
+ * must not refold; it seeks to rf_ledger_next_offset). Nothing is staged on
+ * RF_ERR_GAP. Bad input is not an error: it is the DEAD_LETTER outcome.
+ * Returns a fatal rf_err_t only for storage failures or broken invariants;
+ * after one the open batch is partial and refuses to commit (close and
+ * reopen). The next offset counts folds in the open batch; the committed one
+ * (rf_ledger_next_offset) moves only on commit. */
+rf_err_t rf_ledger_fold(rf_ledger_t *l, int64_t offset, const uint8_t *bytes, size_t len,
+                        rf_fold_result_t *res, rf_errbuf_t *eb);
+
+/* Makes the open batch durable (one synced WriteBatch). No-op when empty.
+ * On failure (RF_ERR_STORAGE) the batch is dropped and the handle is back at
+ * the stored state; RocksDB keeps refusing writes until the ledger is
+ * reopened, so the caller stops and restarts from rf_ledger_next_offset. */
+rf_err_t rf_ledger_commit(rf_ledger_t *l, rf_errbuf_t *eb);
+/* Number of offsets folded into the open batch. */
+uint32_t rf_ledger_batch_size(const rf_ledger_t *l);
+
+/* The next offset to consume (stored with the last committed batch), or -1
+ * when nothing was ever folded (start from the earliest offset). */
+int64_t rf_ledger_next_offset(const rf_ledger_t *l);
+
+typedef struct rf_ledger_head {
+    int32_t partition;
+    uint64_t seq;              /* last record's seq; 0 when empty */
+    uint8_t hash[32];          /* last record's hash; zeros when empty */
+    int64_t next_offset;       /* -1 when nothing folded */
+    int64_t event_time_ms;     /* the partition's event time (max occurred_at) */
+    uint64_t counts[RF_OUTCOME__COUNT]; /* offsets by outcome, committed */
+    uint64_t outbox_seq;       /* last seq acknowledged by refold.ledger */
+} rf_ledger_head_t;
+/* Committed head (read-only handles: as of open). */
+rf_err_t rf_ledger_head(rf_ledger_t *l, rf_ledger_head_t *head, rf_errbuf_t *eb);
+
+/* Reads record seq (committed) and checks it: hash recomputed, postings
+ * balanced. RF_ERR_NOT_FOUND, RF_ERR_CORRUPT. */
+rf_err_t rf_ledger_get_record(rf_ledger_t *l, uint64_t seq, rf_record_t *rec, rf_errbuf_t *eb);
+
+/* Calls cb for each committed record with from_seq <= seq <= to_seq (to_seq 0:
+ * to the head), in order; cb returns non-zero to stop. rec is valid only
+ * during the call. */
+typedef int(rf_record_cb_t)(const rf_record_t *rec, void *opaque);
+rf_err_t rf_ledger_scan(rf_ledger_t *l, uint64_t from_seq, uint64_t to_seq, rf_record_cb_t *cb,
+                        void *opaque, rf_errbuf_t *eb);
+
+/* Balance of (program, owner, asset): amounts per bucket; zeros if none. */
+rf_err_t rf_ledger_balance(rf_ledger_t *l, const char *program, const char *owner,
+                           const char *asset, int64_t buckets[RF_BUCKET__COUNT], rf_errbuf_t *eb);
+typedef int(rf_balance_cb_t)(const char *program, const char *owner, const char *asset,
+                             const int64_t buckets[RF_BUCKET__COUNT], void *opaque);
+rf_err_t rf_ledger_scan_balances(rf_ledger_t *l, rf_balance_cb_t *cb, void *opaque,
+                                 rf_errbuf_t *eb);
+
+/* The archived bytes of a consumed offset (every outcome is archived).
+ * *len gets the size; RF_ERR_NOT_FOUND; RF_ERR_OVERSIZE if cap too small. */
+rf_err_t rf_ledger_archive_get(rf_ledger_t *l, int64_t offset, uint8_t *buf, size_t cap,
+                               size_t *len, rf_errbuf_t *eb);
+typedef int(rf_archive_cb_t)(int64_t offset, const uint8_t *bytes, size_t len, void *opaque);
+rf_err_t rf_ledger_archive_scan(rf_ledger_t *l, int64_t from_offset, rf_archive_cb_t *cb,
+                                void *opaque, rf_errbuf_t *eb);
+
+/* Dead letters recorded by this partition: offset, error, reason. */
+typedef int(rf_deadletter_cb_t)(int64_t offset, rf_err_t err, const char *reason, void *opaque);
+rf_err_t rf_ledger_deadletter_scan(rf_ledger_t *l, rf_deadletter_cb_t *cb, void *opaque,
+                                   rf_errbuf_t *eb);
+
+/* Outbox: records with seq > outbox_seq are not yet acknowledged by
+ * refold.ledger. rf_ledger_outbox_ack stores the new acknowledged seq (staged
+ * into the next commit, or written at once, unsynced, when no batch is open:
+ * losing it only republishes records, which readers drop by seq). */
+rf_err_t rf_ledger_outbox_ack(rf_ledger_t *l, uint64_t seq, rf_errbuf_t *eb);
+
+/* Walks the whole chain: gapless seq, prev_hash links, hashes, postings
+ * balanced, balances equal to the sum of postings, no user bucket negative but
+ * receivable. On the first fault: RF_ERR_CORRUPT, *bad_seq and a message. */
+rf_err_t rf_ledger_verify(rf_ledger_t *l, uint64_t *bad_seq, rf_errbuf_t *eb);
+
+/* A consistent RocksDB checkpoint of this partition into dir (must not
+ * exist): the committed state, hard-linked where possible. Needs the writable
+ * handle (RF_ERR_CONFIG on a read-only one, which could miss files a running
+ * writer flushed after the reader opened); open it with rf_ledger_open_path. */
+rf_err_t rf_ledger_checkpoint(rf_ledger_t *l, const char *dir, rf_errbuf_t *eb);
+
+/* Canonical encoding of a record (the bytes its hash covers, docs/ledger.md)
+ * and the hash itself: SHA-256(prev_hash || canonical). */
+size_t rf_record_canonical(const rf_record_t *rec, uint8_t *buf, size_t cap);
+void rf_record_compute_hash(const rf_record_t *rec, uint8_t out[32]);
+
+#endif

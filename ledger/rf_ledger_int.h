@@ -1,0 +1,166 @@
+/* rf_ledger_int.h: internals shared by the ledger's source files (the engine,
+ * the fold context, the read API, verify). Not a public header. */
+#ifndef RF_LEDGER_INT_H
+#define RF_LEDGER_INT_H
+
+#include <rocksdb/c.h>
+
+#include "rf_fold.h"
+#include "rf_ledger.h"
+
+/* Key prefixes (docs/ledger.md, "Key layout"). */
+#define RF__K_META       'm'
+#define RF__K_RECORD     'r'
+#define RF__K_ARCHIVE    'a'
+#define RF__K_DEDUP      'd'
+#define RF__K_BALANCE    'b'
+#define RF__K_DEADLETTER 'q'
+#define RF__K_PROGRAM    'p'
+
+/* 'b' program \0 owner \0 asset */
+#define RF__BALANCE_KEY_MAX (1 + RF_ID_BUF + RF_ID_BUF + RF_ASSET_MAX + 1)
+/* A balance value: RF_BUCKET__COUNT int64 little-endian. */
+#define RF__BALANCE_VAL_LEN (8 * RF_BUCKET__COUNT)
+/* A stored record: hash(32) || prev_hash(32) || canonical bytes. */
+#define RF__RECORD_HDR 64
+/* Version byte of the canonical encoding and of the meta value. */
+#define RF__CANON_VERSION 1
+#define RF__META_VERSION  1
+
+/* The open batch's overlay (rf_overlay.c): the state keys written since the
+ * last commit, for reads through the batch. Records, archive, dead letters
+ * and meta are write-only during a fold and bypass it. */
+typedef struct rf__overlay rf__overlay_t;
+rf__overlay_t *rf__ov_new(void);
+void rf__ov_free(rf__overlay_t *o);
+void rf__ov_clear(rf__overlay_t *o);
+uint32_t rf__ov_count(const rf__overlay_t *o);
+/* 0 ok, -1 out of memory */
+int rf__ov_put(rf__overlay_t *o, const void *key, size_t kl, const void *val, size_t vlen);
+int rf__ov_del(rf__overlay_t *o, const void *key, size_t kl);
+/* 1 found (*val valid until the next write), 0 not in the overlay, -1 deleted */
+int rf__ov_get(const rf__overlay_t *o, const void *key, size_t kl, const uint8_t **val,
+               size_t *vlen);
+/* Calls cb for the keys in [s, end) (end NULL: no bound) of the DB iterator
+ * merged with the overlay, in key order. */
+rf_err_t rf__ov_scan(rf__overlay_t *o, rocksdb_iterator_t *it, const uint8_t *s, size_t sl,
+                     const uint8_t *end, size_t el, rf_kv_cb_t *cb, void *opaque);
+
+/* The partition's meta row ('m'): everything the ledger keeps in memory
+ * between commits. `committed` mirrors storage, `staged` includes the batch. */
+typedef struct rf__meta {
+    int32_t partition;
+    int64_t next_offset;  /* -1: nothing folded */
+    int64_t first_offset; /* -1: nothing folded; the first offset ever folded */
+    uint64_t head_seq;
+    uint8_t head_hash[32];
+    int64_t event_time_ms;
+    uint64_t counts[RF_OUTCOME__COUNT];
+    uint64_t outbox_seq;
+} rf__meta_t;
+#define RF__META_LEN (1 + 4 + 8 + 8 + 8 + 32 + 8 + 8 * RF_OUTCOME__COUNT + 8)
+
+struct rf_fold_ctx {
+    rf_ledger_t *l;
+    const rf_event_t *ev;
+    int64_t offset;
+    int own;            /* 0 while rf_rules_advance runs, 1 for the event's own records */
+    uint32_t nbegun;    /* record slots handed out for this offset */
+    uint32_t nappended; /* records appended for this offset */
+    int rejected;       /* the event's own records include a "rejected" one */
+    char reject_reason[RF_FACT_VAL_MAX + 1];
+};
+
+struct rf_ledger {
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_readoptions_t *ro;
+    rocksdb_writeoptions_t *wo;       /* commits: synced unless RF_LEDGER_NOSYNC */
+    rocksdb_writeoptions_t *wo_async; /* outbox acks outside a batch */
+    rocksdb_writebatch_t *wb;         /* the open batch: every write, in order */
+    rf__overlay_t *ov;                /* read-your-writes view of the batch's state keys */
+    int32_t partition;
+    int flags;
+    int poisoned;           /* a fatal error mid-fold: the batch must not commit */
+    uint32_t batch_offsets; /* offsets folded into the open batch */
+    rf__meta_t committed;
+    rf__meta_t staged;
+    rf_codec_t *codec; /* created on the first fold */
+    rf_event_t *ev;    /* decoded event, reused for every offset */
+    rf_record_t *recs; /* RF_RECORDS_PER_EVENT_MAX record slots */
+    void *rules_cache; /* rf_fold_rules_cache */
+    struct rf_fold_ctx ctx;
+    /* Programs known to exist ('p' staged or committed); cleared when a
+     * commit fails since staged entries may then be gone. */
+    char programs[RF_LEDGER_PROGRAM_CACHE][RF_ID_BUF];
+    uint32_t nprograms;
+    uint8_t scratch[RF__RECORD_HDR + RF_RECORD_BYTES_MAX];
+    char path[4096];
+};
+
+/* Meta. */
+void rf__meta_encode(const rf__meta_t *m, uint8_t out[RF__META_LEN]);
+rf_err_t rf__meta_decode(const uint8_t *buf, size_t len, rf__meta_t *m, rf_errbuf_t *eb);
+void rf__meta_empty(rf__meta_t *m, int32_t partition);
+
+/* Translates a RocksDB errptr (frees it) into RF_ERR_STORAGE with context. */
+rf_err_t rf__rocks_err(rf_errbuf_t *eb, char *errptr, const char *what);
+
+/* Keys. */
+static inline size_t rf__key_u64(uint8_t *k, char prefix, uint64_t v)
+{
+    k[0] = (uint8_t)prefix;
+    rf_be64_put(k + 1, v);
+    return 9;
+}
+size_t rf__balance_key(uint8_t *k, const char *program, const char *owner, const char *asset);
+/* Splits a balance key into its parts (NUL-terminated copies). */
+rf_err_t rf__balance_key_parse(const uint8_t *k, size_t klen, char *program, char *owner,
+                               char *asset);
+void rf__balance_decode(const uint8_t *v, int64_t b[RF_BUCKET__COUNT]);
+void rf__balance_encode(const int64_t b[RF_BUCKET__COUNT], uint8_t *v);
+/* Parses a UUID text form into 16 bytes (RF_ERR_BAD_INPUT if malformed). */
+rf_err_t rf__uuid_parse(const char *s, uint8_t out[16]);
+
+/* Canonical encoding: decode the bytes rf_record_canonical produced. */
+rf_err_t rf__record_decode_canonical(const uint8_t *buf, size_t len, rf_record_t *rec,
+                                     rf_errbuf_t *eb);
+/* Decodes and checks a stored record value (hash, balance). */
+rf_err_t rf__record_load(const uint8_t *val, size_t vlen, rf_record_t *rec, rf_errbuf_t *eb);
+/* Whether a posting to (owner, bucket) must never make the balance negative:
+ * user accounts (owner not starting with '#'), buckets but receivable. */
+static inline int rf__bucket_nonneg(const char *owner, int bucket)
+{
+    return owner[0] != '#' && (bucket == RF_BUCKET_PENDING || bucket == RF_BUCKET_AVAILABLE ||
+                               bucket == RF_BUCKET_REDEEMED);
+}
+
+/* Fold context (rf_fold_ctx.c). */
+void rf__ctx_reset(rf_ledger_t *l, const rf_event_t *ev, int64_t offset);
+/* Writes to the open batch (state keys also to the overlay). rf_fold_put is
+ * the rules' door to their 'x' keys; the engine writes its own with this. */
+rf_err_t rf__batch_put(rf_ledger_t *l, const uint8_t *key, size_t klen, const void *val,
+                       size_t vlen);
+rf_err_t rf__batch_del(rf_ledger_t *l, const uint8_t *key, size_t klen);
+/* Reads through the batch: RF_OK, RF_ERR_NOT_FOUND, RF_ERR_OVERSIZE (*vlen
+ * then holds the size), RF_ERR_STORAGE. */
+rf_err_t rf__batch_get(rf_ledger_t *l, const void *key, size_t klen, void *val, size_t cap,
+                       size_t *vlen);
+/* Whether the open batch holds anything. */
+int rf__batch_open(const rf_ledger_t *l);
+
+/* Committed reads (no batch). val is malloc'ed by RocksDB: rocksdb_free it. */
+rf_err_t rf__db_get(rf_ledger_t *l, const uint8_t *key, size_t klen, char **val, size_t *vlen,
+                    rf_errbuf_t *eb);
+
+/* Verify's map bound (RF_VERIFY_ACCOUNTS_MAX; tests lower it to exercise
+ * the multi-pass path). */
+extern size_t rf__verify_slots_max;
+
+/* Iterates committed keys in [start, end) in key order; cb returns non-zero
+ * to stop. */
+typedef int(rf__kv_cb_t)(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque);
+rf_err_t rf__db_range(rf_ledger_t *l, const uint8_t *start, size_t slen, const uint8_t *end,
+                      size_t elen, rf__kv_cb_t *cb, void *opaque, rf_errbuf_t *eb);
+
+#endif

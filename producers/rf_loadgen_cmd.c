@@ -1,0 +1,607 @@
+/* rf_loadgen_cmd.c: `refold loadgen`: synthetic traffic to JSON lines or
+ * straight to Kafka, paced or flat out, throttled on a consumer group's lag
+ * so the embedded broker never drops unconsumed events. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rf_commands.h"
+#include "rf_jsonl.h"
+#include "rf_lag.h"
+#include "rf_loadgen.h"
+#include "rf_producer.h"
+
+#define LG "refold loadgen: "
+
+typedef struct lg_opts {
+    rf_loadgen_conf_t gen;
+    rf_kafka_opts_t kafka;
+    const char *out; /* JSON lines file, "-" = stdout */
+    const char *topic;
+    const char *lag_group;
+    int64_t lag_max;     /* messages per partition */
+    int64_t lag_wait_ms; /* wait for a first commit before stopping */
+    uint64_t rate;       /* events/s, 0 = flat out */
+    bool progress, no_throttle;
+} lg_opts_t;
+
+typedef struct lg_run {
+    lg_opts_t *o;
+    rf_loadgen_t *gen;
+    rf_producer_t *prod;
+    rf_lag_t *lag;
+    FILE *out;
+    FILE *report; /* where the summary goes: stdout, or stderr when stdout has the events */
+    uint64_t start_ns, last_progress_ns, last_progress_events;
+    int64_t allowance; /* events to produce before measuring lag again */
+    int64_t last_committed_sum;
+    uint64_t last_commit_ns;
+    uint64_t first_wait_ns; /* when waiting for a first commit began, or 0 */
+    uint64_t failed_reported;
+    bool tty, stopped;
+} lg_run_t;
+
+static volatile sig_atomic_t lg_interrupted;
+static void lg_on_signal(int sig)
+{
+    (void)sig;
+    lg_interrupted = 1;
+}
+
+static void lg_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: refold loadgen (--out FILE|- | --brokers HOST:PORT) [options]\n"
+            "\n"
+            "Generates deterministic synthetic referral traffic: the same options and --seed\n"
+            "give byte-identical events. Writes JSON lines (for refold emit) or publishes to\n"
+            "Kafka, throttled on a consumer group's lag (the embedded broker keeps only the\n"
+            "last 5 MiB / 100,000 batches per partition).\n"
+            "\n"
+            "output:\n"
+            "  --out FILE|-           write JSON lines ('-' = stdout)\n"
+            "  --brokers HOST:PORT    publish to Kafka (key = program id)\n"
+            "  -X name=value          librdkafka property (repeatable; overrides defaults)\n"
+            "  --topic T              topic (default %s)\n"
+            "  --rate R               events per second (default: flat out)\n"
+            "  --progress             progress line on stderr (default: when a tty)\n"
+            "  --lag-group G          consumer group to throttle on (default refold-fold)\n"
+            "  --lag-max N            max unconsumed events per partition (default %d)\n"
+            "  --lag-wait S           at the cap, wait S seconds for the group's first\n"
+            "                         commit before stopping (default %d)\n"
+            "  --no-throttle          do not watch lag (a real Kafka with retention)\n"
+            "traffic:\n"
+            "  --seed N               PRNG seed (default 1)\n"
+            "  --events N             total events (default 1000000)\n"
+            "  --programs N           programs, each with its ProgramConfigured (default 4)\n"
+            "  --referrers N          referrers per program (default 1000)\n"
+            "  --start TIME           event time of the first event, RFC 3339 or Unix ms\n"
+            "                         (default 2026-01-01T00:00:00Z)\n"
+            "  --prefix P             program ids are P-p1, P-p2, ... (default lg)\n"
+            "  --share-rate R         shares per referrer per day (default 1)\n"
+            "  --click-rate P         each of 8 viewers of a share clicks (default 0.3)\n"
+            "  --signup-rate P        a click leads to a signup (default 0.25)\n"
+            "  --purchase-rate P      a signup leads to a purchase (default 0.6)\n"
+            "  --repeat-rate P        a purchase is followed by another (default 0.3)\n"
+            "  --refund-rate P        a purchase is refunded (default 0.05)\n"
+            "  --partial-refund-rate P  a refund is partial (default 0.5)\n"
+            "  --redemption-rate P    a referrer redeems after a reward (default 0.3)\n"
+            "  --review-rate P        a suspicious referral gets a review decision (default 0.5)\n"
+            "  --adjustment-rate P    per share, a finance adjustment (default 0.002)\n"
+            "  --organic-rate P       per share, an unreferred signup (default 0.3)\n"
+            "  --fraud-share P        shares that start a fraud pattern (default 0.02)\n"
+            "  --clock-interval S     Clock heartbeat per program, seconds (default 3600)\n"
+            "Probabilities P are 0..1 or percentages (\"2%%\").\n",
+            RF_TOPIC_EVENTS, RF_MOCK_LAG_MAX, RF_LOADGEN_FIRST_COMMIT_WAIT_MS / 1000);
+}
+
+enum {
+    O_OUT = 256,
+    O_BROKERS,
+    O_TOPIC,
+    O_RATE,
+    O_PROGRESS,
+    O_LAG_GROUP,
+    O_LAG_MAX,
+    O_LAG_WAIT,
+    O_NO_THROTTLE,
+    O_SEED,
+    O_EVENTS,
+    O_PROGRAMS,
+    O_REFERRERS,
+    O_START,
+    O_PREFIX,
+    O_SHARE_RATE,
+    O_CLOCK,
+    O_PPM_FIRST /* the probability options follow in ppm_opts order */
+};
+
+static const struct {
+    const char *name;
+    size_t off;
+} ppm_opts[] = {
+    {"click-rate", offsetof(rf_loadgen_conf_t, click_ppm)},
+    {"signup-rate", offsetof(rf_loadgen_conf_t, signup_ppm)},
+    {"purchase-rate", offsetof(rf_loadgen_conf_t, purchase_ppm)},
+    {"repeat-rate", offsetof(rf_loadgen_conf_t, repeat_ppm)},
+    {"refund-rate", offsetof(rf_loadgen_conf_t, refund_ppm)},
+    {"partial-refund-rate", offsetof(rf_loadgen_conf_t, partial_ppm)},
+    {"redemption-rate", offsetof(rf_loadgen_conf_t, redemption_ppm)},
+    {"review-rate", offsetof(rf_loadgen_conf_t, review_ppm)},
+    {"adjustment-rate", offsetof(rf_loadgen_conf_t, adjustment_ppm)},
+    {"organic-rate", offsetof(rf_loadgen_conf_t, organic_ppm)},
+    {"fraud-share", offsetof(rf_loadgen_conf_t, fraud_ppm)},
+};
+#define NPPM (sizeof ppm_opts / sizeof ppm_opts[0])
+
+static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    rf_errbuf_t eb;
+    return rf_loadgen_parse_fixed(s, 0, max, out, &eb) == RF_OK && !strchr(s, '.') &&
+           !strchr(s, '%');
+}
+
+static rf_err_t parse_start(const char *s, int64_t *ms, rf_errbuf_t *eb)
+{
+    uint64_t v;
+    if (parse_u64(s, INT64_MAX, &v)) {
+        *ms = (int64_t)v;
+        return RF_OK;
+    }
+    return rf_time_parse(s, ms, eb);
+}
+
+static const struct option lg_longopts[] = {
+    {"out", required_argument, 0, O_OUT},
+    {"brokers", required_argument, 0, O_BROKERS},
+    {"topic", required_argument, 0, O_TOPIC},
+    {"rate", required_argument, 0, O_RATE},
+    {"progress", no_argument, 0, O_PROGRESS},
+    {"lag-group", required_argument, 0, O_LAG_GROUP},
+    {"lag-max", required_argument, 0, O_LAG_MAX},
+    {"lag-wait", required_argument, 0, O_LAG_WAIT},
+    {"no-throttle", no_argument, 0, O_NO_THROTTLE},
+    {"seed", required_argument, 0, O_SEED},
+    {"events", required_argument, 0, O_EVENTS},
+    {"programs", required_argument, 0, O_PROGRAMS},
+    {"referrers", required_argument, 0, O_REFERRERS},
+    {"start", required_argument, 0, O_START},
+    {"prefix", required_argument, 0, O_PREFIX},
+    {"share-rate", required_argument, 0, O_SHARE_RATE},
+    {"clock-interval", required_argument, 0, O_CLOCK},
+    {"click-rate", required_argument, 0, O_PPM_FIRST + 0},
+    {"signup-rate", required_argument, 0, O_PPM_FIRST + 1},
+    {"purchase-rate", required_argument, 0, O_PPM_FIRST + 2},
+    {"repeat-rate", required_argument, 0, O_PPM_FIRST + 3},
+    {"refund-rate", required_argument, 0, O_PPM_FIRST + 4},
+    {"partial-refund-rate", required_argument, 0, O_PPM_FIRST + 5},
+    {"redemption-rate", required_argument, 0, O_PPM_FIRST + 6},
+    {"review-rate", required_argument, 0, O_PPM_FIRST + 7},
+    {"adjustment-rate", required_argument, 0, O_PPM_FIRST + 8},
+    {"organic-rate", required_argument, 0, O_PPM_FIRST + 9},
+    {"fraud-share", required_argument, 0, O_PPM_FIRST + 10},
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0},
+};
+
+/* Integer options: name, destination, bounds. */
+static rf_err_t parse_int_opt(const char *name, const char *arg, uint64_t min, uint64_t max,
+                              uint64_t *out, rf_errbuf_t *eb)
+{
+    if (!parse_u64(arg, max, out) || *out < min)
+        return rf_errf(eb, RF_ERR_CONFIG, "--%s: '%s' is not an integer in %" PRIu64 "..%" PRIu64,
+                       name, arg, min, max);
+    return RF_OK;
+}
+
+/* The options that shape the traffic (rf_loadgen_conf_t). */
+static rf_err_t parse_traffic_opt(rf_loadgen_conf_t *g, int c, const char *arg, rf_errbuf_t *eb)
+{
+    uint64_t v = 0;
+    rf_err_t err = RF_OK;
+    rf_errbuf_t teb = {{0}};
+    if (c >= O_PPM_FIRST && c < O_PPM_FIRST + (int)NPPM) {
+        uint32_t *dst = (uint32_t *)((char *)g + ppm_opts[c - O_PPM_FIRST].off);
+        if (rf_loadgen_parse_ppm(arg, dst, &teb) != RF_OK)
+            err = rf_errf(eb, RF_ERR_CONFIG, "--%s: '%s' is not a probability (0..1 or N%%)",
+                          ppm_opts[c - O_PPM_FIRST].name, arg);
+        return err;
+    }
+    switch (c) {
+    case O_SEED:
+        return parse_int_opt("seed", arg, 0, UINT64_MAX, &g->seed, eb);
+    case O_EVENTS:
+        return parse_int_opt("events", arg, 0, UINT64_MAX / 2, &g->events, eb);
+    case O_PROGRAMS:
+        err = parse_int_opt("programs", arg, 1, RF_LOADGEN_PROGRAMS_MAX, &v, eb);
+        g->programs = (int)v;
+        return err;
+    case O_REFERRERS:
+        err = parse_int_opt("referrers", arg, 1, RF_LOADGEN_REFERRERS_MAX, &v, eb);
+        g->referrers = (int)v;
+        return err;
+    case O_START:
+        if (parse_start(arg, &g->start_ms, &teb) != RF_OK)
+            err = rf_errf(eb, RF_ERR_CONFIG, "--start: %s", teb.msg);
+        return err;
+    case O_PREFIX:
+        if (rf_strlcpy(g->prefix, arg, sizeof g->prefix) != RF_OK)
+            err = rf_errf(eb, RF_ERR_CONFIG, "--prefix: at most %zu characters",
+                          sizeof g->prefix - 1);
+        return err;
+    case O_SHARE_RATE:
+        err = rf_loadgen_parse_fixed(arg, 3, 1000000000, &v, &teb);
+        g->share_rate_milli = (uint32_t)v;
+        if (err != RF_OK || v == 0)
+            err = rf_errf(eb, RF_ERR_CONFIG, "--share-rate: '%s' must be a number >= 0.001", arg);
+        return err;
+    case O_CLOCK:
+        err = parse_int_opt("clock-interval", arg, 1, 366 * 86400, &v, eb);
+        g->clock_ms = (int64_t)v * 1000;
+        return err;
+    default:
+        return rf_errf(eb, RF_ERR_CONFIG, "unknown option (see --help)");
+    }
+}
+
+/* Output and throttling options; the rest shape the traffic. */
+static rf_err_t parse_opt(lg_opts_t *o, int c, const char *arg, rf_errbuf_t *eb)
+{
+    uint64_t v = 0;
+    rf_err_t err = RF_OK;
+    switch (c) {
+    case O_OUT:
+        o->out = arg;
+        return RF_OK;
+    case O_BROKERS:
+        o->kafka.brokers = arg;
+        return RF_OK;
+    case 'X':
+        return rf_kafka_opts_add_x(&o->kafka, arg, eb);
+    case O_TOPIC:
+        o->topic = arg;
+        return RF_OK;
+    case O_RATE:
+        return parse_int_opt("rate", arg, 1, 100000000, &o->rate, eb);
+    case O_PROGRESS:
+        o->progress = true;
+        return RF_OK;
+    case O_LAG_GROUP:
+        o->lag_group = arg;
+        return RF_OK;
+    case O_LAG_MAX:
+        err = parse_int_opt("lag-max", arg, 1, RF_MOCK_LAG_MAX, &v, eb);
+        o->lag_max = (int64_t)v;
+        return err;
+    case O_LAG_WAIT:
+        err = parse_int_opt("lag-wait", arg, 0, 3600, &v, eb);
+        o->lag_wait_ms = (int64_t)v * 1000;
+        return err;
+    case O_NO_THROTTLE:
+        o->no_throttle = true;
+        return RF_OK;
+    default:
+        return parse_traffic_opt(&o->gen, c, arg, eb);
+    }
+}
+
+/* Returns 0 to go on, or the exit status (help: 0 via *done). */
+static int parse_args(lg_opts_t *o, int argc, char **argv, bool *done)
+{
+    memset(o, 0, sizeof *o);
+    rf_loadgen_conf_init(&o->gen);
+    o->topic = RF_TOPIC_EVENTS;
+    o->lag_group = "refold-fold";
+    o->lag_max = RF_MOCK_LAG_MAX;
+    o->lag_wait_ms = RF_LOADGEN_FIRST_COMMIT_WAIT_MS;
+    *done = false;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "hX:", lg_longopts, NULL)) != -1) {
+        if (c == 'h') {
+            lg_usage(stdout);
+            *done = true;
+            return 0;
+        }
+        if (c == '?') {
+            lg_usage(stderr);
+            return 2;
+        }
+        rf_errbuf_t eb = {{0}};
+        if (parse_opt(o, c, optarg, &eb) != RF_OK) {
+            fprintf(stderr, LG "%s\n", eb.msg);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, LG "unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (!o->out == !o->kafka.brokers) {
+        fprintf(stderr, LG "give exactly one of --out FILE and --brokers HOST:PORT\n");
+        return 2;
+    }
+    return 0;
+}
+
+/* ---- publishing ---- */
+
+static void lg_on_delivery(const rf_delivery_t *d, void *opaque)
+{
+    lg_run_t *r = opaque;
+    if (d->err == RF_OK) return;
+    /* The first few failures in detail; the summary has the count. */
+    if (r->failed_reported++ < 10)
+        fprintf(stderr, LG "event %s of %s not delivered: %s\n", d->event_id, d->program_id,
+                d->errmsg);
+}
+
+static int open_outputs(lg_run_t *r, rf_errbuf_t *eb)
+{
+    lg_opts_t *o = r->o;
+    r->report = stdout;
+    if (o->out) {
+        bool std = !strcmp(o->out, "-");
+        r->out = std ? stdout : fopen(o->out, "w");
+        if (!r->out) return rf_errf(eb, RF_ERR_IO, "cannot open '%s'", o->out), 1;
+        if (std) r->report = stderr;
+        setvbuf(r->out, NULL, _IOFBF, 1 << 20);
+        return 0;
+    }
+    rf_producer_conf_t pc;
+    rf_producer_conf_init(&pc);
+    pc.kafka = o->kafka;
+    pc.topic = o->topic;
+    pc.on_delivery = lg_on_delivery;
+    pc.opaque = r;
+    if (!(r->prod = rf_producer_new(&pc, eb))) return 1;
+    if (!o->no_throttle && !(r->lag = rf_lag_new(&o->kafka, o->lag_group, o->topic, eb))) return 1;
+    return 0;
+}
+
+/* The per-partition bound: --lag-max events, and the mock's bytes: what
+ * RF_MOCK_LAG_BYTES_MAX holds at the average event size so far (uncompressed:
+ * a safe side of what the broker stores). */
+static int64_t lag_cap(const lg_run_t *r)
+{
+    rf_producer_stats_t st;
+    rf_producer_stats(r->prod, &st);
+    int64_t avg = st.emitted >= 100 ? (int64_t)(st.bytes / st.emitted) : 256;
+    int64_t by_bytes = RF_MOCK_LAG_BYTES_MAX / (avg > 0 ? avg : 1);
+    return r->o->lag_max < by_bytes ? r->o->lag_max : by_bytes;
+}
+
+static void stop_msg(lg_run_t *r, const rf_lag_sample_t *s, int64_t cap)
+{
+    fprintf(stderr,
+            LG "stopping: partition %d of %s holds %" PRId64 " unconsumed events (limit %" PRId64
+               ") and consumer group '%s' has committed no offsets.\n" LG
+               "the embedded broker keeps only the last 5 MiB / 100,000 batches per partition, so "
+               "more events would be lost.\n" LG
+               "start the fold (it commits as group '%s'), name another group with --lag-group, "
+               "or pass --no-throttle for a Kafka with real retention.\n",
+            s->max_partition, r->o->topic, s->max_lag, cap, r->o->lag_group, r->o->lag_group);
+}
+
+/* No room under the cap: wait a little (RF_OK: measure again) or give the
+ * reason to stop. Events in flight count as lag until delivered, so first
+ * let them land; a group that never committed gets lag_wait_ms to start; a
+ * group that stops committing, RF_LOADGEN_STALL_MS. */
+static rf_err_t at_cap(lg_run_t *r, const rf_lag_sample_t *s, int64_t cap, rf_errbuf_t *eb)
+{
+    uint64_t now = rf_now_ns();
+    if (lg_interrupted) return rf_errf(eb, RF_ERR_RETRY, "interrupted");
+    if (rf_producer_outq_len(r->prod) > 0) {
+        rf_producer_flush(r->prod, 1000, NULL);
+        return RF_OK;
+    }
+    if (!s->any_committed) {
+        if (r->first_wait_ns == 0) {
+            r->first_wait_ns = now;
+            fprintf(stderr,
+                    LG "at the lag cap; waiting up to %" PRId64
+                       " s for consumer group '%s' to commit\n",
+                    r->o->lag_wait_ms / 1000, r->o->lag_group);
+        }
+        if (now - r->first_wait_ns >= (uint64_t)r->o->lag_wait_ms * 1000000u) {
+            stop_msg(r, s, cap);
+            r->stopped = true;
+            return RF_ERR_RETRY;
+        }
+    } else if (s->committed_sum != r->last_committed_sum || r->last_commit_ns == 0) {
+        r->last_committed_sum = s->committed_sum;
+        r->last_commit_ns = now;
+    } else if (now - r->last_commit_ns > (uint64_t)RF_LOADGEN_STALL_MS * 1000000u) {
+        return rf_errf(eb, RF_ERR_TIMEOUT,
+                       "consumer group '%s' made no progress for %d s with %" PRId64
+                       " events unconsumed in partition %d",
+                       r->o->lag_group, RF_LOADGEN_STALL_MS / 1000, s->max_lag, s->max_partition);
+    }
+    rf_producer_poll(r->prod, 50); /* a measurement costs ~1 ms per partition */
+    return RF_OK;
+}
+
+/* Called before each event when throttling: produces freely while there is
+ * room under the cap (counting events in flight as if all went to the
+ * fullest partition); at the cap, waits until the group has consumed a
+ * quarter of it (at_cap). A group that never committed may fill the cap to
+ * the last event. Bounded by at_cap's time limits. */
+static rf_err_t throttle(lg_run_t *r, rf_errbuf_t *eb)
+{
+    if (r->allowance-- > 0) return RF_OK;
+    for (;;) {
+        rf_lag_sample_t s;
+        rf_err_t err = rf_lag_measure(r->lag, 10000, &s, eb);
+        if (err != RF_OK) return err;
+        int64_t cap = lag_cap(r), room = cap - s.max_lag - rf_producer_outq_len(r->prod);
+        RF_ASSERT(cap > 0);
+        if (room > 0 && (room >= cap / 4 || !s.any_committed)) {
+            r->allowance = room - 1;
+            return RF_OK;
+        }
+        if ((err = at_cap(r, &s, cap, eb)) != RF_OK) return err;
+    }
+}
+
+static rf_err_t publish(lg_run_t *r, const rf_event_t *ev, rf_errbuf_t *eb)
+{
+    rf_err_t err = RF_OK;
+    if (r->lag && (err = throttle(r, eb)) != RF_OK) return err;
+    for (int tries = 0; tries < RF_PRODUCER_RETRY_MAX; tries++) {
+        err = rf_producer_emit(r->prod, ev, NULL, eb);
+        if (err != RF_ERR_RETRY) break;
+    }
+    return err;
+}
+
+/* Flushes, giving up after RF_PRODUCER_RETRY_MAX seconds. */
+static rf_err_t flush_all(lg_run_t *r, rf_errbuf_t *eb)
+{
+    rf_err_t err = RF_OK;
+    for (int i = 0; i < RF_PRODUCER_RETRY_MAX; i++)
+        if ((err = rf_producer_flush(r->prod, 1000, eb)) != RF_ERR_TIMEOUT) break;
+    return err;
+}
+
+/* ---- pacing, progress, summary ---- */
+
+/* --rate: event i is due at start + i/R; wait (serving delivery reports)
+ * until then. */
+static void pace(lg_run_t *r, uint64_t i)
+{
+    uint64_t due = r->start_ns + (uint64_t)((unsigned __int128)i * 1000000000u / r->o->rate);
+    for (uint64_t now = rf_now_ns(); now < due && !lg_interrupted; now = rf_now_ns()) {
+        uint64_t wait_ms = (due - now) / 1000000u;
+        if (r->prod) {
+            rf_producer_poll(r->prod, wait_ms > 100 ? 100 : (int)wait_ms);
+        } else {
+            struct timespec ts = {0, (long)(due - now < 100000000u ? due - now : 100000000u)};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+static void progress(lg_run_t *r, uint64_t events, bool final)
+{
+    if (!r->tty && !r->o->progress) return;
+    uint64_t now = rf_now_ns();
+    if (!final && now - r->last_progress_ns < 1000000000u) return;
+    double secs = (double)(now - r->last_progress_ns) / 1e9;
+    double rate = secs > 0 ? (double)(events - r->last_progress_events) / secs : 0;
+    if (final) {
+        if (r->tty) fputc('\n', stderr);
+        return;
+    }
+    fprintf(stderr, "%sloadgen: %" PRIu64 " events, %.0f events/s%s", r->tty ? "\r" : "", events,
+            rate, r->tty ? "   " : "\n");
+    fflush(stderr);
+    r->last_progress_ns = now;
+    r->last_progress_events = events;
+}
+
+static void summary(lg_run_t *r)
+{
+    rf_loadgen_stats_t st;
+    rf_loadgen_stats(r->gen, &st);
+    FILE *f = r->report;
+    fprintf(f, "loadgen: generated %" PRIu64 " events:", st.events);
+    for (int t = 0; t < RF_EV__COUNT; t++)
+        fprintf(f, "%s %s %" PRIu64, t ? "," : "", rf_jsonl_type_name((rf_event_type_t)t),
+                st.by_type[t]);
+    fprintf(f, "\nloadgen: fraud patterns %" PRIu64 ", dropped follow-ups %" PRIu64 "\n",
+            st.fraud_journeys, st.dropped);
+    if (r->prod) {
+        rf_producer_stats_t ps;
+        rf_producer_stats(r->prod, &ps);
+        fprintf(f,
+                "loadgen: sent %" PRIu64 ", delivered %" PRIu64 ", failed %" PRIu64 ", %" PRIu64
+                " bytes\n",
+                ps.emitted, ps.delivered, ps.failed, ps.bytes);
+    }
+    double secs = (double)(rf_now_ns() - r->start_ns) / 1e9;
+    fprintf(f, "loadgen: elapsed %.2f s, %.0f events/s\n", secs,
+            secs > 0 ? (double)st.events / secs : 0.0);
+    fflush(f);
+}
+
+/* The generate-and-send loop; returns RF_OK when every event was produced. */
+static rf_err_t generate(lg_run_t *r, rf_errbuf_t *eb)
+{
+    rf_event_t *ev = malloc(sizeof *ev);
+    if (!ev) return rf_errf(eb, RF_ERR_NOMEM, "out of memory");
+    rf_err_t err = RF_OK;
+    for (uint64_t i = 0; !lg_interrupted; i++) {
+        if ((err = rf_loadgen_next(r->gen, ev)) != RF_OK) {
+            if (err == RF_ERR_NOT_FOUND)
+                err = RF_OK;
+            else
+                rf_errf(eb, err, "generator failed");
+            break;
+        }
+        if (r->o->rate) pace(r, i);
+        err = r->out ? rf_jsonl_write(r->out, ev, eb) : publish(r, ev, eb);
+        if (err != RF_OK) break;
+        if ((i & 1023) == 0) progress(r, i, false);
+    }
+    if (err == RF_OK && lg_interrupted) err = rf_errf(eb, RF_ERR_RETRY, "interrupted");
+    free(ev);
+    return err;
+}
+
+static rf_err_t finish(lg_run_t *r, rf_errbuf_t *eb)
+{
+    if (r->out) {
+        bool bad = fflush(r->out) != 0 || ferror(r->out);
+        if (r->out != stdout && fclose(r->out) != 0) bad = true;
+        r->out = NULL;
+        return bad ? rf_errf(eb, RF_ERR_IO, "cannot write '%s'", r->o->out) : RF_OK;
+    }
+    rf_err_t err = flush_all(r, eb);
+    rf_producer_stats_t ps;
+    rf_producer_stats(r->prod, &ps);
+    if (err == RF_OK && ps.failed > 0)
+        err = rf_errf(eb, RF_ERR_KAFKA, "%" PRIu64 " events not delivered", ps.failed);
+    return err;
+}
+
+int rf_cmd_loadgen(int argc, char **argv)
+{
+    lg_opts_t o;
+    bool done;
+    int rc = parse_args(&o, argc, argv, &done);
+    if (rc || done) return rc;
+    rf_errbuf_t eb = {{0}};
+    lg_run_t r = {.o = &o, .tty = isatty(2) == 1};
+    lg_interrupted = 0;
+    struct sigaction sa = {0}, old_int, old_term;
+    sa.sa_handler = lg_on_signal;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    r.gen = rf_loadgen_new(&o.gen, &eb);
+    rf_err_t err = r.gen && open_outputs(&r, &eb) == 0 ? RF_OK : RF_ERR_CONFIG;
+    if (err == RF_OK) {
+        r.start_ns = r.last_progress_ns = rf_now_ns();
+        err = generate(&r, &eb);
+        rf_errbuf_t feb = {{0}};
+        rf_err_t ferr = finish(&r, &feb);
+        progress(&r, 0, true);
+        if (err != RF_OK && !r.stopped) fprintf(stderr, LG "%s\n", eb.msg);
+        if (ferr != RF_OK) fprintf(stderr, LG "%s\n", feb.msg);
+        if (err == RF_OK) err = ferr;
+        summary(&r);
+    } else {
+        fprintf(stderr, LG "%s\n", eb.msg);
+    }
+    if (r.out && r.out != stdout) fclose(r.out);
+    rf_lag_destroy(r.lag);
+    rf_producer_destroy(r.prod);
+    rf_loadgen_destroy(r.gen);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    return err == RF_OK ? 0 : 1;
+}

@@ -1,0 +1,15 @@
+# Writes OUT, a C file defining the manifest and each .avsc as C strings, so
+# the binary carries its schemas (the embedded registry).
+file(READ ${SRC}/manifest.txt manifest HEX)
+set(body "/* generated from schemas/ by embed.cmake: do not edit */\n")
+macro(emit name hex)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," arr "${hex}")
+  string(APPEND body "const char ${name}[] = {${arr} 0};\n")
+endmacro()
+emit(rf__manifest_txt "${manifest}")
+foreach(f event.v1.avsc event.avsc ledger_record.avsc)
+  file(READ ${SRC}/${f} hex HEX)
+  string(MAKE_C_IDENTIFIER "rf__schema_${f}" id)
+  emit(${id} "${hex}")
+endforeach()
+file(WRITE ${OUT} "${body}")

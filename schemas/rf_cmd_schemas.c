@@ -1,0 +1,125 @@
+/* rf_cmd_schemas.c: `refold schemas`, the embedded schema registry: lists the
+ * manifest (ids, subjects, versions) and prints a schema's JSON. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rf_codec.h"
+#include "rf_codec_int.h"
+
+int rf_cmd_schemas(int argc, char **argv);
+
+static void schemas_usage(FILE *f)
+{
+    fprintf(f, "usage: refold schemas [--json]\n"
+               "       refold schemas show ID\n"
+               "\n"
+               "Lists the Avro schemas compiled into refold (schemas/manifest.txt): the\n"
+               "Confluent schema id that travels in every message, its subject, version and\n"
+               "file; 'current' marks the reader schema of each subject. 'show ID' prints\n"
+               "the schema's JSON, e.g. to register it with a schema registry.\n"
+               "\n"
+               "  --json   list as a JSON array\n");
+}
+
+typedef struct list_ctx {
+    int pass; /* 0: find current versions, 1: print */
+    int current[RF__SUBJ_COUNT];
+    json_t *arr; /* --json */
+} list_ctx_t;
+
+static rf_err_t list_cb(const rf__manifest_entry_t *e, void *opaque, rf_errbuf_t *eb)
+{
+    (void)eb;
+    list_ctx_t *l = opaque;
+    int subj = rf__subject_parse(e->subject);
+    if (subj < 0) return RF_OK;
+    if (l->pass == 0) {
+        if (e->version > l->current[subj]) l->current[subj] = e->version;
+        return RF_OK;
+    }
+    int current = e->version == l->current[subj];
+    if (l->arr) {
+        json_t *o =
+            json_pack("{s:i, s:s, s:i, s:s, s:b}", "id", (json_int_t)e->id, "subject", e->subject,
+                      "version", e->version, "file", e->file, "current", current);
+        if (o) json_array_append_new(l->arr, o);
+    } else {
+        printf("%-4" PRId32 " %-22s %-8d %s%s\n", e->id, e->subject, e->version, e->file,
+               current ? "  (current)" : "");
+    }
+    return RF_OK;
+}
+
+static int schemas_list(int json)
+{
+    list_ctx_t l;
+    memset(&l, 0, sizeof l);
+    rf_errbuf_t eb = {{0}};
+    if (json) l.arr = json_array();
+    rf_err_t err = rf__manifest_each(list_cb, &l, &eb);
+    if (!err) {
+        l.pass = 1;
+        if (!json) printf("%-4s %-22s %-8s %s\n", "id", "subject", "version", "file");
+        err = rf__manifest_each(list_cb, &l, &eb);
+    }
+    if (err) {
+        fprintf(stderr, "refold schemas: %s\n", eb.msg);
+        json_decref(l.arr);
+        return 1;
+    }
+    if (json) {
+        char *s = json_dumps(l.arr, JSON_INDENT(2));
+        if (s) puts(s);
+        free(s);
+        json_decref(l.arr);
+    }
+    return 0;
+}
+
+static int schemas_show(const char *arg)
+{
+    char *end = NULL;
+    long id = strtol(arg, &end, 10);
+    const char *json = (*arg && *end == '\0' && id >= 0 && id <= INT32_MAX)
+                           ? rf_codec_schema_json((int32_t)id)
+                           : NULL;
+    if (!json) {
+        fprintf(stderr, "refold schemas: no schema with id '%s' (see 'refold schemas')\n", arg);
+        return 1;
+    }
+    fputs(json, stdout);
+    size_t n = strlen(json);
+    if (n == 0 || json[n - 1] != '\n') putchar('\n');
+    return 0;
+}
+
+int rf_cmd_schemas(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int json = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            json = 1;
+            break;
+        case 'h':
+            schemas_usage(stdout);
+            return 0;
+        default:
+            schemas_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind == argc) return schemas_list(json);
+    if (strcmp(argv[optind], "show") == 0 && optind + 2 == argc)
+        return schemas_show(argv[optind + 1]);
+    fprintf(stderr, "refold schemas: unexpected argument '%s'\n", argv[optind]);
+    schemas_usage(stderr);
+    return 2;
+}

@@ -1,0 +1,137 @@
+/* rf_event.h: the decoded forms of refold's events and ledger records.
+ * Plain fixed-size structs the caller owns: decoding never allocates, so the
+ * fold can reuse one rf_event_t for every message. */
+#ifndef RF_EVENT_H
+#define RF_EVENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rf_common.h"
+#include "rf_limits.h"
+
+/* Event types, in the order of the Avro body union (schemas/event.avsc). */
+typedef enum rf_event_type {
+    RF_EV_PROGRAM_CONFIGURED = 0,
+    RF_EV_CODE_ISSUED,
+    RF_EV_SHARE,
+    RF_EV_CLICK,
+    RF_EV_SIGNUP,
+    RF_EV_PURCHASE,
+    RF_EV_REFUND,
+    RF_EV_REDEMPTION,
+    RF_EV_REVIEW_DECISION,
+    RF_EV_ADJUSTMENT,
+    RF_EV_CLOCK,
+    RF_EV__COUNT
+} rf_event_type_t;
+
+/* "ProgramConfigured", "CodeIssued", ... (the Avro record names). */
+const char *rf_event_type_name(rf_event_type_t t);
+/* Inverse of rf_event_type_name; also accepts snake_case ("code_issued").
+ * Returns -1 when unknown. */
+int rf_event_type_parse(const char *name);
+
+#define RF_ID_BUF (RF_ID_MAX + 1)
+#define RF_HASH_BUF (RF_HASH_HEX_LEN + 1)
+
+/* One event: the envelope and the fields of its body. The body's fields are
+ * flattened: each type uses the subset listed in schemas/event.avsc, the rest
+ * stay empty/zero. Strings are NUL-terminated; "" means absent. */
+typedef struct rf_event {
+    rf_event_type_t type;
+    int32_t schema_id;                    /* writer schema id it was decoded from */
+    char event_id[RF_UUID_STR_LEN + 1];   /* UUID text form */
+    char program_id[RF_ID_BUF];
+    int64_t occurred_at_ms;               /* event time, ms since the epoch */
+    char source[RF_TEXT_MAX + 1];
+
+    char user[RF_ID_BUF];      /* Signup, Purchase, Redemption, ReviewDecision, Adjustment */
+    char referrer[RF_ID_BUF];  /* CodeIssued, Share */
+    char code[RF_ID_BUF];      /* CodeIssued, Click, Signup, Purchase */
+    char visitor[RF_ID_BUF];   /* Click, Signup */
+    char channel[RF_ID_BUF];   /* Share */
+    char order_id[RF_ID_BUF];  /* Purchase, Refund */
+    char request_id[RF_ID_BUF];/* Redemption */
+    char asset[RF_ASSET_MAX + 1]; /* Purchase/Refund currency, Redemption/Adjustment asset */
+    int64_t amount_minor;      /* Purchase, Refund, Redemption, Adjustment */
+    char ip_hash[RF_HASH_BUF];      /* Click, Signup */
+    char agent_hash[RF_HASH_BUF];   /* Click */
+    char email_hash[RF_HASH_BUF];   /* Signup */
+    char device_hash[RF_HASH_BUF];  /* Signup */
+    char payment_hash[RF_HASH_BUF]; /* Purchase */
+    bool approve;                   /* ReviewDecision */
+    char reviewer[RF_ID_BUF];       /* ReviewDecision (Adjustment uses actor) */
+    char actor[RF_ID_BUF];          /* Adjustment */
+    char reason[RF_TEXT_MAX + 1];   /* ReviewDecision, Adjustment */
+    int32_t version;                /* ProgramConfigured */
+    char rules_json[RF_RULES_MAX + 1]; /* ProgramConfigured */
+} rf_event_t;
+
+/* Resets every field (cheap: only the string heads and scalars). */
+void rf_event_clear(rf_event_t *ev);
+
+/* Checks the fields this event's type requires: present, within limits,
+ * amounts non-negative (Adjustment: non-zero), event_id a UUID, hashes hex.
+ * Returns RF_ERR_BAD_INPUT with a message naming the field. Encoding and
+ * decoding both call it, so nothing invalid is written or read. */
+rf_err_t rf_event_validate(const rf_event_t *ev, rf_errbuf_t *eb);
+
+/* Ledger record buckets. User accounts use the first four; program accounts
+ * (owner "#expense", "#adjustment") use the last two. */
+typedef enum rf_bucket {
+    RF_BUCKET_PENDING = 0,
+    RF_BUCKET_AVAILABLE,
+    RF_BUCKET_REDEEMED,
+    RF_BUCKET_RECEIVABLE,
+    RF_BUCKET_EXPENSE,
+    RF_BUCKET_ADJUSTMENT,
+    RF_BUCKET__COUNT
+} rf_bucket_t;
+const char *rf_bucket_name(rf_bucket_t b);
+int rf_bucket_parse(const char *name); /* -1 when unknown */
+
+typedef struct rf_posting {
+    char owner[RF_ID_BUF];
+    uint8_t bucket;            /* rf_bucket_t */
+    char asset[RF_ASSET_MAX + 1];
+    int64_t amount_minor;
+} rf_posting_t;
+
+typedef struct rf_fact {
+    char key[RF_FACT_KEY_MAX + 1];
+    char value[RF_FACT_VAL_MAX + 1];
+} rf_fact_t;
+
+/* One ledger record (see docs/ledger.md for kinds, facts and the canonical
+ * encoding that the hash covers). */
+typedef struct rf_record {
+    uint64_t seq;              /* gapless per partition, from 1 */
+    uint8_t prev_hash[32];
+    uint8_t hash[32];
+    int32_t partition;
+    int64_t offset;
+    char event_id[RF_UUID_STR_LEN + 1];
+    char program_id[RF_ID_BUF];
+    int64_t occurred_at_ms;
+    char kind[RF_ID_BUF];      /* "reward", "redemption", "rejected", ... */
+    uint32_t npostings;
+    rf_posting_t postings[RF_POSTINGS_MAX];
+    uint32_t nfacts;
+    rf_fact_t facts[RF_FACTS_MAX];
+} rf_record_t;
+
+void rf_record_clear(rf_record_t *rec);
+/* Appends a fact (value truncated to RF_FACT_VAL_MAX); asserts capacity. */
+void rf_record_fact(rf_record_t *rec, const char *key, const char *value);
+void rf_record_factf(rf_record_t *rec, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Returns the value of the first fact with this key, or NULL. */
+const char *rf_record_get_fact(const rf_record_t *rec, const char *key);
+/* Appends a posting; asserts capacity. */
+void rf_record_post(rf_record_t *rec, const char *owner, rf_bucket_t bucket, const char *asset,
+                    int64_t amount_minor);
+/* True when postings sum to zero per asset (the double-entry invariant). */
+bool rf_record_balanced(const rf_record_t *rec);
+
+#endif

@@ -1,0 +1,419 @@
+/* it_http.c: the HTTP API (rf_http, `refold serve`) over a projection built
+ * from records applied directly: every endpoint through a raw socket client,
+ * plus malformed paths, unknown users, huge URIs, bad tokens, follow mode. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <signal.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "rf_fold.h"
+#include "rf_http.h"
+#include "rf_project.h"
+#include "rf_testutil.h"
+
+#define T0 1767571200000LL /* 2026-01-05T00:00:00Z */
+#define TOKEN "s3cret-token"
+
+static char dir[256];
+static rf_projection_t *proj;
+static uint64_t seq;
+static rf_http_t *srv;
+
+/* ---- building the projection ---------------------------------------------- */
+
+static rf_record_t *rec_new(const char *kind)
+{
+    static rf_record_t rec;
+    rf_record_clear(&rec);
+    rec.seq = ++seq;
+    rec.partition = 0;
+    rf_strlcpy(rec.program_id, "shop", sizeof rec.program_id);
+    rf_strlcpy(rec.kind, kind, sizeof rec.kind);
+    rec.occurred_at_ms = T0 + 3600000;
+    return &rec;
+}
+
+static void apply(rf_record_t *r)
+{
+    rf_errbuf_t eb = {{0}};
+    assert_int_equal(rf_projection_apply(proj, r, NULL, &eb), RF_OK);
+}
+
+static void reward(const char *referrer, int64_t amount)
+{
+    rf_record_t *r = rec_new(RF_KIND_REWARD);
+    rf_record_fact(r, RF_FACT_ROLE, "referrer");
+    rf_record_fact(r, RF_FACT_REFERRER, referrer);
+    rf_record_post(r, referrer, RF_BUCKET_PENDING, "USD", amount);
+    rf_record_post(r, "#expense", RF_BUCKET_EXPENSE, "USD", -amount);
+    apply(r);
+}
+
+static void build(void)
+{
+    rf_errbuf_t eb = {{0}};
+    rf_test_tmpdir("http", dir, sizeof dir);
+    proj = rf_projection_open(dir, 0, RF_PROJECTION_CREATE, &eb);
+    assert_non_null(proj);
+    rf_record_t *r = rec_new(RF_KIND_CODE);
+    rf_record_fact(r, RF_FACT_REFERRER, "alice");
+    rf_record_fact(r, RF_FACT_CODE, "ALICE-7Q");
+    apply(r);
+    r = rec_new(RF_KIND_CODE);
+    rf_record_fact(r, RF_FACT_REFERRER, "a/b c");
+    rf_record_fact(r, RF_FACT_CODE, "SLASHY");
+    apply(r);
+    reward("alice", 1000);
+    reward("alice", 1000);
+    reward("bob", 500);
+    r = rec_new(RF_KIND_PURCHASE);
+    rf_record_fact(r, RF_FACT_USER, "carol");
+    rf_record_fact(r, RF_FACT_AMOUNT, "4200");
+    rf_record_fact(r, RF_FACT_CURRENCY, "USD");
+    rf_record_fact(r, RF_FACT_REFERRED, "1");
+    apply(r);
+    assert_int_equal(rf_projection_commit(proj, (int64_t)seq, (int64_t)seq + 3, &eb), RF_OK);
+}
+
+/* ---- a raw HTTP/1.1 client --------------------------------------------------- */
+
+typedef struct resp {
+    int status;
+    char head[4096];
+    char body[65536];
+} resp_t;
+
+/* Sends raw bytes to port, reads until the server closes; status 0 = no answer. */
+static void http_raw_port(uint16_t port, const char *req, size_t len, resp_t *out)
+{
+    memset(out, 0, sizeof *out);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    for (size_t off = 0; off < len;) {
+        ssize_t n = send(fd, req + off, len - off, MSG_NOSIGNAL);
+        if (n <= 0) break; /* the server may close early on a huge request */
+        off += (size_t)n;
+    }
+    static char buf[sizeof out->head + sizeof out->body];
+    size_t used = 0;
+    ssize_t n;
+    while (used < sizeof buf - 1 && (n = recv(fd, buf + used, sizeof buf - 1 - used, 0)) > 0)
+        used += (size_t)n;
+    buf[used] = '\0';
+    close(fd);
+    if (sscanf(buf, "HTTP/1.%*d %d", &out->status) != 1) return;
+    char *sep = strstr(buf, "\r\n\r\n");
+    if (!sep) return;
+    size_t hl = (size_t)(sep - buf);
+    memcpy(out->head, buf, hl < sizeof out->head ? hl : sizeof out->head - 1);
+    rf_strlcpy(out->body, sep + 4, sizeof out->body);
+}
+
+static void http_raw(const char *req, size_t len, resp_t *out)
+{
+    http_raw_port(rf_http_port(srv), req, len, out);
+}
+
+static void http_get_auth(const char *path, const char *auth, resp_t *out)
+{
+    static char req[300000];
+    int n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nHost: localhost\r\n%s%s%sConnection: close\r\n\r\n", path,
+                     auth ? "Authorization: " : "", auth ? auth : "", auth ? "\r\n" : "");
+    assert_true(n > 0 && (size_t)n < sizeof req);
+    http_raw(req, (size_t)n, out);
+}
+
+static void http_get(const char *path, resp_t *out)
+{
+    http_get_auth(path, "Bearer " TOKEN, out);
+}
+
+/* GETs path, asserts the status and a JSON body; returns the body (decref). */
+static json_t *get_json(const char *path, int status)
+{
+    static resp_t r;
+    http_get(path, &r);
+    if (r.status != status) fprintf(stderr, "GET %s -> %d %s\n", path, r.status, r.body);
+    assert_int_equal(r.status, status);
+    assert_non_null(strstr(r.head, "application/json"));
+    json_error_t je;
+    json_t *j = json_loads(r.body, 0, &je);
+    assert_non_null(j);
+    if (status >= 400) assert_true(json_is_string(json_object_get(j, "error")));
+    return j;
+}
+
+static void expect_status(const char *path, int status)
+{
+    json_decref(get_json(path, status));
+}
+
+/* ---- tests ------------------------------------------------------------------- */
+
+static int setup(void **state)
+{
+    (void)state;
+    build();
+    rf_errbuf_t eb = {{0}};
+    rf_http_opts_t o = {.data_dir = dir, .listen = "127.0.0.1:0", .token = TOKEN};
+    srv = rf_http_start(&o, &eb);
+    if (!srv) fprintf(stderr, "start: %s\n", eb.msg);
+    return srv ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    rf_http_stop(srv);
+    rf_projection_close(proj);
+    rf_test_rmtree(dir);
+    return 0;
+}
+
+static void test_health(void **state)
+{
+    (void)state;
+    resp_t r;
+    http_get_auth("/v1/health", NULL, &r); /* health needs no token */
+    assert_int_equal(r.status, 200);
+    json_t *j = json_loads(r.body, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "ok");
+    json_t *p = json_array_get(json_object_get(j, "partitions"), 0);
+    assert_int_equal(json_integer_value(json_object_get(p, "applied_seq")), (json_int_t)seq);
+    assert_int_equal(json_integer_value(json_object_get(p, "lag")), 3);
+    assert_int_equal(json_integer_value(json_object_get(j, "lag")), 3);
+    json_decref(j);
+}
+
+static void test_code(void **state)
+{
+    (void)state;
+    json_t *j = get_json("/v1/programs/shop/users/alice/code", 200);
+    assert_string_equal(json_string_value(json_object_get(j, "code")), "ALICE-7Q");
+    json_decref(j);
+    j = get_json("/v1/programs/shop/users/a%2Fb%20c/code", 200); /* %2F stays in the id */
+    assert_string_equal(json_string_value(json_object_get(j, "code")), "SLASHY");
+    json_decref(j);
+    expect_status("/v1/programs/shop/users/carol/code", 404);  /* holds no code */
+    expect_status("/v1/programs/nope/users/alice/code", 404);  /* unknown program */
+}
+
+static void test_balance(void **state)
+{
+    (void)state;
+    json_t *j = get_json("/v1/programs/shop/users/alice/balance", 200);
+    json_t *b = json_array_get(json_object_get(j, "balances"), 0);
+    assert_string_equal(json_string_value(json_object_get(b, "asset")), "USD");
+    assert_int_equal(json_integer_value(json_object_get(b, "pending")), 2000);
+    json_decref(j);
+    j = get_json("/v1/users/alice/balance", 200);
+    b = json_array_get(json_object_get(j, "totals"), 0);
+    assert_int_equal(json_integer_value(json_object_get(b, "pending")), 2000);
+    json_decref(j);
+    j = get_json("/v1/users/nobody/balance", 200); /* unknown user: an empty wallet */
+    assert_int_equal(json_array_size(json_object_get(j, "balances")), 0);
+    json_decref(j);
+}
+
+static void test_rank_and_leaderboard(void **state)
+{
+    (void)state;
+    json_t *j = get_json("/v1/programs/shop/users/bob/rank", 200);
+    assert_int_equal(json_integer_value(json_object_get(j, "rank")), 2);
+    assert_int_equal(json_integer_value(json_object_get(j, "users")), 2);
+    json_decref(j);
+    j = get_json("/v1/programs/shop/users/bob/rank?by=value&period=day:2026-01-05", 200);
+    assert_int_equal(json_integer_value(json_object_get(j, "score")), 500);
+    json_decref(j);
+    expect_status("/v1/programs/shop/users/nobody/rank", 404);
+    j = get_json("/v1/programs/shop/leaderboard?period=all&by=referrals&top=1", 200);
+    json_t *e = json_object_get(j, "entries");
+    assert_int_equal(json_array_size(e), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(e, 0), "user")), "alice");
+    json_decref(j);
+    j = get_json("/v1/programs/shop/leaderboard?period=month:2026-01&by=value&asset=USD", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "entries")), 2);
+    json_decref(j);
+    j = get_json("/v1/programs/shop/leaderboard?period=week:2025-W10", 200); /* empty board */
+    assert_int_equal(json_array_size(json_object_get(j, "entries")), 0);
+    json_decref(j);
+    expect_status("/v1/programs/shop/leaderboard?top=0", 400);
+    expect_status("/v1/programs/shop/leaderboard?top=1001", 400);
+    expect_status("/v1/programs/shop/leaderboard?top=3x", 400);
+    expect_status("/v1/programs/shop/leaderboard?by=fame", 400);
+    expect_status("/v1/programs/shop/leaderboard?period=week:2026-W99", 400);
+    expect_status("/v1/programs/shop/leaderboard?colour=red", 400);
+    expect_status("/v1/programs/shop/leaderboard?top=1&top=2", 400);
+    expect_status("/v1/programs/nope/leaderboard", 404);
+}
+
+static void test_stats(void **state)
+{
+    (void)state;
+    json_t *j = get_json("/v1/programs/shop/stats?period=day:2026-01-05", 200);
+    json_t *f = json_object_get(j, "funnel");
+    assert_int_equal(json_integer_value(json_object_get(f, "successful_referrals")), 3);
+    assert_int_equal(json_integer_value(json_object_get(f, "referred_purchases")), 1);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(f, "reward_cost"), "USD")), 2500);
+    json_decref(j);
+    expect_status("/v1/programs/shop/stats?period=fortnight", 400);
+    expect_status("/v1/programs/shop/stats?by=value", 400);
+}
+
+static void test_malformed(void **state)
+{
+    (void)state;
+    const char *not_found[] = {"/", "//", "/v1", "/v1/", "/v2/health", "/v1/../etc/passwd",
+                               "/v1/programs/shop/users/alice/code/extra",
+                               "/v1/programs/shop/users/alice", "/v1/programs/shop/unknown",
+                               "/v1/users/alice/code", "/v1/programs/shop/users/alice/balance/",
+                               "/a/b/c/d/e/f/g"};
+    for (size_t i = 0; i < sizeof not_found / sizeof not_found[0]; i++)
+        expect_status(not_found[i], 404);
+    const char *bad[] = {"/v1/programs/%zz/stats", "/v1/programs/%0/stats",
+                         "/v1/programs/%00/stats", "/v1/programs/%1b%5b31m/stats",
+                         "/v1/programs/shop/stats?period=%", "/a/b/c/d/e/f/g/h/i/j",
+                         "/v1/programs//users/alice/code", "/v1/users//balance",
+                         "/v1/programs/shop/users/alice/balance?x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) expect_status(bad[i], 400);
+    char longid[200] = "/v1/users/";
+    memset(longid + strlen(longid), 'x', 65);
+    strcat(longid, "/balance");
+    expect_status(longid, 400); /* ids are at most RF_ID_MAX bytes */
+    /* not a path at all */
+    resp_t r;
+    const char *weird = "GET * HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " TOKEN
+                        "\r\nConnection: close\r\n\r\n";
+    http_raw(weird, strlen(weird), &r);
+    assert_true(r.status >= 400 && r.status < 500);
+    const char *garbage = "\x01\x02 nonsense \r\n\r\n";
+    http_raw(garbage, strlen(garbage), &r);
+    assert_true(r.status == 0 || (r.status >= 400 && r.status < 500));
+    http_raw("POST /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close"
+             "\r\n\r\nabc", 85, &r);
+    assert_int_equal(r.status, 405);
+    assert_non_null(strstr(r.head, "Allow: GET"));
+}
+
+static void test_huge_uri(void **state)
+{
+    (void)state;
+    static char path[200000];
+    strcpy(path, "/v1/programs/shop/stats?period=");
+    size_t n = strlen(path);
+    memset(path + n, 'a', 3000 - n); /* over RF_HTTP_URL_MAX, under MHD's buffer */
+    path[3000] = '\0';
+    expect_status(path, 414);
+    memset(path + n, 'a', sizeof path - 1 - n); /* far over the connection memory */
+    path[sizeof path - 1] = '\0';
+    resp_t r;
+    http_get(path, &r);
+    assert_true(r.status == 0 || (r.status >= 400 && r.status < 500));
+    expect_status("/v1/health", 200); /* still alive */
+}
+
+static void test_auth(void **state)
+{
+    (void)state;
+    resp_t r;
+    http_get_auth("/v1/users/alice/balance", NULL, &r);
+    assert_int_equal(r.status, 401);
+    assert_non_null(strstr(r.head, "WWW-Authenticate: Bearer"));
+    assert_non_null(strstr(r.body, "\"error\""));
+    http_get_auth("/v1/users/alice/balance", "Bearer s3cret-tokeN", &r);
+    assert_int_equal(r.status, 401);
+    http_get_auth("/v1/users/alice/balance", "Bearer s3cret-token-longer", &r);
+    assert_int_equal(r.status, 401);
+    http_get_auth("/v1/users/alice/balance", "Basic czNjcmV0LXRva2Vu", &r);
+    assert_int_equal(r.status, 401);
+    http_get_auth("/v1/users/alice/balance", "Bearer " TOKEN, &r);
+    assert_int_equal(r.status, 200);
+}
+
+/* The server follows the store: a commit shows up within the refresh period. */
+static void test_follows_worker(void **state)
+{
+    (void)state;
+    reward("bob", 700);
+    reward("bob", 700);
+    rf_errbuf_t eb = {{0}};
+    assert_int_equal(rf_projection_commit(proj, (int64_t)seq, -1, &eb), RF_OK);
+    uint64_t start = rf_now_ns();
+    for (;;) {
+        json_t *j = get_json("/v1/programs/shop/users/bob/rank", 200);
+        json_int_t rank = json_integer_value(json_object_get(j, "rank"));
+        json_decref(j);
+        if (rank == 1) break; /* bob (3 referrals) passed alice (2) */
+        assert_true(rf_now_ns() - start < 10ull * 1000000000ull);
+        usleep(20000);
+    }
+    assert_true(rf_http_requests(srv) > 50);
+}
+
+/* `refold serve` itself: starts, prints its port, answers, exits 0 on SIGTERM. */
+static void test_serve_command(void **state)
+{
+    (void)state;
+    char out[4096];
+    assert_int_equal(rf_test_refold(out, sizeof out, 1, "serve --help"), 0);
+    assert_non_null(strstr(out, "--listen"));
+    assert_int_not_equal(rf_test_refold(out, sizeof out, 1, "serve --data %s --listen nowhere",
+                                        dir), 0);
+    assert_non_null(strstr(out, "refold serve:"));
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(pfd[1], 1);
+        close(pfd[0]);
+        execl(rf_test_refold_bin(), "refold", "serve", "--data", dir, "--listen", "127.0.0.1:0",
+              (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    FILE *f = fdopen(pfd[0], "r");
+    char line[256] = "";
+    assert_non_null(fgets(line, sizeof line, f)); /* blocks until the server is up */
+    const char *colon = strrchr(line, ':');
+    assert_non_null(strstr(line, "listening on http://127.0.0.1:"));
+    uint16_t port = (uint16_t)atoi(colon + 1);
+    resp_t r;
+    const char *req = "GET /v1/programs/shop/users/alice/code HTTP/1.0\r\n"
+                      "Authorization: Bearer " TOKEN "\r\n\r\n";
+    http_raw_port(port, req, strlen(req), &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "ALICE-7Q"));
+    kill(pid, SIGTERM);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    fclose(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_health),   cmocka_unit_test(test_code),
+        cmocka_unit_test(test_balance),  cmocka_unit_test(test_rank_and_leaderboard),
+        cmocka_unit_test(test_stats),    cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_huge_uri), cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_follows_worker), cmocka_unit_test(test_serve_command),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

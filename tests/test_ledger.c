@@ -1,0 +1,1097 @@
+/* test_ledger.c: the partition ledger without Kafka: offsets, outcomes,
+ * dedup, dead letters, Adjustment/Redemption, durability, determinism,
+ * tamper detection, checkpoints, storage failures; RF_BENCH=1 measures the
+ * fold throughput. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <rocksdb/c.h>
+
+#include "rf_codec.h"
+#include "rf_ledger.h"
+#include "rf_ledger_int.h" /* white-box: meta encoding for the tamper tests */
+#include "rf_testutil.h"
+
+#define PROGRAM "prog-a"
+#define RULES                                                                                      \
+    "{\"name\":\"test\",\"currency\":\"USD\",\"referrer_reward\":{\"type\":\"fixed\","             \
+    "\"amount_minor\":1000},\"friend_reward\":{\"type\":\"fixed\",\"amount_minor\":500}}"
+#define T0 1767225600000LL /* 2026-01-01 */
+
+typedef struct fx {
+    char dir[512];
+    rf_codec_t *codec;
+    rf_event_t *ev;
+    uint8_t buf[RF_EVENT_BYTES_MAX];
+    size_t len;
+    uint64_t id; /* event id counter */
+} fx_t;
+
+static int setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof *f);
+    rf_errbuf_t eb;
+    assert_non_null(f);
+    rf_test_tmpdir("ledger", f->dir, sizeof f->dir);
+    f->codec = rf_codec_new(&eb);
+    assert_non_null(f->codec);
+    f->ev = malloc(sizeof *f->ev);
+    assert_non_null(f->ev);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    rf_test_rmtree(f->dir);
+    rf_codec_destroy(f->codec);
+    free(f->ev);
+    free(f);
+    return 0;
+}
+
+/* ---- building events ---- */
+
+static rf_event_t *ev_new(fx_t *f, rf_event_type_t type, const char *program)
+{
+    rf_event_t *ev = f->ev;
+    rf_event_clear(ev);
+    ev->type = type;
+    f->id++;
+    snprintf(ev->event_id, sizeof ev->event_id, "%08x-0000-4000-8000-%012llx",
+             (unsigned)(f->id >> 32), (unsigned long long)(f->id & 0xffffffffffffULL));
+    rf_strlcpy(ev->program_id, program, sizeof ev->program_id);
+    ev->occurred_at_ms = T0 + (int64_t)f->id * 1000;
+    rf_strlcpy(ev->source, "test", sizeof ev->source);
+    return ev;
+}
+
+static void encode(fx_t *f)
+{
+    rf_errbuf_t eb;
+    rf_err_t err = rf_codec_encode_event(f->codec, f->ev, RF_SCHEMA_ID_EVENT, f->buf, sizeof f->buf,
+                                         &f->len, &eb);
+    if (err) fail_msg("encode: %s", eb.msg);
+}
+
+static void ev_program(fx_t *f, const char *program, int version)
+{
+    rf_event_t *ev = ev_new(f, RF_EV_PROGRAM_CONFIGURED, program);
+    ev->version = version;
+    rf_strlcpy(ev->rules_json, RULES, sizeof ev->rules_json);
+    encode(f);
+}
+
+static void ev_share(fx_t *f, const char *program, const char *referrer)
+{
+    rf_event_t *ev = ev_new(f, RF_EV_SHARE, program);
+    rf_strlcpy(ev->referrer, referrer, sizeof ev->referrer);
+    rf_strlcpy(ev->channel, "email", sizeof ev->channel);
+    encode(f);
+}
+
+static void ev_purchase(fx_t *f, const char *program, const char *user, int64_t amount)
+{
+    rf_event_t *ev = ev_new(f, RF_EV_PURCHASE, program);
+    rf_strlcpy(ev->user, user, sizeof ev->user);
+    snprintf(ev->order_id, sizeof ev->order_id, "order-%llu", (unsigned long long)f->id);
+    rf_strlcpy(ev->asset, "USD", sizeof ev->asset);
+    ev->amount_minor = amount;
+    encode(f);
+}
+
+static void ev_code(fx_t *f, const char *referrer, const char *code)
+{
+    rf_event_t *ev = ev_new(f, RF_EV_CODE_ISSUED, PROGRAM);
+    rf_strlcpy(ev->referrer, referrer, sizeof ev->referrer);
+    rf_strlcpy(ev->code, code, sizeof ev->code);
+    encode(f);
+}
+
+static void ev_signup(fx_t *f, const char *user, const char *code)
+{
+    rf_event_t *ev = ev_new(f, RF_EV_SIGNUP, PROGRAM);
+    rf_strlcpy(ev->user, user, sizeof ev->user);
+    rf_strlcpy(ev->code, code, sizeof ev->code);
+    encode(f);
+}
+
+static void ev_clock(fx_t *f, int64_t at_ms)
+{
+    rf_event_t *ev = ev_new(f, RF_EV_CLOCK, PROGRAM);
+    ev->occurred_at_ms = at_ms;
+    encode(f);
+}
+
+static void ev_adjust(fx_t *f, const char *user, int64_t amount)
+{
+    rf_event_t *ev = ev_new(f, RF_EV_ADJUSTMENT, PROGRAM);
+    rf_strlcpy(ev->user, user, sizeof ev->user);
+    rf_strlcpy(ev->asset, "USD", sizeof ev->asset);
+    rf_strlcpy(ev->reason, "goodwill", sizeof ev->reason);
+    rf_strlcpy(ev->actor, "finance-1", sizeof ev->actor);
+    ev->amount_minor = amount;
+    encode(f);
+}
+
+static void ev_redeem(fx_t *f, const char *user, int64_t amount)
+{
+    rf_event_t *ev = ev_new(f, RF_EV_REDEMPTION, PROGRAM);
+    rf_strlcpy(ev->user, user, sizeof ev->user);
+    rf_strlcpy(ev->asset, "USD", sizeof ev->asset);
+    snprintf(ev->request_id, sizeof ev->request_id, "req-%llu", (unsigned long long)f->id);
+    ev->amount_minor = amount;
+    encode(f);
+}
+
+/* ---- folding ---- */
+
+static rf_ledger_t *open_rw(fx_t *f, int32_t partition)
+{
+    rf_errbuf_t eb;
+    rf_ledger_t *l = rf_ledger_open(f->dir, partition, RF_LEDGER_CREATE, &eb);
+    if (!l) fail_msg("open: %s", eb.msg);
+    return l;
+}
+
+/* Folds f->buf at the ledger's next offset; returns the outcome. */
+static rf_outcome_t fold_next(rf_ledger_t *l, fx_t *f, rf_fold_result_t *res)
+{
+    rf_fold_result_t r;
+    rf_errbuf_t eb;
+    if (!res) res = &r;
+    int64_t off = l->staged.next_offset < 0 ? 0 : l->staged.next_offset;
+    rf_err_t err = rf_ledger_fold(l, off, f->buf, f->len, res, &eb);
+    if (err) fail_msg("fold at %lld: %s", (long long)off, eb.msg);
+    return res->outcome;
+}
+
+static void commit(rf_ledger_t *l)
+{
+    rf_errbuf_t eb;
+    rf_err_t err = rf_ledger_commit(l, &eb);
+    if (err) fail_msg("commit: %s", eb.msg);
+}
+
+static void assert_verifies(rf_ledger_t *l)
+{
+    rf_errbuf_t eb = {{0}};
+    uint64_t bad = 0;
+    rf_err_t err = rf_ledger_verify(l, &bad, &eb);
+    if (err) fail_msg("verify: seq %llu: %s", (unsigned long long)bad, eb.msg);
+}
+
+static void balance(rf_ledger_t *l, const char *owner, int64_t b[RF_BUCKET__COUNT])
+{
+    rf_errbuf_t eb;
+    assert_int_equal(rf_ledger_balance(l, PROGRAM, owner, "USD", b, &eb), RF_OK);
+}
+
+static uint64_t head_seq(rf_ledger_t *l)
+{
+    rf_ledger_head_t h;
+    assert_int_equal(rf_ledger_head(l, &h, NULL), RF_OK);
+    return h.seq;
+}
+
+/* ---- tests ---- */
+
+static void test_offsets_contiguous(void **state)
+{
+    fx_t *f = *state;
+    rf_ledger_t *l = open_rw(f, 3);
+    rf_fold_result_t res;
+    rf_errbuf_t eb;
+    assert_int_equal(rf_ledger_next_offset(l), -1);
+    ev_program(f, PROGRAM, 1);
+    /* an empty ledger starts at any offset >= 0 (the topic's earliest) */
+    assert_int_equal(rf_ledger_fold(l, -1, f->buf, f->len, &res, &eb), RF_ERR_GAP);
+    assert_int_equal(rf_ledger_fold(l, 5, f->buf, f->len, &res, &eb), RF_OK);
+    assert_int_equal(res.outcome, RF_OUTCOME_APPLIED);
+    ev_share(f, PROGRAM, "alice");
+    assert_int_equal(rf_ledger_fold(l, 7, f->buf, f->len, &res, &eb), RF_ERR_GAP);
+    assert_non_null(strstr(eb.msg, "expected 6"));
+    assert_int_equal(rf_ledger_fold(l, 5, f->buf, f->len, &res, &eb), RF_ERR_GAP);
+    assert_int_equal(rf_ledger_fold(l, 6, f->buf, f->len, &res, &eb), RF_OK);
+    assert_int_equal(rf_ledger_batch_size(l), 2);
+    assert_int_equal(rf_ledger_next_offset(l), -1); /* not committed yet */
+    commit(l);
+    assert_int_equal(rf_ledger_next_offset(l), 7);
+    assert_int_equal(rf_ledger_batch_size(l), 0);
+    assert_int_equal(rf_ledger_fold(l, 8, f->buf, f->len, &res, &eb), RF_ERR_GAP);
+    assert_verifies(l);
+    rf_ledger_close(l);
+}
+
+static void test_duplicate_and_conflict(void **state)
+{
+    fx_t *f = *state;
+    rf_ledger_t *l = open_rw(f, 0);
+    rf_fold_result_t res;
+    ev_program(f, PROGRAM, 1);
+    fold_next(l, f, NULL);
+    ev_share(f, PROGRAM, "alice");
+    assert_int_equal(fold_next(l, f, &res), RF_OUTCOME_APPLIED);
+    /* same bytes in the same batch, then after a commit */
+    assert_int_equal(fold_next(l, f, &res), RF_OUTCOME_DUPLICATE);
+    assert_int_equal(res.nrecords, 0);
+    commit(l);
+    assert_int_equal(head_seq(l), 2); /* program and share only */
+    assert_int_equal(fold_next(l, f, &res), RF_OUTCOME_DUPLICATE);
+    /* same id, other bytes: a rejected record */
+    rf_strlcpy(f->ev->channel, "sms", sizeof f->ev->channel);
+    encode(f);
+    assert_int_equal(fold_next(l, f, &res), RF_OUTCOME_REJECTED);
+    assert_int_equal(res.err, RF_ERR_CONFLICT);
+    assert_non_null(strstr(res.reason, "conflict"));
+    assert_int_equal(res.nrecords, 1);
+    commit(l);
+    rf_record_t *rec = malloc(sizeof *rec);
+    rf_errbuf_t eb;
+    assert_int_equal(rf_ledger_get_record(l, head_seq(l), rec, &eb), RF_OK);
+    assert_string_equal(rec->kind, RF_KIND_REJECTED);
+    assert_non_null(strstr(rf_record_get_fact(rec, RF_FACT_REASON), "conflict"));
+    assert_string_equal(rf_record_get_fact(rec, RF_FACT_TYPE), "Share");
+    free(rec);
+    rf_ledger_head_t h;
+    rf_ledger_head(l, &h, NULL);
+    assert_int_equal(h.counts[RF_OUTCOME_APPLIED], 2);
+    assert_int_equal(h.counts[RF_OUTCOME_DUPLICATE], 2);
+    assert_int_equal(h.counts[RF_OUTCOME_REJECTED], 1);
+    assert_verifies(l);
+    rf_ledger_close(l);
+}
+
+typedef struct dl_seen {
+    int n;
+    int64_t offsets[8];
+    rf_err_t errs[8];
+} dl_seen_t;
+
+static int on_dl(int64_t offset, rf_err_t err, const char *reason, void *opaque)
+{
+    dl_seen_t *s = opaque;
+    assert_true(reason[0] != 0);
+    if (s->n < 8) s->offsets[s->n] = offset, s->errs[s->n] = err;
+    s->n++;
+    return 0;
+}
+
+static void test_dead_letters(void **state)
+{
+    fx_t *f = *state;
+    rf_ledger_t *l = open_rw(f, 0);
+    rf_fold_result_t res;
+    rf_errbuf_t eb;
+    uint8_t bad_magic[] = {1, 0, 0, 0, 2, 0};
+    uint8_t unknown_schema[] = {0, 0, 0, 0x7f, 0x7f, 0};
+    assert_int_equal(rf_ledger_fold(l, 0, bad_magic, sizeof bad_magic, &res, &eb), RF_OK);
+    assert_int_equal(res.outcome, RF_OUTCOME_DEAD_LETTER);
+    assert_int_equal(res.err, RF_ERR_BAD_MAGIC);
+    assert_true(res.reason[0] != 0);
+    assert_int_equal(rf_ledger_fold(l, 1, unknown_schema, sizeof unknown_schema, &res, &eb), RF_OK);
+    assert_int_equal(res.err, RF_ERR_UNKNOWN_SCHEMA);
+    assert_int_equal(rf_ledger_fold(l, 2, NULL, 0, &res, &eb), RF_OK);
+    assert_int_equal(res.outcome, RF_OUTCOME_DEAD_LETTER);
+    ev_share(f, PROGRAM, "alice");
+    assert_int_equal(rf_ledger_fold(l, 3, f->buf, f->len - 3, &res, &eb), RF_OK); /* truncated */
+    assert_int_equal(res.outcome, RF_OUTCOME_DEAD_LETTER);
+    /* a valid event of a program never configured */
+    assert_int_equal(rf_ledger_fold(l, 4, f->buf, f->len, &res, &eb), RF_OK);
+    assert_int_equal(res.outcome, RF_OUTCOME_DEAD_LETTER);
+    assert_int_equal(res.err, RF_ERR_UNKNOWN_PROGRAM);
+    assert_string_equal(res.program_id, PROGRAM);
+    assert_non_null(strstr(res.reason, PROGRAM));
+    commit(l);
+    assert_int_equal(head_seq(l), 0);
+    dl_seen_t seen = {0};
+    assert_int_equal(rf_ledger_deadletter_scan(l, on_dl, &seen, &eb), RF_OK);
+    assert_int_equal(seen.n, 5);
+    assert_int_equal(seen.offsets[4], 4);
+    assert_int_equal(seen.errs[4], RF_ERR_UNKNOWN_PROGRAM);
+    /* every outcome archives the bytes */
+    uint8_t got[64];
+    size_t n = 0;
+    assert_int_equal(rf_ledger_archive_get(l, 0, got, sizeof got, &n, &eb), RF_OK);
+    assert_int_equal(n, sizeof bad_magic);
+    assert_memory_equal(got, bad_magic, n);
+    /* redriven after the program exists, the same event applies (dead
+     * letters leave no dedup key) */
+    uint8_t saved[RF_EVENT_BYTES_MAX];
+    size_t saved_len = f->len;
+    memcpy(saved, f->buf, f->len);
+    ev_program(f, PROGRAM, 1);
+    fold_next(l, f, NULL);
+    assert_int_equal(rf_ledger_fold(l, 6, saved, saved_len, &res, &eb), RF_OK);
+    assert_int_equal(res.outcome, RF_OUTCOME_APPLIED);
+    commit(l);
+    assert_verifies(l);
+    rf_ledger_close(l);
+}
+
+static void test_adjustments(void **state)
+{
+    fx_t *f = *state;
+    rf_ledger_t *l = open_rw(f, 0);
+    rf_fold_result_t res;
+    int64_t b[RF_BUCKET__COUNT], adj[RF_BUCKET__COUNT];
+    ev_program(f, PROGRAM, 1);
+    fold_next(l, f, NULL);
+    ev_adjust(f, "bob", 500);
+    assert_int_equal(fold_next(l, f, &res), RF_OUTCOME_APPLIED);
+    ev_adjust(f, "bob", -200);
+    assert_int_equal(fold_next(l, f, &res), RF_OUTCOME_APPLIED);
+    ev_adjust(f, "bob", -1000);
+    assert_int_equal(fold_next(l, f, &res), RF_OUTCOME_REJECTED);
+    assert_non_null(strstr(res.reason, "insufficient available balance"));
+    commit(l);
+    balance(l, "bob", b);
+    balance(l, "#adjustment", adj);
+    assert_int_equal(b[RF_BUCKET_AVAILABLE], 300);
+    assert_int_equal(b[RF_BUCKET_PENDING], 0);
+    assert_int_equal(adj[RF_BUCKET_ADJUSTMENT], -300);
+    /* the credit record balances and names reason and actor */
+    rf_record_t *rec = malloc(sizeof *rec);
+    rf_errbuf_t eb;
+    assert_int_equal(rf_ledger_get_record(l, 2, rec, &eb), RF_OK);
+    assert_string_equal(rec->kind, RF_KIND_ADJUSTMENT);
+    assert_int_equal(rec->npostings, 2);
+    assert_true(rf_record_balanced(rec));
+    assert_string_equal(rf_record_get_fact(rec, RF_FACT_ACTOR), "finance-1");
+    assert_string_equal(rf_record_get_fact(rec, RF_FACT_TYPE), "Adjustment");
+    free(rec);
+    assert_verifies(l);
+    rf_ledger_close(l);
+}
+
+static void test_redemption(void **state)
+{
+    fx_t *f = *state;
+    rf_ledger_t *l = open_rw(f, 0);
+    rf_fold_result_t res;
+    int64_t b[RF_BUCKET__COUNT];
+    ev_program(f, PROGRAM, 1);
+    fold_next(l, f, NULL);
+    ev_redeem(f, "carol", 1);
+    assert_int_equal(fold_next(l, f, &res), RF_OUTCOME_REJECTED); /* nothing available */
+    ev_adjust(f, "carol", 1000);
+    fold_next(l, f, NULL);
+    ev_redeem(f, "carol", 400);
+    assert_int_equal(fold_next(l, f, &res), RF_OUTCOME_APPLIED);
+    ev_redeem(f, "carol", 700);
+    assert_int_equal(fold_next(l, f, &res), RF_OUTCOME_REJECTED);
+    assert_non_null(strstr(res.reason, "requested 700, available 600"));
+    ev_redeem(f, "carol", 600);
+    assert_int_equal(fold_next(l, f, &res), RF_OUTCOME_APPLIED);
+    commit(l);
+    balance(l, "carol", b);
+    assert_int_equal(b[RF_BUCKET_AVAILABLE], 0);
+    assert_int_equal(b[RF_BUCKET_REDEEMED], 1000);
+    assert_verifies(l);
+    rf_ledger_close(l);
+}
+
+static void test_durable_and_dropped(void **state)
+{
+    fx_t *f = *state;
+    rf_ledger_t *l = open_rw(f, 1);
+    int64_t b[RF_BUCKET__COUNT];
+    ev_program(f, PROGRAM, 1);
+    fold_next(l, f, NULL);
+    ev_adjust(f, "dave", 700);
+    fold_next(l, f, NULL);
+    commit(l);
+    rf_ledger_head_t h1, h2;
+    rf_ledger_head(l, &h1, NULL);
+    /* a batch never committed is dropped on close */
+    ev_adjust(f, "dave", 50);
+    fold_next(l, f, NULL);
+    rf_ledger_close(l);
+    l = open_rw(f, 1);
+    rf_ledger_head(l, &h2, NULL);
+    assert_memory_equal(&h1, &h2, sizeof h1);
+    assert_int_equal(rf_ledger_next_offset(l), 2);
+    balance(l, "dave", b);
+    assert_int_equal(b[RF_BUCKET_AVAILABLE], 700);
+    /* and the dropped offset folds again after the reopen */
+    fold_next(l, f, NULL);
+    commit(l);
+    balance(l, "dave", b);
+    assert_int_equal(b[RF_BUCKET_AVAILABLE], 750);
+    assert_verifies(l);
+    rf_ledger_close(l);
+    int32_t parts[4];
+    assert_int_equal(rf_ledger_list_partitions(f->dir, parts, 4), 1);
+    assert_int_equal(parts[0], 1);
+}
+
+/* The same events into two ledgers (different batch boundaries) give the
+ * same head hash: the fold is a function of the events alone. The mix runs a
+ * referral funnel through the rules (codes, attributed signups, purchases,
+ * a clock far ahead to mature holds) and the engine's adjustments and
+ * redemptions (some overdrawn). */
+static void fold_mix(fx_t *f, rf_ledger_t *l, int commit_every)
+{
+    f->id = 0;
+    ev_program(f, PROGRAM, 1);
+    fold_next(l, f, NULL);
+    for (int i = 0; i < 360; i++) {
+        char user[32], ref[32], code[32], friend_[32];
+        snprintf(user, sizeof user, "u%d", i % 17);
+        snprintf(ref, sizeof ref, "ref%d", i / 6 % 10);
+        snprintf(code, sizeof code, "CODE%d", i / 6 % 10);
+        snprintf(friend_, sizeof friend_, "friend%d", i / 6);
+        switch (i % 6) {
+        case 0:
+            ev_code(f, ref, code);
+            break;
+        case 1:
+            ev_signup(f, friend_, code);
+            break;
+        case 2:
+            ev_purchase(f, PROGRAM, friend_, 2500 + i);
+            break;
+        case 3:
+            ev_adjust(f, user, 100 + i);
+            break;
+        case 4:
+            ev_redeem(f, i % 12 == 4 ? ref : user, 50 + i);
+            break;
+        default:
+            ev_share(f, PROGRAM, ref);
+            break;
+        }
+        fold_next(l, f, NULL);
+        if (i % commit_every == 0) commit(l);
+        if (i == 180) {
+            ev_clock(f, T0 + 400LL * 86400 * 1000); /* past any hold */
+            fold_next(l, f, NULL);
+        }
+    }
+    commit(l);
+}
+
+typedef struct kind_count {
+    uint64_t records, posted, rules_posted;
+} kind_count_t;
+
+static int count_kinds(const rf_record_t *rec, void *opaque)
+{
+    kind_count_t *kc = opaque;
+    kc->records++;
+    if (rec->npostings) {
+        kc->posted++;
+        if (strcmp(rec->kind, RF_KIND_ADJUSTMENT) && strcmp(rec->kind, RF_KIND_REDEMPTION))
+            kc->rules_posted++;
+    }
+    return 0;
+}
+
+static void test_determinism(void **state)
+{
+    fx_t *f = *state;
+    char d1[600], d2[600];
+    snprintf(d1, sizeof d1, "%s/one", f->dir);
+    snprintf(d2, sizeof d2, "%s/two", f->dir);
+    rf_errbuf_t eb;
+    rf_ledger_t *a = rf_ledger_open(d1, 2, RF_LEDGER_CREATE | RF_LEDGER_NOSYNC, &eb);
+    rf_ledger_t *b = rf_ledger_open(d2, 2, RF_LEDGER_CREATE | RF_LEDGER_NOSYNC, &eb);
+    assert_non_null(a);
+    assert_non_null(b);
+    fold_mix(f, a, 7);
+    fold_mix(f, b, 1000);
+    rf_ledger_head_t ha, hb;
+    rf_ledger_head(a, &ha, NULL);
+    rf_ledger_head(b, &hb, NULL);
+    assert_true(ha.seq > 300);
+    assert_int_equal(ha.seq, hb.seq);
+    assert_memory_equal(ha.hash, hb.hash, 32);
+    assert_memory_equal(ha.counts, hb.counts, sizeof ha.counts);
+    assert_true(ha.counts[RF_OUTCOME_REJECTED] > 0); /* some overdrafts in the mix */
+    kind_count_t kc = {0};
+    rf_errbuf_t seb;
+    assert_int_equal(rf_ledger_scan(a, 0, 0, count_kinds, &kc, &seb), RF_OK);
+    assert_int_equal(kc.records, ha.seq);
+    print_message("%llu records, %llu with postings, %llu of the rules' kinds with postings\n",
+                  (unsigned long long)kc.records, (unsigned long long)kc.posted,
+                  (unsigned long long)kc.rules_posted);
+    assert_verifies(a);
+    rf_ledger_close(a);
+    rf_ledger_close(b);
+}
+
+/* ---- tampering through RocksDB directly ---- */
+
+static rocksdb_t *raw_open(const char *dir, int32_t partition, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/fold/p-%04d", dir, (int)partition);
+    rocksdb_options_t *o = rocksdb_options_create();
+    char *err = NULL;
+    rocksdb_t *db = rocksdb_open(o, path, &err);
+    rocksdb_options_destroy(o);
+    if (!db) fail_msg("raw open: %s", err);
+    return db;
+}
+
+static void raw_put(rocksdb_t *db, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+    char *err = NULL;
+    rocksdb_put(db, wo, (const char *)k, kl, (const char *)v, vl, &err);
+    rocksdb_writeoptions_destroy(wo);
+    assert_null(err);
+}
+
+static void raw_del(rocksdb_t *db, const uint8_t *k, size_t kl)
+{
+    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+    char *err = NULL;
+    rocksdb_delete(db, wo, (const char *)k, kl, &err);
+    rocksdb_writeoptions_destroy(wo);
+    assert_null(err);
+}
+
+static char *raw_get(rocksdb_t *db, const uint8_t *k, size_t kl, size_t *vl)
+{
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    char *err = NULL;
+    char *v = rocksdb_get(db, ro, (const char *)k, kl, vl, &err);
+    rocksdb_readoptions_destroy(ro);
+    assert_null(err);
+    assert_non_null(v);
+    return v;
+}
+
+static void build_ledger(fx_t *f, int32_t partition)
+{
+    rf_ledger_t *l = open_rw(f, partition);
+    fold_mix(f, l, 50);
+    assert_verifies(l);
+    rf_ledger_close(l);
+}
+
+static rf_err_t verify_dir(fx_t *f, int32_t partition, uint64_t *bad, rf_errbuf_t *eb)
+{
+    rf_ledger_t *l = rf_ledger_open(f->dir, partition, RF_LEDGER_READONLY, eb);
+    assert_non_null(l);
+    rf_err_t err = rf_ledger_verify(l, bad, eb);
+    rf_ledger_close(l);
+    return err;
+}
+
+static void test_tamper_byte(void **state)
+{
+    fx_t *f = *state;
+    char path[700], out[4096];
+    build_ledger(f, 0);
+    rocksdb_t *db = raw_open(f->dir, 0, path, sizeof path);
+    uint8_t key[9];
+    size_t vl = 0;
+    rf__key_u64(key, RF__K_RECORD, 40);
+    char *v = raw_get(db, key, 9, &vl);
+    v[vl - 1] ^= 0x01; /* last byte of the last fact's value */
+    raw_put(db, key, 9, (uint8_t *)v, vl);
+    rocksdb_free(v);
+    rocksdb_close(db);
+    uint64_t bad = 0;
+    rf_errbuf_t eb;
+    assert_int_equal(verify_dir(f, 0, &bad, &eb), RF_ERR_CORRUPT);
+    assert_int_equal(bad, 40);
+    assert_non_null(strstr(eb.msg, "hash"));
+    /* reading the record checks it too */
+    rf_ledger_t *l = rf_ledger_open(f->dir, 0, RF_LEDGER_READONLY, &eb);
+    rf_record_t *rec = malloc(sizeof *rec);
+    assert_int_equal(rf_ledger_get_record(l, 40, rec, &eb), RF_ERR_CORRUPT);
+    assert_int_equal(rf_ledger_get_record(l, 39, rec, &eb), RF_OK);
+    free(rec);
+    rf_ledger_close(l);
+    /* and the command says so, exiting 1 */
+    assert_int_equal(rf_test_refold(out, sizeof out, 0, "verify --data '%s'", f->dir), 1);
+    assert_non_null(strstr(out, "FAULT seq=40"));
+    assert_int_equal(rf_test_refold(out, sizeof out, 0, "verify --data '%s' --json", f->dir), 1);
+    assert_non_null(strstr(out, "\"bad_seq\":40"));
+}
+
+static void test_tamper_delete(void **state)
+{
+    fx_t *f = *state;
+    char path[700];
+    build_ledger(f, 0);
+    rocksdb_t *db = raw_open(f->dir, 0, path, sizeof path);
+    uint8_t key[9];
+    rf__key_u64(key, RF__K_RECORD, 17);
+    raw_del(db, key, 9);
+    rocksdb_close(db);
+    uint64_t bad = 0;
+    rf_errbuf_t eb;
+    assert_int_equal(verify_dir(f, 0, &bad, &eb), RF_ERR_CORRUPT);
+    assert_int_equal(bad, 17);
+    assert_non_null(strstr(eb.msg, "missing"));
+}
+
+/* An extra record with a valid hash and link but unbalanced postings (and a
+ * meta row pointing at it) is still caught: the postings check. */
+static void test_tamper_unbalanced(void **state)
+{
+    fx_t *f = *state;
+    char path[700];
+    build_ledger(f, 0);
+    rocksdb_t *db = raw_open(f->dir, 0, path, sizeof path);
+    uint8_t mkey = RF__K_META;
+    size_t vl = 0;
+    char *mv = raw_get(db, &mkey, 1, &vl);
+    rf__meta_t m;
+    assert_int_equal(rf__meta_decode((uint8_t *)mv, vl, &m, NULL), RF_OK);
+    rocksdb_free(mv);
+    rf_record_t *rec = calloc(1, sizeof *rec);
+    rec->seq = m.head_seq + 1;
+    memcpy(rec->prev_hash, m.head_hash, 32);
+    rec->partition = 0;
+    rec->offset = m.next_offset - 1;
+    rf_strlcpy(rec->event_id, "00000000-0000-4000-8000-000000000001", sizeof rec->event_id);
+    rf_strlcpy(rec->program_id, PROGRAM, sizeof rec->program_id);
+    rf_strlcpy(rec->kind, RF_KIND_ADJUSTMENT, sizeof rec->kind);
+    rf_record_post(rec, "mallory", RF_BUCKET_AVAILABLE, "USD", 1000000);
+    rf_record_compute_hash(rec, rec->hash);
+    uint8_t val[RF__RECORD_HDR + RF_RECORD_BYTES_MAX], key[9], meta[RF__META_LEN];
+    size_t n = rf_record_canonical(rec, val + RF__RECORD_HDR, RF_RECORD_BYTES_MAX);
+    memcpy(val, rec->hash, 32);
+    memcpy(val + 32, rec->prev_hash, 32);
+    raw_put(db, key, rf__key_u64(key, RF__K_RECORD, rec->seq), val, RF__RECORD_HDR + n);
+    m.head_seq = rec->seq;
+    memcpy(m.head_hash, rec->hash, 32);
+    rf__meta_encode(&m, meta);
+    raw_put(db, &mkey, 1, meta, sizeof meta);
+    rocksdb_close(db);
+    uint64_t bad = 0;
+    rf_errbuf_t eb;
+    assert_int_equal(verify_dir(f, 0, &bad, &eb), RF_ERR_CORRUPT);
+    assert_int_equal(bad, rec->seq);
+    assert_non_null(strstr(eb.msg, "balance"));
+    free(rec);
+}
+
+/* A balance changed behind the ledger's back no longer equals its postings. */
+static void test_tamper_balance(void **state)
+{
+    fx_t *f = *state;
+    char path[700];
+    build_ledger(f, 0);
+    rocksdb_t *db = raw_open(f->dir, 0, path, sizeof path);
+    uint8_t key[RF__BALANCE_KEY_MAX], v[RF__BALANCE_VAL_LEN];
+    int64_t b[RF_BUCKET__COUNT] = {0};
+    size_t kl = rf__balance_key(key, PROGRAM, "u3", "USD"), vl = 0;
+    char *old = raw_get(db, key, kl, &vl);
+    assert_int_equal(vl, RF__BALANCE_VAL_LEN);
+    rf__balance_decode((uint8_t *)old, b);
+    rocksdb_free(old);
+    b[RF_BUCKET_AVAILABLE] += 1;
+    rf__balance_encode(b, v);
+    raw_put(db, key, kl, v, sizeof v);
+    rocksdb_close(db);
+    uint64_t bad = 0;
+    rf_errbuf_t eb;
+    assert_int_equal(verify_dir(f, 0, &bad, &eb), RF_ERR_CORRUPT);
+    assert_true(bad > 0);
+    assert_non_null(strstr(eb.msg, "u3"));
+}
+
+/* More accounts than verify's map holds: several passes, same verdicts. */
+static void test_verify_passes(void **state)
+{
+    fx_t *f = *state;
+    rf_ledger_t *l = open_rw(f, 0);
+    ev_program(f, PROGRAM, 1);
+    fold_next(l, f, NULL);
+    for (int i = 0; i < 1500; i++) {
+        char user[32];
+        snprintf(user, sizeof user, "many%d", i);
+        ev_adjust(f, user, 10 + i);
+        fold_next(l, f, NULL);
+    }
+    commit(l);
+    rf__verify_slots_max = 1024; /* 384 accounts per pass: 4 passes */
+    assert_verifies(l);
+    rf_ledger_close(l);
+    char path[700];
+    rocksdb_t *db = raw_open(f->dir, 0, path, sizeof path);
+    uint8_t key[RF__BALANCE_KEY_MAX], v[RF__BALANCE_VAL_LEN];
+    int64_t b[RF_BUCKET__COUNT] = {0};
+    b[RF_BUCKET_AVAILABLE] = 9999;
+    rf__balance_encode(b, v);
+    raw_put(db, key, rf__balance_key(key, PROGRAM, "many1234", "USD"), v, sizeof v);
+    rocksdb_close(db);
+    uint64_t bad = 0;
+    rf_errbuf_t eb;
+    rf_err_t err = verify_dir(f, 0, &bad, &eb);
+    rf__verify_slots_max = RF_VERIFY_ACCOUNTS_MAX;
+    assert_int_equal(err, RF_ERR_CORRUPT);
+    assert_int_equal(bad, 1236); /* the program's record, then many0 at seq 2 */
+    assert_non_null(strstr(eb.msg, "many1234"));
+}
+
+static void test_checkpoint_and_readonly(void **state)
+{
+    fx_t *f = *state;
+    char cp[700], out[4096];
+    rf_errbuf_t eb;
+    rf_ledger_t *l = open_rw(f, 5);
+    fold_mix(f, l, 40);
+    snprintf(cp, sizeof cp, "%s/checkpoint", f->dir);
+    assert_int_equal(rf_ledger_checkpoint(l, cp, &eb), RF_OK);
+    assert_int_equal(rf_ledger_checkpoint(l, cp, &eb), RF_ERR_STORAGE); /* exists */
+    rf_ledger_head_t h, hc;
+    rf_ledger_head(l, &h, NULL);
+    /* a reader sees the ledger as of its open, while the writer goes on */
+    rf_ledger_t *r = rf_ledger_open(f->dir, 5, RF_LEDGER_READONLY, &eb);
+    assert_non_null(r);
+    ev_adjust(f, "late", 5);
+    fold_next(l, f, NULL);
+    commit(l);
+    rf_ledger_head(r, &hc, NULL);
+    assert_memory_equal(&h, &hc, sizeof h);
+    rf_fold_result_t res;
+    assert_int_equal(rf_ledger_fold(r, h.next_offset, f->buf, f->len, &res, &eb), RF_ERR_CONFIG);
+    /* a reader cannot checkpoint: it may not know files the writer made since */
+    char cp2[700];
+    snprintf(cp2, sizeof cp2, "%s/checkpoint-ro", f->dir);
+    assert_int_equal(rf_ledger_checkpoint(r, cp2, &eb), RF_ERR_CONFIG);
+    rf_ledger_close(r);
+    rf_ledger_close(l);
+    rf_ledger_t *c = rf_ledger_open_path(cp, 5, RF_LEDGER_READONLY, &eb);
+    assert_non_null(c);
+    rf_ledger_head(c, &hc, NULL);
+    assert_memory_equal(&h, &hc, sizeof h);
+    assert_verifies(c);
+    rf_ledger_close(c);
+    assert_null(rf_ledger_open_path(cp, 6, RF_LEDGER_READONLY, &eb)); /* other partition */
+    assert_int_equal(rf_test_refold(out, sizeof out, 0, "verify --path '%s' --partition 5", cp), 0);
+    assert_non_null(strstr(out, "partition=5 OK"));
+    assert_int_equal(rf_test_refold(out, sizeof out, 0, "head --data '%s' --json", f->dir), 0);
+    assert_non_null(strstr(out, "\"partition\":5"));
+    assert_non_null(strstr(out, "\"applied\":"));
+}
+
+static void test_outbox_ack(void **state)
+{
+    fx_t *f = *state;
+    rf_errbuf_t eb;
+    rf_ledger_t *l = open_rw(f, 0);
+    ev_program(f, PROGRAM, 1);
+    fold_next(l, f, NULL);
+    ev_adjust(f, "erin", 10);
+    fold_next(l, f, NULL);
+    commit(l);
+    assert_int_equal(rf_ledger_outbox_ack(l, 9, &eb), RF_ERR_BAD_INPUT);
+    assert_int_equal(rf_ledger_outbox_ack(l, 1, &eb), RF_OK); /* no batch: written now */
+    rf_ledger_close(l);
+    l = open_rw(f, 0);
+    rf_ledger_head_t h;
+    rf_ledger_head(l, &h, NULL);
+    assert_int_equal(h.outbox_seq, 1);
+    ev_adjust(f, "erin", 10);
+    fold_next(l, f, NULL);
+    assert_int_equal(rf_ledger_outbox_ack(l, 2, &eb), RF_OK); /* staged with the batch */
+    assert_int_equal(rf_ledger_outbox_ack(l, 1, &eb), RF_OK); /* never goes back */
+    commit(l);
+    rf_ledger_head(l, &h, NULL);
+    assert_int_equal(h.outbox_seq, 2);
+    assert_verifies(l);
+    rf_ledger_close(l);
+}
+
+/* Pins the canonical encoding and hash (docs/ledger.md, test vector): a
+ * change here breaks every stored chain. */
+static void test_canonical_vector(void **state)
+{
+    (void)state;
+    rf_record_t *rec = calloc(1, sizeof *rec);
+    rec->seq = 1;
+    rec->partition = 3;
+    rec->offset = 42;
+    rf_strlcpy(rec->event_id, "00000000-0000-4000-8000-000000000001", sizeof rec->event_id);
+    rf_strlcpy(rec->program_id, "prog-a", sizeof rec->program_id);
+    rec->occurred_at_ms = T0;
+    rf_strlcpy(rec->kind, "adjustment", sizeof rec->kind);
+    rf_record_post(rec, "#adjustment", RF_BUCKET_ADJUSTMENT, "USD", -500);
+    rf_record_post(rec, "bob", RF_BUCKET_AVAILABLE, "USD", 500);
+    rf_record_fact(rec, "event_type", "Adjustment");
+    uint8_t buf[RF_RECORD_BYTES_MAX], h[32];
+    size_t n = rf_record_canonical(rec, buf, sizeof buf);
+    assert_int_equal(n, 161);
+    assert_int_equal(buf[0], 1);
+    assert_int_equal(rf_record_canonical(rec, buf, 10), 0); /* does not fit */
+    rf_record_compute_hash(rec, h);
+    char hex[65];
+    rf_hex(h, 32, hex);
+    /* computed independently from docs/ledger.md with Python's struct and hashlib */
+    assert_string_equal(hex, "dbedaee92cb99b1f9681580f96fbe7c70fff1b6072ad71b00a77bfd3c6e07770");
+    free(rec);
+}
+
+static void test_derive_id(void **state)
+{
+    fx_t *f = *state;
+    rf_event_t *ev = ev_new(f, RF_EV_CLOCK, PROGRAM);
+    rf_strlcpy(ev->event_id, "00000000-0000-4000-8000-000000000001", sizeof ev->event_id);
+    rf_fold_ctx_t ctx = {.ev = ev};
+    char a[37], b[37];
+    rf_fold_derive_id(&ctx, "reward/referrer", a);
+    rf_fold_derive_id(&ctx, "reward/friend", b);
+    /* Python: uuid.uuid5(UUID('4dbd4b57-7051-41b0-ba0e-9cfbf9d48cbb'),
+     *   '00000000-0000-4000-8000-000000000001/reward/referrer') */
+    assert_string_equal(a, "c5fbf3c2-cdad-54fd-8aee-613fccd0eaa1");
+    assert_string_not_equal(a, b);
+    assert_int_equal(a[14], '5');
+}
+
+/* ---- storage failures: commit fails, nothing advances, restart resumes ---- */
+
+static char mounted[700]; /* unmounted by the teardown if a test fails midway */
+
+static int teardown_mount(void **state)
+{
+    if (mounted[0]) umount2(mounted, MNT_DETACH);
+    mounted[0] = 0;
+    return teardown(state);
+}
+
+/* Fills the file system holding dir; returns the filler's path length. */
+static void fill_fs(const char *dir, char *filler, size_t cap)
+{
+    snprintf(filler, cap, "%s/filler", dir);
+    int fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    static char chunk[4096];
+    for (int i = 0; i < 1 << 16; i++) /* bounded: 256 MiB at most */
+        if (write(fd, chunk, sizeof chunk) < 0) break;
+    assert_int_equal(errno, ENOSPC);
+    close(fd);
+}
+
+/* Folds `count` adjustments and commits; returns the commit's result. */
+static rf_err_t fold_batch(fx_t *f, rf_ledger_t *l, int count, rf_errbuf_t *eb)
+{
+    for (int i = 0; i < count; i++) {
+        ev_adjust(f, "frank", 3);
+        fold_next(l, f, NULL);
+    }
+    return rf_ledger_commit(l, eb);
+}
+
+static void after_failure(fx_t *f, const char *data, int64_t committed)
+{
+    rf_errbuf_t eb;
+    rf_ledger_t *l = rf_ledger_open(data, 0, 0, &eb);
+    if (!l) fail_msg("reopen: %s", eb.msg);
+    assert_int_equal(rf_ledger_next_offset(l), committed);
+    assert_verifies(l);
+    /* the cause fixed, the same offsets fold again */
+    assert_int_equal(fold_batch(f, l, 10, &eb), RF_OK);
+    assert_int_equal(rf_ledger_next_offset(l), committed + 10);
+    assert_verifies(l);
+    rf_ledger_close(l);
+}
+
+static void test_storage_full(void **state)
+{
+    fx_t *f = *state;
+    char mnt[600], filler[700];
+    rf_errbuf_t eb = {{0}};
+    snprintf(mnt, sizeof mnt, "%s/tmpfs", f->dir);
+    assert_int_equal(mkdir(mnt, 0755), 0);
+    if (mount("tmpfs", mnt, "tmpfs", 0, "size=2m") != 0) {
+        print_message("tmpfs mount not permitted (%s): skipped\n", strerror(errno));
+        skip();
+    }
+    rf_strlcpy(mounted, mnt, sizeof mounted);
+    rf_ledger_t *l = rf_ledger_open(mnt, 0, RF_LEDGER_CREATE, &eb);
+    if (!l) fail_msg("open on tmpfs: %s", eb.msg);
+    ev_program(f, PROGRAM, 1);
+    fold_next(l, f, NULL);
+    assert_int_equal(fold_batch(f, l, 20, &eb), RF_OK);
+    int64_t committed = rf_ledger_next_offset(l);
+    fill_fs(mnt, filler, sizeof filler);
+    rf_err_t err = fold_batch(f, l, 500, &eb);
+    assert_int_equal(err, RF_ERR_STORAGE);
+    print_message("commit on a full disk: %s\n", eb.msg);
+    assert_int_equal(rf_ledger_next_offset(l), committed);
+    assert_int_equal(rf_ledger_batch_size(l), 0); /* the failed batch is dropped */
+    rf_ledger_close(l);
+    assert_int_equal(unlink(filler), 0);
+    f->id -= 500; /* refold the very same events */
+    after_failure(f, mnt, committed);
+    assert_int_equal(umount2(mnt, MNT_DETACH), 0);
+    mounted[0] = 0;
+}
+
+/* Without root: a file size limit makes the WAL append fail (EFBIG). */
+static void test_storage_fsize(void **state)
+{
+    fx_t *f = *state;
+    rf_errbuf_t eb = {{0}};
+    rf_ledger_t *l = open_rw(f, 0);
+    ev_program(f, PROGRAM, 1);
+    fold_next(l, f, NULL);
+    assert_int_equal(fold_batch(f, l, 20, &eb), RF_OK);
+    int64_t committed = rf_ledger_next_offset(l);
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = 1024 * 1024;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    rf_err_t err = RF_OK;
+    int batches = 0;
+    while (batches < 40 && (err = fold_batch(f, l, 500, &eb)) == RF_OK) {
+        committed = rf_ledger_next_offset(l);
+        batches++;
+    }
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    assert_int_equal(err, RF_ERR_STORAGE);
+    print_message("commit past the file size limit (%d batches ok): %s\n", batches, eb.msg);
+    assert_int_equal(rf_ledger_next_offset(l), committed);
+    rf_ledger_close(l);
+    f->id -= 500;
+    after_failure(f, f->dir, committed);
+}
+
+/* ---- benchmark (RF_BENCH=1): fold + synced commit without Kafka ---- */
+
+#define BENCH_EVENTS 200000
+#define BENCH_BATCH  5000
+
+typedef struct bench_ev {
+    uint32_t off, len;
+    int32_t part;
+} bench_ev_t;
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Share and Purchase events (half each) of one program per partition. */
+static uint8_t *bench_events(fx_t *f, int nparts, bench_ev_t *evs, int n)
+{
+    uint8_t *arena = malloc((size_t)n * 256);
+    assert_non_null(arena);
+    size_t used = 0;
+    for (int i = 0; i < n; i++) {
+        int p = i % nparts;
+        char prog[32], user[32];
+        snprintf(prog, sizeof prog, "bench-%d", p);
+        snprintf(user, sizeof user, "user-%d", (i / nparts) % 5000);
+        if (i < nparts)
+            ev_program(f, prog, 1);
+        else if (i % 2)
+            ev_share(f, prog, user);
+        else
+            ev_purchase(f, prog, user, 1000 + i % 9000);
+        assert_true(f->len <= 256);
+        memcpy(arena + used, f->buf, f->len);
+        evs[i] = (bench_ev_t){(uint32_t)used, (uint32_t)f->len, p};
+        used += f->len;
+    }
+    return arena;
+}
+
+static void bench_run(fx_t *f, int nparts, int flags, const char *label)
+{
+    static bench_ev_t evs[BENCH_EVENTS];
+    static uint64_t commit_ns[BENCH_EVENTS];
+    char data[700];
+    snprintf(data, sizeof data, "%s/bench-%d-%d", f->dir, nparts, flags);
+    uint8_t *arena = bench_events(f, nparts, evs, BENCH_EVENTS);
+    rf_ledger_t *ls[16];
+    rf_errbuf_t eb;
+    for (int p = 0; p < nparts; p++)
+        ls[p] = rf_ledger_open(data, p, RF_LEDGER_CREATE | flags, &eb);
+    int ncommits = 0;
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
+    uint64_t t0 = rf_now_ns(), fold_ns = 0;
+    for (int i = 0; i < BENCH_EVENTS; i += BENCH_BATCH) {
+        uint64_t tf = rf_now_ns();
+        for (int j = i; j < i + BENCH_BATCH && j < BENCH_EVENTS; j++) {
+            rf_ledger_t *l = ls[evs[j].part];
+            rf_fold_result_t res;
+            int64_t off = l->staged.next_offset < 0 ? 0 : l->staged.next_offset;
+            assert_int_equal(rf_ledger_fold(l, off, arena + evs[j].off, evs[j].len, &res, &eb), 0);
+            assert_int_equal(res.outcome, RF_OUTCOME_APPLIED);
+        }
+        fold_ns += rf_now_ns() - tf;
+        for (int p = 0; p < nparts; p++) {
+            uint64_t tc = rf_now_ns();
+            assert_int_equal(rf_ledger_commit(ls[p], &eb), RF_OK);
+            commit_ns[ncommits++] = rf_now_ns() - tc;
+        }
+    }
+    double secs = (double)(rf_now_ns() - t0) / 1e9;
+    getrusage(RUSAGE_SELF, &ru1);
+    /* CPU time of the process (this thread and RocksDB's flushes and
+     * compactions): less sensitive than wall time to a busy shared machine */
+    double cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
+                          ru0.ru_stime.tv_sec) +
+                 (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
+                          ru0.ru_stime.tv_usec) /
+                     1e6;
+    qsort(commit_ns, (size_t)ncommits, sizeof commit_ns[0], cmp_u64);
+    printf("bench %-20s %2d partition(s): %d events in %.2f s = %.0f events/s (fold only "
+           "%.0f/s, %.1f us CPU/event); %d commits p50 %.2f ms p99 %.2f ms\n",
+           label, nparts, BENCH_EVENTS, secs, BENCH_EVENTS / secs,
+           BENCH_EVENTS / ((double)fold_ns / 1e9), cpu * 1e6 / BENCH_EVENTS, ncommits,
+           (double)commit_ns[ncommits / 2] / 1e6, (double)commit_ns[ncommits * 99 / 100] / 1e6);
+    for (int p = 0; p < nparts; p++) {
+        if (p == 0) assert_verifies(ls[p]);
+        rf_ledger_close(ls[p]);
+    }
+    free(arena);
+}
+
+static void test_bench(void **state)
+{
+    const char *b = getenv("RF_BENCH");
+    if (!b || strcmp(b, "1") != 0) skip();
+    fx_t *f = *state;
+    bench_run(f, 1, 0, "synced, batch 5000");
+    bench_run(f, 16, 0, "synced, cycle 5000");
+    bench_run(f, 1, RF_LEDGER_NOSYNC, "unsynced, batch 5000");
+}
+
+int main(void)
+{
+    rf_log_set_level(RF_LOG_WARN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_offsets_contiguous, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_and_conflict, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dead_letters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_adjustments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redemption, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_durable_and_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_determinism, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tamper_byte, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tamper_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tamper_unbalanced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tamper_balance, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_passes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_and_readonly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_ack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_canonical_vector, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_derive_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_storage_full, setup, teardown_mount),
+        cmocka_unit_test_setup_teardown(test_storage_fsize, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bench, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
