@@ -103,6 +103,11 @@
 /* Open table files per partition RocksDB: 256 partitions x 64 stays far below
  * the usual 64k descriptor limit; more files than this are reopened. */
 #define RF_LEDGER_OPEN_FILES_MAX 64
+/* Archived events are stored in chunks, one RocksDB key per chunk of
+ * consecutive offsets (docs/ledger.md): a key per event cost a memtable
+ * insert each. A chunk closes once it holds this many bytes, so reading one
+ * archived offset reads at most this plus one event. */
+#define RF_LEDGER_ARCHIVE_CHUNK_BYTES (64u << 10)
 /* Programs whose existence a partition ledger caches (key = program id, so a
  * partition holds few programs); a miss costs one RocksDB get. */
 #define RF_LEDGER_PROGRAM_CACHE 64
@@ -148,6 +153,10 @@
  * per cycle, as in the fold. */
 #define RF_PROJECT_BATCH_MAX 16384
 #define RF_PROJECT_BATCH_MS 50
+/* Partitions a projection worker applies in parallel (one thread each, the
+ * calling thread included): partitions share nothing, so more threads than
+ * cores only add switching. */
+#define RF_PROJECT_THREADS_MAX 16
 /* The projection's per-partition write-back cache: a batch commits early
  * when it holds this many keys (a referral touches ~100 keys: 8 boards with
  * their rank counters), and a commit drops the cache above RF_PROJECT_CACHE_KEEP
@@ -191,6 +200,9 @@
  * most RF_RULES_STATE_VAL_MAX bytes; 8192 x ~1 KiB = 8 MiB per partition. */
 #define RF_RULES_STATE_CACHE 8192
 #define RF_RULES_STATE_VAL_MAX 768
+/* Upcoming holds kept in memory per partition (read with one index scan), so
+ * maturing rewards costs one scan per this many holds instead of one each. */
+#define RF_RULES_DUE_AHEAD 64
 /* Payment hashes kept per user for the self-referral check. */
 #define RF_RULES_PAYMENT_HASHES 4
 

@@ -8,6 +8,7 @@
 #include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,30 @@ static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
     return 0;
 }
 
+/* --events, --seed, --partitions: 0, or -1 with the message printed. */
+static int parse_num_opt(int c, const char *arg, rf_demo_opts_t *o)
+{
+    RF_ASSERT(c == 'n' || c == 's' || c == 'p');
+    uint64_t lo = c == 'p' ? 1 : c == 'n' ? RF_DEMO_EVENTS_MIN : 0;
+    uint64_t hi = c == 'p' ? RF_PARTITIONS_MAX : c == 'n' ? UINT64_MAX / 2 : UINT64_MAX;
+    uint64_t v;
+    if (parse_u64(arg, lo, hi, &v) != 0) {
+        fprintf(stderr, DEMO "--%s: '%s' is not an integer in %" PRIu64 "..%" PRIu64 "\n",
+                c == 'n'   ? "events"
+                : c == 's' ? "seed"
+                           : "partitions",
+                arg, lo, hi);
+        return -1;
+    }
+    if (c == 'n')
+        o->events = v;
+    else if (c == 's')
+        o->seed = v;
+    else
+        o->partitions = (int)v;
+    return 0;
+}
+
 /* Returns -1 to go on, else the exit status. */
 static int parse_args(int argc, char **argv, rf_demo_opts_t *o)
 {
@@ -100,7 +125,6 @@ static int parse_args(int argc, char **argv, rf_demo_opts_t *o)
     o->events = 1000000;
     o->seed = 1;
     o->partitions = RF_PARTITIONS_DEFAULT;
-    uint64_t v;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -122,25 +146,9 @@ static int parse_args(int argc, char **argv, rf_demo_opts_t *o)
             break;
         case 'n':
         case 's':
-        case 'p': {
-            uint64_t lo = c == 'p' ? 1 : c == 'n' ? RF_DEMO_EVENTS_MIN : 0;
-            uint64_t hi = c == 'p' ? RF_PARTITIONS_MAX : c == 'n' ? UINT64_MAX / 2 : UINT64_MAX;
-            if (parse_u64(optarg, lo, hi, &v) != 0) {
-                fprintf(stderr, DEMO "--%s: '%s' is not an integer in %" PRIu64 "..%" PRIu64 "\n",
-                        c == 'n'   ? "events"
-                        : c == 's' ? "seed"
-                                   : "partitions",
-                        optarg, lo, hi);
-                return 2;
-            }
-            if (c == 'n')
-                o->events = v;
-            else if (c == 's')
-                o->seed = v;
-            else
-                o->partitions = (int)v;
+        case 'p':
+            if (parse_num_opt(c, optarg, o) != 0) return 2;
             break;
-        }
         case 'c':
             fprintf(stderr, DEMO "--continue is not supported: the embedded broker starts "
                                  "empty, so the ledgers' stored offsets would point past its "
@@ -324,10 +332,13 @@ static void print_header(const rf_demo_run_t *r)
 
 static void keep_broker(const rf_demo_run_t *r)
 {
-    printf("\nbroker still running at %s (Ctrl-C stops it): e.g.\n"
-           "  refold loadgen --brokers %s --seed 2 --events 100000 &\n"
-           "  refold fold --brokers %s --data %s\n",
-           r->brokers, r->brokers, r->brokers, r->o->data_dir);
+    char dir[PATH_MAX];
+    const char *d = realpath(r->o->data_dir, dir) ? dir : r->o->data_dir;
+    printf("\nbroker still running at %s (Ctrl-C stops it); to add traffic to the same data:\n"
+           "  refold loadgen --brokers %s --seed 2 --events 100000\n"
+           "  refold fold --brokers %s --data %s --exit-at-end\n"
+           "  refold project --brokers %s --data %s --exit-at-end\n",
+           r->brokers, r->brokers, r->brokers, d, r->brokers, d);
     fflush(stdout);
     while (!interrupted)
         pause();
@@ -345,7 +356,10 @@ static rf_err_t run_pipeline(rf_demo_run_t *r, rf_errbuf_t *eb)
     rf_err_t err = start_workers(r, eb);
     if (err == RF_OK) err = rf__demo_publish(r, eb);
     if (err == RF_OK) err = rf__demo_wait_caught_up(r, eb);
+    /* the last frame stays on screen; later log lines must not erase what
+     * is printed below it */
     rf__demo_progress(r, true);
+    rf__demo_progress_attach(NULL);
     rf_errbuf_t seb = {{0}};
     rf_err_t serr = stop_workers(r, &seb);
     if (err == RF_OK && serr != RF_OK) {

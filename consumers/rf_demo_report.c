@@ -158,6 +158,7 @@ static json_t *verify_json(const rf_demo_run_t *r, checks_t *c)
     uint8_t heads[RF_PARTITIONS_MAX * 32];
     int faults = 0;
     char fault[RF_ERRMSG_MAX] = "";
+    RF_ASSERT(r->o->partitions >= 1 && r->o->partitions <= RF_PARTITIONS_MAX);
     for (int p = 0; p < r->o->partitions; p++) {
         rf_errbuf_t eb = {{0}};
         rf_ledger_head_t h = {.partition = p, .next_offset = -1};
@@ -439,7 +440,7 @@ static void print_reconciliation(json_t *rep)
            N(jint(pj, "accounts_compared")), N(jint(pj, "differences")));
     json_t *v = json_object_get(rep, "verify");
     printf("verify: %s\n", json_is_true(json_object_get(v, "ok")) ? "OK" : "FAILED");
-    printf("  %-9s %12s  %-64s\n", "partition", "seq", "head hash");
+    printf("  %-9s %12s  %s\n", "partition", "seq", "head hash");
     json_array_foreach(json_object_get(v, "partitions"), i, t)
     {
         printf("  %-9d %12s  %s%s\n", (int)jint(t, "partition"), N(jint(t, "seq")),

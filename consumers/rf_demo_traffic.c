@@ -57,6 +57,7 @@ static void remap(const rf_demo_programs_t *ps, rf_event_t *ev)
     for (int i = 0; i < ps->n && !p; i++)
         if (!strcmp(ev->program_id, ps->p[i].lg_id)) p = &ps->p[i];
     if (!p) return;
+    RF_ASSERT(p->id[0] && p->rules_json);
     snprintf(ev->program_id, sizeof ev->program_id, "%s", p->id);
     switch (ev->type) {
     case RF_EV_PROGRAM_CONFIGURED:
@@ -100,6 +101,7 @@ static void on_delivery(const rf_delivery_t *d, void *opaque)
         return;
     }
     RF_ASSERT(d->partition >= 0 && d->partition < RF_PARTITIONS_MAX);
+    RF_ASSERT(d->offset >= 0);
     if (d->partition != partition_of(r, d->program_id) && !r->partition_mismatch++)
         snprintf(r->delivery_error, sizeof r->delivery_error,
                  "program '%s' went to partition %d, not %d (partitioner changed?)", d->program_id,
@@ -213,6 +215,7 @@ static rf_err_t wait_until(rf_demo_run_t *r, rf_producer_t *prod,
 static rf_err_t emit_one(rf_demo_run_t *r, rf_producer_t *prod, const rf_event_t *ev,
                          rf_errbuf_t *eb)
 {
+    RF_ASSERT(r->delivered + r->failed <= r->emitted);
     for (int attempt = 0; attempt < RF_PRODUCER_RETRY_MAX; attempt++) {
         rf_err_t err = rf_producer_emit(prod, ev, NULL, eb);
         if (err == RF_OK) {
@@ -304,9 +307,12 @@ static bool caught_up(const rf_demo_run_t *r)
         if (p->partition >= 0 && p->partition < RF_PARTITIONS_MAX)
             applied[p->partition] = p->applied_seq;
     }
-    for (int p = 0; p < r->o->partitions; p++)
+    for (int p = 0; p < r->o->partitions; p++) {
+        /* what was delivered is what was emitted, once the producer is done */
+        RF_ASSERT(r->end_offset[p] <= (int64_t)r->emitted_p[p]);
         if (next[p] != r->end_offset[p] || acked[p] != head[p] || applied[p] != head[p])
             return false;
+    }
     return true;
 }
 

@@ -53,7 +53,8 @@ uint64_t rf_fold_hist_quantile(const rf_fold_hist_t *h, double q)
 void rf_fold_stats_format(const rf_fold_stats_t *st, bool json, char *buf, size_t cap)
 {
     double secs = (double)st->elapsed_ns / 1e9;
-    double rate = secs > 0 ? (double)st->consumed / secs : 0;
+    double busy = (double)(st->elapsed_ns - st->assigned_ns) / 1e9; /* not the group join */
+    double rate = busy > 0 ? (double)st->consumed / busy : 0;
     int64_t lag = 0;
     for (int i = 0; i < st->nparts; i++)
         lag += st->parts[i].lag;

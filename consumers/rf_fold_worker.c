@@ -180,9 +180,16 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static rf_err_t make_consumer(rf_fold_worker_t *w)
 {
     /* Eager assignor: a revoke reaches every member before any assignment,
-     * so a partition's ledger is closed before another member opens it. */
+     * so a partition's ledger is closed before another member opens it.
+     * A 6 s session (librdkafka's default is 45 s): a crashed worker's
+     * partitions move on sooner, and the embedded broker holds a group in
+     * rebalance for the session timeout after its last member leaves. */
     const char *defaults[] = {"partition.assignment.strategy",
                               "range",
+                              "session.timeout.ms",
+                              "6000",
+                              "heartbeat.interval.ms",
+                              "2000",
                               "fetch.wait.max.ms",
                               "100",
                               "enable.partition.eof",
@@ -344,6 +351,7 @@ static rf_err_t acquire_parts(rf_fold_worker_t *w, rd_kafka_topic_partition_list
     }
     w->st.rebalances++;
     w->assigned = true;
+    if (w->st.assigned_ns == 0) w->st.assigned_ns = rf_now_ns() - w->start_ns;
     return RF_OK;
 }
 

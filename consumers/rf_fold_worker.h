@@ -50,9 +50,9 @@ typedef struct rf_fold_part_stats {
     uint64_t outbox_seq;    /* last seq acknowledged by refold.ledger */
 } rf_fold_part_stats_t;
 
-/* Counters since rf_fold_worker_run started. consumed ==
- * sum(outcomes) always: every folded offset has exactly one outcome. Counts
- * include offsets folded into a batch that a fatal error then dropped. */
+/* Counters since rf_fold_worker_run started. consumed == sum(outcomes)
+ * always: every folded offset has exactly one outcome. After a fatal error
+ * the counts may include offsets of the batch that was then not committed. */
 typedef struct rf_fold_stats {
     uint64_t consumed;
     uint64_t outcomes[RF_OUTCOME__COUNT];
@@ -64,6 +64,8 @@ typedef struct rf_fold_stats {
     uint64_t outbox_failed;   /* failed deliveries (republished later) */
     uint64_t rebalances;      /* assignments received */
     uint64_t elapsed_ns;      /* since run started */
+    uint64_t assigned_ns;     /* since run started, when the first assignment came
+                                 (0: none yet); rates count from there */
     uint64_t fold_ns;         /* thread time in rf_ledger_fold (summed over threads) */
     uint64_t commit_ns;       /* thread time in rf_ledger_commit (summed over threads) */
     rf_fold_hist_t commit_us; /* one partition's synced commit */

@@ -15,7 +15,7 @@
 #include "rf_limits.h"
 #include "rf_query.h"
 
-#define SEGS_MAX 8   /* the longest route has 6 segments */
+#define SEGS_MAX   8 /* the longest route has 6 segments */
 #define PARAMS_MAX 4 /* period, by, top, asset */
 
 struct rf_http {
@@ -36,7 +36,7 @@ struct rf_http {
  * would turn %2F into a path separator). */
 typedef struct req {
     size_t len; /* full length of the raw URI */
-    char uri[];  /* first RF_HTTP_URL_MAX bytes */
+    char uri[]; /* first RF_HTTP_URL_MAX bytes */
 } req_t;
 
 typedef struct route {
@@ -46,7 +46,9 @@ typedef struct route {
     int nparams;
     /* the buffers last: a request clears everything before segbuf */
     char segbuf[RF_HTTP_URL_MAX + 1];
-    char parambuf[RF_HTTP_URL_MAX + 1];
+    /* each parameter decodes to key NUL value NUL: up to 2 bytes more than
+     * its raw "k" (no '='), less one '&' between two (tests/fuzz/regress) */
+    char parambuf[RF_HTTP_URL_MAX + 2 * PARAMS_MAX + 1];
 } route_t;
 
 /* ---- responses ------------------------------------------------------------ */
@@ -80,9 +82,12 @@ static unsigned status_of(rf_err_t err)
 {
     switch (err) {
     case RF_ERR_BAD_INPUT:
-    case RF_ERR_OVERSIZE: return MHD_HTTP_BAD_REQUEST;
-    case RF_ERR_NOT_FOUND: return MHD_HTTP_NOT_FOUND;
-    default: return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    case RF_ERR_OVERSIZE:
+        return MHD_HTTP_BAD_REQUEST;
+    case RF_ERR_NOT_FOUND:
+        return MHD_HTTP_NOT_FOUND;
+    default:
+        return MHD_HTTP_INTERNAL_SERVER_ERROR;
     }
 }
 
@@ -139,7 +144,7 @@ static const char *parse_uri(const char *uri, route_t *r)
     const char *qm = strchr(uri, '?'), *path_end = qm ? qm : uri + strlen(uri);
     size_t used = 0, n;
     if (*uri != '/') return "the path must start with /";
-    for (const char *p = uri + 1; p <= path_end; ) {
+    for (const char *p = uri + 1; p <= path_end;) {
         const char *slash = memchr(p, '/', (size_t)(path_end - p));
         const char *e = slash ? slash : path_end;
         if (r->nseg >= SEGS_MAX) return "too many path segments";
@@ -215,8 +220,10 @@ static const char *board_params(const route_t *r, rf_board_sel_t *sel, int *top)
     sel->period = param(r, "period");
     sel->asset = param(r, "asset");
     sel->by = RF_BOARD_REFERRALS;
-    if (by && !strcmp(by, "value")) sel->by = RF_BOARD_VALUE;
-    else if (by && strcmp(by, "referrals") != 0) return "by must be referrals or value";
+    if (by && !strcmp(by, "value"))
+        sel->by = RF_BOARD_VALUE;
+    else if (by && strcmp(by, "referrals") != 0)
+        return "by must be referrals or value";
     if (sel->asset && (!*sel->asset || strlen(sel->asset) > RF_ASSET_MAX)) return "bad asset";
     if (top) {
         char *end = NULL;
@@ -276,9 +283,9 @@ static enum MHD_Result route(struct MHD_Connection *c, rf_http_t *h, const route
     if (r->nseg == 2 && !strcmp(r->seg[1], "health")) {
         if (r->nparams) return send_error(c, MHD_HTTP_BAD_REQUEST, "unknown query parameter");
         if (!q)
-            return send_json(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-                             json_pack("{s:s, s:n, s:[]}", "status", "starting", "lag",
-                                       "partitions"));
+            return send_json(
+                c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                json_pack("{s:s, s:n, s:[]}", "status", "starting", "lag", "partitions"));
         json_t *j = rf_query_health_json(q);
         return j ? send_json(c, MHD_HTTP_OK, j) : send_error(c, 500, "internal error");
     }
@@ -400,11 +407,14 @@ static rf_err_t resolve_listen(const char *listen, struct sockaddr_storage *ss, 
         colon[-1] = '\0';
         name = host + 1;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *res = NULL;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
+                    *res = NULL;
     char *end = NULL;
     long pv = strtol(port, &end, 10);
-    if (!*port || *end || pv < 0 || pv > 65535 || getaddrinfo(name, port, &hints, &res) != 0 || !res)
+    if (!*port || *end || pv < 0 || pv > 65535 || getaddrinfo(name, port, &hints, &res) != 0 ||
+        !res)
         return rf_errf(eb, RF_ERR_CONFIG, "cannot resolve listen address '%s'", listen);
     memset(ss, 0, sizeof *ss);
     memcpy(ss, res->ai_addr, res->ai_addrlen);
@@ -439,13 +449,13 @@ rf_http_t *rf_http_start(const rf_http_opts_t *opts, rf_errbuf_t *eb)
     unsigned threads = opts->threads > 0 ? (unsigned)opts->threads : RF_HTTP_THREADS;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
-    h->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, handler, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)RF_HTTP_CONN_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)RF_HTTP_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)RF_HTTP_CONN_MEMORY, MHD_OPTION_URI_LOG_CALLBACK, uri_logger, h,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_END);
+    h->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, h, MHD_OPTION_EXTERNAL_LOGGER,
+                            mhd_logger, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                            MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)RF_HTTP_CONN_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)RF_HTTP_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                            (size_t)RF_HTTP_CONN_MEMORY, MHD_OPTION_URI_LOG_CALLBACK, uri_logger, h,
+                            MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_END);
     if (!h->d) {
         rf_errf(eb, RF_ERR_CONFIG, "cannot listen on %s (address in use?)", listen);
         rf_http_stop(h);

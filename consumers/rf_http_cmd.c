@@ -50,9 +50,15 @@ int rf_cmd_serve(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         char *end = NULL;
         switch (c) {
-        case 'd': o.data_dir = optarg; break;
-        case 'l': o.listen = optarg; break;
-        case 't': o.token = optarg; break;
+        case 'd':
+            o.data_dir = optarg;
+            break;
+        case 'l':
+            o.listen = optarg;
+            break;
+        case 't':
+            o.token = optarg;
+            break;
         case 'n':
             o.threads = (int)strtol(optarg, &end, 10);
             if (*end || o.threads < 1 || o.threads > 64) {
@@ -60,8 +66,12 @@ int rf_cmd_serve(int argc, char **argv)
                 return 2;
             }
             break;
-        case 'h': serve_usage(stdout); return 0;
-        default: serve_usage(stderr); return 2;
+        case 'h':
+            serve_usage(stdout);
+            return 0;
+        default:
+            serve_usage(stderr);
+            return 2;
         }
     }
     if (optind < argc || !o.data_dir) {
@@ -86,7 +96,8 @@ int rf_cmd_serve(int argc, char **argv)
     if (colon) *colon = '\0';
     printf("listening on http://%s:%u\n", hostbuf, (unsigned)rf_http_port(h));
     fflush(stdout);
-    while (!serve_stop) pause();
+    while (!serve_stop)
+        pause();
     rf_http_stop(h);
     return 0;
 }

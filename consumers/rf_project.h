@@ -71,15 +71,19 @@ rf_err_t rf_projection_commit(rf_projection_t *p, int64_t next_offset, int64_t h
  * the caller must commit now (the cache is bounded; a commit empties it). */
 bool rf_projection_cache_full(const rf_projection_t *p);
 
+/* Compacts the whole store now (RocksDB does it in the background anyway;
+ * tools and benchmarks use it to measure reads on a settled LSM tree). */
+void rf_projection_compact(rf_projection_t *p);
+
 /* Progress as stored (or staged, for the owner). */
 typedef struct rf_projection_meta {
     int32_t partition;
-    uint64_t applied_seq;    /* last applied record seq; 0 when none */
-    int64_t next_offset;     /* next refold.ledger offset; -1 when none consumed */
-    int64_t high_watermark;  /* ledger partition end when last committed; -1 unknown */
-    int64_t event_time_ms;   /* max occurred_at applied */
-    uint64_t records;        /* records applied (duplicates excluded) */
-    uint64_t duplicates;     /* duplicates dropped */
+    uint64_t applied_seq;      /* last applied record seq; 0 when none */
+    int64_t next_offset;       /* next refold.ledger offset; -1 when none consumed */
+    int64_t high_watermark;    /* ledger partition end when last committed; -1 unknown */
+    int64_t event_time_ms;     /* max occurred_at applied */
+    uint64_t records;          /* records applied (duplicates excluded) */
+    uint64_t duplicates;       /* duplicates dropped */
     int64_t committed_wall_ms; /* wall clock of the last commit (monitoring only) */
 } rf_projection_meta_t;
 void rf_projection_get_meta(const rf_projection_t *p, rf_projection_meta_t *meta);
@@ -87,33 +91,35 @@ void rf_projection_get_meta(const rf_projection_t *p, rf_projection_meta_t *meta
 /* ---- the worker ----------------------------------------------------------- */
 
 typedef struct rf_project_opts {
-    rf_kafka_opts_t kafka;   /* brokers and -X properties (borrowed) */
-    const char *group;       /* consumer group; NULL: "refold-project" */
-    const char *topic;       /* NULL: refold.ledger */
-    const char *data_dir;    /* required */
-    bool exit_at_end;        /* return once every assigned partition reached the
-                              * high watermark it had when it was assigned */
-    bool nosync;             /* tests/bench only */
+    rf_kafka_opts_t kafka; /* brokers and -X properties (borrowed) */
+    const char *group;     /* consumer group; NULL: "refold-project" */
+    const char *topic;     /* NULL: refold.ledger */
+    const char *data_dir;  /* required */
+    bool exit_at_end;      /* return once every assigned partition reached the
+                            * high watermark it had when it was assigned */
+    bool nosync;           /* tests/bench only */
+    int threads;           /* partitions applied in parallel; 0: online CPUs
+                            * (at most RF_PROJECT_THREADS_MAX) */
 } rf_project_opts_t;
 
 typedef struct rf_project_part_stats {
     int32_t partition;
     bool assigned;
     uint64_t applied_seq;
-    int64_t next_offset;     /* position in refold.ledger */
-    int64_t high_watermark;  /* -1 unknown */
-    int64_t lag;             /* high_watermark - next_offset (messages); -1 unknown */
+    int64_t next_offset;    /* position in refold.ledger */
+    int64_t high_watermark; /* -1 unknown */
+    int64_t lag;            /* high_watermark - next_offset (messages); -1 unknown */
 } rf_project_part_stats_t;
 
 typedef struct rf_project_stats {
     bool running;
-    rf_err_t err;            /* why the worker stopped (RF_OK: stop or end) */
+    rf_err_t err; /* why the worker stopped (RF_OK: stop or end) */
     char errmsg[RF_ERRMSG_MAX];
-    uint64_t records;        /* applied since start */
-    uint64_t duplicates;     /* dropped since start */
-    uint64_t commits;        /* partition commits since start */
-    uint64_t commit_ns_max;  /* slowest partition commit */
-    int nparts;              /* entries in parts (partitions ever assigned) */
+    uint64_t records;       /* applied since start */
+    uint64_t duplicates;    /* dropped since start */
+    uint64_t commits;       /* partition commits since start */
+    uint64_t commit_ns_max; /* slowest partition commit */
+    int nparts;             /* entries in parts (partitions ever assigned) */
     rf_project_part_stats_t parts[RF_PARTITIONS_MAX];
 } rf_project_stats_t;
 

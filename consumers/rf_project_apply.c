@@ -50,8 +50,8 @@ static void kb_period(kbuf_t *k, rf__period_t p)
 typedef struct actx {
     rf_projection_t *p;
     const rf_record_t *rec;
-    uint32_t prog;          /* interned program id */
-    rf__period_t per[4];    /* all, day, week, month of the record's time */
+    uint32_t prog;       /* interned program id */
+    rf__period_t per[4]; /* all, day, week, month of the record's time */
 } actx_t;
 
 static const char *fact(const rf_record_t *rec, const char *key)
@@ -141,8 +141,8 @@ static rf_err_t stat4(actx_t *c, const rf__period_t pers[4], int metric, const c
 }
 
 /* Per-user flags of a period: sets `flag`, returns whether it was new. */
-static rf_err_t flag_set(actx_t *c, rf__period_t per, const char *user, uint8_t flag,
-                         bool *was_new, uint8_t *flags_out)
+static rf_err_t flag_set(actx_t *c, rf__period_t per, const char *user, uint8_t flag, bool *was_new,
+                         uint8_t *flags_out)
 {
     kbuf_t k;
     kb_init(&k, RF__PK_FLAGS);
@@ -254,7 +254,8 @@ static rf_err_t board_set(actx_t *c, const uint8_t board[RF__BOARD_LEN], const c
     rf_err_t err = RF_OK;
     if (has_old) {
         l0 = rf__pj_sk_encode(old_score, old_reached, sk0);
-        while (common < l0 && common < l1 && sk0[common] == sk1[common]) common++;
+        while (common < l0 && common < l1 && sk0[common] == sk1[common])
+            common++;
         lb_key(&k, board, sk0, l0, user);
         rf__pj_del(c->p, k.b, k.n);
         /* prefixes of length <= common are shared: their counts do not change */
@@ -459,7 +460,8 @@ static int net_by_asset(const rf_record_t *rec, const char *owner,
         const rf_posting_t *po = &rec->postings[i];
         if (owner ? strcmp(po->owner, owner) != 0 : po->owner[0] == '#') continue;
         int j = 0;
-        while (j < n && strcmp(assets[j], po->asset) != 0) j++;
+        while (j < n && strcmp(assets[j], po->asset) != 0)
+            j++;
         if (j == n) {
             rf_strlcpy(assets[n], po->asset, RF_ASSET_MAX + 1);
             amounts[n++] = 0;
@@ -471,7 +473,7 @@ static int net_by_asset(const rf_record_t *rec, const char *owner,
 
 /* A reward's memo ('W' seq): what a later void or clawback must undo. */
 typedef struct memo {
-    char role;            /* 'r' referrer, 'f' friend, 'm' milestone, '?' */
+    char role; /* 'r' referrer, 'f' friend, 'm' milestone, '?' */
     int64_t time_ms;
     char referrer[RF_ID_BUF];
     char channel[RF_ID_BUF];
@@ -553,8 +555,8 @@ static rf_err_t reward_cost(actx_t *c, const rf__period_t pers[4], const char *c
     int64_t amounts[ASSETS_MAX];
     int n = net_by_asset(c->rec, NULL, assets, amounts);
     for (int i = 0; i < n; i++) {
-        rf_err_t err = amounts[i] ? stat4(c, pers, RF__M_REWARD_COST, ch, assets[i], amounts[i])
-                                  : RF_OK;
+        rf_err_t err =
+            amounts[i] ? stat4(c, pers, RF__M_REWARD_COST, ch, assets[i], amounts[i]) : RF_OK;
         if (err != RF_OK) return err;
     }
     return RF_OK;
@@ -638,7 +640,7 @@ static rf_err_t on_checks(actx_t *c, const char *checks)
         if (!eq || eq == item) continue;
         *eq = '\0';
         const char *res = eq + 1;
-        int metric = strstr(res, "reject") ? RF__M_FRAUD_REJECT
+        int metric = strstr(res, "reject")   ? RF__M_FRAUD_REJECT
                      : strstr(res, "review") ? RF__M_FRAUD_REVIEW
                                              : 0;
         if (!metric) continue;
@@ -675,8 +677,11 @@ rf_err_t rf__project_apply_models(rf_projection_t *p, const rf_record_t *rec, rf
     if (err == RF_OK && rec->program_id[0])
         err = rf__pj_intern(p, name, rf__pj_name_program(name, rec->program_id), true, &c.prog);
     if (err == RF_OK && rec->program_id[0]) err = apply_kind(&c);
+    /* a review record repeats the checks of its event's signup or purchase:
+     * count each decision once, where it was made */
     const char *checks = rf_record_get_fact(rec, RF_FACT_CHECKS);
-    if (err == RF_OK && checks && rec->program_id[0]) err = on_checks(&c, checks);
+    if (err == RF_OK && checks && rec->program_id[0] && strcmp(rec->kind, RF_KIND_REVIEW) != 0)
+        err = on_checks(&c, checks);
     if (err != RF_OK && !p->failed)
         return rf_errf(eb, err, "ledger partition %d seq %llu (%s): inconsistent read model state",
                        (int)p->partition, (unsigned long long)rec->seq, rec->kind);

@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rf_commands.h"
@@ -18,23 +19,25 @@ static void on_signal(int sig)
 
 static void project_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: refold project --brokers HOST:PORT --data DIR [--group G] [--topic T]\n"
-            "                      [--exit-at-end] [-X name=value ...]\n"
-            "\n"
-            "Consumes refold.ledger into the read models (balances, leaderboards, funnel\n"
-            "stats, code index) under DIR/project/p-NNNN, one synced RocksDB batch per\n"
-            "partition per poll cycle together with the applied seq and offset.\n"
-            "Duplicate records (seq already applied) are dropped; a seq gap stops the\n"
-            "worker with an error. Query with refold balance|leaderboard|rank|stats|serve.\n"
-            "\n"
-            "  --brokers B      bootstrap servers (required)\n"
-            "  --data DIR       data directory (required)\n"
-            "  --group G        consumer group (default refold-project)\n"
-            "  --topic T        ledger topic (default refold.ledger)\n"
-            "  --exit-at-end    exit 0 once every assigned partition reached the end it\n"
-            "                   had when assigned\n"
-            "  -X name=value    any librdkafka property\n");
+    fprintf(f, "usage: refold project --brokers HOST:PORT --data DIR [--group G] [--topic T]\n"
+               "                      [--topic-prefix P] [--exit-at-end] [--threads N]\n"
+               "                      [-X name=value ...]\n"
+               "\n"
+               "Consumes refold.ledger into the read models (balances, leaderboards, funnel\n"
+               "stats, code index) under DIR/project/p-NNNN, one synced RocksDB batch per\n"
+               "partition per poll cycle together with the applied seq and offset.\n"
+               "Duplicate records (seq already applied) are dropped; a seq gap stops the\n"
+               "worker with an error. Query with refold balance|leaderboard|rank|stats|serve.\n"
+               "\n"
+               "  --brokers B      bootstrap servers (required)\n"
+               "  --data DIR       data directory (required)\n"
+               "  --group G        consumer group (default refold-project)\n"
+               "  --topic T        ledger topic (default refold.ledger)\n"
+               "  --topic-prefix P prefix of refold's topic names (reads Prefold.ledger)\n"
+               "  --threads N      partitions applied in parallel (default: online CPUs)\n"
+               "  --exit-at-end    exit 0 once every assigned partition reached the end it\n"
+               "                   had when assigned\n"
+               "  -X name=value    any librdkafka property\n");
 }
 
 static void print_summary(rf_project_worker_t *w)
@@ -50,39 +53,78 @@ static void print_summary(rf_project_worker_t *w)
                (long long)st.parts[i].next_offset, (long long)st.parts[i].lag);
 }
 
-int rf_cmd_project(int argc, char **argv)
+/* Parses the options into o; returns -1 to go on, or the exit status. */
+static int parse_args(int argc, char **argv, rf_project_opts_t *o, char *topic, size_t tcap)
 {
-    rf_project_opts_t o = {0};
+    static const struct option longopts[] = {{"brokers", required_argument, 0, 'b'},
+                                             {"data", required_argument, 0, 'd'},
+                                             {"group", required_argument, 0, 'g'},
+                                             {"topic", required_argument, 0, 't'},
+                                             {"exit-at-end", no_argument, 0, 'e'},
+                                             {"topic-prefix", required_argument, 0, 'P'},
+                                             {"threads", required_argument, 0, 'n'},
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
     rf_errbuf_t eb = {{0}};
-    static const struct option longopts[] = {
-        {"brokers", required_argument, 0, 'b'}, {"data", required_argument, 0, 'd'},
-        {"group", required_argument, 0, 'g'},   {"topic", required_argument, 0, 't'},
-        {"exit-at-end", no_argument, 0, 'e'},   {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    char *end = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "X:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'b': o.kafka.brokers = optarg; break;
-        case 'd': o.data_dir = optarg; break;
-        case 'g': o.group = optarg; break;
-        case 't': o.topic = optarg; break;
-        case 'e': o.exit_at_end = true; break;
-        case 'X':
-            if (rf_kafka_opts_add_x(&o.kafka, optarg, &eb) != RF_OK) {
-                fprintf(stderr, "refold project: %s\n", eb.msg);
+        case 'b':
+            o->kafka.brokers = optarg;
+            break;
+        case 'd':
+            o->data_dir = optarg;
+            break;
+        case 'g':
+            o->group = optarg;
+            break;
+        case 't':
+            o->topic = optarg;
+            break;
+        case 'P':
+            snprintf(topic, tcap, "%s%s", optarg, RF_TOPIC_LEDGER);
+            o->topic = topic;
+            break;
+        case 'e':
+            o->exit_at_end = true;
+            break;
+        case 'n':
+            o->threads = (int)strtol(optarg, &end, 10);
+            if (*end || o->threads < 1 || o->threads > RF_PROJECT_THREADS_MAX) {
+                fprintf(stderr, "refold project: --threads must be 1..%d\n",
+                        RF_PROJECT_THREADS_MAX);
                 return 2;
             }
             break;
-        case 'h': project_usage(stdout); return 0;
-        default: project_usage(stderr); return 2;
+        case 'X':
+            if (rf_kafka_opts_add_x(&o->kafka, optarg, &eb) == RF_OK) break;
+            fprintf(stderr, "refold project: %s\n", eb.msg);
+            return 2;
+        case 'h':
+            project_usage(stdout);
+            return 0;
+        default:
+            project_usage(stderr);
+            return 2;
         }
     }
-    if (optind < argc || !o.kafka.brokers || !o.data_dir) {
+    if (optind < argc || !o->kafka.brokers || !o->data_dir) {
         fprintf(stderr, "refold project: --brokers and --data are required\n");
         project_usage(stderr);
         return 2;
     }
+    return -1;
+}
+
+int rf_cmd_project(int argc, char **argv)
+{
+    rf_project_opts_t o = {0};
+    rf_errbuf_t eb = {{0}};
+    char topic[256];
+    int rc = parse_args(argc, argv, &o, topic, sizeof topic);
+    if (rc >= 0) return rc;
     rf_project_worker_t *w = rf_project_worker_new(&o, &eb);
     if (!w) {
         fprintf(stderr, "refold project: %s\n", eb.msg);

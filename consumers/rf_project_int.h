@@ -13,32 +13,32 @@
 #include "rf_project.h"
 
 /* Key prefixes (first byte of every key). */
-#define RF__PK_META 'm'    /* 'm' -> meta value (RF__META_LEN) */
-#define RF__PK_NAME 'N'    /* 'N' name -> be32 id: interned program and series names */
-#define RF__PK_BAL 'B'     /* 'B' owner \0 program \0 asset -> RF_BUCKET__COUNT x be64 */
-#define RF__PK_CODE 'K'    /* 'K' prog(4) user -> code */
+#define RF__PK_META    'm' /* 'm' -> meta value (RF__META_LEN) */
+#define RF__PK_NAME    'N' /* 'N' name -> be32 id: interned program and series names */
+#define RF__PK_BAL     'B' /* 'B' owner \0 program \0 asset -> RF_BUCKET__COUNT x be64 */
+#define RF__PK_CODE    'K' /* 'K' prog(4) user -> code */
 #define RF__PK_CODEREV 'k' /* 'k' prog(4) code -> user (clicks name a code) */
 #define RF__PK_CHANNEL 'H' /* 'H' prog(4) referrer -> channel of the last share */
-#define RF__PK_ATTR 'A'    /* 'A' prog(4) friend -> referrer (attributed signups) */
-#define RF__PK_REWARD 'W'  /* 'W' be64(seq) -> reward memo (for voids and clawbacks) */
-#define RF__PK_USER 'U'    /* 'U' board(9) user -> be64 score, be64 reached */
-#define RF__PK_LB 'L'      /* 'L' board(9) SK user -> "" (board order) */
-#define RF__PK_RANK 'R'    /* 'R' board(9) depth(1) SK[0..depth) -> be64 count */
-#define RF__PK_STAT 'S'    /* 'S' prog(4) period(5) metric(1) channel \0 tail -> be64 */
-#define RF__PK_FLAGS 'F'   /* 'F' prog(4) period(5) user -> flags(1) */
+#define RF__PK_ATTR    'A' /* 'A' prog(4) friend -> referrer (attributed signups) */
+#define RF__PK_REWARD  'W' /* 'W' be64(seq) -> reward memo (for voids and clawbacks) */
+#define RF__PK_USER    'U' /* 'U' board(9) user -> be64 score, be64 reached */
+#define RF__PK_LB      'L' /* 'L' board(9) SK user -> "" (board order) */
+#define RF__PK_RANK    'R' /* 'R' board(9) depth(1) SK[0..depth) -> be64 count */
+#define RF__PK_STAT    'S' /* 'S' prog(4) period(5) metric(1) channel \0 tail -> be64 */
+#define RF__PK_FLAGS   'F' /* 'F' prog(4) period(5) user -> flags(1) */
 
 #define RF__META_VERSION 1
-#define RF__META_LEN 65 /* version 1, partition 4, 7 x 8, name id 4 */
-#define RF__BAL_VAL_LEN (8 * RF_BUCKET__COUNT)
+#define RF__META_LEN     65 /* version 1, partition 4, 7 x 8, name id 4 */
+#define RF__BAL_VAL_LEN  (8 * RF_BUCKET__COUNT)
 
 /* Names interned to 4-byte ids ("p\0<program>", "s\0<program>\0<metric>\0<asset>"). */
-#define RF__NAME_MAX (2 + RF_ID_BUF + 2 + 2 + RF_ASSET_MAX + 1)
+#define RF__NAME_MAX     (2 + RF_ID_BUF + 2 + 2 + RF_ASSET_MAX + 1)
 #define RF__NAME_PROGRAM 'p'
-#define RF__NAME_SERIES 's'
+#define RF__NAME_SERIES  's'
 
 /* Leaderboard metrics (a series is program x metric x asset). */
 #define RF__METRIC_REFERRALS 'r'
-#define RF__METRIC_VALUE 'v'
+#define RF__METRIC_VALUE     'v'
 
 /* ---- periods (UTC, from event time) -------------------------------------- */
 typedef enum rf__ptype {
@@ -52,7 +52,7 @@ typedef struct rf__period {
     uint8_t type;   /* rf__ptype_t */
     uint32_t value; /* 0 for all */
 } rf__period_t;
-#define RF__PERIOD_LEN 5
+#define RF__PERIOD_LEN      5
 #define RF__PERIOD_TEXT_MAX 24
 
 /* The period of type containing event time ms. */
@@ -76,7 +76,7 @@ void rf__pj_iso_week(int64_t days, int64_t *iso_year, unsigned *week);
  * earlier reached seq. desc(s) = [8 - n] then the n significant bytes of s
  * inverted; asc(r) = [n] then the n significant bytes of r (n = 0..8). Both
  * are prefix-free, so SK is too; typical length 5-8 bytes. */
-#define RF__SK_MAX 18
+#define RF__SK_MAX    18
 #define RF__BOARD_LEN 9 /* series(4) period(5) */
 size_t rf__pj_sk_encode(int64_t score, uint64_t reached, uint8_t out[RF__SK_MAX]);
 /* Decodes the SK at the start of buf; returns its length or 0 if malformed. */
@@ -87,28 +87,28 @@ typedef enum rf__metric {
     RF__M_SHARES = 1,
     RF__M_CLICKS = 2,
     RF__M_SIGNUPS = 3,
-    RF__M_ATTRIBUTED = 4,       /* attributed signups */
+    RF__M_ATTRIBUTED = 4, /* attributed signups */
     RF__M_PURCHASES = 5,
-    RF__M_REVENUE = 6,          /* tail: currency */
+    RF__M_REVENUE = 6, /* tail: currency */
     RF__M_REF_PURCHASES = 7,
-    RF__M_REF_REVENUE = 8,      /* tail: currency */
-    RF__M_CUSTOMERS = 9,        /* distinct purchasers */
-    RF__M_REF_CUSTOMERS = 10,   /* distinct referred purchasers */
-    RF__M_CUST_WITH_CODE = 11,  /* customers holding a code */
-    RF__M_CUST_REFERRING = 12,  /* customers who referred someone */
-    RF__M_REFERRERS = 13,       /* distinct referrers with >= 1 successful referral */
-    RF__M_REPEAT_REFERRERS = 14,/* ... with >= 2 */
-    RF__M_REWARDS = 15,         /* reward records */
-    RF__M_REFERRER_REWARDS = 16,/* successful referrals */
+    RF__M_REF_REVENUE = 8,       /* tail: currency */
+    RF__M_CUSTOMERS = 9,         /* distinct purchasers */
+    RF__M_REF_CUSTOMERS = 10,    /* distinct referred purchasers */
+    RF__M_CUST_WITH_CODE = 11,   /* customers holding a code */
+    RF__M_CUST_REFERRING = 12,   /* customers who referred someone */
+    RF__M_REFERRERS = 13,        /* distinct referrers with >= 1 successful referral */
+    RF__M_REPEAT_REFERRERS = 14, /* ... with >= 2 */
+    RF__M_REWARDS = 15,          /* reward records */
+    RF__M_REFERRER_REWARDS = 16, /* successful referrals */
     RF__M_FRIEND_REWARDS = 17,
-    RF__M_BONUS_REWARDS = 18,   /* milestones */
-    RF__M_REWARD_COST = 19,     /* tail: asset; net of voids and clawbacks */
+    RF__M_BONUS_REWARDS = 18, /* milestones */
+    RF__M_REWARD_COST = 19,   /* tail: asset; net of voids and clawbacks */
     RF__M_VOIDS = 20,
     RF__M_CLAWBACKS = 21,
-    RF__M_REJECTED = 22,        /* records of kind rejected */
-    RF__M_FRAUD_REJECT = 23,    /* tail: check */
-    RF__M_FRAUD_REVIEW = 24,    /* tail: check */
-    RF__M_CODES = 25,           /* codes issued */
+    RF__M_REJECTED = 22,     /* records of kind rejected */
+    RF__M_FRAUD_REJECT = 23, /* tail: check */
+    RF__M_FRAUD_REVIEW = 24, /* tail: check */
+    RF__M_CODES = 25,        /* codes issued */
     RF__M_REFUNDS = 26,
     RF__M_REDEMPTIONS = 27,
     RF__M__MAX = 28,
@@ -116,9 +116,9 @@ typedef enum rf__metric {
 const char *rf__pj_metric_name(int m);
 
 /* Per-user flags of a period ('F'): distinct counts count the first time only. */
-#define RF__F_CUSTOMER 1
-#define RF__F_REF_CUSTOMER 2
-#define RF__F_CODE_COUNTED 4
+#define RF__F_CUSTOMER          1
+#define RF__F_REF_CUSTOMER      2
+#define RF__F_CODE_COUNTED      4
 #define RF__F_REFERRING_COUNTED 8
 
 /* ---- shared RocksDB settings ---------------------------------------------- */
@@ -129,9 +129,9 @@ rocksdb_options_t *rf__project_db_options(bool create);
 rf_err_t rf__project_part_path(const char *data_dir, int32_t partition, char *out, size_t cap);
 /* Meta value <-> struct. */
 void rf__pj_meta_encode(const rf_projection_meta_t *m, uint32_t next_name_id,
-                     uint8_t out[RF__META_LEN]);
+                        uint8_t out[RF__META_LEN]);
 rf_err_t rf__pj_meta_decode(const uint8_t *v, size_t len, rf_projection_meta_t *m,
-                         uint32_t *next_name_id);
+                            uint32_t *next_name_id);
 
 /* Checked int64 add (counters, balances): false on overflow. */
 static inline bool rf__pj_add_ok(int64_t a, int64_t b, int64_t *out)
@@ -154,8 +154,8 @@ struct rf_projection {
     rf_projection_meta_t stored; /* as of the last commit */
     uint32_t next_name_id;       /* staged */
     uint32_t stored_name_id;
-    bool dirty;                  /* the open batch has changes */
-    rf_err_t failed;             /* sticky storage error inside the batch */
+    bool dirty;      /* the open batch has changes */
+    rf_err_t failed; /* sticky storage error inside the batch */
     char failmsg[RF_ERRMSG_MAX];
 };
 
@@ -175,19 +175,17 @@ rf_err_t rf__pj_get(rf_projection_t *p, const uint8_t *k, size_t kl, const uint8
 void rf__pj_put(rf_projection_t *p, const uint8_t *k, size_t kl, const void *v, size_t vl);
 void rf__pj_del(rf_projection_t *p, const uint8_t *k, size_t kl);
 /* Adds delta to a be64 counter (absent = 0); a counter reaching 0 is deleted. */
-rf_err_t rf__pj_add(rf_projection_t *p, const uint8_t *k, size_t kl, int64_t delta,
-                    int64_t *after);
+rf_err_t rf__pj_add(rf_projection_t *p, const uint8_t *k, size_t kl, int64_t delta, int64_t *after);
 /* The id of an interned name, creating it when create. RF_ERR_NOT_FOUND. */
 rf_err_t rf__pj_intern(rf_projection_t *p, const char *name, size_t nlen, bool create,
                        uint32_t *id);
 
 /* The read models (rf_project_apply.c): stage one record's changes. */
-rf_err_t rf__project_apply_models(rf_projection_t *p, const rf_record_t *rec,
-                                  rf_errbuf_t *eb);
+rf_err_t rf__project_apply_models(rf_projection_t *p, const rf_record_t *rec, rf_errbuf_t *eb);
 
 /* Name builders (return the length). */
 size_t rf__pj_name_program(char out[RF__NAME_MAX], const char *program);
 size_t rf__pj_name_series(char out[RF__NAME_MAX], const char *program, char metric,
-                       const char *asset);
+                          const char *asset);
 
 #endif

@@ -10,8 +10,8 @@
 /* Periods are computed for years 0..9999 only; event times outside are
  * clamped (the fold accepts any int64 time, a board key must stay sortable). */
 #define MS_PER_DAY 86400000LL
-#define MS_MIN 0LL
-#define MS_MAX 253402300799999LL /* 9999-12-31T23:59:59.999Z */
+#define MS_MIN     0LL
+#define MS_MAX     253402300799999LL /* 9999-12-31T23:59:59.999Z */
 
 int64_t rf__pj_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
@@ -61,7 +61,8 @@ rf__period_t rf__pj_period_of(rf__ptype_t type, int64_t ms)
     int64_t days = day_of_ms(ms), y;
     unsigned m, d;
     switch (type) {
-    case RF__P_ALL: break;
+    case RF__P_ALL:
+        break;
     case RF__P_DAY:
         rf__pj_civil_from_days(days, &y, &m, &d);
         p.value = (uint32_t)(y * 10000 + m * 100 + d);
@@ -74,7 +75,8 @@ rf__period_t rf__pj_period_of(rf__ptype_t type, int64_t ms)
         rf__pj_civil_from_days(days, &y, &m, &d);
         p.value = (uint32_t)(y * 100 + m);
         break;
-    default: RF_ASSERT(!"unknown period type");
+    default:
+        RF_ASSERT(!"unknown period type");
     }
     return p;
 }
@@ -173,12 +175,17 @@ void rf__pj_period_format(rf__period_t p, char out[RF__PERIOD_TEXT_MAX])
     unsigned v = p.value;
     switch (p.type) {
     case RF__P_DAY:
-        snprintf(out, RF__PERIOD_TEXT_MAX, "day:%04u-%02u-%02u", v / 10000, v / 100 % 100,
-                 v % 100);
+        snprintf(out, RF__PERIOD_TEXT_MAX, "day:%04u-%02u-%02u", v / 10000, v / 100 % 100, v % 100);
         break;
-    case RF__P_WEEK: snprintf(out, RF__PERIOD_TEXT_MAX, "week:%04u-W%02u", v / 100, v % 100); break;
-    case RF__P_MONTH: snprintf(out, RF__PERIOD_TEXT_MAX, "month:%04u-%02u", v / 100, v % 100); break;
-    default: snprintf(out, RF__PERIOD_TEXT_MAX, "all"); break;
+    case RF__P_WEEK:
+        snprintf(out, RF__PERIOD_TEXT_MAX, "week:%04u-W%02u", v / 100, v % 100);
+        break;
+    case RF__P_MONTH:
+        snprintf(out, RF__PERIOD_TEXT_MAX, "month:%04u-%02u", v / 100, v % 100);
+        break;
+    default:
+        snprintf(out, RF__PERIOD_TEXT_MAX, "all");
+        break;
     }
 }
 
@@ -193,9 +200,11 @@ size_t rf__pj_sk_encode(int64_t score, uint64_t reached, uint8_t out[RF__SK_MAX]
     unsigned ns = sig_bytes(s), nr = sig_bytes(reached);
     size_t n = 0;
     out[n++] = (uint8_t)(8 - ns);
-    for (unsigned i = ns; i-- > 0;) out[n++] = (uint8_t)~(s >> (8 * i));
+    for (unsigned i = ns; i-- > 0;)
+        out[n++] = (uint8_t) ~(s >> (8 * i));
     out[n++] = (uint8_t)nr;
-    for (unsigned i = nr; i-- > 0;) out[n++] = (uint8_t)(reached >> (8 * i));
+    for (unsigned i = nr; i-- > 0;)
+        out[n++] = (uint8_t)(reached >> (8 * i));
     RF_ASSERT(n <= RF__SK_MAX && n == 2 + ns + nr);
     return n;
 }
@@ -208,8 +217,10 @@ size_t rf__pj_sk_decode(const uint8_t *buf, size_t len, int64_t *score, uint64_t
     unsigned nr = buf[1 + ns];
     if (len < 2 + ns + nr) return 0;
     uint64_t s = 0, r = 0;
-    for (unsigned i = 0; i < ns; i++) s = (s << 8) | (uint8_t)~buf[1 + i];
-    for (unsigned i = 0; i < nr; i++) r = (r << 8) | buf[2 + ns + i];
+    for (unsigned i = 0; i < ns; i++)
+        s = (s << 8) | (uint8_t)~buf[1 + i];
+    for (unsigned i = 0; i < nr; i++)
+        r = (r << 8) | buf[2 + ns + i];
     *score = (int64_t)s;
     *reached = r;
     return 2 + ns + nr;
@@ -250,7 +261,7 @@ const char *rf__pj_metric_name(int m)
 }
 
 void rf__pj_meta_encode(const rf_projection_meta_t *m, uint32_t next_name_id,
-                     uint8_t out[RF__META_LEN])
+                        uint8_t out[RF__META_LEN])
 {
     out[0] = RF__META_VERSION;
     rf_be32_put(out + 1, (uint32_t)m->partition);
@@ -265,7 +276,7 @@ void rf__pj_meta_encode(const rf_projection_meta_t *m, uint32_t next_name_id,
 }
 
 rf_err_t rf__pj_meta_decode(const uint8_t *v, size_t len, rf_projection_meta_t *m,
-                         uint32_t *next_name_id)
+                            uint32_t *next_name_id)
 {
     if (len != RF__META_LEN || v[0] != RF__META_VERSION) return RF_ERR_CORRUPT;
     m->partition = (int32_t)rf_be32_get(v + 1);
@@ -301,7 +312,7 @@ rocksdb_options_t *rf__project_db_options(bool create)
     rocksdb_options_t *o = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(o, create ? 1 : 0);
     rocksdb_options_set_write_buffer_size(o, 8u << 20); /* x partitions: bounded */
-    rocksdb_options_set_max_open_files(o, -1); /* required by secondary instances */
+    rocksdb_options_set_max_open_files(o, -1);          /* required by secondary instances */
     rocksdb_options_set_compression(o, rocksdb_lz4_compression);
     rocksdb_options_set_max_background_jobs(o, 2);
     /* most cache misses are keys that do not exist yet (a user's first day):
@@ -328,7 +339,7 @@ size_t rf__pj_name_program(char out[RF__NAME_MAX], const char *program)
 }
 
 size_t rf__pj_name_series(char out[RF__NAME_MAX], const char *program, char metric,
-                       const char *asset)
+                          const char *asset)
 {
     size_t pl = strnlen(program, RF_ID_MAX), al = strnlen(asset, RF_ASSET_MAX), n = 0;
     out[n++] = RF__NAME_SERIES;

@@ -48,13 +48,14 @@ struct rf__pc {
 
 #define PC_CHUNK_BYTES (1u << 20)
 #define PC_BUCKETS_MIN 4096u
-#define PC_KEY_MAX 1024u
-#define PC_VAL_MAX 1024u
+#define PC_KEY_MAX     1024u
+#define PC_VAL_MAX     1024u
 
 static uint32_t pc_hash(const uint8_t *k, size_t n)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a, then a final mix */
-    for (size_t i = 0; i < n; i++) h = (h ^ k[i]) * 1099511628211ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ k[i]) * 1099511628211ULL;
     h ^= h >> 29;
     return (uint32_t)(h ^ (h >> 32));
 }
@@ -190,9 +191,10 @@ static size_t sort_dirty(rf__pc_t *c)
         c->sorted_cap = cap;
     }
     size_t n = 0;
-    for (pc_entry_t *e = c->dirty; e; e = e->dnext) c->sorted[n++] = e;
+    for (pc_entry_t *e = c->dirty; e; e = e->dnext)
+        c->sorted[n++] = e;
     RF_ASSERT(n == c->ndirty);
-    qsort(c->sorted, n, sizeof *c->sorted, entry_cmp);
+    if (n > 1) qsort(c->sorted, n, sizeof *c->sorted, entry_cmp);
     return n;
 }
 
@@ -201,8 +203,8 @@ static size_t sort_dirty(rf__pc_t *c)
 /* Records a storage failure (sticky: the batch is lost, the owner must close). */
 static rf_err_t store_fail(rf_projection_t *p, const char *what, char *err)
 {
-    snprintf(p->failmsg, sizeof p->failmsg, "projection p-%04d: %s: %s", (int)p->partition,
-             what, err ? err : "unknown error");
+    snprintf(p->failmsg, sizeof p->failmsg, "projection p-%04d: %s: %s", (int)p->partition, what,
+             err ? err : "unknown error");
     free(err);
     p->failed = RF_ERR_STORAGE;
     return RF_ERR_STORAGE;
@@ -214,7 +216,8 @@ rf_err_t rf__pj_slot(rf_projection_t *p, const uint8_t *k, size_t kl, rf__pj_slo
     pc_entry_t *e = pc_find(p->cache, k, kl, h);
     if (!e) {
         char *err = NULL;
-        rocksdb_pinnableslice_t *ps = rocksdb_get_pinned(p->db, p->ropts, (const char *)k, kl, &err);
+        rocksdb_pinnableslice_t *ps =
+            rocksdb_get_pinned(p->db, p->ropts, (const char *)k, kl, &err);
         if (err) return store_fail(p, "read", err);
         size_t n = 0;
         const char *v = ps ? rocksdb_pinnableslice_value(ps, &n) : NULL;
@@ -286,8 +289,7 @@ void rf__pj_del(rf_projection_t *p, const uint8_t *k, size_t kl)
     p->dirty = true;
 }
 
-rf_err_t rf__pj_add(rf_projection_t *p, const uint8_t *k, size_t kl, int64_t delta,
-                    int64_t *after)
+rf_err_t rf__pj_add(rf_projection_t *p, const uint8_t *k, size_t kl, int64_t delta, int64_t *after)
 {
     rf__pj_slot_t *s;
     const uint8_t *v;
@@ -313,8 +315,7 @@ rf_err_t rf__pj_add(rf_projection_t *p, const uint8_t *k, size_t kl, int64_t del
     return RF_OK;
 }
 
-rf_err_t rf__pj_intern(rf_projection_t *p, const char *name, size_t nlen, bool create,
-                       uint32_t *id)
+rf_err_t rf__pj_intern(rf_projection_t *p, const char *name, size_t nlen, bool create, uint32_t *id)
 {
     uint8_t k[1 + RF__NAME_MAX];
     RF_ASSERT(nlen <= RF__NAME_MAX);
@@ -459,8 +460,7 @@ rf_err_t rf_projection_apply(rf_projection_t *p, const rf_record_t *rec,
                        (int)p->partition, (unsigned long long)p->meta.applied_seq,
                        (unsigned long long)rec->seq, (unsigned long long)p->meta.applied_seq + 1,
                        (unsigned long long)rec->seq - 1);
-    if (rec->npostings > RF_POSTINGS_MAX || rec->nfacts > RF_FACTS_MAX ||
-        !rf_record_balanced(rec))
+    if (rec->npostings > RF_POSTINGS_MAX || rec->nfacts > RF_FACTS_MAX || !rf_record_balanced(rec))
         return rf_errf(eb, RF_ERR_CORRUPT, "ledger partition %d seq %llu: postings do not balance",
                        (int)p->partition, (unsigned long long)rec->seq);
     rf_err_t err = rf__project_apply_models(p, rec, eb);
@@ -536,4 +536,10 @@ rf_err_t rf_projection_commit(rf_projection_t *p, int64_t next_offset, int64_t h
 void rf_projection_get_meta(const rf_projection_t *p, rf_projection_meta_t *meta)
 {
     *meta = p->meta;
+}
+
+void rf_projection_compact(rf_projection_t *p)
+{
+    RF_ASSERT(p && p->db);
+    rocksdb_compact_range(p->db, NULL, 0, NULL, 0);
 }

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -15,12 +16,36 @@
 typedef struct wpart {
     rf_projection_t *proj; /* open while assigned */
     bool assigned;
-    bool pending;          /* applied but not committed */
-    int64_t pos;           /* next offset to consume (staged) */
-    int64_t target;        /* exit_at_end: high watermark at assignment */
-    int64_t hwm;           /* last known high watermark */
-    uint64_t applied;      /* applied seq (staged) */
+    bool pending;     /* applied but not committed */
+    int64_t pos;      /* next offset to consume (staged) */
+    int64_t target;   /* exit_at_end: high watermark at assignment */
+    int64_t hwm;      /* last known high watermark */
+    uint64_t applied; /* applied seq (staged) */
+    bool in_cycle;    /* apply_cycle's grouping mark */
 } wpart_t;
+
+/* One applier per thread: partitions share nothing, so a cycle's partitions
+ * are decoded and applied in parallel, each by one thread. */
+typedef struct applier {
+    rf_project_worker_t *w;
+    rf_codec_t *codec;
+    rf_record_t *rec;
+    uint64_t records, duplicates; /* this cycle */
+    rf_err_t err;
+    rf_errbuf_t eb;
+} applier_t;
+
+/* The messages of one poll cycle, chained per partition in offset order. */
+typedef struct cycle {
+    rd_kafka_message_t *msgs[RF_PROJECT_BATCH_MAX];
+    int next[RF_PROJECT_BATCH_MAX];
+    int first[RF_PARTITIONS_MAX], last[RF_PARTITIONS_MAX];
+    int32_t active[RF_PARTITIONS_MAX];
+    int n, nactive;
+    int cursor;   /* atomic: next active partition to take */
+    int failed;   /* atomic: an applier failed, the others stop */
+    unsigned gen; /* rebalance generation when collected */
+} cycle_t;
 
 struct rf_project_worker {
     rf_project_opts_t opts;
@@ -28,12 +53,14 @@ struct rf_project_worker {
     char topic[RF_ID_BUF * 2];
     char data_dir[4096];
     rd_kafka_t *rk;
-    rf_codec_t *codec;
-    rf_record_t *rec; /* decode target, reused */
+    int nthreads;
+    applier_t appliers[RF_PROJECT_THREADS_MAX];
+    cycle_t *cy;
+    unsigned gen; /* bumped by every rebalance */
     wpart_t parts[RF_PARTITIONS_MAX];
-    int stop;          /* atomic */
+    int stop; /* atomic */
     bool ever_assigned;
-    rf_err_t fatal;    /* an error raised inside a callback */
+    rf_err_t fatal; /* an error raised inside a callback */
     rf_errbuf_t fatal_eb;
     pthread_mutex_t mu; /* guards stats */
     rf_project_stats_t stats;
@@ -52,7 +79,8 @@ static rf_err_t commit_part(rf_project_worker_t *w, int32_t p, rf_errbuf_t *eb)
     wpart_t *wp = &w->parts[p];
     if (!wp->proj) return RF_OK;
     int64_t lo = -1, hi = -1;
-    if (rd_kafka_get_watermark_offsets(w->rk, w->topic, p, &lo, &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+    if (rd_kafka_get_watermark_offsets(w->rk, w->topic, p, &lo, &hi) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR &&
         hi >= 0)
         wp->hwm = hi > wp->hwm ? hi : wp->hwm;
     rf_projection_meta_t m;
@@ -107,8 +135,8 @@ static void on_assign(rf_project_worker_t *w, rd_kafka_topic_partition_list_t *p
             set_fatal(w, RF_ERR_KAFKA, "cannot read the high watermark of an assigned partition");
             return;
         }
-        rf_log(RF_LOG_INFO, "project: partition %d assigned: applied seq %llu, offset %lld",
-               (int)p, (unsigned long long)m.applied_seq, (long long)m.next_offset);
+        rf_log(RF_LOG_INFO, "project: partition %d assigned: applied seq %llu, offset %lld", (int)p,
+               (unsigned long long)m.applied_seq, (long long)m.next_offset);
     }
     w->ever_assigned = true;
 }
@@ -135,14 +163,19 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     rf_project_worker_t *w = opaque;
     bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    w->gen++; /* messages fetched before this are refetched from the stored offsets */
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         on_assign(w, parts);
-        if (coop) rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
-        else rd_kafka_assign(rk, parts);
+        if (coop)
+            rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+        else
+            rd_kafka_assign(rk, parts);
     } else {
         on_revoke(w, parts);
-        if (coop) rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
-        else rd_kafka_assign(rk, NULL);
+        if (coop)
+            rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
+        else
+            rd_kafka_assign(rk, NULL);
     }
 }
 
@@ -151,9 +184,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static rf_err_t make_consumer(rf_project_worker_t *w, rf_errbuf_t *eb)
 {
     static const char *const defaults[][2] = {
-        {"enable.auto.commit", "false"},    {"enable.auto.offset.store", "false"},
-        {"auto.offset.reset", "error"},     {"client.id", "refold-project"},
-        {"enable.partition.eof", "false"},  {"fetch.wait.max.ms", "50"},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "error"},
+        {"client.id", "refold-project"},
+        {"enable.partition.eof", "false"},
+        {"fetch.wait.max.ms", "50"},
         /* offsets live in the store, so a quick failover costs nothing: a dead
          * worker's partitions move after 10 s, not librdkafka's default 45 s */
         {"session.timeout.ms", "10000"},
@@ -187,12 +223,19 @@ rf_project_worker_t *rf_project_worker_new(const rf_project_opts_t *opts, rf_err
         rf_errf(eb, RF_ERR_CONFIG, "--brokers and --data are required");
         return NULL;
     }
+    if (opts->threads < 0 || opts->threads > RF_PROJECT_THREADS_MAX) {
+        rf_errf(eb, RF_ERR_CONFIG, "threads must be 0..%d", RF_PROJECT_THREADS_MAX);
+        return NULL;
+    }
     rf_project_worker_t *w = calloc(1, sizeof *w);
-    if (!w || !(w->rec = malloc(sizeof *w->rec))) {
+    if (!w || !(w->cy = calloc(1, sizeof *w->cy))) {
         free(w);
         rf_errf(eb, RF_ERR_NOMEM, "out of memory");
         return NULL;
     }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    w->nthreads = opts->threads ? opts->threads : (int)(cpus < 1 ? 1 : cpus);
+    if (w->nthreads > RF_PROJECT_THREADS_MAX) w->nthreads = RF_PROJECT_THREADS_MAX;
     w->opts = *opts;
     pthread_mutex_init(&w->mu, NULL);
     if (rf_strlcpy(w->group, opts->group ? opts->group : "refold-project", sizeof w->group) ||
@@ -203,8 +246,19 @@ rf_project_worker_t *rf_project_worker_new(const rf_project_opts_t *opts, rf_err
         return NULL;
     }
     w->opts.data_dir = w->data_dir;
-    for (int i = 0; i < RF_PARTITIONS_MAX; i++) w->parts[i].hwm = -1;
-    if (!(w->codec = rf_codec_new(eb)) || make_consumer(w, eb) != RF_OK) {
+    for (int i = 0; i < RF_PARTITIONS_MAX; i++)
+        w->parts[i].hwm = -1;
+    for (int i = 0; i < w->nthreads; i++) {
+        applier_t *a = &w->appliers[i];
+        a->w = w;
+        a->rec = malloc(sizeof *a->rec);
+        if (!a->rec || !(a->codec = rf_codec_new(eb))) {
+            if (!a->rec) rf_errf(eb, RF_ERR_NOMEM, "out of memory");
+            rf_project_worker_destroy(w);
+            return NULL;
+        }
+    }
+    if (make_consumer(w, eb) != RF_OK) {
         rf_project_worker_destroy(w);
         return NULL;
     }
@@ -215,10 +269,14 @@ void rf_project_worker_destroy(rf_project_worker_t *w)
 {
     if (!w) return;
     if (w->rk) rd_kafka_destroy(w->rk);
-    for (int i = 0; i < RF_PARTITIONS_MAX; i++) rf_projection_close(w->parts[i].proj);
-    rf_codec_destroy(w->codec);
+    for (int i = 0; i < RF_PARTITIONS_MAX; i++)
+        rf_projection_close(w->parts[i].proj);
+    for (int i = 0; i < RF_PROJECT_THREADS_MAX; i++) {
+        rf_codec_destroy(w->appliers[i].codec);
+        free(w->appliers[i].rec);
+    }
     pthread_mutex_destroy(&w->mu);
-    free(w->rec);
+    free(w->cy);
     free(w);
 }
 
@@ -236,33 +294,95 @@ void rf_project_worker_stats(rf_project_worker_t *w, rf_project_stats_t *out)
 
 /* ---- the poll loop ------------------------------------------------------------- */
 
-static rf_err_t handle_message(rf_project_worker_t *w, const rd_kafka_message_t *msg,
-                               rf_errbuf_t *eb)
+static rf_err_t handle_message(applier_t *a, const rd_kafka_message_t *msg, rf_errbuf_t *eb)
 {
+    rf_project_worker_t *w = a->w;
     int32_t p = msg->partition;
-    if (p < 0 || p >= RF_PARTITIONS_MAX || !w->parts[p].proj)
-        return RF_OK; /* fetched before a revoke: the next owner applies it */
     wpart_t *wp = &w->parts[p];
     rf_errbuf_t deb = {{0}};
-    rf_err_t err = rf_codec_decode_record(w->codec, msg->payload, msg->len, w->rec, &deb);
+    rf_err_t err = rf_codec_decode_record(a->codec, msg->payload, msg->len, a->rec, &deb);
     if (err != RF_OK)
         return rf_errf(eb, RF_ERR_CORRUPT, "%s [%d] offset %lld: undecodable ledger record: %s",
                        w->topic, (int)p, (long long)msg->offset, deb.msg);
     rf_apply_outcome_t out;
-    err = rf_projection_apply(wp->proj, w->rec, &out, eb);
+    err = rf_projection_apply(wp->proj, a->rec, &out, eb);
     if (err != RF_OK) return err;
     wp->pos = msg->offset + 1;
     wp->pending = true;
-    pthread_mutex_lock(&w->mu);
     if (out == RF_APPLY_DUPLICATE) {
-        w->stats.duplicates++;
+        a->duplicates++;
     } else {
-        w->stats.records++;
-        wp->applied = w->rec->seq;
+        a->records++;
+        wp->applied = a->rec->seq;
     }
-    pthread_mutex_unlock(&w->mu);
     if (rf_projection_cache_full(wp->proj)) return commit_part(w, p, eb); /* bounded memory */
     return RF_OK;
+}
+
+/* Applies the cycle's messages of the partitions it takes, one at a time. */
+static void *applier_main(void *arg)
+{
+    applier_t *a = arg;
+    cycle_t *cy = a->w->cy;
+    for (;;) {
+        int i = __atomic_fetch_add(&cy->cursor, 1, __ATOMIC_ACQ_REL);
+        if (i >= cy->nactive || __atomic_load_n(&cy->failed, __ATOMIC_ACQUIRE)) break;
+        for (int m = cy->first[cy->active[i]]; m >= 0; m = cy->next[m]) {
+            a->err = handle_message(a, cy->msgs[m], &a->eb);
+            if (a->err != RF_OK) {
+                __atomic_store_n(&cy->failed, 1, __ATOMIC_RELEASE);
+                return NULL;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Groups the collected messages by partition (dropping those fetched before
+ * a rebalance or for partitions no longer ours) and applies the partitions
+ * on up to nthreads threads; the calling thread is one of them. */
+static rf_err_t apply_cycle(rf_project_worker_t *w, rf_errbuf_t *eb)
+{
+    cycle_t *cy = w->cy;
+    cy->nactive = cy->cursor = cy->failed = 0;
+    for (int i = 0; i < cy->n; i++) {
+        int32_t p = cy->msgs[i]->partition;
+        cy->next[i] = -1;
+        if (cy->gen != w->gen || p < 0 || p >= RF_PARTITIONS_MAX || !w->parts[p].proj) continue;
+        if (!w->parts[p].in_cycle) {
+            w->parts[p].in_cycle = true;
+            cy->active[cy->nactive++] = p;
+            cy->first[p] = i;
+        } else {
+            cy->next[cy->last[p]] = i;
+        }
+        cy->last[p] = i;
+    }
+    for (int k = 0; k < cy->nactive; k++)
+        w->parts[cy->active[k]].in_cycle = false;
+    int nt = cy->nactive < w->nthreads ? cy->nactive : w->nthreads;
+    pthread_t th[RF_PROJECT_THREADS_MAX];
+    int started = 0;
+    for (int t = 1; t < nt; t++, started++)
+        if (pthread_create(&th[t], NULL, applier_main, &w->appliers[t]) != 0) break;
+    applier_main(&w->appliers[0]);
+    for (int t = 1; t <= started; t++)
+        pthread_join(th[t], NULL);
+    rf_err_t err = RF_OK;
+    pthread_mutex_lock(&w->mu);
+    for (int t = 0; t < w->nthreads; t++) {
+        applier_t *a = &w->appliers[t];
+        w->stats.records += a->records;
+        w->stats.duplicates += a->duplicates;
+        a->records = a->duplicates = 0;
+        if (a->err != RF_OK && err == RF_OK) {
+            err = a->err;
+            rf_errf(eb, err, "%s", a->eb.msg);
+        }
+        a->err = RF_OK;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return err;
 }
 
 static rf_err_t consumer_error(rf_project_worker_t *w, const rd_kafka_message_t *msg,
@@ -284,25 +404,35 @@ static rf_err_t consumer_error(rf_project_worker_t *w, const rd_kafka_message_t 
     return RF_OK; /* transient (broker down, ...): librdkafka retries */
 }
 
-/* One poll cycle: up to RF_PROJECT_BATCH_MAX messages or RF_PROJECT_BATCH_MS. */
+/* One poll cycle: collect up to RF_PROJECT_BATCH_MAX messages or
+ * RF_PROJECT_BATCH_MS, then apply them (in parallel per partition). */
 static rf_err_t poll_cycle(rf_project_worker_t *w, rf_errbuf_t *eb)
 {
+    cycle_t *cy = w->cy;
     uint64_t start = rf_now_ns(), budget = (uint64_t)RF_PROJECT_BATCH_MS * 1000000u;
-    for (int n = 0; n < RF_PROJECT_BATCH_MAX; n++) {
+    rf_err_t err = RF_OK;
+    cy->n = 0;
+    cy->gen = w->gen;
+    while (cy->n < RF_PROJECT_BATCH_MAX && err == RF_OK) {
         uint64_t used = rf_now_ns() - start;
         if (used >= budget || __atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) break;
         int wait_ms = (int)((budget - used) / 1000000u);
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(w->rk, wait_ms > 0 ? wait_ms : 1);
-        if (w->fatal != RF_OK) { /* raised by the rebalance callback */
-            if (msg) rd_kafka_message_destroy(msg);
-            return rf_errf(eb, w->fatal, "%s", w->fatal_eb.msg);
-        }
+        if (w->fatal != RF_OK) /* raised by the rebalance callback */
+            err = rf_errf(eb, w->fatal, "%s", w->fatal_eb.msg);
         if (!msg) break;
-        rf_err_t err = msg->err ? consumer_error(w, msg, eb) : handle_message(w, msg, eb);
-        rd_kafka_message_destroy(msg);
-        if (err != RF_OK) return err;
+        if (msg->err || err != RF_OK) {
+            if (err == RF_OK) err = consumer_error(w, msg, eb);
+            rd_kafka_message_destroy(msg);
+            continue;
+        }
+        cy->msgs[cy->n++] = msg;
     }
-    return RF_OK;
+    if (err == RF_OK) err = apply_cycle(w, eb);
+    for (int i = 0; i < cy->n; i++)
+        rd_kafka_message_destroy(cy->msgs[i]);
+    cy->n = 0;
+    return err;
 }
 
 /* Commits every partition's batch, then tells the broker (monitoring only). */
@@ -315,7 +445,8 @@ static rf_err_t commit_all(rf_project_worker_t *w, rf_errbuf_t *eb)
         if (!wp->proj) continue;
         bool had = wp->pending;
         err = commit_part(w, p, eb);
-        if (err == RF_OK && had) rd_kafka_topic_partition_list_add(offs, w->topic, p)->offset = wp->pos;
+        if (err == RF_OK && had)
+            rd_kafka_topic_partition_list_add(offs, w->topic, p)->offset = wp->pos;
     }
     if (err == RF_OK && offs->cnt > 0) rd_kafka_commit(w->rk, offs, 1);
     rd_kafka_topic_partition_list_destroy(offs);
@@ -358,8 +489,9 @@ rf_err_t rf_project_worker_run(rf_project_worker_t *w, rf_errbuf_t *eb)
     rd_kafka_topic_partition_list_add(topics, w->topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t kerr = rd_kafka_subscribe(w->rk, topics);
     rd_kafka_topic_partition_list_destroy(topics);
-    if (kerr) return rf_errf(eb, RF_ERR_KAFKA, "cannot subscribe to %s: %s", w->topic,
-                             rd_kafka_err2str(kerr));
+    if (kerr)
+        return rf_errf(eb, RF_ERR_KAFKA, "cannot subscribe to %s: %s", w->topic,
+                       rd_kafka_err2str(kerr));
     rf_err_t err = RF_OK;
     update_stats(w, true);
     while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {

@@ -12,7 +12,7 @@
 #include "rf_query.h"
 
 #define PROGRAM_CACHE 64 /* direct-mapped program -> partition cache */
-#define QKEY_MAX 512
+#define QKEY_MAX      512
 
 typedef struct qpart {
     rocksdb_t *db;
@@ -112,8 +112,7 @@ static rf_err_t scan_parts(rf_query_t *q, rf_errbuf_t *eb)
     rf_err_t err = RF_OK;
     while (err == RF_OK && (de = readdir(d)) != NULL) {
         int p, n = 0;
-        if (sscanf(de->d_name, "p-%4d%n", &p, &n) != 1 || n != 6 || de->d_name[6] != '\0')
-            continue;
+        if (sscanf(de->d_name, "p-%4d%n", &p, &n) != 1 || n != 6 || de->d_name[6] != '\0') continue;
         if (p < 0 || p >= RF_PARTITIONS_MAX || part_at(q, p)) continue;
         qpart_t *qp = qpart_open(q, p, eb);
         if (!qp) {
@@ -147,7 +146,8 @@ rf_query_t *rf_query_open(const char *data_dir, int flags, rf_errbuf_t *eb)
         return NULL;
     }
     int n = 0;
-    for (int i = 0; i < RF_PARTITIONS_MAX; i++) n += part_at(q, i) != NULL;
+    for (int i = 0; i < RF_PARTITIONS_MAX; i++)
+        n += part_at(q, i) != NULL;
     if (n == 0) {
         rf_errf(eb, RF_ERR_NOT_FOUND, "no projection partitions under '%s/project'", data_dir);
         rf_query_close(q);
@@ -159,7 +159,8 @@ rf_query_t *rf_query_open(const char *data_dir, int flags, rf_errbuf_t *eb)
 void rf_query_close(rf_query_t *q)
 {
     if (!q) return;
-    for (int i = 0; i < RF_PARTITIONS_MAX; i++) qpart_close(q->parts[i]);
+    for (int i = 0; i < RF_PARTITIONS_MAX; i++)
+        qpart_close(q->parts[i]);
     rocksdb_readoptions_destroy(q->ropts);
     pthread_mutex_destroy(&q->mu);
     pthread_mutex_destroy(&q->refresh_mu);
@@ -202,8 +203,10 @@ static rf_err_t qget(rf_query_t *q, qpart_t *qp, const uint8_t *k, size_t kl, ui
     size_t n;
     const char *v = rocksdb_pinnableslice_value(ps, &n);
     rf_err_t r = RF_OK;
-    if (n > cap) r = rf_errf(eb, RF_ERR_CORRUPT, "partition %d: value too large", qp->partition);
-    else memcpy(out, v, n);
+    if (n > cap)
+        r = rf_errf(eb, RF_ERR_CORRUPT, "partition %d: value too large", qp->partition);
+    else
+        memcpy(out, v, n);
     *vl = n;
     rocksdb_pinnableslice_destroy(ps);
     return r;
@@ -212,8 +215,8 @@ static rf_err_t qget(rf_query_t *q, qpart_t *qp, const uint8_t *k, size_t kl, ui
 /* Calls cb for every key starting with prefix (in order) until cb returns
  * non-zero. */
 typedef int(scan_cb_t)(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque);
-static rf_err_t qscan(rf_query_t *q, qpart_t *qp, const uint8_t *prefix, size_t pl,
-                      scan_cb_t *cb, void *opaque, rf_errbuf_t *eb)
+static rf_err_t qscan(rf_query_t *q, qpart_t *qp, const uint8_t *prefix, size_t pl, scan_cb_t *cb,
+                      void *opaque, rf_errbuf_t *eb)
 {
     rocksdb_iterator_t *it = rocksdb_create_iterator(qp->db, q->ropts);
     for (rocksdb_iter_seek(it, (const char *)prefix, pl); rocksdb_iter_valid(it);
@@ -267,7 +270,8 @@ static rf_err_t find_program(rf_query_t *q, const char *program, qpart_t **qpo, 
     size_t nl = rf__pj_name_program((char *)k + 1, program), vl;
     k[0] = RF__PK_NAME;
     uint32_t slot = 0;
-    for (size_t i = 0; i < nl; i++) slot = slot * 31 + k[1 + i];
+    for (size_t i = 0; i < nl; i++)
+        slot = slot * 31 + k[1 + i];
     prog_slot_t *s = &q->cache[slot % PROGRAM_CACHE];
     pthread_mutex_lock(&q->mu);
     bool hit = strcmp(s->program, program) == 0 && s->program[0];
@@ -336,7 +340,8 @@ static int bal_row(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, voi
         s->bad = true;
         return 1;
     }
-    for (int i = 0; i < RF_BUCKET__COUNT; i++) b[i] = (int64_t)rf_be64_get(v + 8 * i);
+    for (int i = 0; i < RF_BUCKET__COUNT; i++)
+        b[i] = (int64_t)rf_be64_get(v + 8 * i);
     if (s->cb) return s->cb(program, owner, asset, b, s->opaque);
     if (s->n >= s->cap) {
         s->overflow = true;
@@ -349,8 +354,8 @@ static int bal_row(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, voi
     return 0;
 }
 
-int rf_query_balances(rf_query_t *q, const char *user, const char *program,
-                      rf_query_balance_t *out, int cap, rf_errbuf_t *eb)
+int rf_query_balances(rf_query_t *q, const char *user, const char *program, rf_query_balance_t *out,
+                      int cap, rf_errbuf_t *eb)
 {
     uint8_t prefix[QKEY_MAX];
     size_t ul = strlen(user), pl = program ? strlen(program) : 0, n = 0;
@@ -375,13 +380,13 @@ int rf_query_balances(rf_query_t *q, const char *user, const char *program,
     return s.n;
 }
 
-int rf_query_balance_totals(const rf_query_balance_t *rows, int n, rf_query_balance_t *out,
-                            int cap)
+int rf_query_balance_totals(const rf_query_balance_t *rows, int n, rf_query_balance_t *out, int cap)
 {
     int m = 0;
     for (int i = 0; i < n; i++) {
         int j = 0;
-        while (j < m && strcmp(out[j].asset, rows[i].asset) != 0) j++;
+        while (j < m && strcmp(out[j].asset, rows[i].asset) != 0)
+            j++;
         if (j == m) {
             if (m >= cap) return RF_ERR_OVERSIZE;
             memset(&out[m], 0, sizeof out[m]);
@@ -445,7 +450,8 @@ static int asset_row(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, v
 {
     assets_scan_t *s = opaque;
     const uint8_t *z = k + kl;
-    while (z > k && z[-1] != 0) z--; /* the asset is after the last \0 */
+    while (z > k && z[-1] != 0)
+        z--; /* the asset is after the last \0 */
     size_t al = (size_t)(k + kl - z);
     if (vl != 4 || al > RF_ASSET_MAX) return 0;
     if (s->n++ == 0) {
@@ -489,8 +495,7 @@ static rf_err_t series_of(rf_query_t *q, qpart_t *qp, const rf_board_sel_t *sel,
 }
 
 static rf_err_t resolve_board(rf_query_t *q, const rf_board_sel_t *sel, qpart_t **qp,
-                              uint8_t board[RF__BOARD_LEN], rf_board_info_t *info,
-                              rf_errbuf_t *eb)
+                              uint8_t board[RF__BOARD_LEN], rf_board_info_t *info, rf_errbuf_t *eb)
 {
     uint32_t no, sid;
     rf_projection_meta_t m;
@@ -500,8 +505,8 @@ static rf_err_t resolve_board(rf_query_t *q, const rf_board_sel_t *sel, qpart_t 
         return rf_errf(eb, RF_ERR_BAD_INPUT, "bad program id");
     rf_err_t err = find_program(q, sel->program, qp, &no, eb);
     if (err == RF_OK) err = read_meta(q, *qp, &m, eb);
-    if (err == RF_OK) err = rf__pj_period_parse(sel->period ? sel->period : "all", m.event_time_ms,
-                                             &per, eb);
+    if (err == RF_OK)
+        err = rf__pj_period_parse(sel->period ? sel->period : "all", m.event_time_ms, &per, eb);
     if (err == RF_OK) err = series_of(q, *qp, sel, &sid, info, eb);
     if (err != RF_OK) return err;
     rf__pj_period_format(per, info->period);
@@ -675,8 +680,8 @@ static int stat_row(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, vo
     return 0;
 }
 
-int rf_query_stat_rows(rf_query_t *q, const char *program, const char *period,
-                       rf_stat_row_t *out, int cap, rf_errbuf_t *eb)
+int rf_query_stat_rows(rf_query_t *q, const char *program, const char *period, rf_stat_row_t *out,
+                       int cap, rf_errbuf_t *eb)
 {
     qpart_t *qp;
     uint32_t no;
@@ -723,12 +728,15 @@ void rf_query_ratio(int64_t num, int64_t den, int decimals, char out[48])
         return;
     }
     __extension__ __int128 scale = 1, n = num, d = den;
-    for (int i = 0; i < decimals; i++) scale *= 10;
+    for (int i = 0; i < decimals; i++)
+        scale *= 10;
     bool neg = (n < 0) != (d < 0);
     if (n < 0) n = -n;
     if (d < 0) d = -d;
     __extension__ __int128 v = (n * scale * 2 + d) / (2 * d); /* half away from zero */
     long long ip = (long long)(v / scale), fp = (long long)(v % scale);
-    if (decimals == 0) snprintf(out, 48, "%s%lld", neg && v ? "-" : "", ip);
-    else snprintf(out, 48, "%s%lld.%0*lld", neg && v ? "-" : "", ip, decimals, fp);
+    if (decimals == 0)
+        snprintf(out, 48, "%s%lld", neg && v ? "-" : "", ip);
+    else
+        snprintf(out, 48, "%s%lld.%0*lld", neg && v ? "-" : "", ip, decimals, fp);
 }

@@ -54,8 +54,8 @@ typedef struct rf_query_balance {
 
 /* A user's balances per (program, asset); program NULL: every program.
  * Returns the count (<= cap; RF_ERR_OVERSIZE beyond) or a negative rf_err_t. */
-int rf_query_balances(rf_query_t *q, const char *user, const char *program,
-                      rf_query_balance_t *out, int cap, rf_errbuf_t *eb);
+int rf_query_balances(rf_query_t *q, const char *user, const char *program, rf_query_balance_t *out,
+                      int cap, rf_errbuf_t *eb);
 /* Sums rows per asset (cross-program wallet): out[i].program = "". */
 int rf_query_balance_totals(const rf_query_balance_t *rows, int n, rf_query_balance_t *out,
                             int cap);
@@ -82,11 +82,11 @@ typedef struct rf_board_sel {
     const char *program;
     const char *period; /* "all" (NULL), "day:2026-01-05", "week:2026-W02", "month:2026-01" */
     rf_board_by_t by;
-    const char *asset;  /* value boards: NULL picks the program's only reward asset */
+    const char *asset; /* value boards: NULL picks the program's only reward asset */
 } rf_board_sel_t;
 
 typedef struct rf_board_entry {
-    uint64_t rank;      /* 1-based */
+    uint64_t rank; /* 1-based */
     char user[RF_ID_BUF];
     int64_t score;
     uint64_t reached_seq; /* ledger seq at which the score was reached (tie-break) */
@@ -95,7 +95,7 @@ typedef struct rf_board_entry {
 typedef struct rf_board_info {
     char period[32];
     char asset[RF_ASSET_MAX + 1]; /* value boards */
-    uint64_t users;     /* entries on the board */
+    uint64_t users;               /* entries on the board */
     int32_t partition;
 } rf_board_info_t;
 
@@ -123,20 +123,20 @@ rf_err_t rf_query_period(rf_query_t *q, const char *program, const char *period,
                          rf_errbuf_t *eb);
 
 /* The raw counters of a program and period (RF_STATS_ROWS_MAX at most). */
-int rf_query_stat_rows(rf_query_t *q, const char *program, const char *period,
-                       rf_stat_row_t *out, int cap, rf_errbuf_t *eb);
+int rf_query_stat_rows(rf_query_t *q, const char *program, const char *period, rf_stat_row_t *out,
+                       int cap, rf_errbuf_t *eb);
 
 /* ---- JSON reports (CLI --json and HTTP bodies) ---- */
-json_t *rf_query_balance_json(rf_query_t *q, const char *user, const char *program,
-                              rf_err_t *err, rf_errbuf_t *eb);
+json_t *rf_query_balance_json(rf_query_t *q, const char *user, const char *program, rf_err_t *err,
+                              rf_errbuf_t *eb);
 json_t *rf_query_top_json(rf_query_t *q, const rf_board_sel_t *sel, int k, rf_err_t *err,
                           rf_errbuf_t *eb);
 json_t *rf_query_rank_json(rf_query_t *q, const rf_board_sel_t *sel, const char *user,
                            rf_err_t *err, rf_errbuf_t *eb);
-json_t *rf_query_stats_json(rf_query_t *q, const char *program, const char *period,
-                            rf_err_t *err, rf_errbuf_t *eb);
-json_t *rf_query_code_json(rf_query_t *q, const char *program, const char *user,
-                           rf_err_t *err, rf_errbuf_t *eb);
+json_t *rf_query_stats_json(rf_query_t *q, const char *program, const char *period, rf_err_t *err,
+                            rf_errbuf_t *eb);
+json_t *rf_query_code_json(rf_query_t *q, const char *program, const char *user, rf_err_t *err,
+                           rf_errbuf_t *eb);
 json_t *rf_query_health_json(rf_query_t *q);
 
 /* num/den as a decimal string with `decimals` digits, rounded half away from

@@ -43,23 +43,35 @@ static int usage(const qcmd_t *cmd, FILE *f, int rc)
 static int parse(const qcmd_t *cmd, int argc, char **argv, qopts_t *o)
 {
     static const struct option longopts[] = {
-        {"data", required_argument, 0, 'd'},   {"user", required_argument, 0, 'u'},
+        {"data", required_argument, 0, 'd'},    {"user", required_argument, 0, 'u'},
         {"program", required_argument, 0, 'p'}, {"period", required_argument, 0, 'P'},
-        {"by", required_argument, 0, 'b'},     {"asset", required_argument, 0, 'a'},
-        {"top", required_argument, 0, 'k'},    {"json", no_argument, 0, 'j'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+        {"by", required_argument, 0, 'b'},      {"asset", required_argument, 0, 'a'},
+        {"top", required_argument, 0, 'k'},     {"json", no_argument, 0, 'j'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     int c;
     *o = (qopts_t){.period = "all", .by = "referrals", .top = 10};
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         char *end = NULL;
         switch (c) {
-        case 'd': o->data = optarg; break;
-        case 'u': o->user = optarg; break;
-        case 'p': o->program = optarg; break;
-        case 'P': o->period = optarg; break;
-        case 'b': o->by = optarg; break;
-        case 'a': o->asset = optarg; break;
+        case 'd':
+            o->data = optarg;
+            break;
+        case 'u':
+            o->user = optarg;
+            break;
+        case 'p':
+            o->program = optarg;
+            break;
+        case 'P':
+            o->period = optarg;
+            break;
+        case 'b':
+            o->by = optarg;
+            break;
+        case 'a':
+            o->asset = optarg;
+            break;
         case 'k':
             o->top = (int)strtol(optarg, &end, 10);
             if (*end || o->top < 1 || o->top > RF_LEADERBOARD_TOP_MAX) {
@@ -68,18 +80,24 @@ static int parse(const qcmd_t *cmd, int argc, char **argv, qopts_t *o)
                 return 2;
             }
             break;
-        case 'j': o->json = true; break;
-        case 'h': return usage(cmd, stdout, 0);
-        default: return usage(cmd, stderr, 2);
+        case 'j':
+            o->json = true;
+            break;
+        case 'h':
+            return usage(cmd, stdout, 0);
+        default:
+            return usage(cmd, stderr, 2);
         }
     }
-    const char *missing = !o->data                             ? "--data"
-                          : cmd->need_user && !o->user         ? "--user"
-                          : cmd->need_program && !o->program   ? "--program"
-                                                               : NULL;
+    const char *missing = !o->data                           ? "--data"
+                          : cmd->need_user && !o->user       ? "--user"
+                          : cmd->need_program && !o->program ? "--program"
+                                                             : NULL;
     if (optind < argc || missing) {
-        if (missing) fprintf(stderr, "refold %s: %s is required\n", cmd->name, missing);
-        else fprintf(stderr, "refold %s: unexpected argument '%s'\n", cmd->name, argv[optind]);
+        if (missing)
+            fprintf(stderr, "refold %s: %s is required\n", cmd->name, missing);
+        else
+            fprintf(stderr, "refold %s: unexpected argument '%s'\n", cmd->name, argv[optind]);
         return usage(cmd, stderr, 2);
     }
     if (strcmp(o->by, "referrals") != 0 && strcmp(o->by, "value") != 0) {
@@ -249,17 +267,21 @@ static void print_flat(const char *prefix, json_t *o)
     json_object_foreach(o, k, v)
     {
         snprintf(name, sizeof name, "%s%s%s", prefix, *prefix ? "." : "", k);
-        if (json_is_object(v)) print_flat(name, v);
-        else if (json_is_integer(v)) printf("  %-52s %16lld\n", name, (long long)json_integer_value(v));
-        else if (json_is_string(v)) printf("  %-52s %16s\n", name, json_string_value(v));
-        else printf("  %-52s %16s\n", name, "-");
+        if (json_is_object(v))
+            print_flat(name, v);
+        else if (json_is_integer(v))
+            printf("  %-52s %16lld\n", name, (long long)json_integer_value(v));
+        else if (json_is_string(v))
+            printf("  %-52s %16s\n", name, json_string_value(v));
+        else
+            printf("  %-52s %16s\n", name, "-");
     }
 }
 
 static void stats_table(json_t *j)
 {
-    static const char *sections[] = {"funnel", "rates", "per_currency", "referred_vs_not",
-                                     "fraud", "channels"};
+    static const char *sections[] = {"funnel",          "rates", "per_currency",
+                                     "referred_vs_not", "fraud", "channels"};
     printf("%s: %s\n", jstr(j, "program"), jstr(j, "period"));
     for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++) {
         json_t *s = json_object_get(j, sections[i]);

@@ -26,8 +26,8 @@ static json_t *buckets_json(const rf_query_balance_t *b, bool with_program)
     return o;
 }
 
-json_t *rf_query_balance_json(rf_query_t *q, const char *user, const char *program,
-                              rf_err_t *err, rf_errbuf_t *eb)
+json_t *rf_query_balance_json(rf_query_t *q, const char *user, const char *program, rf_err_t *err,
+                              rf_errbuf_t *eb)
 {
     rf_query_balance_t *rows = calloc(2 * BALANCE_ROWS_MAX, sizeof *rows);
     if (!rows) return fail(err, rf_errf(eb, RF_ERR_NOMEM, "out of memory"));
@@ -41,8 +41,10 @@ json_t *rf_query_balance_json(rf_query_t *q, const char *user, const char *progr
     json_t *o = json_object(), *a = json_array(), *t = json_array();
     json_object_set_new(o, "user", json_string(user));
     json_object_set_new(o, "program", program ? json_string(program) : json_null());
-    for (int i = 0; i < n; i++) json_array_append_new(a, buckets_json(&rows[i], true));
-    for (int i = 0; i < nt; i++) json_array_append_new(t, buckets_json(&tot[i], false));
+    for (int i = 0; i < n; i++)
+        json_array_append_new(a, buckets_json(&rows[i], true));
+    for (int i = 0; i < nt; i++)
+        json_array_append_new(t, buckets_json(&tot[i], false));
     json_object_set_new(o, "balances", a);
     json_object_set_new(o, "totals", t);
     free(rows);
@@ -75,8 +77,8 @@ json_t *rf_query_top_json(rf_query_t *q, const rf_board_sel_t *sel, int k, rf_er
                           rf_errbuf_t *eb)
 {
     if (k < 1 || k > RF_LEADERBOARD_TOP_MAX)
-        return fail(err, rf_errf(eb, RF_ERR_BAD_INPUT, "top must be 1..%d",
-                                 RF_LEADERBOARD_TOP_MAX));
+        return fail(err,
+                    rf_errf(eb, RF_ERR_BAD_INPUT, "top must be 1..%d", RF_LEADERBOARD_TOP_MAX));
     rf_board_entry_t *es = calloc((size_t)k, sizeof *es);
     rf_board_info_t info;
     if (!es) return fail(err, rf_errf(eb, RF_ERR_NOMEM, "out of memory"));
@@ -86,7 +88,8 @@ json_t *rf_query_top_json(rf_query_t *q, const rf_board_sel_t *sel, int k, rf_er
         return fail(err, (rf_err_t)n);
     }
     json_t *o = board_head(sel, &info), *a = json_array();
-    for (int i = 0; i < n; i++) json_array_append_new(a, entry_json(&es[i]));
+    for (int i = 0; i < n; i++)
+        json_array_append_new(a, entry_json(&es[i]));
     json_object_set_new(o, "entries", a);
     free(es);
     if (err) *err = RF_OK;
@@ -107,8 +110,8 @@ json_t *rf_query_rank_json(rf_query_t *q, const rf_board_sel_t *sel, const char 
     return o;
 }
 
-json_t *rf_query_code_json(rf_query_t *q, const char *program, const char *user,
-                           rf_err_t *err, rf_errbuf_t *eb)
+json_t *rf_query_code_json(rf_query_t *q, const char *program, const char *user, rf_err_t *err,
+                           rf_errbuf_t *eb)
 {
     char code[RF_FACT_VAL_MAX + 1];
     rf_err_t r = rf_query_code(q, program, user, code, eb);
@@ -128,18 +131,19 @@ json_t *rf_query_health_json(rf_query_t *q)
     for (int i = 0; i < n; i++) {
         int64_t lag = -1;
         if (m[i].high_watermark >= 0 && m[i].next_offset >= 0)
-            lag = m[i].high_watermark > m[i].next_offset ? m[i].high_watermark - m[i].next_offset
-                                                         : 0;
-        if (lag < 0) known = false;
-        else total += lag;
+            lag =
+                m[i].high_watermark > m[i].next_offset ? m[i].high_watermark - m[i].next_offset : 0;
+        if (lag < 0)
+            known = false;
+        else
+            total += lag;
         json_array_append_new(
             a, json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "partition",
                          (int)m[i].partition, "applied_seq", (json_int_t)m[i].applied_seq,
                          "next_offset", (json_int_t)m[i].next_offset, "high_watermark",
-                         (json_int_t)m[i].high_watermark, "lag", (json_int_t)lag,
-                         "records", (json_int_t)m[i].records, "event_time_ms",
-                         (json_int_t)m[i].event_time_ms, "committed_at_ms",
-                         (json_int_t)m[i].committed_wall_ms));
+                         (json_int_t)m[i].high_watermark, "lag", (json_int_t)lag, "records",
+                         (json_int_t)m[i].records, "event_time_ms", (json_int_t)m[i].event_time_ms,
+                         "committed_at_ms", (json_int_t)m[i].committed_wall_ms));
     }
     json_object_set_new(o, "status", json_string("ok"));
     json_object_set_new(o, "lag", known ? json_integer(total) : json_null());
@@ -182,7 +186,8 @@ static void put_metric(json_t *obj, const rf_stat_row_t *r)
 static json_t *per_currency(json_t *f)
 {
     json_t *out = json_object(), *rev = json_object_get(f, "revenue");
-    json_t *rrev = json_object_get(f, "referred_revenue"), *cost = json_object_get(f, "reward_cost");
+    json_t *rrev = json_object_get(f, "referred_revenue"),
+           *cost = json_object_get(f, "reward_cost");
     json_t *srcs[3] = {rev, rrev, cost};
     int64_t purchases = iget(f, "purchases"), rp = iget(f, "referred_purchases");
     int64_t customers = iget(f, "customers"), rc = iget(f, "referred_customers");
@@ -222,20 +227,21 @@ static json_t *referred_vs_not(json_t *f)
     json_object_foreach(rev, cur, v)
     {
         json_object_set_new(rv, cur, json_integer(iget(rrev, cur)));
-        json_object_set_new(nv, cur, json_integer((int64_t)json_integer_value(v) - iget(rrev, cur)));
+        json_object_set_new(nv, cur,
+                            json_integer((int64_t)json_integer_value(v) - iget(rrev, cur)));
     }
     json_object_set_new(ref, "revenue", rv);
     json_object_set_new(not, "revenue", nv);
-    return json_pack("{s:o, s:o}", "referred", ref, "not_referred", not);
+    return json_pack("{s:o, s:o}", "referred", ref, "not_referred", not );
 }
 
 /* Every counter the report shows, so a zero prints as 0, not as absent. */
 static const int shown_counters[] = {
-    RF__M_SHARES,         RF__M_CLICKS,          RF__M_SIGNUPS,        RF__M_ATTRIBUTED,
-    RF__M_PURCHASES,      RF__M_REF_PURCHASES,   RF__M_CUSTOMERS,      RF__M_REF_CUSTOMERS,
-    RF__M_CUST_WITH_CODE, RF__M_CUST_REFERRING,  RF__M_REFERRERS,      RF__M_REPEAT_REFERRERS,
+    RF__M_SHARES,         RF__M_CLICKS,           RF__M_SIGNUPS,        RF__M_ATTRIBUTED,
+    RF__M_PURCHASES,      RF__M_REF_PURCHASES,    RF__M_CUSTOMERS,      RF__M_REF_CUSTOMERS,
+    RF__M_CUST_WITH_CODE, RF__M_CUST_REFERRING,   RF__M_REFERRERS,      RF__M_REPEAT_REFERRERS,
     RF__M_REWARDS,        RF__M_REFERRER_REWARDS, RF__M_FRIEND_REWARDS, RF__M_BONUS_REWARDS,
-    RF__M_VOIDS,          RF__M_CLAWBACKS,       RF__M_REJECTED,       RF__M_CODES,
+    RF__M_VOIDS,          RF__M_CLAWBACKS,        RF__M_REJECTED,       RF__M_CODES,
     RF__M_REFUNDS,        RF__M_REDEMPTIONS};
 static const int shown_maps[] = {RF__M_REVENUE, RF__M_REF_REVENUE, RF__M_REWARD_COST};
 
@@ -252,7 +258,8 @@ static json_t *funnel_skeleton(void)
 static void add_rates(json_t *o, json_t *f)
 {
     json_t *r = json_object();
-    set_ratio(r, "conversion_rate", iget(f, "referred_customers"), iget(f, "attributed_signups"), 4);
+    set_ratio(r, "conversion_rate", iget(f, "referred_customers"), iget(f, "attributed_signups"),
+              4);
     set_ratio(r, "referral_rate", iget(f, "customers_referring"), iget(f, "customers"), 4);
     set_ratio(r, "participation_rate", iget(f, "customers_with_code"), iget(f, "customers"), 4);
     set_ratio(r, "repeat_referrer_rate", iget(f, "repeat_referrers"), iget(f, "referrers"), 4);
@@ -267,8 +274,8 @@ static json_t *stats_build(const rf_stat_row_t *rows, int n)
         const rf_stat_row_t *r = &rows[i];
         if (!strcmp(r->metric, "fraud_rejections") || !strcmp(r->metric, "fraud_reviews")) {
             if (r->channel[0]) continue;
-            json_t *m = json_object_get(
-                fraud, !strcmp(r->metric, "fraud_rejections") ? "rejections" : "reviews");
+            json_t *m = json_object_get(fraud, !strcmp(r->metric, "fraud_rejections") ? "rejections"
+                                                                                      : "reviews");
             json_object_set_new(m, r->tail, json_integer(r->value));
             continue;
         }
@@ -285,9 +292,8 @@ static json_t *stats_build(const rf_stat_row_t *rows, int n)
     }
     const char *name;
     json_t *c;
-    json_object_foreach(ch, name, c)
-        set_ratio(c, "conversion_rate", iget(c, "referred_purchases"),
-                  iget(c, "attributed_signups"), 4);
+    json_object_foreach(ch, name, c) set_ratio(c, "conversion_rate", iget(c, "referred_purchases"),
+                                               iget(c, "attributed_signups"), 4);
     json_t *o = json_object();
     json_object_set_new(o, "funnel", f);
     add_rates(o, f);
@@ -298,8 +304,8 @@ static json_t *stats_build(const rf_stat_row_t *rows, int n)
     return o;
 }
 
-json_t *rf_query_stats_json(rf_query_t *q, const char *program, const char *period,
-                            rf_err_t *err, rf_errbuf_t *eb)
+json_t *rf_query_stats_json(rf_query_t *q, const char *program, const char *period, rf_err_t *err,
+                            rf_errbuf_t *eb)
 {
     rf_stat_row_t *rows = calloc(RF_STATS_ROWS_MAX, sizeof *rows);
     if (!rows) return fail(err, rf_errf(eb, RF_ERR_NOMEM, "out of memory"));

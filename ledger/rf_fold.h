@@ -29,7 +29,10 @@ int64_t rf_fold_now_ms(const rf_fold_ctx_t *ctx);
 void **rf_fold_rules_cache(rf_fold_ctx_t *ctx);
 
 /* State access. get: RF_ERR_NOT_FOUND when absent; RF_ERR_OVERSIZE when cap is
- * too small (*vlen then holds the size). */
+ * too small (*vlen then holds the size). put/del: the rules' 'x' keys only
+ * (asserted). Reads see committed state plus this batch's state keys; the
+ * batch's records ('r'), archive and dead letters are not visible until
+ * committed. A scan's callback may put and del, but must not scan again. */
 rf_err_t rf_fold_get(rf_fold_ctx_t *ctx, const void *key, size_t klen, void *val, size_t cap,
                      size_t *vlen);
 rf_err_t rf_fold_put(rf_fold_ctx_t *ctx, const void *key, size_t klen, const void *val,
@@ -41,7 +44,9 @@ typedef int(rf_kv_cb_t)(const void *key, size_t klen, const void *val, size_t vl
 rf_err_t rf_fold_scan(rf_fold_ctx_t *ctx, const void *start, size_t slen, const void *end,
                       size_t elen, rf_kv_cb_t *cb, void *opaque);
 
-/* Records. */
+/* Records. Each begin takes one of RF_RECORDS_PER_EVENT_MAX slots of the
+ * offset being folded (asserted), valid until the next offset; append it
+ * or abandon it. begin also adds the fact event_type. */
 rf_record_t *rf_fold_record_begin(rf_fold_ctx_t *ctx, const char *kind);
 rf_err_t rf_fold_record_append(rf_fold_ctx_t *ctx, rf_record_t *rec);
 

@@ -233,11 +233,9 @@ rf_err_t rf_fold_record_append(rf_fold_ctx_t *ctx, rf_record_t *rec)
     size_t n = rf_record_canonical(rec, val + RF__RECORD_HDR, sizeof l->scratch - RF__RECORD_HDR);
     RF_ASSERT(n > 0);
     memcpy(val + 32, rec->prev_hash, 32);
-    SHA256(val + 32, 32 + n, val);
+    rf__sha256(l->sha, val + 32, 32 + n, NULL, 0, val);
     memcpy(rec->hash, val, 32);
-    uint8_t key[9];
-    rf__key_u64(key, RF__K_RECORD, rec->seq);
-    rf__batch_put(l, key, sizeof key, val, RF__RECORD_HDR + n);
+    if ((err = rf__batch_record(l, val, RF__RECORD_HDR + n))) return err;
     l->staged.head_seq = rec->seq;
     memcpy(l->staged.head_hash, rec->hash, 32);
     ctx->nappended++;

@@ -1,11 +1,40 @@
 /* rf_ledger_codec.c: the ledger's binary encodings: the canonical record
  * bytes the hash chain covers, the meta row, balance values and keys
  * (docs/ledger.md). Pure functions, no storage. */
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/sha.h>
 
 #include "rf_ledger_int.h"
+
+/* ---- SHA-256 ---- */
+
+/* Fetched once per process and never freed: a static reference stays
+ * reachable, and an algorithm handle is safe to share between threads. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+EVP_MD_CTX *rf__sha_new(void)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    return sha256_md ? EVP_MD_CTX_new() : NULL;
+}
+
+void rf__sha256(EVP_MD_CTX *c, const void *a, size_t an, const void *b, size_t bn,
+                uint8_t out[32])
+{
+    RF_ASSERT(c != NULL && sha256_md != NULL);
+    /* with the same fetched algorithm, init reuses the context's state */
+    int ok = EVP_DigestInit_ex2(c, sha256_md, NULL) && EVP_DigestUpdate(c, a, an) &&
+             (bn == 0 || EVP_DigestUpdate(c, b, bn)) && EVP_DigestFinal_ex(c, out, NULL);
+    RF_ASSERT(ok); /* SHA-256 of memory cannot fail once the context exists */
+}
 
 /* ---- canonical encoding: little-endian fixed width, strings u16 + bytes ---- */
 
@@ -159,7 +188,8 @@ static int postings_ok(const rf_record_t *rec)
     return rf_record_balanced(rec);
 }
 
-rf_err_t rf__record_load(const uint8_t *val, size_t vlen, rf_record_t *rec, rf_errbuf_t *eb)
+rf_err_t rf__record_load(rf_ledger_t *l, const uint8_t *val, size_t vlen, rf_record_t *rec,
+                         rf_errbuf_t *eb)
 {
     if (vlen <= RF__RECORD_HDR) return rf_errf(eb, RF_ERR_CORRUPT, "record value too short");
     rf_err_t err =
@@ -168,7 +198,7 @@ rf_err_t rf__record_load(const uint8_t *val, size_t vlen, rf_record_t *rec, rf_e
     memcpy(rec->hash, val, 32);
     memcpy(rec->prev_hash, val + 32, 32);
     uint8_t h[32];
-    SHA256(val + 32, vlen - 32, h);
+    rf__sha256(l->sha, val + 32, vlen - 32, NULL, 0, h);
     if (memcmp(h, val, 32) != 0)
         return rf_errf(eb, RF_ERR_CORRUPT, "hash mismatch (record bytes changed)");
     if (!postings_ok(rec)) return rf_errf(eb, RF_ERR_CORRUPT, "postings do not balance");

@@ -3,6 +3,7 @@
 #ifndef RF_LEDGER_INT_H
 #define RF_LEDGER_INT_H
 
+#include <openssl/evp.h>
 #include <rocksdb/c.h>
 
 #include "rf_fold.h"
@@ -17,6 +18,9 @@
 #define RF__K_DEADLETTER 'q'
 #define RF__K_PROGRAM    'p'
 
+/* 'a' + be64(first offset): a chunk of archived events (docs/ledger.md) */
+#define RF__ARCHIVE_FMT 1 /* a chunk value's first byte */
+
 /* 'b' program \0 owner \0 asset */
 #define RF__BALANCE_KEY_MAX (1 + RF_ID_BUF + RF_ID_BUF + RF_ASSET_MAX + 1)
 /* A balance value: RF_BUCKET__COUNT int64 little-endian. */
@@ -25,7 +29,8 @@
 #define RF__RECORD_HDR 64
 /* Version byte of the canonical encoding and of the meta value. */
 #define RF__CANON_VERSION 1
-#define RF__META_VERSION  1
+/* 2: archive in chunks (version 1 had one 'a' key per offset) */
+#define RF__META_VERSION 2
 
 /* The open batch's overlay (rf_overlay.c): the state keys written since the
  * last commit, for reads through the batch. Records, archive, dead letters
@@ -35,6 +40,11 @@ rf__overlay_t *rf__ov_new(void);
 void rf__ov_free(rf__overlay_t *o);
 void rf__ov_clear(rf__overlay_t *o);
 uint32_t rf__ov_count(const rf__overlay_t *o);
+/* Calls cb for every entry in key order (vlen SIZE_MAX: a deletion); cb
+ * returns non-zero to stop, which is returned. -1: out of memory. */
+typedef int(rf__ov_each_cb_t)(const uint8_t *k, size_t kl, const uint8_t *v, size_t vlen,
+                              void *opaque);
+int rf__ov_each_sorted(rf__overlay_t *o, rf__ov_each_cb_t *cb, void *opaque);
 /* 0 ok, -1 out of memory */
 int rf__ov_put(rf__overlay_t *o, const void *key, size_t kl, const void *val, size_t vlen);
 int rf__ov_del(rf__overlay_t *o, const void *key, size_t kl);
@@ -45,6 +55,22 @@ int rf__ov_get(const rf__overlay_t *o, const void *key, size_t kl, const uint8_t
  * merged with the overlay, in key order. */
 rf_err_t rf__ov_scan(rf__overlay_t *o, rocksdb_iterator_t *it, const uint8_t *s, size_t sl,
                      const uint8_t *end, size_t el, rf_kv_cb_t *cb, void *opaque);
+
+/* A growable byte buffer (the batch's records and archived events). */
+typedef struct rf__buf {
+    uint8_t *p;
+    size_t len, cap;
+} rf__buf_t;
+/* Room for n more bytes: 0, or -1 when out of memory. */
+int rf__buf_reserve(rf__buf_t *b, size_t n);
+void rf__buf_free(rf__buf_t *b);
+
+/* SHA-256 of a || b through a reused context (rf_ledger_codec.c): OpenSSL
+ * 3's one-shot SHA256() fetches the algorithm on every call, which doubled
+ * the cost of hashing a 300-byte record. NULL when out of memory. */
+EVP_MD_CTX *rf__sha_new(void);
+void rf__sha256(EVP_MD_CTX *c, const void *a, size_t an, const void *b, size_t bn,
+                uint8_t out[32]);
 
 /* The partition's meta row ('m'): everything the ledger keeps in memory
  * between commits. `committed` mirrors storage, `staged` includes the batch. */
@@ -77,8 +103,13 @@ struct rf_ledger {
     rocksdb_readoptions_t *ro;
     rocksdb_writeoptions_t *wo;       /* commits: synced unless RF_LEDGER_NOSYNC */
     rocksdb_writeoptions_t *wo_async; /* outbox acks outside a batch */
-    rocksdb_writebatch_t *wb;         /* the open batch: every write, in order */
-    rf__overlay_t *ov;                /* read-your-writes view of the batch's state keys */
+    rocksdb_writebatch_t *wb;         /* built from the staged writes at commit, in key order */
+    rf__overlay_t *ov;                /* the batch's state keys (read-your-writes) */
+    rf__buf_t recs_buf;               /* the batch's records: stored values back to back */
+    rf__buf_t recs_len;               /* ... and their lengths (uint32_t each), in seq order */
+    rf__buf_t arch;                   /* the batch's consumed bytes: u32 LE length || bytes */
+    int64_t arch_first;               /* offset of the first event in arch */
+    EVP_MD_CTX *sha;                  /* reused for every hash of this ledger */
     int32_t partition;
     int flags;
     int poisoned;           /* a fatal error mid-fold: the batch must not commit */
@@ -126,7 +157,8 @@ rf_err_t rf__uuid_parse(const char *s, uint8_t out[16]);
 rf_err_t rf__record_decode_canonical(const uint8_t *buf, size_t len, rf_record_t *rec,
                                      rf_errbuf_t *eb);
 /* Decodes and checks a stored record value (hash, balance). */
-rf_err_t rf__record_load(const uint8_t *val, size_t vlen, rf_record_t *rec, rf_errbuf_t *eb);
+rf_err_t rf__record_load(rf_ledger_t *l, const uint8_t *val, size_t vlen, rf_record_t *rec,
+                         rf_errbuf_t *eb);
 /* Whether a posting to (owner, bucket) must never make the balance negative:
  * user accounts (owner not starting with '#'), buckets but receivable. */
 static inline int rf__bucket_nonneg(const char *owner, int bucket)
@@ -137,8 +169,10 @@ static inline int rf__bucket_nonneg(const char *owner, int bucket)
 
 /* Fold context (rf_fold_ctx.c). */
 void rf__ctx_reset(rf_ledger_t *l, const rf_event_t *ev, int64_t offset);
-/* Writes to the open batch (state keys also to the overlay). rf_fold_put is
- * the rules' door to their 'x' keys; the engine writes its own with this. */
+/* Writes to the open batch: every key but records and archive goes to the
+ * overlay, which the commit turns into a WriteBatch in key order (each key
+ * once). rf_fold_put is the rules' door to their 'x' keys; the engine writes
+ * its own with this. */
 rf_err_t rf__batch_put(rf_ledger_t *l, const uint8_t *key, size_t klen, const void *val,
                        size_t vlen);
 rf_err_t rf__batch_del(rf_ledger_t *l, const uint8_t *key, size_t klen);
@@ -146,8 +180,18 @@ rf_err_t rf__batch_del(rf_ledger_t *l, const uint8_t *key, size_t klen);
  * then holds the size), RF_ERR_STORAGE. */
 rf_err_t rf__batch_get(rf_ledger_t *l, const void *key, size_t klen, void *val, size_t cap,
                        size_t *vlen);
+/* Stages a record's stored value (seq = staged head); archives an event. */
+rf_err_t rf__batch_record(rf_ledger_t *l, const uint8_t *val, size_t vlen);
+rf_err_t rf__batch_archive(rf_ledger_t *l, int64_t offset, const uint8_t *bytes, size_t len);
 /* Whether the open batch holds anything. */
 int rf__batch_open(const rf_ledger_t *l);
+
+/* Archive chunks: calls cb for each event of the chunk value v stored under
+ * 'a' + be64(first); RF_ERR_CORRUPT if malformed; cb returns non-zero to stop
+ * (*stopped set). *count gets the events walked. */
+rf_err_t rf__archive_chunk_each(int64_t first, const uint8_t *v, size_t vl,
+                                rf_archive_cb_t *cb, void *opaque, uint64_t *count,
+                                int *stopped);
 
 /* Committed reads (no batch). val is malloc'ed by RocksDB: rocksdb_free it. */
 rf_err_t rf__db_get(rf_ledger_t *l, const uint8_t *key, size_t klen, char **val, size_t *vlen,

@@ -58,7 +58,7 @@ rf_err_t rf_ledger_get_record(rf_ledger_t *l, uint64_t seq, rf_record_t *rec, rf
         return rf_errf(eb, err, "partition %d has no record %llu", (int)l->partition,
                        (unsigned long long)seq);
     if (err) return err;
-    err = rf__record_load((const uint8_t *)val, vlen, rec, eb);
+    err = rf__record_load(l, (const uint8_t *)val, vlen, rec, eb);
     rocksdb_free(val);
     if (!err && rec->seq != seq)
         err = rf_errf(eb, RF_ERR_CORRUPT, "record under key %llu says seq %llu",
@@ -67,6 +67,7 @@ rf_err_t rf_ledger_get_record(rf_ledger_t *l, uint64_t seq, rf_record_t *rec, rf
 }
 
 typedef struct scan_st {
+    rf_ledger_t *l;
     rf_record_cb_t *cb;
     void *opaque;
     rf_record_t *rec;
@@ -87,7 +88,7 @@ static int scan_one(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, vo
                           (unsigned long long)st->expect, (unsigned long long)seq);
         return 1;
     }
-    st->err = rf__record_load(v, vl, st->rec, st->eb);
+    st->err = rf__record_load(st->l, v, vl, st->rec, st->eb);
     if (!st->err && st->rec->seq != seq)
         st->err = rf_errf(st->eb, RF_ERR_CORRUPT, "record %llu says seq %llu",
                           (unsigned long long)seq, (unsigned long long)st->rec->seq);
@@ -115,7 +116,7 @@ rf_err_t rf_ledger_scan(rf_ledger_t *l, uint64_t from_seq, uint64_t to_seq, rf_r
     uint8_t start[9], end[9];
     rf__key_u64(start, RF__K_RECORD, from_seq);
     rf__key_u64(end, RF__K_RECORD, to_seq + 1);
-    scan_st_t st = {cb, opaque, rec, from_seq, {0}, 0, 0, RF_OK, eb};
+    scan_st_t st = {l, cb, opaque, rec, from_seq, {0}, 0, 0, RF_OK, eb};
     rf_err_t err = rf__db_range(l, start, 9, end, 9, scan_one, &st, eb);
     free(rec);
     if (err) return err;
@@ -178,45 +179,157 @@ rf_err_t rf_ledger_scan_balances(rf_ledger_t *l, rf_balance_cb_t *cb, void *opaq
     return err ? err : st.err;
 }
 
-rf_err_t rf_ledger_archive_get(rf_ledger_t *l, int64_t offset, uint8_t *buf, size_t cap,
-                               size_t *len, rf_errbuf_t *eb)
+/* ---- the archive: chunks of consecutive offsets (docs/ledger.md) ---- */
+
+rf_err_t rf__archive_chunk_each(int64_t first, const uint8_t *v, size_t vl, rf_archive_cb_t *cb,
+                                void *opaque, uint64_t *count, int *stopped)
 {
-    RF_ASSERT(l != NULL && len != NULL);
-    uint8_t key[9];
+    RF_ASSERT(count != NULL && stopped != NULL);
+    *count = 0;
+    *stopped = 0;
+    if (vl < 1 || v[0] != RF__ARCHIVE_FMT) return RF_ERR_CORRUPT;
+    size_t pos = 1;
+    /* bounded: each step consumes at least the 4-byte length */
+    while (pos < vl) {
+        if (vl - pos < 4) return RF_ERR_CORRUPT;
+        const uint8_t *p = v + pos;
+        size_t n = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
+        if (n > vl - pos - 4) return RF_ERR_CORRUPT;
+        if (cb && cb(first + (int64_t)*count, p + 4, n, opaque)) {
+            (*count)++;
+            *stopped = 1;
+            return RF_OK;
+        }
+        (*count)++;
+        pos += 4 + n;
+    }
+    return *count ? RF_OK : RF_ERR_CORRUPT; /* a chunk holds at least one event */
+}
+
+/* The archive key at or before offset (the chunk that may hold it) as the
+ * start of a forward scan; 'a' alone when none is. */
+static rf_err_t chunk_start(rf_ledger_t *l, int64_t offset, uint8_t key[9], size_t *klen,
+                            rf_errbuf_t *eb)
+{
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    uint8_t lower = RF__K_ARCHIVE;
+    rocksdb_readoptions_set_iterate_lower_bound(ro, (const char *)&lower, 1);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(l->db, ro);
     rf__key_u64(key, RF__K_ARCHIVE, (uint64_t)offset);
-    char *val = NULL;
-    rf_err_t err = rf__db_get(l, key, sizeof key, &val, len, eb);
-    if (err == RF_ERR_NOT_FOUND)
-        return rf_errf(eb, err, "offset %lld is not archived", (long long)offset);
-    if (err) return err;
-    if (*len > cap)
-        err = rf_errf(eb, RF_ERR_OVERSIZE, "archived event of %zu bytes", *len);
-    else if (*len)
-        memcpy(buf, val, *len);
-    rocksdb_free(val);
-    return err;
+    rocksdb_iter_seek_for_prev(it, (const char *)key, 9);
+    *klen = 1;
+    if (rocksdb_iter_valid(it)) {
+        size_t kl = 0;
+        const char *k = rocksdb_iter_key(it, &kl);
+        if (kl == 9 && k[0] == RF__K_ARCHIVE) {
+            memcpy(key, k, 9);
+            *klen = 9;
+        }
+    }
+    char *errptr = NULL;
+    rocksdb_iter_get_error(it, &errptr);
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    return errptr ? rf__rocks_err(eb, errptr, "cannot read archive") : RF_OK;
 }
 
 typedef struct arch_st {
     rf_archive_cb_t *cb;
     void *opaque;
+    int64_t from;
+    int64_t expect; /* first offset of the next chunk (-1: not known yet) */
+    rf_err_t err;
+    rf_errbuf_t *eb;
 } arch_st_t;
 
-static int archive_one(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque)
+static int archive_from(int64_t offset, const uint8_t *bytes, size_t len, void *opaque)
 {
     arch_st_t *st = opaque;
-    RF_ASSERT(kl == 9);
-    return st->cb((int64_t)rf_be64_get(k + 1), v, vl, st->opaque);
+    return offset < st->from ? 0 : st->cb(offset, bytes, len, st->opaque);
+}
+
+static int archive_chunk(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque)
+{
+    arch_st_t *st = opaque;
+    int64_t first = kl == 9 ? (int64_t)rf_be64_get(k + 1) : -1;
+    if (first < 0 || (st->expect >= 0 && first != st->expect)) {
+        st->err = rf_errf(st->eb, RF_ERR_CORRUPT, "archive chunk at offset %lld out of order",
+                          (long long)first);
+        return 1;
+    }
+    uint64_t n = 0;
+    int stopped = 0;
+    if (rf__archive_chunk_each(first, v, vl, archive_from, st, &n, &stopped)) {
+        st->err = rf_errf(st->eb, RF_ERR_CORRUPT, "archive chunk at offset %lld is malformed",
+                          (long long)first);
+        return 1;
+    }
+    st->expect = first + (int64_t)n;
+    return stopped;
+}
+
+typedef struct get_st {
+    int64_t offset;
+    uint8_t *buf;
+    size_t cap, *len;
+    rf_err_t err;
+} get_st_t;
+
+static int archive_copy(int64_t offset, const uint8_t *bytes, size_t len, void *opaque)
+{
+    get_st_t *g = opaque;
+    if (offset != g->offset) return 0;
+    *g->len = len;
+    if (len > g->cap)
+        g->err = RF_ERR_OVERSIZE;
+    else {
+        if (len) memcpy(g->buf, bytes, len);
+        g->err = RF_OK;
+    }
+    return 1;
+}
+
+rf_err_t rf_ledger_archive_get(rf_ledger_t *l, int64_t offset, uint8_t *buf, size_t cap,
+                               size_t *len, rf_errbuf_t *eb)
+{
+    RF_ASSERT(l != NULL && len != NULL);
+    get_st_t g = {offset, buf, cap, len, RF_ERR_NOT_FOUND};
+    uint8_t key[9];
+    size_t kl = 0;
+    rf_err_t err = offset < 0 ? RF_OK : chunk_start(l, offset, key, &kl, eb);
+    if (err) return err;
+    if (offset >= 0 && kl == 9) {
+        char *val = NULL;
+        size_t vl = 0;
+        if ((err = rf__db_get(l, key, kl, &val, &vl, eb)) != RF_OK) return err;
+        uint64_t n = 0;
+        int stopped = 0;
+        err = rf__archive_chunk_each((int64_t)rf_be64_get(key + 1), (const uint8_t *)val, vl,
+                                     archive_copy, &g, &n, &stopped);
+        rocksdb_free(val);
+        if (err)
+            return rf_errf(eb, RF_ERR_CORRUPT, "archive chunk of offset %lld is malformed",
+                           (long long)offset);
+    }
+    if (g.err == RF_ERR_NOT_FOUND)
+        return rf_errf(eb, g.err, "offset %lld is not archived", (long long)offset);
+    if (g.err == RF_ERR_OVERSIZE)
+        return rf_errf(eb, g.err, "archived event of %zu bytes", *len);
+    return RF_OK;
 }
 
 rf_err_t rf_ledger_archive_scan(rf_ledger_t *l, int64_t from_offset, rf_archive_cb_t *cb,
                                 void *opaque, rf_errbuf_t *eb)
 {
     RF_ASSERT(l != NULL && cb != NULL);
+    if (from_offset < 0) from_offset = 0;
     uint8_t start[9], end = RF__K_ARCHIVE + 1;
-    rf__key_u64(start, RF__K_ARCHIVE, (uint64_t)(from_offset < 0 ? 0 : from_offset));
-    arch_st_t st = {cb, opaque};
-    return rf__db_range(l, start, sizeof start, &end, 1, archive_one, &st, eb);
+    size_t sl = 0;
+    rf_err_t err = chunk_start(l, from_offset, start, &sl, eb);
+    if (err) return err;
+    arch_st_t st = {cb, opaque, from_offset, -1, RF_OK, eb};
+    err = rf__db_range(l, start, sl, &end, 1, archive_chunk, &st, eb);
+    return err ? err : st.err;
 }
 
 typedef struct dl_st {

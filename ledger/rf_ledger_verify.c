@@ -102,7 +102,7 @@ static int check_chain(vst_t *st, const uint8_t *v, size_t vl, uint64_t seq)
 {
     rf_errbuf_t reb;
     rf_record_t *rec = st->rec;
-    if (rf__record_load(v, vl, rec, &reb) != RF_OK)
+    if (rf__record_load(st->l, v, vl, rec, &reb) != RF_OK)
         return fault(st, seq, RF_ERR_CORRUPT, "record %llu: %s", reb.msg);
     if (rec->seq != seq) return fault(st, seq, RF_ERR_CORRUPT, "record %llu: %s", "wrong seq");
     if (memcmp(rec->prev_hash, st->prev, 32))
@@ -213,6 +213,28 @@ static int count_key(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, v
     return 0;
 }
 
+/* Archived events: chunks of consecutive offsets from the first offset on. */
+typedef struct arch_count {
+    int64_t expect;
+    uint64_t n;
+    int bad;
+} arch_count_t;
+
+static int count_chunk(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque)
+{
+    arch_count_t *c = opaque;
+    uint64_t n = 0;
+    int stopped = 0;
+    if (kl != 9 || (int64_t)rf_be64_get(k + 1) != c->expect ||
+        rf__archive_chunk_each(c->expect, v, vl, NULL, NULL, &n, &stopped)) {
+        c->bad = 1;
+        return 1;
+    }
+    c->expect += (int64_t)n;
+    c->n += n;
+    return 0;
+}
+
 static rf_err_t count_range(rf_ledger_t *l, char prefix, uint64_t *n, rf_errbuf_t *eb)
 {
     uint8_t s = (uint8_t)prefix, e = (uint8_t)(prefix + 1);
@@ -262,11 +284,20 @@ static void verify_counts(vst_t *st)
         fault(st, 0, RF_ERR_CORRUPT, "meta (seq %llu): %s", d);
         return;
     }
-    if (count_range(st->l, RF__K_ARCHIVE, &narch, st->eb) ||
+    uint8_t as = RF__K_ARCHIVE, ae = RF__K_ARCHIVE + 1;
+    arch_count_t ac = {m->first_offset, 0, 0};
+    if (rf__db_range(st->l, &as, 1, &ae, 1, count_chunk, &ac, st->eb) ||
         count_range(st->l, RF__K_DEADLETTER, &ndl, st->eb)) {
         st->err = RF_ERR_STORAGE;
         return;
     }
+    if (ac.bad) {
+        snprintf(d, sizeof d, "archive chunk malformed or not at offset %lld",
+                 (long long)ac.expect);
+        fault(st, 0, RF_ERR_CORRUPT, "archive (seq %llu): %s", d);
+        return;
+    }
+    narch = ac.n;
     if (narch != consumed || ndl != m->counts[RF_OUTCOME_DEAD_LETTER]) {
         snprintf(d, sizeof d,
                  "%llu archived events and %llu dead letters for %llu offsets, %llu "

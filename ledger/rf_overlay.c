@@ -281,3 +281,41 @@ rf_err_t rf__ov_scan(rf__overlay_t *o, rocksdb_iterator_t *it, const uint8_t *s,
     o->scanning = 0;
     return RF_OK;
 }
+
+int rf__ov_each_sorted(rf__overlay_t *o, rf__ov_each_cb_t *cb, void *opaque)
+{
+    uint32_t n = 0;
+    RF_ASSERT(!o->scanning);
+    if (ov_collect(o, (const uint8_t *)"", 0, NULL, 0, &n)) return -1;
+    RF_ASSERT(n == o->n);
+    for (uint32_t i = 0; i < n; i++) {
+        const ov_entry_t *e = &o->entries[o->sorted[i]];
+        size_t vl = e->vlen == OV_DELETED ? SIZE_MAX : e->vlen;
+        int rc = cb(o->arena + e->koff, e->klen, o->arena + e->voff, vl, opaque);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* ---- growable buffers ---- */
+
+int rf__buf_reserve(rf__buf_t *b, size_t n)
+{
+    if (n <= b->cap - b->len) return 0;
+    size_t cap = b->cap ? b->cap : 1u << 16;
+    while (cap - b->len < n) {
+        if (cap > SIZE_MAX / 2) return -1;
+        cap *= 2;
+    }
+    uint8_t *p = realloc(b->p, cap);
+    if (!p) return -1;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+void rf__buf_free(rf__buf_t *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}

@@ -17,20 +17,28 @@
 /* partitions: the mock keeps 5 MiB per partition, so 1M events need many */
 static int npart = 4;
 #define PROGRAMS 16
-#define EVERY 100 /* one corrupt message per this many good events: 1% */
+#define EVERY    100 /* one corrupt message per this many good events: 1% */
 
 typedef enum kind {
-    K_BAD_MAGIC, K_UNKNOWN_SCHEMA, K_TRUNCATED, K_OVERSIZE, K_GARBAGE, K_INVALID_FIELD,
-    K_UNKNOWN_PROGRAM, K_CONFLICT, K_DUPLICATE, K__COUNT
+    K_BAD_MAGIC,
+    K_UNKNOWN_SCHEMA,
+    K_TRUNCATED,
+    K_OVERSIZE,
+    K_GARBAGE,
+    K_INVALID_FIELD,
+    K_UNKNOWN_PROGRAM,
+    K_CONFLICT,
+    K_DUPLICATE,
+    K__COUNT
 } kind_t;
 #define K_DEAD_LETTERED 7 /* kinds before K_CONFLICT go to the DLQ */
 static const char *const kind_names[K__COUNT] = {
-    "bad magic", "unknown schema", "truncated", "oversize", "undecodable", "invalid field",
-    "unknown program", "id conflict", "duplicate"};
+    "bad magic",     "unknown schema",  "truncated",   "oversize", "undecodable",
+    "invalid field", "unknown program", "id conflict", "duplicate"};
 /* the refold.error header each dead-lettered kind may carry */
 static const char *const kind_errors[K_DEAD_LETTERED][2] = {
-    {"bad_magic", NULL}, {"unknown_schema", NULL}, {"truncated", "decode"}, {"oversize", NULL},
-    {"decode", "truncated"}, {"bad_input", NULL}, {"unknown_program", NULL}};
+    {"bad_magic", NULL},     {"unknown_schema", NULL}, {"truncated", "decode"},  {"oversize", NULL},
+    {"decode", "truncated"}, {"bad_input", NULL},      {"unknown_program", NULL}};
 
 typedef struct gen {
     fg_prod_t p;
@@ -45,7 +53,8 @@ static void encode(gen_t *g, const rf_event_t *ev, uint8_t *buf, size_t *len)
 {
     rf_errbuf_t eb = {{0}};
     assert_int_equal(rf_codec_encode_event(g->p.codec, ev, RF_SCHEMA_ID_EVENT, buf,
-                                           RF_EVENT_BYTES_MAX, len, &eb), RF_OK);
+                                           RF_EVENT_BYTES_MAX, len, &eb),
+                     RF_OK);
 }
 
 static void put_msg(gen_t *g, const char *key, const uint8_t *buf, size_t len)
@@ -63,22 +72,30 @@ static void corrupt(gen_t *g, kind_t k)
     const char *key = g->last_ev.program_id;
     g->x = fg_mix(g->x + 1);
     switch (k) {
-    case K_BAD_MAGIC: buf[0] = (uint8_t)(1 + g->x % 255); break;
-    case K_UNKNOWN_SCHEMA: rf_be32_put(buf + 1, 9000 + (uint32_t)(g->x % 1000)); break;
-    case K_TRUNCATED: len = RF_FRAME_HEADER + (len - RF_FRAME_HEADER) / 2; break;
+    case K_BAD_MAGIC:
+        buf[0] = (uint8_t)(1 + g->x % 255);
+        break;
+    case K_UNKNOWN_SCHEMA:
+        rf_be32_put(buf + 1, 9000 + (uint32_t)(g->x % 1000));
+        break;
+    case K_TRUNCATED:
+        len = RF_FRAME_HEADER + (len - RF_FRAME_HEADER) / 2;
+        break;
     case K_OVERSIZE:
         len = RF_EVENT_BYTES_MAX + 1 + g->x % 4096;
         memset(buf + RF_FRAME_HEADER, 'x', len - RF_FRAME_HEADER);
         break;
     case K_GARBAGE:
         len = RF_FRAME_HEADER + 8 + g->x % 64;
-        for (size_t i = RF_FRAME_HEADER; i < len; i++) buf[i] = (uint8_t)fg_mix(g->x + i);
+        for (size_t i = RF_FRAME_HEADER; i < len; i++)
+            buf[i] = (uint8_t)fg_mix(g->x + i);
         buf[RF_FRAME_HEADER] = 0xff; /* a huge negative string length: never valid */
         break;
     case K_INVALID_FIELD: {
         /* the event id's text, same length, no longer a UUID */
         size_t at = 0;
-        while (at + RF_UUID_STR_LEN <= len && memcmp(buf + at, g->last_ev.event_id, RF_UUID_STR_LEN))
+        while (at + RF_UUID_STR_LEN <= len &&
+               memcmp(buf + at, g->last_ev.event_id, RF_UUID_STR_LEN))
             at++;
         assert_true(at + RF_UUID_STR_LEN <= len);
         memset(buf + at, 'z', RF_UUID_STR_LEN);
@@ -96,8 +113,10 @@ static void corrupt(gen_t *g, kind_t k)
         snprintf(ev.source, sizeof ev.source, "conflict-%" PRIu64, g->x);
         encode(g, &ev, buf, &len);
         break;
-    case K_DUPLICATE: break;
-    default: fail();
+    case K_DUPLICATE:
+        break;
+    default:
+        fail();
     }
     put_msg(g, key, buf, len);
     g->counts[k]++;
@@ -130,7 +149,8 @@ static void fold(const char *brokers, const char *data, rf_fold_stats_t *st)
     c.exit_at_end = true;
     c.no_outbox = true;
     c.npartitions = npart;
-    for (int i = 0; i < npart; i++) c.partitions[i] = i;
+    for (int i = 0; i < npart; i++)
+        c.partitions[i] = i;
     rf_errbuf_t eb = {{0}};
     rf_fold_worker_t *w = rf_fold_worker_new(&c, &eb);
     assert_non_null(w);
@@ -154,8 +174,8 @@ static void on_dlq(const rd_kafka_message_t *m, void *opaque)
     const void *reason = NULL, *error = NULL;
     size_t rlen = 0, elen = 0;
     d->n++;
-    if (rd_kafka_message_headers(m, &h) || rd_kafka_header_get_last(h, "refold.reason", &reason,
-                                                                    &rlen) ||
+    if (rd_kafka_message_headers(m, &h) ||
+        rd_kafka_header_get_last(h, "refold.reason", &reason, &rlen) ||
         rd_kafka_header_get_last(h, "refold.error", &error, &elen) || rlen == 0 || elen == 0 ||
         elen >= 32) {
         d->bad_headers++;
@@ -221,12 +241,14 @@ static void test_bad_input(void **state)
     }
     const uint64_t *o = st_bad.outcomes, *oc = st_clean.outcomes;
     printf("badinput: consumed %" PRIu64 " in %.1f s: applied %" PRIu64 ", rejected %" PRIu64
-           ", duplicate %" PRIu64 ", dead-lettered %" PRIu64 " (DLQ topic %ld, ledger index %" PRIu64
-           "); clean run: applied %" PRIu64 ", rejected %" PRIu64 "\n",
+           ", duplicate %" PRIu64 ", dead-lettered %" PRIu64
+           " (DLQ topic %ld, ledger index %" PRIu64 "); clean run: applied %" PRIu64
+           ", rejected %" PRIu64 "\n",
            st_bad.consumed, secs, o[RF_OUTCOME_APPLIED], o[RF_OUTCOME_REJECTED],
            o[RF_OUTCOME_DUPLICATE], o[RF_OUTCOME_DEAD_LETTER], in_dlq, bad.deadletters,
            oc[RF_OUTCOME_APPLIED], oc[RF_OUTCOME_REJECTED]);
-    for (int i = 0; i < dq.nerrors; i++) printf("badinput:   DLQ error %s: %ld\n", dq.errors[i], dq.by_error[i]);
+    for (int i = 0; i < dq.nerrors; i++)
+        printf("badinput:   DLQ error %s: %ld\n", dq.errors[i], dq.by_error[i]);
     /* counts add up */
     assert_int_equal(st_bad.consumed, n + (uint64_t)corrupt);
     assert_int_equal(o[0] + o[1] + o[2] + o[3], st_bad.consumed);
@@ -240,7 +262,9 @@ static void test_bad_input(void **state)
     assert_int_equal(dq.bad_headers, 0);
     for (int k = 0; k < K_DEAD_LETTERED; k++) {
         long seen = dlq_errors(&dq, kind_errors[k][0]) + dlq_errors(&dq, kind_errors[k][1]);
-        if (seen < g.counts[k]) fail_msg("%s: %ld corrupt, %ld in the DLQ with error %s", kind_names[k], g.counts[k], seen, kind_errors[k][0]);
+        if (seen < g.counts[k])
+            fail_msg("%s: %ld corrupt, %ld in the DLQ with error %s", kind_names[k], g.counts[k],
+                     seen, kind_errors[k][0]);
     }
     /* every good event applied: the same balances as the clean run */
     assert_int_equal(bad.fold_rows, clean.fold_rows);

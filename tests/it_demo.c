@@ -117,10 +117,10 @@ static void test_demo_report(void **state)
     json_decref(rep);
 
     /* the same directory again: refused, nothing touched */
-    assert_int_not_equal(rf_test_refold(tmp, OUT_MAX, 1, "demo --events 100 --data '%s'", dir), 0);
+    assert_int_not_equal(rf_test_refold(tmp, OUT_MAX, 1, "demo --events 1000 --data '%s'", dir), 0);
     assert_non_null(strstr(tmp, "not empty"));
     assert_int_not_equal(
-        rf_test_refold(tmp, OUT_MAX, 1, "demo --events 100 --data '%s' --continue", dir), 0);
+        rf_test_refold(tmp, OUT_MAX, 1, "demo --events 1000 --data '%s' --continue", dir), 0);
     assert_non_null(strstr(tmp, "--continue is not supported"));
     assert_int_equal(rf_test_refold(tmp, OUT_MAX, 0, "verify --data '%s'", dir), 0);
 }
@@ -148,7 +148,7 @@ static void test_demo_deterministic(void **state)
     fputs("keep me\n", f);
     fclose(f);
     assert_int_not_equal(
-        rf_test_refold(tmp, OUT_MAX, 1, "demo --events 100 --data '%s' --force", dir_c), 0);
+        rf_test_refold(tmp, OUT_MAX, 1, "demo --events 1000 --data '%s' --force", dir_c), 0);
     assert_non_null(strstr(tmp, "does not look like a refold data directory"));
     f = fopen(stranger, "r");
     assert_non_null(f);

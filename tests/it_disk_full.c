@@ -6,7 +6,9 @@
  * Kafka offsets moved past what is durable. The ballast is then deleted and
  * the worker resumes; after RF_DISK_ROUNDS (3) such failures, a final run
  * ends with ledgers identical to a clean run's (heads and balances).
- * Size: RF_DISK_EVENTS (default 40000). */
+ * The projection worker gets the same treatment (test_disk_full_project):
+ * its stores on the full tmpfs, compared at the end with its fold.
+ * Size: RF_DISK_EVENTS (default 40000), RF_DISK_PROJECT_EVENTS (8000). */
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mount.h>
@@ -31,7 +33,8 @@ static rf_err_t fold_once(const char *brokers, const char *data, const char *gro
     c.exit_at_end = true;
     c.no_outbox = true;
     c.npartitions = NPART;
-    for (int i = 0; i < NPART; i++) c.partitions[i] = i;
+    for (int i = 0; i < NPART; i++)
+        c.partitions[i] = i;
     rf_fold_worker_t *w = rf_fold_worker_new(&c, eb);
     if (!w) return RF_ERR_CONFIG;
     rf_err_t err = rf_fold_worker_run(w, eb);
@@ -45,14 +48,17 @@ static void committed(const char *brokers, int64_t *out)
 {
     char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof errstr), 0);
+    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof errstr),
+                     0);
     assert_int_equal(rd_kafka_conf_set(conf, "group.id", GROUP, errstr, sizeof errstr), 0);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     assert_non_null(rk);
     rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(NPART);
-    for (int i = 0; i < NPART; i++) rd_kafka_topic_partition_list_add(tl, RF_TOPIC_EVENTS, i);
+    for (int i = 0; i < NPART; i++)
+        rd_kafka_topic_partition_list_add(tl, RF_TOPIC_EVENTS, i);
     assert_int_equal(rd_kafka_committed(rk, tl, 10000), 0);
-    for (int i = 0; i < NPART; i++) out[i] = tl->elems[i].offset < 0 ? -1 : tl->elems[i].offset;
+    for (int i = 0; i < NPART; i++)
+        out[i] = tl->elems[i].offset < 0 ? -1 : tl->elems[i].offset;
     rd_kafka_topic_partition_list_destroy(tl);
     rd_kafka_destroy(rk);
 }
@@ -129,7 +135,8 @@ static void test_disk_full(void **state)
     lc.referrers = 300;
     rf_loadgen_t *g = rf_loadgen_new(&lc, &eb);
     assert_non_null(g);
-    while (rf_loadgen_next(g, &prod->ev) == RF_OK) rh_prod_emit(prod, &prod->ev);
+    while (rf_loadgen_next(g, &prod->ev) == RF_OK)
+        rh_prod_emit(prod, &prod->ev);
     rh_prod_flush(prod);
     rf_loadgen_destroy(g);
     static rf_fold_stats_t st;
@@ -172,7 +179,11 @@ static void test_disk_full(void **state)
         unlink(ball);
         bool aborted = rc < 0 || rc >= 128;
         printf("disk_full: round %d: %ld KiB free (%ld after): fold %s (exit %d)\n", r + 1, before,
-               after, rc == 0 ? "finished" : aborted ? "ABORTED" : "stopped", rc);
+               after,
+               rc == 0   ? "finished"
+               : aborted ? "ABORTED"
+                         : "stopped",
+               rc);
         if (rc != 0) printf("%s", out);
         if (rc == 0) break;
         failures++;
@@ -184,8 +195,9 @@ static void test_disk_full(void **state)
         committed(brokers, comm);
         for (int i = 0; i < NPART; i++) {
             int64_t stored = got.heads[i].next_offset < 0 ? 0 : got.heads[i].next_offset;
-            printf("disk_full:   partition %d: stored next offset %" PRId64
-                   ", committed %" PRId64 "\n", i, stored, comm[i]);
+            printf("disk_full:   partition %d: stored next offset %" PRId64 ", committed %" PRId64
+                   "\n",
+                   i, stored, comm[i]);
             assert_true(comm[i] <= stored);
             assert_true(stored >= prev_next[i]);
             prev_next[i] = stored;
@@ -197,7 +209,8 @@ static void test_disk_full(void **state)
     assert_int_equal(rh_digest_read(data, NPART, false, &got, &eb), RF_OK);
     if (rh_verify(data, NPART, &eb)) fail_msg("verify: %s", eb.msg);
     printf("disk_full: %d ENOSPC stops (%d of them aborts inside librocksdb), then resumed; "
-           "comparing with the clean run\n", failures, aborts);
+           "comparing with the clean run\n",
+           failures, aborts);
     assert_int_equal(rh_digest_compare(&want, &got, false), 0);
     assert_true(failures >= 1);
 
@@ -207,9 +220,164 @@ static void test_disk_full(void **state)
     rf_test_rmtree(top);
 }
 
+/* Committed offsets of group on topic (-1 when none). */
+static void committed_of(const char *brokers, const char *group, const char *topic, int64_t *out)
+{
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof errstr),
+                     0);
+    assert_int_equal(rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof errstr), 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    assert_non_null(rk);
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(NPART);
+    for (int i = 0; i < NPART; i++)
+        rd_kafka_topic_partition_list_add(tl, topic, i);
+    assert_int_equal(rd_kafka_committed(rk, tl, 10000), 0);
+    for (int i = 0; i < NPART; i++)
+        out[i] = tl->elems[i].offset < 0 ? -1 : tl->elems[i].offset;
+    rd_kafka_topic_partition_list_destroy(tl);
+    rd_kafka_destroy(rk);
+}
+
+/* The projection under <data>: per partition applied seq and next offset,
+ * and its balances folded into d's proj_* digest. */
+static void read_projection(const char *data, rh_digest_t *d, int64_t *next_offset)
+{
+    rf_errbuf_t eb = {{0}};
+    d->proj_rows = d->proj_sum = d->proj_xor = 0;
+    for (int i = 0; i < NPART; i++)
+        d->proj_applied[i] = 0, next_offset[i] = -1;
+    rf_query_t *q = rf_query_open(data, RF_QUERY_SNAPSHOT, &eb);
+    if (!q) return; /* nothing projected yet */
+    rf_projection_meta_t meta[NPART];
+    int n = rf_query_progress(q, meta, NPART);
+    for (int i = 0; i < n; i++) {
+        d->proj_applied[meta[i].partition] = meta[i].applied_seq;
+        next_offset[meta[i].partition] = meta[i].next_offset;
+    }
+    assert_int_equal(rf_query_scan_balances(q, rh_proj_row, d, &eb), RF_OK);
+    rf_query_close(q);
+}
+
+/* The projection worker on a full disk: it stops without storing a partial
+ * batch or committing offsets past what is stored, and resumes. */
+static void test_disk_full_project(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) skip();
+    long n = rh_env_long("RF_DISK_PROJECT_EVENTS", 8000);
+    long rounds = rh_env_long("RF_DISK_ROUNDS", 3);
+    char top[256], fold_dir[300], clean[300], mnt[300], data[320], ball[320];
+    rf_test_tmpdir("disk-full-project", top, sizeof top);
+    snprintf(fold_dir, sizeof fold_dir, "%s/fold", top);
+    snprintf(clean, sizeof clean, "%s/clean", top);
+    snprintf(mnt, sizeof mnt, "%s/mnt", top);
+    snprintf(data, sizeof data, "%s/data", mnt);
+    snprintf(ball, sizeof ball, "%s/ballast", mnt);
+    rf_errbuf_t eb = {{0}};
+    rf_broker_t *b = rf_broker_start(NPART, 1, &eb);
+    assert_non_null(b);
+    const char *brokers = rf_broker_bootstraps(b);
+    rh_prod_t *prod = rh_prod_new(brokers, NPART);
+    rf_loadgen_conf_t lc;
+    rf_loadgen_conf_init(&lc);
+    lc.events = (uint64_t)n;
+    lc.programs = 8;
+    lc.referrers = 300;
+    rf_loadgen_t *g = rf_loadgen_new(&lc, &eb);
+    assert_non_null(g);
+    while (rf_loadgen_next(g, &prod->ev) == RF_OK)
+        rh_prod_emit(prod, &prod->ev);
+    rh_prod_flush(prod);
+    rf_loadgen_destroy(g);
+    /* fold with the outbox on: refold.ledger gets the records */
+    static char out[8192];
+    assert_int_equal(rf_test_refold(out, sizeof out, 1,
+                                    "fold --brokers %s --data %s --exit-at-end 2>&1", brokers,
+                                    fold_dir),
+                     0);
+    static rh_digest_t want, got;
+    assert_int_equal(rh_digest_read(fold_dir, NPART, false, &want, &eb), RF_OK);
+    assert_int_equal(rf_test_refold(out, sizeof out, 1,
+                                    "project --brokers %s --data %s --group clean-project "
+                                    "--exit-at-end 2>&1",
+                                    brokers, clean),
+                     0);
+    long clean_kb = du_kb(clean);
+
+    assert_int_equal(mkdir(mnt, 0700), 0);
+    char opts[64];
+    snprintf(opts, sizeof opts, "size=%ldk", clean_kb * 2 + 64 * 1024);
+    if (mount("tmpfs", mnt, "tmpfs", 0, opts) != 0) {
+        print_message("disk_full: cannot mount a tmpfs (%s): skipped\n", strerror(errno));
+        rh_prod_destroy(prod);
+        rf_broker_stop(b);
+        rf_test_rmtree(top);
+        skip();
+    }
+    snprintf(mounted, sizeof mounted, "%s", mnt);
+    assert_int_equal(mkdir(data, 0700), 0);
+    /* the projection's stores are small: room for a quarter of them */
+    long keep_kb = clean_kb / 4 + 256;
+    printf("disk_full: projection: the clean run wrote %ld KiB; each round leaves %ld KiB free\n",
+           clean_kb, keep_kb);
+    int failures = 0, aborts = 0;
+    for (int r = 0; r < rounds; r++) {
+        ballast(ball, keep_kb);
+        int rc = rf_test_refold(out, sizeof out, 1,
+                                "project --brokers %s --data %s --group %s-project "
+                                "--exit-at-end 2>&1",
+                                brokers, data, GROUP);
+        unlink(ball);
+        bool aborted = rc < 0 || rc >= 128;
+        printf("disk_full: projection round %d: %s (exit %d)\n", r + 1,
+               rc == 0   ? "finished"
+               : aborted ? "ABORTED"
+                         : "stopped",
+               rc);
+        if (rc == 0) break;
+        failures++;
+        aborts += aborted;
+        int64_t next[NPART], comm[NPART];
+        read_projection(data, &got, next);
+        committed_of(brokers, GROUP "-project", RF_TOPIC_LEDGER, comm);
+        for (int i = 0; i < NPART; i++) {
+            printf("disk_full:   partition %d: applied seq %" PRIu64 " of %" PRIu64
+                   ", stored next offset %" PRId64 ", committed %" PRId64 "\n",
+                   i, got.proj_applied[i], want.heads[i].seq, next[i], comm[i]);
+            assert_true(got.proj_applied[i] <= want.heads[i].seq);
+            assert_true(comm[i] <= (next[i] < 0 ? 0 : next[i]) || comm[i] < 0);
+        }
+    }
+    assert_int_equal(rf_test_refold(out, sizeof out, 1,
+                                    "project --brokers %s --data %s --group %s-project "
+                                    "--exit-at-end 2>&1",
+                                    brokers, data, GROUP),
+                     0);
+    int64_t next[NPART];
+    read_projection(data, &got, next);
+    printf("disk_full: projection: %d ENOSPC stops (%d aborts inside librocksdb), then resumed; "
+           "comparing with the fold\n",
+           failures, aborts);
+    for (int i = 0; i < NPART; i++)
+        assert_int_equal(got.proj_applied[i], want.heads[i].seq);
+    assert_int_equal(got.proj_rows, want.fold_rows);
+    assert_int_equal(got.proj_sum, want.fold_sum);
+    assert_int_equal(got.proj_xor, want.fold_xor);
+    assert_true(failures >= 1);
+    teardown(NULL);
+    rh_prod_destroy(prod);
+    rf_broker_stop(b);
+    rf_test_rmtree(top);
+}
+
 int main(void)
 {
     rh_log_install();
-    const struct CMUnitTest tests[] = {cmocka_unit_test_teardown(test_disk_full, teardown)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_disk_full, teardown),
+        cmocka_unit_test_teardown(test_disk_full_project, teardown),
+    };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

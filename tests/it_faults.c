@@ -7,7 +7,7 @@
  * the same ledger heads (seq, hash, offsets, outcome counts) and balances as
  * the clean run, and a projection equal to its fold. Workers that stop on a
  * fatal error are restarted, as a supervisor would, and counted.
- * Size: RF_FAULT_EVENTS (default 20000; ops/reliability.sh --long: 500000),
+ * Size: RF_FAULT_EVENTS (default 10000; ops/reliability.sh --long: 500000),
  * producer rate RF_FAULT_RATE events/s (2000) during faults,
  * seed RF_FAULT_SEED, mean time between faults RF_FAULT_EVERY_MS (200). */
 #include <pthread.h>
@@ -15,26 +15,48 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #include "rf_testutil.h" /* before rf_harness.h: rdkafka.h, then rdkafka_mock.h */
 #include "rf_harness.h"
 
-#define NPART 8
+#define NPART    8
 #define PROGRAMS 32
 #define NBROKERS 3
 
 /* Kafka API keys (librdkafka keeps its enum private) */
-enum { K_PRODUCE = 0, K_FETCH = 1, K_LIST_OFFSETS = 2, K_METADATA = 3, K_OFFSET_COMMIT = 8,
-       K_OFFSET_FETCH = 9, K_FIND_COORD = 10, K_JOIN = 11, K_HEARTBEAT = 12, K_SYNC = 14 };
+enum {
+    K_PRODUCE = 0,
+    K_FETCH = 1,
+    K_LIST_OFFSETS = 2,
+    K_METADATA = 3,
+    K_OFFSET_COMMIT = 8,
+    K_OFFSET_FETCH = 9,
+    K_FIND_COORD = 10,
+    K_JOIN = 11,
+    K_HEARTBEAT = 12,
+    K_SYNC = 14
+};
 
 typedef enum fault {
-    F_FETCH_ERR, F_PRODUCE_ERR, F_COMMIT_ERR, F_GROUP_ERR, F_META_ERR,
-    F_BROKER_DOWN, F_LEADER, F_COORDINATOR, F_RTT, F__COUNT
+    F_FETCH_ERR,
+    F_PRODUCE_ERR,
+    F_COMMIT_ERR,
+    F_GROUP_ERR,
+    F_META_ERR,
+    F_BROKER_DOWN,
+    F_LEADER,
+    F_COORDINATOR,
+    F_RTT,
+    F__COUNT
 } fault_t;
-static const char *const fault_names[F__COUNT] = {
-    "fetch errors", "produce errors", "offset-commit errors", "group errors",
-    "metadata/list-offsets errors", "broker down+up", "leader changes", "coordinator moves",
-    "rtt spikes"};
+static const char *const fault_names[F__COUNT] = {"fetch errors",
+                                                  "produce errors",
+                                                  "offset-commit errors",
+                                                  "group errors",
+                                                  "metadata/list-offsets errors",
+                                                  "broker down+up",
+                                                  "leader changes",
+                                                  "coordinator moves",
+                                                  "rtt spikes"};
 
 typedef struct chaos {
     rd_kafka_mock_cluster_t *mock;
@@ -42,9 +64,9 @@ typedef struct chaos {
     pthread_t thread;
     volatile int stop;
     long counts[F__COUNT];
-    int down;       /* broker id down now, 0 none */
+    int down; /* broker id down now, 0 none */
     uint64_t down_until_ns;
-    int slow;       /* broker id with rtt now, 0 none */
+    int slow; /* broker id with rtt now, 0 none */
     uint64_t slow_until_ns;
     long every_ms; /* mean time between faults */
 } chaos_t;
@@ -59,7 +81,8 @@ static void push_errors(chaos_t *c, int16_t key, const rd_kafka_resp_err_t *errs
 {
     rd_kafka_resp_err_t pick[4];
     size_t cnt = 1 + rnd(c, 4);
-    for (size_t i = 0; i < cnt; i++) pick[i] = errs[rnd(c, nerr)];
+    for (size_t i = 0; i < cnt; i++)
+        pick[i] = errs[rnd(c, nerr)];
     rd_kafka_mock_push_request_errors_array(c->mock, key, cnt, pick);
 }
 
@@ -95,11 +118,21 @@ static void inject(chaos_t *c, fault_t f)
     static const char *const topics[] = {RF_TOPIC_EVENTS, RF_TOPIC_LEDGER, RF_TOPIC_DLQ};
     static const int16_t group_keys[] = {K_HEARTBEAT, K_JOIN, K_SYNC, K_OFFSET_FETCH, K_FIND_COORD};
     switch (f) {
-    case F_FETCH_ERR: push_errors(c, K_FETCH, e_fetch, 3); break;
-    case F_PRODUCE_ERR: push_errors(c, K_PRODUCE, e_produce, 3); break;
-    case F_COMMIT_ERR: push_errors(c, K_OFFSET_COMMIT, e_coord, 3); break;
-    case F_GROUP_ERR: push_errors(c, group_keys[rnd(c, 5)], e_group, 3); break;
-    case F_META_ERR: push_errors(c, rnd(c, 2) ? K_METADATA : K_LIST_OFFSETS, e_meta, 2); break;
+    case F_FETCH_ERR:
+        push_errors(c, K_FETCH, e_fetch, 3);
+        break;
+    case F_PRODUCE_ERR:
+        push_errors(c, K_PRODUCE, e_produce, 3);
+        break;
+    case F_COMMIT_ERR:
+        push_errors(c, K_OFFSET_COMMIT, e_coord, 3);
+        break;
+    case F_GROUP_ERR:
+        push_errors(c, group_keys[rnd(c, 5)], e_group, 3);
+        break;
+    case F_META_ERR:
+        push_errors(c, rnd(c, 2) ? K_METADATA : K_LIST_OFFSETS, e_meta, 2);
+        break;
     case F_BROKER_DOWN:
         if (c->down) return;
         c->down = 1 + (int)rnd(c, NBROKERS);
@@ -111,7 +144,8 @@ static void inject(chaos_t *c, fault_t f)
                                            1 + (int32_t)rnd(c, NBROKERS));
         break;
     case F_COORDINATOR:
-        rd_kafka_mock_coordinator_set(c->mock, "group", rnd(c, 2) ? "refold-fold" : "refold-project",
+        rd_kafka_mock_coordinator_set(c->mock, "group",
+                                      rnd(c, 2) ? "refold-fold" : "refold-project",
                                       1 + (int32_t)rnd(c, NBROKERS));
         break;
     case F_RTT:
@@ -120,7 +154,8 @@ static void inject(chaos_t *c, fault_t f)
         c->slow_until_ns = rf_now_ns() + (500 + rnd(c, 2000)) * 1000000ull;
         rd_kafka_mock_broker_set_rtt(c->mock, c->slow, (int)(20 + rnd(c, 180)));
         break;
-    default: return;
+    default:
+        return;
     }
     c->counts[f]++;
 }
@@ -134,8 +169,9 @@ static void *chaos_main(void *arg)
         inject(c, (fault_t)rnd(c, F__COUNT));
     }
     heal_timed(c, true);
-    static const int16_t keys[] = {K_PRODUCE, K_FETCH, K_LIST_OFFSETS, K_METADATA, K_OFFSET_COMMIT,
-                                   K_OFFSET_FETCH, K_FIND_COORD, K_JOIN, K_HEARTBEAT, K_SYNC};
+    static const int16_t keys[] = {K_PRODUCE,       K_FETCH,        K_LIST_OFFSETS, K_METADATA,
+                                   K_OFFSET_COMMIT, K_OFFSET_FETCH, K_FIND_COORD,   K_JOIN,
+                                   K_HEARTBEAT,     K_SYNC};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         rd_kafka_mock_clear_request_errors(c->mock, keys[i]);
     return NULL;
@@ -167,7 +203,8 @@ static void run(rf_broker_t *b, const char *data, uint64_t n, uint64_t seed, int
     double t_produced = rh_secs(t0), t_healed = t_produced;
     if (c) {
         /* faults go on while the fold and projection catch up (at most 20 s) */
-        for (int i = 0; i < 200 && ok && !rh_pipe_caught_up(&pp); i++) rh_sleep_ms(100);
+        for (int i = 0; i < 200 && ok && !rh_pipe_caught_up(&pp); i++)
+            rh_sleep_ms(100);
         c->stop = 1;
         pthread_join(c->thread, NULL);
         t_healed = rh_secs(t0);
@@ -178,10 +215,12 @@ static void run(rf_broker_t *b, const char *data, uint64_t n, uint64_t seed, int
     int restarts = rh_pipe_restarts(&pp);
     char last[RF_ERRMSG_MAX + 64] = "";
     for (int i = 0; i < nfold; i++)
-        if (pp.fold[i].last_error[0]) snprintf(last, sizeof last, "fold: %s", pp.fold[i].last_error);
+        if (pp.fold[i].last_error[0])
+            snprintf(last, sizeof last, "fold: %s", pp.fold[i].last_error);
     if (pp.proj.last_error[0]) snprintf(last, sizeof last, "project: %s", pp.proj.last_error);
     int64_t delivered = rh_prod_total(pp.prod);
     rh_pipe_stop(&pp);
+    rh_pipe_free(&pp);
     rf_loadgen_destroy(g);
     printf("faults: %s run: %" PRIu64 " events in %.1f s, %d worker restarts%s%s, producer "
            "throttled %.1f s\n",
@@ -196,7 +235,7 @@ static void run(rf_broker_t *b, const char *data, uint64_t n, uint64_t seed, int
 static void test_broker_faults(void **state)
 {
     (void)state;
-    uint64_t n = (uint64_t)rh_env_long("RF_FAULT_EVENTS", 20000);
+    uint64_t n = (uint64_t)rh_env_long("RF_FAULT_EVENTS", 10000);
     uint64_t seed = (uint64_t)rh_env_long("RF_FAULT_SEED", 7);
     char clean_dir[256], chaos_dir[256];
     rf_test_tmpdir("faults-clean", clean_dir, sizeof clean_dir);
@@ -225,7 +264,8 @@ static void test_broker_faults(void **state)
         total += c.counts[f];
     }
     uint64_t seqs = 0;
-    for (int i = 0; i < NPART; i++) seqs += faulty.heads[i].seq;
+    for (int i = 0; i < NPART; i++)
+        seqs += faulty.heads[i].seq;
     printf("faults: %" PRIu64 " ledger records, %" PRIu64 " balance rows; compared with the clean "
            "run\n",
            seqs, faulty.fold_rows);

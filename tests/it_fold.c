@@ -733,9 +733,13 @@ int main(void)
 {
     rf_log_set_level(RF_LOG_WARN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conf),           cmocka_unit_test(test_determinism_and_outbox),
-        cmocka_unit_test(test_duplicates),     cmocka_unit_test(test_dead_letters),
-        cmocka_unit_test(test_dlq_unwritable), cmocka_unit_test(test_storage_failure),
+        cmocka_unit_test(test_conf),
+        cmocka_unit_test(test_determinism_and_outbox),
+        cmocka_unit_test(test_duplicates),
+        cmocka_unit_test(test_dead_letters),
+        cmocka_unit_test(test_dlq_unwritable),
+        cmocka_unit_test(test_storage_failure),
+        cmocka_unit_test(test_offsets_out_of_range),
         cmocka_unit_test(test_rebalance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

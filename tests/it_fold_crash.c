@@ -293,7 +293,7 @@ static void test_kill9(void **state)
     }
     print_message("%d of %d kills hit a worker that had folded part of its backlog\n", mid_fold,
                   ROUNDS);
-    assert_true(mid_fold >= ROUNDS / 4);
+    assert_true(mid_fold >= ROUNDS / 5);
     rf_loadgen_destroy(g);
     fg_prod_close(&p);
     rd_kafka_destroy(watcher);

@@ -19,7 +19,7 @@
 #include "rf_project.h"
 #include "rf_testutil.h"
 
-#define T0 1767571200000LL /* 2026-01-05T00:00:00Z */
+#define T0    1767571200000LL /* 2026-01-05T00:00:00Z */
 #define TOKEN "s3cret-token"
 
 static char dir[256];
@@ -208,8 +208,8 @@ static void test_code(void **state)
     j = get_json("/v1/programs/shop/users/a%2Fb%20c/code", 200); /* %2F stays in the id */
     assert_string_equal(json_string_value(json_object_get(j, "code")), "SLASHY");
     json_decref(j);
-    expect_status("/v1/programs/shop/users/carol/code", 404);  /* holds no code */
-    expect_status("/v1/programs/nope/users/alice/code", 404);  /* unknown program */
+    expect_status("/v1/programs/shop/users/carol/code", 404); /* holds no code */
+    expect_status("/v1/programs/nope/users/alice/code", 404); /* unknown program */
 }
 
 static void test_balance(void **state)
@@ -268,8 +268,8 @@ static void test_stats(void **state)
     json_t *f = json_object_get(j, "funnel");
     assert_int_equal(json_integer_value(json_object_get(f, "successful_referrals")), 3);
     assert_int_equal(json_integer_value(json_object_get(f, "referred_purchases")), 1);
-    assert_int_equal(
-        json_integer_value(json_object_get(json_object_get(f, "reward_cost"), "USD")), 2500);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(f, "reward_cost"), "USD")),
+                     2500);
     json_decref(j);
     expect_status("/v1/programs/shop/stats?period=fortnight", 400);
     expect_status("/v1/programs/shop/stats?by=value", 400);
@@ -278,34 +278,47 @@ static void test_stats(void **state)
 static void test_malformed(void **state)
 {
     (void)state;
-    const char *not_found[] = {"/", "//", "/v1", "/v1/", "/v2/health", "/v1/../etc/passwd",
+    const char *not_found[] = {"/",
+                               "//",
+                               "/v1",
+                               "/v1/",
+                               "/v2/health",
+                               "/v1/../etc/passwd",
                                "/v1/programs/shop/users/alice/code/extra",
-                               "/v1/programs/shop/users/alice", "/v1/programs/shop/unknown",
-                               "/v1/users/alice/code", "/v1/programs/shop/users/alice/balance/",
+                               "/v1/programs/shop/users/alice",
+                               "/v1/programs/shop/unknown",
+                               "/v1/users/alice/code",
+                               "/v1/programs/shop/users/alice/balance/",
                                "/a/b/c/d/e/f/g"};
     for (size_t i = 0; i < sizeof not_found / sizeof not_found[0]; i++)
         expect_status(not_found[i], 404);
-    const char *bad[] = {"/v1/programs/%zz/stats", "/v1/programs/%0/stats",
-                         "/v1/programs/%00/stats", "/v1/programs/%1b%5b31m/stats",
-                         "/v1/programs/shop/stats?period=%", "/a/b/c/d/e/f/g/h/i/j",
-                         "/v1/programs//users/alice/code", "/v1/users//balance",
+    const char *bad[] = {"/v1/programs/%zz/stats",
+                         "/v1/programs/%0/stats",
+                         "/v1/programs/%00/stats",
+                         "/v1/programs/%1b%5b31m/stats",
+                         "/v1/programs/shop/stats?period=%",
+                         "/a/b/c/d/e/f/g/h/i/j",
+                         "/v1/programs//users/alice/code",
+                         "/v1/users//balance",
                          "/v1/programs/shop/users/alice/balance?x"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) expect_status(bad[i], 400);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_status(bad[i], 400);
     char longid[200] = "/v1/users/";
     memset(longid + strlen(longid), 'x', 65);
     strcat(longid, "/balance");
     expect_status(longid, 400); /* ids are at most RF_ID_MAX bytes */
     /* not a path at all */
     resp_t r;
-    const char *weird = "GET * HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " TOKEN
-                        "\r\nConnection: close\r\n\r\n";
+    const char *weird =
+        "GET * HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " TOKEN "\r\nConnection: close\r\n\r\n";
     http_raw(weird, strlen(weird), &r);
     assert_true(r.status >= 400 && r.status < 500);
     const char *garbage = "\x01\x02 nonsense \r\n\r\n";
     http_raw(garbage, strlen(garbage), &r);
     assert_true(r.status == 0 || (r.status >= 400 && r.status < 500));
-    http_raw("POST /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close"
-             "\r\n\r\nabc", 85, &r);
+    const char *post = "POST /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                       "Connection: close\r\n\r\nabc";
+    http_raw(post, strlen(post), &r);
     assert_int_equal(r.status, 405);
     assert_non_null(strstr(r.head, "Allow: GET"));
 }
@@ -372,8 +385,8 @@ static void test_serve_command(void **state)
     char out[4096];
     assert_int_equal(rf_test_refold(out, sizeof out, 1, "serve --help"), 0);
     assert_non_null(strstr(out, "--listen"));
-    assert_int_not_equal(rf_test_refold(out, sizeof out, 1, "serve --data %s --listen nowhere",
-                                        dir), 0);
+    assert_int_not_equal(
+        rf_test_refold(out, sizeof out, 1, "serve --data %s --listen nowhere", dir), 0);
     assert_non_null(strstr(out, "refold serve:"));
     int pfd[2];
     assert_int_equal(pipe(pfd), 0);
@@ -409,10 +422,10 @@ static void test_serve_command(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_health),   cmocka_unit_test(test_code),
-        cmocka_unit_test(test_balance),  cmocka_unit_test(test_rank_and_leaderboard),
-        cmocka_unit_test(test_stats),    cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_huge_uri), cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_health),         cmocka_unit_test(test_code),
+        cmocka_unit_test(test_balance),        cmocka_unit_test(test_rank_and_leaderboard),
+        cmocka_unit_test(test_stats),          cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_huge_uri),       cmocka_unit_test(test_auth),
         cmocka_unit_test(test_follows_worker), cmocka_unit_test(test_serve_command),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -17,7 +17,7 @@
 #include "rf_harness.h"
 #include "rf_lag.h"
 
-#define NPART 16
+#define NPART       16
 #define SAMPLES_MAX 4096
 
 extern char **environ;
@@ -46,8 +46,13 @@ static pid_t spawn_fold(const char *brokers, const char *data, const char *log)
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    char *argv[] = {(char *)rf_test_refold_bin(), "fold", "--brokers", (char *)brokers, "--data",
-                    (char *)data, NULL};
+    char *argv[] = {(char *)rf_test_refold_bin(),
+                    "fold",
+                    "--brokers",
+                    (char *)brokers,
+                    "--data",
+                    (char *)data,
+                    NULL};
     pid_t pid = -1;
     assert_int_equal(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0);
     posix_spawn_file_actions_destroy(&fa);
@@ -178,7 +183,8 @@ static void test_steady_load(void **state)
      * the embedded broker keeps), and drains once the load stops */
     if (lag_at_end > rate * 10 || lag_max >= (int64_t)NPART * RF_MOCK_LAG_MAX / 2)
         fail_msg("lag unbounded: %" PRId64 " events behind when the load stopped (%.1f s of "
-                 "load); peak %" PRId64, lag_at_end, (double)lag_at_end / (double)rate, lag_max);
+                 "load); peak %" PRId64,
+                 lag_at_end, (double)lag_at_end / (double)rate, lag_max);
     assert_int_equal(final_lag, 0);
     /* memory bounded by configuration, and flat once warm */
     assert_true(rss_max < rss_bound_kb());

@@ -17,9 +17,9 @@
 #include "rf_query.h"
 #include "rf_testutil.h"
 
-#define NPART 4
+#define NPART  4
 #define NUSERS 40
-#define T0 1767571200000LL
+#define T0     1767571200000LL
 
 typedef struct env {
     rf_broker_t *broker;
@@ -46,7 +46,8 @@ static env_t *env_new(const char *tag)
     e->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
     assert_non_null(e->producer);
     rf_test_tmpdir(tag, e->dir, sizeof e->dir);
-    for (int p = 0; p < NPART; p++) e->next_seq[p] = 1;
+    for (int p = 0; p < NPART; p++)
+        e->next_seq[p] = 1;
     return e;
 }
 
@@ -84,11 +85,11 @@ static void publish(env_t *e, int p, uint64_t seq, int user, int64_t amount)
     rf_errbuf_t eb = {{0}};
     assert_int_equal(rf_codec_encode_record(e->codec, &rec, buf, sizeof buf, &len, &eb), RF_OK);
     rd_kafka_resp_err_t err;
-    while ((err = rd_kafka_producev(e->producer, RD_KAFKA_V_TOPIC(RF_TOPIC_LEDGER),
-                                    RD_KAFKA_V_PARTITION(p),
-                                    RD_KAFKA_V_KEY(rec.program_id, strlen(rec.program_id)),
-                                    RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                    RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+    while ((err = rd_kafka_producev(
+                e->producer, RD_KAFKA_V_TOPIC(RF_TOPIC_LEDGER), RD_KAFKA_V_PARTITION(p),
+                RD_KAFKA_V_KEY(rec.program_id, strlen(rec.program_id)), RD_KAFKA_V_VALUE(buf, len),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
+           RD_KAFKA_RESP_ERR__QUEUE_FULL)
         rd_kafka_poll(e->producer, 10);
     assert_int_equal(err, RD_KAFKA_RESP_ERR_NO_ERROR);
 }
@@ -148,7 +149,8 @@ static void check_balances(env_t *e)
         }
     rf_projection_meta_t m[NPART];
     assert_int_equal(rf_query_progress(q, m, NPART), NPART);
-    for (int p = 0; p < NPART; p++) assert_int_equal(m[p].applied_seq, e->next_seq[p] - 1);
+    for (int p = 0; p < NPART; p++)
+        assert_int_equal(m[p].applied_seq, e->next_seq[p] - 1);
     rf_query_close(q);
 }
 
@@ -175,8 +177,8 @@ static void test_project_and_duplicates(void **state)
                         e->dir);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "prog-0"));
-    rc = rf_test_refold(out, sizeof out, 1, "leaderboard --data %s --program prog-1 --json",
-                        e->dir);
+    rc =
+        rf_test_refold(out, sizeof out, 1, "leaderboard --data %s --program prog-1 --json", e->dir);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "\"entries\""));
     rc = rf_test_refold(out, sizeof out, 1, "rank --data %s --program prog-1 --user ghost", e->dir);
@@ -241,7 +243,8 @@ static uint64_t applied_total(env_t *e)
     rf_projection_meta_t m[NPART];
     uint64_t sum = 0;
     int n = rf_query_progress(q, m, NPART);
-    for (int i = 0; i < n; i++) sum += m[i].applied_seq;
+    for (int i = 0; i < n; i++)
+        sum += m[i].applied_seq;
     rf_query_close(q);
     return sum;
 }
@@ -259,7 +262,8 @@ static void test_kill_and_resume(void **state)
         assert_true(rf_now_ns() - start < 60ull * 1000000000ull);
         usleep(20000);
     }
-    for (int i = 0; i < 5; i++) publish_new(e, 400);
+    for (int i = 0; i < 5; i++)
+        publish_new(e, 400);
     kill(pid, SIGKILL);
     int st;
     assert_int_equal(waitpid(pid, &st, 0), pid);
@@ -294,8 +298,8 @@ static void test_worker_thread(void **state)
     (void)state;
     env_t *e = env_new("thread");
     publish_new(e, 50);
-    rf_project_opts_t o = {.kafka = {.brokers = rf_broker_bootstraps(e->broker)},
-                           .data_dir = e->dir, .nosync = true};
+    rf_project_opts_t o = {
+        .kafka = {.brokers = rf_broker_bootstraps(e->broker)}, .data_dir = e->dir, .nosync = true};
     rf_errbuf_t eb = {{0}};
     rf_project_worker_t *w = rf_project_worker_new(&o, &eb);
     assert_non_null(w);
@@ -307,14 +311,16 @@ static void test_worker_thread(void **state)
     for (;;) { /* wait for the condition, not a fixed time */
         rf_project_worker_stats(w, &st);
         uint64_t sum = 0;
-        for (int i = 0; i < st.nparts; i++) sum += st.parts[i].applied_seq;
+        for (int i = 0; i < st.nparts; i++)
+            sum += st.parts[i].applied_seq;
         if (sum == 50 * NPART) break;
         assert_true(rf_now_ns() - start < 60ull * 1000000000ull);
         usleep(10000);
     }
     assert_true(st.running);
     assert_int_equal(st.records, 50 * NPART);
-    for (int i = 0; i < st.nparts; i++) assert_int_equal(st.parts[i].lag, 0);
+    for (int i = 0; i < st.nparts; i++)
+        assert_int_equal(st.parts[i].lag, 0);
     rf_project_worker_stop(w);
     pthread_join(t, NULL);
     assert_int_equal(a.err, RF_OK);

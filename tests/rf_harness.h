@@ -28,7 +28,7 @@
 #define RH_RESTARTS_MAX 200
 /* Backpressure of the producer (the mock keeps 5 MiB per partition): events
  * not yet folded, and ledger records not yet projected, per partition. */
-#define RH_EVENTS_LAG_MAX 20000
+#define RH_EVENTS_LAG_MAX  20000
 #define RH_RECORDS_LAG_MAX 4000
 /* Waiting for a condition: poll interval and default limit. */
 #define RH_POLL_MS 50
@@ -48,8 +48,10 @@ static inline double rh_secs(uint64_t t0_ns)
 static inline long rh_proc_kb(long pid, const char *field)
 {
     char path[64], line[256];
-    if (pid > 0) snprintf(path, sizeof path, "/proc/%ld/status", pid);
-    else snprintf(path, sizeof path, "/proc/self/status");
+    if (pid > 0)
+        snprintf(path, sizeof path, "/proc/%ld/status", pid);
+    else
+        snprintf(path, sizeof path, "/proc/self/status");
     FILE *f = fopen(path, "r");
     long kb = 0;
     size_t fl = strlen(field);
@@ -86,15 +88,15 @@ typedef enum rh_kind { RH_FOLD, RH_PROJECT } rh_kind_t;
 
 typedef struct rh_sup {
     rh_kind_t kind;
-    rf_fold_worker_conf_t fold;  /* RH_FOLD */
-    rf_project_opts_t project;   /* RH_PROJECT */
+    rf_fold_worker_conf_t fold; /* RH_FOLD */
+    rf_project_opts_t project;  /* RH_PROJECT */
     pthread_t thread;
     pthread_mutex_t mu;
     bool stop;
     bool gave_up;
     int restarts;
     char last_error[RF_ERRMSG_MAX + 64];
-    rf_fold_worker_t *fw;        /* the running worker (under mu) */
+    rf_fold_worker_t *fw; /* the running worker (under mu) */
     rf_project_worker_t *pw;
     rf_fold_stats_t *last_stats; /* RH_FOLD: stats of the last run that ended */
 } rh_sup_t;
@@ -119,8 +121,10 @@ static inline bool rh_sup_once(rh_sup_t *s)
         pthread_mutex_unlock(&s->mu);
         return false;
     }
-    if (s->kind == RH_FOLD) s->fw = rf_fold_worker_new(&s->fold, &eb);
-    else s->pw = rf_project_worker_new(&s->project, &eb);
+    if (s->kind == RH_FOLD)
+        s->fw = rf_fold_worker_new(&s->fold, &eb);
+    else
+        s->pw = rf_project_worker_new(&s->project, &eb);
     void *w = s->kind == RH_FOLD ? (void *)s->fw : (void *)s->pw;
     pthread_mutex_unlock(&s->mu);
     if (!w) {
@@ -152,7 +156,8 @@ static inline bool rh_sup_once(rh_sup_t *s)
 static inline void *rh_sup_main(void *arg)
 {
     rh_sup_t *s = arg;
-    while (rh_sup_once(s)) rh_sleep_ms(200);
+    while (rh_sup_once(s))
+        rh_sleep_ms(200);
     pthread_mutex_lock(&s->mu);
     if (!s->stop) s->gave_up = true;
     pthread_mutex_unlock(&s->mu);
@@ -241,8 +246,7 @@ static inline void rh_progress_add(rh_sup_t *s, rh_progress_t *p)
         rf_project_worker_stats(s->pw, &pst);
         for (int i = 0; i < pst.nparts; i++) {
             const rf_project_part_stats_t *ps = &pst.parts[i];
-            if (!ps->assigned || ps->partition < 0 || ps->partition >= RF_PARTITIONS_MAX)
-                continue;
+            if (!ps->assigned || ps->partition < 0 || ps->partition >= RF_PARTITIONS_MAX) continue;
             p->applied_seq[ps->partition] = (int64_t)ps->applied_seq;
         }
     }
@@ -319,7 +323,8 @@ static inline void rh_prod_flush(rh_prod_t *p)
 static inline int64_t rh_prod_total(const rh_prod_t *p)
 {
     int64_t t = 0;
-    for (int i = 0; i < p->nparts; i++) t += p->delivered[i];
+    for (int i = 0; i < p->nparts; i++)
+        t += p->delivered[i];
     return t;
 }
 
@@ -373,14 +378,16 @@ static inline void rh_pipe_start(rh_pipe_t *pp, const char *brokers, const char 
 static inline void rh_pipe_progress(rh_pipe_t *pp, rh_progress_t *pr)
 {
     rh_progress_reset(pr);
-    for (int i = 0; i < pp->nfold; i++) rh_progress_add(&pp->fold[i], pr);
+    for (int i = 0; i < pp->nfold; i++)
+        rh_progress_add(&pp->fold[i], pr);
     if (pp->project) rh_progress_add(&pp->proj, pr);
 }
 
 static inline bool rh_pipe_failed(rh_pipe_t *pp)
 {
     bool bad = false;
-    for (int i = 0; i < pp->nfold; i++) bad |= pp->fold[i].gave_up;
+    for (int i = 0; i < pp->nfold; i++)
+        bad |= pp->fold[i].gave_up;
     return bad || (pp->project && pp->proj.gave_up);
 }
 
@@ -456,32 +463,69 @@ static inline void rh_pace_tick(uint64_t produced, void *opaque)
     if (due > now) rh_sleep_ms((long)((due - now) * 1000));
 }
 
+/* Prints where the pipeline stands (stderr): totals of delivered events,
+ * folded offsets, records, published records and projected records. */
+static inline void rh_pipe_report(rh_pipe_t *pp, double t)
+{
+    rh_progress_t pr;
+    rh_pipe_progress(pp, &pr);
+    int64_t del = 0, folded = 0, head = 0, outbox = 0, applied = 0;
+    int unknown = 0;
+    for (int i = 0; i < pp->nparts; i++) {
+        del += pp->prod->delivered[i];
+        folded += pr.next_offset[i] > 0 ? pr.next_offset[i] : 0;
+        head += pr.head_seq[i] > 0 ? pr.head_seq[i] : 0;
+        outbox += pr.outbox_seq[i] > 0 ? pr.outbox_seq[i] : 0;
+        applied += pr.applied_seq[i] > 0 ? pr.applied_seq[i] : 0;
+        unknown += pr.next_offset[i] < 0 && pp->prod->delivered[i] > 0;
+    }
+    fprintf(stderr,
+            "harness: %.0f s: delivered %" PRId64 ", folded %" PRId64 " (%d partitions "
+            "unassigned), records %" PRId64 ", published %" PRId64 ", projected %" PRId64 "\n",
+            t, del, folded, unknown, head, outbox, applied);
+}
+
 /* Waits until caught up (true) or timeout_s passes / a worker gives up. */
 static inline bool rh_pipe_wait(rh_pipe_t *pp, double timeout_s)
 {
     uint64_t t0 = rf_now_ns();
+    double next_report = 10;
     while (rh_secs(t0) < timeout_s) {
         rf_producer_poll(pp->prod->p, 0);
         if (rh_pipe_failed(pp)) return false;
         if (rh_pipe_caught_up(pp)) return true;
+        if (rh_secs(t0) >= next_report) {
+            rh_pipe_report(pp, rh_secs(t0));
+            next_report += 10;
+        }
         rh_sleep_ms(RH_POLL_MS);
     }
+    rh_pipe_report(pp, rh_secs(t0));
     return false;
 }
 
 static inline int rh_pipe_restarts(rh_pipe_t *pp)
 {
     int r = 0;
-    for (int i = 0; i < pp->nfold; i++) r += pp->fold[i].restarts;
+    for (int i = 0; i < pp->nfold; i++)
+        r += pp->fold[i].restarts;
     return r + (pp->project ? pp->proj.restarts : 0);
 }
 
 static inline void rh_pipe_stop(rh_pipe_t *pp)
 {
-    for (int i = 0; i < pp->nfold; i++) rh_sup_stop(&pp->fold[i]);
+    for (int i = 0; i < pp->nfold; i++)
+        rh_sup_stop(&pp->fold[i]);
     if (pp->project) rh_sup_stop(&pp->proj);
     rh_prod_destroy(pp->prod);
     pp->prod = NULL;
+}
+
+/* Frees what rh_pipe_stop kept for reading (the workers' last stats). */
+static inline void rh_pipe_free(rh_pipe_t *pp)
+{
+    for (int i = 0; i < pp->nfold; i++)
+        rh_sup_free(&pp->fold[i]);
 }
 
 /* ---- digests for comparing runs ------------------------------------------ */
@@ -501,7 +545,8 @@ typedef struct rh_digest {
 static inline uint64_t rh_fnv(uint64_t h, const void *p, size_t n)
 {
     const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * UINT64_C(1099511628211);
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * UINT64_C(1099511628211);
     return h;
 }
 
@@ -512,7 +557,8 @@ static inline uint64_t rh_row_hash(const char *program, const char *owner, const
     h = rh_fnv(h, program, strlen(program) + 1);
     h = rh_fnv(h, owner, strlen(owner) + 1);
     h = rh_fnv(h, asset, strlen(asset) + 1);
-    for (int i = 0; i < RF_BUCKET__COUNT; i++) h = rh_fnv(h, &buckets[i], sizeof buckets[i]);
+    for (int i = 0; i < RF_BUCKET__COUNT; i++)
+        h = rh_fnv(h, &buckets[i], sizeof buckets[i]);
     return h;
 }
 
@@ -534,7 +580,8 @@ static inline int rh_proj_row(const char *program, const char *owner, const char
     uint64_t h = rh_row_hash(program, owner, asset, buckets);
     /* an account whose buckets are all zero may exist on one side only */
     bool zero = true;
-    for (int i = 0; i < RF_BUCKET__COUNT; i++) zero &= buckets[i] == 0;
+    for (int i = 0; i < RF_BUCKET__COUNT; i++)
+        zero &= buckets[i] == 0;
     if (zero) return 0;
     d->proj_rows++;
     d->proj_sum += h;
@@ -546,7 +593,8 @@ static inline int rh_fold_row_nz(const char *program, const char *owner, const c
                                  const int64_t buckets[RF_BUCKET__COUNT], void *opaque)
 {
     bool zero = true;
-    for (int i = 0; i < RF_BUCKET__COUNT; i++) zero &= buckets[i] == 0;
+    for (int i = 0; i < RF_BUCKET__COUNT; i++)
+        zero &= buckets[i] == 0;
     return zero ? 0 : rh_fold_row(program, owner, asset, buckets, opaque);
 }
 
@@ -610,8 +658,7 @@ static inline rf_err_t rh_verify(const char *data, int nparts, rf_errbuf_t *eb)
  * and balances; and in each, the projection equals its fold (applied seq =
  * head seq, same non-zero balances). Prints every difference; returns the
  * number of differences. */
-static inline int rh_digest_compare(const rh_digest_t *clean, const rh_digest_t *run,
-                                    bool project)
+static inline int rh_digest_compare(const rh_digest_t *clean, const rh_digest_t *run, bool project)
 {
     int diffs = 0;
     for (int i = 0; i < clean->nparts; i++) {

@@ -60,7 +60,8 @@ static void test_codec_corpus(void **state)
     replay("fuzz_codec", fuzz_codec_one);
     /* framing errors by construction: empty, bad magic, unknown schema id */
     static const uint8_t bad[][6] = {{0}, {1, 0, 0, 0, 2, 0}, {0, 0, 0, 0, 99, 0}};
-    for (size_t i = 0; i < 3; i++) assert_int_equal(fuzz_codec_one(bad[i], i ? 6 : 0), 0);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(fuzz_codec_one(bad[i], i ? 6 : 0), 0);
 }
 
 static void test_jsonl_corpus(void **state)

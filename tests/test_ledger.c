@@ -4,6 +4,7 @@
  * fold throughput. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -353,6 +354,10 @@ static void test_adjustments(void **state)
     ev_adjust(f, "bob", -1000);
     assert_int_equal(fold_next(l, f, &res), RF_OUTCOME_REJECTED);
     assert_non_null(strstr(res.reason, "insufficient available balance"));
+    /* '#' names program accounts: no event may address one as a user */
+    ev_adjust(f, "#expense", 100);
+    assert_int_equal(fold_next(l, f, &res), RF_OUTCOME_REJECTED);
+    assert_string_equal(res.reason, "reserved_id");
     commit(l);
     balance(l, "bob", b);
     balance(l, "#adjustment", adj);
@@ -480,6 +485,28 @@ static void fold_mix(fx_t *f, rf_ledger_t *l, int commit_every)
     commit(l);
 }
 
+/* Double entry: over every account of the ledger, all buckets sum to zero. */
+static int sum_balances(const char *program, const char *owner, const char *asset,
+                        const int64_t b[RF_BUCKET__COUNT], void *opaque)
+{
+    int64_t *sum = opaque;
+    (void)program, (void)owner;
+    assert_string_equal(asset, "USD");
+    for (int i = 0; i < RF_BUCKET__COUNT; i++)
+        sum[0] += b[i];
+    sum[1]++;
+    return 0;
+}
+
+static int count_archive(int64_t offset, const uint8_t *bytes, size_t len, void *opaque)
+{
+    int64_t *n = opaque;
+    assert_int_equal(offset, *n); /* every offset, in order */
+    assert_true(len > 0 && bytes[0] == 0);
+    (*n)++;
+    return 0;
+}
+
 typedef struct kind_count {
     uint64_t records, posted, rules_posted;
 } kind_count_t;
@@ -521,6 +548,12 @@ static void test_determinism(void **state)
     rf_errbuf_t seb;
     assert_int_equal(rf_ledger_scan(a, 0, 0, count_kinds, &kc, &seb), RF_OK);
     assert_int_equal(kc.records, ha.seq);
+    int64_t sum[2] = {0, 0}, narch = 0;
+    assert_int_equal(rf_ledger_scan_balances(a, sum_balances, sum, &seb), RF_OK);
+    assert_int_equal(sum[0], 0);
+    assert_true(sum[1] > 20);
+    assert_int_equal(rf_ledger_archive_scan(a, 0, count_archive, &narch, &seb), RF_OK);
+    assert_int_equal(narch, ha.next_offset);
     print_message("%llu records, %llu with postings, %llu of the rules' kinds with postings\n",
                   (unsigned long long)kc.records, (unsigned long long)kc.posted,
                   (unsigned long long)kc.rules_posted);
@@ -809,6 +842,73 @@ static void test_outbox_ack(void **state)
     rf_ledger_close(l);
 }
 
+/* ---- the batch overlay: read-your-writes gets and merged scans ---- */
+
+typedef struct scan_out {
+    char keys[512];
+    int stop_after;
+    int n;
+} scan_out_t;
+
+static int collect(const void *k, size_t kl, const void *v, size_t vl, void *opaque)
+{
+    scan_out_t *o = opaque;
+    size_t n = strlen(o->keys);
+    snprintf(o->keys + n, sizeof o->keys - n, "%.*s=%.*s ", (int)kl, (const char *)k, (int)vl,
+             (const char *)v);
+    return ++o->n == o->stop_after;
+}
+
+static const char *scan_str(rf_fold_ctx_t *ctx, const char *s, const char *e, int stop_after)
+{
+    static scan_out_t o;
+    memset(&o, 0, sizeof o);
+    o.stop_after = stop_after;
+    assert_int_equal(rf_fold_scan(ctx, s, strlen(s), e, e ? strlen(e) : 0, collect, &o), RF_OK);
+    return o.keys;
+}
+
+static void put_str(rf_fold_ctx_t *ctx, const char *k, const char *v)
+{
+    assert_int_equal(rf_fold_put(ctx, k, strlen(k), v, strlen(v)), RF_OK);
+}
+
+static void test_overlay(void **state)
+{
+    fx_t *f = *state;
+    rf_ledger_t *l = open_rw(f, 0);
+    rf_fold_ctx_t *ctx = &l->ctx;
+    rf__ctx_reset(l, ev_new(f, RF_EV_CLOCK, PROGRAM), 0);
+    put_str(ctx, "xA1", "a");
+    put_str(ctx, "xA2", "b");
+    put_str(ctx, "xA4", "d");
+    put_str(ctx, "xB1", "z");
+    commit(l);
+    assert_int_equal(rf_ledger_next_offset(l), -1); /* state only: no offset folded */
+    put_str(ctx, "xA2", "B");                       /* overwrite a committed key */
+    put_str(ctx, "xA3", "c");
+    put_str(ctx, "xA3", "C"); /* overwrite a batch key */
+    assert_int_equal(rf_fold_del(ctx, "xA4", 3), RF_OK);
+    put_str(ctx, "xA0", "0");
+    char v[8];
+    size_t vl = 0;
+    assert_int_equal(rf_fold_get(ctx, "xA4", 3, v, sizeof v, &vl), RF_ERR_NOT_FOUND);
+    assert_int_equal(rf_fold_get(ctx, "xA3", 3, v, sizeof v, &vl), RF_OK);
+    assert_int_equal(vl, 1);
+    assert_int_equal(v[0], 'C');
+    assert_int_equal(rf_fold_get(ctx, "xA2", 3, v, 0, &vl), RF_ERR_OVERSIZE);
+    assert_int_equal(vl, 1);
+    const char *want_a = "xA0=0 xA1=a xA2=B xA3=C ";
+    assert_string_equal(scan_str(ctx, "xA", "xB", 0), want_a); /* one prefix */
+    assert_string_equal(scan_str(ctx, "x", "y", 0), "xA0=0 xA1=a xA2=B xA3=C xB1=z ");
+    assert_string_equal(scan_str(ctx, "xA1", "xA3", 0), "xA1=a xA2=B ");
+    assert_string_equal(scan_str(ctx, "xA", NULL, 2), "xA0=0 xA1=a "); /* cb stops */
+    commit(l);
+    rf__ctx_reset(l, l->ev ? l->ev : f->ev, 0);
+    assert_string_equal(scan_str(ctx, "xA", "xB", 0), want_a); /* the same from the DB */
+    rf_ledger_close(l);
+}
+
 /* Pins the canonical encoding and hash (docs/ledger.md, test vector): a
  * change here breaks every stored chain. */
 static void test_canonical_vector(void **state)
@@ -967,8 +1067,9 @@ static void test_storage_fsize(void **state)
 
 /* ---- benchmark (RF_BENCH=1): fold + synced commit without Kafka ---- */
 
-#define BENCH_EVENTS 200000
-#define BENCH_BATCH  5000
+#define BENCH_EVENTS   200000
+#define BENCH_BATCH    5000
+#define BENCH_PARALLEL 0x100 /* commit the partitions of a cycle from threads */
 
 typedef struct bench_ev {
     uint32_t off, len;
@@ -1006,6 +1107,43 @@ static uint8_t *bench_events(fx_t *f, int nparts, bench_ev_t *evs, int n)
     return arena;
 }
 
+typedef struct bench_commit {
+    rf_ledger_t *l;
+    uint64_t ns;
+    rf_err_t err;
+} bench_commit_t;
+
+static void *bench_commit_thread(void *arg)
+{
+    bench_commit_t *c = arg;
+    rf_errbuf_t eb;
+    uint64_t t = rf_now_ns();
+    c->err = rf_ledger_commit(c->l, &eb);
+    c->ns = rf_now_ns() - t;
+    return NULL;
+}
+
+/* Commits every partition of a cycle, one after the other or from one thread
+ * per partition (their fsyncs overlap); records each commit's latency. */
+static void bench_commit_all(rf_ledger_t **ls, int nparts, int parallel, uint64_t *commit_ns,
+                             int *ncommits)
+{
+    bench_commit_t c[16];
+    pthread_t th[16];
+    for (int p = 0; p < nparts; p++) {
+        c[p] = (bench_commit_t){ls[p], 0, RF_OK};
+        if (parallel)
+            assert_int_equal(pthread_create(&th[p], NULL, bench_commit_thread, &c[p]), 0);
+        else
+            bench_commit_thread(&c[p]);
+    }
+    for (int p = 0; p < nparts; p++) {
+        if (parallel) pthread_join(th[p], NULL);
+        assert_int_equal(c[p].err, RF_OK);
+        commit_ns[(*ncommits)++] = c[p].ns;
+    }
+}
+
 static void bench_run(fx_t *f, int nparts, int flags, const char *label)
 {
     static bench_ev_t evs[BENCH_EVENTS];
@@ -1016,7 +1154,7 @@ static void bench_run(fx_t *f, int nparts, int flags, const char *label)
     rf_ledger_t *ls[16];
     rf_errbuf_t eb;
     for (int p = 0; p < nparts; p++)
-        ls[p] = rf_ledger_open(data, p, RF_LEDGER_CREATE | flags, &eb);
+        ls[p] = rf_ledger_open(data, p, RF_LEDGER_CREATE | (flags & ~BENCH_PARALLEL), &eb);
     int ncommits = 0;
     struct rusage ru0, ru1;
     getrusage(RUSAGE_SELF, &ru0);
@@ -1031,11 +1169,7 @@ static void bench_run(fx_t *f, int nparts, int flags, const char *label)
             assert_int_equal(res.outcome, RF_OUTCOME_APPLIED);
         }
         fold_ns += rf_now_ns() - tf;
-        for (int p = 0; p < nparts; p++) {
-            uint64_t tc = rf_now_ns();
-            assert_int_equal(rf_ledger_commit(ls[p], &eb), RF_OK);
-            commit_ns[ncommits++] = rf_now_ns() - tc;
-        }
+        bench_commit_all(ls, nparts, flags & BENCH_PARALLEL, commit_ns, &ncommits);
     }
     double secs = (double)(rf_now_ns() - t0) / 1e9;
     getrusage(RUSAGE_SELF, &ru1);
@@ -1064,9 +1198,16 @@ static void test_bench(void **state)
     const char *b = getenv("RF_BENCH");
     if (!b || strcmp(b, "1") != 0) skip();
     fx_t *f = *state;
-    bench_run(f, 1, 0, "synced, batch 5000");
-    bench_run(f, 16, 0, "synced, cycle 5000");
-    bench_run(f, 1, RF_LEDGER_NOSYNC, "unsynced, batch 5000");
+    /* RF_BENCH_ONLY=N (1-5) runs one configuration (profiling) */
+    const char *only = getenv("RF_BENCH_ONLY");
+    int o = only ? atoi(only) : 0;
+    if (!o || o == 1) bench_run(f, 1, 0, "synced, batch 5000");
+    if (!o || o == 2) bench_run(f, 16, 0, "synced, cycle 5000");
+    if (!o || o == 3) bench_run(f, 1, RF_LEDGER_NOSYNC, "unsynced, batch 5000");
+    /* what 16 synced WAL writes per cycle cost against none (one shared
+     * instance would pay one): the one-RocksDB-per-partition trade-off */
+    if (!o || o == 4) bench_run(f, 16, RF_LEDGER_NOSYNC, "unsynced, cycle 5000");
+    if (!o || o == 5) bench_run(f, 16, BENCH_PARALLEL, "synced, parallel commits");
 }
 
 int main(void)
@@ -1087,6 +1228,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_verify_passes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_and_readonly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_ack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overlay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_canonical_vector, setup, teardown),
         cmocka_unit_test_setup_teardown(test_derive_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_storage_full, setup, teardown_mount),

@@ -10,7 +10,7 @@
 #include "rf_query.h"
 #include "rf_testutil.h"
 
-#define DAY_MS 86400000LL
+#define DAY_MS       86400000LL
 #define T_2026_01_05 1767571200000LL /* Monday 2026-01-05T00:00:00Z */
 
 /* ---- record builders ---------------------------------------------------- */
@@ -132,25 +132,36 @@ static void test_periods(void **state)
     struct {
         int y, m, d;
         uint32_t week;
-    } cases[] = {{2024, 12, 30, 202501}, {2021, 1, 3, 202053}, {2027, 1, 1, 202653},
+    } cases[] = {{2024, 12, 30, 202501}, {2021, 1, 3, 202053},   {2027, 1, 1, 202653},
                  {2026, 12, 31, 202653}, {2020, 12, 31, 202053}, {2019, 12, 30, 202001},
                  {2016, 1, 3, 201553},   {2023, 1, 1, 202252},   {2023, 1, 2, 202301}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int64_t ms = rf__pj_days_from_civil(cases[i].y, (unsigned)cases[i].m, (unsigned)cases[i].d) *
-                         DAY_MS + 43200000;
+        int64_t ms =
+            rf__pj_days_from_civil(cases[i].y, (unsigned)cases[i].m, (unsigned)cases[i].d) *
+                DAY_MS +
+            43200000;
         assert_int_equal(rf__pj_period_of(RF__P_WEEK, ms).value, cases[i].week);
     }
     /* parse / format round trips and refusals */
-    const char *good[] = {"all", "day:2026-01-05", "week:2026-W02", "week:2020-W53",
-                          "month:2026-12", "day:2024-02-29"};
+    const char *good[] = {"all",           "day:2026-01-05", "week:2026-W02",
+                          "week:2020-W53", "month:2026-12",  "day:2024-02-29"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         assert_int_equal(rf__pj_period_parse(good[i], 0, &p, NULL), RF_OK);
         rf__pj_period_format(p, txt);
         assert_string_equal(txt, good[i]);
     }
-    const char *bad[] = {"", "al", "day:2026-02-30", "day:2025-02-29", "week:2025-W53",
-                         "week:2026-W00", "month:2026-13", "day:2026-1-5", "week:2026W02",
-                         "day:2026-01-05x", "month:", "decade"};
+    const char *bad[] = {"",
+                         "al",
+                         "day:2026-02-30",
+                         "day:2025-02-29",
+                         "week:2025-W53",
+                         "week:2026-W00",
+                         "month:2026-13",
+                         "day:2026-1-5",
+                         "week:2026W02",
+                         "day:2026-01-05x",
+                         "month:",
+                         "decade"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(rf__pj_period_parse(bad[i], 0, &p, NULL), RF_ERR_BAD_INPUT);
     assert_int_equal(rf__pj_period_parse("week", T_2026_01_05, &p, NULL), RF_OK);
@@ -183,7 +194,7 @@ static void test_sk_order(void **state)
 
 /* ---- leaderboards against a naive reference ------------------------------ */
 
-#define NUSERS 300
+#define NUSERS   300
 #define NREWARDS 4000
 
 typedef struct ref_entry {
@@ -314,11 +325,11 @@ static void test_tie_break(void **state)
     (void)state;
     feed_t f;
     feed_open(&f, "ties");
-    reward(&f, T_2026_01_05, "referrer", "zed", "f1", "USD", 100);   /* zed 1 @1 */
-    reward(&f, T_2026_01_05, "referrer", "amy", "f2", "USD", 100);   /* amy 1 @2 */
-    reward(&f, T_2026_01_05, "referrer", "bob", "f3", "USD", 100);   /* bob 1 @3 */
-    reward(&f, T_2026_01_05, "referrer", "bob", "f4", "USD", 100);   /* bob 2 @4 */
-    reward(&f, T_2026_01_05, "referrer", "amy", "f5", "USD", 100);   /* amy 2 @5 */
+    reward(&f, T_2026_01_05, "referrer", "zed", "f1", "USD", 100); /* zed 1 @1 */
+    reward(&f, T_2026_01_05, "referrer", "amy", "f2", "USD", 100); /* amy 1 @2 */
+    reward(&f, T_2026_01_05, "referrer", "bob", "f3", "USD", 100); /* bob 1 @3 */
+    reward(&f, T_2026_01_05, "referrer", "bob", "f4", "USD", 100); /* bob 2 @4 */
+    reward(&f, T_2026_01_05, "referrer", "amy", "f5", "USD", 100); /* amy 2 @5 */
     commit(&f);
     rf_query_t *q = query_open(&f);
     rf_board_sel_t sel = {.program = "p", .period = "all", .by = RF_BOARD_REFERRALS};
@@ -375,7 +386,8 @@ static void test_balances(void **state)
     int nt = rf_query_balance_totals(rows, n, tot, 8);
     assert_int_equal(nt, 2);
     for (int i = 0; i < nt; i++)
-        if (!strcmp(tot[i].asset, "USD")) assert_int_equal(tot[i].buckets[RF_BUCKET_AVAILABLE], 850);
+        if (!strcmp(tot[i].asset, "USD"))
+            assert_int_equal(tot[i].buckets[RF_BUCKET_AVAILABLE], 850);
     assert_int_equal(rf_query_balances(q, "carol", "p", rows, 8, &eb), 1);
     assert_int_equal(rows[0].buckets[RF_BUCKET_PENDING], 500);
     assert_int_equal(rf_query_balances(q, "nobody", NULL, rows, 8, &eb), 0);
@@ -418,11 +430,15 @@ static void story(feed_t *f)
     simple(f, RF_KIND_CLICK, t, RF_FACT_CODE, "ALICE1", 0, 0, 0, 0); /* -> sms (last share) */
     simple(f, RF_KIND_CLICK, t, RF_FACT_CODE, "BOB1", 0, 0, 0, 0);   /* -> social */
     simple(f, RF_KIND_CLICK, t, RF_FACT_CODE, "NOPE", 0, 0, 0, 0);   /* organic */
-    simple(f, RF_KIND_SIGNUP, t, RF_FACT_USER, "carol", RF_FACT_REFERRER, "alice",
-           RF_FACT_REFERRED, "1");
+    simple(f, RF_KIND_SIGNUP, t, RF_FACT_USER, "carol", RF_FACT_REFERRER, "alice", RF_FACT_REFERRED,
+           "1");
     simple(f, RF_KIND_SIGNUP, t, RF_FACT_USER, "dave", 0, 0, 0, 0);
-    simple(f, RF_KIND_SIGNUP, t, RF_FACT_USER, "erin", RF_FACT_REFERRER, "bob",
-           RF_FACT_REFERRED, "1");
+    rf_record_t *erin = rec_new(f, RF_KIND_SIGNUP, t); /* attributed, held for review */
+    rf_record_fact(erin, RF_FACT_USER, "erin");
+    rf_record_fact(erin, RF_FACT_REFERRER, "bob");
+    rf_record_fact(erin, RF_FACT_REFERRED, "1");
+    rf_record_fact(erin, RF_FACT_CHECKS, "self_referral=pass,velocity=fail:review");
+    apply(f, erin);
     purchase(f, t, "carol", 5000, true);
     purchase(f, t, "dave", 3000, false);
     purchase(f, t, "alice", 2000, false); /* alice: a customer holding a code */
@@ -434,6 +450,7 @@ static void story(feed_t *f)
     void_reward(f, t + DAY_MS, f->seq, "bob", "USD", 1000);
     simple(f, RF_KIND_REJECTED, t + DAY_MS, RF_FACT_CHECKS,
            "self_referral=fail:reject,ip_cluster=pass", RF_FACT_REASON, "self referral", 0, 0);
+    /* the review record repeats the signup's checks: not counted twice */
     simple(f, RF_KIND_REVIEW, t + DAY_MS, RF_FACT_CHECKS, "velocity=fail:review", 0, 0, 0, 0);
 }
 
@@ -539,8 +556,13 @@ static void test_stats_periods(void **state)
     }
     commit(&f);
     rf_query_t *q = query_open(&f);
-    const char *periods[] = {"day:2025-12-24", "day:2026-01-01", "week:2026-W01",
-                             "week:2025-W52", "month:2026-01", "month:2025-12", "all"};
+    const char *periods[] = {"day:2025-12-24",
+                             "day:2026-01-01",
+                             "week:2026-W01",
+                             "week:2025-W52",
+                             "month:2026-01",
+                             "month:2025-12",
+                             "all"};
     for (size_t pi = 0; pi < sizeof periods / sizeof periods[0]; pi++) {
         rf__period_t p;
         assert_int_equal(rf__pj_period_parse(periods[pi], 0, &p, NULL), RF_OK);
@@ -638,9 +660,9 @@ static void test_ratio(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_periods),      cmocka_unit_test(test_sk_order),
-        cmocka_unit_test(test_leaderboards), cmocka_unit_test(test_tie_break),
-        cmocka_unit_test(test_balances),     cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_periods),       cmocka_unit_test(test_sk_order),
+        cmocka_unit_test(test_leaderboards),  cmocka_unit_test(test_tie_break),
+        cmocka_unit_test(test_balances),      cmocka_unit_test(test_stats),
         cmocka_unit_test(test_stats_periods), cmocka_unit_test(test_dup_and_gap),
         cmocka_unit_test(test_ratio),
     };

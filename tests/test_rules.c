@@ -996,7 +996,6 @@ static const scenario_t sc_guest_purchase = {
      {"signup u=g2 code=C1", "signup referred=1"},
      {"purchase u=g2 o=o3 amt=5000", "purchase qualified=0 reason=not_first_purchase"}}};
 
-
 /* first_purchase_only false: every purchase in the window earns, up to the
  * limit; only the first (qualifying) order's full refund un-qualifies */
 static const scenario_t sc_repeat_purchases = {
@@ -1006,20 +1005,20 @@ static const scenario_t sc_repeat_purchases = {
     NULL,
     {{"code r=r1 code=C1", NULL},
      {"signup u=f1 code=C1", NULL},
-     {"purchase u=f1 o=o1 amt=1000", "purchase qualified=1 ; reward amount=100 "
-                                     "successful_referrals=1 " POST_R(100)
-                                     " ; reward_matured " MATURE_R(100)},
-     {"purchase u=f1 o=o2 amt=2000", "purchase qualified=1 ; reward amount=200 "
-                                     "successful_referrals=1 " POST_R(200)
-                                     " ; reward_matured " MATURE_R(200)},
-     {"purchase u=f1 o=o3 amt=10", "purchase qualified=1 ; reward amount=1 " POST_R(1)
-                                   " ; reward_matured " MATURE_R(1)},
+     {"purchase u=f1 o=o1 amt=1000",
+      "purchase qualified=1 ; reward amount=100 "
+      "successful_referrals=1 " POST_R(100) " ; reward_matured " MATURE_R(100)},
+     {"purchase u=f1 o=o2 amt=2000",
+      "purchase qualified=1 ; reward amount=200 "
+      "successful_referrals=1 " POST_R(200) " ; reward_matured " MATURE_R(200)},
+     {"purchase u=f1 o=o3 amt=10",
+      "purchase qualified=1 ; reward amount=1 " POST_R(1) " ; reward_matured " MATURE_R(1)},
      {"purchase u=f1 o=o4 amt=9", "purchase qualified=1 ; reward_refused reason=zero_amount"},
      {"purchase u=f1 o=o5 amt=1000", NULL},
      {"purchase u=f1 o=o6 amt=1000", NULL},
      {"purchase u=f1 o=o7 amt=1000", NULL},
-     {"purchase u=f1 o=o8 amt=1000", "purchase qualified=1 ; reward amount=100 " POST_R(100)
-                                     " ; reward_matured " MATURE_R(100)},
+     {"purchase u=f1 o=o8 amt=1000",
+      "purchase qualified=1 ; reward amount=100 " POST_R(100) " ; reward_matured " MATURE_R(100)},
      {"purchase u=f1 o=o9 amt=1000", "purchase qualified=0 reason=qualifying_limit"},
      {"refund o=o2 amt=2000", "refund full=1 !qualified ; clawback amount=200 "
                               "@r1/available/USD/-200 @#expense/expense/USD/200"},
@@ -1039,8 +1038,8 @@ static const scenario_t sc_purchase_review = {
      {"purchase u=f1 o=o1 amt=5000 pay=P1",
       "purchase qualified=1 checks=self_referral=fail:review,duplicate_order=pass "
       "reason=fraud:self_referral:payment ; "
-      "review user=f1 status=held reason=fraud:self_referral:payment ; reward review=held "
-      POST_R(1000)},
+      "review user=f1 status=held reason=fraud:self_referral:payment ; reward review=held " POST_R(
+          1000)},
      {"review u=f1 ok=1", "review status=approved"},
      {"signup u=f2 code=C1", NULL},
      {"purchase u=f2 o=o1 amt=5000", "purchase qualified=0 duplicate_order=1 "
@@ -1078,7 +1077,9 @@ static const scenario_t *const scenarios[] = {
     &sc_velocity,
     &sc_fast_signup,
     &sc_duplicate_order,
-    &sc_guest_purchase, &sc_repeat_purchases, &sc_purchase_review,
+    &sc_guest_purchase,
+    &sc_repeat_purchases,
+    &sc_purchase_review,
 };
 #define NSCENARIOS (sizeof scenarios / sizeof scenarios[0])
 

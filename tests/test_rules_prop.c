@@ -21,7 +21,8 @@
 typedef struct stream {
     uint8_t *arena;
     size_t used, cap;
-    uint32_t n;
+    uint32_t n;      /* loadgen events */
+    uint32_t nclock; /* then Clock events far in the future: every hold ends */
     uint32_t *off, *len;
     /* rules per (program, version) as configured by the stream */
     uint32_t nprogs;
@@ -59,6 +60,39 @@ static const rf__prog_t *find_program(const stream_t *s, const char *id, int32_t
     return NULL;
 }
 
+/* Clocks ten years after the last event, enough to mature every hold (at
+ * most RF_RECORDS_PER_EVENT_MAX / 2 per event); the fold stops early. */
+static void add_clocks(stream_t *s, rf_codec_t *codec, rf_event_t *last, uint32_t n)
+{
+    rf_event_t ev;
+    rf_event_clear(&ev);
+    ev.type = RF_EV_CLOCK;
+    rf_strlcpy(ev.program_id, last->program_id, sizeof ev.program_id);
+    rf_strlcpy(ev.source, "test", sizeof ev.source);
+    int64_t t = last->occurred_at_ms + 3650LL * 86400000;
+    s->nclock = n / 8 + 100;
+    s->off = realloc(s->off, sizeof *s->off * (s->n + s->nclock));
+    s->len = realloc(s->len, sizeof *s->len * (s->n + s->nclock));
+    assert_true(s->off && s->len);
+    for (uint32_t i = 0; i < s->nclock; i++) {
+        snprintf(ev.event_id, sizeof ev.event_id, "00000000-0000-4000-8000-%012x", i + 1);
+        ev.occurred_at_ms = t + i;
+        if (s->cap - s->used < RF_EVENT_BYTES_MAX) {
+            s->cap *= 2;
+            s->arena = realloc(s->arena, s->cap);
+            assert_non_null(s->arena);
+        }
+        size_t len = 0;
+        rf_errbuf_t eb;
+        if (rf_codec_encode_event(codec, &ev, RF_SCHEMA_ID_EVENT, s->arena + s->used,
+                                  s->cap - s->used, &len, &eb))
+            fail_msg("encode clock: %s", eb.msg);
+        s->off[s->n + i] = (uint32_t)s->used;
+        s->len[s->n + i] = (uint32_t)len;
+        s->used += len;
+    }
+}
+
 /* Encodes the loadgen stream once (the fold rate then excludes encoding). */
 static void make_stream(stream_t *s, uint64_t seed, uint32_t n)
 {
@@ -94,6 +128,7 @@ static void make_stream(stream_t *s, uint64_t seed, uint32_t n)
         s->len[s->n++] = (uint32_t)len;
         s->used += len;
     }
+    add_clocks(s, codec, &ev, n);
     rf_codec_destroy(codec);
     rf_loadgen_destroy(g);
 }
@@ -133,6 +168,15 @@ static rf_ledger_t *fold_all(const stream_t *s, const char *dir, uint32_t batch,
     st->seconds = (double)(rf_now_ns() - t0) / 1e9;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
     st->cpu_seconds = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+    /* then time passes: clocks until one matures nothing */
+    for (uint32_t i = s->n; i < s->n + s->nclock; i++) {
+        rf_fold_result_t res;
+        if (rf_ledger_fold(l, i, s->arena + s->off[i], s->len[i], &res, &eb))
+            fail_msg("fold clock %u: %s", i, eb.msg);
+        if (res.nrecords == 1) break;
+        assert_true(i + 1 < s->n + s->nclock);
+    }
+    if (rf_ledger_commit(l, &eb)) fail_msg("commit: %s", eb.msg);
     rf_ledger_head_t h;
     assert_int_equal(rf_ledger_head(l, &h, &eb), RF_OK);
     memcpy(st->head, h.hash, 32);
@@ -145,6 +189,9 @@ static rf_ledger_t *fold_all(const stream_t *s, const char *dir, uint32_t batch,
 typedef struct sum {
     char key[3 * RF_ID_BUF + 16];
     int64_t count, value;
+    int64_t reversed;             /* rewards: voided or clawed back */
+    int matured;                  /* rewards */
+    char referral[2 * RF_ID_BUF]; /* rewards: "program|friend" */
 } sum_t;
 
 typedef struct check {
@@ -223,6 +270,7 @@ static void check_reward(check_t *c, const rf_record_t *rec)
     assert_int_equal(r->count, 0); /* reward ids are unique */
     r->count = 1;
     r->value = amount;
+    snprintf(r->referral, sizeof r->referral, "%s|%s", rec->program_id, must(rec, RF_FACT_FRIEND));
 }
 
 /* Voids and clawbacks never exceed the reward; each reward matures once. */
@@ -241,8 +289,10 @@ static void check_reversal(check_t *c, const rf_record_t *rec, int matured)
     if (matured) {
         c->matured++;
         assert_int_equal(x->count, 1);
+        r->matured = 1;
     } else {
         c->reversals++;
+        r->reversed += a;
         if (x->value > r->value)
             fail_msg("seq %llu: reversed %lld of a %lld reward", (unsigned long long)rec->seq,
                      (long long)x->value, (long long)r->value);
@@ -283,7 +333,30 @@ static int check_cb(const rf_record_t *rec, void *opaque)
         check_reversal(c, rec, 0);
     else if (!strcmp(rec->kind, RF_KIND_REWARD_REFUSED))
         c->refused++;
+    else if (!strcmp(rec->kind, RF_KIND_REVIEW)) { /* the referral's last review status */
+        char key[sizeof((sum_t *)0)->key];
+        snprintf(key, sizeof key, "review|%s|%s", rec->program_id, must(rec, RF_FACT_FRIEND));
+        sum_at(c, key)->count = !strcmp(must(rec, RF_FACT_STATUS), "held");
+    }
     return 0;
+}
+
+/* After every hold ended, a reward not reversed in full matured, unless its
+ * referral is still held for review. */
+static void check_all_matured(check_t *c)
+{
+    uint64_t held = 0;
+    for (uint32_t i = 0; i < c->nsums; i++) {
+        const sum_t *r = &c->sums[i];
+        if (strncmp(r->key, "reward|", 7) != 0 || r->matured || r->reversed == r->value) continue;
+        char key[sizeof r->key];
+        snprintf(key, sizeof key, "review|%s", r->referral);
+        if (sum_at(c, key)->count != 1)
+            fail_msg("%s (%s): %lld of %lld neither matured nor reversed", r->key, r->referral,
+                     (long long)(r->value - r->reversed), (long long)r->value);
+        held++;
+    }
+    print_message("rewards still held for review at the end: %llu\n", (unsigned long long)held);
 }
 
 static int balance_cb(const char *program, const char *owner, const char *asset,
@@ -327,6 +400,7 @@ static void test_properties(void **state)
     assert_non_null(c.sums);
     assert_int_equal(rf_ledger_scan(l, 1, 0, check_cb, &c, &eb), RF_OK);
     assert_int_equal(rf_ledger_scan_balances(l, balance_cb, NULL, &eb), RF_OK);
+    check_all_matured(&c);
     print_message(
         "%u events -> %llu records (applied %llu, rejected %llu); rewards %llu, "
         "capped %llu, refused %llu, matured %llu, reversals %llu\n",
@@ -344,8 +418,8 @@ static void test_properties(void **state)
         print_message("RF_BENCH rules fold (all rules on, NOSYNC, commit every 1000): %u events "
                       "in %.3f s = %.0f events/s (%.0f records/s); fold thread CPU %.3f s = "
                       "%.0f events per CPU second\n",
-                      s.n, a.seconds, s.n / a.seconds, (double)a.records / a.seconds,
-                      a.cpu_seconds, s.n / a.cpu_seconds);
+                      s.n, a.seconds, s.n / a.seconds, (double)a.records / a.seconds, a.cpu_seconds,
+                      s.n / a.cpu_seconds);
     free(c.sums);
     rf_ledger_close(l);
     rf_test_rmtree(dir1);

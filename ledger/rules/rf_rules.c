@@ -197,7 +197,7 @@ rf__cache_t *rf__cache(rf_fold_ctx_t *ctx)
     if (!*slot) {
         rf__cache_t *c = calloc(1, sizeof *c);
         if (!c) return NULL;
-        c->min_due_ms = INT64_MAX;
+        c->due_horizon_ms = INT64_MAX;
         *slot = c;
     }
     return *slot;

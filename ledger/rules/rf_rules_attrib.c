@@ -109,8 +109,8 @@ rf_err_t rf__fold_click(rf_fold_ctx_t *ctx, const rf__prog_t *p, const rf_event_
 }
 
 /* The visitor's last click, if within the window before t. */
-static rf_err_t last_click(rf_fold_ctx_t *ctx, const rf__prog_t *p, const char *visitor,
-                           int64_t t, rf__click_t *c, bool *found)
+static rf_err_t last_click(rf_fold_ctx_t *ctx, const rf__prog_t *p, const char *visitor, int64_t t,
+                           rf__click_t *c, bool *found)
 {
     uint8_t k[RF__KEY_MAX];
     size_t kl = rf__key(k, RF__X_CLICKS, p->id, visitor, NULL);

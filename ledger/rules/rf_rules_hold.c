@@ -22,87 +22,149 @@ static size_t hold_key(uint8_t *k, const char *prog, const rf__reward_t *r)
     return HOLD_PREFIX + n - 2;
 }
 
+/* Keeps the in-memory window exact: a hold below the horizon goes into it
+ * in order; when full, the last one drops out and the horizon comes down. */
+static void window_insert(rf__cache_t *c, const uint8_t *k, size_t kl, const rf__reward_t *r)
+{
+    int64_t t = r->hold_until_ms;
+    if (!c->due_known || t >= c->due_horizon_ms) return; /* a later scan finds it */
+    if (c->due_head > 0) {                               /* compact: room at the end */
+        memmove(&c->due[0], &c->due[c->due_head], sizeof c->due[0] * (c->ndue - c->due_head));
+        c->ndue -= c->due_head;
+        c->due_head = 0;
+    }
+    if (c->ndue == RF_RULES_DUE_AHEAD) {
+        rf__due_t *last = &c->due[--c->ndue];
+        if (last->time_ms < c->due_horizon_ms) c->due_horizon_ms = last->time_ms;
+        if (t >= c->due_horizon_ms) return;
+    }
+    uint32_t i = c->ndue;
+    while (i > 0 && c->due[i - 1].time_ms > t)
+        i--;
+    memmove(&c->due[i + 1], &c->due[i], sizeof c->due[0] * (c->ndue - i));
+    c->due[i].time_ms = t;
+    c->due[i].klen = (uint16_t)kl;
+    memcpy(c->due[i].key, k, kl);
+    c->due[i].r = *r;
+    c->ndue++;
+    RF_ASSERT(c->ndue <= RF_RULES_DUE_AHEAD);
+}
+
+/* The window's copy of a hold, or NULL. */
+static rf__due_t *window_find(rf__cache_t *c, const uint8_t *k, size_t kl)
+{
+    for (uint32_t i = c->due_head; i < c->ndue; i++)
+        if (c->due[i].klen == kl && !memcmp(c->due[i].key, k, kl)) return &c->due[i];
+    return NULL;
+}
+
 rf_err_t rf__hold_add(rf_fold_ctx_t *ctx, const char *prog, const rf__reward_t *r)
 {
-    RF_ASSERT(r->status == RF__RS_PENDING);
+    RF_ASSERT(r->status == RF__RS_PENDING && !r->review_wait);
+    RF_ASSERT(r->hold_until_ms > rf_fold_now_ms(ctx)); /* due holds mature at once */
+    rf__cache_t *c = rf__cache(ctx);
+    if (!c) return RF_ERR_NOMEM;
     uint8_t k[RF__KEY_MAX];
     size_t kl = hold_key(k, prog, r);
-    rf__cache_note_due(ctx, r->hold_until_ms);
-    return rf_fold_put(ctx, k, kl, "", 0);
+    window_insert(c, k, kl, r);
+    return rf_fold_put(ctx, k, kl, r, sizeof *r);
+}
+
+rf_err_t rf__hold_update(rf_fold_ctx_t *ctx, const char *prog, const rf__reward_t *r)
+{
+    RF_ASSERT(r->status == RF__RS_PENDING && !r->review_wait);
+    rf__cache_t *c = rf__cache(ctx);
+    if (!c) return RF_ERR_NOMEM;
+    uint8_t k[RF__KEY_MAX];
+    size_t kl = hold_key(k, prog, r);
+    rf__due_t *d = window_find(c, k, kl);
+    if (d) d->r = *r;
+    return rf_fold_put(ctx, k, kl, r, sizeof *r);
 }
 
 rf_err_t rf__hold_del(rf_fold_ctx_t *ctx, const char *prog, const rf__reward_t *r)
 {
+    rf__cache_t *c = rf__cache(ctx);
+    if (!c) return RF_ERR_NOMEM;
     uint8_t k[RF__KEY_MAX];
     size_t kl = hold_key(k, prog, r);
+    rf__due_t *d = window_find(c, k, kl);
+    if (d) d->klen = 0; /* dead: skipped when due */
     return rf_fold_del(ctx, k, kl);
 }
 
-void rf__cache_note_due(rf_fold_ctx_t *ctx, int64_t hold_until_ms)
-{
-    rf__cache_t *c = rf__cache(ctx);
-    RF_ASSERT(c != NULL); /* created by rf__prog_get before any hold */
-    if (hold_until_ms < c->min_due_ms) c->min_due_ms = hold_until_ms;
-}
+typedef struct fill {
+    rf__cache_t *c;
+    bool corrupt;
+} fill_t;
 
-typedef struct due {
-    int64_t now_ms;
-    int64_t next_ms; /* first hold after the due ones (INT64_MAX: none) */
-    uint32_t n;
-    uint8_t keys[ADVANCE_MAX][RF__KEY_MAX];
-    size_t klen[ADVANCE_MAX];
-} due_t;
-
-static int due_cb(const void *key, size_t klen, const void *val, size_t vlen, void *opaque)
+static int fill_cb(const void *key, size_t klen, const void *val, size_t vlen, void *opaque)
 {
-    (void)val;
-    (void)vlen;
-    due_t *d = opaque;
+    rf__cache_t *c = ((fill_t *)opaque)->c;
     if (klen < HOLD_PREFIX + 4 || klen > RF__KEY_MAX) return 0; /* not ours: skip */
     int64_t t = rf__get_time((const uint8_t *)key + 2);
-    if (t > d->now_ms || d->n == ADVANCE_MAX) {
-        d->next_ms = t;
+    if (c->ndue == RF_RULES_DUE_AHEAD) {
+        c->due_horizon_ms = t; /* every key below t is in the window */
         return 1;
     }
-    memcpy(d->keys[d->n], key, klen);
-    d->klen[d->n++] = klen;
+    if (vlen != sizeof(rf__reward_t)) {
+        ((fill_t *)opaque)->corrupt = true;
+        return 1;
+    }
+    rf__due_t *d = &c->due[c->ndue++];
+    d->time_ms = t;
+    d->klen = (uint16_t)klen;
+    memcpy(d->key, key, klen);
+    memcpy(&d->r, val, vlen);
     return 0;
 }
 
-/* Splits "prog \0 friend \0 id" of a hold key. */
-static bool parse_hold(const uint8_t *k, size_t kl, char *prog, char *friend_, char *id)
+/* Reads the next RF_RULES_DUE_AHEAD holds from the index, from the horizon
+ * on (from the start after open). Seeking from the horizon, not the start,
+ * matters: matured holds leave tombstones below it until compaction. */
+static rf_err_t window_fill(rf_fold_ctx_t *ctx, rf__cache_t *c)
 {
-    const char *p = (const char *)k + HOLD_PREFIX, *end = (const char *)k + kl;
-    const char *z1 = memchr(p, 0, (size_t)(end - p));
-    if (!z1 || z1 - p > RF_ID_MAX) return false;
-    const char *z2 = memchr(z1 + 1, 0, (size_t)(end - z1 - 1));
-    if (!z2 || z2 - z1 - 1 > RF_ID_MAX || end - z2 - 1 > RF_UUID_STR_LEN) return false;
-    memcpy(prog, p, (size_t)(z1 - p));
-    prog[z1 - p] = 0;
-    memcpy(friend_, z1 + 1, (size_t)(z2 - z1 - 1));
-    friend_[z2 - z1 - 1] = 0;
-    memcpy(id, z2 + 1, (size_t)(end - z2 - 1));
-    id[end - z2 - 1] = 0;
+    RF_ASSERT(c->due_head == c->ndue);
+    uint8_t start[HOLD_PREFIX] = {'x', RF__X_HOLD}, end[2] = {'x', RF__X_HOLD + 1};
+    size_t sl = 2;
+    if (c->due_known) {
+        rf__put_time(start + 2, c->due_horizon_ms);
+        sl = HOLD_PREFIX;
+    }
+    c->due_head = c->ndue = 0;
+    c->due_horizon_ms = INT64_MAX;
+    fill_t f = {c, false};
+    rf_err_t err = rf_fold_scan(ctx, start, sl, end, 2, fill_cb, &f);
+    if (!err && f.corrupt) err = RF_ERR_CORRUPT;
+    c->due_known = err == RF_OK;
+    return err;
+}
+
+/* The program id of a hold key ("prog \0 friend \0 id" after the time). */
+static bool hold_program(const uint8_t *k, size_t kl, char prog[RF_ID_BUF])
+{
+    const char *p = (const char *)k + HOLD_PREFIX;
+    const char *z = memchr(p, 0, kl - HOLD_PREFIX);
+    if (!z || z - p > RF_ID_MAX) return false;
+    memcpy(prog, p, (size_t)(z - p));
+    prog[z - p] = 0;
     return true;
 }
 
-/* One due hold: mature it, or park it while its referral is in review. */
-static rf_err_t due_one(rf_fold_ctx_t *ctx, const uint8_t *k, size_t kl)
+/* One due hold: mature it (no state read: the index holds the reward), or
+ * park it while its referral is held for review. */
+static rf_err_t due_one(rf_fold_ctx_t *ctx, rf__due_t *d)
 {
-    char prog[RF_ID_BUF], friend_[RF_ID_BUF], id[RF_UUID_STR_LEN + 1];
-    rf_err_t err = rf_fold_del(ctx, k, kl);
-    if (err || !parse_hold(k, kl, prog, friend_, id)) return err;
-    rf__reward_t r;
-    bool found = false;
-    if ((err = rf__reward_get(ctx, prog, friend_, id, &r, &found))) return err;
-    if (!found || r.status != RF__RS_PENDING) return RF_OK; /* reversed since: stale entry */
-    rf__user_t u;
-    if ((err = rf__user_get(ctx, prog, friend_, &u, &found))) return err;
-    if (u.status == RF__ST_REVIEW) {
-        r.review_wait = 1; /* matures when the review approves */
-        return rf__reward_put(ctx, prog, &r);
+    char prog[RF_ID_BUF];
+    rf_err_t err = rf_fold_del(ctx, d->key, d->klen);
+    if (err || !hold_program(d->key, d->klen, prog)) return err;
+    rf__reward_t *r = &d->r;
+    if (r->fmt != RF__STATE_FMT || r->status != RF__RS_PENDING) return RF_ERR_CORRUPT;
+    if (r->held) {
+        r->review_wait = 1; /* matures when the review approves */
+        return rf__reward_put(ctx, prog, r);
     }
-    return rf__mature(ctx, prog, &r);
+    return rf__mature(ctx, prog, r);
 }
 
 rf_err_t rf_rules_advance(rf_fold_ctx_t *ctx)
@@ -111,19 +173,22 @@ rf_err_t rf_rules_advance(rf_fold_ctx_t *ctx)
     rf__cache_t *c = rf__cache(ctx);
     if (!c) return RF_ERR_NOMEM;
     int64_t now = rf_fold_now_ms(ctx);
-    if (c->due_known && now < c->min_due_ms) return RF_OK; /* the common case: nothing due */
-    static _Thread_local due_t d; /* 8 KiB: off the stack; one fold per thread */
-    d.now_ms = now;
-    d.next_ms = INT64_MAX;
-    d.n = 0;
-    const uint8_t start[2] = {'x', RF__X_HOLD}, end[2] = {'x', RF__X_HOLD + 1};
-    rf_err_t err = rf_fold_scan(ctx, start, 2, end, 2, due_cb, &d);
-    for (uint32_t i = 0; !err && i < d.n; i++)
-        err = due_one(ctx, d.keys[i], d.klen[i]);
-    if (err) return err;
-    c->min_due_ms = d.next_ms;
-    c->due_known = true;
-    return RF_OK;
+    rf_err_t err = RF_OK;
+    for (uint32_t done = 0; done < ADVANCE_MAX;) {
+        if (c->due_head == c->ndue) { /* window empty: refill when its horizon is due */
+            if (c->due_known && now < c->due_horizon_ms) break;
+            if ((err = window_fill(ctx, c)) || c->ndue == 0) break;
+        }
+        rf__due_t *d = &c->due[c->due_head];
+        if (d->time_ms > now) break;        /* the common case: nothing due */
+        static _Thread_local rf__due_t cur; /* the window may move under due_one */
+        cur = *d;
+        c->due_head++;
+        if (!cur.klen) continue; /* reversed since */
+        if ((err = due_one(ctx, &cur))) break;
+        done++;
+    }
+    return err;
 }
 
 rf_err_t rf__mature(rf_fold_ctx_t *ctx, const char *prog, rf__reward_t *r)
@@ -187,9 +252,12 @@ rf_err_t rf__reverse(rf_fold_ctx_t *ctx, const char *prog, rf__reward_t *r, int6
     rf_record_post(rec, "#expense", RF_BUCKET_EXPENSE, r->asset, amount);
     r->reversed += amount;
     rf_err_t err = RF_OK;
+    bool indexed = pending && !r->review_wait;
     if (r->reversed == r->amount) {
-        if (pending) err = rf__hold_del(ctx, prog, r);
+        if (indexed) err = rf__hold_del(ctx, prog, r);
         r->status = RF__RS_REVERSED;
+    } else if (indexed) {
+        err = rf__hold_update(ctx, prog, r);
     }
     if (!err) err = rf__reward_put(ctx, prog, r);
     return err ? err : rf_fold_record_append(ctx, rec);

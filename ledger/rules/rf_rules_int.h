@@ -85,25 +85,12 @@ rf_err_t rf__prog_parse(const char *json, rf__prog_t *p, rf_errbuf_t *eb);
 const char *rf__reward_type_name(uint8_t type);
 const char *rf__action_name(uint8_t action);
 
-/* ---- per-ledger cache (rf_rules.c) ---- */
+/* ---- state keys and values ---- */
 
 typedef struct rf__scache rf__scache_t; /* rf_rules_state.c */
 
-typedef struct rf__cache {
-    int64_t min_due_ms; /* earliest hold_until in the hold index; INT64_MAX: none */
-    bool due_known;     /* min_due_ms computed from state since open */
-    rf__prog_t *slots[RF_RULES_CACHE_PROGRAMS];
-    rf__scache_t *state; /* write-through cache of 'x' values */
-} rf__cache_t;
-
-rf__cache_t *rf__cache(rf_fold_ctx_t *ctx);
-/* The program's current compiled rules (cached; loaded on a miss). NULL with
- * RF_ERR_NOT_FOUND when the program has no rules. */
-rf_err_t rf__prog_get(rf_fold_ctx_t *ctx, const char *program, const rf__prog_t **out);
-/* A new hold was written: keep the cached minimum due time correct. */
-void rf__cache_note_due(rf_fold_ctx_t *ctx, int64_t hold_until_ms);
-
-/* ---- state keys and values ---- */
+/* The longest state key: 'x' tag and three ids, a time, a reward id. */
+#define RF__KEY_MAX (2 + 3 * RF_ID_BUF + 8 + RF_UUID_STR_LEN + 1)
 
 /* Tags after 'x' (docs/programs.md, "State"). */
 #define RF__X_VERSION  'v' /* prog -> be32 version || rules json (current) */
@@ -122,7 +109,6 @@ void rf__cache_note_due(rf_fold_ctx_t *ctx, int64_t hold_until_ms);
 #define RF__X_VELOCITY 'e' /* prog \0 referrer -> rf__ring_t */
 #define RF__X_COUPON   'Q' /* prog \0 coupon code -> reward id */
 
-#define RF__KEY_MAX   (2 + 3 * RF_ID_BUF + 8 + RF_UUID_STR_LEN + 1)
 #define RF__STATE_FMT 1
 
 /* State access through the write-through cache (rf_rules_state.c): the
@@ -209,7 +195,9 @@ typedef struct rf__reward {
     uint8_t fmt;
     uint8_t status;      /* rf__rstatus_t */
     uint8_t role;        /* rf__role_t */
-    uint8_t review_wait; /* hold passed while the referral was in review */
+    uint8_t review_wait; /* parked: its hold passed while held for review (not indexed) */
+    uint8_t held;        /* posted or flagged while the referral is in review */
+    uint8_t pad[3];
     int32_t rule_version;
     int64_t amount;   /* posted */
     int64_t reversed; /* voided or clawed back so far */
@@ -252,6 +240,33 @@ typedef struct rf__capstate {
     int64_t count;
     int64_t value;
 } rf__capstate_t;
+
+/* ---- per-ledger cache (rf_rules.c) ---- */
+
+/* One hold in memory (rf_rules_hold.c): its index key and the reward as
+ * stored in the index (klen 0: deleted since). */
+typedef struct rf__due {
+    int64_t time_ms;
+    uint16_t klen;
+    uint8_t key[RF__KEY_MAX];
+    rf__reward_t r;
+} rf__due_t;
+
+typedef struct rf__cache {
+    /* The next holds, sorted: every index key with time < due_horizon_ms is
+     * in due[due_head..ndue) (stale ones, reversed since, are skipped). */
+    bool due_known;         /* read from the index since open */
+    int64_t due_horizon_ms; /* INT64_MAX: the whole index is in memory */
+    uint32_t due_head, ndue;
+    rf__due_t due[RF_RULES_DUE_AHEAD];
+    rf__prog_t *slots[RF_RULES_CACHE_PROGRAMS];
+    rf__scache_t *state; /* write-through cache of 'x' values */
+} rf__cache_t;
+
+rf__cache_t *rf__cache(rf_fold_ctx_t *ctx);
+/* The program's current compiled rules (cached; loaded on a miss). NULL with
+ * RF_ERR_NOT_FOUND when the program has no rules. */
+rf_err_t rf__prog_get(rf_fold_ctx_t *ctx, const char *program, const rf__prog_t **out);
 
 /* ---- shared helpers ---- */
 
@@ -328,7 +343,13 @@ rf_err_t rf__grant(rf_fold_ctx_t *ctx, const rf__prog_t *p, const rf_event_t *ev
 
 /* Holds (rf_rules_hold.c). */
 rf_err_t rf__hold_add(rf_fold_ctx_t *ctx, const char *prog, const rf__reward_t *r);
+/* The hold index holds the pending reward itself (so maturing reads
+ * nothing): hold_update rewrites it after a change to a pending reward. */
+rf_err_t rf__hold_update(rf_fold_ctx_t *ctx, const char *prog, const rf__reward_t *r);
 rf_err_t rf__hold_del(rf_fold_ctx_t *ctx, const char *prog, const rf__reward_t *r);
+/* A referral went into review: its pending rewards are held (they will not
+ * mature before the decision). */
+rf_err_t rf__hold_for_review(rf_fold_ctx_t *ctx, const char *prog, const char *friend_);
 /* Matures one reward now (reward_matured record); r updated and stored. */
 rf_err_t rf__mature(rf_fold_ctx_t *ctx, const char *prog, rf__reward_t *r);
 /* Reverses `amount` of r (void when pending, clawback when matured); r

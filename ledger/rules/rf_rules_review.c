@@ -23,12 +23,37 @@ static rf_err_t approve(rf_fold_ctx_t *ctx, const rf__prog_t *p, rf__reward_t *r
     int64_t now = rf_fold_now_ms(ctx);
     for (uint32_t i = 0; i < n; i++) {
         rf__reward_t *r = &rw[i];
-        if (r->status != RF__RS_PENDING || !r->review_wait) continue;
-        rf_err_t err =
-            r->hold_until_ms <= now ? rf__mature(ctx, p->id, r) : rf__hold_add(ctx, p->id, r);
+        if (r->status != RF__RS_PENDING || !r->held) continue;
+        r->held = 0;
+        rf_err_t err;
+        if (!r->review_wait) { /* still in the index: matures at its hold's end */
+            err = rf__hold_update(ctx, p->id, r);
+            if (!err) err = rf__reward_put(ctx, p->id, r);
+        } else if (r->hold_until_ms <= now) { /* parked: due, matures now */
+            err = rf__mature(ctx, p->id, r);
+        } else {
+            r->review_wait = 0;
+            err = rf__hold_add(ctx, p->id, r);
+            if (!err) err = rf__reward_put(ctx, p->id, r);
+        }
         if (err) return err;
     }
     return RF_OK;
+}
+
+rf_err_t rf__hold_for_review(rf_fold_ctx_t *ctx, const char *prog, const char *friend_)
+{
+    static _Thread_local rf__reward_t rw[REFERRAL_REWARDS_MAX];
+    uint32_t n = 0;
+    rf_err_t err = rf__friend_rewards(ctx, prog, friend_, rw, REFERRAL_REWARDS_MAX, &n);
+    for (uint32_t i = 0; !err && i < n; i++) {
+        rf__reward_t *r = &rw[i];
+        if (r->status != RF__RS_PENDING || r->held) continue;
+        r->held = 1;
+        if (!r->review_wait) err = rf__hold_update(ctx, prog, r);
+        if (!err) err = rf__reward_put(ctx, prog, r);
+    }
+    return err;
 }
 
 static rf_err_t reject_rewards(rf_fold_ctx_t *ctx, const rf__prog_t *p, rf__user_t *U,

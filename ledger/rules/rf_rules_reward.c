@@ -217,6 +217,7 @@ static rf_err_t post_reward(rf_fold_ctx_t *ctx, const rf__prog_t *p, const rf_ev
     rf_strlcpy(r.friend_, ev->user, sizeof r.friend_);
     rf_strlcpy(r.referrer, U->referrer, sizeof r.referrer);
     rf_strlcpy(r.order, ev->order_id, sizeof r.order);
+    r.held = U->status == RF__ST_REVIEW;
     char label[32], coupon[RF_ID_BUF];
     snprintf(label, sizeof label, "reward/%s", rf__role_name(q->role));
     rf_fold_derive_id(ctx, label, r.id);
@@ -244,7 +245,7 @@ static rf_err_t post_reward(rf_fold_ctx_t *ctx, const rf__prog_t *p, const rf_ev
         err = rf__hold_add(ctx, p->id, &r);
         return err ? err : rf__reward_put(ctx, p->id, &r);
     }
-    if (U->status == RF__ST_REVIEW) { /* due, but held until the review approves */
+    if (r.held) { /* due, but held until the review approves */
         r.review_wait = 1;
         return rf__reward_put(ctx, p->id, &r);
     }
@@ -447,6 +448,8 @@ rf_err_t rf__fold_purchase(rf_fold_ctx_t *ctx, const rf__prog_t *p, const rf_eve
     if (d.new_review && (err = rf__review_record(ctx, ev->user, U.referrer, "held", U.review_reason,
                                                  d.guest ? d.a.checks : d.checks.text)))
         return err;
+    /* rewards of earlier purchases wait for the decision too */
+    if (d.new_review && !d.guest && (err = rf__hold_for_review(ctx, p->id, ev->user))) return err;
     if (!d.dup) order_init(&O, ev);
     if (d.qualifies) {
         err = rf__grant(ctx, p, ev, &U, &R, &O, !(U.flags & RF__U_QUALIFIED));

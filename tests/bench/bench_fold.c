@@ -1,4 +1,4 @@
-/* bench_fold.c: the fold benchmark: publish N generated events to an
+/* bench_fold.c: the fold benchmark: publish N loadgen events to an
  * in-process embedded broker, then fold them with durable commits and print
  * events/s, batch commit latency percentiles and peak RSS, next to a raw
  * librdkafka consume of the same topic and a RocksDB synced-batch probe
@@ -6,6 +6,8 @@
 #include <getopt.h>
 #include <rocksdb/c.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "rf_broker.h"
 #include "rf_fold_gen.h"
@@ -20,20 +22,35 @@ typedef struct bench_opts {
     bool no_outbox;
     bool nosync;
     bool json;
+    bool subprocess;
+    bool simple; /* the tests' simple generator instead of loadgen */
     const char *data;
 } bench_opts_t;
+
+/* What one run measured. */
+typedef struct bench_result {
+    double produce_per_s, raw_per_s;
+    uint64_t sync1_us, sync1000_us;
+    double sync1000_puts_per_s;
+    long rss_before_kb, rss_peak_kb; /* fold's own peak in --subprocess mode */
+    double cpu_s;                    /* whole process during the fold (in-process mode) */
+} bench_result_t;
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_fold [--events N] [--partitions P] [--programs K] [--batch N]\n"
-               "                  [--threads T] [--no-outbox] [--nosync] [--data DIR] [--json]\n"
+               "                  [--threads T] [--no-outbox] [--nosync] [--subprocess]\n"
+               "                  [--simple] [--data DIR] [--json]\n"
                "\n"
-               "Publishes N events (default 1000000; lz4-compressed so the embedded broker's\n"
-               "5 MiB per partition holds them) to an in-process embedded broker with P\n"
-               "partitions (default 16), then folds them into fresh ledgers with synced\n"
-               "commits (--nosync: unsynced, for comparison only) and the outbox on\n"
-               "(--no-outbox: off). Prints events/s, commit latency and peak RSS, with a raw\n"
-               "consume of the same topic and a RocksDB synced-batch probe for scale.\n");
+               "Publishes N loadgen events (default 1000000, K programs, default 64;\n"
+               "lz4-compressed so the embedded broker's 5 MiB per partition holds them) to an\n"
+               "in-process embedded broker with P partitions (default 16), then folds them\n"
+               "into fresh ledgers with synced commits (--nosync: unsynced, comparison only)\n"
+               "and the outbox on (--no-outbox: off). Prints events/s, commit latency and\n"
+               "peak RSS, with a raw consume of the same topic and a RocksDB synced-batch\n"
+               "probe for scale. --subprocess folds with the `refold fold` binary, so the\n"
+               "peak RSS is the fold's alone (in-process it includes the in-memory broker).\n"
+               "--simple uses the tests' small generator instead of loadgen.\n");
 }
 
 static double cpu_s(void)
@@ -56,27 +73,34 @@ static double secs_since(uint64_t t0)
     return (double)(rf_now_ns() - t0) / 1e9;
 }
 
-/* Produces the events; returns events/s. Aborts if the broker dropped any. */
+/* Produces the events; returns events/s. Exits if the broker dropped any. */
 static double produce(const char *brokers, const bench_opts_t *o)
 {
-    fg_t *g = malloc(sizeof *g);
-    RF_ASSERT(g);
-    fg_init(g, 42, o->programs, o->partitions);
     fg_prod_t p;
     fg_prod_open(&p, brokers, "lz4");
     uint64_t t0 = rf_now_ns();
-    fg_prod_events(&p, RF_TOPIC_EVENTS, g, (uint64_t)o->events);
+    if (o->simple) {
+        fg_t *g = malloc(sizeof *g);
+        RF_ASSERT(g);
+        fg_init(g, 42, o->programs, o->partitions);
+        fg_prod_events(&p, RF_TOPIC_EVENTS, g, (uint64_t)o->events);
+        free(g);
+    } else {
+        rf_loadgen_t *g = fg_loadgen_new(42, o->programs, (uint64_t)o->events);
+        RF_ASSERT(fg_prod_loadgen(&p, RF_TOPIC_EVENTS, g, (uint64_t)o->events) ==
+                  (uint64_t)o->events);
+        rf_loadgen_destroy(g);
+    }
     RF_ASSERT(fg_prod_flush(&p) == 0);
     double rate = (double)o->events / secs_since(t0);
     fg_prod_close(&p);
-    free(g);
     int64_t lo[RF_PARTITIONS_MAX], hi[RF_PARTITIONS_MAX], total = 0;
     fg_watermarks(brokers, RF_TOPIC_EVENTS, o->partitions, lo, hi);
     for (int i = 0; i < o->partitions; i++) {
         if (lo[i] != 0) {
             fprintf(stderr,
-                    "bench_fold: the broker dropped events of partition %d (low "
-                    "watermark %" PRId64 "): use more partitions\n",
+                    "bench_fold: the broker dropped events of partition %d (low watermark "
+                    "%" PRId64 "): use more partitions\n",
                     i, lo[i]);
             exit(1);
         }
@@ -106,22 +130,20 @@ static double raw_consume(const char *brokers, const bench_opts_t *o)
     RF_ASSERT(rd_kafka_assign(rk, tl) == 0);
     rd_kafka_topic_partition_list_destroy(tl);
     long got = 0;
-    uint64_t bytes = 0;
     while (got < o->events) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 1000);
         if (!m) continue;
-        if (!m->err) got++, bytes += m->len;
+        got += m->err == 0;
         rd_kafka_message_destroy(m);
     }
     double rate = (double)got / secs_since(t0);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
-    RF_ASSERT(bytes > 0);
     return rate;
 }
 
-/* RocksDB alone: n synced WriteBatches of `puts` 120-byte puts each; returns
- * the median batch latency in us and the puts/s. */
+/* RocksDB alone: n synced WriteBatches of `puts` 120-byte puts each; the
+ * median batch latency in us and the puts/s. */
 static void rocks_probe(const char *dir, int n, int puts, uint64_t *p50_us, double *puts_per_s)
 {
     char *err = NULL;
@@ -132,7 +154,7 @@ static void rocks_probe(const char *dir, int n, int puts, uint64_t *p50_us, doub
     rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(wo, 1);
     rf_fold_hist_t h = {0};
-    char key[16], val[120];
+    char key[8], val[120];
     memset(val, 'v', sizeof val);
     uint64_t t0 = rf_now_ns();
     for (int b = 0; b < n; b++) {
@@ -154,8 +176,8 @@ static void rocks_probe(const char *dir, int n, int puts, uint64_t *p50_us, doub
     rocksdb_options_destroy(opt);
 }
 
-static rf_err_t fold(const char *brokers, const char *data, const bench_opts_t *o,
-                     rf_fold_stats_t *st, rf_errbuf_t *eb)
+static rf_err_t fold_in_process(const char *brokers, const char *data, const bench_opts_t *o,
+                                rf_fold_stats_t *st, rf_errbuf_t *eb)
 {
     static rf_fold_worker_conf_t c;
     rf_fold_worker_conf_init(&c);
@@ -179,6 +201,107 @@ static rf_err_t fold(const char *brokers, const char *data, const bench_opts_t *
     return err;
 }
 
+/* A number field of the `refold fold --json` summary (-1 when absent). */
+static double json_num(const char *js, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(js, pat);
+    return p ? strtod(p + strlen(pat), NULL) : -1;
+}
+
+/* Folds with `refold fold`; fills what its summary has and the child's
+ * peak RSS. Percentiles come back in *pct (commit p50/p99/p999, cycle ...). */
+static rf_err_t fold_subprocess(const char *brokers, const char *data, const bench_opts_t *o,
+                                rf_fold_stats_t *st, uint64_t pct[6], long *rss_kb, rf_errbuf_t *eb)
+{
+    if (o->nosync) return rf_errf(eb, RF_ERR_CONFIG, "--nosync needs the in-process fold");
+    char parts[32], batch[16], threads[16], out[4096];
+    snprintf(parts, sizeof parts, "0-%d", o->partitions - 1);
+    snprintf(batch, sizeof batch, "%d", o->batch);
+    snprintf(threads, sizeof threads, "%d", o->threads);
+    const char *argv[20] = {
+        RF_BENCH_REFOLD, "fold",    "--brokers", brokers,  "--data",        data, "--partitions",
+        parts,           "--batch", batch,       "--json", "--exit-at-end", NULL};
+    int argc = 12;
+    if (o->threads) argv[argc++] = "--threads", argv[argc++] = threads;
+    if (o->no_outbox) argv[argc++] = "--no-outbox";
+    argv[argc] = NULL;
+    int fds[2];
+    RF_ASSERT(pipe(fds) == 0);
+    pid_t pid = fork();
+    RF_ASSERT(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        execv(RF_BENCH_REFOLD, (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    ssize_t n, used = 0;
+    while ((n = read(fds[0], out + used, sizeof out - 1 - (size_t)used)) > 0)
+        used += n;
+    out[used] = '\0';
+    close(fds[0]);
+    int status;
+    struct rusage ru;
+    RF_ASSERT(wait4(pid, &status, 0, &ru) == pid);
+    *rss_kb = ru.ru_maxrss;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return rf_errf(eb, RF_ERR_INTERNAL, "refold fold failed: %s", out);
+    st->consumed = (uint64_t)json_num(out, "consumed");
+    st->elapsed_ns = (uint64_t)(json_num(out, "elapsed_s") * 1e9);
+    st->batches = (uint64_t)json_num(out, "batches");
+    const char *keys[6] = {"commit_p50_us", "commit_p99_us", "commit_p999_us",
+                           "cycle_p50_us",  "cycle_p99_us",  "cycle_p999_us"};
+    for (int i = 0; i < 6; i++)
+        pct[i] = (uint64_t)json_num(out, keys[i]);
+    return RF_OK;
+}
+
+static void print_result(const bench_opts_t *o, const rf_fold_stats_t *st, const uint64_t pct[6],
+                         const bench_result_t *r)
+{
+    double secs = (double)st->elapsed_ns / 1e9, rate = (double)st->consumed / secs;
+    const char *sync = o->nosync ? "false" : "true", *outbox = o->no_outbox ? "false" : "true";
+    if (o->json) {
+        printf("{\"events\":%" PRIu64 ",\"partitions\":%d,\"sync\":%s,\"outbox\":%s,"
+               "\"subprocess\":%s,\"events_per_s\":%.0f,\"elapsed_s\":%.3f,\"batches\":%" PRIu64
+               ",\"commit_p50_us\":%" PRIu64 ",\"commit_p99_us\":%" PRIu64
+               ",\"commit_p999_us\":%" PRIu64 ",\"cycle_p50_us\":%" PRIu64
+               ",\"cycle_p99_us\":%" PRIu64 ",\"cycle_p999_us\":%" PRIu64
+               ",\"peak_rss_kb\":%ld,\"cpu_s\":%.3f,\"produce_per_s\":%.0f,"
+               "\"raw_consume_per_s\":%.0f,\"fold_vs_raw\":%.3f,\"sync_1put_p50_us\":%" PRIu64
+               ",\"sync_1000puts_p50_us\":%" PRIu64 ",\"sync_1000puts_per_s\":%.0f}\n",
+               st->consumed, o->partitions, sync, outbox, o->subprocess ? "true" : "false", rate,
+               secs, st->batches, pct[0], pct[1], pct[2], pct[3], pct[4], pct[5], r->rss_peak_kb,
+               r->cpu_s, r->produce_per_s, r->raw_per_s, rate / r->raw_per_s, r->sync1_us,
+               r->sync1000_us, r->sync1000_puts_per_s);
+        return;
+    }
+    printf("events=%" PRIu64 " partitions=%d sync=%s outbox=%s fold=%s\n", st->consumed,
+           o->partitions, sync, outbox, o->subprocess ? "refold-fold-process" : "in-process");
+    printf("fold: %.0f events/s (%.3f s, %" PRIu64 " batches)\n", rate, secs, st->batches);
+    printf("partition commit latency: p50 %" PRIu64 " us, p99 %" PRIu64 " us, p999 %" PRIu64
+           " us\n",
+           pct[0], pct[1], pct[2]);
+    printf("cycle commit latency:     p50 %" PRIu64 " us, p99 %" PRIu64 " us, p999 %" PRIu64
+           " us\n",
+           pct[3], pct[4], pct[5]);
+    if (o->subprocess)
+        printf("peak RSS of refold fold: %ld KiB\n", r->rss_peak_kb);
+    else
+        printf("peak RSS: %ld KiB (whole process, with the in-memory broker; %ld KiB before "
+               "the fold); cpu %.3f s = %.0f events per cpu-second\n",
+               r->rss_peak_kb, r->rss_before_kb, r->cpu_s, (double)st->consumed / r->cpu_s);
+    printf("produce: %.0f events/s; raw consume: %.0f msg/s; fold / raw = %.3f\n", r->produce_per_s,
+           r->raw_per_s, rate / r->raw_per_s);
+    printf("rocksdb synced batch p50: 1 put %" PRIu64 " us, 1000 puts %" PRIu64
+           " us (%.0f puts/s); partition commit p50 / 1-put sync = %.2f\n",
+           r->sync1_us, r->sync1000_us, r->sync1000_puts_per_s,
+           r->sync1_us ? (double)pct[0] / (double)r->sync1_us : 0.0);
+}
+
 static int parse(int argc, char **argv, bench_opts_t *o)
 {
     static const struct option lo[] = {{"events", required_argument, 0, 'n'},
@@ -188,144 +311,112 @@ static int parse(int argc, char **argv, bench_opts_t *o)
                                        {"threads", required_argument, 0, 't'},
                                        {"no-outbox", no_argument, 0, 'o'},
                                        {"nosync", no_argument, 0, 's'},
+                                       {"subprocess", no_argument, 0, 'S'},
+                                       {"simple", no_argument, 0, 'g'},
                                        {"data", required_argument, 0, 'd'},
                                        {"json", no_argument, 0, 'j'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-        switch (c) {
-        case 'n':
+        if (c == 'n')
             o->events = atol(optarg);
-            break;
-        case 'p':
+        else if (c == 'p')
             o->partitions = atoi(optarg);
-            break;
-        case 'k':
+        else if (c == 'k')
             o->programs = atoi(optarg);
-            break;
-        case 'b':
+        else if (c == 'b')
             o->batch = atoi(optarg);
-            break;
-        case 't':
+        else if (c == 't')
             o->threads = atoi(optarg);
-            break;
-        case 'o':
+        else if (c == 'o')
             o->no_outbox = true;
-            break;
-        case 's':
+        else if (c == 's')
             o->nosync = true;
-            break;
-        case 'd':
+        else if (c == 'S')
+            o->subprocess = true;
+        else if (c == 'g')
+            o->simple = true;
+        else if (c == 'd')
             o->data = optarg;
-            break;
-        case 'j':
+        else if (c == 'j')
             o->json = true;
-            break;
-        case 'h':
-            usage(stdout);
-            exit(0);
-        default:
-            usage(stderr);
-            return 2;
-        }
+        else if (c == 'h')
+            usage(stdout), exit(0);
+        else
+            return usage(stderr), 2;
     }
     if (o->events < 1 || o->partitions < 1 || o->partitions > RF_PARTITIONS_MAX ||
-        o->programs < o->partitions || o->programs > FG_PROGRAMS_MAX || o->batch < 1 ||
+        o->programs < 1 || o->programs > FG_PROGRAMS_MAX || o->batch < 1 ||
         o->batch > RF_FOLD_BATCH_MAX || o->threads < 0 || o->threads > RF_FOLD_THREADS_MAX) {
-        fprintf(stderr, "bench_fold: bad options (programs must be >= partitions)\n");
+        fprintf(stderr, "bench_fold: bad options (see --help)\n");
         return 2;
     }
     return 0;
 }
 
+/* Produce, raw consume, RocksDB probe, fold; returns the fold's error. */
+static rf_err_t run(const char *dir, const bench_opts_t *o, rf_fold_stats_t *st, uint64_t pct[6],
+                    bench_result_t *r, rf_errbuf_t *eb)
+{
+    char data[600], probe[600];
+    rf_broker_t *b = rf_broker_start(o->partitions, 1, eb);
+    if (!b) return RF_ERR_KAFKA;
+    const char *brokers = rf_broker_bootstraps(b);
+    fprintf(stderr, "bench_fold: producing %ld events to %d partitions...\n", o->events,
+            o->partitions);
+    r->produce_per_s = produce(brokers, o);
+    r->raw_per_s = raw_consume(brokers, o);
+    double puts1_per_s;
+    snprintf(probe, sizeof probe, "%s/probe1", dir);
+    rocks_probe(probe, 300, 1, &r->sync1_us, &puts1_per_s);
+    snprintf(probe, sizeof probe, "%s/probe1000", dir);
+    rocks_probe(probe, 300, 1000, &r->sync1000_us, &r->sync1000_puts_per_s);
+    snprintf(data, sizeof data, "%s/data", dir);
+    fprintf(stderr, "bench_fold: folding...\n");
+    r->rss_before_kb = peak_rss_kb();
+    double cpu0 = cpu_s();
+    rf_err_t err;
+    if (o->subprocess) {
+        err = fold_subprocess(brokers, data, o, st, pct, &r->rss_peak_kb, eb);
+    } else {
+        err = fold_in_process(brokers, data, o, st, eb);
+        r->rss_peak_kb = peak_rss_kb();
+        const rf_fold_hist_t *h[2] = {&st->commit_us, &st->cycle_us};
+        for (int i = 0; i < 6; i++)
+            pct[i] = rf_fold_hist_quantile(h[i / 3], i % 3 == 0 ? 0.5 : i % 3 == 1 ? 0.99 : 0.999);
+    }
+    r->cpu_s = cpu_s() - cpu0;
+    rf_broker_stop(b);
+    return err;
+}
+
 int main(int argc, char **argv)
 {
-    bench_opts_t o = {1000000, RF_PARTITIONS_DEFAULT, 256, RF_FOLD_BATCH_MAX, 0, 0, 0, 0, NULL};
+    bench_opts_t o = {.events = 1000000,
+                      .partitions = RF_PARTITIONS_DEFAULT,
+                      .programs = 64,
+                      .batch = RF_FOLD_BATCH_MAX};
     if (parse(argc, argv, &o)) return 2;
     rf_log_set_level(RF_LOG_WARN);
-    char dir[512], data[600], probe[600];
+    char dir[512];
     snprintf(dir, sizeof dir, "%s/refold-bench-XXXXXX", o.data ? o.data : "/tmp");
     if (!mkdtemp(dir)) {
         perror("bench_fold: mkdtemp");
         return 1;
     }
-    snprintf(data, sizeof data, "%s/data", dir);
-    snprintf(probe, sizeof probe, "%s/probe", dir);
+    static rf_fold_stats_t st;
+    uint64_t pct[6] = {0};
+    bench_result_t r = {0};
     rf_errbuf_t eb = {{0}};
-    rf_broker_t *b = rf_broker_start(o.partitions, 1, &eb);
-    if (!b) {
+    rf_err_t err = run(dir, &o, &st, pct, &r, &eb);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "bench_fold: cannot remove %s\n", dir);
+    if (err) {
         fprintf(stderr, "bench_fold: %s\n", eb.msg);
         return 1;
     }
-    const char *brokers = rf_broker_bootstraps(b);
-    fprintf(stderr, "bench_fold: producing %ld events to %d partitions...\n", o.events,
-            o.partitions);
-    double produce_rate = produce(brokers, &o);
-    double raw_rate = raw_consume(brokers, &o);
-    uint64_t sync1_us, sync1000_us;
-    double puts1, puts1000;
-    rocks_probe(probe, 300, 1, &sync1_us, &puts1);
-    char probe2[700];
-    snprintf(probe2, sizeof probe2, "%s2", probe);
-    rocks_probe(probe2, 300, 1000, &sync1000_us, &puts1000);
-    long rss_before = peak_rss_kb();
-    double cpu0 = cpu_s();
-    fprintf(stderr, "bench_fold: folding...\n");
-    static rf_fold_stats_t st;
-    rf_err_t err = fold(brokers, data, &o, &st, &eb);
-    long rss_after = peak_rss_kb();
-    double cpu = cpu_s() - cpu0;
-    rf_broker_stop(b);
-    if (err) {
-        fprintf(stderr, "bench_fold: fold failed: %s\n", eb.msg);
-        return 1;
-    }
-    double secs = (double)st.elapsed_ns / 1e9, rate = (double)st.consumed / secs;
-    uint64_t c50 = rf_fold_hist_quantile(&st.commit_us, 0.5),
-             c99 = rf_fold_hist_quantile(&st.commit_us, 0.99),
-             c999 = rf_fold_hist_quantile(&st.commit_us, 0.999),
-             y50 = rf_fold_hist_quantile(&st.cycle_us, 0.5),
-             y99 = rf_fold_hist_quantile(&st.cycle_us, 0.99),
-             y999 = rf_fold_hist_quantile(&st.cycle_us, 0.999);
-    const char *fmt =
-        o.json ? "{\"events\":%" PRIu64 ",\"partitions\":%d,\"sync\":%s,\"outbox\":%s,"
-                 "\"events_per_s\":%.0f,\"elapsed_s\":%.3f,\"batches\":%" PRIu64
-                 ",\"commits\":%" PRIu64
-                 ",\"cpu_s\":%.3f,\"events_per_cpu_s\":%.0f,\"fold_thread_s\":%.3f,\"commit_thread_"
-                 "s\":%.3f,\"commit_p50_us\":%" PRIu64 ",\"commit_p99_us\":%" PRIu64
-                 ",\"commit_p999_us\":%" PRIu64 ",\"cycle_p50_us\":%" PRIu64
-                 ",\"cycle_p99_us\":%" PRIu64 ",\"cycle_p999_us\":%" PRIu64
-                 ",\"peak_rss_kb\":%ld,\"peak_rss_before_fold_kb\":%ld,"
-                 "\"produce_per_s\":%.0f,\"raw_consume_per_s\":%.0f,\"fold_vs_raw\":%.3f,"
-                 "\"rocksdb_sync_batch1_p50_us\":%" PRIu64
-                 ",\"rocksdb_sync_batch1000_p50_us\":%" PRIu64
-                 ",\"rocksdb_sync_batch1000_puts_per_s\":%.0f,\"commit_p50_vs_sync1\":%.2f}\n"
-               : "events=%" PRIu64 " partitions=%d sync=%s outbox=%s\n"
-                 "fold: %.0f events/s (%.3f s), %" PRIu64 " batches, %" PRIu64 " commits\n"
-                 "cpu: %.3f s (%.0f events per cpu-second, whole process); thread time: %.3f s "
-                 "in rf_ledger_fold, %.3f s in rf_ledger_commit\n"
-                 "partition commit latency: p50 %" PRIu64 " us, p99 %" PRIu64 " us, p999 %" PRIu64
-                 " us\n"
-                 "cycle commit latency:     p50 %" PRIu64 " us, p99 %" PRIu64 " us, p999 %" PRIu64
-                 " us\n"
-                 "peak RSS: %ld KiB (before the fold, broker + producer + consumer: %ld KiB)\n"
-                 "produce: %.0f events/s; raw consume: %.0f msg/s; fold / raw = %.3f\n"
-                 "rocksdb synced batch p50: 1 put %" PRIu64 " us, 1000 puts %" PRIu64
-                 " us (%.0f puts/s); partition commit p50 / 1-put sync = %.2f\n";
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-    printf(fmt, st.consumed, o.partitions,
-           o.nosync ? (o.json ? "false" : "off") : (o.json ? "true" : "on"),
-           o.no_outbox ? (o.json ? "false" : "off") : (o.json ? "true" : "on"), rate, secs,
-           st.batches, st.ledger_commits, cpu, (double)st.consumed / cpu, (double)st.fold_ns / 1e9,
-           (double)st.commit_ns / 1e9, c50, c99, c999, y50, y99, y999, rss_after, rss_before,
-           produce_rate, raw_rate, rate / raw_rate, sync1_us, sync1000_us, puts1000,
-           sync1_us ? (double)c50 / (double)sync1_us : 0.0);
-#pragma GCC diagnostic pop
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (strstr(dir, "refold-bench-") && system(cmd) != 0)
-        fprintf(stderr, "bench_fold: cannot remove %s\n", dir);
+    print_result(&o, &st, pct, &r);
     return st.consumed == (uint64_t)o.events ? 0 : 1;
 }

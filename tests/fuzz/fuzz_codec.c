@@ -44,7 +44,8 @@ static void fc_check_event(const uint8_t *data, size_t n)
     }
     /* what decodes is valid, so it encodes under the current schema and reads
      * back to the same event */
-    if (rf_codec_encode_event(fc_codec, &fc_ev, RF_SCHEMA_ID_EVENT, fc_out, sizeof fc_out, &len, &eb))
+    if (rf_codec_encode_event(fc_codec, &fc_ev, RF_SCHEMA_ID_EVENT, fc_out, sizeof fc_out, &len,
+                              &eb))
         __builtin_trap();
     if (rf_codec_decode_event(fc_codec, fc_out, len, &fc_ev2, &eb)) __builtin_trap();
     fc_ev2.schema_id = fc_ev.schema_id;
@@ -62,7 +63,8 @@ static void fc_check_record(const uint8_t *data, size_t n)
         if (rf_err_class(e) != RF_ERRCLASS_BAD_INPUT) __builtin_trap();
         return;
     }
-    if (rf_codec_encode_record(fc_codec, &fc_rec, fc_out, sizeof fc_out, &len, &eb)) __builtin_trap();
+    if (rf_codec_encode_record(fc_codec, &fc_rec, fc_out, sizeof fc_out, &len, &eb))
+        __builtin_trap();
     /* re-encoding may differ (array blocks) but must decode to the same record */
     if (len != n || memcmp(fc_out, data, len)) {
         if (rf_codec_decode_record(fc_codec, fc_out, len, &fc_rec2, &eb)) __builtin_trap();
@@ -75,7 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
     if (!fc_codec) {
         rf_errbuf_t eb = {{0}};
         fc_codec = rf_codec_new(&eb);
-        if (!fc_codec || rf_codec_register_schema(fc_codec, 100, "events", fc_v3, &eb)) __builtin_trap();
+        if (!fc_codec || rf_codec_register_schema(fc_codec, 100, "events", fc_v3, &eb))
+            __builtin_trap();
     }
     if (n > RF_EVENT_BYTES_MAX + 16) return 0;
     fc_check_event(data, n);

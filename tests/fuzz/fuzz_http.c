@@ -13,8 +13,7 @@ static void fh_check_route(const route_t *r)
     /* the parameter checks must cope with whatever parse_uri accepted */
     (void)check_params(r, "period,by,top,asset");
     (void)check_params(r, "period");
-    if (!board_params(r, &sel, &top) && (top < 1 || top > RF_LEADERBOARD_TOP_MAX))
-        __builtin_trap();
+    if (!board_params(r, &sel, &top) && (top < 1 || top > RF_LEADERBOARD_TOP_MAX)) __builtin_trap();
     for (int i = 0; i < r->nseg; i++) {
         if (!r->seg[i]) __builtin_trap();
         (void)valid_id(r->seg[i]);
@@ -25,7 +24,7 @@ static void fh_check_route(const route_t *r)
 
 /* Bytes after route_t's last buffer: a canary that parse_uri must not touch
  * (struct padding would otherwise hide a small overrun from AddressSanitizer). */
-#define FH_CANARY 16
+#define FH_CANARY      16
 #define FH_ROUTE_BYTES (offsetof(route_t, parambuf) + sizeof(((route_t *)0)->parambuf))
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
@@ -45,8 +44,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
     const char *bad = parse_uri(uri, r);
     for (size_t i = FH_ROUTE_BYTES; i < bytes; i++)
         if (mem[i] != 0xa5) __builtin_trap(); /* parse_uri wrote past parambuf */
-    if (!bad) fh_check_route(r);
-    else if (!*bad) __builtin_trap();
+    if (!bad)
+        fh_check_route(r);
+    else if (!*bad)
+        __builtin_trap();
     (void)token_ok(uri, "secret-token");
     free(mem);
     free(uri);

@@ -34,7 +34,10 @@ static void record_seeds(rf_codec_t *c, const char *dir)
         snprintf(rec.event_id, sizeof rec.event_id, "0190a3c4-5e6f-7a8b-9c0d-%012d", k);
         snprintf(rec.program_id, sizeof rec.program_id, "prog-%d", k);
         rec.occurred_at_ms = 1767225600000LL + k;
-        snprintf(rec.kind, sizeof rec.kind, "%s", k == 0 ? "share" : k == 1 ? "reward" : "rejected");
+        snprintf(rec.kind, sizeof rec.kind, "%s",
+                 k == 0   ? "share"
+                 : k == 1 ? "reward"
+                          : "rejected");
         if (k == 1) {
             rf_record_post(&rec, "u1", RF_BUCKET_PENDING, "USD", 1000);
             rf_record_post(&rec, "#expense", RF_BUCKET_EXPENSE, "USD", -1000);

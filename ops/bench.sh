@@ -1,0 +1,189 @@
+#!/bin/sh
+# ops/bench.sh: runs refold's benchmark suite and WRITES docs/benchmarks.md
+# (figures with the date, the machine's cores and memory, and ratios against
+# the raw limits measured in the same run and the limits in DESIGN.md).
+#   ops/bench.sh            the full suite (1M and 5M events; about 30-60 min
+#                           on 2 cores)
+#   ops/bench.sh --quick    small sizes (a few minutes; figures are noisier)
+# Raw outputs stay in build/bench-logs/. Exits non-zero when a benchmark
+# fails (a benchmark checks its own invariants: every event folded, every
+# probe seen); speed itself never fails it.
+set -eu
+cd "$(dirname "$0")/.."
+quick=0
+for arg in "$@"; do
+    case "$arg" in
+    --quick) quick=1 ;;
+    *) echo "usage: ops/bench.sh [--quick]" >&2; exit 2 ;;
+    esac
+done
+
+./ops/install-deps.sh >/dev/null
+build=build
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" \
+    --target refold bench_fold bench_e2e bench_project test_replay_bench >/dev/null
+logs=$build/bench-logs
+rm -rf "$logs"
+mkdir -p "$logs"
+bin=$build/tests/bench
+refold=$build/cmd/refold
+
+if [ $quick = 1 ]; then
+    N1=200000; N5=0; NLAT=100000; PROBES=100; NSCALE=100000; NREPLAY=100000
+    PROJECT_ARGS="--records 100000 --referrers 50000 --kafka-records 50000 --samples 5000 --http-seconds 2"
+else
+    N1=1000000; N5=5000000; NLAT=300000; PROBES=300; NSCALE=500000; NREPLAY=1000000
+    PROJECT_ARGS=""
+fi
+
+fail=0
+# run NAME CMD...: runs one benchmark, its stdout to $logs/NAME.out
+run() {
+    name=$1; shift
+    echo "bench: $name: $*" >&2
+    start=$(date +%s)
+    if "$@" >"$logs/$name.out" 2>"$logs/$name.err"; then
+        echo "bench: $name done in $(( $(date +%s) - start )) s" >&2
+    else
+        echo "bench: $name FAILED (see $logs/$name.err)" >&2
+        tail -5 "$logs/$name.err" >&2
+        fail=1
+    fi
+}
+
+run fold "$bin/bench_fold" --events "$N1" --json
+run e2e_1m "$bin/bench_e2e" --events "$N1"
+run e2e_1m_process "$bin/bench_e2e" --events "$N1" --external-broker "$refold"
+if [ "$N5" -gt 0 ]; then
+    run e2e_5m "$bin/bench_e2e" --events "$N5"
+    run e2e_5m_process "$bin/bench_e2e" --events "$N5" --external-broker "$refold"
+fi
+run latency "$bin/bench_e2e" --events "$NLAT" --latency --rate 10000 --probes "$PROBES"
+for p in 1 4 16 64; do
+    run "scale_p$p" "$bin/bench_e2e" --events "$NSCALE" --partitions $p --programs 64
+done
+run scale_f2 "$bin/bench_e2e" --events "$NSCALE" --partitions 16 --folders 2
+run replay env RF_BENCH=1 RF_BENCH_EVENTS="$NREPLAY" "$build/tests/test_replay_bench"
+# shellcheck disable=SC2086
+run project "$bin/bench_project" $PROJECT_ARGS
+
+# ---- docs/benchmarks.md -------------------------------------------------------
+# jget FILE KEY: a value from the file's last JSON line
+jget() {
+    grep '^{' "$1" 2>/dev/null | tail -1 | sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p"
+}
+# ratio A B: A/B with two decimals, "-" when either is missing
+ratio() {
+    awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'
+}
+k() { awk -v v="${1:-}" 'BEGIN { if (v == "") print "-"; else printf "%.0f k", v / 1000 }'; }
+ms() { awk -v v="${1:-}" 'BEGIN { if (v == "") print "-"; else printf "%.1f ms", v / 1000 }'; }
+mib() { awk -v v="${1:-}" 'BEGIN { if (v == "") print "-"; else printf "%.0f MiB", v / 1024 }'; }
+
+raw=$(jget "$logs/fold.out" raw_consume_per_s)
+puts=$(jget "$logs/fold.out" rocksdb_sync_batch1000_puts_per_s)
+sync1=$(jget "$logs/fold.out" rocksdb_sync_batch1_p50_us)
+cores=$(nproc 2>/dev/null || echo "?")
+mem=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo "uncommitted")
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+
+e2e_row() { # label file
+    f="$logs/$2.out"
+    eps=$(jget "$f" events_per_s)
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$(jget "$f" events)" \
+        "$(k "$eps")" "$(ratio "$eps" "$raw")" "$(ms "$(jget "$f" commit_p50_us)")" \
+        "$(ms "$(jget "$f" commit_p99_us)")" "$(ms "$(jget "$f" commit_p999_us)")" \
+        "$(mib "$(jget "$f" peak_rss_kb)")" "$(jget "$f" restarts)"
+}
+
+out=docs/benchmarks.md
+{
+    echo "# Benchmarks"
+    echo
+    echo "Written by \`ops/bench.sh$([ $quick = 1 ] && echo ' --quick')\` — do not edit by hand; run it again."
+    echo
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "- machine: $cores cores ($cpu), $mem memory, $(uname -sr); load average at the end: $load"
+    echo "- commit: $commit; build RelWithDebInfo; scratch data under /tmp"
+    echo "- the machine is shared and noisy: compare ratios, not absolute figures"
+    echo
+    echo "## Raw limits measured in the same run"
+    echo
+    echo "| what | measured | DESIGN.md | ratio |"
+    echo "|---|---|---|---|"
+    echo "| librdkafka consume of the same topic (assign, in-process broker) | $(k "$raw") msg/s | 1500 k msg/s | $(ratio "$raw" 1500000) |"
+    echo "| RocksDB synced WriteBatch of 1000 puts | $(k "$puts") puts/s | 880 k puts/s | $(ratio "$puts" 880000) |"
+    echo "| RocksDB synced WriteBatch of 1 put, p50 | $(ms "$sync1") | 0.3 ms | $(ratio "$sync1" 300) |"
+    echo
+    echo "## End-to-end fold (loadgen traffic: rules on, fraud share 2%; durable commits; outbox on)"
+    echo
+    echo "Producer and fold workers run at once; events/s counts from the first event"
+    echo "produced to the last one folded (including the consumer-group join, about 3 s)."
+    echo "\"vs raw\" is the fold's rate over the raw consume rate above. Commit latency is one"
+    echo "partition's synced WriteBatch. Peak RSS is the whole benchmark process (the"
+    echo "in-process broker holds the topics in memory)."
+    echo
+    echo "| run | events | events/s | vs raw | commit p50 | p99 | p999 | peak RSS | restarts |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    e2e_row "in-process broker, 16 partitions" e2e_1m
+    e2e_row "\`refold broker\` process, 16 partitions" e2e_1m_process
+    if [ "$N5" -gt 0 ]; then
+        e2e_row "in-process broker, 16 partitions" e2e_5m
+        e2e_row "\`refold broker\` process, 16 partitions" e2e_5m_process
+    fi
+    echo
+    echo "The fold worker alone on pre-produced events (\`bench_fold\`, generated traffic, partitions"
+    echo "assigned directly, so no group join):"
+    echo
+    echo '```'
+    grep -v '^{' "$logs/fold.out" || true
+    sed -n 's/^{/{/p' "$logs/fold.out"
+    echo '```'
+    echo
+    echo "## Produce-to-balance-visible latency at 10k events/s"
+    echo
+    f="$logs/latency.out"
+    echo "Probe Adjustments (one per 100 ms) among loadgen traffic at a fixed 10,000 events/s, read"
+    echo "back through the projection (rf_query following the projection worker's stores):"
+    echo "$(jget "$f" probes_seen) of $(jget "$f" probes) probes seen; p50 $(jget "$f" visible_p50_ms) ms,"
+    echo "p99 $(jget "$f" visible_p99_ms) ms, max $(jget "$f" visible_max_ms) ms."
+    echo
+    echo "## Scaling"
+    echo
+    echo "| partitions | fold workers | events | events/s | vs 1 partition |"
+    echo "|---|---|---|---|---|"
+    base=$(jget "$logs/scale_p1.out" events_per_s)
+    for p in 1 4 16 64; do
+        e=$(jget "$logs/scale_p$p.out" events_per_s)
+        echo "| $p | 1 | $(jget "$logs/scale_p$p.out" events) | $(k "$e") | $(ratio "$e" "$base") |"
+    done
+    e=$(jget "$logs/scale_f2.out" events_per_s)
+    echo "| 16 | 2 (one group) | $(jget "$logs/scale_f2.out" events) | $(k "$e") | $(ratio "$e" "$base") |"
+    echo
+    echo "Two workers share the machine's two cores with the producer and the broker, so a second"
+    echo "worker adds little here; on separate machines each adds its own cores."
+    echo
+    echo "## Replay from the archive"
+    echo
+    echo '```'
+    cat "$logs/replay.out" | grep -v '^\[' | grep -v '^$' || true
+    echo '```'
+    echo
+    echo "## Projection and queries"
+    echo
+    echo '```'
+    cat "$logs/project.out"
+    echo '```'
+    echo
+    echo "## How to run"
+    echo
+    echo "\`ops/bench.sh\` (full) or \`ops/bench.sh --quick\`; each program also runs alone:"
+    echo "\`build/tests/bench/bench_e2e --help\`, \`bench_fold --help\`, \`bench_project --help\`,"
+    echo "\`RF_BENCH=1 RF_BENCH_EVENTS=N build/tests/test_replay_bench\`. Raw outputs of the last run:"
+    echo "\`build/bench-logs/\`."
+} >"$out"
+echo "bench: wrote $out" >&2
+exit $fail

@@ -1,0 +1,367 @@
+/* bench_e2e.c: end-to-end benchmark of the pipeline on loadgen traffic
+ * (rules on, fraud share on): a producer publishes while fold workers in one
+ * consumer group fold with durable commits and the outbox on; events/s is
+ * events over the time until the last one is folded. The broker is in this
+ * process or a separate `refold broker` process. --latency instead runs the
+ * projection too at a fixed rate and measures produce-to-balance-visible
+ * latency with probe Adjustments read back through rf_query. One line of
+ * JSON per run (ops/bench.sh collects them into docs/benchmarks.md). */
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "rf_broker.h"
+#include "../rf_harness.h"
+
+extern char **environ;
+
+typedef struct opts {
+    long events;
+    int partitions;
+    int folders;
+    int programs;
+    bool external;
+    long rate; /* events/s; 0: flat out (throttled on lag) */
+    bool latency;
+    long probes; /* --latency: probe events, one every 100 ms */
+    const char *refold;
+    const char *tmp;
+} opts_t;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: bench_e2e [--events N] [--partitions P] [--folders 1|2] [--programs K]\n"
+               "                 [--external-broker REFOLD_BINARY] [--rate R]\n"
+               "                 [--latency [--probes N]] [--tmp DIR]\n"
+               "\n"
+               "Publishes N loadgen events (default 1000000; 64 programs) while fold workers\n"
+               "(--folders, one consumer group, durable commits, outbox on) fold them; prints\n"
+               "one JSON line: events/s until the last event is folded, commit latency\n"
+               "p50/p99/p999 and peak RSS. --external-broker runs `refold broker` as a separate\n"
+               "process instead of the in-process one. --latency: also the projection, at a\n"
+               "fixed --rate (default 10000/s), and prints produce-to-balance-visible latency\n"
+               "p50/p99 of --probes (default 300) probe Adjustments read back via rf_query.\n");
+}
+
+static pid_t spawn_broker(const opts_t *o, char *bootstraps, size_t cap, const char *dir)
+{
+    char file[600], parts[16];
+    snprintf(file, sizeof file, "%s/bootstrap", dir);
+    snprintf(parts, sizeof parts, "%d", o->partitions);
+    char *argv[] = {
+        (char *)o->refold, "broker", "--partitions", parts, "--bootstrap-file", file, NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    pid_t pid = -1;
+    if (posix_spawn(&pid, argv[0], &fa, NULL, argv, environ) != 0) {
+        perror("bench_e2e: spawn refold broker");
+        exit(1);
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    for (int i = 0; i < 200; i++) {
+        FILE *f = fopen(file, "r");
+        if (f) {
+            bool ok = fgets(bootstraps, (int)cap, f) != NULL;
+            fclose(f);
+            bootstraps[strcspn(bootstraps, "\n")] = '\0';
+            if (ok && bootstraps[0]) return pid;
+        }
+        rh_sleep_ms(50);
+    }
+    fprintf(stderr, "bench_e2e: refold broker did not write %s\n", file);
+    kill(pid, SIGTERM);
+    exit(1);
+}
+
+/* ---- latency probes -------------------------------------------------------- */
+
+#define PROBES_MAX 100000
+typedef struct probes {
+    rh_pipe_t *pp;
+    const char *data;
+    long n;
+    uint64_t sent_ns[PROBES_MAX];
+    uint64_t seen_ns[PROBES_MAX];
+    volatile long sent; /* probes emitted so far */
+    volatile int stop;
+    rf_fold_hist_t hist;
+    uint64_t t0_ns;
+} probes_t;
+
+static void probe_user(long i, char *out, size_t cap)
+{
+    snprintf(out, cap, "latency-probe-%ld", i);
+}
+
+/* Poller: follows the projection and stamps each probe when its balance
+ * becomes visible. */
+static void *poller_main(void *arg)
+{
+    probes_t *pr = arg;
+    rf_errbuf_t eb = {{0}};
+    rf_query_t *q = NULL;
+    long next = 0;
+    rf_query_balance_t rows[8];
+    while (!pr->stop && next < pr->n) {
+        if (!q && !(q = rf_query_open(pr->data, RF_QUERY_FOLLOW, &eb))) {
+            rh_sleep_ms(20);
+            continue;
+        }
+        if (next >= pr->sent) {
+            rh_sleep_ms(1);
+            continue;
+        }
+        rf_query_refresh(q, &eb);
+        /* probes are applied in order within their partition: check them all */
+        for (long i = next; i < pr->sent; i++) {
+            if (pr->seen_ns[i]) continue;
+            char user[64];
+            probe_user(i, user, sizeof user);
+            if (rf_query_balances(q, user, NULL, rows, 8, &eb) > 0) pr->seen_ns[i] = rf_now_ns();
+        }
+        while (next < pr->sent && pr->seen_ns[next])
+            next++;
+        rh_sleep_ms(1);
+    }
+    rf_query_close(q);
+    return NULL;
+}
+
+static void probe_tick(uint64_t produced, void *opaque)
+{
+    probes_t *pr = opaque;
+    (void)produced;
+    uint64_t due = (uint64_t)(rh_secs(pr->t0_ns) * 10); /* one probe per 100 ms */
+    while (pr->sent < pr->n && (uint64_t)pr->sent < due) {
+        rf_event_t *ev = malloc(sizeof *ev);
+        rf_errbuf_t eb = {{0}};
+        char user[64];
+        probe_user(pr->sent, user, sizeof user);
+        RF_ASSERT(ev);
+        RF_ASSERT(rf_event_adjustment(ev, "lg-p1", user, 1, "USD", "latency probe", "bench", &eb) ==
+                  RF_OK);
+        pr->sent_ns[pr->sent] = rf_now_ns();
+        rh_prod_emit(pr->pp->prod, ev);
+        pr->sent++;
+        free(ev);
+    }
+}
+
+typedef struct both {
+    rh_pace_t pace;
+    probes_t *pr;
+} both_t;
+
+static void both_tick(uint64_t produced, void *opaque)
+{
+    both_t *b = opaque;
+    if (b->pace.rate > 0) rh_pace_tick(produced, &b->pace);
+    if (b->pr) probe_tick(produced, b->pr);
+}
+
+/* ---- the run ---------------------------------------------------------------- */
+
+static int run(const opts_t *o, const char *brokers, const char *data)
+{
+    static rh_pipe_t pp;
+    static probes_t pr;
+    rf_loadgen_conf_t lc;
+    rf_loadgen_conf_init(&lc);
+    lc.seed = 42;
+    lc.events = (uint64_t)o->events;
+    lc.programs = o->programs;
+    rf_errbuf_t eb = {{0}};
+    rf_loadgen_t *g = rf_loadgen_new(&lc, &eb);
+    if (!g) {
+        fprintf(stderr, "bench_e2e: loadgen: %s\n", eb.msg);
+        return 1;
+    }
+    rh_pipe_start(&pp, brokers, data, o->partitions, o->folders, o->latency);
+    uint64_t t0 = rf_now_ns();
+    both_t tick = {{t0, (double)o->rate}, NULL};
+    pthread_t poller;
+    if (o->latency) {
+        memset(&pr, 0, sizeof pr);
+        pr.pp = &pp;
+        pr.data = data;
+        pr.n = o->probes;
+        pr.t0_ns = t0;
+        tick.pr = &pr;
+        RF_ASSERT(pthread_create(&poller, NULL, poller_main, &pr) == 0);
+    }
+    bool ok = rh_pipe_produce(&pp, g, (uint64_t)o->events, 100,
+                              o->rate > 0 || o->latency ? both_tick : NULL, &tick);
+    double t_produce = rh_secs(t0);
+    ok = ok && rh_pipe_wait(&pp, 3600);
+    double t_all = rh_secs(t0);
+    if (o->latency) {
+        for (int i = 0; i < 1000 && pr.sent && !pr.seen_ns[pr.sent - 1]; i++)
+            rh_sleep_ms(10);
+        pr.stop = 1;
+        pthread_join(poller, NULL);
+    }
+    int restarts = rh_pipe_restarts(&pp);
+    uint64_t folded = (uint64_t)rh_prod_total(pp.prod);
+    rh_pipe_stop(&pp);
+    rf_loadgen_destroy(g);
+    if (!ok) {
+        fprintf(stderr, "bench_e2e: the pipeline did not finish\n");
+        return 1;
+    }
+    /* commit latency: the histograms of every worker's last run, merged */
+    rf_fold_hist_t commit = {0}, cycle = {0};
+    uint64_t batches = 0;
+    for (int i = 0; i < o->folders; i++) {
+        const rf_fold_stats_t *st = pp.fold[i].last_stats;
+        if (!st) continue;
+        batches += st->batches;
+        commit.count += st->commit_us.count;
+        cycle.count += st->cycle_us.count;
+        commit.sum_us += st->commit_us.sum_us;
+        cycle.sum_us += st->cycle_us.sum_us;
+        if (st->commit_us.max_us > commit.max_us) commit.max_us = st->commit_us.max_us;
+        if (st->cycle_us.max_us > cycle.max_us) cycle.max_us = st->cycle_us.max_us;
+        for (int k = 0; k < RF_FOLD_HIST_BUCKETS; k++) {
+            commit.buckets[k] += st->commit_us.buckets[k];
+            cycle.buckets[k] += st->cycle_us.buckets[k];
+        }
+    }
+    rh_pipe_free(&pp);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("{\"bench\":\"e2e\",\"events\":%" PRIu64 ",\"partitions\":%d,\"folders\":%d,"
+           "\"broker\":\"%s\",\"rate\":%ld,\"events_per_s\":%.0f,\"elapsed_s\":%.2f,"
+           "\"produce_s\":%.2f,\"batches\":%" PRIu64 ",\"commit_p50_us\":%" PRIu64
+           ",\"commit_p99_us\":%" PRIu64 ",\"commit_p999_us\":%" PRIu64 ",\"cycle_p50_us\":%" PRIu64
+           ",\"cycle_p99_us\":%" PRIu64 ",\"peak_rss_kb\":%ld,"
+           "\"restarts\":%d",
+           folded, o->partitions, o->folders, o->external ? "process" : "in-process", o->rate,
+           (double)folded / t_all, t_all, t_produce, batches, rf_fold_hist_quantile(&commit, 0.5),
+           rf_fold_hist_quantile(&commit, 0.99), rf_fold_hist_quantile(&commit, 0.999),
+           rf_fold_hist_quantile(&cycle, 0.5), rf_fold_hist_quantile(&cycle, 0.99), ru.ru_maxrss,
+           restarts);
+    if (o->latency) {
+        long seen = 0;
+        for (long i = 0; i < pr.sent; i++)
+            if (pr.seen_ns[i]) {
+                rf_fold_hist_add(&pr.hist, (pr.seen_ns[i] - pr.sent_ns[i]) / 1000);
+                seen++;
+            }
+        printf(",\"probes\":%ld,\"probes_seen\":%ld,\"visible_p50_ms\":%.1f,"
+               "\"visible_p99_ms\":%.1f,\"visible_max_ms\":%.1f",
+               pr.sent, seen, (double)rf_fold_hist_quantile(&pr.hist, 0.5) / 1000,
+               (double)rf_fold_hist_quantile(&pr.hist, 0.99) / 1000, (double)pr.hist.max_us / 1000);
+        if (seen < pr.sent) {
+            printf("}\n");
+            fprintf(stderr, "bench_e2e: %ld probes never became visible\n", pr.sent - seen);
+            return 1;
+        }
+    }
+    printf("}\n");
+    return folded == (uint64_t)o->events + (o->latency ? (uint64_t)pr.sent : 0) ? 0 : 1;
+}
+
+static int parse(int argc, char **argv, opts_t *o)
+{
+    static const struct option lo[] = {{"events", required_argument, 0, 'n'},
+                                       {"partitions", required_argument, 0, 'p'},
+                                       {"folders", required_argument, 0, 'f'},
+                                       {"programs", required_argument, 0, 'k'},
+                                       {"external-broker", required_argument, 0, 'x'},
+                                       {"rate", required_argument, 0, 'r'},
+                                       {"latency", no_argument, 0, 'l'},
+                                       {"probes", required_argument, 0, 'q'},
+                                       {"tmp", required_argument, 0, 't'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            o->events = atol(optarg);
+            break;
+        case 'p':
+            o->partitions = atoi(optarg);
+            break;
+        case 'f':
+            o->folders = atoi(optarg);
+            break;
+        case 'k':
+            o->programs = atoi(optarg);
+            break;
+        case 'x':
+            o->external = true;
+            o->refold = optarg;
+            break;
+        case 'r':
+            o->rate = atol(optarg);
+            break;
+        case 'l':
+            o->latency = true;
+            break;
+        case 'q':
+            o->probes = atol(optarg);
+            break;
+        case 't':
+            o->tmp = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (o->latency && o->rate == 0) o->rate = 10000;
+    if (o->events < 1 || o->partitions < 1 || o->partitions > RF_PARTITIONS_MAX || o->folders < 1 ||
+        o->folders > RH_FOLDERS_MAX || o->programs < 1 || o->probes < 1 || o->probes > PROBES_MAX ||
+        o->rate < 0) {
+        fprintf(stderr, "bench_e2e: bad options\n");
+        return 2;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    opts_t o = {1000000, RF_PARTITIONS_DEFAULT, 1, 64, false, 0, false, 300, NULL, "/tmp"};
+    if (parse(argc, argv, &o)) return 2;
+    rh_log_install();
+    char dir[512], data[600];
+    snprintf(dir, sizeof dir, "%s/refold-bench-e2e-XXXXXX", o.tmp);
+    if (!mkdtemp(dir)) {
+        perror("bench_e2e: mkdtemp");
+        return 1;
+    }
+    snprintf(data, sizeof data, "%s/data", dir);
+    rf_errbuf_t eb = {{0}};
+    rf_broker_t *b = NULL;
+    pid_t broker_pid = -1;
+    char bootstraps[512];
+    if (o.external) {
+        broker_pid = spawn_broker(&o, bootstraps, sizeof bootstraps, dir);
+    } else {
+        if (!(b = rf_broker_start(o.partitions, 1, &eb))) {
+            fprintf(stderr, "bench_e2e: %s\n", eb.msg);
+            return 1;
+        }
+        snprintf(bootstraps, sizeof bootstraps, "%s", rf_broker_bootstraps(b));
+    }
+    int rc = run(&o, bootstraps, data);
+    rf_broker_stop(b);
+    if (broker_pid > 0) {
+        kill(broker_pid, SIGTERM);
+        waitpid(broker_pid, NULL, 0);
+    }
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "bench_e2e: cannot remove %s\n", dir);
+    return rc;
+}
