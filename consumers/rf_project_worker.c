@@ -42,9 +42,8 @@ typedef struct cycle {
     int first[RF_PARTITIONS_MAX], last[RF_PARTITIONS_MAX];
     int32_t active[RF_PARTITIONS_MAX];
     int n, nactive;
-    int cursor;   /* atomic: next active partition to take */
-    int failed;   /* atomic: an applier failed, the others stop */
-    unsigned gen; /* rebalance generation when collected */
+    int cursor; /* atomic: next active partition to take */
+    int failed; /* atomic: an applier failed, the others stop */
 } cycle_t;
 
 struct rf_project_worker {
@@ -56,7 +55,6 @@ struct rf_project_worker {
     int nthreads;
     applier_t appliers[RF_PROJECT_THREADS_MAX];
     cycle_t *cy;
-    unsigned gen; /* bumped by every rebalance */
     wpart_t parts[RF_PARTITIONS_MAX];
     int stop; /* atomic */
     bool ever_assigned;
@@ -163,7 +161,6 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     rf_project_worker_t *w = opaque;
     bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
-    w->gen++; /* messages fetched before this are refetched from the stored offsets */
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         on_assign(w, parts);
         if (coop)
@@ -338,9 +335,11 @@ static void *applier_main(void *arg)
     return NULL;
 }
 
-/* Groups the collected messages by partition (dropping those fetched before
- * a rebalance or for partitions no longer ours) and applies the partitions
- * on up to nthreads threads; the calling thread is one of them. */
+/* Groups the collected messages by partition and applies the partitions on
+ * up to nthreads threads; the calling thread is one of them. Messages of
+ * partitions no longer ours are skipped (the new owner reads them from its
+ * stored offset); messages polled before a revoke and reassign of the same
+ * partition are applied, and their refetched copies are dropped by seq. */
 static rf_err_t apply_cycle(rf_project_worker_t *w, rf_errbuf_t *eb)
 {
     cycle_t *cy = w->cy;
@@ -348,7 +347,7 @@ static rf_err_t apply_cycle(rf_project_worker_t *w, rf_errbuf_t *eb)
     for (int i = 0; i < cy->n; i++) {
         int32_t p = cy->msgs[i]->partition;
         cy->next[i] = -1;
-        if (cy->gen != w->gen || p < 0 || p >= RF_PARTITIONS_MAX || !w->parts[p].proj) continue;
+        if (p < 0 || p >= RF_PARTITIONS_MAX || !w->parts[p].proj) continue;
         if (!w->parts[p].in_cycle) {
             w->parts[p].in_cycle = true;
             cy->active[cy->nactive++] = p;
@@ -412,7 +411,6 @@ static rf_err_t poll_cycle(rf_project_worker_t *w, rf_errbuf_t *eb)
     uint64_t start = rf_now_ns(), budget = (uint64_t)RF_PROJECT_BATCH_MS * 1000000u;
     rf_err_t err = RF_OK;
     cy->n = 0;
-    cy->gen = w->gen;
     while (cy->n < RF_PROJECT_BATCH_MAX && err == RF_OK) {
         uint64_t used = rf_now_ns() - start;
         if (used >= budget || __atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) break;

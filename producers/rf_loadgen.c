@@ -18,6 +18,7 @@
 #define DAY_MS           86400000LL
 #define START_MS_DEFAULT 1767225600000LL /* 2026-01-01T00:00:00Z */
 #define AGENTS           40              /* distinct browsers of the synthetic crowd */
+#define REFERRER_BUYER_PPM 400000u /* share of referrers who also buy (referral rate) */
 
 enum kind {
     A_CONFIG,   /* a: version */
@@ -50,6 +51,7 @@ enum flags {
     FL_FIRST = 4,         /* the user's first purchase */
     FL_CHECKOUT_CODE = 8, /* the code entered again at checkout */
     FL_DUPLICATE = 16,    /* the second copy of a duplicated order */
+    FL_REFERRER = 32,     /* the buyer is referrer a->a (a customer who refers) */
 };
 
 typedef struct action {
@@ -93,7 +95,7 @@ void rf_loadgen_conf_init(rf_loadgen_conf_t *c)
     memset(c, 0, sizeof *c);
     c->seed = 1;
     c->events = 1000000;
-    c->programs = 4;
+    c->programs = 8;
     c->referrers = 1000;
     c->start_ms = START_MS_DEFAULT;
     snprintf(c->prefix, sizeof c->prefix, "lg");
@@ -312,6 +314,17 @@ static bool do_arrival(rf_loadgen_t *g, program_t *p, const action_t *a, rf_even
     referrer_t *ref = &p->ref[j.a];
     if (ref->issued) return false;
     ref->issued = true;
+    /* Referrers are often customers themselves: without their own orders the
+     * referral rate (customers who referred / customers) would be zero. */
+    if (rf__rng_chance(r, REFERRER_BUYER_PPM)) {
+        action_t b = act(A_PURCHASE, p, g, a->t + rf__rng_range(r, HOUR_MS, 10 * DAY_MS));
+        b.a = j.a;
+        b.b = NONE;
+        b.c = p->next_order++;
+        b.amount = order_amount(r);
+        b.flags = FL_REFERRER;
+        push(g, b);
+    }
     begin(g, ev, RF_EV_CODE_ISSUED, p);
     referrer_id(p, j.a, ev->referrer);
     referrer_code(g, p, j.a, ev->code);
@@ -486,6 +499,15 @@ static void purchase_followups(rf_loadgen_t *g, program_t *p, const action_t *a)
 
 static bool do_purchase(rf_loadgen_t *g, program_t *p, const action_t *a, rf_event_t *ev)
 {
+    if (a->flags & FL_REFERRER) {
+        begin(g, ev, RF_EV_PURCHASE, p);
+        entity_id(p, 'o', a->c, ev->order_id);
+        referrer_id(p, a->a, ev->user);
+        ev->amount_minor = a->amount;
+        snprintf(ev->asset, sizeof ev->asset, "%s", p->par.currency);
+        entity_hash(g, D_PAYMENT, p, REFERRER_NS | a->a, ev->payment_hash);
+        return true;
+    }
     if (!(a->flags & FL_DUPLICATE)) purchase_followups(g, p, a);
     begin(g, ev, RF_EV_PURCHASE, p);
     entity_id(p, 'o', a->c, ev->order_id);

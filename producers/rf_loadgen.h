@@ -43,7 +43,7 @@ typedef struct rf_loadgen_conf {
     int64_t clock_ms;          /* Clock heartbeat interval per program */
 } rf_loadgen_conf_t;
 
-/* Defaults: seed 1, 1000000 events, 4 programs, 1000 referrers each, start
+/* Defaults: seed 1, 1000000 events, 8 programs, 1000 referrers each, start
  * 2026-01-01T00:00:00Z, prefix "lg", 1 share per referrer per day, clicks
  * 0.3, signups 0.25, purchases 0.6, repeats 0.3, refunds 0.05 (half
  * partial), redemptions 0.3, reviews 0.5, adjustments 0.002, organic 0.3,

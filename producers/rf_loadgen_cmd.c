@@ -78,7 +78,7 @@ static void lg_usage(FILE *f)
             "traffic:\n"
             "  --seed N               PRNG seed (default 1)\n"
             "  --events N             total events (default 1000000)\n"
-            "  --programs N           programs, each with its ProgramConfigured (default 4)\n"
+            "  --programs N           programs, each with its ProgramConfigured (default 8)\n"
             "  --referrers N          referrers per program (default 1000)\n"
             "  --start TIME           event time of the first event, RFC 3339 or Unix ms\n"
             "                         (default 2026-01-01T00:00:00Z)\n"

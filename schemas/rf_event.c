@@ -270,7 +270,8 @@ static rf_err_t validate_body(const vctx_t *v, const rf_event_t *ev)
         return RF_OK;
     case RF_EV_CODE_ISSUED:
         REQ(referrer);
-        REQ(code);
+        /* code may be empty: the fold then derives the referrer's stable code
+         * (the same as `refold code`), docs/programs.md */
         return RF_OK;
     case RF_EV_SHARE:
         REQ(referrer);

@@ -253,7 +253,7 @@ static void test_validate(void **state)
         {RF_EV_PURCHASE, "payment_hash",
          "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", 0,
          "'payment_hash' is not 64 lowercase hex"},
-        {RF_EV_CODE_ISSUED, "code", "", 0, "code_issued: field 'code' is missing"},
+        {RF_EV_CODE_ISSUED, "referrer", "", 0, "code_issued: field 'referrer' is missing"},
         {RF_EV_SHARE, "channel", "", 0, "share: field 'channel' is missing"},
         {RF_EV_SIGNUP, "user", "", 0, "signup: field 'user' is missing"},
         {RF_EV_REVIEW_DECISION, "reviewer", "", 0, "field 'reviewer' is missing"},

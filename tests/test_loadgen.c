@@ -274,7 +274,7 @@ static void test_conf_errors(void **state)
     assert_null(rf_loadgen_new(&conf, &eb));
     rf_loadgen_conf_init(&conf);
     conf.referrers = RF_LOADGEN_REFERRERS_MAX;
-    assert_null(rf_loadgen_new(&conf, &eb)); /* 4 programs x the max */
+    assert_null(rf_loadgen_new(&conf, &eb)); /* 8 programs x the max */
     rf_loadgen_conf_init(&conf);
     conf.click_ppm = RF_PPM + 1;
     assert_null(rf_loadgen_new(&conf, &eb));
