@@ -100,6 +100,12 @@
  * (16 partitions x 2 memtables x 8 MiB = 256 MiB worst case), and a batch of
  * RF_FOLD_BATCH_MAX events (~2-4 MiB of puts) still fits one memtable. */
 #define RF_LEDGER_WRITE_BUFFER_BYTES (8u << 20)
+/* Memtable of each append-only column family (records, archive) per
+ * partition: their flushes are cheap (no compaction rewrites them). */
+#define RF_LEDGER_LOG_BUFFER_BYTES (8u << 20)
+/* L0 files of the state column family before a compaction: a miss probes
+ * the bloom filter of each, a compaction merges them all at once. */
+#define RF_LEDGER_L0_TRIGGER 4
 /* Open table files per partition RocksDB: 256 partitions x 64 stays far below
  * the usual 64k descriptor limit; more files than this are reopened. */
 #define RF_LEDGER_OPEN_FILES_MAX 64

@@ -36,11 +36,22 @@ static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static rocksdb_cache_t *shared_cache;
 static int shared_cache_refs;
 
+/* RocksDB's default splits a 64 MiB cache in 64 shards of 1 MiB: a table's
+ * full filter block (about 1.25 bytes per key: 1 MiB and more for a large
+ * file) then evicts the others of its shard and every dedup miss read a
+ * filter from disk (95 us per event at 1M events). 8 shards of 8 MiB. */
+#define CACHE_SHARD_BITS 3
+
 static rocksdb_cache_t *cache_ref(void)
 {
     pthread_mutex_lock(&cache_mu);
-    if (shared_cache_refs++ == 0)
-        shared_cache = rocksdb_cache_create_lru(RF_LEDGER_BLOCK_CACHE_BYTES);
+    if (shared_cache_refs++ == 0) {
+        rocksdb_lru_cache_options_t *co = rocksdb_lru_cache_options_create();
+        rocksdb_lru_cache_options_set_capacity(co, RF_LEDGER_BLOCK_CACHE_BYTES);
+        rocksdb_lru_cache_options_set_num_shard_bits(co, CACHE_SHARD_BITS);
+        shared_cache = rocksdb_cache_create_lru_opts(co);
+        rocksdb_lru_cache_options_destroy(co);
+    }
     rocksdb_cache_t *c = shared_cache;
     pthread_mutex_unlock(&cache_mu);
     return c;
@@ -59,63 +70,101 @@ static void cache_unref(void)
     pthread_mutex_unlock(&cache_mu);
 }
 
-/* Options (docs/ledger.md, "Storage"): WAL on and synced commits for
- * durability; bloom filters because every event looks up a dedup key that is
- * almost always absent; index and filter blocks in the shared cache so memory
- * is bounded per process, not per partition; small memtables because one
- * worker holds many partitions; LZ4 (cheap, and linked into Debian's RocksDB). */
-static rocksdb_options_t *make_options(int flags, rocksdb_cache_t *cache, int compression)
+/* Options (docs/ledger.md, "Storage"). DB-wide: WAL on (commits are
+ * synced), two background jobs (two cores), bounded files and info logs. */
+static rocksdb_options_t *make_db_options(int flags)
 {
     rocksdb_options_t *o = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(o, (flags & RF_LEDGER_CREATE) ? 1 : 0);
+    rocksdb_options_set_create_missing_column_families(o, (flags & RF_LEDGER_CREATE) ? 1 : 0);
     rocksdb_options_set_max_background_jobs(o, 2);
-    rocksdb_options_set_write_buffer_size(o, RF_LEDGER_WRITE_BUFFER_BYTES);
-    rocksdb_options_set_max_write_buffer_number(o, 2);
     rocksdb_options_set_max_open_files(o, RF_LEDGER_OPEN_FILES_MAX);
-    rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
-    rocksdb_options_set_compression(o, compression);
     rocksdb_options_set_keep_log_file_num(o, 2);
     rocksdb_options_set_max_log_file_size(o, 1u << 20);
+    const char *e;
+    if ((e = getenv("RFX_TCBITS"))) rocksdb_options_set_table_cache_numshardbits(o, atoi(e));
+    if ((e = getenv("RFX_OPENFILES"))) rocksdb_options_set_max_open_files(o, atoi(e));
+    return o;
+}
+
+/* Per column family. The state (every key but records and archive) takes
+ * random keys and random misses: bloom filters in the SST files and in the
+ * memtable, so an absent dedup key costs no skiplist search. Records and
+ * archive are append-only with ever-growing keys in their own column
+ * families: their flushed files never overlap, so compaction moves them
+ * down instead of rewriting them with the state, and they need no filter
+ * (reads hit). Index and filter blocks live in the shared cache so memory is
+ * bounded per process, not per partition. */
+static rocksdb_options_t *make_cf_options(int cf, rocksdb_cache_t *cache, int compression)
+{
+    rocksdb_options_t *o = rocksdb_options_create();
+    size_t wb = cf == RF__CF_STATE ? RF_LEDGER_WRITE_BUFFER_BYTES : RF_LEDGER_LOG_BUFFER_BYTES;
+    rocksdb_options_set_write_buffer_size(o, wb);
+    rocksdb_options_set_max_write_buffer_number(o, 2);
+    rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
+    rocksdb_options_set_compression(o, compression);
     rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
     rocksdb_block_based_options_set_block_cache(t, cache);
-    rocksdb_block_based_options_set_filter_policy(t, rocksdb_filterpolicy_create_bloom_full(10));
     rocksdb_block_based_options_set_cache_index_and_filter_blocks(t, 1);
     rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(t, 1);
+    if (cf == RF__CF_STATE) {
+        rocksdb_block_based_options_set_filter_policy(t,
+                                                      rocksdb_filterpolicy_create_bloom_full(10));
+        rocksdb_options_set_memtable_whole_key_filtering(o, 1);
+        rocksdb_options_set_memtable_prefix_bloom_size_ratio(o, 0.1);
+        rocksdb_options_set_level0_file_num_compaction_trigger(o, RF_LEDGER_L0_TRIGGER);
+    }
     rocksdb_options_set_block_based_table_factory(o, t);
     rocksdb_block_based_options_destroy(t);
     /* EXPERIMENT knobs (temporary) */
     const char *e;
     if ((e = getenv("RFX_NOCOMP")) && *e == '1') rocksdb_options_set_compression(o, 0);
-    if ((e = getenv("RFX_WB_MB"))) rocksdb_options_set_write_buffer_size(o, (size_t)atoi(e) << 20);
-    if ((e = getenv("RFX_MEMBLOOM"))) {
-        rocksdb_options_set_memtable_whole_key_filtering(o, 1);
-        rocksdb_options_set_memtable_prefix_bloom_size_ratio(o, atof(e));
-    }
-    if ((e = getenv("RFX_L0"))) rocksdb_options_set_level0_file_num_compaction_trigger(o, atoi(e));
-    if ((e = getenv("RFX_BLOB"))) {
-        rocksdb_options_set_enable_blob_files(o, 1);
-        rocksdb_options_set_min_blob_size(o, (uint64_t)atoi(e));
-    }
+    if ((e = getenv("RFX_WB_MB")) && cf == RF__CF_STATE)
+        rocksdb_options_set_write_buffer_size(o, (size_t)atoi(e) << 20);
+    if ((e = getenv("RFX_LOGWB_MB")) && cf != RF__CF_STATE)
+        rocksdb_options_set_write_buffer_size(o, (size_t)atoi(e) << 20);
+    if ((e = getenv("RFX_L0")) && cf == RF__CF_STATE)
+        rocksdb_options_set_level0_file_num_compaction_trigger(o, atoi(e));
     return o;
+}
+
+static const char *const cf_names[RF__CF__COUNT] = {"default", "records", "archive"};
+
+static rocksdb_t *open_cfs(rf_ledger_t *l, const char *path, rocksdb_cache_t *cache,
+                           int compression, char **errptr)
+{
+    l->opts = make_db_options(l->flags);
+    for (int i = 0; i < RF__CF__COUNT; i++)
+        l->cf_opts[i] = make_cf_options(i, cache, compression);
+    const rocksdb_options_t *co[RF__CF__COUNT];
+    memcpy(co, l->cf_opts, sizeof co);
+    if (l->flags & RF_LEDGER_READONLY)
+        return rocksdb_open_for_read_only_column_families(l->opts, path, RF__CF__COUNT, cf_names,
+                                                          co, l->cf, 0, errptr);
+    return rocksdb_open_column_families(l->opts, path, RF__CF__COUNT, cf_names, co, l->cf,
+                                        errptr);
+}
+
+static void destroy_options(rf_ledger_t *l)
+{
+    if (l->opts) rocksdb_options_destroy(l->opts);
+    for (int i = 0; i < RF__CF__COUNT; i++)
+        if (l->cf_opts[i]) rocksdb_options_destroy(l->cf_opts[i]);
+    l->opts = NULL;
+    memset(l->cf_opts, 0, sizeof l->cf_opts);
 }
 
 static rf_err_t open_db(rf_ledger_t *l, const char *path, rf_errbuf_t *eb)
 {
     rocksdb_cache_t *cache = cache_ref();
     char *errptr = NULL;
-    l->opts = make_options(l->flags, cache, rocksdb_lz4_compression);
-    if (l->flags & RF_LEDGER_READONLY) {
-        l->db = rocksdb_open_for_read_only(l->opts, path, 0, &errptr);
-    } else {
-        l->db = rocksdb_open(l->opts, path, &errptr);
-        if (!l->db && errptr && strstr(errptr, "ompression")) {
-            /* a RocksDB built without LZ4: fall back to no compression */
-            rf_log(RF_LOG_WARN, "ledger '%s': %s; using no compression", path, errptr);
-            rocksdb_free(errptr), errptr = NULL;
-            rocksdb_options_destroy(l->opts);
-            l->opts = make_options(l->flags, cache, rocksdb_no_compression);
-            l->db = rocksdb_open(l->opts, path, &errptr);
-        }
+    l->db = open_cfs(l, path, cache, rocksdb_lz4_compression, &errptr);
+    if (!l->db && errptr && strstr(errptr, "ompression")) {
+        /* a RocksDB built without LZ4: fall back to no compression */
+        rf_log(RF_LOG_WARN, "ledger '%s': %s; using no compression", path, errptr);
+        rocksdb_free(errptr), errptr = NULL;
+        destroy_options(l);
+        l->db = open_cfs(l, path, cache, rocksdb_no_compression, &errptr);
     }
     if (!l->db) {
         cache_unref();
@@ -169,7 +218,7 @@ rf_ledger_t *rf_ledger_open_path(const char *db_path, int32_t partition, int fla
         return NULL;
     }
     if (open_db(l, db_path, eb) != RF_OK) {
-        rocksdb_options_destroy(l->opts);
+        destroy_options(l);
         free(l);
         return NULL;
     }
@@ -225,10 +274,12 @@ void rf_ledger_close(rf_ledger_t *l)
     rf__buf_free(&l->arch);
     EVP_MD_CTX_free(l->sha);
     if (l->db) {
+        for (int i = 0; i < RF__CF__COUNT; i++)
+            rocksdb_column_family_handle_destroy(l->cf[i]);
         rocksdb_close(l->db);
         cache_unref();
     }
-    if (l->opts) rocksdb_options_destroy(l->opts);
+    destroy_options(l);
     if (l->ro) rocksdb_readoptions_destroy(l->ro);
     if (l->wo) rocksdb_writeoptions_destroy(l->wo);
     if (l->wo_async) rocksdb_writeoptions_destroy(l->wo_async);
@@ -242,7 +293,7 @@ rf_err_t rf__db_get(rf_ledger_t *l, const uint8_t *key, size_t klen, char **val,
                     rf_errbuf_t *eb)
 {
     char *errptr = NULL;
-    *val = rocksdb_get(l->db, l->ro, (const char *)key, klen, vlen, &errptr);
+    *val = rocksdb_get_cf(l->db, l->ro, rf__cf(l, key[0]), (const char *)key, klen, vlen, &errptr);
     if (errptr) return rf__rocks_err(eb, errptr, "cannot read ledger");
     return *val ? RF_OK : RF_ERR_NOT_FOUND;
 }
@@ -311,7 +362,7 @@ rf_err_t rf__batch_get(rf_ledger_t *l, const void *key, size_t klen, void *val, 
         return RF_OK;
     }
     char *errptr = NULL;
-    char *v = rocksdb_get(l->db, l->ro, key, klen, vlen, &errptr);
+    char *v = rocksdb_get_cf(l->db, l->ro, l->cf[RF__CF_STATE], key, klen, vlen, &errptr);
     if (errptr) {
         rf_log(RF_LOG_ERROR, "ledger partition %d: rocksdb get: %s", (int)l->partition, errptr);
         rocksdb_free(errptr);
@@ -387,7 +438,7 @@ static void put_archive(rf_ledger_t *l)
         } while (p < end && (size_t)(p - start) < RF_LEDGER_ARCHIVE_CHUNK_BYTES);
         const char *k[1] = {(const char *)key}, *v[2] = {(const char *)&fmt, (const char *)start};
         size_t ks[1] = {sizeof key}, vs[2] = {1, (size_t)(p - start)};
-        rocksdb_writebatch_putv(l->wb, 1, k, ks, 2, v, vs);
+        rocksdb_writebatch_putv_cf(l->wb, l->cf[RF__CF_ARCHIVE], 1, k, ks, 2, v, vs);
     }
     RF_ASSERT(off == l->staged.next_offset || l->arch.len == 0);
 }
@@ -403,43 +454,32 @@ static void put_records(rf_ledger_t *l)
         uint8_t key[9];
         memcpy(&vl, l->recs_len.p + 4 * i, 4);
         rf__key_u64(key, RF__K_RECORD, ++seq);
-        rocksdb_writebatch_put(l->wb, (const char *)key, sizeof key,
-                               (const char *)l->recs_buf.p + pos, vl);
+        rocksdb_writebatch_put_cf(l->wb, l->cf[RF__CF_RECORDS], (const char *)key, sizeof key,
+                                  (const char *)l->recs_buf.p + pos, vl);
         pos += vl;
     }
     RF_ASSERT(pos == l->recs_buf.len);
 }
 
-typedef struct emit_st {
-    rf_ledger_t *l;
-    int records_done;
-} emit_st_t;
-
 static int emit_one(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque)
 {
-    emit_st_t *st = opaque;
-    if (!st->records_done && k[0] > RF__K_RECORD) {
-        put_records(st->l);
-        st->records_done = 1;
-    }
+    rf_ledger_t *l = opaque;
     if (vl == SIZE_MAX)
-        rocksdb_writebatch_delete(st->l->wb, (const char *)k, kl);
+        rocksdb_writebatch_delete(l->wb, (const char *)k, kl);
     else
-        rocksdb_writebatch_put(st->l->wb, (const char *)k, kl, (const char *)v, vl);
+        rocksdb_writebatch_put(l->wb, (const char *)k, kl, (const char *)v, vl);
     return 0;
 }
 
-/* Builds the WriteBatch from the staged writes in key order, each key once:
- * RocksDB's memtable insert reuses its last position, so sorted inserts
- * cost a fraction of interleaved ones (docs/ledger.md, "Storage"). */
+/* Builds the WriteBatch from the staged writes, each key once and in key
+ * order: RocksDB's memtable insert starts from its previous position, so
+ * sorted inserts cost a fraction of interleaved ones (docs/ledger.md). */
 static rf_err_t build_batch(rf_ledger_t *l)
 {
     rocksdb_writebatch_clear(l->wb);
     put_archive(l);
-    emit_st_t st = {l, 0};
-    if (rf__ov_each_sorted(l->ov, emit_one, &st) < 0) return RF_ERR_NOMEM;
-    if (!st.records_done) put_records(l);
-    return RF_OK;
+    put_records(l);
+    return rf__ov_each_sorted(l->ov, emit_one, l) < 0 ? RF_ERR_NOMEM : RF_OK;
 }
 
 rf_err_t rf_ledger_commit(rf_ledger_t *l, rf_errbuf_t *eb)

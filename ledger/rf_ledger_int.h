@@ -97,8 +97,14 @@ struct rf_fold_ctx {
     char reject_reason[RF_FACT_VAL_MAX + 1];
 };
 
+/* Column families (docs/ledger.md, "Storage"): the state, and the two
+ * append-only logs, whose ever-growing keys compact without rewrites. */
+enum { RF__CF_STATE, RF__CF_RECORDS, RF__CF_ARCHIVE, RF__CF__COUNT };
+
 struct rf_ledger {
     rocksdb_t *db;
+    rocksdb_column_family_handle_t *cf[RF__CF__COUNT];
+    rocksdb_options_t *cf_opts[RF__CF__COUNT];
     rocksdb_options_t *opts;
     rocksdb_readoptions_t *ro;
     rocksdb_writeoptions_t *wo;       /* commits: synced unless RF_LEDGER_NOSYNC */
@@ -136,6 +142,14 @@ void rf__meta_empty(rf__meta_t *m, int32_t partition);
 
 /* Translates a RocksDB errptr (frees it) into RF_ERR_STORAGE with context. */
 rf_err_t rf__rocks_err(rf_errbuf_t *eb, char *errptr, const char *what);
+
+/* The column family of a key, by its first byte. */
+static inline rocksdb_column_family_handle_t *rf__cf(const rf_ledger_t *l, uint8_t prefix)
+{
+    return l->cf[prefix == RF__K_RECORD    ? RF__CF_RECORDS
+                 : prefix == RF__K_ARCHIVE ? RF__CF_ARCHIVE
+                                           : RF__CF_STATE];
+}
 
 /* Keys. */
 static inline size_t rf__key_u64(uint8_t *k, char prefix, uint64_t v)

@@ -31,7 +31,9 @@ rf_err_t rf__db_range(rf_ledger_t *l, const uint8_t *start, size_t slen, const u
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     /* the upper bound lets RocksDB stop at the range's end without reading on */
     rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)end, elen);
-    rocksdb_iterator_t *it = rocksdb_create_iterator(l->db, ro);
+    /* a range lies in one column family: the one of its start key */
+    RF_ASSERT(slen > 0);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(l->db, ro, rf__cf(l, start[0]));
     for (rocksdb_iter_seek(it, (const char *)start, slen); rocksdb_iter_valid(it);
          rocksdb_iter_next(it)) {
         size_t kl = 0, vl = 0;
@@ -214,7 +216,7 @@ static rf_err_t chunk_start(rf_ledger_t *l, int64_t offset, uint8_t key[9], size
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     uint8_t lower = RF__K_ARCHIVE;
     rocksdb_readoptions_set_iterate_lower_bound(ro, (const char *)&lower, 1);
-    rocksdb_iterator_t *it = rocksdb_create_iterator(l->db, ro);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(l->db, ro, l->cf[RF__CF_ARCHIVE]);
     rf__key_u64(key, RF__K_ARCHIVE, (uint64_t)offset);
     rocksdb_iter_seek_for_prev(it, (const char *)key, 9);
     *klen = 1;

@@ -564,40 +564,65 @@ static void test_determinism(void **state)
 
 /* ---- tampering through RocksDB directly ---- */
 
-static rocksdb_t *raw_open(const char *dir, int32_t partition, char *path, size_t cap)
+/* The ledger's RocksDB with its column families (state, records, archive);
+ * each key goes to the family of its first byte, as in rf_ledger.c. */
+typedef struct raw {
+    rocksdb_t *db;
+    rocksdb_options_t *o;
+    rocksdb_column_family_handle_t *cf[3];
+} raw_t;
+
+static rocksdb_column_family_handle_t *raw_cf(raw_t *r, const uint8_t *k)
 {
+    return r->cf[k[0] == 'r' ? 1 : k[0] == 'a' ? 2 : 0];
+}
+
+static raw_t *raw_open(const char *dir, int32_t partition, char *path, size_t cap)
+{
+    static const char *names[3] = {"default", "records", "archive"};
     snprintf(path, cap, "%s/fold/p-%04d", dir, (int)partition);
-    rocksdb_options_t *o = rocksdb_options_create();
+    raw_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    r->o = rocksdb_options_create();
+    const rocksdb_options_t *co[3] = {r->o, r->o, r->o};
     char *err = NULL;
-    rocksdb_t *db = rocksdb_open(o, path, &err);
-    rocksdb_options_destroy(o);
-    if (!db) fail_msg("raw open: %s", err);
-    return db;
+    r->db = rocksdb_open_column_families(r->o, path, 3, names, co, r->cf, &err);
+    if (!r->db) fail_msg("raw open: %s", err);
+    return r;
 }
 
-static void raw_put(rocksdb_t *db, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+static void raw_close(raw_t *r)
+{
+    for (int i = 0; i < 3; i++)
+        rocksdb_column_family_handle_destroy(r->cf[i]);
+    rocksdb_close(r->db);
+    rocksdb_options_destroy(r->o);
+    free(r);
+}
+
+static void raw_put(raw_t *r, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
     rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
     char *err = NULL;
-    rocksdb_put(db, wo, (const char *)k, kl, (const char *)v, vl, &err);
+    rocksdb_put_cf(r->db, wo, raw_cf(r, k), (const char *)k, kl, (const char *)v, vl, &err);
     rocksdb_writeoptions_destroy(wo);
     assert_null(err);
 }
 
-static void raw_del(rocksdb_t *db, const uint8_t *k, size_t kl)
+static void raw_del(raw_t *r, const uint8_t *k, size_t kl)
 {
     rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
     char *err = NULL;
-    rocksdb_delete(db, wo, (const char *)k, kl, &err);
+    rocksdb_delete_cf(r->db, wo, raw_cf(r, k), (const char *)k, kl, &err);
     rocksdb_writeoptions_destroy(wo);
     assert_null(err);
 }
 
-static char *raw_get(rocksdb_t *db, const uint8_t *k, size_t kl, size_t *vl)
+static char *raw_get(raw_t *r, const uint8_t *k, size_t kl, size_t *vl)
 {
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     char *err = NULL;
-    char *v = rocksdb_get(db, ro, (const char *)k, kl, vl, &err);
+    char *v = rocksdb_get_cf(r->db, ro, raw_cf(r, k), (const char *)k, kl, vl, &err);
     rocksdb_readoptions_destroy(ro);
     assert_null(err);
     assert_non_null(v);
@@ -626,7 +651,7 @@ static void test_tamper_byte(void **state)
     fx_t *f = *state;
     char path[700], out[4096];
     build_ledger(f, 0);
-    rocksdb_t *db = raw_open(f->dir, 0, path, sizeof path);
+    raw_t *db = raw_open(f->dir, 0, path, sizeof path);
     uint8_t key[9];
     size_t vl = 0;
     rf__key_u64(key, RF__K_RECORD, 40);
@@ -634,7 +659,7 @@ static void test_tamper_byte(void **state)
     v[vl - 1] ^= 0x01; /* last byte of the last fact's value */
     raw_put(db, key, 9, (uint8_t *)v, vl);
     rocksdb_free(v);
-    rocksdb_close(db);
+    raw_close(db);
     uint64_t bad = 0;
     rf_errbuf_t eb;
     assert_int_equal(verify_dir(f, 0, &bad, &eb), RF_ERR_CORRUPT);
@@ -659,11 +684,11 @@ static void test_tamper_delete(void **state)
     fx_t *f = *state;
     char path[700];
     build_ledger(f, 0);
-    rocksdb_t *db = raw_open(f->dir, 0, path, sizeof path);
+    raw_t *db = raw_open(f->dir, 0, path, sizeof path);
     uint8_t key[9];
     rf__key_u64(key, RF__K_RECORD, 17);
     raw_del(db, key, 9);
-    rocksdb_close(db);
+    raw_close(db);
     uint64_t bad = 0;
     rf_errbuf_t eb;
     assert_int_equal(verify_dir(f, 0, &bad, &eb), RF_ERR_CORRUPT);
@@ -678,7 +703,7 @@ static void test_tamper_unbalanced(void **state)
     fx_t *f = *state;
     char path[700];
     build_ledger(f, 0);
-    rocksdb_t *db = raw_open(f->dir, 0, path, sizeof path);
+    raw_t *db = raw_open(f->dir, 0, path, sizeof path);
     uint8_t mkey = RF__K_META;
     size_t vl = 0;
     char *mv = raw_get(db, &mkey, 1, &vl);
@@ -704,7 +729,7 @@ static void test_tamper_unbalanced(void **state)
     memcpy(m.head_hash, rec->hash, 32);
     rf__meta_encode(&m, meta);
     raw_put(db, &mkey, 1, meta, sizeof meta);
-    rocksdb_close(db);
+    raw_close(db);
     uint64_t bad = 0;
     rf_errbuf_t eb;
     assert_int_equal(verify_dir(f, 0, &bad, &eb), RF_ERR_CORRUPT);
@@ -719,7 +744,7 @@ static void test_tamper_balance(void **state)
     fx_t *f = *state;
     char path[700];
     build_ledger(f, 0);
-    rocksdb_t *db = raw_open(f->dir, 0, path, sizeof path);
+    raw_t *db = raw_open(f->dir, 0, path, sizeof path);
     uint8_t key[RF__BALANCE_KEY_MAX], v[RF__BALANCE_VAL_LEN];
     int64_t b[RF_BUCKET__COUNT] = {0};
     size_t kl = rf__balance_key(key, PROGRAM, "u3", "USD"), vl = 0;
@@ -730,7 +755,7 @@ static void test_tamper_balance(void **state)
     b[RF_BUCKET_AVAILABLE] += 1;
     rf__balance_encode(b, v);
     raw_put(db, key, kl, v, sizeof v);
-    rocksdb_close(db);
+    raw_close(db);
     uint64_t bad = 0;
     rf_errbuf_t eb;
     assert_int_equal(verify_dir(f, 0, &bad, &eb), RF_ERR_CORRUPT);
@@ -756,13 +781,13 @@ static void test_verify_passes(void **state)
     assert_verifies(l);
     rf_ledger_close(l);
     char path[700];
-    rocksdb_t *db = raw_open(f->dir, 0, path, sizeof path);
+    raw_t *db = raw_open(f->dir, 0, path, sizeof path);
     uint8_t key[RF__BALANCE_KEY_MAX], v[RF__BALANCE_VAL_LEN];
     int64_t b[RF_BUCKET__COUNT] = {0};
     b[RF_BUCKET_AVAILABLE] = 9999;
     rf__balance_encode(b, v);
     raw_put(db, key, rf__balance_key(key, PROGRAM, "many1234", "USD"), v, sizeof v);
-    rocksdb_close(db);
+    raw_close(db);
     uint64_t bad = 0;
     rf_errbuf_t eb;
     rf_err_t err = verify_dir(f, 0, &bad, &eb);
@@ -1224,6 +1249,12 @@ static void bench_run(fx_t *f, int nparts, int flags, const char *label)
            label, nparts, nev, secs, nev / secs, nev / ((double)fold_ns / 1e9),
            cpu * 1e6 / nev, settled * 1e6 / nev, ncommits,
            (double)commit_ns[ncommits / 2] / 1e6, (double)commit_ns[ncommits * 99 / 100] / 1e6);
+    if (getenv("RF_BENCH_STATS"))
+        for (int c = 0; c < RF__CF__COUNT; c++) {
+            char *st = rocksdb_property_value_cf(ls[0]->db, ls[0]->cf[c], "rocksdb.cfstats");
+            printf("%s\n", st ? st : "");
+            rocksdb_free(st);
+        }
     for (int p = 0; p < nparts; p++) {
         if (p == 0) assert_verifies(ls[p]);
         rf_ledger_close(ls[p]);

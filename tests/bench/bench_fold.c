@@ -1,10 +1,12 @@
-/* bench_fold.c: the fold benchmark: publish N loadgen events to an
- * in-process embedded broker, then fold them with durable commits and print
- * events/s, batch commit latency percentiles and peak RSS, next to a raw
- * librdkafka consume of the same topic and a RocksDB synced-batch probe
- * measured in the same run (docs/fold-worker.md, "Benchmark"). */
+/* bench_fold.c: the fold benchmark: N loadgen events through an in-process
+ * embedded broker into the fold worker with durable commits; prints events/s,
+ * batch commit latency percentiles and peak RSS, next to a raw librdkafka
+ * consume of the same topic and a RocksDB synced-batch probe measured in the
+ * same run (docs/fold-worker.md, "Benchmark"). */
 #include <getopt.h>
+#include <pthread.h>
 #include <rocksdb/c.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,44 +15,66 @@
 #include "rf_fold_gen.h"
 #include "rf_fold_worker.h"
 
+#define BENCH_GROUP "bench-fold"
+/* No progress for this long while folding: give up. */
+#define STALL_NS (120ull * 1000000000ull)
+
 typedef struct bench_opts {
     long events;
+    long prefill; /* events published before the fold starts */
     int partitions;
     int programs;
     int batch;
     int threads;
-    bool no_outbox;
-    bool nosync;
-    bool json;
-    bool subprocess;
-    bool simple; /* the tests' simple generator instead of loadgen */
+    bool no_outbox, nosync, json, subprocess, simple;
+    const char *compression; /* of the produced events */
     const char *data;
 } bench_opts_t;
 
-/* What one run measured. */
+/* The events' source: loadgen, or the tests' simple generator. */
+typedef struct source {
+    fg_prod_t prod;
+    rf_loadgen_t *lg;
+    fg_t *simple;
+    uint64_t produced;
+} source_t;
+
+/* The fold under test: a worker on a thread, or a `refold fold` child. */
+typedef struct fold_run {
+    rf_fold_worker_t *w;
+    pthread_t th;
+    rf_err_t err;
+    rf_errbuf_t eb;
+    pid_t pid;
+    int out_fd;
+} fold_run_t;
+
 typedef struct bench_result {
     double produce_per_s, raw_per_s;
     uint64_t sync1_us, sync1000_us;
     double sync1000_puts_per_s;
-    long rss_before_kb, rss_peak_kb; /* fold's own peak in --subprocess mode */
-    double cpu_s;                    /* whole process during the fold (in-process mode) */
+    long rss_before_kb, rss_peak_kb;
+    double cpu_s, elapsed_s;
+    uint64_t pct[6]; /* partition commit p50/p99/p999, cycle p50/p99/p999 (us) */
 } bench_result_t;
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bench_fold [--events N] [--partitions P] [--programs K] [--batch N]\n"
-               "                  [--threads T] [--no-outbox] [--nosync] [--subprocess]\n"
-               "                  [--simple] [--data DIR] [--json]\n"
+    fprintf(f, "usage: bench_fold [--events N] [--prefill N] [--partitions P] [--programs K]\n"
+               "                  [--batch N] [--threads T] [--no-outbox] [--nosync]\n"
+               "                  [--subprocess] [--simple] [--compression C] [--data DIR]\n"
+               "                  [--json]\n"
                "\n"
-               "Publishes N loadgen events (default 1000000, K programs, default 64;\n"
-               "lz4-compressed so the embedded broker's 5 MiB per partition holds them) to an\n"
-               "in-process embedded broker with P partitions (default 16), then folds them\n"
-               "into fresh ledgers with synced commits (--nosync: unsynced, comparison only)\n"
-               "and the outbox on (--no-outbox: off). Prints events/s, commit latency and\n"
-               "peak RSS, with a raw consume of the same topic and a RocksDB synced-batch\n"
-               "probe for scale. --subprocess folds with the `refold fold` binary, so the\n"
-               "peak RSS is the fold's alone (in-process it includes the in-memory broker).\n"
-               "--simple uses the tests' small generator instead of loadgen.\n");
+               "Publishes N loadgen events (default 1000000; K programs, default 64) to an\n"
+               "in-process embedded broker with P partitions (default 16) and folds them into\n"
+               "fresh ledgers with synced commits (--nosync: unsynced, for comparison only)\n"
+               "and the outbox on (--no-outbox: off). The broker keeps only 5 MiB per\n"
+               "partition, so --prefill events (default 150000, zstd-compressed) are published\n"
+               "first and the rest while the fold runs, never more than the prefill ahead of\n"
+               "it. Prints events/s, commit latency and peak RSS, with a raw consume of the\n"
+               "prefilled events and a RocksDB synced-batch probe for scale. --subprocess folds\n"
+               "with the `refold fold` binary, so the peak RSS is the fold's alone (in-process\n"
+               "it includes the in-memory broker). --simple: the tests' small generator.\n");
 }
 
 static double cpu_s(void)
@@ -73,45 +97,58 @@ static double secs_since(uint64_t t0)
     return (double)(rf_now_ns() - t0) / 1e9;
 }
 
-/* Produces the events; returns events/s. Exits if the broker dropped any. */
-static double produce(const char *brokers, const bench_opts_t *o)
+/* ---- events ------------------------------------------------------------- */
+
+static void source_open(source_t *s, const char *brokers, const bench_opts_t *o)
 {
-    fg_prod_t p;
-    fg_prod_open(&p, brokers, "lz4");
-    uint64_t t0 = rf_now_ns();
+    memset(s, 0, sizeof *s);
+    fg_prod_open(&s->prod, brokers, o->compression);
     if (o->simple) {
-        fg_t *g = malloc(sizeof *g);
-        RF_ASSERT(g);
-        fg_init(g, 42, o->programs, o->partitions);
-        fg_prod_events(&p, RF_TOPIC_EVENTS, g, (uint64_t)o->events);
-        free(g);
+        s->simple = malloc(sizeof *s->simple);
+        RF_ASSERT(s->simple);
+        fg_init(s->simple, 42, o->programs, o->partitions);
     } else {
-        rf_loadgen_t *g = fg_loadgen_new(42, o->programs, (uint64_t)o->events);
-        RF_ASSERT(fg_prod_loadgen(&p, RF_TOPIC_EVENTS, g, (uint64_t)o->events) ==
-                  (uint64_t)o->events);
-        rf_loadgen_destroy(g);
+        s->lg = fg_loadgen_new(42, o->programs, (uint64_t)o->events);
     }
-    RF_ASSERT(fg_prod_flush(&p) == 0);
-    double rate = (double)o->events / secs_since(t0);
-    fg_prod_close(&p);
+}
+
+static void source_produce(source_t *s, uint64_t n)
+{
+    if (s->simple)
+        fg_prod_events(&s->prod, RF_TOPIC_EVENTS, s->simple, n);
+    else
+        RF_ASSERT(fg_prod_loadgen(&s->prod, RF_TOPIC_EVENTS, s->lg, n) == n);
+    s->produced += n;
+}
+
+static void source_close(source_t *s)
+{
+    RF_ASSERT(fg_prod_flush(&s->prod) == 0);
+    fg_prod_close(&s->prod);
+    rf_loadgen_destroy(s->lg);
+    free(s->simple);
+}
+
+/* Exits when the broker dropped events (low watermark above 0). */
+static void check_kept(const char *brokers, const bench_opts_t *o, long want)
+{
     int64_t lo[RF_PARTITIONS_MAX], hi[RF_PARTITIONS_MAX], total = 0;
     fg_watermarks(brokers, RF_TOPIC_EVENTS, o->partitions, lo, hi);
     for (int i = 0; i < o->partitions; i++) {
         if (lo[i] != 0) {
             fprintf(stderr,
                     "bench_fold: the broker dropped events of partition %d (low watermark "
-                    "%" PRId64 "): use more partitions\n",
+                    "%" PRId64 "): use a smaller --prefill or more partitions\n",
                     i, lo[i]);
             exit(1);
         }
         total += hi[i];
     }
-    RF_ASSERT(total == o->events);
-    return rate;
+    RF_ASSERT(total == want);
 }
 
-/* A plain assign-and-consume of the whole topic: the ceiling for the fold. */
-static double raw_consume(const char *brokers, const bench_opts_t *o)
+/* A plain assign-and-consume of the first n events: the fold's ceiling. */
+static double raw_consume(const char *brokers, const bench_opts_t *o, long n)
 {
     char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -130,7 +167,7 @@ static double raw_consume(const char *brokers, const bench_opts_t *o)
     RF_ASSERT(rd_kafka_assign(rk, tl) == 0);
     rd_kafka_topic_partition_list_destroy(tl);
     long got = 0;
-    while (got < o->events) {
+    while (got < n) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 1000);
         if (!m) continue;
         got += m->err == 0;
@@ -176,15 +213,23 @@ static void rocks_probe(const char *dir, int n, int puts, uint64_t *p50_us, doub
     rocksdb_options_destroy(opt);
 }
 
-static rf_err_t fold_in_process(const char *brokers, const char *data, const bench_opts_t *o,
-                                rf_fold_stats_t *st, rf_errbuf_t *eb)
+/* ---- the fold ----------------------------------------------------------- */
+
+static void *fold_thread(void *arg)
+{
+    fold_run_t *f = arg;
+    f->err = rf_fold_worker_run(f->w, &f->eb);
+    return NULL;
+}
+
+static void fold_start_in_process(fold_run_t *f, const char *brokers, const char *data,
+                                  const bench_opts_t *o)
 {
     static rf_fold_worker_conf_t c;
     rf_fold_worker_conf_init(&c);
     c.kafka.brokers = brokers;
     c.data_dir = data;
-    c.group = "bench-fold";
-    c.exit_at_end = true;
+    c.group = BENCH_GROUP;
     c.no_outbox = o->no_outbox;
     c.batch_max = o->batch;
     c.threads = o->threads;
@@ -193,118 +238,183 @@ static rf_err_t fold_in_process(const char *brokers, const char *data, const ben
     c.npartitions = o->partitions;
     for (int i = 0; i < o->partitions; i++)
         c.partitions[i] = i;
-    rf_fold_worker_t *w = rf_fold_worker_new(&c, eb);
-    if (!w) return RF_ERR_CONFIG;
-    rf_err_t err = rf_fold_worker_run(w, eb);
-    rf_fold_worker_stats(w, st);
-    rf_fold_worker_destroy(w);
-    return err;
+    f->w = rf_fold_worker_new(&c, &f->eb);
+    RF_ASSERT(f->w);
+    RF_ASSERT(pthread_create(&f->th, NULL, fold_thread, f) == 0);
 }
 
-/* A number field of the `refold fold --json` summary (-1 when absent). */
-static double json_num(const char *js, const char *key)
+static void fold_start_subprocess(fold_run_t *f, const char *brokers, const char *data,
+                                  const bench_opts_t *o)
 {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = strstr(js, pat);
-    return p ? strtod(p + strlen(pat), NULL) : -1;
-}
-
-/* Folds with `refold fold`; fills what its summary has and the child's
- * peak RSS. Percentiles come back in *pct (commit p50/p99/p999, cycle ...). */
-static rf_err_t fold_subprocess(const char *brokers, const char *data, const bench_opts_t *o,
-                                rf_fold_stats_t *st, uint64_t pct[6], long *rss_kb, rf_errbuf_t *eb)
-{
-    if (o->nosync) return rf_errf(eb, RF_ERR_CONFIG, "--nosync needs the in-process fold");
-    char parts[32], batch[16], threads[16], out[4096];
+    static char parts[32], batch[16], threads[16];
     snprintf(parts, sizeof parts, "0-%d", o->partitions - 1);
     snprintf(batch, sizeof batch, "%d", o->batch);
     snprintf(threads, sizeof threads, "%d", o->threads);
-    const char *argv[20] = {
-        RF_BENCH_REFOLD, "fold",    "--brokers", brokers,  "--data",        data, "--partitions",
-        parts,           "--batch", batch,       "--json", "--exit-at-end", NULL};
-    int argc = 12;
+    const char *argv[20] = {RF_BENCH_REFOLD, "fold", "--brokers", brokers, "--data",  data,
+                            "--partitions",  parts,  "--batch",   batch,   "--group", BENCH_GROUP,
+                            "--json",        NULL};
+    int argc = 13;
     if (o->threads) argv[argc++] = "--threads", argv[argc++] = threads;
     if (o->no_outbox) argv[argc++] = "--no-outbox";
     argv[argc] = NULL;
     int fds[2];
     RF_ASSERT(pipe(fds) == 0);
-    pid_t pid = fork();
-    RF_ASSERT(pid >= 0);
-    if (pid == 0) {
+    f->pid = fork();
+    RF_ASSERT(f->pid >= 0);
+    if (f->pid == 0) {
         dup2(fds[1], 1);
         close(fds[0]);
         execv(RF_BENCH_REFOLD, (char *const *)argv);
         _exit(127);
     }
     close(fds[1]);
+    f->out_fd = fds[0];
+}
+
+/* Offsets the fold made durable, from the group's committed offsets (the
+ * worker commits them after every durable batch). */
+static int64_t folded(rd_kafka_t *rk, int partitions)
+{
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(partitions);
+    for (int i = 0; i < partitions; i++)
+        rd_kafka_topic_partition_list_add(tl, RF_TOPIC_EVENTS, i);
+    int64_t sum = -1;
+    if (rd_kafka_committed(rk, tl, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        sum = 0;
+        for (int i = 0; i < partitions; i++)
+            sum += tl->elems[i].offset > 0 ? tl->elems[i].offset : 0;
+    }
+    rd_kafka_topic_partition_list_destroy(tl);
+    return sum;
+}
+
+static rd_kafka_t *group_reader(const char *brokers)
+{
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    RF_ASSERT(rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof errstr) == 0);
+    RF_ASSERT(rd_kafka_conf_set(conf, "group.id", BENCH_GROUP, errstr, sizeof errstr) == 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    RF_ASSERT(rk);
+    return rk;
+}
+
+/* Publishes the rest of the events at most `prefill` ahead of the fold, and
+ * waits until the fold made every event durable. Returns false on a stall. */
+static bool feed_and_wait(source_t *src, const char *brokers, const bench_opts_t *o)
+{
+    rd_kafka_t *rk = group_reader(brokers);
+    uint64_t last_ns = rf_now_ns();
+    int64_t last = 0, done = 0;
+    while (done < o->events) {
+        done = folded(rk, o->partitions);
+        if (done > last) last = done, last_ns = rf_now_ns();
+        if (rf_now_ns() - last_ns > STALL_NS) break;
+        long room = o->prefill - ((long)src->produced - (long)done);
+        long n = o->events - (long)src->produced;
+        if (room > 10000 && n > 0) {
+            source_produce(src, (uint64_t)(n < room - 10000 ? n : room - 10000));
+            rd_kafka_flush(src->prod.rk, 1000);
+        } else {
+            usleep(10 * 1000);
+        }
+    }
+    rd_kafka_destroy(rk);
+    return done >= o->events;
+}
+
+static rf_err_t fold_finish(fold_run_t *f, const bench_opts_t *o, rf_fold_stats_t *st,
+                            bench_result_t *r, rf_errbuf_t *eb)
+{
+    if (!o->subprocess) {
+        rf_fold_worker_stop(f->w);
+        RF_ASSERT(pthread_join(f->th, NULL) == 0);
+        rf_fold_worker_stats(f->w, st);
+        rf_fold_worker_destroy(f->w);
+        const rf_fold_hist_t *h[2] = {&st->commit_us, &st->cycle_us};
+        const double q[3] = {0.5, 0.99, 0.999};
+        for (int i = 0; i < 6; i++)
+            r->pct[i] = rf_fold_hist_quantile(h[i / 3], q[i % 3]);
+        r->rss_peak_kb = peak_rss_kb();
+        if (f->err) *eb = f->eb;
+        return f->err;
+    }
+    char out[4096];
     ssize_t n, used = 0;
-    while ((n = read(fds[0], out + used, sizeof out - 1 - (size_t)used)) > 0)
+    kill(f->pid, SIGTERM);
+    while ((n = read(f->out_fd, out + used, sizeof out - 1 - (size_t)used)) > 0)
         used += n;
     out[used] = '\0';
-    close(fds[0]);
+    close(f->out_fd);
     int status;
     struct rusage ru;
-    RF_ASSERT(wait4(pid, &status, 0, &ru) == pid);
-    *rss_kb = ru.ru_maxrss;
+    RF_ASSERT(wait4(f->pid, &status, 0, &ru) == f->pid);
+    r->rss_peak_kb = ru.ru_maxrss;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return rf_errf(eb, RF_ERR_INTERNAL, "refold fold failed: %s", out);
-    st->consumed = (uint64_t)json_num(out, "consumed");
-    st->elapsed_ns = (uint64_t)(json_num(out, "elapsed_s") * 1e9);
-    st->batches = (uint64_t)json_num(out, "batches");
     const char *keys[6] = {"commit_p50_us", "commit_p99_us", "commit_p999_us",
                            "cycle_p50_us",  "cycle_p99_us",  "cycle_p999_us"};
-    for (int i = 0; i < 6; i++)
-        pct[i] = (uint64_t)json_num(out, keys[i]);
+    for (int i = 0; i < 6; i++) {
+        char pat[64];
+        snprintf(pat, sizeof pat, "\"%s\":", keys[i]);
+        const char *p = strstr(out, pat);
+        r->pct[i] = p ? strtoull(p + strlen(pat), NULL, 10) : 0;
+    }
+    const char *c = strstr(out, "\"consumed\":");
+    st->consumed = c ? strtoull(c + 11, NULL, 10) : 0;
+    const char *b = strstr(out, "\"batches\":");
+    st->batches = b ? strtoull(b + 10, NULL, 10) : 0;
     return RF_OK;
 }
 
-static void print_result(const bench_opts_t *o, const rf_fold_stats_t *st, const uint64_t pct[6],
-                         const bench_result_t *r)
+/* ---- main --------------------------------------------------------------- */
+
+static void print_result(const bench_opts_t *o, const rf_fold_stats_t *st, const bench_result_t *r)
 {
-    double secs = (double)st->elapsed_ns / 1e9, rate = (double)st->consumed / secs;
-    const char *sync = o->nosync ? "false" : "true", *outbox = o->no_outbox ? "false" : "true";
+    double rate = (double)o->events / r->elapsed_s;
+    const uint64_t *p = r->pct;
     if (o->json) {
-        printf("{\"events\":%" PRIu64 ",\"partitions\":%d,\"sync\":%s,\"outbox\":%s,"
-               "\"subprocess\":%s,\"events_per_s\":%.0f,\"elapsed_s\":%.3f,\"batches\":%" PRIu64
+        printf("{\"events\":%ld,\"partitions\":%d,\"sync\":%s,\"outbox\":%s,\"subprocess\":%s,"
+               "\"events_per_s\":%.0f,\"elapsed_s\":%.3f,\"batches\":%" PRIu64
                ",\"commit_p50_us\":%" PRIu64 ",\"commit_p99_us\":%" PRIu64
                ",\"commit_p999_us\":%" PRIu64 ",\"cycle_p50_us\":%" PRIu64
-               ",\"cycle_p99_us\":%" PRIu64 ",\"cycle_p999_us\":%" PRIu64
-               ",\"peak_rss_kb\":%ld,\"cpu_s\":%.3f,\"produce_per_s\":%.0f,"
-               "\"raw_consume_per_s\":%.0f,\"fold_vs_raw\":%.3f,\"sync_1put_p50_us\":%" PRIu64
+               ",\"cycle_p99_us\":%" PRIu64 ",\"cycle_p999_us\":%" PRIu64 ",\"peak_rss_kb\":%ld,"
+               "\"cpu_s\":%.3f,\"produce_per_s\":%.0f,\"raw_consume_per_s\":%.0f,"
+               "\"fold_vs_raw\":%.3f,\"sync_1put_p50_us\":%" PRIu64
                ",\"sync_1000puts_p50_us\":%" PRIu64 ",\"sync_1000puts_per_s\":%.0f}\n",
-               st->consumed, o->partitions, sync, outbox, o->subprocess ? "true" : "false", rate,
-               secs, st->batches, pct[0], pct[1], pct[2], pct[3], pct[4], pct[5], r->rss_peak_kb,
+               o->events, o->partitions, o->nosync ? "false" : "true",
+               o->no_outbox ? "false" : "true", o->subprocess ? "true" : "false", rate,
+               r->elapsed_s, st->batches, p[0], p[1], p[2], p[3], p[4], p[5], r->rss_peak_kb,
                r->cpu_s, r->produce_per_s, r->raw_per_s, rate / r->raw_per_s, r->sync1_us,
                r->sync1000_us, r->sync1000_puts_per_s);
         return;
     }
-    printf("events=%" PRIu64 " partitions=%d sync=%s outbox=%s fold=%s\n", st->consumed,
-           o->partitions, sync, outbox, o->subprocess ? "refold-fold-process" : "in-process");
-    printf("fold: %.0f events/s (%.3f s, %" PRIu64 " batches)\n", rate, secs, st->batches);
+    printf("events=%ld partitions=%d sync=%s outbox=%s fold=%s\n", o->events, o->partitions,
+           o->nosync ? "off" : "on", o->no_outbox ? "off" : "on",
+           o->subprocess ? "refold-fold-process" : "in-process");
+    printf("fold: %.0f events/s (%.3f s, %" PRIu64 " batches)\n", rate, r->elapsed_s, st->batches);
     printf("partition commit latency: p50 %" PRIu64 " us, p99 %" PRIu64 " us, p999 %" PRIu64
+           " us\ncycle commit latency:     p50 %" PRIu64 " us, p99 %" PRIu64 " us, p999 %" PRIu64
            " us\n",
-           pct[0], pct[1], pct[2]);
-    printf("cycle commit latency:     p50 %" PRIu64 " us, p99 %" PRIu64 " us, p999 %" PRIu64
-           " us\n",
-           pct[3], pct[4], pct[5]);
+           p[0], p[1], p[2], p[3], p[4], p[5]);
     if (o->subprocess)
         printf("peak RSS of refold fold: %ld KiB\n", r->rss_peak_kb);
     else
         printf("peak RSS: %ld KiB (whole process, with the in-memory broker; %ld KiB before "
                "the fold); cpu %.3f s = %.0f events per cpu-second\n",
-               r->rss_peak_kb, r->rss_before_kb, r->cpu_s, (double)st->consumed / r->cpu_s);
+               r->rss_peak_kb, r->rss_before_kb, r->cpu_s, (double)o->events / r->cpu_s);
     printf("produce: %.0f events/s; raw consume: %.0f msg/s; fold / raw = %.3f\n", r->produce_per_s,
            r->raw_per_s, rate / r->raw_per_s);
     printf("rocksdb synced batch p50: 1 put %" PRIu64 " us, 1000 puts %" PRIu64
            " us (%.0f puts/s); partition commit p50 / 1-put sync = %.2f\n",
            r->sync1_us, r->sync1000_us, r->sync1000_puts_per_s,
-           r->sync1_us ? (double)pct[0] / (double)r->sync1_us : 0.0);
+           r->sync1_us ? (double)p[0] / (double)r->sync1_us : 0.0);
 }
 
 static int parse(int argc, char **argv, bench_opts_t *o)
 {
     static const struct option lo[] = {{"events", required_argument, 0, 'n'},
+                                       {"prefill", required_argument, 0, 'f'},
                                        {"partitions", required_argument, 0, 'p'},
                                        {"programs", required_argument, 0, 'k'},
                                        {"batch", required_argument, 0, 'b'},
@@ -313,90 +423,124 @@ static int parse(int argc, char **argv, bench_opts_t *o)
                                        {"nosync", no_argument, 0, 's'},
                                        {"subprocess", no_argument, 0, 'S'},
                                        {"simple", no_argument, 0, 'g'},
+                                       {"compression", required_argument, 0, 'c'},
                                        {"data", required_argument, 0, 'd'},
                                        {"json", no_argument, 0, 'j'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-        if (c == 'n')
+        switch (c) {
+        case 'n':
             o->events = atol(optarg);
-        else if (c == 'p')
+            break;
+        case 'f':
+            o->prefill = atol(optarg);
+            break;
+        case 'p':
             o->partitions = atoi(optarg);
-        else if (c == 'k')
+            break;
+        case 'k':
             o->programs = atoi(optarg);
-        else if (c == 'b')
+            break;
+        case 'b':
             o->batch = atoi(optarg);
-        else if (c == 't')
+            break;
+        case 't':
             o->threads = atoi(optarg);
-        else if (c == 'o')
+            break;
+        case 'o':
             o->no_outbox = true;
-        else if (c == 's')
+            break;
+        case 's':
             o->nosync = true;
-        else if (c == 'S')
+            break;
+        case 'S':
             o->subprocess = true;
-        else if (c == 'g')
+            break;
+        case 'g':
             o->simple = true;
-        else if (c == 'd')
+            break;
+        case 'c':
+            o->compression = optarg;
+            break;
+        case 'd':
             o->data = optarg;
-        else if (c == 'j')
+            break;
+        case 'j':
             o->json = true;
-        else if (c == 'h')
-            usage(stdout), exit(0);
-        else
-            return usage(stderr), 2;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return 2;
+        }
     }
-    if (o->events < 1 || o->partitions < 1 || o->partitions > RF_PARTITIONS_MAX ||
-        o->programs < 1 || o->programs > FG_PROGRAMS_MAX || o->batch < 1 ||
-        o->batch > RF_FOLD_BATCH_MAX || o->threads < 0 || o->threads > RF_FOLD_THREADS_MAX) {
+    if (o->events < 1 || o->prefill < 20000 || o->partitions < 1 ||
+        o->partitions > RF_PARTITIONS_MAX || o->programs < 1 || o->programs > FG_PROGRAMS_MAX ||
+        o->batch < 1 || o->batch > RF_FOLD_BATCH_MAX || o->threads < 0 ||
+        o->threads > RF_FOLD_THREADS_MAX || (o->subprocess && o->nosync)) {
         fprintf(stderr, "bench_fold: bad options (see --help)\n");
         return 2;
     }
     return 0;
 }
 
-/* Produce, raw consume, RocksDB probe, fold; returns the fold's error. */
-static rf_err_t run(const char *dir, const bench_opts_t *o, rf_fold_stats_t *st, uint64_t pct[6],
-                    bench_result_t *r, rf_errbuf_t *eb)
+/* Prefill, raw consume, RocksDB probe, then the fold while the rest arrives. */
+static rf_err_t run(const char *dir, const bench_opts_t *o, rf_fold_stats_t *st, bench_result_t *r,
+                    rf_errbuf_t *eb)
 {
     char data[600], probe[600];
     rf_broker_t *b = rf_broker_start(o->partitions, 1, eb);
     if (!b) return RF_ERR_KAFKA;
     const char *brokers = rf_broker_bootstraps(b);
-    fprintf(stderr, "bench_fold: producing %ld events to %d partitions...\n", o->events,
-            o->partitions);
-    r->produce_per_s = produce(brokers, o);
-    r->raw_per_s = raw_consume(brokers, o);
+    long prefill = o->events < o->prefill ? o->events : o->prefill;
+    fprintf(stderr, "bench_fold: %ld events, %ld before the fold...\n", o->events, prefill);
+    source_t src;
+    source_open(&src, brokers, o);
+    uint64_t t0 = rf_now_ns();
+    source_produce(&src, (uint64_t)prefill);
+    RF_ASSERT(fg_prod_flush(&src.prod) == 0);
+    r->produce_per_s = (double)prefill / secs_since(t0);
+    check_kept(brokers, o, prefill);
+    r->raw_per_s = raw_consume(brokers, o, prefill);
     double puts1_per_s;
     snprintf(probe, sizeof probe, "%s/probe1", dir);
     rocks_probe(probe, 300, 1, &r->sync1_us, &puts1_per_s);
     snprintf(probe, sizeof probe, "%s/probe1000", dir);
     rocks_probe(probe, 300, 1000, &r->sync1000_us, &r->sync1000_puts_per_s);
     snprintf(data, sizeof data, "%s/data", dir);
-    fprintf(stderr, "bench_fold: folding...\n");
     r->rss_before_kb = peak_rss_kb();
     double cpu0 = cpu_s();
-    rf_err_t err;
-    if (o->subprocess) {
-        err = fold_subprocess(brokers, data, o, st, pct, &r->rss_peak_kb, eb);
-    } else {
-        err = fold_in_process(brokers, data, o, st, eb);
-        r->rss_peak_kb = peak_rss_kb();
-        const rf_fold_hist_t *h[2] = {&st->commit_us, &st->cycle_us};
-        for (int i = 0; i < 6; i++)
-            pct[i] = rf_fold_hist_quantile(h[i / 3], i % 3 == 0 ? 0.5 : i % 3 == 1 ? 0.99 : 0.999);
-    }
+    fold_run_t f = {0};
+    t0 = rf_now_ns();
+    if (o->subprocess)
+        fold_start_subprocess(&f, brokers, data, o);
+    else
+        fold_start_in_process(&f, brokers, data, o);
+    bool ok = feed_and_wait(&src, brokers, o);
+    r->elapsed_s = secs_since(t0);
+    rf_err_t err = fold_finish(&f, o, st, r, eb);
     r->cpu_s = cpu_s() - cpu0;
+    /* The broker now drops already-folded events (it keeps the last 5 MiB of
+     * a partition); had it dropped one before the fold read it, the fold would
+     * have stopped with RF_ERR_GAP. */
+    source_close(&src);
     rf_broker_stop(b);
+    if (err == RF_OK && !ok) err = rf_errf(eb, RF_ERR_TIMEOUT, "the fold stalled");
     return err;
 }
 
 int main(int argc, char **argv)
 {
     bench_opts_t o = {.events = 1000000,
+                      .prefill = 150000,
                       .partitions = RF_PARTITIONS_DEFAULT,
                       .programs = 64,
-                      .batch = RF_FOLD_BATCH_MAX};
+                      .batch = RF_FOLD_BATCH_MAX,
+                      .compression = "zstd"};
     if (parse(argc, argv, &o)) return 2;
     rf_log_set_level(RF_LOG_WARN);
     char dir[512];
@@ -406,10 +550,9 @@ int main(int argc, char **argv)
         return 1;
     }
     static rf_fold_stats_t st;
-    uint64_t pct[6] = {0};
     bench_result_t r = {0};
     rf_errbuf_t eb = {{0}};
-    rf_err_t err = run(dir, &o, &st, pct, &r, &eb);
+    rf_err_t err = run(dir, &o, &st, &r, &eb);
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "bench_fold: cannot remove %s\n", dir);
@@ -417,6 +560,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_fold: %s\n", eb.msg);
         return 1;
     }
-    print_result(&o, &st, pct, &r);
+    print_result(&o, &st, &r);
     return st.consumed == (uint64_t)o.events ? 0 : 1;
 }
