@@ -9,6 +9,7 @@
 
 #include "rf_commands.h"
 #include "rf_fold_worker.h"
+#include "rf_metrics.h"
 
 static rf_fold_worker_t *volatile running_worker;
 
@@ -44,7 +45,9 @@ static void fold_usage(FILE *f)
             "  --topic-prefix P   prefix of refold's topic names\n"
             "  --no-outbox        do not publish records to refold.ledger (benchmarks)\n"
             "  --stats            a stats line on stderr every second\n"
-            "  --json             the summary as one JSON object\n",
+            "  --json             the summary as one JSON object\n"
+            "  --metrics-port N   serve Prometheus metrics on 127.0.0.1:N/metrics\n"
+            "  --log-json         log one JSON object per line on stderr\n",
             RF_FOLD_BATCH_MAX, RF_FOLD_BATCH_MS, RF_FOLD_THREADS_MAX);
 }
 
@@ -90,8 +93,50 @@ static void print_stats(const rf_fold_stats_t *st, void *opaque)
 typedef struct fold_args {
     rf_fold_worker_conf_t conf;
     bool json;
+    int metrics_port; /* 0: no metrics endpoint */
     char topics[3][256];
 } fold_args_t;
+
+/* Options that take a value and can be wrong; returns 0 or prints and 2. */
+static int value_opt(int opt, const char *arg, fold_args_t *a)
+{
+    rf_fold_worker_conf_t *c = &a->conf;
+    rf_errbuf_t eb = {{0}};
+    int bad = 0;
+    const char *name = "";
+    switch (opt) {
+    case 'n':
+        bad = parse_int(arg, 1, RF_FOLD_BATCH_MAX, &c->batch_max), name = "batch";
+        break;
+    case 'm':
+        bad = parse_int(arg, 1, RF_FOLD_BATCH_MS_MAX, &c->batch_ms), name = "batch-ms";
+        break;
+    case 'T':
+        bad = parse_int(arg, 1, RF_FOLD_THREADS_MAX, &c->threads), name = "threads";
+        break;
+    case 'p':
+        bad = parse_partitions(arg, c), name = "partitions";
+        break;
+    case 'X':
+        if (rf_kafka_opts_add_x(&c->kafka, arg, &eb) == RF_OK) return 0;
+        fprintf(stderr, "refold fold: %s\n", eb.msg);
+        return 2;
+    default:
+        RF_ASSERT(!"unknown option");
+    }
+    if (bad) fprintf(stderr, "refold fold: bad --%s '%s'\n", name, arg);
+    return bad ? 2 : 0;
+}
+
+static void set_topic_prefix(fold_args_t *a, const char *prefix)
+{
+    const char *names[3] = {RF_TOPIC_EVENTS, RF_TOPIC_DLQ, RF_TOPIC_LEDGER};
+    for (int i = 0; i < 3; i++)
+        snprintf(a->topics[i], sizeof a->topics[i], "%s%s", prefix, names[i]);
+    a->conf.topic_events = a->topics[0];
+    a->conf.topic_dlq = a->topics[1];
+    a->conf.topic_ledger = a->topics[2];
+}
 
 /* Returns -1 to continue, else the exit status. */
 static int parse_args(int argc, char **argv, fold_args_t *a)
@@ -108,12 +153,12 @@ static int parse_args(int argc, char **argv, fold_args_t *a)
                                              {"stats", no_argument, 0, 's'},
                                              {"json", no_argument, 0, 'j'},
                                              {"threads", required_argument, 0, 'T'},
+                                             {"metrics-port", required_argument, 0, 'M'},
+                                             {"log-json", no_argument, 0, 'J'},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
     rf_fold_worker_conf_t *c = &a->conf;
-    rf_errbuf_t eb = {{0}};
-    const char *prefix = NULL;
-    int opt;
+    int opt, rc;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "X:h", longopts, NULL)) != -1) {
         switch (opt) {
@@ -132,42 +177,32 @@ static int parse_args(int argc, char **argv, fold_args_t *a)
         case 'o':
             c->no_outbox = true;
             break;
-        case 's':
-            c->stats_interval_ms = 1000;
-            c->stats_cb = print_stats;
-            break;
         case 'j':
             a->json = true;
             break;
         case 't':
-            prefix = optarg;
+            set_topic_prefix(a, optarg);
+            break;
+        case 's':
+            c->stats_interval_ms = 1000;
+            c->stats_cb = print_stats;
+            break;
+        case 'M':
+            if (parse_int(optarg, 1, 65535, &a->metrics_port) != 0) {
+                fprintf(stderr, "refold fold: bad --metrics-port '%s'\n", optarg);
+                return 2;
+            }
+            c->metrics = true;
+            break;
+        case 'J':
+            rf_log_set_json(1);
             break;
         case 'n':
         case 'm':
-            if (parse_int(optarg, 1, opt == 'n' ? RF_FOLD_BATCH_MAX : RF_FOLD_BATCH_MS_MAX,
-                          opt == 'n' ? &c->batch_max : &c->batch_ms) != 0) {
-                fprintf(stderr, "refold fold: bad --%s '%s'\n", opt == 'n' ? "batch" : "batch-ms",
-                        optarg);
-                return 2;
-            }
-            break;
         case 'T':
-            if (parse_int(optarg, 1, RF_FOLD_THREADS_MAX, &c->threads) != 0) {
-                fprintf(stderr, "refold fold: bad --threads '%s'\n", optarg);
-                return 2;
-            }
-            break;
         case 'p':
-            if (parse_partitions(optarg, c) != 0) {
-                fprintf(stderr, "refold fold: bad --partitions '%s'\n", optarg);
-                return 2;
-            }
-            break;
         case 'X':
-            if (rf_kafka_opts_add_x(&c->kafka, optarg, &eb) != RF_OK) {
-                fprintf(stderr, "refold fold: %s\n", eb.msg);
-                return 2;
-            }
+            if ((rc = value_opt(opt, optarg, a)) != 0) return rc;
             break;
         case 'h':
             fold_usage(stdout);
@@ -181,15 +216,25 @@ static int parse_args(int argc, char **argv, fold_args_t *a)
         fprintf(stderr, "refold fold: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (prefix) {
-        const char *names[3] = {RF_TOPIC_EVENTS, RF_TOPIC_DLQ, RF_TOPIC_LEDGER};
-        for (int i = 0; i < 3; i++)
-            snprintf(a->topics[i], sizeof a->topics[i], "%s%s", prefix, names[i]);
-        c->topic_events = a->topics[0];
-        c->topic_dlq = a->topics[1];
-        c->topic_ledger = a->topics[2];
-    }
     return -1;
+}
+
+/* Scrape hook: mirrors the worker's stats (thread safe) into the registry. */
+static void metrics_hook(void *opaque)
+{
+    static rf_fold_stats_t st; /* large; the registry serialises hooks */
+    rf_fold_worker_stats(opaque, &st);
+    rf_metrics_from_fold_stats(&st);
+}
+
+static rf_err_t start_metrics(rf_fold_worker_t *w, int port, rf_errbuf_t *eb)
+{
+    rf_metrics_declare_standard();
+    rf_err_t err = rf_metrics_add_hook(metrics_hook, w);
+    if (err != RF_OK) return rf_errf(eb, err, "cannot add the stats hook");
+    err = rf_metrics_serve("127.0.0.1", port, eb);
+    if (err != RF_OK) rf_metrics_remove_hook(metrics_hook, w);
+    return err;
 }
 
 int rf_cmd_fold(int argc, char **argv)
@@ -208,6 +253,11 @@ int rf_cmd_fold(int argc, char **argv)
     struct sigaction sa = {0}, old_int, old_term;
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
+    if (a.metrics_port && start_metrics(w, a.metrics_port, &eb) != RF_OK) {
+        fprintf(stderr, "refold fold: metrics: %s\n", eb.msg);
+        rf_fold_worker_destroy(w);
+        return 1;
+    }
     running_worker = w;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
@@ -217,6 +267,10 @@ int rf_cmd_fold(int argc, char **argv)
     running_worker = NULL;
     static rf_fold_stats_t st;
     rf_fold_worker_stats(w, &st);
+    if (a.metrics_port) {
+        rf_metrics_stop();
+        rf_metrics_remove_hook(metrics_hook, w);
+    }
     rf_fold_worker_destroy(w);
     char line[1024];
     rf_fold_stats_format(&st, a.json, line, sizeof line);

@@ -2,6 +2,7 @@
  * per partition (offset checks), fold the partitions in parallel, dead-letter,
  * commit the partitions in parallel, run the outbox (docs/fold-worker.md). */
 #include "rf_fold_internal.h"
+#include "rf_metrics.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -154,6 +155,8 @@ static rf_err_t fold_queued(rf_fold_worker_t *w)
         if (res->outcome == RF_OUTCOME__COUNT) continue; /* its partition was revoked */
         w->st.consumed++;
         w->st.outcomes[res->outcome]++;
+        if (w->conf.metrics && res->outcome != RF_OUTCOME_APPLIED)
+            rf_metrics_fold_outcome(res->outcome, res->err);
         if (res->outcome == RF_OUTCOME_DEAD_LETTER) rf__fold_dlq_send(w, w->msgs[i], res);
     }
     rf__fold_drop_queued(w);
@@ -182,6 +185,8 @@ rf_err_t rf__fold_commit_parts(rf_fold_worker_t *w, rf_fold_part_t *const *parts
         p->dirty = 0;
         w->st.ledger_commits++;
         rf_fold_hist_add(&w->st.commit_us, p->job_ns / 1000);
+        if (w->conf.metrics)
+            rf_metrics_observe(RF_METRIC_BATCH_COMMIT_SECONDS, "", (double)p->job_ns / 1e9);
         rd_kafka_topic_partition_list_add(tl, w->conf.topic_events, p->partition)->offset =
             p->durable_offset;
     }

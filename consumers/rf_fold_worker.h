@@ -92,6 +92,8 @@ typedef struct rf_fold_worker_conf {
     bool exit_at_end;         /* return once every assigned partition reached the high
                                  watermark it had at assignment and the outbox drained */
     bool no_outbox;           /* do not publish to refold.ledger (benchmarks) */
+    bool metrics;             /* count outcomes by reason and commit latency in
+                                 rf_metrics (the process serves /metrics) */
     int ledger_flags;         /* extra rf_ledger flags: RF_LEDGER_NOSYNC (tests only) */
     int threads;              /* partitions folded and committed in parallel,
                                  1..RF_FOLD_THREADS_MAX; 0: one per online CPU */

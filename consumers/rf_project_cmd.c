@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "rf_commands.h"
+#include "rf_metrics.h"
 #include "rf_project.h"
 
 static rf_project_worker_t *signal_worker; /* for the signal handler only */
@@ -17,11 +18,20 @@ static void on_signal(int sig)
     if (signal_worker) rf_project_worker_stop(signal_worker);
 }
 
+/* Scrape hook: mirrors the worker's stats into the metrics registry on each
+ * GET /metrics (rf_project_worker_stats is thread safe). */
+static void metrics_hook(void *opaque)
+{
+    static rf_project_stats_t st; /* large; the registry serialises hooks */
+    rf_project_worker_stats(opaque, &st);
+    rf_metrics_from_project_stats(&st);
+}
+
 static void project_usage(FILE *f)
 {
     fprintf(f, "usage: refold project --brokers HOST:PORT --data DIR [--group G] [--topic T]\n"
                "                      [--topic-prefix P] [--exit-at-end] [--threads N]\n"
-               "                      [-X name=value ...]\n"
+               "                      [--metrics-port N] [--log-json] [-X name=value ...]\n"
                "\n"
                "Consumes refold.ledger into the read models (balances, leaderboards, funnel\n"
                "stats, code index) under DIR/project/p-NNNN, one synced RocksDB batch per\n"
@@ -37,6 +47,8 @@ static void project_usage(FILE *f)
                "  --threads N      partitions applied in parallel (default: online CPUs)\n"
                "  --exit-at-end    exit 0 once every assigned partition reached the end it\n"
                "                   had when assigned\n"
+               "  --metrics-port N serve Prometheus metrics on 127.0.0.1:N/metrics\n"
+               "  --log-json       log one JSON object per line on stderr\n"
                "  -X name=value    any librdkafka property\n");
 }
 
@@ -54,6 +66,8 @@ static void print_summary(rf_project_worker_t *w)
 }
 
 /* Parses the options into o; returns -1 to go on, or the exit status. */
+static int metrics_port;
+
 static int parse_args(int argc, char **argv, rf_project_opts_t *o, char *topic, size_t tcap)
 {
     static const struct option longopts[] = {{"brokers", required_argument, 0, 'b'},
@@ -63,6 +77,8 @@ static int parse_args(int argc, char **argv, rf_project_opts_t *o, char *topic, 
                                              {"exit-at-end", no_argument, 0, 'e'},
                                              {"topic-prefix", required_argument, 0, 'P'},
                                              {"threads", required_argument, 0, 'n'},
+                                             {"metrics-port", required_argument, 0, 'M'},
+                                             {"log-json", no_argument, 0, 'J'},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
     rf_errbuf_t eb = {{0}};
@@ -98,6 +114,16 @@ static int parse_args(int argc, char **argv, rf_project_opts_t *o, char *topic, 
                 return 2;
             }
             break;
+        case 'M':
+            metrics_port = (int)strtol(optarg, &end, 10);
+            if (*end || metrics_port < 1 || metrics_port > 65535) {
+                fprintf(stderr, "refold project: --metrics-port must be 1..65535\n");
+                return 2;
+            }
+            break;
+        case 'J':
+            rf_log_set_json(1);
+            break;
         case 'X':
             if (rf_kafka_opts_add_x(&o->kafka, optarg, &eb) == RF_OK) break;
             fprintf(stderr, "refold project: %s\n", eb.msg);
@@ -130,6 +156,16 @@ int rf_cmd_project(int argc, char **argv)
         fprintf(stderr, "refold project: %s\n", eb.msg);
         return 1;
     }
+    if (metrics_port) {
+        rf_metrics_declare_standard();
+        if (rf_metrics_add_hook(metrics_hook, w) != RF_OK ||
+            rf_metrics_serve("127.0.0.1", metrics_port, &eb) != RF_OK) {
+            fprintf(stderr, "refold project: metrics: %s\n", eb.msg);
+            rf_metrics_remove_hook(metrics_hook, w);
+            rf_project_worker_destroy(w);
+            return 1;
+        }
+    }
     signal_worker = w;
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
@@ -140,6 +176,10 @@ int rf_cmd_project(int argc, char **argv)
     signal(SIGTERM, SIG_DFL);
     signal_worker = NULL;
     print_summary(w);
+    if (metrics_port) {
+        rf_metrics_stop();
+        rf_metrics_remove_hook(metrics_hook, w);
+    }
     rf_project_worker_destroy(w);
     if (err != RF_OK) {
         fprintf(stderr, "refold project: %s\n", eb.msg);
