@@ -70,6 +70,81 @@ static void cache_unref(void)
     pthread_mutex_unlock(&cache_mu);
 }
 
+/* ---- the memtable budget shared by the writable ledgers of the process ----
+ * The C API has no shared WriteBufferManager: each writable ledger's
+ * memtables are resized (a mutable option) when ledgers open or close so
+ * that together they stay within RF_LEDGER_MEMTABLE_BUDGET_BYTES (each
+ * partition at least RF_LEDGER_WRITE_BUFFER_BYTES). Guarded by cache_mu. */
+
+static rf_ledger_t *writers;
+static size_t writers_n, writers_wb;
+
+/* A partition's state memtable for n writable ledgers: a power of two, so
+ * the others are resized only a few times while a worker opens its
+ * partitions. Its records and archive memtables get a quarter each. */
+static size_t budget_wb(size_t n)
+{
+    size_t share = RF_LEDGER_MEMTABLE_BUDGET_BYTES / (3 * (n ? n : 1));
+    size_t w = RF_LEDGER_WRITE_BUFFER_BYTES;
+    while (w * 2 <= share && w * 2 <= RF_LEDGER_WRITE_BUFFER_MAX)
+        w *= 2;
+    return w;
+}
+
+static size_t log_wb(size_t state_wb)
+{
+    return state_wb / 4;
+}
+
+static void resize_memtables(rf_ledger_t *l, size_t wb)
+{
+    static const char *const keys[1] = {"write_buffer_size"};
+    for (int i = 0; i < RF__CF__COUNT; i++) {
+        char v[32];
+        snprintf(v, sizeof v, "%zu", i == RF__CF_STATE ? wb : log_wb(wb));
+        const char *const vals[1] = {v};
+        char *errptr = NULL;
+        rocksdb_set_options_cf(l->db, l->cf[i], 1, keys, vals, &errptr);
+        if (errptr) {
+            rf_log(RF_LOG_WARN, "ledger '%s': cannot resize memtables: %s", l->path, errptr);
+            rocksdb_free(errptr);
+        }
+    }
+}
+
+/* The share of each of n writable ledgers; resizes the open ones when it
+ * changes. Caller holds cache_mu. */
+static size_t writers_rebudget(size_t n)
+{
+    size_t wb = budget_wb(n);
+    RF_ASSERT(n >= writers_n);
+    if (wb != writers_wb)
+        for (rf_ledger_t *w = writers; w; w = w->wnext)
+            resize_memtables(w, wb);
+    writers_wb = wb;
+    return wb;
+}
+
+static void writers_add(rf_ledger_t *l)
+{
+    l->wnext = writers;
+    l->wprev = NULL;
+    if (writers) writers->wprev = l;
+    writers = l;
+    writers_n++;
+}
+
+static void writers_remove(rf_ledger_t *l)
+{
+    RF_ASSERT(writers_n > 0);
+    if (l->wprev)
+        l->wprev->wnext = l->wnext;
+    else
+        writers = l->wnext;
+    if (l->wnext) l->wnext->wprev = l->wprev;
+    writers_n--;
+}
+
 /* Options (docs/ledger.md, "Storage"). DB-wide: WAL on (commits are
  * synced), two background jobs (two cores), bounded files and info logs. */
 static rocksdb_options_t *make_db_options(int flags)
@@ -95,11 +170,11 @@ static rocksdb_options_t *make_db_options(int flags)
  * down instead of rewriting them with the state, and they need no filter
  * (reads hit). Index and filter blocks live in the shared cache so memory is
  * bounded per process, not per partition. */
-static rocksdb_options_t *make_cf_options(int cf, rocksdb_cache_t *cache, int compression)
+static rocksdb_options_t *make_cf_options(int cf, rocksdb_cache_t *cache, int compression,
+                                          size_t wb)
 {
     rocksdb_options_t *o = rocksdb_options_create();
-    size_t wb = cf == RF__CF_STATE ? RF_LEDGER_WRITE_BUFFER_BYTES : RF_LEDGER_LOG_BUFFER_BYTES;
-    rocksdb_options_set_write_buffer_size(o, wb);
+    rocksdb_options_set_write_buffer_size(o, cf == RF__CF_STATE ? wb : log_wb(wb));
     rocksdb_options_set_max_write_buffer_number(o, 2);
     rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
     rocksdb_options_set_compression(o, compression);
@@ -123,6 +198,11 @@ static rocksdb_options_t *make_cf_options(int cf, rocksdb_cache_t *cache, int co
         rocksdb_options_set_write_buffer_size(o, (size_t)atoi(e) << 20);
     if ((e = getenv("RFX_LOGWB_MB")) && cf != RF__CF_STATE)
         rocksdb_options_set_write_buffer_size(o, (size_t)atoi(e) << 20);
+    if ((e = getenv("RFX_LOGCOMP")) && cf != RF__CF_STATE) {
+        int lv[7] = {0, compression, compression, compression, compression, compression, compression};
+        rocksdb_options_set_compression_per_level(o, lv, 7);
+        rocksdb_options_set_target_file_size_base(o, (uint64_t)atoi(e) << 20);
+    }
     if ((e = getenv("RFX_L0")) && cf == RF__CF_STATE)
         rocksdb_options_set_level0_file_num_compaction_trigger(o, atoi(e));
     return o;
@@ -131,11 +211,11 @@ static rocksdb_options_t *make_cf_options(int cf, rocksdb_cache_t *cache, int co
 static const char *const cf_names[RF__CF__COUNT] = {"default", "records", "archive"};
 
 static rocksdb_t *open_cfs(rf_ledger_t *l, const char *path, rocksdb_cache_t *cache,
-                           int compression, char **errptr)
+                           int compression, size_t wb, char **errptr)
 {
     l->opts = make_db_options(l->flags);
     for (int i = 0; i < RF__CF__COUNT; i++)
-        l->cf_opts[i] = make_cf_options(i, cache, compression);
+        l->cf_opts[i] = make_cf_options(i, cache, compression, wb);
     const rocksdb_options_t *co[RF__CF__COUNT];
     memcpy(co, l->cf_opts, sizeof co);
     if (l->flags & RF_LEDGER_READONLY)
@@ -158,13 +238,24 @@ static rf_err_t open_db(rf_ledger_t *l, const char *path, rf_errbuf_t *eb)
 {
     rocksdb_cache_t *cache = cache_ref();
     char *errptr = NULL;
-    l->db = open_cfs(l, path, cache, rocksdb_lz4_compression, &errptr);
+    int writer = !(l->flags & RF_LEDGER_READONLY);
+    /* opens of writable ledgers are serialised: the budget counts them */
+    if (writer) pthread_mutex_lock(&cache_mu);
+    size_t wb = writer ? writers_rebudget(writers_n + 1) : RF_LEDGER_WRITE_BUFFER_BYTES;
+    l->db = open_cfs(l, path, cache, rocksdb_lz4_compression, wb, &errptr);
     if (!l->db && errptr && strstr(errptr, "ompression")) {
         /* a RocksDB built without LZ4: fall back to no compression */
         rf_log(RF_LOG_WARN, "ledger '%s': %s; using no compression", path, errptr);
         rocksdb_free(errptr), errptr = NULL;
         destroy_options(l);
-        l->db = open_cfs(l, path, cache, rocksdb_no_compression, &errptr);
+        l->db = open_cfs(l, path, cache, rocksdb_no_compression, wb, &errptr);
+    }
+    if (writer) {
+        if (l->db)
+            writers_add(l);
+        else
+            writers_rebudget(writers_n); /* back to the share of the others */
+        pthread_mutex_unlock(&cache_mu);
     }
     if (!l->db) {
         cache_unref();
@@ -272,7 +363,14 @@ void rf_ledger_close(rf_ledger_t *l)
     rf__buf_free(&l->recs_buf);
     rf__buf_free(&l->recs_len);
     rf__buf_free(&l->arch);
+    rf__buf_free(&l->enc);
     EVP_MD_CTX_free(l->sha);
+    if (l->db && !(l->flags & RF_LEDGER_READONLY)) {
+        pthread_mutex_lock(&cache_mu);
+        writers_remove(l);
+        writers_rebudget(writers_n); /* the others may grow */
+        pthread_mutex_unlock(&cache_mu);
+    }
     if (l->db) {
         for (int i = 0; i < RF__CF__COUNT; i++)
             rocksdb_column_family_handle_destroy(l->cf[i]);
@@ -370,11 +468,15 @@ rf_err_t rf__batch_get(rf_ledger_t *l, const void *key, size_t klen, void *val, 
     }
     if (!v) return RF_ERR_NOT_FOUND;
     rf_err_t err = RF_OK;
-    if (*vlen > cap)
+    if (((const uint8_t *)key)[0] == RF__K_RULES)
+        err = rf__zr_decode((const uint8_t *)v, *vlen, val, cap, vlen);
+    else if (*vlen > cap)
         err = RF_ERR_OVERSIZE;
     else if (*vlen)
         memcpy(val, v, *vlen);
     rocksdb_free(v);
+    if (err == RF_ERR_CORRUPT)
+        rf_log(RF_LOG_ERROR, "ledger partition %d: malformed rules state value", (int)l->partition);
     return err;
 }
 
@@ -461,13 +563,22 @@ static void put_records(rf_ledger_t *l)
     RF_ASSERT(pos == l->recs_buf.len);
 }
 
+/* One state key; the rules' values are stored with zero runs collapsed.
+ * -1: out of memory. */
 static int emit_one(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque)
 {
     rf_ledger_t *l = opaque;
-    if (vl == SIZE_MAX)
+    if (vl == SIZE_MAX) {
         rocksdb_writebatch_delete(l->wb, (const char *)k, kl);
-    else
-        rocksdb_writebatch_put(l->wb, (const char *)k, kl, (const char *)v, vl);
+        return 0;
+    }
+    if (k[0] == RF__K_RULES) {
+        l->enc.len = 0;
+        if (rf__buf_reserve(&l->enc, rf__zr_bound(vl))) return -1;
+        vl = rf__zr_encode(v, vl, l->enc.p);
+        v = l->enc.p;
+    }
+    rocksdb_writebatch_put(l->wb, (const char *)k, kl, (const char *)v, vl);
     return 0;
 }
 

@@ -344,3 +344,92 @@ rf_err_t rf__uuid_parse(const char *s, uint8_t out[16])
     }
     return n == 16 && s[RF_UUID_STR_LEN] == 0 ? RF_OK : RF_ERR_BAD_INPUT;
 }
+
+/* ---- rules state values: zero runs collapsed (docs/ledger.md) ----
+ * The rules store fixed-size structs, mostly zero (empty strings, unused
+ * slots): a token byte t < 0x80 is followed by t + 1 literal bytes; t >=
+ * 0x80 stands for t - 0x7f zero bytes. Runs of fewer than ZR_MIN zeros stay
+ * literal. */
+
+#define ZR_MIN 4
+#define ZR_RUN 128
+
+size_t rf__zr_bound(size_t n)
+{
+    return n + n / ZR_RUN + 1;
+}
+
+/* Length of the zero run at p (at most max), a word at a time. */
+static size_t zero_run(const uint8_t *p, size_t max)
+{
+    size_t z = 0;
+    while (z + 8 <= max) {
+        uint64_t w;
+        memcpy(&w, p + z, 8);
+        if (w) return z + ((size_t)__builtin_ctzll(w) >> 3); /* little-endian */
+        z += 8;
+    }
+    while (z < max && !p[z])
+        z++;
+    return z;
+}
+
+/* Emits in[from, to) as literal tokens. */
+static size_t zr_literals(const uint8_t *in, size_t from, size_t to, uint8_t *out)
+{
+    size_t o = 0;
+    for (; from < to; from += ZR_RUN) {
+        size_t k = to - from < ZR_RUN ? to - from : ZR_RUN;
+        out[o++] = (uint8_t)(k - 1);
+        memcpy(out + o, in + from, k);
+        o += k;
+    }
+    return o;
+}
+
+size_t rf__zr_encode(const uint8_t *in, size_t n, uint8_t *out)
+{
+    size_t i = 0, o = 0, lit = 0; /* lit: start of the pending literal bytes */
+    while (i < n) {
+        if (in[i]) {
+            i++;
+            continue;
+        }
+        size_t z = zero_run(in + i, n - i);
+        if (z < ZR_MIN) {
+            i += z;
+            continue;
+        }
+        o += zr_literals(in, lit, i, out + o);
+        for (size_t left = z; left;) {
+            size_t k = left < ZR_RUN ? left : ZR_RUN;
+            out[o++] = (uint8_t)(0x7f + k);
+            left -= k;
+        }
+        i += z;
+        lit = i;
+    }
+    o += zr_literals(in, lit, n, out + o);
+    RF_ASSERT(o <= rf__zr_bound(n));
+    return o;
+}
+
+rf_err_t rf__zr_decode(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t *outlen)
+{
+    size_t i = 0, o = 0;
+    while (i < n) { /* bounded: each token consumes a byte */
+        uint8_t t = in[i++];
+        size_t k = t < 0x80 ? (size_t)t + 1 : (size_t)t - 0x7f;
+        if (t < 0x80 && k > n - i) return RF_ERR_CORRUPT;
+        if (o + k <= cap) {
+            if (t < 0x80)
+                memcpy(out + o, in + i, k);
+            else
+                memset(out + o, 0, k);
+        }
+        if (t < 0x80) i += k;
+        o += k;
+    }
+    *outlen = o;
+    return o > cap ? RF_ERR_OVERSIZE : RF_OK;
+}

@@ -116,6 +116,8 @@ struct rf_ledger {
     rf__buf_t arch;                   /* the batch's consumed bytes: u32 LE length || bytes */
     int64_t arch_first;               /* offset of the first event in arch */
     EVP_MD_CTX *sha;                  /* reused for every hash of this ledger */
+    rf__buf_t enc;                    /* a rules value being encoded at commit */
+    rf_ledger_t *wnext, *wprev; /* the process's writable ledgers (memtable budget) */
     int32_t partition;
     int flags;
     int poisoned;           /* a fatal error mid-fold: the batch must not commit */
@@ -166,6 +168,15 @@ void rf__balance_decode(const uint8_t *v, int64_t b[RF_BUCKET__COUNT]);
 void rf__balance_encode(const int64_t b[RF_BUCKET__COUNT], uint8_t *v);
 /* Parses a UUID text form into 16 bytes (RF_ERR_BAD_INPUT if malformed). */
 rf_err_t rf__uuid_parse(const char *s, uint8_t out[16]);
+
+/* Values of the rules' 'x' keys are stored with zero runs collapsed
+ * (rf_ledger_codec.c): encode needs rf__zr_bound(n) bytes of output; decode
+ * returns RF_ERR_OVERSIZE (with *outlen the size) when cap is too small,
+ * RF_ERR_CORRUPT when malformed. */
+size_t rf__zr_bound(size_t n);
+size_t rf__zr_encode(const uint8_t *in, size_t n, uint8_t *out);
+rf_err_t rf__zr_decode(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t *outlen);
+#define RF__K_RULES 'x'
 
 /* Canonical encoding: decode the bytes rf_record_canonical produced. */
 rf_err_t rf__record_decode_canonical(const uint8_t *buf, size_t len, rf_record_t *rec,

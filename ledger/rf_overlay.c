@@ -28,6 +28,7 @@ struct rf__overlay {
     uint32_t phead[OV_PREFIXES]; /* entries by their first two key bytes */
     uint32_t *sorted;            /* scratch for scans */
     uint32_t scap;
+    rf__buf_t dec; /* a rules value from the DB, decoded for a scan */
     int scanning; /* scans do not nest (sorted is shared) */
 };
 
@@ -74,6 +75,7 @@ void rf__ov_free(rf__overlay_t *o)
     free(o->entries);
     free(o->arena);
     free(o->sorted);
+    rf__buf_free(&o->dec);
     free(o);
 }
 
@@ -244,10 +246,28 @@ static int ov_collect(rf__overlay_t *o, const uint8_t *s, size_t sl, const uint8
     return 0;
 }
 
+/* A stored rules value, decoded into the overlay's scratch (valid until the
+ * next one). */
+static rf_err_t ov_decode(rf__overlay_t *o, const uint8_t **v, size_t *vl)
+{
+    size_t n = 0;
+    rf_err_t err = rf__zr_decode(*v, *vl, o->dec.p, o->dec.cap, &n);
+    if (err == RF_ERR_OVERSIZE) {
+        o->dec.len = 0;
+        if (rf__buf_reserve(&o->dec, n)) return RF_ERR_NOMEM;
+        err = rf__zr_decode(*v, *vl, o->dec.p, o->dec.cap, &n);
+    }
+    if (err) return err;
+    *v = o->dec.p;
+    *vl = n;
+    return RF_OK;
+}
+
 rf_err_t rf__ov_scan(rf__overlay_t *o, rocksdb_iterator_t *it, const uint8_t *s, size_t sl,
                      const uint8_t *end, size_t el, rf_kv_cb_t *cb, void *opaque)
 {
     uint32_t n = 0, i = 0;
+    rf_err_t err = RF_OK;
     RF_ASSERT(!o->scanning);
     if (ov_collect(o, s, sl, end, el, &n)) return RF_ERR_NOMEM;
     o->scanning = 1;
@@ -267,7 +287,8 @@ rf_err_t rf__ov_scan(rf__overlay_t *o, rocksdb_iterator_t *it, const uint8_t *s,
         if (!dk && !e) break;
         int c = !e ? -1 : !dk ? 1 : key_cmp(dk, kl, o->arena + e->koff, e->klen);
         if (c < 0) { /* only in the DB */
-            const char *v = rocksdb_iter_value(it, &vl);
+            const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+            if (dk[0] == RF__K_RULES && (err = ov_decode(o, &v, &vl))) break;
             if (cb(dk, kl, v, vl, opaque)) break;
             rocksdb_iter_next(it);
             continue;
@@ -279,7 +300,7 @@ rf_err_t rf__ov_scan(rf__overlay_t *o, rocksdb_iterator_t *it, const uint8_t *s,
             break;
     }
     o->scanning = 0;
-    return RF_OK;
+    return err;
 }
 
 int rf__ov_each_sorted(rf__overlay_t *o, rf__ov_each_cb_t *cb, void *opaque)
