@@ -108,12 +108,18 @@
  * RF_FOLD_BATCH_MAX events; above the cap the gain is small. */
 #define RF_LEDGER_WRITE_BUFFER_BYTES (8u << 20)
 #define RF_LEDGER_WRITE_BUFFER_MAX (64u << 20)
-/* L0 files of the state column family before a compaction: a miss probes
- * the bloom filter of each, a compaction merges them all at once. */
+/* L0 files of a column family before a compaction: a state miss probes the
+ * bloom filter of each, a compaction merges them all at once (4 cost 0.6 us
+ * more per event at 2M events). */
 #define RF_LEDGER_L0_TRIGGER 8
-/* Open table files per partition RocksDB: 256 partitions x 64 stays far below
- * the usual 64k descriptor limit; more files than this are reopened. */
-#define RF_LEDGER_OPEN_FILES_MAX 64
+/* Open table files per partition RocksDB (a table reopened costs a read of
+ * its footer, index and filter: 64 thrashed at 2M events, 512 did not).
+ * Descriptors: partitions x this at most; a partition holds about its size /
+ * 64 MiB files, so only large ledgers get near it. */
+#define RF_LEDGER_OPEN_FILES_MAX 512
+/* Target size of the record and archive table files (compressed): larger
+ * files, fewer of them open. */
+#define RF_LEDGER_LOG_FILE_BYTES (256u << 20)
 /* Archived events are stored in chunks, one RocksDB key per chunk of
  * consecutive offsets (docs/ledger.md): a key per event cost a memtable
  * insert each. A chunk closes once it holds this many bytes, so reading one

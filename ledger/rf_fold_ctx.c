@@ -75,7 +75,8 @@ rf_err_t rf_fold_scan(rf_fold_ctx_t *ctx, const void *start, size_t slen, const 
         ro = rocksdb_readoptions_create();
         rocksdb_readoptions_set_iterate_upper_bound(ro, end, elen);
     }
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(l->db, ro ? ro : l->ro, l->cf[RF__CF_STATE]);
+    rocksdb_iterator_t *it =
+        rocksdb_create_iterator_cf(l->db, ro ? ro : l->ro, l->cf[RF__CF_STATE]);
     rf_err_t err = rf__ov_scan(l->ov, it, start, slen, end, elen, cb, opaque);
     char *errptr = NULL;
     rocksdb_iter_get_error(it, &errptr);

@@ -26,8 +26,7 @@ EVP_MD_CTX *rf__sha_new(void)
     return sha256_md ? EVP_MD_CTX_new() : NULL;
 }
 
-void rf__sha256(EVP_MD_CTX *c, const void *a, size_t an, const void *b, size_t bn,
-                uint8_t out[32])
+void rf__sha256(EVP_MD_CTX *c, const void *a, size_t an, const void *b, size_t bn, uint8_t out[32])
 {
     RF_ASSERT(c != NULL && sha256_md != NULL);
     /* with the same fetched algorithm, init reuses the context's state */
@@ -250,6 +249,10 @@ void rf__meta_encode(const rf__meta_t *m, uint8_t out[RF__META_LEN])
 
 rf_err_t rf__meta_decode(const uint8_t *buf, size_t len, rf__meta_t *m, rf_errbuf_t *eb)
 {
+    if (len == RF__META_LEN && buf[0] == 1)
+        return rf_errf(eb, RF_ERR_CONFIG,
+                       "ledger format 1 (before column families and archive chunks): rebuild "
+                       "the partition by replay");
     if (len != RF__META_LEN || buf[0] != RF__META_VERSION)
         return rf_errf(eb, RF_ERR_CORRUPT, "meta row has length %zu or unknown version", len);
     const uint8_t *p = buf + 1;

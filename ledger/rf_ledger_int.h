@@ -69,8 +69,7 @@ void rf__buf_free(rf__buf_t *b);
  * 3's one-shot SHA256() fetches the algorithm on every call, which doubled
  * the cost of hashing a 300-byte record. NULL when out of memory. */
 EVP_MD_CTX *rf__sha_new(void);
-void rf__sha256(EVP_MD_CTX *c, const void *a, size_t an, const void *b, size_t bn,
-                uint8_t out[32]);
+void rf__sha256(EVP_MD_CTX *c, const void *a, size_t an, const void *b, size_t bn, uint8_t out[32]);
 
 /* The partition's meta row ('m'): everything the ledger keeps in memory
  * between commits. `committed` mirrors storage, `staged` includes the batch. */
@@ -117,7 +116,7 @@ struct rf_ledger {
     int64_t arch_first;               /* offset of the first event in arch */
     EVP_MD_CTX *sha;                  /* reused for every hash of this ledger */
     rf__buf_t enc;                    /* a rules value being encoded at commit */
-    rf_ledger_t *wnext, *wprev; /* the process's writable ledgers (memtable budget) */
+    rf_ledger_t *wnext, *wprev;       /* the process's writable ledgers (memtable budget) */
     int32_t partition;
     int flags;
     int poisoned;           /* a fatal error mid-fold: the batch must not commit */
@@ -214,9 +213,8 @@ int rf__batch_open(const rf_ledger_t *l);
 /* Archive chunks: calls cb for each event of the chunk value v stored under
  * 'a' + be64(first); RF_ERR_CORRUPT if malformed; cb returns non-zero to stop
  * (*stopped set). *count gets the events walked. */
-rf_err_t rf__archive_chunk_each(int64_t first, const uint8_t *v, size_t vl,
-                                rf_archive_cb_t *cb, void *opaque, uint64_t *count,
-                                int *stopped);
+rf_err_t rf__archive_chunk_each(int64_t first, const uint8_t *v, size_t vl, rf_archive_cb_t *cb,
+                                void *opaque, uint64_t *count, int *stopped);
 
 /* Committed reads (no batch). val is malloc'ed by RocksDB: rocksdb_free it. */
 rf_err_t rf__db_get(rf_ledger_t *l, const uint8_t *key, size_t klen, char **val, size_t *vlen,

@@ -315,8 +315,7 @@ rf_err_t rf_ledger_archive_get(rf_ledger_t *l, int64_t offset, uint8_t *buf, siz
     }
     if (g.err == RF_ERR_NOT_FOUND)
         return rf_errf(eb, g.err, "offset %lld is not archived", (long long)offset);
-    if (g.err == RF_ERR_OVERSIZE)
-        return rf_errf(eb, g.err, "archived event of %zu bytes", *len);
+    if (g.err == RF_ERR_OVERSIZE) return rf_errf(eb, g.err, "archived event of %zu bytes", *len);
     return RF_OK;
 }
 

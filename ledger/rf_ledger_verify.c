@@ -73,13 +73,24 @@ static int map_grow(vmap_t *m)
     return 1;
 }
 
+/* Room for n more accounts without a rehash, so that the slot pointers a
+ * record's postings hold stay valid while it is added; 0 (overflow) when
+ * the map is at its bound. */
+static int map_reserve(vst_t *st, size_t n)
+{
+    vmap_t *m = &st->map;
+    while ((m->count + n) * 4 > m->nslots * 3)
+        if (!map_grow(m)) {
+            st->overflow = 1;
+            return 0;
+        }
+    return 1;
+}
+
 static vacct_t *map_get(vst_t *st, const uint8_t *key, size_t klen, uint64_t h)
 {
     vmap_t *m = &st->map;
-    if ((m->count + 1) * 4 > m->nslots * 3 && !map_grow(m)) {
-        st->overflow = 1;
-        return NULL;
-    }
+    RF_ASSERT((m->count + 1) * 4 <= m->nslots * 3); /* map_reserve made room */
     vacct_t *a = map_slot(m, h, key, klen);
     if (!a->h) {
         a->h = h;
@@ -126,6 +137,7 @@ static int add_postings(vst_t *st, uint64_t seq)
     vacct_t *touched[RF_POSTINGS_MAX];
     const char *owners[RF_POSTINGS_MAX];
     uint32_t nt = 0;
+    if (!map_reserve(st, rec->npostings)) return 1;
     for (uint32_t i = 0; i < rec->npostings; i++) {
         const rf_posting_t *p = &rec->postings[i];
         uint8_t key[RF__BALANCE_KEY_MAX];
@@ -133,7 +145,6 @@ static int add_postings(vst_t *st, uint64_t seq)
         uint64_t h = fnv1a(key, klen);
         if ((h >> 32) % st->passes != st->pass) continue;
         vacct_t *a = map_get(st, key, klen, h);
-        if (!a) return 1;
         if (__builtin_add_overflow(a->b[p->bucket], p->amount_minor, &a->b[p->bucket]))
             return fault(st, seq, RF_ERR_CORRUPT, "record %llu: %s", "balance overflows");
         a->last_seq = seq;

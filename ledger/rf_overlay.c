@@ -29,7 +29,7 @@ struct rf__overlay {
     uint32_t *sorted;            /* scratch for scans */
     uint32_t scap;
     rf__buf_t dec; /* a rules value from the DB, decoded for a scan */
-    int scanning; /* scans do not nest (sorted is shared) */
+    int scanning;  /* scans do not nest (sorted is shared) */
 };
 
 /* 8 bytes at a time; keys are short (<= ~150 bytes) and mostly distinct in
@@ -258,7 +258,7 @@ static rf_err_t ov_decode(rf__overlay_t *o, const uint8_t **v, size_t *vl)
         err = rf__zr_decode(*v, *vl, o->dec.p, o->dec.cap, &n);
     }
     if (err) return err;
-    *v = o->dec.p;
+    *v = n ? o->dec.p : (const uint8_t *)"";
     *vl = n;
     return RF_OK;
 }

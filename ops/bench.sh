@@ -53,6 +53,7 @@ run() {
 }
 
 run fold "$bin/bench_fold" --events "$N1" --json
+run fold_sub "$bin/bench_fold" --events "$N1" --subprocess --json
 run e2e_1m "$bin/bench_e2e" --events "$N1"
 run e2e_1m_process "$bin/bench_e2e" --events "$N1" --external-broker "$refold"
 if [ "$N5" -gt 0 ]; then
@@ -82,8 +83,8 @@ ms() { awk -v v="${1:-}" 'BEGIN { if (v == "") print "-"; else printf "%.1f ms",
 mib() { awk -v v="${1:-}" 'BEGIN { if (v == "") print "-"; else printf "%.0f MiB", v / 1024 }'; }
 
 raw=$(jget "$logs/fold.out" raw_consume_per_s)
-puts=$(jget "$logs/fold.out" rocksdb_sync_batch1000_puts_per_s)
-sync1=$(jget "$logs/fold.out" rocksdb_sync_batch1_p50_us)
+puts=$(jget "$logs/fold.out" sync_1000puts_per_s)
+sync1=$(jget "$logs/fold.out" sync_1put_p50_us)
 cores=$(nproc 2>/dev/null || echo "?")
 mem=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
@@ -96,7 +97,7 @@ e2e_row() { # label file
     printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$(jget "$f" events)" \
         "$(k "$eps")" "$(ratio "$eps" "$raw")" "$(ms "$(jget "$f" commit_p50_us)")" \
         "$(ms "$(jget "$f" commit_p99_us)")" "$(ms "$(jget "$f" commit_p999_us)")" \
-        "$(mib "$(jget "$f" peak_rss_kb)")" "$(jget "$f" restarts)"
+        "$(mib "$(jget "$f" peak_rss_kb)")" "$(r=$(jget "$f" restarts); echo "${r:--}")"
 }
 
 out=docs/benchmarks.md
@@ -135,13 +136,14 @@ out=docs/benchmarks.md
         e2e_row "\`refold broker\` process, 16 partitions" e2e_5m_process
     fi
     echo
-    echo "The fold worker alone on pre-produced events (\`bench_fold\`, generated traffic, partitions"
-    echo "assigned directly, so no group join):"
+    echo "The fold benchmark of the fold worker's author (\`bench_fold\`: loadgen traffic, partitions"
+    echo "assigned directly so no group join, the broker in-process; \`--subprocess\`: the fold in a"
+    echo "\`refold fold\` process, so its peak RSS is the fold's alone):"
     echo
-    echo '```'
-    grep -v '^{' "$logs/fold.out" || true
-    sed -n 's/^{/{/p' "$logs/fold.out"
-    echo '```'
+    echo "| run | events | events/s | vs raw | commit p50 | p99 | p999 | peak RSS | restarts |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    e2e_row "bench_fold, in-process" fold
+    e2e_row "bench_fold --subprocess" fold_sub
     echo
     echo "## Produce-to-balance-visible latency at 10k events/s"
     echo

@@ -934,6 +934,208 @@ static void test_overlay(void **state)
     rf_ledger_close(l);
 }
 
+/* Rules state values are stored with zero runs collapsed: random mixes of
+ * zero runs (of every length around the token limits) and bytes round-trip,
+ * never grow past the bound, and malformed or too-large input is refused. */
+static void test_zero_runs(void **state)
+{
+    (void)state;
+    static uint8_t in[2048], enc[2048 + 32], out[2048];
+    unsigned seed = 12345;
+    for (int it = 0; it < 3000; it++) {
+        size_t n = 0, want = (size_t)(rand_r(&seed) % 1500);
+        while (n < want) { /* alternate zero runs and non-zero bytes */
+            size_t run = (size_t)(rand_r(&seed) % (rand_r(&seed) % 2 ? 4 : 300)) + 1;
+            int zero = rand_r(&seed) % 2;
+            for (size_t i = 0; i < run && n < want; i++)
+                in[n++] = zero ? 0 : (uint8_t)(rand_r(&seed) % 255 + 1);
+        }
+        size_t el = rf__zr_encode(in, n, enc), ol = 0;
+        assert_true(el <= rf__zr_bound(n));
+        assert_int_equal(rf__zr_decode(enc, el, out, sizeof out, &ol), RF_OK);
+        assert_int_equal(ol, n);
+        assert_memory_equal(out, in, n);
+        if (n > 0) { /* too small a buffer: the size, and nothing past cap */
+            memset(out, 0xAA, sizeof out);
+            assert_int_equal(rf__zr_decode(enc, el, out, n - 1, &ol), RF_ERR_OVERSIZE);
+            assert_int_equal(ol, n);
+            assert_int_equal(out[n - 1], 0xAA);
+        }
+    }
+    memset(in, 0, 600); /* a mostly zero struct shrinks */
+    in[3] = 7;
+    assert_true(rf__zr_encode(in, 600, enc) < 16);
+    const uint8_t bad[2] = {5, 'x'}; /* a literal run past the end */
+    size_t ol = 0;
+    assert_int_equal(rf__zr_decode(bad, sizeof bad, out, sizeof out, &ol), RF_ERR_CORRUPT);
+}
+
+/* A rules value with zero runs written, committed and read back from the
+ * DB through get (exact and too small a buffer) and scan. */
+static int scan_big(const void *k, size_t kl, const void *v, size_t vl, void *opaque)
+{
+    (void)k, (void)kl;
+    return vl == 700 && memcmp(v, opaque, 700) == 0 ? 0 : -1;
+}
+
+static void test_state_values(void **state)
+{
+    fx_t *f = *state;
+    rf_ledger_t *l = open_rw(f, 0);
+    rf_fold_ctx_t *ctx = &l->ctx;
+    rf__ctx_reset(l, ev_new(f, RF_EV_CLOCK, PROGRAM), 0);
+    static uint8_t big[700], got[700];
+    memset(big, 0, sizeof big);
+    memcpy(big + 10, "referrer-1", 10);
+    memset(big + 300, 0xff, 8);
+    big[699] = 1;
+    assert_int_equal(rf_fold_put(ctx, "xZbig", 5, big, sizeof big), RF_OK);
+    assert_int_equal(rf_fold_put(ctx, "xZempty", 7, "", 0), RF_OK);
+    commit(l);
+    size_t vl = 0;
+    assert_int_equal(rf_fold_get(ctx, "xZbig", 5, got, sizeof got, &vl), RF_OK);
+    assert_int_equal(vl, sizeof big);
+    assert_memory_equal(got, big, sizeof big);
+    assert_int_equal(rf_fold_get(ctx, "xZbig", 5, got, 100, &vl), RF_ERR_OVERSIZE);
+    assert_int_equal(vl, sizeof big);
+    assert_int_equal(rf_fold_get(ctx, "xZempty", 7, got, sizeof got, &vl), RF_OK);
+    assert_int_equal(vl, 0);
+    assert_int_equal(rf_fold_scan(ctx, "xZb", 3, "xZc", 3, scan_big, big), RF_OK);
+    rf_ledger_close(l);
+}
+
+/* Archived events are stored in chunks (RF_LEDGER_ARCHIVE_CHUNK_BYTES):
+ * every offset reads back from any chunk and from a scan starting anywhere,
+ * across batches; a missing or malformed chunk is found by verify and the
+ * read API. */
+#define ARCH_N   40
+#define ARCH_LEN 9000 /* undecodable, so dead-lettered and archived */
+
+static void arch_bytes(int i, uint8_t *buf)
+{
+    for (int j = 0; j < ARCH_LEN; j++)
+        buf[j] = (uint8_t)(7 + i * 31 + j % 251);
+}
+
+typedef struct arch_check {
+    int64_t next;
+    int bad;
+} arch_check_t;
+
+static int arch_cb(int64_t offset, const uint8_t *bytes, size_t len, void *opaque)
+{
+    arch_check_t *c = opaque;
+    static uint8_t want[ARCH_LEN];
+    arch_bytes((int)offset, want);
+    if (offset != c->next || len != ARCH_LEN || memcmp(bytes, want, len)) c->bad = 1;
+    c->next++;
+    return 0;
+}
+
+static void test_archive_chunks(void **state)
+{
+    fx_t *f = *state;
+    rf_ledger_t *l = open_rw(f, 0);
+    static uint8_t buf[ARCH_LEN], got[ARCH_LEN];
+    rf_errbuf_t eb;
+    for (int i = 0; i < ARCH_N; i++) {
+        rf_fold_result_t res;
+        arch_bytes(i, buf);
+        assert_int_equal(rf_ledger_fold(l, i, buf, ARCH_LEN, &res, &eb), RF_OK);
+        assert_int_equal(res.outcome, RF_OUTCOME_DEAD_LETTER);
+        if (i == 29) commit(l); /* chunks of two batches */
+    }
+    commit(l);
+    assert_verifies(l);
+    for (int i = 0; i < ARCH_N; i++) {
+        size_t n = 0;
+        arch_bytes(i, buf);
+        assert_int_equal(rf_ledger_archive_get(l, i, got, sizeof got, &n, &eb), RF_OK);
+        assert_int_equal(n, ARCH_LEN);
+        assert_memory_equal(got, buf, n);
+        arch_check_t c = {i, 0};
+        assert_int_equal(rf_ledger_archive_scan(l, i, arch_cb, &c, &eb), RF_OK);
+        assert_int_equal(c.next, ARCH_N);
+        assert_false(c.bad);
+    }
+    size_t n = 0;
+    assert_int_equal(rf_ledger_archive_get(l, 3, got, 10, &n, &eb), RF_ERR_OVERSIZE);
+    assert_int_equal(rf_ledger_archive_get(l, ARCH_N, got, sizeof got, &n, &eb), RF_ERR_NOT_FOUND);
+    assert_int_equal(rf_ledger_archive_get(l, -1, got, sizeof got, &n, &eb), RF_ERR_NOT_FOUND);
+    rf_ledger_close(l);
+}
+
+/* Archive chunks tampered with: one deleted, one cut short. */
+static void test_tamper_archive(void **state)
+{
+    fx_t *f = *state;
+    rf_ledger_t *l = open_rw(f, 0);
+    static uint8_t buf[ARCH_LEN];
+    rf_errbuf_t eb;
+    for (int i = 0; i < ARCH_N; i++) {
+        rf_fold_result_t res;
+        arch_bytes(i, buf);
+        assert_int_equal(rf_ledger_fold(l, i, buf, ARCH_LEN, &res, &eb), RF_OK);
+    }
+    commit(l);
+    rf_ledger_close(l);
+    /* chunks close past 64 KiB: 8 events of 9004 bytes each */
+    char path[600];
+    uint8_t key[9];
+    raw_t *db = raw_open(f->dir, 0, path, sizeof path);
+    raw_del(db, key, rf__key_u64(key, RF__K_ARCHIVE, 8));
+    size_t vl = 0;
+    char *v = raw_get(db, key, rf__key_u64(key, RF__K_ARCHIVE, 16), &vl);
+    raw_put(db, key, 9, (uint8_t *)v, vl - 10);
+    rocksdb_free(v);
+    raw_close(db);
+    uint64_t bad = 0;
+    assert_int_equal(verify_dir(f, 0, &bad, &eb), RF_ERR_CORRUPT);
+    print_message("verify: %s\n", eb.msg);
+    assert_non_null(strstr(eb.msg, "archive"));
+    l = rf_ledger_open(f->dir, 0, RF_LEDGER_READONLY, &eb);
+    assert_non_null(l);
+    size_t n = 0;
+    assert_int_equal(rf_ledger_archive_get(l, 7, buf, sizeof buf, &n, &eb), RF_OK);
+    assert_int_equal(rf_ledger_archive_get(l, 17, buf, sizeof buf, &n, &eb), RF_OK); /* intact */
+    assert_int_equal(rf_ledger_archive_get(l, 9, buf, sizeof buf, &n, &eb), RF_ERR_NOT_FOUND);
+    assert_int_equal(rf_ledger_archive_get(l, 23, buf, sizeof buf, &n, &eb), RF_ERR_CORRUPT);
+    arch_check_t c = {0, 0};
+    assert_int_equal(rf_ledger_archive_scan(l, 0, arch_cb, &c, &eb), RF_ERR_CORRUPT);
+    assert_int_equal(c.next, 8); /* stopped at the gap */
+    rf_ledger_close(l);
+}
+
+/* More writable ledgers than the memtable budget gives 64 MiB each: the
+ * open ones are resized as others open and close (down to the floor) and
+ * keep folding and committing. */
+static void test_many_writers(void **state)
+{
+    fx_t *f = *state;
+    enum { N = 24 };
+    rf_ledger_t *ls[N];
+    for (int p = 0; p < N; p++) {
+        ls[p] = open_rw(f, p);
+        ev_program(f, PROGRAM, 1);
+        assert_int_equal(fold_next(ls[p], f, NULL), RF_OUTCOME_APPLIED);
+    }
+    for (int p = 0; p < N; p++) {
+        commit(ls[p]);
+        ev_share(f, PROGRAM, "ann");
+        assert_int_equal(fold_next(ls[p], f, NULL), RF_OUTCOME_APPLIED);
+        commit(ls[p]);
+        if (p % 2) rf_ledger_close(ls[p]), ls[p] = NULL;
+    }
+    for (int p = 0; p < N; p += 2) {
+        ev_share(f, PROGRAM, "bob");
+        assert_int_equal(fold_next(ls[p], f, NULL), RF_OUTCOME_APPLIED);
+        commit(ls[p]);
+        assert_verifies(ls[p]);
+        assert_int_equal(rf_ledger_next_offset(ls[p]), 3);
+        rf_ledger_close(ls[p]);
+    }
+}
+
 /* Pins the canonical encoding and hash (docs/ledger.md, test vector): a
  * change here breaks every stored chain. */
 static void test_canonical_vector(void **state)
@@ -1092,10 +1294,10 @@ static void test_storage_fsize(void **state)
 
 /* ---- benchmark (RF_BENCH=1): fold + synced commit without Kafka ---- */
 
-#define BENCH_EVENTS   200000  /* RF_BENCH_EVENTS overrides (up to BENCH_EVENTS_MAX) */
+#define BENCH_EVENTS     200000 /* RF_BENCH_EVENTS overrides (up to BENCH_EVENTS_MAX) */
 #define BENCH_EVENTS_MAX 4000000
-#define BENCH_BATCH    5000
-#define BENCH_PARALLEL 0x100 /* commit the partitions of a cycle from threads */
+#define BENCH_BATCH      5000
+#define BENCH_PARALLEL   0x100 /* commit the partitions of a cycle from threads */
 
 typedef struct bench_ev {
     uint32_t off, len;
@@ -1246,9 +1448,9 @@ static void bench_run(fx_t *f, int nparts, int flags, const char *label)
     qsort(commit_ns, (size_t)ncommits, sizeof commit_ns[0], cmp_u64);
     printf("bench %-20s %2d partition(s): %d events in %.2f s = %.0f events/s (fold only "
            "%.0f/s, %.1f us CPU/event, %.1f settled); %d commits p50 %.2f ms p99 %.2f ms\n",
-           label, nparts, nev, secs, nev / secs, nev / ((double)fold_ns / 1e9),
-           cpu * 1e6 / nev, settled * 1e6 / nev, ncommits,
-           (double)commit_ns[ncommits / 2] / 1e6, (double)commit_ns[ncommits * 99 / 100] / 1e6);
+           label, nparts, nev, secs, nev / secs, nev / ((double)fold_ns / 1e9), cpu * 1e6 / nev,
+           settled * 1e6 / nev, ncommits, (double)commit_ns[ncommits / 2] / 1e6,
+           (double)commit_ns[ncommits * 99 / 100] / 1e6);
     if (getenv("RF_BENCH_STATS"))
         for (int c = 0; c < RF__CF__COUNT; c++) {
             char *st = rocksdb_property_value_cf(ls[0]->db, ls[0]->cf[c], "rocksdb.cfstats");
@@ -1300,6 +1502,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checkpoint_and_readonly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_ack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zero_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_archive_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tamper_archive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_canonical_vector, setup, teardown),
         cmocka_unit_test_setup_teardown(test_derive_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_storage_full, setup, teardown_mount),
