@@ -32,9 +32,10 @@
 /* 2: archive in chunks (version 1 had one 'a' key per offset) */
 #define RF__META_VERSION 2
 
-/* The open batch's overlay (rf_overlay.c): the state keys written since the
- * last commit, for reads through the batch. Records, archive, dead letters
- * and meta are write-only during a fold and bypass it. */
+/* The open batch's overlay (rf_overlay.c): every key of the state column
+ * family written since the last commit (each once, the last value), read
+ * through by the fold and turned into the WriteBatch, sorted, at commit.
+ * Records and archived events are staged apart (struct rf_ledger). */
 typedef struct rf__overlay rf__overlay_t;
 rf__overlay_t *rf__ov_new(void);
 void rf__ov_free(rf__overlay_t *o);

@@ -5,16 +5,20 @@
 #   ops/bench.sh            the full suite (1M and 5M events; about 30-60 min
 #                           on 2 cores)
 #   ops/bench.sh --quick    small sizes (a few minutes; figures are noisier)
+#   ops/bench.sh --reuse    keep the outputs already in build/bench-logs and
+#                           run only the missing ones (delete one to redo it)
 # Raw outputs stay in build/bench-logs/. Exits non-zero when a benchmark
 # fails (a benchmark checks its own invariants: every event folded, every
 # probe seen); speed itself never fails it.
 set -eu
 cd "$(dirname "$0")/.."
 quick=0
+reuse=0
 for arg in "$@"; do
     case "$arg" in
     --quick) quick=1 ;;
-    *) echo "usage: ops/bench.sh [--quick]" >&2; exit 2 ;;
+    --reuse) reuse=1 ;;
+    *) echo "usage: ops/bench.sh [--quick] [--reuse]" >&2; exit 2 ;;
     esac
 done
 
@@ -24,7 +28,7 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" \
     --target refold bench_fold bench_e2e bench_project test_replay_bench >/dev/null
 logs=$build/bench-logs
-rm -rf "$logs"
+[ $reuse = 1 ] || rm -rf "$logs"
 mkdir -p "$logs"
 bin=$build/tests/bench
 refold=$build/cmd/refold
@@ -41,6 +45,10 @@ fail=0
 # run NAME CMD...: runs one benchmark, its stdout to $logs/NAME.out
 run() {
     name=$1; shift
+    if [ $reuse = 1 ] && [ -s "$logs/$name.out" ]; then
+        echo "bench: $name: kept from an earlier run" >&2
+        return 0
+    fi
     echo "bench: $name: $*" >&2
     start=$(date +%s)
     if "$@" >"$logs/$name.out" 2>"$logs/$name.err"; then
@@ -149,7 +157,8 @@ out=docs/benchmarks.md
     echo
     f="$logs/latency.out"
     echo "Probe Adjustments (one per 100 ms) among loadgen traffic at a fixed 10,000 events/s, read"
-    echo "back through the projection (rf_query following the projection worker's stores):"
+    echo "back through the projection (rf_query following the projection worker's stores), from"
+    echo "the first record projected on (the group joins before it are not latency):"
     echo "$(jget "$f" probes_seen) of $(jget "$f" probes) probes seen; p50 $(jget "$f" visible_p50_ms) ms,"
     echo "p99 $(jget "$f" visible_p99_ms) ms, max $(jget "$f" visible_max_ms) ms."
     echo

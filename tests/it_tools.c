@@ -3,6 +3,7 @@
  * shown and redriven (as they were, and fixed from JSON lines) and fold
  * exactly once however often they are redriven. */
 #include <pthread.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -376,6 +377,15 @@ static void test_checkpoint_while_folding(void **state)
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, worker_main, &lv), 0);
     load(brokers, 1000);
+    /* wait (bounded) until the worker made a batch durable: before that there
+     * is no data/fold to checkpoint yet */
+    static rf_fold_stats_t fst;
+    for (int i = 0; i < 3000; i++) {
+        rf_fold_worker_stats(lv.w, &fst);
+        if (fst.ledger_commits > 0) break;
+        usleep(10000);
+    }
+    assert_true(fst.ledger_commits > 0);
     /* more load while the checkpoint is taken */
     pthread_t lt;
     assert_int_equal(pthread_create(&lt, NULL, load_main, (void *)brokers), 0);
