@@ -10,26 +10,46 @@
 const char *rf_err_str(rf_err_t err)
 {
     switch (err) {
-    case RF_OK: return "ok";
-    case RF_ERR_BAD_INPUT: return "bad_input";
-    case RF_ERR_BAD_MAGIC: return "bad_magic";
-    case RF_ERR_UNKNOWN_SCHEMA: return "unknown_schema";
-    case RF_ERR_TRUNCATED: return "truncated";
-    case RF_ERR_OVERSIZE: return "oversize";
-    case RF_ERR_DECODE: return "decode";
-    case RF_ERR_UNKNOWN_PROGRAM: return "unknown_program";
-    case RF_ERR_CONFLICT: return "conflict";
-    case RF_ERR_RETRY: return "retry";
-    case RF_ERR_TIMEOUT: return "timeout";
-    case RF_ERR_KAFKA: return "kafka";
-    case RF_ERR_STORAGE: return "storage";
-    case RF_ERR_GAP: return "gap";
-    case RF_ERR_CORRUPT: return "corrupt";
-    case RF_ERR_NOMEM: return "nomem";
-    case RF_ERR_IO: return "io";
-    case RF_ERR_CONFIG: return "config";
-    case RF_ERR_INTERNAL: return "internal";
-    case RF_ERR_NOT_FOUND: return "not_found";
+    case RF_OK:
+        return "ok";
+    case RF_ERR_BAD_INPUT:
+        return "bad_input";
+    case RF_ERR_BAD_MAGIC:
+        return "bad_magic";
+    case RF_ERR_UNKNOWN_SCHEMA:
+        return "unknown_schema";
+    case RF_ERR_TRUNCATED:
+        return "truncated";
+    case RF_ERR_OVERSIZE:
+        return "oversize";
+    case RF_ERR_DECODE:
+        return "decode";
+    case RF_ERR_UNKNOWN_PROGRAM:
+        return "unknown_program";
+    case RF_ERR_CONFLICT:
+        return "conflict";
+    case RF_ERR_RETRY:
+        return "retry";
+    case RF_ERR_TIMEOUT:
+        return "timeout";
+    case RF_ERR_KAFKA:
+        return "kafka";
+    case RF_ERR_STORAGE:
+        return "storage";
+    case RF_ERR_GAP:
+        return "gap";
+    case RF_ERR_CORRUPT:
+        return "corrupt";
+    case RF_ERR_NOMEM:
+        return "nomem";
+    case RF_ERR_IO:
+        return "io";
+    case RF_ERR_CONFIG:
+        return "config";
+    case RF_ERR_INTERNAL:
+        return "internal";
+    case RF_ERR_NOT_FOUND:
+        return "not_found";
     }
     return "unknown_error";
 }
@@ -85,9 +105,12 @@ static void log_json_string(FILE *f, const char *s)
     fputc('"', f);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
     }
     fputc('"', f);
 }
@@ -171,4 +194,29 @@ rf_err_t rf_strlcpy(char *dst, const char *src, size_t cap)
     }
     memcpy(dst, src, n + 1);
     return RF_OK;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+ * days_from_civil), and back: exact integer arithmetic, no locale or TZ. */
+int64_t rf_days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+void rf_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
 }

@@ -12,27 +12,27 @@
 typedef enum rf_err {
     RF_OK = 0,
     /* bad input: the event or request is wrong; dead-letter or reject it */
-    RF_ERR_BAD_INPUT = -1,     /* a field is missing, negative, too long or malformed */
-    RF_ERR_BAD_MAGIC = -2,     /* first byte is not the Confluent magic byte 0 */
-    RF_ERR_UNKNOWN_SCHEMA = -3,/* schema id not in the manifest / registry */
-    RF_ERR_TRUNCATED = -4,     /* bytes end before the value does */
-    RF_ERR_OVERSIZE = -5,      /* payload larger than RF_EVENT_BYTES_MAX */
-    RF_ERR_DECODE = -6,        /* Avro bytes that do not decode under the schema */
+    RF_ERR_BAD_INPUT = -1,      /* a field is missing, negative, too long or malformed */
+    RF_ERR_BAD_MAGIC = -2,      /* first byte is not the Confluent magic byte 0 */
+    RF_ERR_UNKNOWN_SCHEMA = -3, /* schema id not in the manifest / registry */
+    RF_ERR_TRUNCATED = -4,      /* bytes end before the value does */
+    RF_ERR_OVERSIZE = -5,       /* payload larger than RF_EVENT_BYTES_MAX */
+    RF_ERR_DECODE = -6,         /* Avro bytes that do not decode under the schema */
     RF_ERR_UNKNOWN_PROGRAM = -7,
-    RF_ERR_CONFLICT = -8,      /* same event id, different bytes */
+    RF_ERR_CONFLICT = -8, /* same event id, different bytes */
     /* retriable: try again later (the broker or a peer is not ready) */
     RF_ERR_RETRY = -20,
     RF_ERR_TIMEOUT = -21,
-    RF_ERR_KAFKA = -22,        /* a librdkafka error; message has detail */
+    RF_ERR_KAFKA = -22, /* a librdkafka error; message has detail */
     /* fatal: stop the worker without advancing offsets */
-    RF_ERR_STORAGE = -40,      /* RocksDB error (I/O, disk full, corruption) */
-    RF_ERR_GAP = -41,          /* an offset or seq gap: something was lost upstream */
-    RF_ERR_CORRUPT = -42,      /* a stored record fails its checks (hash, postings) */
+    RF_ERR_STORAGE = -40, /* RocksDB error (I/O, disk full, corruption) */
+    RF_ERR_GAP = -41,     /* an offset or seq gap: something was lost upstream */
+    RF_ERR_CORRUPT = -42, /* a stored record fails its checks (hash, postings) */
     RF_ERR_NOMEM = -43,
-    RF_ERR_IO = -44,           /* a file could not be read or written */
-    RF_ERR_CONFIG = -45,       /* invalid option or configuration */
+    RF_ERR_IO = -44,     /* a file could not be read or written */
+    RF_ERR_CONFIG = -45, /* invalid option or configuration */
     RF_ERR_INTERNAL = -46,
-    RF_ERR_NOT_FOUND = -47,    /* a lookup found nothing (not always an error) */
+    RF_ERR_NOT_FOUND = -47, /* a lookup found nothing (not always an error) */
 } rf_err_t;
 
 typedef enum rf_err_class {
@@ -59,10 +59,9 @@ rf_err_t rf_errf(rf_errbuf_t *eb, rf_err_t err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Always-on assertion: for invariants only, never for input. */
-#define RF_ASSERT(cond)                                                        \
-    do {                                                                       \
-        if (__builtin_expect(!(cond), 0))                                      \
-            rf__assert_fail(#cond, __FILE__, __LINE__);                        \
+#define RF_ASSERT(cond)                                                                            \
+    do {                                                                                           \
+        if (__builtin_expect(!(cond), 0)) rf__assert_fail(#cond, __FILE__, __LINE__);              \
     } while (0)
 _Noreturn void rf__assert_fail(const char *expr, const char *file, int line);
 
@@ -86,6 +85,11 @@ void rf_log(rf_log_level_t level, const char *fmt, ...) __attribute__((format(pr
 uint64_t rf_now_ns(void);
 int64_t rf_wall_ms(void);
 
+/* Calendar arithmetic in UTC without libc time zones: days since
+ * 1970-01-01 of a proleptic Gregorian date (m 1..12, d 1..31), and back. */
+int64_t rf_days_from_civil(int64_t y, int m, int d);
+void rf_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
+
 /* Hex helpers: out must hold 2*n+1 bytes; rf_unhex returns RF_OK or
  * RF_ERR_BAD_INPUT when hex is not exactly 2*n hex digits. */
 void rf_hex(const uint8_t *in, size_t n, char *out);
@@ -106,7 +110,8 @@ static inline void rf_be64_put(uint8_t *p, uint64_t v)
 static inline uint64_t rf_be64_get(const uint8_t *p)
 {
     uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
     return v;
 }
 static inline void rf_be32_put(uint8_t *p, uint32_t v)

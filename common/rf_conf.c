@@ -22,8 +22,7 @@ rf_err_t rf_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *
     return RF_OK;
 }
 
-rf_err_t rf_kafka_conf_apply(rd_kafka_conf_t *conf, const rf_kafka_opts_t *opts,
-                             rf_errbuf_t *eb)
+rf_err_t rf_kafka_conf_apply(rd_kafka_conf_t *conf, const rf_kafka_opts_t *opts, rf_errbuf_t *eb)
 {
     rf_err_t err;
     if (opts->brokers &&
@@ -60,9 +59,10 @@ rd_kafka_conf_t *rf_kafka_conf_new(const rf_kafka_opts_t *opts, rf_errbuf_t *eb)
 static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
-    rf_log_level_t l = level <= 3 ? RF_LOG_ERROR : level <= 4 ? RF_LOG_WARN
-                       : level <= 6                          ? RF_LOG_INFO
-                                                             : RF_LOG_DEBUG;
+    rf_log_level_t l = level <= 3   ? RF_LOG_ERROR
+                       : level <= 4 ? RF_LOG_WARN
+                       : level <= 6 ? RF_LOG_INFO
+                                    : RF_LOG_DEBUG;
     rf_log(l, "kafka %s: %s", fac, buf);
 }
 

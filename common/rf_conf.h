@@ -12,12 +12,12 @@
 
 /* Topic names (overridable with --topic-prefix in every command). */
 #define RF_TOPIC_EVENTS "refold.events"
-#define RF_TOPIC_DLQ "refold.events.dlq"
+#define RF_TOPIC_DLQ    "refold.events.dlq"
 #define RF_TOPIC_LEDGER "refold.ledger"
 
 typedef struct rf_kafka_opts {
-    const char *brokers;        /* bootstrap.servers; required */
-    int nx;                     /* number of -X properties */
+    const char *brokers;          /* bootstrap.servers; required */
+    int nx;                       /* number of -X properties */
     const char *x[RF_CONF_X_MAX]; /* "name=value" strings, borrowed from argv */
 } rf_kafka_opts_t;
 
@@ -37,8 +37,7 @@ rf_err_t rf_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *
                            rf_errbuf_t *eb);
 
 /* Applies opts (brokers then -X) to an existing conf. */
-rf_err_t rf_kafka_conf_apply(rd_kafka_conf_t *conf, const rf_kafka_opts_t *opts,
-                             rf_errbuf_t *eb);
+rf_err_t rf_kafka_conf_apply(rd_kafka_conf_t *conf, const rf_kafka_opts_t *opts, rf_errbuf_t *eb);
 
 /* Routes librdkafka's logs through rf_log (set on a conf). */
 void rf_kafka_conf_set_logger(rd_kafka_conf_t *conf);

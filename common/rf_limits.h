@@ -43,7 +43,7 @@
  * milestone bonus and receivable settlement: at most 16 postings; facts are the
  * audit trail of one decision (checks run, caps, rule version): 24. */
 #define RF_POSTINGS_MAX 16
-#define RF_FACTS_MAX 24
+#define RF_FACTS_MAX    24
 #define RF_FACT_KEY_MAX 24
 #define RF_FACT_VAL_MAX 128
 /* Largest canonical encoding of one record (bounded by the limits above). */
@@ -61,7 +61,7 @@
  * much time, whichever is first; one synced WriteBatch per partition per cycle
  * amortises the ~0.3 ms sync cost (DESIGN.md) over thousands of events. */
 #define RF_FOLD_BATCH_MAX 8192
-#define RF_FOLD_BATCH_MS 50
+#define RF_FOLD_BATCH_MS  50
 /* Upper bound of --batch-ms: a longer cycle only delays durability and the
  * consumer's liveness (max.poll.interval.ms) for no throughput gain. */
 #define RF_FOLD_BATCH_MS_MAX 10000
@@ -107,7 +107,7 @@
  * exceed the budget, by 3 x 8 MiB each) still holds a batch of
  * RF_FOLD_BATCH_MAX events; above the cap the gain is small. */
 #define RF_LEDGER_WRITE_BUFFER_BYTES (8u << 20)
-#define RF_LEDGER_WRITE_BUFFER_MAX (64u << 20)
+#define RF_LEDGER_WRITE_BUFFER_MAX   (64u << 20)
 /* L0 files of a column family before a compaction: a state miss probes the
  * bloom filter of each, a compaction merges them all at once (4 cost 0.6 us
  * more per event at 2M events). */
@@ -147,15 +147,15 @@
  * bytes of state per referrer), and actions scheduled in the future (clicks waiting to
  * become signups, purchases waiting for refunds...): at about 48 bytes each
  * the schedule stays under 50 MiB; follow-ups beyond it are dropped. */
-#define RF_LOADGEN_PROGRAMS_MAX 1000
+#define RF_LOADGEN_PROGRAMS_MAX  1000
 #define RF_LOADGEN_REFERRERS_MAX 1000000
-#define RF_LOADGEN_PENDING_MAX (1 << 20)
+#define RF_LOADGEN_PENDING_MAX   (1 << 20)
 /* loadgen throttling against the embedded broker: besides RF_MOCK_LAG_MAX
  * messages, keep a partition's unconsumed bytes under this share of the mock's
  * 5 MiB per partition (the smaller bound wins), and give up waiting for a
  * consumer that made no progress for this long. */
 #define RF_MOCK_LAG_BYTES_MAX (4 * 1024 * 1024)
-#define RF_LOADGEN_STALL_MS 60000
+#define RF_LOADGEN_STALL_MS   60000
 /* ... and, at the cap with a group that has committed nothing yet, wait this
  * long for its first commit before stopping: a consumer-group join on the
  * embedded broker takes about 3 s (DESIGN.md), so a fold started together
@@ -169,7 +169,7 @@
  * many ledger records or this much time; one synced WriteBatch per partition
  * per cycle, as in the fold. */
 #define RF_PROJECT_BATCH_MAX 16384
-#define RF_PROJECT_BATCH_MS 50
+#define RF_PROJECT_BATCH_MS  50
 /* Partitions a projection worker applies in parallel (one thread each, the
  * calling thread included): partitions share nothing, so more threads than
  * cores only add switching. */
@@ -180,19 +180,19 @@
  * keys (~100 bytes per entry: at most ~13 MiB per partition, ~6.5 MiB kept):
  * hot keys (a program's counters, board tops) stay cached across commits. */
 #define RF_PROJECT_CACHE_ENTRIES_MAX 131072
-#define RF_PROJECT_CACHE_KEEP 65536
+#define RF_PROJECT_CACHE_KEEP        65536
 /* Leaderboard top K and stats rows per query: a page, not an export. */
 #define RF_LEADERBOARD_TOP_MAX 1000
-#define RF_STATS_ROWS_MAX 4096
+#define RF_STATS_ROWS_MAX      4096
 /* Query handles following a running worker (rocksdb secondary instances)
  * catch up with it at most this often. */
 #define RF_QUERY_REFRESH_MS 100
 /* HTTP API (refold serve): connections served at once, worker threads (one
  * per core here), seconds before an idle connection is closed, and the
  * per-connection memory (request line + headers; larger requests get 414/431). */
-#define RF_HTTP_CONN_MAX 512
-#define RF_HTTP_THREADS 2
-#define RF_HTTP_TIMEOUT_S 10
+#define RF_HTTP_CONN_MAX    512
+#define RF_HTTP_THREADS     2
+#define RF_HTTP_TIMEOUT_S   10
 #define RF_HTTP_CONN_MEMORY 16384
 
 /* JSON lines for `refold emit`: one event per line. */
@@ -201,7 +201,7 @@
 /* Referral rules (ledger/rules/, docs/programs.md). A program is a small
  * fixed-size struct compiled once per version, so these bound its size. */
 /* Tiers and milestones per program: real programs use 3-5; 16 is ample. */
-#define RF_RULES_TIERS_MAX 16
+#define RF_RULES_TIERS_MAX      16
 #define RF_RULES_MILESTONES_MAX 16
 /* Sliding-window fraud checks (ip_cluster, velocity) keep the last N event
  * times per key: N <= 256 keeps a state value under 2 KiB. */
@@ -215,7 +215,7 @@
 /* The rules' write-through cache of their own state (users, referrers,
  * codes, windows): hot keys are read from memory, not RocksDB. Entries of at
  * most RF_RULES_STATE_VAL_MAX bytes; 8192 x ~1 KiB = 8 MiB per partition. */
-#define RF_RULES_STATE_CACHE 8192
+#define RF_RULES_STATE_CACHE   8192
 #define RF_RULES_STATE_VAL_MAX 768
 /* Upcoming holds kept in memory per partition (read with one index scan), so
  * maturing rewards costs one scan per this many holds instead of one each. */
@@ -257,23 +257,23 @@
 #define RF_CHECKPOINT_POLL_MS 200
 /* DLQ tools: dead letters redriven in one run (each is held in memory until
  * delivered) and bytes dumped by `dlq show` (a dead letter may be oversize). */
-#define RF_DLQ_REDRIVE_MAX 100000
+#define RF_DLQ_REDRIVE_MAX    100000
 #define RF_DLQ_SHOW_BYTES_MAX (1 << 20)
 /* Metrics registry: series (name + label set) a process exports. Labels are
  * bounded sets (outcome, reason = error code name, partition), so 16
  * partitions x 4 outcomes x ~20 reasons and the rest fit easily; a series
  * beyond the bound is dropped and counted (refold_metrics_dropped_total). */
 #define RF_METRICS_SERIES_MAX 4096
-#define RF_METRICS_NAME_MAX 96
+#define RF_METRICS_NAME_MAX   96
 #define RF_METRICS_LABELS_MAX 192
-#define RF_METRICS_HELP_MAX 160
+#define RF_METRICS_HELP_MAX   160
 /* Histogram buckets per metric (Prometheus default latency buckets are 11). */
 #define RF_METRICS_BUCKETS_MAX 24
 
 /* `refold demo` (consumers/rf_demo*.c). Example programs it loads from
  * ops/programs (a handful; each takes over one loadgen program's traffic),
  * and the largest program file it reads (rules plus wrapper and blanks). */
-#define RF_DEMO_PROGRAMS_MAX 32
+#define RF_DEMO_PROGRAMS_MAX     32
 #define RF_DEMO_PROGRAM_FILE_MAX (4 * RF_RULES_MAX)
 /* The demo throttles its producer so that no partition of refold.ledger
  * holds more unprojected bytes than RF_MOCK_LAG_BYTES_MAX: it counts the
@@ -283,7 +283,7 @@
  * this many bytes per record on the wire (the outbox sends uncompressed;
  * measured Avro mean 319 bytes, max 552, plus key and record overhead). */
 #define RF_DEMO_RECORDS_PER_EVENT_EST 2
-#define RF_DEMO_RECORD_BYTES_EST 448
+#define RF_DEMO_RECORD_BYTES_EST      448
 /* A pipeline stage that makes no progress for this long while it has work
  * fails the demo (a stuck worker, not a slow one: stages move every 50 ms). */
 #define RF_DEMO_STALL_MS 60000

@@ -12,30 +12,7 @@
 
 /* ---- time ---- */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
- * days_from_civil): exact for every year refold accepts, no libc timezone. */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
+/* Dates use rf_days_from_civil / rf_civil_from_days (common/). */
 
 /* Reads exactly n digits at *p into *v. */
 static int digits(const char **p, int n, int *v)
@@ -105,10 +82,10 @@ rf_err_t rf_finance_time_parse(const char *s, int64_t *ms, rf_errbuf_t *eb)
             goto bad;
     }
     if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) goto bad;
-    int64_t days = days_from_civil(y, mo, d);
+    int64_t days = rf_days_from_civil(y, mo, d);
     int64_t y2;
     int m2, d2;
-    civil_from_days(days, &y2, &m2, &d2);
+    rf_civil_from_days(days, &y2, &m2, &d2);
     if (m2 != mo || d2 != d) goto bad; /* 2026-02-30 */
     *ms = ((days * 24 + h) * 60 + mi) * 60000 + (int64_t)se * 1000 + frac - off;
     return RF_OK;
@@ -124,7 +101,7 @@ void rf_finance_time_format(int64_t ms, char out[RF_FINANCE_TIME_BUF])
     if (rem < 0) rem += 86400000, days--;
     int64_t y;
     int m, d;
-    civil_from_days(days, &y, &m, &d);
+    rf_civil_from_days(days, &y, &m, &d);
     snprintf(out, RF_FINANCE_TIME_BUF, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
              (int)(rem / 3600000), (int)(rem / 60000 % 60), (int)(rem / 1000 % 60),
              (int)(rem % 1000));

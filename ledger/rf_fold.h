@@ -61,8 +61,8 @@ rf_err_t rf_fold_balance(rf_fold_ctx_t *ctx, const char *program, const char *ow
  * (pending at maturity) or from counter account (owner_from, bucket_from)
  * when moving in new money. */
 void rf_fold_credit_available(rf_record_t *rec, const int64_t buckets[RF_BUCKET__COUNT],
-                               const char *owner, const char *asset, int64_t amount,
-                               const char *from_owner, rf_bucket_t from_bucket);
+                              const char *owner, const char *asset, int64_t amount,
+                              const char *from_owner, rf_bucket_t from_bucket);
 
 /* UUIDv5 (SHA-1, RFC 4122) of the current event id and a label: derived ids
  * (reward ids, coupon codes) that replay reproduces. out: 37 bytes. */
@@ -70,49 +70,49 @@ void rf_fold_derive_id(const rf_fold_ctx_t *ctx, const char *label, char out[37]
 
 /* Record kinds and fact keys shared by the engine, the rules and the
  * projections (docs/ledger.md lists them with their postings). */
-#define RF_KIND_PROGRAM "program_configured"
-#define RF_KIND_CODE "code_issued"
-#define RF_KIND_SHARE "share"
-#define RF_KIND_CLICK "click"
-#define RF_KIND_SIGNUP "signup"          /* fact referrer set when attributed */
-#define RF_KIND_PURCHASE "purchase"      /* fact referred=1 when by a referred friend */
-#define RF_KIND_REWARD "reward"          /* pending reward posted */
-#define RF_KIND_MATURED "reward_matured" /* pending -> available */
-#define RF_KIND_VOID "reward_voided"     /* pending reversed (refund in hold, review reject) */
-#define RF_KIND_CLAWBACK "clawback"      /* available reversed after hold; may create receivable */
-#define RF_KIND_REVIEW "review"          /* referral held for review / decided */
-#define RF_KIND_REFUND "refund"
+#define RF_KIND_PROGRAM    "program_configured"
+#define RF_KIND_CODE       "code_issued"
+#define RF_KIND_SHARE      "share"
+#define RF_KIND_CLICK      "click"
+#define RF_KIND_SIGNUP     "signup"         /* fact referrer set when attributed */
+#define RF_KIND_PURCHASE   "purchase"       /* fact referred=1 when by a referred friend */
+#define RF_KIND_REWARD     "reward"         /* pending reward posted */
+#define RF_KIND_MATURED    "reward_matured" /* pending -> available */
+#define RF_KIND_VOID       "reward_voided"  /* pending reversed (refund in hold, review reject) */
+#define RF_KIND_CLAWBACK   "clawback" /* available reversed after hold; may create receivable */
+#define RF_KIND_REVIEW     "review"   /* referral held for review / decided */
+#define RF_KIND_REFUND     "refund"
 #define RF_KIND_REDEMPTION "redemption"
 #define RF_KIND_ADJUSTMENT "adjustment"
-#define RF_KIND_CLOCK "clock"
-#define RF_KIND_REJECTED "rejected"      /* fact reason */
+#define RF_KIND_CLOCK      "clock"
+#define RF_KIND_REJECTED   "rejected" /* fact reason */
 
 /* Fact keys. */
-#define RF_FACT_TYPE "event_type"   /* every record: the source event's type */
-#define RF_FACT_USER "user"
-#define RF_FACT_REFERRER "referrer"
-#define RF_FACT_FRIEND "friend"
-#define RF_FACT_CODE "code"
-#define RF_FACT_CHANNEL "channel"
-#define RF_FACT_ORDER "order"
-#define RF_FACT_AMOUNT "order_amount"  /* order value in minor units */
-#define RF_FACT_CURRENCY "currency"
-#define RF_FACT_REWARD_ID "reward_id"
-#define RF_FACT_ROLE "role"            /* referrer | friend | milestone */
-#define RF_FACT_REWARD_TYPE "reward_type" /* fixed | percent | coupon | product | points */
-#define RF_FACT_COUPON "coupon"
-#define RF_FACT_SKU "sku"
-#define RF_FACT_HOLD_UNTIL "hold_until"
-#define RF_FACT_REVERSES "reverses"    /* seq of the record reversed */
-#define RF_FACT_REASON "reason"
-#define RF_FACT_CHECKS "checks"        /* "self_referral=pass,ip_cluster=fail:reject,..." */
-#define RF_FACT_CAP "cap"              /* which cap reduced or refused the reward */
+#define RF_FACT_TYPE         "event_type" /* every record: the source event's type */
+#define RF_FACT_USER         "user"
+#define RF_FACT_REFERRER     "referrer"
+#define RF_FACT_FRIEND       "friend"
+#define RF_FACT_CODE         "code"
+#define RF_FACT_CHANNEL      "channel"
+#define RF_FACT_ORDER        "order"
+#define RF_FACT_AMOUNT       "order_amount" /* order value in minor units */
+#define RF_FACT_CURRENCY     "currency"
+#define RF_FACT_REWARD_ID    "reward_id"
+#define RF_FACT_ROLE         "role"        /* referrer | friend | milestone */
+#define RF_FACT_REWARD_TYPE  "reward_type" /* fixed | percent | coupon | product | points */
+#define RF_FACT_COUPON       "coupon"
+#define RF_FACT_SKU          "sku"
+#define RF_FACT_HOLD_UNTIL   "hold_until"
+#define RF_FACT_REVERSES     "reverses" /* seq of the record reversed */
+#define RF_FACT_REASON       "reason"
+#define RF_FACT_CHECKS       "checks" /* "self_referral=pass,ip_cluster=fail:reject,..." */
+#define RF_FACT_CAP          "cap"    /* which cap reduced or refused the reward */
 #define RF_FACT_RULE_VERSION "rule_version"
-#define RF_FACT_TIER "tier"
-#define RF_FACT_MILESTONE "milestone"
-#define RF_FACT_REFERRED "referred"    /* "1" on purchases and signups of referred users */
-#define RF_FACT_ACTOR "actor"
-#define RF_FACT_REQUEST "request_id"
-#define RF_FACT_SUCCESSFUL "successful_referrals" /* referrer's count after this reward */
+#define RF_FACT_TIER         "tier"
+#define RF_FACT_MILESTONE    "milestone"
+#define RF_FACT_REFERRED     "referred" /* "1" on purchases and signups of referred users */
+#define RF_FACT_ACTOR        "actor"
+#define RF_FACT_REQUEST      "request_id"
+#define RF_FACT_SUCCESSFUL   "successful_referrals" /* referrer's count after this reward */
 
 #endif

@@ -26,9 +26,9 @@
 typedef struct rf_ledger rf_ledger_t;
 
 typedef enum rf_ledger_flags {
-    RF_LEDGER_READONLY = 1,   /* open for reading only (safe while a worker runs) */
-    RF_LEDGER_CREATE = 2,     /* create if missing */
-    RF_LEDGER_NOSYNC = 4,     /* commits not synced (tests/bench only; never in production) */
+    RF_LEDGER_READONLY = 1, /* open for reading only (safe while a worker runs) */
+    RF_LEDGER_CREATE = 2,   /* create if missing */
+    RF_LEDGER_NOSYNC = 4,   /* commits not synced (tests/bench only; never in production) */
 } rf_ledger_flags_t;
 
 /* Opens partition's ledger under data_dir (creating <data_dir>/fold/p-NNNN
@@ -46,20 +46,20 @@ int rf_ledger_list_partitions(const char *data_dir, int32_t *parts, int cap);
 
 /* The outcome of one consumed offset: exactly one of these. */
 typedef enum rf_outcome {
-    RF_OUTCOME_APPLIED = 0,   /* records appended */
-    RF_OUTCOME_REJECTED,      /* a "rejected" record with the reason appended */
-    RF_OUTCOME_DUPLICATE,     /* same event id and bytes seen before: no effect */
-    RF_OUTCOME_DEAD_LETTER,   /* bad input: caller must publish to the DLQ */
+    RF_OUTCOME_APPLIED = 0, /* records appended */
+    RF_OUTCOME_REJECTED,    /* a "rejected" record with the reason appended */
+    RF_OUTCOME_DUPLICATE,   /* same event id and bytes seen before: no effect */
+    RF_OUTCOME_DEAD_LETTER, /* bad input: caller must publish to the DLQ */
     RF_OUTCOME__COUNT
 } rf_outcome_t;
 const char *rf_outcome_name(rf_outcome_t o);
 
 typedef struct rf_fold_result {
     rf_outcome_t outcome;
-    rf_err_t err;              /* for REJECTED / DEAD_LETTER: why */
-    char reason[RF_ERRMSG_MAX];/* for REJECTED / DEAD_LETTER: the message */
-    uint32_t nrecords;         /* records appended for this offset */
-    char program_id[RF_ID_BUF];/* decoded program id ("" if undecodable) */
+    rf_err_t err;               /* for REJECTED / DEAD_LETTER: why */
+    char reason[RF_ERRMSG_MAX]; /* for REJECTED / DEAD_LETTER: the message */
+    uint32_t nrecords;          /* records appended for this offset */
+    char program_id[RF_ID_BUF]; /* decoded program id ("" if undecodable) */
 } rf_fold_result_t;
 
 /* Folds the message at offset into the open batch. Offsets: for an empty
@@ -90,12 +90,12 @@ int64_t rf_ledger_next_offset(const rf_ledger_t *l);
 
 typedef struct rf_ledger_head {
     int32_t partition;
-    uint64_t seq;              /* last record's seq; 0 when empty */
-    uint8_t hash[32];          /* last record's hash; zeros when empty */
-    int64_t next_offset;       /* -1 when nothing folded */
-    int64_t event_time_ms;     /* the partition's event time (max occurred_at) */
+    uint64_t seq;                       /* last record's seq; 0 when empty */
+    uint8_t hash[32];                   /* last record's hash; zeros when empty */
+    int64_t next_offset;                /* -1 when nothing folded */
+    int64_t event_time_ms;              /* the partition's event time (max occurred_at) */
     uint64_t counts[RF_OUTCOME__COUNT]; /* offsets by outcome, committed */
-    uint64_t outbox_seq;       /* last seq acknowledged by refold.ledger */
+    uint64_t outbox_seq;                /* last seq acknowledged by refold.ledger */
 } rf_ledger_head_t;
 /* Committed head (read-only handles: as of open). */
 rf_err_t rf_ledger_head(rf_ledger_t *l, rf_ledger_head_t *head, rf_errbuf_t *eb);

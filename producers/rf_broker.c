@@ -96,16 +96,17 @@ static void on_signal(int sig)
 
 static void broker_usage(FILE *f)
 {
-    fprintf(f, "usage: refold broker [--partitions N] [--brokers-count N] [--bootstrap-file F]\n"
-               "\n"
-               "Runs the embedded Kafka broker (librdkafka's mock cluster) on loopback with\n"
-               "refold's topics, prints its bootstrap address and runs until SIGINT/SIGTERM.\n"
-               "It is in memory and keeps only the last 5 MiB or 100,000 batches per\n"
-               "partition: for demos and tests, not for production (see README).\n"
-               "\n"
-               "  --partitions N      partitions per topic (default %d)\n"
-               "  --brokers-count N   mock brokers (default 1)\n"
-               "  --bootstrap-file F  also write the bootstrap address to F\n",
+    fprintf(f,
+            "usage: refold broker [--partitions N] [--brokers-count N] [--bootstrap-file F]\n"
+            "\n"
+            "Runs the embedded Kafka broker (librdkafka's mock cluster) on loopback with\n"
+            "refold's topics, prints its bootstrap address and runs until SIGINT/SIGTERM.\n"
+            "It is in memory and keeps only the last 5 MiB or 100,000 batches per\n"
+            "partition: for demos and tests, not for production (see README).\n"
+            "\n"
+            "  --partitions N      partitions per topic (default %d)\n"
+            "  --brokers-count N   mock brokers (default 1)\n"
+            "  --bootstrap-file F  also write the bootstrap address to F\n",
             RF_PARTITIONS_DEFAULT);
 }
 
@@ -122,11 +123,21 @@ int rf_cmd_broker(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'p': partitions = atoi(optarg); break;
-        case 'n': nbrokers = atoi(optarg); break;
-        case 'f': bootstrap_file = optarg; break;
-        case 'h': broker_usage(stdout); return 0;
-        default: broker_usage(stderr); return 2;
+        case 'p':
+            partitions = atoi(optarg);
+            break;
+        case 'n':
+            nbrokers = atoi(optarg);
+            break;
+        case 'f':
+            bootstrap_file = optarg;
+            break;
+        case 'h':
+            broker_usage(stdout);
+            return 0;
+        default:
+            broker_usage(stderr);
+            return 2;
         }
     }
     rf_errbuf_t eb = {{0}};
@@ -149,7 +160,8 @@ int rf_cmd_broker(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    while (!stop_requested) pause();
+    while (!stop_requested)
+        pause();
     rf_broker_stop(b);
     return 0;
 }

@@ -105,30 +105,8 @@ const char *rf_jsonl_type_name(rf_event_type_t t)
 
 /* ---- time ---- */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
- * days_from_civil), and back: exact integer arithmetic, no locale or TZ. */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
+/* Dates use rf_days_from_civil / rf_civil_from_days (common/): exact
+ * integer arithmetic, no locale or TZ. */
 
 /* Writes v as exactly n decimal digits (zero-padded). */
 static char *put_digits(char *p, int64_t v, int n)
@@ -143,7 +121,7 @@ void rf_time_format(int64_t ms, char out[RF_TIME_STR_MAX])
     RF_ASSERT(ms >= 0 && ms <= TIME_MS_MAX);
     int64_t days = ms / 86400000, rem = ms % 86400000, y;
     int m, d;
-    civil_from_days(days, &y, &m, &d);
+    rf_civil_from_days(days, &y, &m, &d);
     RF_ASSERT(y >= 1970 && y <= 9999);
     char *p = put_digits(out, y, 4);
     *p++ = '-';
@@ -217,7 +195,7 @@ rf_err_t rf_time_parse(const char *s, int64_t *ms, rf_errbuf_t *eb)
         (h = digits(&p, 2)) >= 0 && *p++ == ':' && (mi = digits(&p, 2)) >= 0 && *p++ == ':' &&
         (sec = digits(&p, 2)) >= 0 && parse_tail(p, &frac, &off) && y >= 1970 && mo >= 1 &&
         mo <= 12 && d >= 1 && d <= days_in_month(y, mo) && h <= 23 && mi <= 59 && sec <= 59) {
-        int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off * 60;
+        int64_t t = rf_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off * 60;
         *ms = t * 1000 + frac;
         if (*ms >= 0 && *ms <= TIME_MS_MAX) return RF_OK;
     }

@@ -11,14 +11,14 @@
 #include "rf_loadgen_int.h"
 #include "rf_producer.h"
 
-#define NONE             UINT32_MAX
-#define SEC_MS           1000LL
-#define MIN_MS           60000LL
-#define HOUR_MS          3600000LL
-#define DAY_MS           86400000LL
-#define START_MS_DEFAULT 1767225600000LL /* 2026-01-01T00:00:00Z */
-#define AGENTS           40              /* distinct browsers of the synthetic crowd */
-#define REFERRER_BUYER_PPM 400000u /* share of referrers who also buy (referral rate) */
+#define NONE               UINT32_MAX
+#define SEC_MS             1000LL
+#define MIN_MS             60000LL
+#define HOUR_MS            3600000LL
+#define DAY_MS             86400000LL
+#define START_MS_DEFAULT   1767225600000LL /* 2026-01-01T00:00:00Z */
+#define AGENTS             40              /* distinct browsers of the synthetic crowd */
+#define REFERRER_BUYER_PPM 400000u         /* share of referrers who also buy (referral rate) */
 
 enum kind {
     A_CONFIG,   /* a: version */

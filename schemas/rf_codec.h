@@ -20,9 +20,9 @@
 typedef struct rf_codec rf_codec_t;
 
 #define RF_SCHEMA_ID_EVENT_V1 1
-#define RF_SCHEMA_ID_EVENT 2   /* current writer schema of events */
-#define RF_SCHEMA_ID_LEDGER 3  /* current writer schema of ledger records */
-#define RF_FRAME_HEADER 5      /* magic byte + schema id */
+#define RF_SCHEMA_ID_EVENT    2 /* current writer schema of events */
+#define RF_SCHEMA_ID_LEDGER   3 /* current writer schema of ledger records */
+#define RF_FRAME_HEADER       5 /* magic byte + schema id */
 
 /* Creates a codec with the embedded manifest's schemas. NULL on failure
  * (message in eb). */
@@ -31,15 +31,15 @@ void rf_codec_destroy(rf_codec_t *c); /* NULL is a no-op */
 
 /* Registers a writer schema (JSON text) under id for subject "events" or
  * "ledger"; readers resolve it to the current schema of that subject. */
-rf_err_t rf_codec_register_schema(rf_codec_t *c, int32_t id, const char *subject,
-                                  const char *json, rf_errbuf_t *eb);
+rf_err_t rf_codec_register_schema(rf_codec_t *c, int32_t id, const char *subject, const char *json,
+                                  rf_errbuf_t *eb);
 
 /* Encodes ev (validated first) as framed Avro with schema_id (normally
  * RF_SCHEMA_ID_EVENT; RF_SCHEMA_ID_EVENT_V1 writes the older schema, for tests).
  * Writes at most cap bytes into buf; *len gets the size. RF_ERR_OVERSIZE when
  * cap is too small. */
-rf_err_t rf_codec_encode_event(rf_codec_t *c, const rf_event_t *ev, int32_t schema_id,
-                               uint8_t *buf, size_t cap, size_t *len, rf_errbuf_t *eb);
+rf_err_t rf_codec_encode_event(rf_codec_t *c, const rf_event_t *ev, int32_t schema_id, uint8_t *buf,
+                               size_t cap, size_t *len, rf_errbuf_t *eb);
 
 /* Decodes framed bytes into ev and validates it. Errors: RF_ERR_OVERSIZE,
  * RF_ERR_TRUNCATED, RF_ERR_BAD_MAGIC, RF_ERR_UNKNOWN_SCHEMA, RF_ERR_DECODE,

@@ -32,7 +32,7 @@ const char *rf_event_type_name(rf_event_type_t t);
  * Returns -1 when unknown. */
 int rf_event_type_parse(const char *name);
 
-#define RF_ID_BUF (RF_ID_MAX + 1)
+#define RF_ID_BUF   (RF_ID_MAX + 1)
 #define RF_HASH_BUF (RF_HASH_HEX_LEN + 1)
 
 /* One event: the envelope and the fields of its body. The body's fields are
@@ -40,21 +40,21 @@ int rf_event_type_parse(const char *name);
  * stay empty/zero. Strings are NUL-terminated; "" means absent. */
 typedef struct rf_event {
     rf_event_type_t type;
-    int32_t schema_id;                    /* writer schema id it was decoded from */
-    char event_id[RF_UUID_STR_LEN + 1];   /* UUID text form */
+    int32_t schema_id;                  /* writer schema id it was decoded from */
+    char event_id[RF_UUID_STR_LEN + 1]; /* UUID text form */
     char program_id[RF_ID_BUF];
-    int64_t occurred_at_ms;               /* event time, ms since the epoch */
+    int64_t occurred_at_ms; /* event time, ms since the epoch */
     char source[RF_TEXT_MAX + 1];
 
-    char user[RF_ID_BUF];      /* Signup, Purchase, Redemption, ReviewDecision, Adjustment */
-    char referrer[RF_ID_BUF];  /* CodeIssued, Share */
-    char code[RF_ID_BUF];      /* CodeIssued, Click, Signup, Purchase */
-    char visitor[RF_ID_BUF];   /* Click, Signup */
-    char channel[RF_ID_BUF];   /* Share */
-    char order_id[RF_ID_BUF];  /* Purchase, Refund */
-    char request_id[RF_ID_BUF];/* Redemption */
-    char asset[RF_ASSET_MAX + 1]; /* Purchase/Refund currency, Redemption/Adjustment asset */
-    int64_t amount_minor;      /* Purchase, Refund, Redemption, Adjustment */
+    char user[RF_ID_BUF];           /* Signup, Purchase, Redemption, ReviewDecision, Adjustment */
+    char referrer[RF_ID_BUF];       /* CodeIssued, Share */
+    char code[RF_ID_BUF];           /* CodeIssued, Click, Signup, Purchase */
+    char visitor[RF_ID_BUF];        /* Click, Signup */
+    char channel[RF_ID_BUF];        /* Share */
+    char order_id[RF_ID_BUF];       /* Purchase, Refund */
+    char request_id[RF_ID_BUF];     /* Redemption */
+    char asset[RF_ASSET_MAX + 1];   /* Purchase/Refund currency, Redemption/Adjustment asset */
+    int64_t amount_minor;           /* Purchase, Refund, Redemption, Adjustment */
     char ip_hash[RF_HASH_BUF];      /* Click, Signup */
     char agent_hash[RF_HASH_BUF];   /* Click */
     char email_hash[RF_HASH_BUF];   /* Signup */
@@ -93,7 +93,7 @@ int rf_bucket_parse(const char *name); /* -1 when unknown */
 
 typedef struct rf_posting {
     char owner[RF_ID_BUF];
-    uint8_t bucket;            /* rf_bucket_t */
+    uint8_t bucket; /* rf_bucket_t */
     char asset[RF_ASSET_MAX + 1];
     int64_t amount_minor;
 } rf_posting_t;
@@ -106,7 +106,7 @@ typedef struct rf_fact {
 /* One ledger record (see docs/ledger.md for kinds, facts and the canonical
  * encoding that the hash covers). */
 typedef struct rf_record {
-    uint64_t seq;              /* gapless per partition, from 1 */
+    uint64_t seq; /* gapless per partition, from 1 */
     uint8_t prev_hash[32];
     uint8_t hash[32];
     int32_t partition;
@@ -114,7 +114,7 @@ typedef struct rf_record {
     char event_id[RF_UUID_STR_LEN + 1];
     char program_id[RF_ID_BUF];
     int64_t occurred_at_ms;
-    char kind[RF_ID_BUF];      /* "reward", "redemption", "rejected", ... */
+    char kind[RF_ID_BUF]; /* "reward", "redemption", "rejected", ... */
     uint32_t npostings;
     rf_posting_t postings[RF_POSTINGS_MAX];
     uint32_t nfacts;

@@ -37,8 +37,7 @@ int rf_test_refold(char *out, size_t cap, int merge_stderr, const char *fmt, ...
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "'%s' %s%s", rf_test_refold_bin(), args,
-             merge_stderr ? " 2>&1" : "");
+    snprintf(cmd, sizeof cmd, "'%s' %s%s", rf_test_refold_bin(), args, merge_stderr ? " 2>&1" : "");
     FILE *p = popen(cmd, "r");
     RF_ASSERT(p);
     size_t used = 0;
@@ -96,8 +95,7 @@ long rf_test_topic_count(const char *brokers, const char *topic)
     return total;
 }
 
-long rf_test_consume_all(const char *brokers, const char *topic, rf_test_msg_cb_t *cb,
-                         void *opaque)
+long rf_test_consume_all(const char *brokers, const char *topic, rf_test_msg_cb_t *cb, void *opaque)
 {
     rd_kafka_t *rk = test_consumer(brokers);
     int np = topic_partitions(rk, topic);
