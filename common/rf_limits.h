@@ -65,6 +65,10 @@
 /* Upper bound of --batch-ms: a longer cycle only delays durability and the
  * consumer's liveness (max.poll.interval.ms) for no throughput gain. */
 #define RF_FOLD_BATCH_MS_MAX 10000
+/* Watermark queries at assignment: a leader change or a slow broker fails a
+ * few of them transiently (not leader, timed out); 10 tries 200 ms apart ride
+ * out a leader election before the worker gives up with a clear error. */
+#define RF_FOLD_WATERMARK_TRIES 10
 /* Outbox records produced to refold.ledger and not yet acknowledged, per
  * partition: bounds the producer queue and the ack window bitmap (1 KiB per
  * partition); 8192 is two poll cycles of a busy partition. */

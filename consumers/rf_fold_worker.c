@@ -253,8 +253,20 @@ static rf_err_t open_part(rf_fold_worker_t *w, int32_t pn, int64_t *start)
     RF_ASSERT(w->parts[pn] == NULL);
     rf_errbuf_t eb = {{0}};
     int64_t lo = -1, hi = -1;
-    rd_kafka_resp_err_t kerr = rd_kafka_query_watermark_offsets(w->consumer, w->conf.topic_events,
-                                                                pn, &lo, &hi, WATERMARK_TIMEOUT_MS);
+    rd_kafka_resp_err_t kerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    /* A leader change or a slow broker makes this fail transiently (not
+     * leader, timed out): retry a bounded number of times before giving up. */
+    for (int attempt = 0; attempt < RF_FOLD_WATERMARK_TRIES; attempt++) {
+        kerr = rd_kafka_query_watermark_offsets(w->consumer, w->conf.topic_events, pn, &lo, &hi,
+                                                WATERMARK_TIMEOUT_MS);
+        if (kerr != RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION &&
+            kerr != RD_KAFKA_RESP_ERR__TIMED_OUT && kerr != RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT &&
+            kerr != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE && kerr != RD_KAFKA_RESP_ERR__TRANSPORT)
+            break;
+        rf_log(RF_LOG_WARN, "fold: partition %d: watermarks: %s (try %d of %d)", pn,
+               rd_kafka_err2str(kerr), attempt + 1, RF_FOLD_WATERMARK_TRIES);
+        usleep(200000);
+    }
     if (kerr)
         return rf__fold_fail(w, RF_ERR_KAFKA, "partition %d of '%s': cannot read watermarks: %s",
                              pn, w->conf.topic_events, rd_kafka_err2str(kerr));
