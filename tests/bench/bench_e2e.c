@@ -274,6 +274,12 @@ static int run(const opts_t *o, const char *brokers, const char *data)
                "\"visible_p99_ms\":%.1f,\"visible_max_ms\":%.1f",
                pr.sent, seen, (double)rf_fold_hist_quantile(&pr.hist, 0.5) / 1000,
                (double)rf_fold_hist_quantile(&pr.hist, 0.99) / 1000, (double)pr.hist.max_us / 1000);
+        if (pr.sent == 0) {
+            printf("}\n");
+            fprintf(stderr, "bench_e2e: no probe sent (the run ended before the projection "
+                            "started): give it more --events\n");
+            return 1;
+        }
         if (seen < pr.sent) {
             printf("}\n");
             fprintf(stderr, "bench_e2e: %ld probes never became visible\n", pr.sent - seen);
