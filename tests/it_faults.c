@@ -331,6 +331,7 @@ static void test_broker_faults(void **state)
 static int faults_main(void)
 {
     rh_log_install();
+    rh_kafka_x = "max.in.flight.requests.per.connection=1"; /* see rf_harness.h */
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_broker_faults)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

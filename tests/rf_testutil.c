@@ -95,6 +95,30 @@ long rf_test_topic_count(const char *brokers, const char *topic)
     return total;
 }
 
+int rf_test_high_watermarks(const char *brokers, const char *topic, int nparts, int64_t *hi,
+                            double timeout_s, char *err, size_t cap)
+{
+    uint64_t t0 = rf_now_ns();
+    int p = 0;
+    while (p < nparts) {
+        rd_kafka_t *rk = test_consumer(brokers);
+        for (; p < nparts; p++) {
+            int64_t lo = -1;
+            rd_kafka_resp_err_t e =
+                rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi[p], 5000);
+            if (e) {
+                snprintf(err, cap, "%s [%d]: %s", topic, p, rd_kafka_err2str(e));
+                break;
+            }
+        }
+        rd_kafka_destroy(rk);
+        if (p == nparts) break;
+        if ((double)(rf_now_ns() - t0) / 1e9 > timeout_s) return -1;
+        usleep(200 * 1000);
+    }
+    return 0;
+}
+
 long rf_test_consume_all(const char *brokers, const char *topic, rf_test_msg_cb_t *cb, void *opaque)
 {
     rd_kafka_t *rk = test_consumer(brokers);

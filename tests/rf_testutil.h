@@ -36,5 +36,12 @@ long rf_test_consume_all(const char *brokers, const char *topic, rf_test_msg_cb_
                          void *opaque);
 /* Sum of high watermarks of topic. */
 long rf_test_topic_count(const char *brokers, const char *topic);
+/* Reads the high watermark of partitions 0..nparts-1 of topic into hi[],
+ * through a fresh client (its metadata is new: a long-lived client may still
+ * address a partition's former leader after leader moves and keep failing
+ * with NOT_LEADER). Retries for up to timeout_s; 0, or -1 with the last
+ * error in err. */
+int rf_test_high_watermarks(const char *brokers, const char *topic, int nparts, int64_t *hi,
+                            double timeout_s, char *err, size_t cap);
 
 #endif
