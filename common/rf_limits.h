@@ -292,4 +292,10 @@
  * fails the demo (a stuck worker, not a slow one: stages move every 50 ms). */
 #define RF_DEMO_STALL_MS 60000
 
+/* RocksDB's own info LOG per store (common/rf_rocksdb.c): files kept and the
+ * size at which it rolls over. Diagnostics only; without a bound a
+ * long-running worker's LOG grows forever (flush and compaction lines). */
+#define RF_ROCKSDB_LOG_FILES      2
+#define RF_ROCKSDB_LOG_FILE_BYTES (1u << 20)
+
 #endif

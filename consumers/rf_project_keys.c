@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "rf_project_int.h"
+#include "rf_rocksdb.h"
 
 /* Periods are computed for years 0..9999 only; event times outside are
  * clamped (the fold accepts any int64 time, a board key must stay sortable). */
@@ -315,6 +316,7 @@ rocksdb_options_t *rf__project_db_options(bool create)
     rocksdb_options_set_max_open_files(o, -1);          /* required by secondary instances */
     rocksdb_options_set_compression(o, rocksdb_lz4_compression);
     rocksdb_options_set_max_background_jobs(o, 2);
+    rf_rocksdb_info_log(o);
     /* most cache misses are keys that do not exist yet (a user's first day):
      * a memtable bloom filter answers those without walking the skiplist */
     rocksdb_options_set_memtable_prefix_bloom_size_ratio(o, 0.05);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "rf_ledger_int.h"
+#include "rf_rocksdb.h"
 #include "rf_rules.h"
 
 rf_err_t rf__rocks_err(rf_errbuf_t *eb, char *errptr, const char *what)
@@ -158,8 +159,7 @@ static rocksdb_options_t *make_db_options(int flags)
     rocksdb_options_set_max_background_jobs(o, 2);
     rocksdb_options_set_max_open_files(o, RF_LEDGER_OPEN_FILES_MAX);
     rocksdb_options_set_table_cache_numshardbits(o, 2);
-    rocksdb_options_set_keep_log_file_num(o, 2);
-    rocksdb_options_set_max_log_file_size(o, 1u << 20);
+    rf_rocksdb_info_log(o);
     return o;
 }
 
