@@ -292,6 +292,21 @@
  * fails the demo (a stuck worker, not a slow one: stages move every 50 ms). */
 #define RF_DEMO_STALL_MS 60000
 
+/* `refold program` (consumers/rf_program_cmd.c): the largest rules file it
+ * reads: the rules (at most RF_RULES_MAX once compacted into the event) plus
+ * the indentation and blanks of a hand-written, pretty-printed file. */
+#define RF_PROGRAM_FILE_MAX (4 * RF_RULES_MAX)
+/* How long `refold program apply` waits for the topic's partition count (a
+ * metadata request), to check that the fold data directory it takes the
+ * version from covers the program's partition: a connected broker answers in
+ * milliseconds; longer means it is unreachable. */
+#define RF_PROGRAM_METADATA_WAIT_MS 10000
+/* `refold program apply --wait S`: how often it re-opens the partition's fold
+ * ledger (read-only; an open costs milliseconds) to see whether the fold
+ * reached the published event, and the longest wait it accepts. */
+#define RF_PROGRAM_WAIT_POLL_MS 200
+#define RF_PROGRAM_WAIT_MAX_S   3600
+
 /* RocksDB's own info LOG per store (common/rf_rocksdb.c): files kept and the
  * size at which it rolls over. Diagnostics only; without a bound a
  * long-running worker's LOG grows forever (flush and compaction lines). */

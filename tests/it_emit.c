@@ -49,14 +49,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *fp = fopen(path, "w");
-    assert_non_null(fp);
-    assert_int_equal(fputs(text, fp) >= 0, 1);
-    assert_int_equal(fclose(fp), 0);
-}
-
 static long topic_count(fixture_t *f)
 {
     return rf_test_topic_count(rf_broker_bootstraps(f->broker), RF_TOPIC_EVENTS);
@@ -65,7 +57,7 @@ static long topic_count(fixture_t *f)
 static void test_valid_file(void **state)
 {
     fixture_t *f = *state;
-    write_file(f->path, GOOD1 GOOD2 "\n" GOOD3 GOOD4);
+    rf_test_write_file(f->path, GOOD1 GOOD2 "\n" GOOD3 GOOD4);
     char out[4096];
     int rc = rf_test_refold(out, sizeof out, 1, "emit --brokers %s --file '%s'",
                             rf_broker_bootstraps(f->broker), f->path);
@@ -82,7 +74,7 @@ static void test_valid_file(void **state)
 static void test_bad_line_stops(void **state)
 {
     fixture_t *f = *state;
-    write_file(f->path, GOOD1 GOOD2 BAD GOOD3 GOOD4);
+    rf_test_write_file(f->path, GOOD1 GOOD2 BAD GOOD3 GOOD4);
     char out[4096];
     int rc = rf_test_refold(out, sizeof out, 1, "emit --brokers %s --file '%s'",
                             rf_broker_bootstraps(f->broker), f->path);
@@ -95,7 +87,7 @@ static void test_bad_line_stops(void **state)
 static void test_skip_invalid(void **state)
 {
     fixture_t *f = *state;
-    write_file(f->path, GOOD1 BAD GOOD2 BAD GOOD3 GOOD4);
+    rf_test_write_file(f->path, GOOD1 BAD GOOD2 BAD GOOD3 GOOD4);
     char out[4096];
     int rc = rf_test_refold(out, sizeof out, 1, "emit --brokers %s --file '%s' --skip-invalid",
                             rf_broker_bootstraps(f->broker), f->path);
@@ -109,7 +101,7 @@ static void test_skip_invalid(void **state)
 static void test_dry_run(void **state)
 {
     fixture_t *f = *state;
-    write_file(f->path, GOOD1 GOOD2 BAD);
+    rf_test_write_file(f->path, GOOD1 GOOD2 BAD);
     char out[4096];
     int rc = rf_test_refold(out, sizeof out, 1, "emit --dry-run --file '%s'", f->path);
     assert_int_equal(rc, 1);
@@ -121,7 +113,7 @@ static void test_dry_run(void **state)
 static void test_undelivered(void **state)
 {
     fixture_t *f = *state;
-    write_file(f->path, GOOD1 GOOD2);
+    rf_test_write_file(f->path, GOOD1 GOOD2);
     char out[4096];
     int rc =
         rf_test_refold(out, sizeof out, 1,

@@ -24,6 +24,14 @@ void rf_test_rmtree(const char *path)
     RF_ASSERT(system(cmd) == 0);
 }
 
+void rf_test_write_file(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    RF_ASSERT(fp);
+    RF_ASSERT(fputs(text, fp) >= 0);
+    RF_ASSERT(fclose(fp) == 0);
+}
+
 const char *rf_test_refold_bin(void)
 {
     const char *env = getenv("REFOLD_BIN");

@@ -17,6 +17,8 @@
 /* Creates a fresh directory under $TMPDIR (or /tmp) named refold-test-<tag>-XXXXXX;
  * writes its path into out (cap >= 256). Asserts on failure. */
 void rf_test_tmpdir(const char *tag, char *out, size_t cap);
+/* Writes text to path (created or truncated). Asserts on failure. */
+void rf_test_write_file(const char *path, const char *text);
 /* rm -rf path (tests only). */
 void rf_test_rmtree(const char *path);
 

@@ -156,14 +156,6 @@ static void finance_scenario(scen_t *s)
     rf_ledger_close(l);
 }
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 /* ---- time ---- */
 
 static void test_time(void **state)
@@ -244,11 +236,11 @@ static void test_reconcile(void **state)
     finance_scenario(s);
     char csv[512];
     snprintf(csv, sizeof csv, "%s/payouts.csv", s->dir);
-    write_file(csv, "request_id,user,program,asset,amount_minor,paid_by\n"
-                    "r1,u1,p1,USD,300,bank\n"
-                    "r2,u3,p2,POINTS,40,\"bank, manual\"\n"
-                    "r9,u9,p1,USD,100,bank\n"
-                    "r4,u2,p1,USD,600,bank\n");
+    rf_test_write_file(csv, "request_id,user,program,asset,amount_minor,paid_by\n"
+                            "r1,u1,p1,USD,300,bank\n"
+                            "r2,u3,p2,POINTS,40,\"bank, manual\"\n"
+                            "r9,u9,p1,USD,100,bank\n"
+                            "r4,u2,p1,USD,600,bank\n");
     rf_reconcile_opts_t o = {s->dir, csv, INT64_MIN, INT64_MAX, NULL};
     rf_reconcile_t *r = calloc(1, sizeof *r);
     rf_errbuf_t eb = {{0}};
@@ -681,7 +673,7 @@ static void test_whatif(void **state)
     char rules[512], into[512];
     snprintf(rules, sizeof rules, "%s/alt.json", s->dir);
     snprintf(into, sizeof into, "%s/scratch", s->dir);
-    write_file(rules, rules_alt);
+    rf_test_write_file(rules, rules_alt);
     char out[16384];
     assert_int_equal(rf_test_refold(out, sizeof out, 0,
                                     "whatif --data %s --program pw --rules %s "
@@ -713,7 +705,7 @@ static void test_whatif(void **state)
     assert_true(cmp[0].first_diff_seq >= 1);
     check_first_diff(s->dir, into, cmp[0].first_diff_seq);
     /* invalid override rules are refused with the fold's reason */
-    write_file(rules, "{\"currency\":\"USD\",\"no_such_field\":1}");
+    rf_test_write_file(rules, "{\"currency\":\"USD\",\"no_such_field\":1}");
     assert_int_equal(rf_test_refold(out, sizeof out, 1,
                                     "whatif --data %s --program pw --rules %s "
                                     "--into %s/scratch2 --nosync",

@@ -36,6 +36,32 @@ void rf_rules_cache_free(void *cache);
  * reason (the first problem found, naming the field). */
 rf_err_t rf_rules_validate_json(const char *json, rf_errbuf_t *eb);
 
+/* The current version and rules JSON of program in a partition ledger's
+ * stored state: what the fold applies to the program's next event. For
+ * `refold program`; a read-only handle (RF_LEDGER_READONLY) sees the state as
+ * of its open. rules_json may be NULL; else it gets the JSON and a NUL
+ * (RF_RULES_MAX + 1 bytes always fit). RF_ERR_NOT_FOUND when the partition has
+ * no rules for program; RF_ERR_CORRUPT when the stored value is malformed. */
+struct rf_ledger;
+rf_err_t rf_rules_program_get(struct rf_ledger *l, const char *program, int32_t *version,
+                              char *rules_json, size_t cap, rf_errbuf_t *eb);
+/* Every program with rules in a partition ledger (list, in program id order),
+ * or every version the fold accepted for one program (history, ascending),
+ * from the committed state. cb returns non-zero to stop; its strings are
+ * valid during the call. RF_ERR_CORRUPT when a stored value is malformed. */
+typedef int(rf_rules_program_cb_t)(const char *program, int32_t version, const char *rules_json,
+                                   void *opaque);
+rf_err_t rf_rules_program_list(struct rf_ledger *l, rf_rules_program_cb_t *cb, void *opaque,
+                               rf_errbuf_t *eb);
+rf_err_t rf_rules_program_history(struct rf_ledger *l, const char *program,
+                                  rf_rules_program_cb_t *cb, void *opaque, rf_errbuf_t *eb);
+/* The rules as the fold applies them: rules_json parsed by the fold's parser
+ * and written back with every default filled in (checks that are off left
+ * out, as absent means off), so the output parses to the same rules. *out is
+ * malloc'ed compact JSON the caller frees. RF_ERR_BAD_INPUT as
+ * rf_rules_validate_json. */
+rf_err_t rf_rules_effective_json(const char *rules_json, char **out, rf_errbuf_t *eb);
+
 /* The derived referral code of (program, referrer): 10 Crockford base32
  * symbols (0-9 A-Z without I L O U) of SHA-256(program \0 referrer), then a
  * Crockford check symbol (mod 37: one of 0-9 A-Z * ~ $ = U minus I L O).
