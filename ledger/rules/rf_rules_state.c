@@ -11,17 +11,25 @@
 #define WAYS  4 /* set-associative: a lookup compares at most 4 keys */
 #define NSETS (RF_RULES_STATE_CACHE / WAYS)
 
+/* A slot's key and value; its use tick and hash live apart in the set's
+ * tags, so a lookup reads the set's 48 bytes of tags and then only the slot
+ * whose hash matches (the slots are ~1 KiB each: scanning four of them cost
+ * four cache misses per lookup). */
 typedef struct slot {
-    uint64_t tick; /* last use; 0 = empty */
-    uint32_t hash;
     uint16_t klen, vlen;
     uint8_t absent; /* the key is known not to exist */
     uint8_t key[RF__KEY_MAX];
     uint8_t val[RF_RULES_STATE_VAL_MAX];
 } slot_t;
 
+typedef struct tags {
+    uint64_t tick[WAYS]; /* last use; 0 = empty */
+    uint32_t hash[WAYS];
+} tags_t;
+
 struct rf__scache {
     uint64_t tick;
+    tags_t tags[NSETS];
     slot_t slots[NSETS][WAYS];
 };
 
@@ -37,35 +45,51 @@ void rf__scache_free(rf__scache_t *sc)
     free(sc);
 }
 
+/* 8 bytes at a time (keys are ~40-100 bytes); only spreads keys over the
+ * sets, never stored. */
 static uint32_t hash_key(const uint8_t *k, size_t kl)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < kl; i++)
-        h = (h ^ k[i]) * 16777619u;
-    return h;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ kl;
+    while (kl >= 8) {
+        uint64_t w;
+        memcpy(&w, k, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 31;
+        k += 8, kl -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, k, kl);
+    h = (h ^ w) * 0x94d049bb133111ebULL;
+    h ^= h >> 29;
+    return (uint32_t)(h ^ (h >> 32));
 }
 
-static slot_t *find(rf__scache_t *sc, const uint8_t *k, size_t kl, uint32_t h)
+/* The way of k in its set, or -1. */
+static int find(const rf__scache_t *sc, const uint8_t *k, size_t kl, uint32_t h)
 {
-    slot_t *set = sc->slots[h % NSETS];
-    for (int i = 0; i < WAYS; i++)
-        if (set[i].tick && set[i].hash == h && set[i].klen == kl && !memcmp(set[i].key, k, kl))
-            return &set[i];
-    return NULL;
+    const tags_t *t = &sc->tags[h % NSETS];
+    for (int i = 0; i < WAYS; i++) {
+        if (!t->tick[i] || t->hash[i] != h) continue;
+        const slot_t *s = &sc->slots[h % NSETS][i];
+        if (s->klen == kl && !memcmp(s->key, k, kl)) return i;
+    }
+    return -1;
 }
 
-/* The slot for k: its own, an empty one, or the least recently used. */
-static slot_t *claim(rf__scache_t *sc, const uint8_t *k, size_t kl, uint32_t h)
+/* The way for k: its own, an empty one, or the least recently used. */
+static int claim(rf__scache_t *sc, const uint8_t *k, size_t kl, uint32_t h)
 {
-    slot_t *s = find(sc, k, kl, h);
-    if (s) return s;
-    slot_t *set = sc->slots[h % NSETS], *victim = &set[0];
-    for (int i = 1; i < WAYS; i++)
-        if (set[i].tick < victim->tick) victim = &set[i];
+    int i = find(sc, k, kl, h);
+    if (i >= 0) return i;
+    tags_t *t = &sc->tags[h % NSETS];
+    int victim = 0;
+    for (int j = 1; j < WAYS; j++)
+        if (t->tick[j] < t->tick[victim]) victim = j;
     RF_ASSERT(kl <= RF__KEY_MAX);
-    victim->hash = h;
-    victim->klen = (uint16_t)kl;
-    memcpy(victim->key, k, kl);
+    slot_t *s = &sc->slots[h % NSETS][victim];
+    t->hash[victim] = h;
+    s->klen = (uint16_t)kl;
+    memcpy(s->key, k, kl);
     return victim;
 }
 
@@ -73,13 +97,15 @@ static void remember(rf__scache_t *sc, const uint8_t *k, size_t kl, const void *
                      bool absent)
 {
     uint32_t h = hash_key(k, kl);
+    tags_t *t = &sc->tags[h % NSETS];
     if (!absent && vl > RF_RULES_STATE_VAL_MAX) { /* too big to cache: forget it */
-        slot_t *s = find(sc, k, kl, h);
-        if (s) s->tick = 0;
+        int i = find(sc, k, kl, h);
+        if (i >= 0) t->tick[i] = 0;
         return;
     }
-    slot_t *s = claim(sc, k, kl, h);
-    s->tick = ++sc->tick;
+    int i = claim(sc, k, kl, h);
+    slot_t *s = &sc->slots[h % NSETS][i];
+    t->tick[i] = ++sc->tick;
     s->absent = absent;
     s->vlen = (uint16_t)(absent ? 0 : vl);
     if (!absent && vl) memcpy(s->val, v, vl);
@@ -92,9 +118,10 @@ rf_err_t rf__sget(rf_fold_ctx_t *ctx, const uint8_t *k, size_t klen, void *val, 
     rf__scache_t *sc = scache(ctx);
     if (!sc) return RF_ERR_NOMEM;
     uint32_t h = hash_key(k, klen);
-    slot_t *s = find(sc, k, klen, h);
-    if (s) {
-        s->tick = ++sc->tick;
+    int i = find(sc, k, klen, h);
+    if (i >= 0) {
+        const slot_t *s = &sc->slots[h % NSETS][i];
+        sc->tags[h % NSETS].tick[i] = ++sc->tick;
         if (s->absent) return RF_ERR_NOT_FOUND;
         *vlen = s->vlen;
         if (s->vlen > cap) return RF_ERR_OVERSIZE;

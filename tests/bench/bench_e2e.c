@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 
 #include "rf_broker.h"
+#include "rf_fold_gen.h"
 #include "../rf_harness.h"
 
 extern char **environ;
@@ -196,6 +197,7 @@ static int run(const opts_t *o, const char *brokers, const char *data)
         return 1;
     }
     rh_pipe_start(&pp, brokers, data, o->partitions, o->folders, o->latency);
+    double cpu0 = fg_cpu_s();
     uint64_t t0 = rf_now_ns();
     both_t tick = {{t0, (double)o->rate}, NULL};
     pthread_t poller;
@@ -227,38 +229,26 @@ static int run(const opts_t *o, const char *brokers, const char *data)
         fprintf(stderr, "bench_e2e: the pipeline did not finish\n");
         return 1;
     }
-    /* commit latency: the histograms of every worker's last run, merged */
-    rf_fold_hist_t commit = {0}, cycle = {0};
-    uint64_t batches = 0;
-    for (int i = 0; i < o->folders; i++) {
-        const rf_fold_stats_t *st = pp.fold[i].last_stats;
-        if (!st) continue;
-        batches += st->batches;
-        commit.count += st->commit_us.count;
-        cycle.count += st->cycle_us.count;
-        commit.sum_us += st->commit_us.sum_us;
-        cycle.sum_us += st->cycle_us.sum_us;
-        if (st->commit_us.max_us > commit.max_us) commit.max_us = st->commit_us.max_us;
-        if (st->cycle_us.max_us > cycle.max_us) cycle.max_us = st->cycle_us.max_us;
-        for (int k = 0; k < RF_FOLD_HIST_BUCKETS; k++) {
-            commit.buckets[k] += st->commit_us.buckets[k];
-            cycle.buckets[k] += st->cycle_us.buckets[k];
-        }
-    }
+    /* the histograms of every worker's last run, merged; CPU of this
+     * process (producer, fold workers and, in-process, the broker) */
+    static fg_report_t rep;
+    memset(&rep, 0, sizeof rep);
+    for (int i = 0; i < o->folders; i++)
+        if (pp.fold[i].last_stats) fg_report_add(&rep, pp.fold[i].last_stats);
     rh_pipe_free(&pp);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    printf("{\"bench\":\"e2e\",\"events\":%" PRIu64 ",\"partitions\":%d,\"folders\":%d,"
-           "\"broker\":\"%s\",\"rate\":%ld,\"events_per_s\":%.0f,\"elapsed_s\":%.2f,"
-           "\"produce_s\":%.2f,\"batches\":%" PRIu64 ",\"commit_p50_us\":%" PRIu64
-           ",\"commit_p99_us\":%" PRIu64 ",\"commit_p999_us\":%" PRIu64 ",\"cycle_p50_us\":%" PRIu64
-           ",\"cycle_p99_us\":%" PRIu64 ",\"peak_rss_kb\":%ld,"
-           "\"restarts\":%d",
-           folded, o->partitions, o->folders, o->external ? "process" : "in-process", o->rate,
-           (double)folded / t_all, t_all, t_produce, batches, rf_fold_hist_quantile(&commit, 0.5),
-           rf_fold_hist_quantile(&commit, 0.99), rf_fold_hist_quantile(&commit, 0.999),
-           rf_fold_hist_quantile(&cycle, 0.5), rf_fold_hist_quantile(&cycle, 0.99), ru.ru_maxrss,
+    rep.events = folded;
+    rep.elapsed_s = t_all;
+    rep.cpu_s = fg_cpu_s() - cpu0;
+    rep.peak_rss_kb = fg_peak_rss_kb();
+    printf("{\"bench\":\"e2e\",\"partitions\":%d,\"folders\":%d,\"broker\":\"%s\",\"rate\":%ld,"
+           "\"produce_s\":%.2f,\"restarts\":%d,",
+           o->partitions, o->folders, o->external ? "process" : "in-process", o->rate, t_produce,
            restarts);
+    fg_report_json(stdout, &rep);
+    fprintf(stderr, "bench_e2e: %s broker, %d fold worker(s), cpu counts this process (%s)\n",
+            o->external ? "refold broker process" : "in-process", o->folders,
+            o->external ? "producer and fold workers" : "producer, fold workers and broker");
+    fg_report_text(stderr, &rep, "this process");
     if (o->latency) {
         long seen = 0;
         for (long i = 0; i < pr.sent; i++)

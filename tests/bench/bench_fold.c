@@ -53,9 +53,8 @@ typedef struct bench_result {
     double produce_per_s, raw_per_s;
     uint64_t sync1_us, sync1000_us;
     double sync1000_puts_per_s;
-    long rss_before_kb, rss_peak_kb;
-    double cpu_s, elapsed_s;
-    uint64_t pct[6]; /* partition commit p50/p99/p999, cycle p50/p99/p999 (us) */
+    long rss_before_kb;
+    fg_report_t rep; /* the fold's figures (shared with bench_e2e) */
 } bench_result_t;
 
 static void usage(FILE *f)
@@ -75,21 +74,6 @@ static void usage(FILE *f)
                "prefilled events and a RocksDB synced-batch probe for scale. --subprocess folds\n"
                "with the `refold fold` binary, so the peak RSS is the fold's alone (in-process\n"
                "it includes the in-memory broker). --simple: the tests' small generator.\n");
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static long peak_rss_kb(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss;
 }
 
 static double secs_since(uint64_t t0)
@@ -331,11 +315,8 @@ static rf_err_t fold_finish(fold_run_t *f, const bench_opts_t *o, rf_fold_stats_
         RF_ASSERT(pthread_join(f->th, NULL) == 0);
         rf_fold_worker_stats(f->w, st);
         rf_fold_worker_destroy(f->w);
-        const rf_fold_hist_t *h[2] = {&st->commit_us, &st->cycle_us};
-        const double q[3] = {0.5, 0.99, 0.999};
-        for (int i = 0; i < 6; i++)
-            r->pct[i] = rf_fold_hist_quantile(h[i / 3], q[i % 3]);
-        r->rss_peak_kb = peak_rss_kb();
+        fg_report_add(&r->rep, st);
+        r->rep.peak_rss_kb = fg_peak_rss_kb();
         if (f->err) *eb = f->eb;
         return f->err;
     }
@@ -349,7 +330,9 @@ static rf_err_t fold_finish(fold_run_t *f, const bench_opts_t *o, rf_fold_stats_
     int status;
     struct rusage ru;
     RF_ASSERT(wait4(f->pid, &status, 0, &ru) == f->pid);
-    r->rss_peak_kb = ru.ru_maxrss;
+    r->rep.peak_rss_kb = ru.ru_maxrss;
+    r->rep.cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                   (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return rf_errf(eb, RF_ERR_INTERNAL, "refold fold failed: %s", out);
     const char *keys[6] = {"commit_p50_us", "commit_p99_us", "commit_p999_us",
@@ -358,57 +341,52 @@ static rf_err_t fold_finish(fold_run_t *f, const bench_opts_t *o, rf_fold_stats_
         char pat[64];
         snprintf(pat, sizeof pat, "\"%s\":", keys[i]);
         const char *p = strstr(out, pat);
-        r->pct[i] = p ? strtoull(p + strlen(pat), NULL, 10) : 0;
+        r->rep.pct[i] = p ? strtoull(p + strlen(pat), NULL, 10) : 0;
     }
     const char *c = strstr(out, "\"consumed\":");
     st->consumed = c ? strtoull(c + 11, NULL, 10) : 0;
     const char *b = strstr(out, "\"batches\":");
     st->batches = b ? strtoull(b + 10, NULL, 10) : 0;
+    r->rep.batches = st->batches;
     return RF_OK;
 }
 
 /* ---- main --------------------------------------------------------------- */
 
-static void print_result(const bench_opts_t *o, const rf_fold_stats_t *st, const bench_result_t *r)
+static void print_result(const bench_opts_t *o, const bench_result_t *r)
 {
-    double rate = (double)o->events / r->elapsed_s;
-    const uint64_t *p = r->pct;
+    const fg_report_t *rep = &r->rep;
+    double rate = (double)o->events / rep->elapsed_s;
     if (o->json) {
-        printf("{\"events\":%ld,\"partitions\":%d,\"sync\":%s,\"outbox\":%s,\"subprocess\":%s,"
-               "\"events_per_s\":%.0f,\"elapsed_s\":%.3f,\"batches\":%" PRIu64
-               ",\"commit_p50_us\":%" PRIu64 ",\"commit_p99_us\":%" PRIu64
-               ",\"commit_p999_us\":%" PRIu64 ",\"cycle_p50_us\":%" PRIu64
-               ",\"cycle_p99_us\":%" PRIu64 ",\"cycle_p999_us\":%" PRIu64 ",\"peak_rss_kb\":%ld,"
-               "\"cpu_s\":%.3f,\"produce_per_s\":%.0f,\"raw_consume_per_s\":%.0f,"
-               "\"fold_vs_raw\":%.3f,\"sync_1put_p50_us\":%" PRIu64
-               ",\"sync_1000puts_p50_us\":%" PRIu64 ",\"sync_1000puts_per_s\":%.0f}\n",
-               o->events, o->partitions, o->nosync ? "false" : "true",
-               o->no_outbox ? "false" : "true", o->subprocess ? "true" : "false", rate,
-               r->elapsed_s, st->batches, p[0], p[1], p[2], p[3], p[4], p[5], r->rss_peak_kb,
-               r->cpu_s, r->produce_per_s, r->raw_per_s, rate / r->raw_per_s, r->sync1_us,
-               r->sync1000_us, r->sync1000_puts_per_s);
+        printf("{\"partitions\":%d,\"sync\":%s,\"outbox\":%s,\"subprocess\":%s,", o->partitions,
+               o->nosync ? "false" : "true", o->no_outbox ? "false" : "true",
+               o->subprocess ? "true" : "false");
+        fg_report_json(stdout, rep);
+        printf(",\"produce_per_s\":%.0f,\"raw_consume_per_s\":%.0f,\"fold_vs_raw\":%.3f,"
+               "\"sync_1put_p50_us\":%" PRIu64 ",\"sync_1000puts_p50_us\":%" PRIu64
+               ",\"sync_1000puts_per_s\":%.0f}\n",
+               r->produce_per_s, r->raw_per_s, rate / r->raw_per_s, r->sync1_us, r->sync1000_us,
+               r->sync1000_puts_per_s);
         return;
     }
     printf("events=%ld partitions=%d sync=%s outbox=%s fold=%s\n", o->events, o->partitions,
            o->nosync ? "off" : "on", o->no_outbox ? "off" : "on",
            o->subprocess ? "refold-fold-process" : "in-process");
-    printf("fold: %.0f events/s (%.3f s, %" PRIu64 " batches)\n", rate, r->elapsed_s, st->batches);
-    printf("partition commit latency: p50 %" PRIu64 " us, p99 %" PRIu64 " us, p999 %" PRIu64
-           " us\ncycle commit latency:     p50 %" PRIu64 " us, p99 %" PRIu64 " us, p999 %" PRIu64
-           " us\n",
-           p[0], p[1], p[2], p[3], p[4], p[5]);
+    fg_report_text(stdout, rep,
+                   o->subprocess ? "the refold fold process alone"
+                                 : "this process: the fold, the producer feeding it, the broker");
     if (o->subprocess)
-        printf("peak RSS of refold fold: %ld KiB\n", r->rss_peak_kb);
+        printf("(peak RSS of the refold fold process)\n");
     else
-        printf("peak RSS: %ld KiB (whole process, with the in-memory broker; %ld KiB before "
-               "the fold); cpu %.3f s = %.0f events per cpu-second\n",
-               r->rss_peak_kb, r->rss_before_kb, r->cpu_s, (double)o->events / r->cpu_s);
+        printf("(peak RSS of the whole process, with the in-memory broker; %ld KiB before the "
+               "fold)\n",
+               r->rss_before_kb);
     printf("produce: %.0f events/s; raw consume: %.0f msg/s; fold / raw = %.3f\n", r->produce_per_s,
            r->raw_per_s, rate / r->raw_per_s);
     printf("rocksdb synced batch p50: 1 put %" PRIu64 " us, 1000 puts %" PRIu64
            " us (%.0f puts/s); partition commit p50 / 1-put sync = %.2f\n",
            r->sync1_us, r->sync1000_us, r->sync1000_puts_per_s,
-           r->sync1_us ? (double)p[0] / (double)r->sync1_us : 0.0);
+           r->sync1_us ? (double)rep->pct[0] / (double)r->sync1_us : 0.0);
 }
 
 static int parse(int argc, char **argv, bench_opts_t *o)
@@ -512,8 +490,8 @@ static rf_err_t run(const char *dir, const bench_opts_t *o, rf_fold_stats_t *st,
     snprintf(probe, sizeof probe, "%s/probe1000", dir);
     rocks_probe(probe, 300, 1000, &r->sync1000_us, &r->sync1000_puts_per_s);
     snprintf(data, sizeof data, "%s/data", dir);
-    r->rss_before_kb = peak_rss_kb();
-    double cpu0 = cpu_s();
+    r->rss_before_kb = fg_peak_rss_kb();
+    double cpu0 = fg_cpu_s();
     fold_run_t f = {0};
     t0 = rf_now_ns();
     if (o->subprocess)
@@ -521,9 +499,10 @@ static rf_err_t run(const char *dir, const bench_opts_t *o, rf_fold_stats_t *st,
     else
         fold_start_in_process(&f, brokers, data, o);
     bool ok = feed_and_wait(&src, brokers, o);
-    r->elapsed_s = secs_since(t0);
+    r->rep.elapsed_s = secs_since(t0);
     rf_err_t err = fold_finish(&f, o, st, r, eb);
-    r->cpu_s = cpu_s() - cpu0;
+    if (!o->subprocess) r->rep.cpu_s = fg_cpu_s() - cpu0; /* else the child's, from wait4 */
+    r->rep.events = (uint64_t)o->events;
     /* The broker now drops already-folded events (it keeps the last 5 MiB of
      * a partition); had it dropped one before the fold read it, the fold would
      * have stopped with RF_ERR_GAP. */
@@ -560,6 +539,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_fold: %s\n", eb.msg);
         return 1;
     }
-    print_result(&o, &st, &r);
+    print_result(&o, &r);
     return st.consumed == (uint64_t)o.events ? 0 : 1;
 }

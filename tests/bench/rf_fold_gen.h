@@ -2,8 +2,9 @@
  * small deterministic event generator (programs configured first, then
  * activity, purchases, adjustments and redemptions of known programs), a raw
  * librdkafka producer for encoded events, and ledger head reading.
- * Header-only (static functions): included by it_fold.c, it_fold_crash.c and
- * bench_fold.c. Failures of the helpers themselves abort (RF_ASSERT). */
+ * Header-only (static functions): included by it_fold.c, it_fold_crash.c,
+ * bench_fold.c and bench_e2e.c (which share the report at the end). Failures
+ * of the helpers themselves abort (RF_ASSERT). */
 #ifndef RF_FOLD_GEN_H
 #define RF_FOLD_GEN_H
 
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -18,6 +20,7 @@
 #include "rf_conf.h"
 #include "rf_event.h"
 #include "rf_ledger.h"
+#include "rf_fold_worker.h"
 #include "rf_loadgen.h"
 
 #define FG_PROGRAMS_MAX 1024
@@ -308,6 +311,100 @@ static inline void fg_heads(const char *data, int n, rf_ledger_head_t *heads)
         RF_ASSERT(rf_ledger_head(l, &heads[i], &eb) == RF_OK);
         rf_ledger_close(l);
     }
+}
+
+/* ---- the fold benchmarks' report (bench_fold, bench_e2e) ------------------ */
+
+/* CPU seconds (user + system) of this process so far. */
+static inline double fg_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static inline long fg_peak_rss_kb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+/* What both benchmarks report about a fold run: the machine is shared, so
+ * CPU seconds (less sensitive to other load than wall time) come with the
+ * wall figures. cpu_s < 0: not measured (a fold in another process). */
+typedef struct fg_report {
+    uint64_t events;
+    double elapsed_s;
+    double cpu_s;     /* this process over the run (fold, and producer/broker if in it) */
+    uint64_t batches; /* poll cycles that committed */
+    rf_fold_hist_t commit, cycle;
+    uint64_t pct[6];             /* commit p50/p99/p999, cycle p50/p99/p999 (us) */
+    uint64_t fold_ns, commit_ns; /* thread time in rf_ledger_fold / rf_ledger_commit */
+    long peak_rss_kb;
+} fg_report_t;
+
+/* Adds one worker's stats (several workers: call for each). */
+static inline void fg_report_add(fg_report_t *r, const rf_fold_stats_t *st)
+{
+    rf_fold_hist_t *into[2] = {&r->commit, &r->cycle};
+    const rf_fold_hist_t *from[2] = {&st->commit_us, &st->cycle_us};
+    for (int i = 0; i < 2; i++) {
+        into[i]->count += from[i]->count;
+        into[i]->sum_us += from[i]->sum_us;
+        if (from[i]->max_us > into[i]->max_us) into[i]->max_us = from[i]->max_us;
+        for (int k = 0; k < RF_FOLD_HIST_BUCKETS; k++)
+            into[i]->buckets[k] += from[i]->buckets[k];
+    }
+    r->batches += st->batches;
+    r->fold_ns += st->fold_ns;
+    r->commit_ns += st->commit_ns;
+    const double q[3] = {0.5, 0.99, 0.999};
+    for (int i = 0; i < 6; i++)
+        r->pct[i] = rf_fold_hist_quantile(i < 3 ? &r->commit : &r->cycle, q[i % 3]);
+}
+
+/* The report's JSON members (no braces: the caller adds its own). */
+static inline void fg_report_json(FILE *f, const fg_report_t *r)
+{
+    double rate = r->elapsed_s > 0 ? (double)r->events / r->elapsed_s : 0;
+    fprintf(f,
+            "\"events\":%" PRIu64 ",\"events_per_s\":%.0f,\"elapsed_s\":%.3f,\"batches\":%" PRIu64
+            ",\"commit_p50_us\":%" PRIu64 ",\"commit_p99_us\":%" PRIu64
+            ",\"commit_p999_us\":%" PRIu64 ",\"cycle_p50_us\":%" PRIu64 ",\"cycle_p99_us\":%" PRIu64
+            ",\"cycle_p999_us\":%" PRIu64 ",\"peak_rss_kb\":%ld",
+            r->events, rate, r->elapsed_s, r->batches, r->pct[0], r->pct[1], r->pct[2], r->pct[3],
+            r->pct[4], r->pct[5], r->peak_rss_kb);
+    if (r->cpu_s >= 0)
+        fprintf(f, ",\"cpu_s\":%.3f,\"events_per_cpu_s\":%.0f", r->cpu_s,
+                r->cpu_s > 0 ? (double)r->events / r->cpu_s : 0);
+    if (r->fold_ns || r->commit_ns)
+        fprintf(f, ",\"fold_thread_s\":%.3f,\"commit_thread_s\":%.3f", (double)r->fold_ns / 1e9,
+                (double)r->commit_ns / 1e9);
+}
+
+/* The same as text lines; cpu_what says whose CPU cpu_s counts. */
+static inline void fg_report_text(FILE *f, const fg_report_t *r, const char *cpu_what)
+{
+    double n = (double)r->events;
+    fprintf(f, "fold: %.0f events/s (%" PRIu64 " events in %.3f s, %" PRIu64 " batches)\n",
+            r->elapsed_s > 0 ? n / r->elapsed_s : 0, r->events, r->elapsed_s, r->batches);
+    fprintf(f,
+            "partition commit latency: p50 %" PRIu64 " us, p99 %" PRIu64 " us, p999 %" PRIu64
+            " us\ncycle commit latency:     p50 %" PRIu64 " us, p99 %" PRIu64 " us, p999 %" PRIu64
+            " us\n",
+            r->pct[0], r->pct[1], r->pct[2], r->pct[3], r->pct[4], r->pct[5]);
+    if (r->cpu_s >= 0)
+        fprintf(f, "cpu: %.3f s (%s) = %.0f events per cpu-second, %.2f us per event\n", r->cpu_s,
+                cpu_what, r->cpu_s > 0 ? n / r->cpu_s : 0, r->cpu_s * 1e6 / n);
+    if (r->fold_ns || r->commit_ns)
+        fprintf(f,
+                "fold thread time: rf_ledger_fold %.3f s, rf_ledger_commit %.3f s (%.2f + %.2f us "
+                "per event; wall time of the threads, with their waits)\n",
+                (double)r->fold_ns / 1e9, (double)r->commit_ns / 1e9, (double)r->fold_ns / 1e3 / n,
+                (double)r->commit_ns / 1e3 / n);
+    fprintf(f, "peak RSS: %ld KiB\n", r->peak_rss_kb);
 }
 
 #endif
