@@ -102,10 +102,14 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
 e2e_row() { # label file
     f="$logs/$2.out"
     eps=$(jget "$f" events_per_s)
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$(jget "$f" events)" \
-        "$(k "$eps")" "$(ratio "$eps" "$raw")" "$(ms "$(jget "$f" commit_p50_us)")" \
+    cpu=$(jget "$f" cpu_s); n=$(jget "$f" events); join=$(jget "$f" join_s)
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$n" \
+        "$(k "$eps")" "$(ratio "$eps" "$raw")" \
+        "$(if [ -n "$cpu" ]; then awk -v c="$cpu" -v n="$n" 'BEGIN { printf "%.1f us", c * 1e6 / n }'; else echo -; fi)" \
+        "$(ms "$(jget "$f" commit_p50_us)")" \
         "$(ms "$(jget "$f" commit_p99_us)")" "$(ms "$(jget "$f" commit_p999_us)")" \
-        "$(mib "$(jget "$f" peak_rss_kb)")" "$(r=$(jget "$f" restarts); echo "${r:--}")"
+        "$(mib "$(jget "$f" peak_rss_kb)")" "$(if [ -n "$join" ]; then echo "$join s"; else echo -; fi)" \
+        "$(r=$(jget "$f" restarts); echo "${r:--}")"
 }
 
 out=docs/benchmarks.md
@@ -130,13 +134,15 @@ out=docs/benchmarks.md
     echo "## End-to-end fold (loadgen traffic: rules on, fraud share 2%; durable commits; outbox on)"
     echo
     echo "Producer and fold workers run at once; events/s counts from the first event"
-    echo "produced to the last one folded (including the consumer-group join, about 3 s)."
+    echo "produced to the last one folded, after the workers joined their consumer group"
+    echo "(the join, once per worker start, is the \"join\" column). CPU per event is this"
+    echo "process's CPU (producer, fold workers and, in-process, the broker) over the events."
     echo "\"vs raw\" is the fold's rate over the raw consume rate above. Commit latency is one"
     echo "partition's synced WriteBatch. Peak RSS is the whole benchmark process (the"
     echo "in-process broker holds the topics in memory)."
     echo
-    echo "| run | events | events/s | vs raw | commit p50 | p99 | p999 | peak RSS | restarts |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| run | events | events/s | vs raw | CPU per event | commit p50 | p99 | p999 | peak RSS | join | restarts |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
     e2e_row "in-process broker, 16 partitions" e2e_1m
     e2e_row "\`refold broker\` process, 16 partitions" e2e_1m_process
     if [ "$N5" -gt 0 ]; then
@@ -148,8 +154,8 @@ out=docs/benchmarks.md
     echo "assigned directly so no group join, the broker in-process; \`--subprocess\`: the fold in a"
     echo "\`refold fold\` process, so its peak RSS is the fold's alone):"
     echo
-    echo "| run | events | events/s | vs raw | commit p50 | p99 | p999 | peak RSS | restarts |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| run | events | events/s | vs raw | CPU per event | commit p50 | p99 | p999 | peak RSS | join | restarts |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
     e2e_row "bench_fold, in-process" fold
     e2e_row "bench_fold --subprocess" fold_sub
     echo

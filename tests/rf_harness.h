@@ -427,6 +427,24 @@ static inline bool rh_pipe_failed(rh_pipe_t *pp)
     return bad || (pp->project && pp->proj.gave_up);
 }
 
+/* Waits until the fold workers' group has assigned every partition (the
+ * consumer-group join); returns the seconds it took, or -1 after timeout_s
+ * or when a worker gave up. */
+static inline double rh_pipe_wait_assigned(rh_pipe_t *pp, double timeout_s)
+{
+    uint64_t t0 = rf_now_ns();
+    rh_progress_t pr;
+    while (rh_secs(t0) < timeout_s && !rh_pipe_failed(pp)) {
+        rh_pipe_progress(pp, &pr);
+        int assigned = 0;
+        for (int i = 0; i < pp->nparts; i++)
+            assigned += pr.next_offset[i] >= 0;
+        if (assigned == pp->nparts) return rh_secs(t0);
+        rh_sleep_ms(10);
+    }
+    return -1;
+}
+
 /* True when every delivered event is folded, published and projected. */
 static inline bool rh_pipe_caught_up(rh_pipe_t *pp)
 {
