@@ -174,6 +174,10 @@
  * per cycle, as in the fold. */
 #define RF_PROJECT_BATCH_MAX 16384
 #define RF_PROJECT_BATCH_MS  50
+/* `refold project --commit-ms`: how long a partition may keep applied records
+ * uncommitted to batch more of them per commit (reads are that much staler;
+ * a crash re-applies them from the stored offset). */
+#define RF_PROJECT_COMMIT_MS_MAX 10000
 /* Partitions a projection worker applies in parallel (one thread each, the
  * calling thread included): partitions share nothing, so more threads than
  * cores only add switching. */

@@ -100,6 +100,12 @@ typedef struct rf_project_opts {
     bool nosync;           /* tests/bench only */
     int threads;           /* partitions applied in parallel; 0: online CPUs
                             * (at most RF_PROJECT_THREADS_MAX) */
+    int commit_ms;         /* 0: every partition commits every poll cycle
+                            * (freshest reads). N > 0: a partition commits once
+                            * RF_PROJECT_BATCH_MAX records are pending or its
+                            * oldest pending record is N ms old: bigger batches
+                            * write each hot key once for more records, reads are
+                            * up to N ms staler. At most RF_PROJECT_COMMIT_MS_MAX. */
 } rf_project_opts_t;
 
 typedef struct rf_project_part_stats {

@@ -140,29 +140,118 @@ static rf_err_t stat4(actx_t *c, const rf__period_t pers[4], int metric, const c
     return RF_OK;
 }
 
-/* Per-user flags of a period: sets `flag`, returns whether it was new. */
+/* ---- per-user period summaries (rf_project_int.h) ----------------------- */
+
+/* A user's summary key, loaded into the cache and decoded. Load it again
+ * after anything else may have changed the same key. */
+typedef struct sumref {
+    rf__pj_slot_t *slot;
+    rf__pj_sum_t sum;
+    uint8_t id[4]; /* program or series id */
+    const char *user;
+    char old_prefix;
+    uint8_t plen;
+    bool zero_is_absent; /* flags: a zero entry need not be spilled */
+} sumref_t;
+
+static rf_err_t sum_load(actx_t *c, char prefix, char old_prefix, uint32_t id, const char *user,
+                         size_t plen, sumref_t *s)
+{
+    RF_ASSERT(plen >= 1 && plen <= RF__SUM_PAYLOAD_MAX);
+    kbuf_t k;
+    kb_init(&k, prefix);
+    kb_be32(&k, id);
+    kb_str(&k, user);
+    memset(s, 0, sizeof *s);
+    rf_be32_put(s->id, id);
+    s->user = user;
+    s->old_prefix = old_prefix;
+    s->plen = (uint8_t)plen;
+    s->zero_is_absent = prefix == RF__PK_FLAGS;
+    rf_err_t err = rf__pj_slot(c->p, k.b, k.n, &s->slot);
+    if (err != RF_OK) return err;
+    const uint8_t *v;
+    size_t vl;
+    if (rf__pj_slot_value(s->slot, &v, &vl) && !rf__pj_sum_decode(v, vl, plen, &s->sum))
+        return RF_ERR_CORRUPT;
+    return RF_OK;
+}
+
+static void sum_old_key(kbuf_t *k, const sumref_t *s, rf__period_t per)
+{
+    kb_init(k, s->old_prefix);
+    kb_put(k, s->id, 4);
+    kb_period(k, per);
+    kb_str(k, s->user);
+}
+
+/* The entry of period per into payload; *present is false when it has none. */
+static rf_err_t sum_get(actx_t *c, const sumref_t *s, rf__period_t per, uint8_t *payload,
+                        bool *present)
+{
+    *present = false;
+    rf__sum_where_t where = rf__pj_sum_where(&s->sum, per);
+    if (where == RF__SUM_ABSENT) return RF_OK;
+    if (where == RF__SUM_HERE) {
+        memcpy(payload, s->sum.payload[rf__pj_sum_index(per.type)], s->plen);
+        *present = true;
+        return RF_OK;
+    }
+    kbuf_t k;
+    sum_old_key(&k, s, per);
+    const uint8_t *v;
+    size_t vl;
+    rf_err_t err = rf__pj_get(c->p, k.b, k.n, &v, &vl);
+    if (err == RF_ERR_NOT_FOUND) return RF_OK;
+    if (err != RF_OK) return err;
+    if (vl != s->plen) return RF_ERR_CORRUPT;
+    memcpy(payload, v, vl);
+    *present = true;
+    return RF_OK;
+}
+
+/* Sets the entry of period per. A later period takes the slot, spilling the
+ * slot's entry to its old key first; an earlier one goes to its old key. */
+static void sum_set(actx_t *c, sumref_t *s, rf__period_t per, const uint8_t *payload)
+{
+    int i = rf__pj_sum_index(per.type);
+    rf__sum_where_t where = rf__pj_sum_where(&s->sum, per);
+    kbuf_t k;
+    if (where == RF__SUM_OLD) {
+        sum_old_key(&k, s, per);
+        rf__pj_put(c->p, k.b, k.n, payload, s->plen);
+        return;
+    }
+    if (where == RF__SUM_ABSENT && (s->sum.mask & (1u << i))) {
+        bool zero = s->zero_is_absent && s->plen == 1 && s->sum.payload[i][0] == 0;
+        if (!zero) {
+            sum_old_key(&k, s, (rf__period_t){per.type, s->sum.value[i]});
+            rf__pj_put(c->p, k.b, k.n, s->sum.payload[i], s->plen);
+        }
+    }
+    s->sum.mask |= (uint8_t)(1u << i);
+    s->sum.value[i] = per.value;
+    memcpy(s->sum.payload[i], payload, s->plen);
+    uint8_t v[RF__SUM_LEN(RF__SUM_PAYLOAD_MAX)];
+    rf__pj_slot_set(c->p, s->slot, v, rf__pj_sum_encode(&s->sum, s->plen, v));
+    RF_ASSERT(rf__pj_sum_where(&s->sum, per) == RF__SUM_HERE);
+}
+
+/* Per-user flags of a period: sets `flag` (0: read only), returns whether it
+ * was new. */
 static rf_err_t flag_set(actx_t *c, rf__period_t per, const char *user, uint8_t flag, bool *was_new,
                          uint8_t *flags_out)
 {
-    kbuf_t k;
-    kb_init(&k, RF__PK_FLAGS);
-    kb_be32(&k, c->prog);
-    kb_period(&k, per);
-    kb_str(&k, user);
-    const uint8_t *v;
-    size_t vl;
+    sumref_t s;
     uint8_t f = 0;
-    rf__pj_slot_t *slot;
-    rf_err_t err = rf__pj_slot(c->p, k.b, k.n, &slot);
+    bool present;
+    rf_err_t err = sum_load(c, RF__PK_FLAGS, RF__PK_FLAGS_OLD, c->prog, user, 1, &s);
+    if (err == RF_OK) err = sum_get(c, &s, per, &f, &present);
     if (err != RF_OK) return err;
-    if (rf__pj_slot_value(slot, &v, &vl)) {
-        if (vl != 1) return RF_ERR_CORRUPT;
-        f = v[0];
-    }
     *was_new = (f & flag) == 0;
     if (*was_new && flag) {
         f |= flag;
-        rf__pj_slot_set(c->p, slot, &f, 1);
+        sum_set(c, &s, per, &f);
     }
     if (flags_out) *flags_out = f;
     return RF_OK;
@@ -219,6 +308,24 @@ static rf_err_t resolve_channel(actx_t *c, const char *referrer, char out[RF_ID_
  * prefix (depth 1..len-1) so a rank is a sum over <= len-1 short sibling scans
  * (rf_query.c); depth 0 counts the board's users. */
 
+/* True when no stored board entry can have an order key starting with
+ * sk[0..d): its reached-seq bytes put every such entry above the last
+ * commit's applied seq (entries are stored with reached <= applied seq). New
+ * entries get reached = the record's seq, so their deep prefixes are mostly
+ * new keys: skipping their RocksDB reads saves a miss per board and depth. */
+static bool sk_prefix_unstored(const actx_t *c, const uint8_t *sk, size_t d)
+{
+    size_t sl = 1 + (size_t)(8 - sk[0]); /* desc(score) */
+    if (d <= sl + 1) return false;       /* no reached bytes in the prefix */
+    unsigned nr = sk[sl], m = (unsigned)(d - sl - 1);
+    RF_ASSERT(m < nr && nr <= 8);
+    uint64_t lo = 0;
+    for (unsigned i = 0; i < m; i++)
+        lo = (lo << 8) | sk[sl + 1 + i];
+    lo <<= 8 * (nr - m); /* the smallest reached seq under the prefix */
+    return lo > c->p->stored.applied_seq;
+}
+
 static rf_err_t rank_counts(actx_t *c, const uint8_t board[RF__BOARD_LEN], const uint8_t *sk,
                             size_t from, size_t len, int64_t delta)
 {
@@ -228,7 +335,10 @@ static rf_err_t rank_counts(actx_t *c, const uint8_t board[RF__BOARD_LEN], const
         kb_put(&k, board, RF__BOARD_LEN);
         kb_u8(&k, (uint8_t)d);
         kb_put(&k, sk, d);
-        rf_err_t err = rf__pj_add(c->p, k.b, k.n, delta, NULL);
+        rf__pj_slot_t *slot;
+        rf_err_t err =
+            sk_prefix_unstored(c, sk, d) ? rf__pj_slot_new(c->p, k.b, k.n, &slot) : RF_OK;
+        if (err == RF_OK) err = rf__pj_add(c->p, k.b, k.n, delta, NULL);
         if (err != RF_OK) return err;
     }
     return RF_OK;
@@ -245,7 +355,7 @@ static void lb_key(kbuf_t *k, const uint8_t board[RF__BOARD_LEN], const uint8_t 
 
 /* Moves user's entry (U slot) from (old) to (score, reached) on board. */
 static rf_err_t board_set(actx_t *c, const uint8_t board[RF__BOARD_LEN], const char *user,
-                          rf__pj_slot_t *uslot, bool has_old, int64_t old_score,
+                          sumref_t *us, rf__period_t per, bool has_old, int64_t old_score,
                           uint64_t old_reached, int64_t score, uint64_t reached)
 {
     uint8_t sk0[RF__SK_MAX], sk1[RF__SK_MAX];
@@ -273,7 +383,7 @@ static rf_err_t board_set(actx_t *c, const uint8_t board[RF__BOARD_LEN], const c
     uint8_t v[16];
     rf_be64_put(v, (uint64_t)score);
     rf_be64_put(v + 8, reached);
-    rf__pj_slot_set(c->p, uslot, v, sizeof v);
+    sum_set(c, us, per, v);
     return RF_OK;
 }
 
@@ -281,30 +391,24 @@ static rf_err_t board_set(actx_t *c, const uint8_t board[RF__BOARD_LEN], const c
 static rf_err_t board_bump(actx_t *c, uint32_t series, rf__period_t per, const char *user,
                            int64_t delta, int64_t *score)
 {
-    uint8_t board[RF__BOARD_LEN];
+    uint8_t board[RF__BOARD_LEN], v[16];
     rf_be32_put(board, series);
     rf__pj_period_put(board + 4, per);
-    kbuf_t k;
-    kb_init(&k, RF__PK_USER);
-    kb_put(&k, board, sizeof board);
-    kb_str(&k, user);
-    const uint8_t *v;
-    size_t vl;
     int64_t old = 0;
     uint64_t old_reached = 0;
-    rf__pj_slot_t *uslot;
-    rf_err_t err = rf__pj_slot(c->p, k.b, k.n, &uslot);
+    sumref_t us;
+    bool has_old;
+    rf_err_t err = sum_load(c, RF__PK_USER, RF__PK_USER_OLD, series, user, 16, &us);
+    if (err == RF_OK) err = sum_get(c, &us, per, v, &has_old);
     if (err != RF_OK) return err;
-    bool has_old = rf__pj_slot_value(uslot, &v, &vl);
     if (has_old) {
-        if (vl != 16) return RF_ERR_CORRUPT;
         old = (int64_t)rf_be64_get(v);
         old_reached = rf_be64_get(v + 8);
     }
     if (!rf__pj_add_ok(old, delta, score)) return RF_ERR_CORRUPT;
     if (has_old && *score == old) return RF_OK; /* nothing moves: keep who was first */
     RF_ASSERT(c->rec->seq > 0); /* SK needs reached >= 1 to stay prefix-free per score */
-    return board_set(c, board, user, uslot, has_old, old, old_reached, *score, c->rec->seq);
+    return board_set(c, board, user, &us, per, has_old, old, old_reached, *score, c->rec->seq);
 }
 
 static rf_err_t series_id(actx_t *c, char metric, const char *asset, uint32_t *id)
@@ -312,30 +416,6 @@ static rf_err_t series_id(actx_t *c, char metric, const char *asset, uint32_t *i
     char name[RF__NAME_MAX];
     size_t n = rf__pj_name_series(name, c->rec->program_id, metric, asset);
     return rf__pj_intern(c->p, name, n, true, id);
-}
-
-/* Has user ever had a successful referral in this program (all-time board)? */
-static rf_err_t has_referred(actx_t *c, const char *user, bool *yes)
-{
-    char name[RF__NAME_MAX];
-    size_t n = rf__pj_name_series(name, c->rec->program_id, RF__METRIC_REFERRALS, "");
-    uint32_t id;
-    *yes = false;
-    rf_err_t err = rf__pj_intern(c->p, name, n, false, &id);
-    if (err == RF_ERR_NOT_FOUND) return RF_OK;
-    if (err != RF_OK) return err;
-    kbuf_t k;
-    kb_init(&k, RF__PK_USER);
-    kb_be32(&k, id);
-    kb_period(&k, (rf__period_t){RF__P_ALL, 0});
-    kb_str(&k, user);
-    const uint8_t *v;
-    size_t vl;
-    err = rf__pj_get(c->p, k.b, k.n, &v, &vl);
-    if (err == RF_ERR_NOT_FOUND) return RF_OK;
-    if (err != RF_OK) return err;
-    *yes = vl == 16 && (int64_t)rf_be64_get(v) > 0;
-    return RF_OK;
 }
 
 /* ---- per kind ------------------------------------------------------------ */
@@ -350,10 +430,11 @@ static rf_err_t on_code(actx_t *c)
     if (err != RF_OK || old[0]) return err; /* issued once per program */
     put_str(c, RF__PK_CODE, user, code);
     put_str(c, RF__PK_CODEREV, code, user);
-    err = stat4(c, c->per, RF__M_CODES, NULL, NULL, 1);
+    bool fresh;
+    err = flag_set(c, c->per[0], user, RF__F_USER_HAS_CODE, &fresh, NULL);
+    if (err == RF_OK) err = stat4(c, c->per, RF__M_CODES, NULL, NULL, 1);
     for (int i = 0; err == RF_OK && i < 4; i++) {
         uint8_t f;
-        bool fresh;
         err = flag_set(c, c->per[i], user, 0, &fresh, &f); /* read only */
         if (err != RF_OK || !(f & RF__F_CUSTOMER) || (f & RF__F_CODE_COUNTED)) continue;
         err = flag_set(c, c->per[i], user, RF__F_CODE_COUNTED, &fresh, NULL);
@@ -400,23 +481,21 @@ static rf_err_t on_signup(actx_t *c)
     return err;
 }
 
-/* Distinct-customer counters of one period for a purchase by user. */
-static rf_err_t purchase_flags(actx_t *c, rf__period_t per, const char *user, bool referred)
+/* Distinct-customer counters of one period for a purchase by user; user_f
+ * holds the user's all-time flags (RF__F_USER_*). */
+static rf_err_t purchase_flags(actx_t *c, rf__period_t per, const char *user, bool referred,
+                               uint8_t user_f)
 {
     bool fresh;
     uint8_t f;
     rf_err_t err = flag_set(c, per, user, RF__F_CUSTOMER, &fresh, &f);
     if (err == RF_OK && fresh) {
         err = stat1(c, per, RF__M_CUSTOMERS, NULL, NULL, 1);
-        char code[RF_FACT_VAL_MAX + 1];
-        bool ref = false;
-        if (err == RF_OK) err = get_str(c, RF__PK_CODE, user, code, sizeof code);
-        if (err == RF_OK && code[0] && !(f & RF__F_CODE_COUNTED)) {
+        if (err == RF_OK && (user_f & RF__F_USER_HAS_CODE) && !(f & RF__F_CODE_COUNTED)) {
             err = flag_set(c, per, user, RF__F_CODE_COUNTED, &fresh, NULL);
             if (err == RF_OK) err = stat1(c, per, RF__M_CUST_WITH_CODE, NULL, NULL, 1);
         }
-        if (err == RF_OK) err = has_referred(c, user, &ref);
-        if (err == RF_OK && ref && !(f & RF__F_REFERRING_COUNTED)) {
+        if (err == RF_OK && (user_f & RF__F_USER_REFERRED) && !(f & RF__F_REFERRING_COUNTED)) {
             err = flag_set(c, per, user, RF__F_REFERRING_COUNTED, &fresh, NULL);
             if (err == RF_OK) err = stat1(c, per, RF__M_CUST_REFERRING, NULL, NULL, 1);
         }
@@ -444,8 +523,11 @@ static rf_err_t on_purchase(actx_t *c)
         if (err == RF_OK) err = stat4(c, c->per, RF__M_REF_PURCHASES, ch, NULL, 1);
         if (err == RF_OK && amount) err = stat4(c, c->per, RF__M_REF_REVENUE, ch, cur, amount);
     }
+    uint8_t user_f = 0;
+    bool fresh;
+    if (err == RF_OK && *user) err = flag_set(c, c->per[0], user, 0, &fresh, &user_f);
     for (int i = 0; err == RF_OK && *user && i < 4; i++)
-        err = purchase_flags(c, c->per[i], user, referred);
+        err = purchase_flags(c, c->per[i], user, referred, user_f);
     return err;
 }
 
@@ -567,10 +649,11 @@ static rf_err_t reward_cost(actx_t *c, const rf__period_t pers[4], const char *c
 static rf_err_t referral_boards(actx_t *c, const char *referrer)
 {
     uint32_t sid;
+    bool fresh;
     rf_err_t err = series_id(c, RF__METRIC_REFERRALS, "", &sid);
+    if (err == RF_OK) err = flag_set(c, c->per[0], referrer, RF__F_USER_REFERRED, &fresh, NULL);
     for (int i = 0; err == RF_OK && i < 4; i++) {
         int64_t score;
-        bool fresh;
         uint8_t f;
         err = board_bump(c, sid, c->per[i], referrer, 1, &score);
         if (err == RF_OK && score == 1) err = stat1(c, c->per[i], RF__M_REFERRERS, NULL, NULL, 1);

@@ -31,6 +31,7 @@ static void project_usage(FILE *f)
 {
     fprintf(f, "usage: refold project --brokers HOST:PORT --data DIR [--group G] [--topic T]\n"
                "                      [--topic-prefix P] [--exit-at-end] [--threads N]\n"
+               "                      [--commit-ms N]\n"
                "                      [--metrics-port N] [--log-json] [-X name=value ...]\n"
                "\n"
                "Consumes refold.ledger into the read models (balances, leaderboards, funnel\n"
@@ -45,6 +46,9 @@ static void project_usage(FILE *f)
                "  --topic T        ledger topic (default refold.ledger)\n"
                "  --topic-prefix P prefix of refold's topic names (reads Prefold.ledger)\n"
                "  --threads N      partitions applied in parallel (default: online CPUs)\n"
+               "  --commit-ms N    let a partition batch records up to N ms (or 16384 records)\n"
+               "                   before its commit: fewer writes of hot keys, reads up to\n"
+               "                   N ms staler (default 0: commit every poll cycle)\n"
                "  --exit-at-end    exit 0 once every assigned partition reached the end it\n"
                "                   had when assigned\n"
                "  --metrics-port N serve Prometheus metrics on 127.0.0.1:N/metrics\n"
@@ -77,6 +81,7 @@ static int parse_args(int argc, char **argv, rf_project_opts_t *o, char *topic, 
                                              {"exit-at-end", no_argument, 0, 'e'},
                                              {"topic-prefix", required_argument, 0, 'P'},
                                              {"threads", required_argument, 0, 'n'},
+                                             {"commit-ms", required_argument, 0, 'C'},
                                              {"metrics-port", required_argument, 0, 'M'},
                                              {"log-json", no_argument, 0, 'J'},
                                              {"help", no_argument, 0, 'h'},
@@ -111,6 +116,14 @@ static int parse_args(int argc, char **argv, rf_project_opts_t *o, char *topic, 
             if (*end || o->threads < 1 || o->threads > RF_PROJECT_THREADS_MAX) {
                 fprintf(stderr, "refold project: --threads must be 1..%d\n",
                         RF_PROJECT_THREADS_MAX);
+                return 2;
+            }
+            break;
+        case 'C':
+            o->commit_ms = (int)strtol(optarg, &end, 10);
+            if (*end || o->commit_ms < 0 || o->commit_ms > RF_PROJECT_COMMIT_MS_MAX) {
+                fprintf(stderr, "refold project: --commit-ms must be 0..%d\n",
+                        RF_PROJECT_COMMIT_MS_MAX);
                 return 2;
             }
             break;

@@ -13,21 +13,23 @@
 #include "rf_project.h"
 
 /* Key prefixes (first byte of every key). */
-#define RF__PK_META    'm' /* 'm' -> meta value (RF__META_LEN) */
-#define RF__PK_NAME    'N' /* 'N' name -> be32 id: interned program and series names */
-#define RF__PK_BAL     'B' /* 'B' owner \0 program \0 asset -> RF_BUCKET__COUNT x be64 */
-#define RF__PK_CODE    'K' /* 'K' prog(4) user -> code */
-#define RF__PK_CODEREV 'k' /* 'k' prog(4) code -> user (clicks name a code) */
-#define RF__PK_CHANNEL 'H' /* 'H' prog(4) referrer -> channel of the last share */
-#define RF__PK_ATTR    'A' /* 'A' prog(4) friend -> referrer (attributed signups) */
-#define RF__PK_REWARD  'W' /* 'W' be64(seq) -> reward memo (for voids and clawbacks) */
-#define RF__PK_USER    'U' /* 'U' board(9) user -> be64 score, be64 reached */
-#define RF__PK_LB      'L' /* 'L' board(9) SK user -> "" (board order) */
-#define RF__PK_RANK    'R' /* 'R' board(9) depth(1) SK[0..depth) -> be64 count */
-#define RF__PK_STAT    'S' /* 'S' prog(4) period(5) metric(1) channel \0 tail -> be64 */
-#define RF__PK_FLAGS   'F' /* 'F' prog(4) period(5) user -> flags(1) */
+#define RF__PK_META      'm' /* 'm' -> meta value (RF__META_LEN) */
+#define RF__PK_NAME      'N' /* 'N' name -> be32 id: interned program and series names */
+#define RF__PK_BAL       'B' /* 'B' owner \0 program \0 asset -> RF_BUCKET__COUNT x be64 */
+#define RF__PK_CODE      'K' /* 'K' prog(4) user -> code */
+#define RF__PK_CODEREV   'k' /* 'k' prog(4) code -> user (clicks name a code) */
+#define RF__PK_CHANNEL   'H' /* 'H' prog(4) referrer -> channel of the last share */
+#define RF__PK_ATTR      'A' /* 'A' prog(4) friend -> referrer (attributed signups) */
+#define RF__PK_REWARD    'W' /* 'W' be64(seq) -> reward memo (for voids and clawbacks) */
+#define RF__PK_USER      'U' /* 'U' series(4) user -> summary of 16-byte entries (below) */
+#define RF__PK_USER_OLD  'u' /* 'u' board(9) user -> be64 score, be64 reached (older periods) */
+#define RF__PK_LB        'L' /* 'L' board(9) SK user -> "" (board order) */
+#define RF__PK_RANK      'R' /* 'R' board(9) depth(1) SK[0..depth) -> be64 count */
+#define RF__PK_STAT      'S' /* 'S' prog(4) period(5) metric(1) channel \0 tail -> be64 */
+#define RF__PK_FLAGS     'F' /* 'F' prog(4) user -> summary of 1-byte flags (below) */
+#define RF__PK_FLAGS_OLD 'f' /* 'f' prog(4) period(5) user -> flags(1) (older periods) */
 
-#define RF__META_VERSION 1
+#define RF__META_VERSION 2  /* 2: per-user period summaries ('U', 'F') */
 #define RF__META_LEN     65 /* version 1, partition 4, 7 x 8, name id 4 */
 #define RF__BAL_VAL_LEN  (8 * RF_BUCKET__COUNT)
 
@@ -115,11 +117,46 @@ typedef enum rf__metric {
 } rf__metric_t;
 const char *rf__pj_metric_name(int m);
 
+/* ---- per-user period summaries ('U' boards, 'F' flags) --------------------
+ * A user's entries of the four periods of a record (all, day, week, month) live
+ * in ONE key: the all-time entry and the latest day, week and month seen for
+ * the user. An entry of an older period (time is not monotonic: reversals are
+ * booked in the reward's periods, events arrive late) lives in a per-period
+ * "old" key: when a slot moves to a later period, its previous entry is
+ * spilled there first. So a period's entry is in the summary when the slot
+ * holds that period, absent when the slot is empty or holds an earlier
+ * period, else in the old key. Value: mask(1), then 4 x (be32 period value,
+ * payload); bit i of mask = slot i (rf__pj_sum_index) holds an entry. */
+#define RF__SUM_PAYLOAD_MAX 16
+typedef struct rf__pj_sum {
+    uint8_t mask;
+    uint32_t value[4];
+    uint8_t payload[4][RF__SUM_PAYLOAD_MAX];
+} rf__pj_sum_t;
+#define RF__SUM_LEN(plen) (1 + 4 * (4 + (plen)))
+/* Slot of a period type: all 0, day 1, week 2, month 3. */
+int rf__pj_sum_index(uint8_t ptype);
+size_t rf__pj_sum_encode(const rf__pj_sum_t *s, size_t plen, uint8_t *out);
+/* False when v is not a summary of plen-byte payloads. */
+bool rf__pj_sum_decode(const uint8_t *v, size_t vl, size_t plen, rf__pj_sum_t *out);
+typedef enum rf__sum_where {
+    RF__SUM_ABSENT, /* no entry (and none in the old key) */
+    RF__SUM_HERE,   /* in the summary's slot */
+    RF__SUM_OLD,    /* in (or for) the per-period old key */
+} rf__sum_where_t;
+/* Where the entry of period per is. */
+rf__sum_where_t rf__pj_sum_where(const rf__pj_sum_t *s, rf__period_t per);
+
 /* Per-user flags of a period ('F'): distinct counts count the first time only. */
 #define RF__F_CUSTOMER          1
 #define RF__F_REF_CUSTOMER      2
 #define RF__F_CODE_COUNTED      4
 #define RF__F_REFERRING_COUNTED 8
+/* All-time flags only: facts about the user that a purchase needs, kept in the
+ * key the purchase reads anyway instead of probing 'K' and 'U' keys that
+ * mostly do not exist (new customers). */
+#define RF__F_USER_HAS_CODE 16 /* the user holds a code ('K' was written) */
+#define RF__F_USER_REFERRED 32 /* the user has had a successful referral */
 
 /* ---- shared RocksDB settings ---------------------------------------------- */
 /* Options for a projection store (writer, read-only and secondary opens use
@@ -163,6 +200,10 @@ struct rf_projection {
  * write costs one lookup. Valid until the next commit. */
 typedef struct pc_entry rf__pj_slot_t;
 rf_err_t rf__pj_slot(rf_projection_t *p, const uint8_t *k, size_t kl, rf__pj_slot_t **slot);
+/* The same for a key the caller knows is not in RocksDB (it implies a seq
+ * above the last commit's applied seq): no read on a cache miss. Builds
+ * without NDEBUG check the claim. */
+rf_err_t rf__pj_slot_new(rf_projection_t *p, const uint8_t *k, size_t kl, rf__pj_slot_t **slot);
 /* False when the key is absent. *val is valid until the slot changes. */
 bool rf__pj_slot_value(const rf__pj_slot_t *s, const uint8_t **val, size_t *vl);
 void rf__pj_slot_set(rf_projection_t *p, rf__pj_slot_t *s, const void *v, size_t vl);

@@ -14,28 +14,21 @@
 #define MS_MIN     0LL
 #define MS_MAX     253402300799999LL /* 9999-12-31T23:59:59.999Z */
 
+/* The calendar arithmetic is common/rf_common.h's (one copy in the tree);
+ * these keep the projection's unsigned month/day signature for its callers. */
 int64_t rf__pj_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const int64_t yoe = y - era * 400;
-    const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
+    RF_ASSERT(m >= 1 && m <= 12 && d >= 1 && d <= 31);
+    return rf_days_from_civil(y, (int)m, (int)d);
 }
 
 void rf__pj_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 {
-    z += 719468;
-    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const int64_t doe = z - era * 146097;
-    const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const int64_t mp = (5 * doy + 2) / 153;
-    *d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-    RF_ASSERT(*m >= 1 && *m <= 12 && *d >= 1 && *d <= 31);
+    int mi, di;
+    rf_civil_from_days(z, y, &mi, &di);
+    RF_ASSERT(mi >= 1 && mi <= 12 && di >= 1 && di <= 31);
+    *m = (unsigned)mi;
+    *d = (unsigned)di;
 }
 
 void rf__pj_iso_week(int64_t days, int64_t *iso_year, unsigned *week)
@@ -54,6 +47,55 @@ static int64_t day_of_ms(int64_t ms)
     if (ms < MS_MIN) ms = MS_MIN;
     if (ms > MS_MAX) ms = MS_MAX;
     return ms / MS_PER_DAY;
+}
+
+int rf__pj_sum_index(uint8_t ptype)
+{
+    switch (ptype) {
+    case RF__P_ALL:
+        return 0;
+    case RF__P_DAY:
+        return 1;
+    case RF__P_WEEK:
+        return 2;
+    default:
+        RF_ASSERT(ptype == RF__P_MONTH);
+        return 3;
+    }
+}
+
+size_t rf__pj_sum_encode(const rf__pj_sum_t *s, size_t plen, uint8_t *out)
+{
+    RF_ASSERT(plen <= RF__SUM_PAYLOAD_MAX && (s->mask & ~0xFu) == 0);
+    size_t n = 0;
+    out[n++] = s->mask;
+    for (int i = 0; i < 4; i++) {
+        rf_be32_put(out + n, s->value[i]);
+        memcpy(out + n + 4, s->payload[i], plen);
+        n += 4 + plen;
+    }
+    RF_ASSERT(n == RF__SUM_LEN(plen));
+    return n;
+}
+
+bool rf__pj_sum_decode(const uint8_t *v, size_t vl, size_t plen, rf__pj_sum_t *out)
+{
+    RF_ASSERT(plen <= RF__SUM_PAYLOAD_MAX);
+    if (vl != RF__SUM_LEN(plen) || (v[0] & ~0xFu) != 0) return false;
+    out->mask = v[0];
+    for (int i = 0; i < 4; i++) {
+        const uint8_t *e = v + 1 + (size_t)i * (4 + plen);
+        out->value[i] = rf_be32_get(e);
+        memcpy(out->payload[i], e + 4, plen);
+    }
+    return true;
+}
+
+rf__sum_where_t rf__pj_sum_where(const rf__pj_sum_t *s, rf__period_t per)
+{
+    int i = rf__pj_sum_index(per.type);
+    if (!(s->mask & (1u << i)) || per.value > s->value[i]) return RF__SUM_ABSENT;
+    return per.value == s->value[i] ? RF__SUM_HERE : RF__SUM_OLD;
 }
 
 rf__period_t rf__pj_period_of(rf__ptype_t type, int64_t ms)
@@ -315,6 +357,12 @@ rocksdb_options_t *rf__project_db_options(bool create)
     rocksdb_options_set_write_buffer_size(o, 8u << 20); /* x partitions: bounded */
     rocksdb_options_set_max_open_files(o, -1);          /* required by secondary instances */
     rocksdb_options_set_compression(o, rocksdb_lz4_compression);
+    /* L0 and L1 are rewritten soon by compaction: compressing them costs the
+     * flush thread CPU for data that lives briefly */
+    int levels[7] = {rocksdb_no_compression,  rocksdb_no_compression,  rocksdb_lz4_compression,
+                     rocksdb_lz4_compression, rocksdb_lz4_compression, rocksdb_lz4_compression,
+                     rocksdb_lz4_compression};
+    rocksdb_options_set_compression_per_level(o, levels, 7);
     rocksdb_options_set_max_background_jobs(o, 2);
     rf_rocksdb_info_log(o);
     /* most cache misses are keys that do not exist yet (a user's first day):

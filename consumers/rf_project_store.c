@@ -19,9 +19,9 @@
  * RF_PROJECT_CACHE_KEEP so memory stays flat. */
 
 struct pc_entry {
-    struct pc_entry *next;  /* hash chain */
     struct pc_entry *dnext; /* dirty list */
     uint8_t *val;
+    uint64_t head; /* key_head(): the sort key's first 8 bytes */
     uint32_t hash;
     uint16_t klen, vlen, vcap;
     uint8_t present, dirty;
@@ -35,15 +35,31 @@ typedef struct pc_chunk {
     uint8_t data[];
 } pc_chunk_t;
 
+/* Open addressing, linear probing: a slot holds the entry's hash next to its
+ * pointer, so a probe touches the entry only when the hashes match (the
+ * table is larger than the CPU caches: each avoided pointer chase is a cache
+ * miss). Entries are never removed before a reset, so no tombstones. */
+typedef struct pc_bucket {
+    pc_entry_t *e;
+    uint64_t hash;
+} pc_bucket_t;
+
+/* A small direct-mapped table in front of the big one: the hot keys (a
+ * program's counters, the top of its boards) stay in it and in the CPU
+ * caches, so their lookups skip the big table's cache-missing probe. */
+#define PC_FRONT 4096u
+
 struct rf__pc {
-    pc_entry_t **buckets;
-    size_t nbuckets; /* power of two */
+    pc_bucket_t front[PC_FRONT];
+    pc_bucket_t *buckets;
+    size_t nbuckets; /* power of two, at least twice count */
     size_t count;
     pc_entry_t *dirty;
     size_t ndirty;
     pc_entry_t **sorted; /* commit: dirty entries in key order */
     size_t sorted_cap;
     pc_chunk_t *chunks;
+    pc_chunk_t *spare; /* freed chunks kept for reuse: no page faults per batch */
 };
 
 #define PC_CHUNK_BYTES (1u << 20)
@@ -51,13 +67,30 @@ struct rf__pc {
 #define PC_KEY_MAX     1024u
 #define PC_VAL_MAX     1024u
 
+/* Eight bytes at a time (keys are 10-60 bytes), then a final mix. */
 static uint32_t pc_hash(const uint8_t *k, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a, then a final mix */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ k[i]) * 1099511628211ULL;
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n, w;
+    for (; n >= 8; k += 8, n -= 8) {
+        memcpy(&w, k, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 32;
+    }
+    w = 0;
+    memcpy(&w, k, n);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
     h ^= h >> 29;
+    h *= 0xFF51AFD7ED558CCDULL;
     return (uint32_t)(h ^ (h >> 32));
+}
+
+/* The first 8 key bytes as a big-endian number (zero padded): comparing it
+ * orders most pairs without a memcmp call. */
+static uint64_t key_head(const pc_entry_t *e)
+{
+    uint8_t b[8] = {0};
+    memcpy(b, e->key, e->klen < 8 ? e->klen : 8);
+    return rf_be64_get(b);
 }
 
 static void *pc_alloc(rf__pc_t *c, size_t n)
@@ -65,7 +98,14 @@ static void *pc_alloc(rf__pc_t *c, size_t n)
     n = (n + 7) & ~(size_t)7;
     if (!c->chunks || c->chunks->used + n > c->chunks->cap) {
         size_t cap = n > PC_CHUNK_BYTES ? n : PC_CHUNK_BYTES;
-        pc_chunk_t *ch = malloc(sizeof *ch + cap);
+        pc_chunk_t *ch = NULL;
+        if (c->spare && c->spare->cap >= cap) {
+            ch = c->spare;
+            c->spare = ch->next;
+            cap = ch->cap;
+        } else {
+            ch = malloc(sizeof *ch + cap);
+        }
         if (!ch) abort(); /* out of memory: nothing sane to do mid-batch */
         ch->next = c->chunks;
         ch->used = 0;
@@ -75,6 +115,21 @@ static void *pc_alloc(rf__pc_t *c, size_t n)
     void *p = c->chunks->data + c->chunks->used;
     c->chunks->used += n;
     return p;
+}
+
+/* Moves a chunk list to the spare list (standard-size chunks only: an
+ * oversized one is freed), so the next batch reuses the pages. */
+static void pc_release(rf__pc_t *c, pc_chunk_t *list)
+{
+    for (pc_chunk_t *ch = list, *nx; ch; ch = nx) {
+        nx = ch->next;
+        if (ch->cap == PC_CHUNK_BYTES) {
+            ch->next = c->spare;
+            c->spare = ch;
+        } else {
+            free(ch);
+        }
+    }
 }
 
 static rf__pc_t *pc_new(void)
@@ -93,13 +148,12 @@ static rf__pc_t *pc_new(void)
 static void pc_reset(rf__pc_t *c)
 {
     RF_ASSERT(c->dirty == NULL); /* never drop unwritten changes */
-    for (pc_chunk_t *ch = c->chunks, *nx; ch; ch = nx) {
-        nx = ch->next;
-        free(ch);
-    }
+    pc_release(c, c->chunks);
     c->chunks = NULL;
     c->count = 0;
     memset(c->buckets, 0, c->nbuckets * sizeof *c->buckets);
+    memset(c->front, 0, sizeof c->front); /* its entries were freed */
+    RF_ASSERT(c->count == 0 && c->chunks == NULL);
 }
 
 static void pc_free(rf__pc_t *c)
@@ -107,6 +161,10 @@ static void pc_free(rf__pc_t *c)
     if (!c) return;
     c->dirty = NULL;
     pc_reset(c);
+    for (pc_chunk_t *ch = c->spare, *nx; ch; ch = nx) {
+        nx = ch->next;
+        free(ch);
+    }
     free(c->buckets);
     free(c->sorted);
     free(c);
@@ -115,39 +173,99 @@ static void pc_free(rf__pc_t *c)
 static void pc_grow(rf__pc_t *c)
 {
     size_t nb = c->nbuckets * 2;
-    pc_entry_t **b = calloc(nb, sizeof *b);
-    if (!b) return; /* keep the longer chains: still correct */
-    for (size_t i = 0; i < c->nbuckets; i++)
-        for (pc_entry_t *e = c->buckets[i], *nx; e; e = nx) {
-            nx = e->next;
-            e->next = b[e->hash & (nb - 1)];
-            b[e->hash & (nb - 1)] = e;
-        }
+    pc_bucket_t *b = calloc(nb, sizeof *b);
+    if (!b) abort(); /* out of memory: nothing sane to do mid-batch */
+    for (size_t i = 0; i < c->nbuckets; i++) {
+        if (!c->buckets[i].e) continue;
+        size_t j = c->buckets[i].hash & (nb - 1);
+        while (b[j].e)
+            j = (j + 1) & (nb - 1);
+        b[j] = c->buckets[i];
+    }
     free(c->buckets);
     c->buckets = b;
     c->nbuckets = nb;
 }
 
-static pc_entry_t *pc_find(rf__pc_t *c, const uint8_t *k, size_t kl, uint32_t h)
+/* The entry of key k, or NULL; *slot gets its bucket or the empty bucket
+ * where it would go. */
+/* The big table's probe: the entry, or NULL and *slot = the empty bucket
+ * where it goes. */
+static pc_entry_t *pc_find_big(rf__pc_t *c, const uint8_t *k, size_t kl, uint32_t h, size_t *slot)
 {
-    for (pc_entry_t *e = c->buckets[h & (c->nbuckets - 1)]; e; e = e->next)
-        if (e->hash == h && e->klen == kl && memcmp(e->key, k, kl) == 0) return e;
+    size_t mask = c->nbuckets - 1, i = h & mask;
+    for (;; i = (i + 1) & mask) {
+        const pc_bucket_t *b = &c->buckets[i];
+        if (!b->e) break;
+        if (b->hash == h && b->e->klen == kl && memcmp(b->e->key, k, kl) == 0) {
+            *slot = i;
+            return b->e;
+        }
+    }
+    *slot = i;
     return NULL;
 }
 
-static pc_entry_t *pc_insert(rf__pc_t *c, const uint8_t *k, size_t kl, uint32_t h)
+static pc_entry_t *pc_find(rf__pc_t *c, const uint8_t *k, size_t kl, uint32_t h, size_t *slot)
+{
+    pc_bucket_t *f = &c->front[(h >> 12) & (PC_FRONT - 1)];
+    if (f->e && f->hash == h && f->e->klen == kl && memcmp(f->e->key, k, kl) == 0) {
+        *slot = SIZE_MAX; /* found: the caller does not insert */
+        return f->e;
+    }
+    pc_entry_t *e = pc_find_big(c, k, kl, h, slot);
+    if (e) {
+        f->e = e;
+        f->hash = h;
+    }
+    return e;
+}
+
+static pc_entry_t *pc_insert(rf__pc_t *c, const uint8_t *k, size_t kl, uint32_t h, size_t slot)
 {
     RF_ASSERT(kl <= PC_KEY_MAX);
-    if (c->count >= c->nbuckets) pc_grow(c);
+    RF_ASSERT(c->buckets[slot].e == NULL);
+    if (2 * (c->count + 1) > c->nbuckets) { /* keep probes short */
+        pc_grow(c);
+        pc_entry_t *none = pc_find_big(c, k, kl, h, &slot);
+        RF_ASSERT(none == NULL);
+    }
     pc_entry_t *e = pc_alloc(c, sizeof *e + kl);
     memset(e, 0, sizeof *e);
     memcpy(e->key, k, kl);
     e->klen = (uint16_t)kl;
     e->hash = h;
-    e->next = c->buckets[h & (c->nbuckets - 1)];
-    c->buckets[h & (c->nbuckets - 1)] = e;
+    e->head = key_head(e);
+    c->buckets[slot].e = e;
+    c->buckets[slot].hash = h;
     c->count++;
     return e;
+}
+
+static void pc_set(rf__pc_t *c, pc_entry_t *e, const void *v, size_t vl);
+
+/* Drops the cache's keys but those in the front table (the recently hot
+ * ones: a program's counters, the top of its boards), so the next batch does
+ * not read them from RocksDB again. Only between batches (nothing dirty). */
+static void pc_trim(rf__pc_t *c)
+{
+    RF_ASSERT(c->dirty == NULL); /* never drop unwritten changes */
+    pc_chunk_t *old = c->chunks;
+    c->chunks = NULL;
+    c->count = 0;
+    memset(c->buckets, 0, c->nbuckets * sizeof *c->buckets);
+    for (size_t i = 0; i < PC_FRONT; i++) {
+        pc_entry_t *e = c->front[i].e;
+        if (!e) continue;
+        size_t slot;
+        pc_entry_t *none = pc_find_big(c, e->key, e->klen, e->hash, &slot);
+        RF_ASSERT(none == NULL); /* an entry has one front slot */
+        pc_entry_t *n = pc_insert(c, e->key, e->klen, e->hash, slot);
+        if (e->present) pc_set(c, n, e->val, e->vlen);
+        c->front[i].e = n;
+    }
+    pc_release(c, old);
+    RF_ASSERT(c->count <= PC_FRONT);
 }
 
 static void pc_set(rf__pc_t *c, pc_entry_t *e, const void *v, size_t vl)
@@ -175,6 +293,7 @@ static void pc_mark_dirty(rf__pc_t *c, pc_entry_t *e)
 static int entry_cmp(const void *a, const void *b)
 {
     const pc_entry_t *x = *(pc_entry_t *const *)a, *y = *(pc_entry_t *const *)b;
+    if (x->head != y->head) return x->head < y->head ? -1 : 1;
     int c = memcmp(x->key, y->key, x->klen < y->klen ? x->klen : y->klen);
     return c ? c : (int)x->klen - (int)y->klen;
 }
@@ -213,7 +332,8 @@ static rf_err_t store_fail(rf_projection_t *p, const char *what, char *err)
 rf_err_t rf__pj_slot(rf_projection_t *p, const uint8_t *k, size_t kl, rf__pj_slot_t **slot)
 {
     uint32_t h = pc_hash(k, kl);
-    pc_entry_t *e = pc_find(p->cache, k, kl, h);
+    size_t at;
+    pc_entry_t *e = pc_find(p->cache, k, kl, h, &at);
     if (!e) {
         char *err = NULL;
         rocksdb_pinnableslice_t *ps =
@@ -225,9 +345,27 @@ rf_err_t rf__pj_slot(rf_projection_t *p, const uint8_t *k, size_t kl, rf__pj_slo
             rocksdb_pinnableslice_destroy(ps);
             return store_fail(p, "read", strdup("stored value too large"));
         }
-        e = pc_insert(p->cache, k, kl, h);
+        e = pc_insert(p->cache, k, kl, h, at);
         if (ps) pc_set(p->cache, e, v, n);
         rocksdb_pinnableslice_destroy(ps);
+    }
+    *slot = e;
+    return RF_OK;
+}
+
+rf_err_t rf__pj_slot_new(rf_projection_t *p, const uint8_t *k, size_t kl, rf__pj_slot_t **slot)
+{
+    uint32_t h = pc_hash(k, kl);
+    size_t at;
+    pc_entry_t *e = pc_find(p->cache, k, kl, h, &at);
+    if (!e) {
+#ifndef NDEBUG
+        char *err = NULL;
+        size_t n = 0;
+        char *v = rocksdb_get(p->db, p->ropts, (const char *)k, kl, &n, &err);
+        RF_ASSERT(v == NULL && err == NULL); /* the caller's claim was wrong */
+#endif
+        e = pc_insert(p->cache, k, kl, h, at);
     }
     *slot = e;
     return RF_OK;
@@ -270,9 +408,10 @@ rf_err_t rf__pj_get(rf_projection_t *p, const uint8_t *k, size_t kl, const uint8
 void rf__pj_put(rf_projection_t *p, const uint8_t *k, size_t kl, const void *v, size_t vl)
 {
     uint32_t h = pc_hash(k, kl);
-    pc_entry_t *e = pc_find(p->cache, k, kl, h);
+    size_t at;
+    pc_entry_t *e = pc_find(p->cache, k, kl, h, &at);
     if (e && e->present && e->vlen == vl && memcmp(e->val, v, vl) == 0) return; /* unchanged */
-    if (!e) e = pc_insert(p->cache, k, kl, h);
+    if (!e) e = pc_insert(p->cache, k, kl, h, at);
     pc_set(p->cache, e, v, vl);
     pc_mark_dirty(p->cache, e);
     p->dirty = true;
@@ -281,8 +420,9 @@ void rf__pj_put(rf_projection_t *p, const uint8_t *k, size_t kl, const void *v, 
 void rf__pj_del(rf_projection_t *p, const uint8_t *k, size_t kl)
 {
     uint32_t h = pc_hash(k, kl);
-    pc_entry_t *e = pc_find(p->cache, k, kl, h);
-    if (!e) e = pc_insert(p->cache, k, kl, h);
+    size_t at;
+    pc_entry_t *e = pc_find(p->cache, k, kl, h, &at);
+    if (!e) e = pc_insert(p->cache, k, kl, h, at);
     e->present = 0;
     e->vlen = 0;
     pc_mark_dirty(p->cache, e);
@@ -356,6 +496,15 @@ static rf_err_t load_meta(rf_projection_t *p, rf_errbuf_t *eb)
     p->meta.next_offset = -1;
     p->meta.high_watermark = -1;
     p->next_name_id = 1;
+    if (v && n > 0 && (uint8_t)v[0] != RF__META_VERSION) {
+        /* an older key layout: the store is rebuilt from the ledger topic */
+        rf_errf(eb, RF_ERR_CORRUPT,
+                "projection p-%04d has key layout version %u, this build uses %u: remove the "
+                "store and rebuild it from the ledger topic",
+                (int)p->partition, (unsigned)(uint8_t)v[0], (unsigned)RF__META_VERSION);
+        free(v);
+        return RF_ERR_CORRUPT;
+    }
     if (v) {
         rf_err_t e = rf__pj_meta_decode((const uint8_t *)v, n, &p->meta, &p->next_name_id);
         free(v);
@@ -529,7 +678,7 @@ rf_err_t rf_projection_commit(rf_projection_t *p, int64_t next_offset, int64_t h
     p->dirty = false;
     p->stored = p->meta;
     p->stored_name_id = p->next_name_id;
-    if (p->cache->count > RF_PROJECT_CACHE_KEEP) pc_reset(p->cache);
+    if (p->cache->count > RF_PROJECT_CACHE_KEEP) pc_trim(p->cache);
     return RF_OK;
 }
 

@@ -16,12 +16,15 @@
 typedef struct wpart {
     rf_projection_t *proj; /* open while assigned */
     bool assigned;
-    bool pending;     /* applied but not committed */
-    int64_t pos;      /* next offset to consume (staged) */
-    int64_t target;   /* exit_at_end: high watermark at assignment */
-    int64_t hwm;      /* last known high watermark */
-    uint64_t applied; /* applied seq (staged) */
-    bool in_cycle;    /* apply_cycle's grouping mark */
+    bool pending;              /* applied but not committed */
+    int64_t pos;               /* next offset to consume (staged) */
+    int64_t target;            /* exit_at_end: high watermark at assignment */
+    int64_t hwm;               /* last known high watermark */
+    uint64_t applied;          /* applied seq (staged) */
+    bool in_cycle;             /* apply_cycle's grouping mark */
+    bool committed;            /* committed by its applier this cycle: tell the broker */
+    uint64_t pending_records;  /* applied since the last commit */
+    uint64_t pending_since_ns; /* when the first of them was applied */
 } wpart_t;
 
 /* One applier per thread: partitions share nothing, so a cycle's partitions
@@ -88,7 +91,9 @@ static rf_err_t commit_part(rf_project_worker_t *w, int32_t p, rf_errbuf_t *eb)
     rf_err_t err = rf_projection_commit(wp->proj, wp->pending ? wp->pos : -1, wp->hwm, eb);
     if (err != RF_OK) return err;
     uint64_t dt = rf_now_ns() - t0;
+    if (wp->pending) wp->committed = true;
     wp->pending = false;
+    wp->pending_records = 0;
     pthread_mutex_lock(&w->mu);
     w->stats.commits++;
     if (dt > w->stats.commit_ns_max) w->stats.commit_ns_max = dt;
@@ -119,6 +124,8 @@ static void on_assign(rf_project_worker_t *w, rd_kafka_topic_partition_list_t *p
         rf_projection_get_meta(wp->proj, &m);
         wp->assigned = true;
         wp->pending = false;
+        wp->committed = false;
+        wp->pending_records = 0;
         wp->applied = m.applied_seq;
         wp->pos = m.next_offset >= 0 ? m.next_offset : 0;
         tp->offset = m.next_offset >= 0 ? m.next_offset : RD_KAFKA_OFFSET_BEGINNING;
@@ -224,6 +231,10 @@ rf_project_worker_t *rf_project_worker_new(const rf_project_opts_t *opts, rf_err
         rf_errf(eb, RF_ERR_CONFIG, "threads must be 0..%d", RF_PROJECT_THREADS_MAX);
         return NULL;
     }
+    if (opts->commit_ms < 0 || opts->commit_ms > RF_PROJECT_COMMIT_MS_MAX) {
+        rf_errf(eb, RF_ERR_CONFIG, "commit interval must be 0..%d ms", RF_PROJECT_COMMIT_MS_MAX);
+        return NULL;
+    }
     rf_project_worker_t *w = calloc(1, sizeof *w);
     if (!w || !(w->cy = calloc(1, sizeof *w->cy))) {
         free(w);
@@ -305,7 +316,9 @@ static rf_err_t handle_message(applier_t *a, const rd_kafka_message_t *msg, rf_e
     err = rf_projection_apply(wp->proj, a->rec, &out, eb);
     if (err != RF_OK) return err;
     wp->pos = msg->offset + 1;
+    if (!wp->pending) wp->pending_since_ns = rf_now_ns();
     wp->pending = true;
+    wp->pending_records++;
     if (out == RF_APPLY_DUPLICATE) {
         a->duplicates++;
     } else {
@@ -316,7 +329,18 @@ static rf_err_t handle_message(applier_t *a, const rd_kafka_message_t *msg, rf_e
     return RF_OK;
 }
 
-/* Applies the cycle's messages of the partitions it takes, one at a time. */
+/* Whether partition p's pending batch commits now (opts.commit_ms). */
+static bool commit_due(const rf_project_worker_t *w, const wpart_t *wp)
+{
+    if (w->opts.commit_ms <= 0 || !wp->pending) return true;
+    return wp->pending_records >= RF_PROJECT_BATCH_MAX ||
+           rf_now_ns() - wp->pending_since_ns >= (uint64_t)w->opts.commit_ms * 1000000u;
+}
+
+/* Applies the cycle's messages of the partitions it takes, one at a time,
+ * and commits each partition right after its messages: the synced commits of
+ * different partitions then overlap (and overlap other partitions' apply)
+ * instead of running one after the other on the polling thread. */
 static void *applier_main(void *arg)
 {
     applier_t *a = arg;
@@ -324,12 +348,13 @@ static void *applier_main(void *arg)
     for (;;) {
         int i = __atomic_fetch_add(&cy->cursor, 1, __ATOMIC_ACQ_REL);
         if (i >= cy->nactive || __atomic_load_n(&cy->failed, __ATOMIC_ACQUIRE)) break;
-        for (int m = cy->first[cy->active[i]]; m >= 0; m = cy->next[m]) {
+        for (int m = cy->first[cy->active[i]]; m >= 0 && a->err == RF_OK; m = cy->next[m])
             a->err = handle_message(a, cy->msgs[m], &a->eb);
-            if (a->err != RF_OK) {
-                __atomic_store_n(&cy->failed, 1, __ATOMIC_RELEASE);
-                return NULL;
-            }
+        if (a->err == RF_OK && commit_due(a->w, &a->w->parts[cy->active[i]]))
+            a->err = commit_part(a->w, cy->active[i], &a->eb);
+        if (a->err != RF_OK) {
+            __atomic_store_n(&cy->failed, 1, __ATOMIC_RELEASE);
+            return NULL;
         }
     }
     return NULL;
@@ -441,7 +466,9 @@ static rf_err_t commit_all(rf_project_worker_t *w, rf_errbuf_t *eb)
     for (int p = 0; p < RF_PARTITIONS_MAX && err == RF_OK; p++) {
         wpart_t *wp = &w->parts[p];
         if (!wp->proj) continue;
-        bool had = wp->pending;
+        if (!commit_due(w, wp)) continue; /* --commit-ms: keeps batching */
+        bool had = wp->pending || wp->committed;
+        wp->committed = false;
         err = commit_part(w, p, eb);
         if (err == RF_OK && had)
             rd_kafka_topic_partition_list_add(offs, w->topic, p)->offset = wp->pos;

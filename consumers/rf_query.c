@@ -620,24 +620,50 @@ static rf_err_t count_before(rf_query_t *q, qpart_t *qp, const uint8_t board[RF_
     return RF_OK;
 }
 
+/* A user's entry (be64 score, be64 reached) on board: in the user's series
+ * summary ('U') when it holds the board's period, else in the per-period old
+ * key ('u'); see "per-user period summaries" in rf_project_int.h. */
+static rf_err_t user_entry(rf_query_t *q, qpart_t *qp, const uint8_t board[RF__BOARD_LEN],
+                           const char *user, uint8_t out[16], rf_errbuf_t *eb)
+{
+    uint8_t k[QKEY_MAX], v[RF__SUM_LEN(16)];
+    size_t ul = strlen(user), vl;
+    RF_ASSERT(ul <= RF_ID_MAX && 1 + RF__BOARD_LEN + ul <= QKEY_MAX);
+    rf__period_t per = {board[4], rf_be32_get(board + 5)};
+    rf__pj_sum_t sum;
+    k[0] = RF__PK_USER;
+    memcpy(k + 1, board, 4);
+    memcpy(k + 5, user, ul);
+    rf_err_t err = qget(q, qp, k, 5 + ul, v, sizeof v, &vl, eb);
+    if (err == RF_OK && !rf__pj_sum_decode(v, vl, 16, &sum))
+        err = rf_errf(eb, RF_ERR_CORRUPT, "bad leaderboard entry");
+    rf__sum_where_t where = err == RF_OK ? rf__pj_sum_where(&sum, per) : RF__SUM_ABSENT;
+    if (err == RF_OK && where == RF__SUM_HERE)
+        memcpy(out, sum.payload[rf__pj_sum_index(per.type)], 16);
+    if (err == RF_OK && where == RF__SUM_OLD) {
+        k[0] = RF__PK_USER_OLD;
+        memcpy(k + 1, board, RF__BOARD_LEN);
+        memcpy(k + 1 + RF__BOARD_LEN, user, ul);
+        err = qget(q, qp, k, 1 + RF__BOARD_LEN + ul, out, 16, &vl, eb);
+        if (err == RF_OK && vl != 16) err = rf_errf(eb, RF_ERR_CORRUPT, "bad leaderboard entry");
+    }
+    if (err == RF_ERR_NOT_FOUND || (err == RF_OK && where == RF__SUM_ABSENT))
+        return rf_errf(eb, RF_ERR_NOT_FOUND, "user '%.64s' is not on this leaderboard", user);
+    return err;
+}
+
 rf_err_t rf_query_rank(rf_query_t *q, const rf_board_sel_t *sel, const char *user,
                        rf_board_entry_t *out, rf_board_info_t *info, rf_errbuf_t *eb)
 {
     rf_board_info_t tmp;
     qpart_t *qp;
-    uint8_t board[RF__BOARD_LEN], k[QKEY_MAX], v[16], sk[RF__SK_MAX];
-    size_t ul = strlen(user), vl;
+    uint8_t board[RF__BOARD_LEN], v[16], sk[RF__SK_MAX];
+    size_t ul = strlen(user);
     if (!info) info = &tmp;
     if (!*user || ul > RF_ID_MAX) return rf_errf(eb, RF_ERR_BAD_INPUT, "bad user id");
     rf_err_t err = resolve_board(q, sel, &qp, board, info, eb);
     if (err != RF_OK) return err;
-    k[0] = RF__PK_USER;
-    memcpy(k + 1, board, RF__BOARD_LEN);
-    memcpy(k + 1 + RF__BOARD_LEN, user, ul);
-    err = qget(q, qp, k, 1 + RF__BOARD_LEN + ul, v, sizeof v, &vl, eb);
-    if (err == RF_ERR_NOT_FOUND)
-        return rf_errf(eb, RF_ERR_NOT_FOUND, "user '%.64s' is not on this leaderboard", user);
-    if (err == RF_OK && vl != 16) err = rf_errf(eb, RF_ERR_CORRUPT, "bad leaderboard entry");
+    err = user_entry(q, qp, board, user, v, eb);
     if (err != RF_OK) return err;
     memset(out, 0, sizeof *out);
     memcpy(out->user, user, ul + 1);

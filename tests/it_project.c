@@ -220,7 +220,7 @@ static void test_gap_stops(void **state)
     env_free(e);
 }
 
-static pid_t spawn_project(env_t *e)
+static pid_t spawn_project(env_t *e, const char *commit_ms)
 {
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -229,7 +229,8 @@ static pid_t spawn_project(env_t *e)
         dup2(devnull, 1);
         dup2(devnull, 2);
         execl(rf_test_refold_bin(), "refold", "project", "--brokers",
-              rf_broker_bootstraps(e->broker), "--data", e->dir, (char *)NULL);
+              rf_broker_bootstraps(e->broker), "--data", e->dir, "--commit-ms", commit_ms,
+              (char *)NULL);
         _exit(127);
     }
     return pid;
@@ -249,12 +250,13 @@ static uint64_t applied_total(env_t *e)
     return sum;
 }
 
-static void test_kill_and_resume(void **state)
+/* Killed mid-stream (with commit_ms, while up to that much is applied but
+ * not committed), then resumed: nothing lost, nothing applied twice. */
+static void kill_and_resume(const char *tag, const char *commit_ms)
 {
-    (void)state;
-    env_t *e = env_new("kill");
+    env_t *e = env_new(tag);
     char out[8192];
-    pid_t pid = spawn_project(e);
+    pid_t pid = spawn_project(e, commit_ms);
     uint64_t start = rf_now_ns();
     /* kill it while records arrive, once it has committed something */
     publish_new(e, 200);
@@ -276,6 +278,34 @@ static void test_kill_and_resume(void **state)
     assert_true(applied_total(e) > at_kill);
     check_balances(e); /* nothing lost, nothing twice */
     env_free(e);
+}
+
+static void test_kill_and_resume(void **state)
+{
+    (void)state;
+    kill_and_resume("kill", "0");
+}
+
+/* --commit-ms: partitions batch across poll cycles; the end of the run and
+ * a kill keep exactly-once. */
+static void test_commit_ms(void **state)
+{
+    (void)state;
+    env_t *e = env_new("commitms");
+    char out[8192];
+    publish_new(e, 300);
+    republish(e, 251, 300);
+    publish_new(e, 100);
+    int rc = run_project(e, out, sizeof out, "--commit-ms 2000");
+    if (rc) fprintf(stderr, "%s\n", out);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "dropped 200 duplicates"));
+    check_balances(e); /* the exit committed what was pending */
+    rc = run_project(e, out, sizeof out, "--commit-ms 99999");
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "--commit-ms must be"));
+    env_free(e);
+    kill_and_resume("commitkill", "700");
 }
 
 /* ---- the library API in a thread (as the demo uses it) ------------------ */
@@ -334,9 +364,8 @@ static void test_worker_thread(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_project_and_duplicates),
-        cmocka_unit_test(test_gap_stops),
-        cmocka_unit_test(test_kill_and_resume),
+        cmocka_unit_test(test_project_and_duplicates), cmocka_unit_test(test_gap_stops),
+        cmocka_unit_test(test_kill_and_resume),        cmocka_unit_test(test_commit_ms),
         cmocka_unit_test(test_worker_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,309 @@
+/* test_project_summary.c: the projection's per-user period summaries ('U'
+ * board entries, 'F' flags): events that go back in time (entries spilled to
+ * the per-period old keys), ranks on every day board against a naive sort,
+ * distinct customers per day, the store layout version check. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rocksdb/c.h>
+
+#include "rf_fold.h"
+#include "rf_project_int.h"
+#include "rf_query.h"
+#include "rf_testutil.h"
+
+#define DAY_MS 86400000LL
+#define T0     1767571200000LL /* Monday 2026-01-05T00:00:00Z */
+#define NDAYS  6
+#define NUSERS 40
+#define NRECS  3000
+
+typedef struct feed {
+    rf_projection_t *p;
+    uint64_t seq;
+    char dir[256];
+} feed_t;
+
+static void feed_open(feed_t *f, const char *tag)
+{
+    rf_errbuf_t eb = {{0}};
+    rf_test_tmpdir(tag, f->dir, sizeof f->dir);
+    f->p = rf_projection_open(f->dir, 0, RF_PROJECTION_CREATE | RF_PROJECTION_NOSYNC, &eb);
+    assert_non_null(f->p);
+    f->seq = 0;
+}
+
+static rf_record_t *rec_new(feed_t *f, const char *kind, int64_t t)
+{
+    static rf_record_t rec;
+    rf_record_clear(&rec);
+    rec.seq = ++f->seq;
+    rec.partition = 0;
+    rec.offset = (int64_t)rec.seq;
+    rf_strlcpy(rec.program_id, "p", sizeof rec.program_id);
+    rf_strlcpy(rec.kind, kind, sizeof rec.kind);
+    rec.occurred_at_ms = t;
+    return &rec;
+}
+
+static void apply(feed_t *f, rf_record_t *rec)
+{
+    rf_errbuf_t eb = {{0}};
+    rf_err_t err = rf_projection_apply(f->p, rec, NULL, &eb);
+    if (err != RF_OK) fprintf(stderr, "apply: %s\n", eb.msg);
+    assert_int_equal(err, RF_OK);
+}
+
+static void commit(feed_t *f)
+{
+    rf_errbuf_t eb = {{0}};
+    assert_int_equal(rf_projection_commit(f->p, (int64_t)f->seq + 1, -1, &eb), RF_OK);
+}
+
+static rf_query_t *query_open(feed_t *f)
+{
+    rf_errbuf_t eb = {{0}};
+    rf_query_t *q = rf_query_open(f->dir, RF_QUERY_SNAPSHOT, &eb);
+    if (!q) fprintf(stderr, "query: %s\n", eb.msg);
+    assert_non_null(q);
+    return q;
+}
+
+/* The naive board of one day: score and the seq that set it, per user. */
+typedef struct ref_entry {
+    int64_t score;
+    uint64_t reached;
+} ref_entry_t;
+
+static ref_entry_t ref[NDAYS][NUSERS];
+
+/* 1 + the entries that sort before user u on day d. */
+static uint64_t ref_rank(int d, int u)
+{
+    uint64_t r = 1;
+    for (int v = 0; v < NUSERS; v++) {
+        if (v == u || !ref[d][v].score) continue;
+        const ref_entry_t *a = &ref[d][v], *b = &ref[d][u];
+        if (a->score > b->score || (a->score == b->score && a->reached < b->reached)) r++;
+    }
+    return r;
+}
+
+/* Rewards at random days (back and forth in time), commits in between (the
+ * write-back cache is reset): each day board's ranks and top match the naive
+ * board, including days whose entries were spilled to the old keys. */
+static void test_boards_back_in_time(void **state)
+{
+    (void)state;
+    feed_t f;
+    feed_open(&f, "sumboards");
+    memset(ref, 0, sizeof ref);
+    srand(7);
+    for (int i = 0; i < NRECS; i++) {
+        int d = rand() % NDAYS, u = rand() % NUSERS;
+        char user[16];
+        snprintf(user, sizeof user, "u%02d", u);
+        rf_record_t *r = rec_new(&f, RF_KIND_REWARD, T0 + d * DAY_MS + rand() % DAY_MS);
+        rf_record_fact(r, RF_FACT_ROLE, "referrer");
+        rf_record_fact(r, RF_FACT_REFERRER, user);
+        rf_record_post(r, user, RF_BUCKET_PENDING, "USD", 100);
+        rf_record_post(r, "#expense", RF_BUCKET_EXPENSE, "USD", -100);
+        apply(&f, r);
+        ref[d][u].score++;
+        ref[d][u].reached = f.seq;
+        if (rand() % 400 == 0) commit(&f);
+    }
+    commit(&f);
+    rf_query_t *q = query_open(&f);
+    for (int d = 0; d < NDAYS; d++) {
+        char period[32];
+        snprintf(period, sizeof period, "day:2026-01-%02d", 5 + d);
+        rf_board_sel_t sel = {.program = "p", .period = period, .by = RF_BOARD_REFERRALS};
+        for (int u = 0; u < NUSERS; u++) {
+            char user[16];
+            snprintf(user, sizeof user, "u%02d", u);
+            rf_board_entry_t e;
+            rf_err_t err = rf_query_rank(q, &sel, user, &e, NULL, NULL);
+            if (!ref[d][u].score) {
+                assert_int_equal(err, RF_ERR_NOT_FOUND);
+                continue;
+            }
+            assert_int_equal(err, RF_OK);
+            assert_int_equal(e.score, ref[d][u].score);
+            assert_int_equal(e.reached_seq, ref[d][u].reached);
+            assert_int_equal(e.rank, ref_rank(d, u));
+        }
+        rf_board_entry_t top[3];
+        assert_int_equal(rf_query_top(q, &sel, 3, top, NULL, NULL), 3);
+        for (int k = 0; k < 3; k++)
+            assert_int_equal(top[k].rank, (uint64_t)k + 1);
+        int u0 = atoi(top[0].user + 1);
+        assert_int_equal(ref_rank(d, u0), 1);
+    }
+    rf_query_close(q);
+    rf_projection_close(f.p);
+    rf_test_rmtree(f.dir);
+}
+
+static int64_t jint(json_t *o, const char *path)
+{
+    char buf[128];
+    rf_strlcpy(buf, path, sizeof buf);
+    json_t *cur = o;
+    for (char *save = NULL, *part = strtok_r(buf, ".", &save); part && cur;
+         part = strtok_r(NULL, ".", &save))
+        cur = json_object_get(cur, part);
+    return cur ? json_integer_value(cur) : -1;
+}
+
+/* Distinct customers per day when purchases jump back and forth between days:
+ * a customer is counted once per day, whichever day the summary holds. */
+static void test_customers_back_in_time(void **state)
+{
+    (void)state;
+    feed_t f;
+    feed_open(&f, "sumflags");
+    static bool seen[NDAYS][NUSERS];
+    int64_t customers[NDAYS] = {0}, month = 0;
+    bool seen_month[NUSERS] = {false};
+    memset(seen, 0, sizeof seen);
+    srand(11);
+    for (int i = 0; i < NRECS; i++) {
+        int d = rand() % NDAYS, u = rand() % NUSERS;
+        char user[16];
+        snprintf(user, sizeof user, "c%02d", u);
+        rf_record_t *r = rec_new(&f, RF_KIND_PURCHASE, T0 + d * DAY_MS + rand() % DAY_MS);
+        rf_record_fact(r, RF_FACT_USER, user);
+        rf_record_fact(r, RF_FACT_AMOUNT, "1000");
+        rf_record_fact(r, RF_FACT_CURRENCY, "USD");
+        apply(&f, r);
+        if (!seen[d][u]) seen[d][u] = true, customers[d]++;
+        if (!seen_month[u]) seen_month[u] = true, month++;
+        if (rand() % 300 == 0) commit(&f);
+    }
+    commit(&f);
+    rf_query_t *q = query_open(&f);
+    for (int d = 0; d < NDAYS; d++) {
+        char period[32];
+        snprintf(period, sizeof period, "day:2026-01-%02d", 5 + d);
+        json_t *s = rf_query_stats_json(q, "p", period, NULL, NULL);
+        assert_non_null(s);
+        assert_int_equal(jint(s, "funnel.customers"), customers[d]);
+        json_decref(s);
+    }
+    json_t *s = rf_query_stats_json(q, "p", "month:2026-01", NULL, NULL);
+    assert_non_null(s);
+    assert_int_equal(jint(s, "funnel.customers"), month);
+    json_decref(s);
+    rf_query_close(q);
+    rf_projection_close(f.p);
+    rf_test_rmtree(f.dir);
+}
+
+/* More keys than the write-back cache keeps across a commit
+ * (RF_PROJECT_CACHE_KEEP): the commit trims the cache to its hot keys, and
+ * every balance, score and rank stays right across the trims. */
+static void test_cache_trim(void **state)
+{
+    (void)state;
+    enum { USERS = 3000, REWARDS = 12000 };
+    static int64_t score[USERS], paid[USERS];
+    static uint64_t reached[USERS];
+    memset(score, 0, sizeof score);
+    memset(paid, 0, sizeof paid);
+    feed_t f;
+    feed_open(&f, "sumtrim");
+    srand(5);
+    for (int i = 0; i < REWARDS; i++) {
+        int u = rand() % USERS;
+        char user[16];
+        snprintf(user, sizeof user, "t%04d", u);
+        int64_t amount = 100 + rand() % 900;
+        /* a day per 100 rewards: day slots move, entries spill */
+        rf_record_t *r = rec_new(&f, RF_KIND_REWARD, T0 + (i / 100) * DAY_MS);
+        rf_record_fact(r, RF_FACT_ROLE, "referrer");
+        rf_record_fact(r, RF_FACT_REFERRER, user);
+        rf_record_post(r, user, RF_BUCKET_PENDING, "USD", amount);
+        rf_record_post(r, "#expense", RF_BUCKET_EXPENSE, "USD", -amount);
+        apply(&f, r);
+        score[u]++;
+        reached[u] = f.seq;
+        paid[u] += amount;
+        if (i % 3000 == 2999) commit(&f);
+    }
+    commit(&f);
+    rf_query_t *q = query_open(&f);
+    rf_board_sel_t sel = {.program = "p", .period = "all", .by = RF_BOARD_REFERRALS};
+    for (int u = 0; u < USERS; u += 7) {
+        char user[16];
+        snprintf(user, sizeof user, "t%04d", u);
+        rf_query_balance_t b[2];
+        if (!score[u]) continue;
+        assert_int_equal(rf_query_balances(q, user, "p", b, 2, NULL), 1);
+        assert_int_equal(b[0].buckets[RF_BUCKET_PENDING], paid[u]);
+        rf_board_entry_t e;
+        assert_int_equal(rf_query_rank(q, &sel, user, &e, NULL, NULL), RF_OK);
+        assert_int_equal(e.score, score[u]);
+        assert_int_equal(e.reached_seq, reached[u]);
+        uint64_t rank = 1;
+        for (int v = 0; v < USERS; v++)
+            if (score[v] > score[u] ||
+                (score[v] == score[u] && score[v] && reached[v] < reached[u]))
+                rank++;
+        assert_int_equal(e.rank, rank);
+    }
+    rf_query_close(q);
+    rf_projection_close(f.p);
+    rf_test_rmtree(f.dir);
+}
+
+/* A store of an older key layout is refused with a message that says what
+ * to do, never read with the wrong layout. */
+static void test_layout_version(void **state)
+{
+    (void)state;
+    feed_t f;
+    feed_open(&f, "sumversion");
+    rf_record_t *r = rec_new(&f, RF_KIND_SHARE, T0);
+    rf_record_fact(r, RF_FACT_REFERRER, "a");
+    apply(&f, r);
+    commit(&f);
+    rf_projection_close(f.p);
+    char path[512], *err = NULL;
+    size_t vl = 0;
+    snprintf(path, sizeof path, "%s/project/p-0000", f.dir);
+    rocksdb_options_t *o = rocksdb_options_create();
+    rocksdb_t *db = rocksdb_open(o, path, &err);
+    assert_null(err);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+    char *v = rocksdb_get(db, ro, "m", 1, &vl, &err);
+    assert_non_null(v);
+    assert_int_equal((uint8_t)v[0], RF__META_VERSION);
+    v[0] = 1; /* the layout before the per-user summaries */
+    rocksdb_put(db, wo, "m", 1, v, vl, &err);
+    assert_null(err);
+    free(v);
+    rocksdb_writeoptions_destroy(wo);
+    rocksdb_readoptions_destroy(ro);
+    rocksdb_close(db);
+    rocksdb_options_destroy(o);
+    rf_errbuf_t eb = {{0}};
+    f.p = rf_projection_open(f.dir, 0, 0, &eb);
+    assert_null(f.p);
+    assert_non_null(strstr(eb.msg, "key layout version 1"));
+    assert_non_null(strstr(eb.msg, "rebuild"));
+    rf_test_rmtree(f.dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_boards_back_in_time),
+        cmocka_unit_test(test_customers_back_in_time),
+        cmocka_unit_test(test_cache_trim),
+        cmocka_unit_test(test_layout_version),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
