@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "rf_limits.h"
+
 const char *rf_err_str(rf_err_t err)
 {
     switch (err) {
@@ -145,6 +147,13 @@ uint64_t rf_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void rf_wait_stop(const volatile sig_atomic_t *flag)
+{
+    const struct timespec ts = {0, RF_STOP_POLL_MS * 1000000L};
+    while (!*flag)
+        nanosleep(&ts, NULL);
 }
 
 int64_t rf_wall_ms(void)

@@ -3,6 +3,7 @@
 #ifndef RF_COMMON_H
 #define RF_COMMON_H
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -84,6 +85,13 @@ void rf_log(rf_log_level_t level, const char *fmt, ...) __attribute__((format(pr
  * producers only (the fold never reads the wall clock). */
 uint64_t rf_now_ns(void);
 int64_t rf_wall_ms(void);
+
+/* Returns once *flag is non-zero (set by a SIGINT/SIGTERM handler), checking
+ * every RF_STOP_POLL_MS. Not pause(): in a process with other threads
+ * (libmicrohttpd's, the mock broker's) the signal may be delivered to one of
+ * them, and a pause() in the main thread then never returns; a signal
+ * between the check and pause() is lost the same way. */
+void rf_wait_stop(const volatile sig_atomic_t *flag);
 
 /* Calendar arithmetic in UTC without libc time zones: days since
  * 1970-01-01 of a proleptic Gregorian date (m 1..12, d 1..31), and back. */

@@ -317,4 +317,9 @@
 #define RF_ROCKSDB_LOG_FILES      2
 #define RF_ROCKSDB_LOG_FILE_BYTES (1u << 20)
 
+/* How often a command that runs until SIGINT/SIGTERM (`serve`, `broker`,
+ * `demo --keep-broker`) looks at its stop flag: the longest delay between
+ * the signal and the shutdown starting. */
+#define RF_STOP_POLL_MS 100
+
 #endif

@@ -340,8 +340,7 @@ static void keep_broker(const rf_demo_run_t *r)
            "  refold project --brokers %s --data %s --exit-at-end\n",
            r->brokers, r->brokers, r->brokers, d, r->brokers, d);
     fflush(stdout);
-    while (!interrupted)
-        pause();
+    rf_wait_stop(&interrupted);
 }
 
 /* Runs the pipeline; RF_OK when everything was published, folded,

@@ -96,8 +96,7 @@ int rf_cmd_serve(int argc, char **argv)
     if (colon) *colon = '\0';
     printf("listening on http://%s:%u\n", hostbuf, (unsigned)rf_http_port(h));
     fflush(stdout);
-    while (!serve_stop)
-        pause();
+    rf_wait_stop(&serve_stop);
     rf_http_stop(h);
     return 0;
 }

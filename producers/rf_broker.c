@@ -160,8 +160,7 @@ int rf_cmd_broker(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    while (!stop_requested)
-        pause();
+    rf_wait_stop(&stop_requested);
     rf_broker_stop(b);
     return 0;
 }
