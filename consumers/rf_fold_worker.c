@@ -244,6 +244,22 @@ static rf_err_t check_range(rf_fold_worker_t *w, int32_t pn, int64_t next, int64
     return RF_OK;
 }
 
+/* Asks the brokers for the events topic's metadata. The watermark query goes
+ * to the leader in librdkafka's metadata cache and does not refresh it on
+ * NOT_LEADER: after a leader moved, an idle consumer would keep asking the
+ * former leader until its periodic refresh (minutes). A metadata response
+ * updates the cache. Failures are left to the next query to report. */
+static void refresh_leaders(rf_fold_worker_t *w)
+{
+    rd_kafka_topic_t *t = rd_kafka_topic_new(w->consumer, w->conf.topic_events, NULL);
+    if (!t) return;
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(w->consumer, 0, t, &md, WATERMARK_TIMEOUT_MS) ==
+        RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(t);
+}
+
 /* Opens a partition's ledger and returns the offset to resume at. */
 static rf_err_t open_part(rf_fold_worker_t *w, int32_t pn, int64_t *start)
 {
@@ -266,6 +282,7 @@ static rf_err_t open_part(rf_fold_worker_t *w, int32_t pn, int64_t *start)
         rf_log(RF_LOG_WARN, "fold: partition %d: watermarks: %s (try %d of %d)", pn,
                rd_kafka_err2str(kerr), attempt + 1, RF_FOLD_WATERMARK_TRIES);
         usleep(200000);
+        refresh_leaders(w);
     }
     if (kerr)
         return rf__fold_fail(w, RF_ERR_KAFKA, "partition %d of '%s': cannot read watermarks: %s",
