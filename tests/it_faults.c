@@ -247,8 +247,11 @@ static void run(rf_broker_t *b, const char *data, uint64_t n, uint64_t seed, int
 }
 
 /* The reference: one fold worker, no faults, over the topic the chaos run
- * read (partitions assigned directly, no outbox). */
-static void reference_fold(const char *brokers, const char *data, rh_digest_t *d)
+ * read (partitions assigned directly, no outbox). False when the topic no
+ * longer starts at offset 0: in a long run the mock broker's bounded
+ * retention drops events the live fold had consumed (the reference would
+ * stop on the gap, as the fold must). */
+static bool reference_fold(const char *brokers, const char *data, rh_digest_t *d)
 {
     static rf_fold_worker_conf_t c;
     rf_fold_worker_conf_init(&c);
@@ -265,8 +268,15 @@ static void reference_fold(const char *brokers, const char *data, rh_digest_t *d
     assert_non_null(w);
     rf_err_t err = rf_fold_worker_run(w, &eb);
     rf_fold_worker_destroy(w);
+    if (err == RF_ERR_GAP && strstr(eb.msg, "are gone")) {
+        printf("faults: no reference fold: %s (the mock's retention); the chaos run is compared "
+               "with the clean run only\n",
+               eb.msg);
+        return false;
+    }
     if (err) fail_msg("reference fold: %s", eb.msg);
     assert_int_equal(rh_digest_read(data, NPART, false, d, &eb), RF_OK);
+    return true;
 }
 
 static void test_broker_faults(void **state)
@@ -296,7 +306,7 @@ static void test_broker_faults(void **state)
     b = rf_broker_start(NPART, NBROKERS, &eb);
     assert_non_null(b);
     run(b, chaos_dir, n, seed, 2, &c, &faulty, &twice);
-    reference_fold(rf_broker_bootstraps(b), ref_dir, &ref);
+    bool have_ref = reference_fold(rf_broker_bootstraps(b), ref_dir, &ref);
     rf_broker_stop(b);
 
     long total = 0;
@@ -317,7 +327,7 @@ static void test_broker_faults(void **state)
     assert_int_equal(twice_clean, 0);
     /* 1. the live fold under faults equals a fault-free fold of the same
      *    topic, byte for byte (heads, offsets, counts, balances) */
-    assert_int_equal(rh_digest_compare(&ref, &faulty, false, true), 0);
+    if (have_ref) assert_int_equal(rh_digest_compare(&ref, &faulty, false, true), 0);
     /* 2. the live projection equals its fold */
     assert_int_equal(rh_digest_compare(&faulty, &faulty, true, true), 0);
     /* 3. and the whole equals the clean cluster's run: exactly, unless the

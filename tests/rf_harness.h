@@ -470,7 +470,13 @@ static inline bool rh_pipe_throttle(rh_pipe_t *pp)
         if (rh_pipe_failed(pp)) return false;
         rh_progress_t pr;
         rh_pipe_progress(pp, &pr);
-        bool ok = true;
+        /* events still queued in the producer count too: under broker faults
+         * they pile up undelivered and would reach the broker all at once,
+         * past what its bounded retention keeps unconsumed */
+        int64_t delivered = 0;
+        for (int i = 0; i < pp->nparts; i++)
+            delivered += pp->prod->delivered[i];
+        bool ok = (int64_t)(pp->prod->emitted - pp->prod->failed) - delivered <= RH_EVENTS_LAG_MAX;
         for (int i = 0; i < pp->nparts && ok; i++) {
             int64_t folded = pr.next_offset[i] < 0 ? 0 : pr.next_offset[i];
             if ((int64_t)pp->prod->delivered[i] - folded > RH_EVENTS_LAG_MAX) ok = false;

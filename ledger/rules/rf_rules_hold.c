@@ -22,6 +22,20 @@ static size_t hold_key(uint8_t *k, const char *prog, const rf__reward_t *r)
     return HOLD_PREFIX + n - 2;
 }
 
+/* True when the window entry d sorts after key k in the index's (bytewise)
+ * order: hold time first (big-endian in the key), then program, friend and
+ * reward id. Holds due at the same millisecond mature in this order whether
+ * the window was filled from the index (after an open, a rebalance, a
+ * refill) or grew as the holds were made: the ledger must not depend on
+ * which (found by it_faults, 500k events: two holds of one millisecond
+ * matured in the order they were made live, in key order after a reopen). */
+static bool key_after(const rf__due_t *d, const uint8_t *k, size_t kl)
+{
+    size_t n = d->klen < kl ? d->klen : kl;
+    int c = memcmp(d->key, k, n);
+    return c > 0 || (c == 0 && d->klen > kl);
+}
+
 /* Keeps the in-memory window exact: a hold below the horizon goes into it
  * in order; when full, the last one drops out and the horizon comes down. */
 static void window_insert(rf__cache_t *c, const uint8_t *k, size_t kl, const rf__reward_t *r)
@@ -39,7 +53,7 @@ static void window_insert(rf__cache_t *c, const uint8_t *k, size_t kl, const rf_
         if (t >= c->due_horizon_ms) return;
     }
     uint32_t i = c->ndue;
-    while (i > 0 && c->due[i - 1].time_ms > t)
+    while (i > 0 && key_after(&c->due[i - 1], k, kl))
         i--;
     memmove(&c->due[i + 1], &c->due[i], sizeof c->due[0] * (c->ndue - i));
     c->due[i].time_ms = t;
