@@ -28,7 +28,9 @@
  * keeps failing is a finding, not something to retry forever. */
 #define RH_RESTARTS_MAX 200
 /* Backpressure of the producer (the mock keeps 5 MiB per partition): events
- * not yet folded, and ledger records not yet projected, per partition. */
+ * not yet folded, and ledger records not yet projected, per partition. The
+ * first can be lowered with RF_HARNESS_LAG_MAX: long fault runs, where
+ * workers restart often, need more room below the mock's retention. */
 #define RH_EVENTS_LAG_MAX  20000
 #define RH_RECORDS_LAG_MAX 4000
 /* Waiting for a condition: poll interval and default limit. */
@@ -465,6 +467,8 @@ static inline bool rh_pipe_caught_up(rh_pipe_t *pp)
  * when a worker gave up. */
 static inline bool rh_pipe_throttle(rh_pipe_t *pp)
 {
+    const char *env = getenv("RF_HARNESS_LAG_MAX");
+    const int64_t lag_max = env && atol(env) > 0 ? atol(env) : RH_EVENTS_LAG_MAX;
     for (;;) {
         rf_producer_poll(pp->prod->p, 0);
         if (rh_pipe_failed(pp)) return false;
@@ -476,12 +480,12 @@ static inline bool rh_pipe_throttle(rh_pipe_t *pp)
         int64_t delivered = 0;
         for (int i = 0; i < pp->nparts; i++)
             delivered += pp->prod->delivered[i];
-        bool ok = (int64_t)(pp->prod->emitted - pp->prod->failed) - delivered <= RH_EVENTS_LAG_MAX;
+        bool ok = (int64_t)(pp->prod->emitted - pp->prod->failed) - delivered <= lag_max;
         for (int i = 0; i < pp->nparts && ok; i++) {
             int64_t folded = pr.next_offset[i] < 0 ? 0 : pr.next_offset[i];
-            if ((int64_t)pp->prod->delivered[i] - folded > RH_EVENTS_LAG_MAX) ok = false;
+            if ((int64_t)pp->prod->delivered[i] - folded > lag_max) ok = false;
             /* unknown progress (a worker restarting) counts as behind */
-            if (pr.next_offset[i] < 0 && pp->prod->delivered[i] > RH_EVENTS_LAG_MAX / 2) ok = false;
+            if (pr.next_offset[i] < 0 && pp->prod->delivered[i] > lag_max / 2) ok = false;
             if (pp->project && pr.head_seq[i] > 0 &&
                 pr.head_seq[i] - (pr.applied_seq[i] < 0 ? 0 : pr.applied_seq[i]) >
                     RH_RECORDS_LAG_MAX)
