@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Error codes: 0 is success, every failure is negative. Each code has a class
  * (rf_err_class) telling the caller what to do with it. */
@@ -80,6 +81,26 @@ void rf_log_set_callback(rf_log_cb_t *cb, void *opaque);
 void rf_log_set_level(rf_log_level_t level);
 void rf_log_set_json(int on);
 void rf_log(rf_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A fast, non-cryptographic hash of a short byte string (8 bytes at a time,
+ * multiply-xorshift mixing) for in-memory tables: the fold's overlay and the
+ * rules' state cache. Never stored: it may change between versions. */
+static inline uint64_t rf_hash64(const void *key, size_t n)
+{
+    const uint8_t *k = key;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, k, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 31;
+        k += 8, n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, k, n);
+    h = (h ^ w) * 0x94d049bb133111ebULL;
+    return h ^ (h >> 29);
+}
 
 /* Time: monotonic nanoseconds for measuring, and wall-clock milliseconds for
  * producers only (the fold never reads the wall clock). */

@@ -32,24 +32,6 @@ struct rf__overlay {
     int scanning;  /* scans do not nest (sorted is shared) */
 };
 
-/* 8 bytes at a time; keys are short (<= ~150 bytes) and mostly distinct in
- * their tails, so a simple multiply-xorshift mix spreads them well. */
-static uint64_t ov_hash(const uint8_t *k, size_t n)
-{
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, k, 8);
-        h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
-        h ^= h >> 31;
-        k += 8, n -= 8;
-    }
-    uint64_t w = 0;
-    memcpy(&w, k, n);
-    h = (h ^ w) * 0x94d049bb133111ebULL;
-    return h ^ (h >> 29);
-}
-
 static uint32_t ov_prefix(const uint8_t *k, size_t n)
 {
     return ((uint32_t)k[0] * 31u + (n > 1 ? k[1] : 0)) & (OV_PREFIXES - 1);
@@ -146,7 +128,7 @@ static int ov_grow(rf__overlay_t *o)
 static int ov_set(rf__overlay_t *o, const void *key, size_t kl, const void *val, uint32_t vlen)
 {
     RF_ASSERT(kl > 0 && kl < UINT32_MAX);
-    uint64_t h = ov_hash(key, kl);
+    uint64_t h = rf_hash64(key, kl);
     ov_entry_t *e = ov_find(o, key, kl, h);
     int64_t voff = vlen == OV_DELETED ? 0 : ov_store(o, val, vlen);
     if (voff < 0) return -1;
@@ -182,7 +164,7 @@ int rf__ov_del(rf__overlay_t *o, const void *key, size_t kl)
 int rf__ov_get(const rf__overlay_t *o, const void *key, size_t kl, const uint8_t **val,
                size_t *vlen)
 {
-    ov_entry_t *e = ov_find(o, key, kl, ov_hash(key, kl));
+    ov_entry_t *e = ov_find(o, key, kl, rf_hash64(key, kl));
     if (!e) return 0;
     if (e->vlen == OV_DELETED) return -1;
     *val = o->arena + e->voff;

@@ -45,22 +45,10 @@ void rf__scache_free(rf__scache_t *sc)
     free(sc);
 }
 
-/* 8 bytes at a time (keys are ~40-100 bytes); only spreads keys over the
- * sets, never stored. */
+/* Spreads keys over the sets (rf_hash64 folded to 32 bits); never stored. */
 static uint32_t hash_key(const uint8_t *k, size_t kl)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ kl;
-    while (kl >= 8) {
-        uint64_t w;
-        memcpy(&w, k, 8);
-        h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
-        h ^= h >> 31;
-        k += 8, kl -= 8;
-    }
-    uint64_t w = 0;
-    memcpy(&w, k, kl);
-    h = (h ^ w) * 0x94d049bb133111ebULL;
-    h ^= h >> 29;
+    uint64_t h = rf_hash64(k, kl);
     return (uint32_t)(h ^ (h >> 32));
 }
 
