@@ -148,18 +148,13 @@ static rf_err_t fold_one(rep_t *r, rf_ledger_t *n, rf_replay_part_t *pp, int64_t
     return err;
 }
 
+/* A bulk load: the open refuses a directory that already holds this
+ * partition's ledger, and a crashed replay's ledgers stay refused until
+ * deleted (rf_ledger.h, RF_LEDGER_BULK). */
 static rf_ledger_t *open_fresh(rep_t *r, int32_t p)
 {
-    rf_ledger_t *n =
-        rf_ledger_open(r->o->into_dir, p, RF_LEDGER_CREATE | r->o->ledger_flags, r->eb);
-    if (n && rf_ledger_next_offset(n) >= 0) {
-        rf_errf(r->eb, RF_ERR_CONFIG,
-                "'%s' already holds a ledger for partition %d: replay needs a fresh directory",
-                r->o->into_dir, (int)p);
-        rf_ledger_close(n);
-        return NULL;
-    }
-    return n;
+    return rf_ledger_open(r->o->into_dir, p, RF_LEDGER_CREATE | RF_LEDGER_BULK | r->o->ledger_flags,
+                          r->eb);
 }
 
 /* ---- event time -> offset, through the live archive ---- */
@@ -239,7 +234,7 @@ static rf_err_t archive_part(rep_t *r, rf_ledger_t *live, rf_replay_part_t *pp)
         err = rf_ledger_archive_scan(live, from < 0 ? 0 : from, arch_one, &a, r->eb);
     if (!err) err = a.err;
     uint64_t t0 = rf_now_ns();
-    if (!err) err = rf_ledger_commit(n, r->eb);
+    if (!err) err = rf_ledger_bulk_finish(n, r->eb); /* flushed: no WAL left to recover */
     r->commit_ns += rf_now_ns() - t0;
     rf_ledger_close(n);
     return err;
@@ -551,7 +546,7 @@ static rf_err_t kafka_loop(kctx_t *k)
         rd_kafka_message_destroy(m);
     }
     for (int i = 0; i < k->np && !err; i++)
-        if (k->parts[i].n) err = rf_ledger_commit(k->parts[i].n, k->r->eb);
+        if (k->parts[i].n) err = rf_ledger_bulk_finish(k->parts[i].n, k->r->eb);
     return err;
 }
 

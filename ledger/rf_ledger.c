@@ -289,7 +289,63 @@ static rf_err_t load_meta(rf_ledger_t *l, rf_errbuf_t *eb)
                           (int)l->committed.partition, (int)l->partition);
     }
     l->staged = l->committed;
-    return err;
+    if (err) return err;
+    key = RF__K_UNFINISHED;
+    err = rf__db_get(l, &key, 1, &val, &vlen, eb);
+    if (err == RF_OK) {
+        rocksdb_free(val);
+        return rf_errf(eb, RF_ERR_CONFIG,
+                       "ledger '%s' is an unfinished bulk load (a replay that crashed or "
+                       "failed): delete it and run the replay again",
+                       l->path);
+    }
+    return err == RF_ERR_NOT_FOUND ? RF_OK : err;
+}
+
+/* RF_LEDGER_BULK: a fresh ledger, durably marked unfinished before the
+ * first WAL-less commit (rf_ledger.h). */
+static rf_err_t bulk_start(rf_ledger_t *l, rf_errbuf_t *eb)
+{
+    if ((l->flags & RF_LEDGER_READONLY) || !(l->flags & RF_LEDGER_CREATE))
+        return rf_errf(eb, RF_ERR_CONFIG, "a bulk load needs a writable, created ledger");
+    if (l->committed.next_offset >= 0 || l->committed.head_seq > 0)
+        return rf_errf(eb, RF_ERR_CONFIG,
+                       "ledger '%s' already holds data: a bulk load (replay) needs a fresh "
+                       "directory",
+                       l->path);
+    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(wo, 1);
+    char *errptr = NULL;
+    const char key = RF__K_UNFINISHED;
+    rocksdb_put_cf(l->db, wo, l->cf[RF__CF_STATE], &key, 1, "", 0, &errptr);
+    rocksdb_writeoptions_destroy(wo);
+    if (errptr) return rf__rocks_err(eb, errptr, "cannot mark the bulk load");
+    rocksdb_writeoptions_set_sync(l->wo, 0);
+    rocksdb_writeoptions_disable_WAL(l->wo, 1);
+    return RF_OK;
+}
+
+rf_err_t rf_ledger_bulk_finish(rf_ledger_t *l, rf_errbuf_t *eb)
+{
+    RF_ASSERT(l != NULL);
+    if (!(l->flags & RF_LEDGER_BULK)) return RF_OK;
+    rf_err_t err = rf_ledger_commit(l, eb);
+    if (err) return err;
+    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+    rocksdb_flushoptions_set_wait(fo, 1);
+    char *errptr = NULL;
+    for (int i = 0; i < RF__CF__COUNT && !errptr; i++)
+        rocksdb_flush_cf(l->db, fo, l->cf[i], &errptr);
+    rocksdb_flushoptions_destroy(fo);
+    if (errptr) return rf__rocks_err(eb, errptr, "cannot flush the bulk load");
+    /* every table file is synced and in the manifest: only now unmark */
+    rocksdb_writeoptions_set_sync(l->wo, (l->flags & RF_LEDGER_NOSYNC) ? 0 : 1);
+    rocksdb_writeoptions_disable_WAL(l->wo, 0);
+    const char key = RF__K_UNFINISHED;
+    rocksdb_delete_cf(l->db, l->wo, l->cf[RF__CF_STATE], &key, 1, &errptr);
+    if (errptr) return rf__rocks_err(eb, errptr, "cannot finish the bulk load");
+    l->flags &= ~RF_LEDGER_BULK;
+    return RF_OK;
 }
 
 rf_ledger_t *rf_ledger_open_path(const char *db_path, int32_t partition, int flags, rf_errbuf_t *eb)
@@ -330,7 +386,7 @@ rf_ledger_t *rf_ledger_open_path(const char *db_path, int32_t partition, int fla
         rf_ledger_close(l);
         return NULL;
     }
-    if (load_meta(l, eb) != RF_OK) {
+    if (load_meta(l, eb) != RF_OK || ((flags & RF_LEDGER_BULK) && bulk_start(l, eb) != RF_OK)) {
         rf_ledger_close(l);
         return NULL;
     }

@@ -17,6 +17,7 @@
 #define RF__K_BALANCE    'b'
 #define RF__K_DEADLETTER 'q'
 #define RF__K_PROGRAM    'p'
+#define RF__K_UNFINISHED 'u' /* present while a bulk load runs (RF_LEDGER_BULK) */
 
 /* 'a' + be64(first offset): a chunk of archived events (docs/ledger.md) */
 #define RF__ARCHIVE_FMT 1 /* a chunk value's first byte */

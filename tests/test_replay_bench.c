@@ -1,7 +1,8 @@
 /* test_replay_bench.c: replay speed from the archive (docs/operations.md,
  * "Replay"): folds loadgen traffic straight into 16 partition ledgers (no
  * Kafka), then times `rf_replay_run` from the archive into a fresh directory
- * with synced commits, as `refold replay --from-archive` does, and checks the
+ * as a bulk load (batches without WAL, flushed and synced at the end), as
+ * `refold replay --from-archive` does, and checks the
  * heads match. By default a 50k-event smoke run; RF_BENCH=1 runs 1M events
  * (RF_BENCH_EVENTS=N to choose) and prints the figures. */
 /* ctest-label: slow */
@@ -130,7 +131,7 @@ static void test_replay_speed(void **state)
     rf_replay_opts_t o;
     rf_replay_opts_init(&o);
     o.data_dir = dir;
-    o.into_dir = into; /* synced commits of RF_REPLAY_BATCH_MAX events, as the command */
+    o.into_dir = into; /* a bulk load in batches of RF_REPLAY_BATCH_MAX events, as the command */
     rf_replay_stats_t *st = malloc(sizeof *st);
     rf_errbuf_t eb = {{0}};
     double c0 = cpu_s();
@@ -140,7 +141,8 @@ static void test_replay_speed(void **state)
     double s = (double)st->elapsed_ns / 1e9;
     printf("replay bench: %llu loadgen events, 16 partitions\n"
            "  live fold (unsynced):        %.0f events/s wall, %.0f events per CPU-second\n"
-           "  replay from the archive (synced batches of %d): %.2f s wall = %.0f events/s, "
+           "  replay from the archive (bulk load, batches of %d, flushed at the end): %.2f s wall "
+           "= %.0f events/s, "
            "%.2f CPU-s = %.0f events per CPU-second\n",
            (unsigned long long)n, fold_rate, (double)n / fold_cpu, RF_REPLAY_BATCH_MAX, s,
            (double)n / s, replay_cpu, (double)n / replay_cpu);
