@@ -16,44 +16,40 @@
 /* rf_projection_balances_fn over the projection store: RF_ERR_NOT_FOUND
  * when there is none. */
 static rf_err_t projection_balances(const char *data_dir, rf_balance_cb_t *cb, void *opaque,
-                                    rf_errbuf_t *eb)
+                                    uint64_t applied_seq[RF_PARTITIONS_MAX], rf_errbuf_t *eb)
 {
     rf_errbuf_t qeb = {{0}};
     rf_query_t *q = rf_query_open(data_dir, RF_QUERY_SNAPSHOT, &qeb);
     if (!q)
         return rf_errf(eb, RF_ERR_NOT_FOUND, "projection store not found under '%s/project' (%s)",
                        data_dir, qeb.msg);
+    rf_query_applied_seqs(q, applied_seq);
     rf_err_t err = rf_query_scan_balances(q, cb, opaque, eb);
     rf_query_close(q);
     return err;
 }
 
-/* Records the projection is behind the fold, per partition, so the report
- * can tell drift in flight from drift at rest. */
-static void projection_lag(const char *data_dir, const rf_reconcile_t *r, json_t *arr, int json)
+/* The partitions whose projection had not caught up with the fold: the
+ * drift was compared as of the projection's applied seq there. */
+static void projection_lag(const rf_reconcile_t *r, json_t *arr, int json)
 {
-    rf_errbuf_t eb = {{0}};
-    rf_query_t *q = rf_query_open(data_dir, RF_QUERY_SNAPSHOT, &eb);
-    if (!q) return;
-    static rf_projection_meta_t meta[RF_PARTITIONS_MAX];
-    int n = rf_query_progress(q, meta, RF_PARTITIONS_MAX);
     for (int i = 0; i < r->nparts; i++) {
-        uint64_t applied = 0;
-        for (int j = 0; j < n; j++)
-            if (meta[j].partition == r->parts[i].partition) applied = meta[j].applied_seq;
-        if (applied == r->parts[i].head_seq) continue;
+        const rf_offsets_row_t *o = &r->parts[i];
+        if (o->projection_seq == o->head_seq) continue;
         if (json)
-            json_array_append_new(arr, json_pack("{s:i,s:I,s:I}", "partition",
-                                                 (int)r->parts[i].partition, "fold_head_seq",
-                                                 (json_int_t)r->parts[i].head_seq,
-                                                 "projection_applied_seq", (json_int_t)applied));
+            json_array_append_new(arr, json_pack("{s:i,s:I,s:I}", "partition", (int)o->partition,
+                                                 "fold_head_seq", (json_int_t)o->head_seq,
+                                                 "projection_applied_seq",
+                                                 (json_int_t)o->projection_seq));
         else
-            printf(
-                "  partition %d: projection applied seq %llu, fold head %llu (drift in flight)\n",
-                (int)r->parts[i].partition, (unsigned long long)applied,
-                (unsigned long long)r->parts[i].head_seq);
+            printf("  partition %d: compared as of seq %llu, the projection's applied seq (fold "
+                   "head %llu: the records after it are not projected yet)\n",
+                   (int)o->partition, (unsigned long long)o->projection_seq,
+                   (unsigned long long)o->head_seq);
     }
-    rf_query_close(q);
+    if (r->projection_ahead && !json)
+        printf("  a projection is past its fold ledger's head (a replaced or restored ledger?): "
+               "compared at the fold head\n");
 }
 
 /* ---- text report ---- */
@@ -138,7 +134,7 @@ static void print_report(const rf_reconcile_t *r, const char *data, const char *
             printf("  drift %s/%s %s %s: fold %lld, projection %lld\n", r->drift[i].program,
                    r->drift[i].owner, r->drift[i].asset, rf_bucket_name(r->drift[i].bucket),
                    (long long)r->drift[i].fold_minor, (long long)r->drift[i].projection_minor);
-        projection_lag(data, r, NULL, 0);
+        projection_lag(r, NULL, 0);
     }
     if (r->payouts_checked) print_payouts(r, payouts);
     printf("\n%s\n", r->ok ? "OK: everything adds up" : "NOT OK: see the lines marked above");
@@ -198,7 +194,7 @@ static json_t *json_offsets(const rf_reconcile_t *r)
     return arr;
 }
 
-static json_t *json_drift(const rf_reconcile_t *r, const char *data)
+static json_t *json_drift(const rf_reconcile_t *r)
 {
     json_t *o = json_pack("{s:b}", "checked", r->projection_checked);
     if (!r->projection_checked) {
@@ -213,7 +209,8 @@ static json_t *json_drift(const rf_reconcile_t *r, const char *data)
                                         "bucket", rf_bucket_name(r->drift[i].bucket), "fold",
                                         (json_int_t)r->drift[i].fold_minor, "projection",
                                         (json_int_t)r->drift[i].projection_minor));
-    projection_lag(data, r, lag, 1);
+    projection_lag(r, lag, 1);
+    json_object_set_new(o, "projection_ahead", json_boolean(r->projection_ahead));
     json_object_set_new(o, "accounts_compared",
                         json_integer((json_int_t)r->drift_accounts_compared));
     json_object_set_new(o, "differences", json_integer((json_int_t)r->drift_count));
@@ -244,7 +241,7 @@ static void print_json(const rf_reconcile_t *r, const char *data)
 {
     json_t *o =
         json_pack("{s:s,s:b,s:o,s:o,s:o}", "data", data, "ok", r->ok, "trial_balance", json_tb(r),
-                  "offsets", json_offsets(r), "projection", json_drift(r, data));
+                  "offsets", json_offsets(r), "projection", json_drift(r));
     if (r->payouts_checked) json_object_set_new(o, "payouts", json_payouts(r));
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (s) puts(s);

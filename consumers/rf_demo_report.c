@@ -62,10 +62,11 @@ static void check(checks_t *c, bool ok, const char *name, const char *fmt, ...)
 static rf_query_t *report_q;
 
 static rf_err_t projection_balances(const char *data_dir, rf_balance_cb_t *cb, void *opaque,
-                                    rf_errbuf_t *eb)
+                                    uint64_t applied_seq[RF_PARTITIONS_MAX], rf_errbuf_t *eb)
 {
     (void)data_dir;
     RF_ASSERT(report_q != NULL);
+    rf_query_applied_seqs(report_q, applied_seq);
     return rf_query_scan_balances(report_q, cb, opaque, eb);
 }
 

@@ -766,3 +766,13 @@ void rf_query_ratio(int64_t num, int64_t den, int decimals, char out[48])
     else
         snprintf(out, 48, "%s%lld.%0*lld", neg && v ? "-" : "", ip, decimals, fp);
 }
+
+void rf_query_applied_seqs(rf_query_t *q, uint64_t applied[RF_PARTITIONS_MAX])
+{
+    rf_projection_meta_t meta[RF_PARTITIONS_MAX];
+    memset(applied, 0, RF_PARTITIONS_MAX * sizeof applied[0]);
+    int n = rf_query_progress(q, meta, RF_PARTITIONS_MAX);
+    for (int i = 0; i < n; i++)
+        if (meta[i].partition >= 0 && meta[i].partition < RF_PARTITIONS_MAX)
+            applied[meta[i].partition] = meta[i].applied_seq;
+}

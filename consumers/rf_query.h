@@ -44,6 +44,8 @@ rf_err_t rf_query_refresh(rf_query_t *q, rf_errbuf_t *eb);
 
 /* Progress of every open partition (ascending); returns the count. */
 int rf_query_progress(rf_query_t *q, rf_projection_meta_t *out, int cap);
+/* applied[p]: the last ledger seq of partition p applied (0: none). */
+void rf_query_applied_seqs(rf_query_t *q, uint64_t applied[RF_PARTITIONS_MAX]);
 
 /* ---- balances ---- */
 typedef struct rf_query_balance {

@@ -93,6 +93,9 @@ typedef struct rf_offsets_row {
     uint64_t head_seq;
     uint8_t head_hash[32];
     bool ok;
+    /* drift: the fold was compared with the projection as of this seq, the
+     * projection's applied seq (head_seq when it has caught up) */
+    uint64_t projection_seq;
 } rf_offsets_row_t;
 
 /* One external payout line (CSV columns: user,program,asset,amount_minor,
@@ -133,10 +136,12 @@ typedef struct rf_drift_row {
 
 /* Reads projection balances for the drift check: calls cb for every
  * (program, owner, asset) the projection store of data_dir knows, with its
- * buckets. Returns RF_ERR_NOT_FOUND when there is no projection store. The
- * consumers layer provides it (ledger/ knows nothing of projections); NULL
- * skips the check. */
+ * buckets, and sets applied_seq[p] to the last seq of ledger partition p the
+ * projection applied (0: none), both from one consistent snapshot. Returns
+ * RF_ERR_NOT_FOUND when there is no projection store. The consumers layer
+ * provides it (ledger/ knows nothing of projections); NULL skips the check. */
 typedef rf_err_t(rf_projection_balances_fn)(const char *data_dir, rf_balance_cb_t *cb, void *opaque,
+                                            uint64_t applied_seq[RF_PARTITIONS_MAX],
                                             rf_errbuf_t *eb);
 
 typedef struct rf_reconcile_opts {
@@ -154,6 +159,8 @@ typedef struct rf_reconcile {
     rf_offsets_row_t parts[RF_PARTITIONS_MAX];
     /* drift */
     bool projection_checked; /* false: no projection store (projection_note says) */
+    bool projection_ahead;   /* a partition's projection is past the fold's head (a
+                              * replaced or restored fold ledger): compared at the head */
     char projection_note[RF_ERRMSG_MAX];
     uint64_t drift_accounts_compared;
     uint64_t drift_count; /* (account, bucket) pairs that differ */

@@ -126,95 +126,146 @@ static rf_err_t offsets_row(rf_ledger_t *l, rf_offsets_row_t *r, rf_errbuf_t *eb
     return RF_OK;
 }
 
-/* ---- fold against projection balances ---- */
+/* ---- fold against projection balances ----
+ * The projection is read first, from one snapshot (balances and applied seq
+ * per partition), and the ledgers are opened after it, so each fold head is
+ * at or past what the projection applied. The fold's balances are then taken
+ * back to the projection's applied seq by subtracting the postings of the
+ * records after it (an account belongs to one program, hence to one
+ * partition): on a live system the comparison is exact, and what remains is
+ * drift at rest, never records in flight. */
 
 typedef struct drift_st {
-    rf_acct_map_t *fold;
+    rf_acct_map_t *fold, *proj;
+    uint64_t applied[RF_PARTITIONS_MAX];
     rf_reconcile_t *out;
     rf_err_t err;
     rf_errbuf_t *eb;
 } drift_st_t;
 
-static int fold_balance(const char *program, const char *owner, const char *asset,
-                        const int64_t b[RF_BUCKET__COUNT], void *opaque)
+static rf_acct_t *acct(drift_st_t *st, rf_acct_map_t *m, const char *program, const char *owner,
+                       const char *asset)
 {
-    drift_st_t *st = opaque;
-    rf_acct_t *a = rf_acct_map_get(st->fold, program, owner, asset);
-    if (!a) {
+    rf_acct_t *a = rf_acct_map_get(m, program, owner, asset);
+    if (!a && !st->err)
         st->err =
             rf_errf(st->eb, RF_ERR_OVERSIZE, "more than %u accounts", RF_FINANCE_ACCOUNTS_MAX);
-        return 1;
-    }
+    return a;
+}
+
+static int put_balance(drift_st_t *st, rf_acct_map_t *m, const char *program, const char *owner,
+                       const char *asset, const int64_t b[RF_BUCKET__COUNT])
+{
+    rf_acct_t *a = acct(st, m, program, owner, asset);
+    if (!a) return 1;
     memcpy(a->b, b, sizeof a->b);
     return 0;
 }
 
-static void drift_note(drift_st_t *st, const char *program, const char *owner, const char *asset,
-                       int bucket, int64_t fold, int64_t proj)
+static int fold_balance(const char *program, const char *owner, const char *asset,
+                        const int64_t b[RF_BUCKET__COUNT], void *opaque)
 {
-    rf_reconcile_t *r = st->out;
-    r->drift_count++;
-    r->ok = false;
-    if (r->ndrift >= RF_FINANCE_ISSUES_MAX) return;
-    rf_drift_row_t *d = &r->drift[r->ndrift++];
-    rf_strlcpy(d->program, program, sizeof d->program);
-    rf_strlcpy(d->owner, owner, sizeof d->owner);
-    rf_strlcpy(d->asset, asset, sizeof d->asset);
-    d->bucket = bucket;
-    d->fold_minor = fold;
-    d->projection_minor = proj;
+    drift_st_t *st = opaque;
+    return put_balance(st, st->fold, program, owner, asset, b);
 }
 
 static int proj_balance(const char *program, const char *owner, const char *asset,
                         const int64_t b[RF_BUCKET__COUNT], void *opaque)
 {
     drift_st_t *st = opaque;
-    rf_acct_t *a = rf_acct_map_get(st->fold, program, owner, asset);
-    if (!a) {
-        st->err =
-            rf_errf(st->eb, RF_ERR_OVERSIZE, "more than %u accounts", RF_FINANCE_ACCOUNTS_MAX);
-        return 1;
+    return put_balance(st, st->proj, program, owner, asset, b);
+}
+
+/* A record after the projection's applied seq: its postings undone. */
+static int unpost(const rf_record_t *rec, void *opaque)
+{
+    drift_st_t *st = opaque;
+    for (uint32_t i = 0; i < rec->npostings; i++) {
+        const rf_posting_t *p = &rec->postings[i];
+        RF_ASSERT(p->bucket < RF_BUCKET__COUNT);
+        rf_acct_t *a = acct(st, st->fold, rec->program_id, p->owner, p->asset);
+        if (!a) return 1;
+        a->b[p->bucket] -= p->amount_minor;
     }
-    a->aux[0] = 1; /* seen by the projection */
-    st->out->drift_accounts_compared++;
-    for (int k = 0; k < RF_BUCKET__COUNT; k++)
-        if (a->b[k] != b[k]) drift_note(st, program, owner, asset, k, a->b[k], b[k]);
     return 0;
 }
 
-static rf_err_t drift(const rf_reconcile_opts_t *o, rf_ledger_t **ls, int n, rf_reconcile_t *out,
-                      rf_errbuf_t *eb)
+/* Takes the projection's snapshot (before the ledgers are opened). */
+static rf_err_t drift_snapshot(const rf_reconcile_opts_t *o, drift_st_t *st, rf_reconcile_t *out,
+                               rf_errbuf_t *eb)
 {
-    drift_st_t st = {rf_acct_map_new(RF_FINANCE_ACCOUNTS_MAX), out, RF_OK, eb};
+    st->fold = rf_acct_map_new(RF_FINANCE_ACCOUNTS_MAX);
+    st->proj = rf_acct_map_new(RF_FINANCE_ACCOUNTS_MAX);
     out->drift = calloc(RF_FINANCE_ISSUES_MAX, sizeof *out->drift);
-    if (!st.fold || !out->drift) {
-        rf_acct_map_free(st.fold);
-        return rf_errf(eb, RF_ERR_NOMEM, "out of memory");
-    }
-    rf_err_t err = RF_OK;
-    for (int i = 0; i < n && !err; i++)
-        err = rf_ledger_scan_balances(ls[i], fold_balance, &st, eb);
-    if (!err) err = st.err;
+    if (!st->fold || !st->proj || !out->drift) return rf_errf(eb, RF_ERR_NOMEM, "out of memory");
+    st->out = out;
+    st->eb = eb;
     rf_errbuf_t peb = {{0}};
-    if (!err) err = o->projection(o->data_dir, proj_balance, &st, &peb);
+    rf_err_t err = o->projection(o->data_dir, proj_balance, st, st->applied, &peb);
     if (err == RF_ERR_NOT_FOUND) {
         snprintf(out->projection_note, sizeof out->projection_note, "%s", peb.msg);
-        err = RF_OK;
-    } else if (err) {
-        if (!st.err) rf_errf(eb, err, "projection store: %s", peb.msg);
-        err = st.err ? st.err : err;
-    } else {
-        out->projection_checked = true;
-        /* accounts the fold has and the projection lacks: drift unless zero */
-        uint32_t cnt = rf_acct_map_count(st.fold);
-        const rf_acct_t *a = rf_acct_map_sort(st.fold);
-        for (uint32_t i = 0; i < cnt; i++)
-            for (int k = 0; k < RF_BUCKET__COUNT && !a[i].aux[0]; k++)
-                if (a[i].b[k])
-                    drift_note(&st, a[i].program, a[i].owner, a[i].asset, k, a[i].b[k], 0);
+        return RF_OK;
     }
-    rf_acct_map_free(st.fold);
-    return err;
+    if (st->err) return st->err;
+    if (err) return rf_errf(eb, err, "projection store: %s", peb.msg);
+    out->projection_checked = true;
+    return RF_OK;
+}
+
+static void drift_note(rf_reconcile_t *r, const rf_acct_t *a, int bucket, int64_t fold,
+                       int64_t proj)
+{
+    r->drift_count++;
+    r->ok = false;
+    if (r->ndrift >= RF_FINANCE_ISSUES_MAX) return;
+    rf_drift_row_t *d = &r->drift[r->ndrift++];
+    rf_strlcpy(d->program, a->program, sizeof d->program);
+    rf_strlcpy(d->owner, a->owner, sizeof d->owner);
+    rf_strlcpy(d->asset, a->asset, sizeof d->asset);
+    d->bucket = bucket;
+    d->fold_minor = fold;
+    d->projection_minor = proj;
+}
+
+/* Compares every account either side knows; one missing on a side counts
+ * as zero there. */
+static rf_err_t drift_compare(drift_st_t *st)
+{
+    rf_reconcile_t *r = st->out;
+    uint32_t np = rf_acct_map_count(st->proj);
+    const rf_acct_t *pa = rf_acct_map_sort(st->proj);
+    for (uint32_t i = 0; i < np; i++) {
+        rf_acct_t *f = acct(st, st->fold, pa[i].program, pa[i].owner, pa[i].asset);
+        if (!f) return st->err;
+        f->aux[0] = 1; /* seen by the projection */
+        r->drift_accounts_compared++;
+        for (int k = 0; k < RF_BUCKET__COUNT; k++)
+            if (f->b[k] != pa[i].b[k]) drift_note(r, &pa[i], k, f->b[k], pa[i].b[k]);
+    }
+    uint32_t nf = rf_acct_map_count(st->fold);
+    const rf_acct_t *fa = rf_acct_map_sort(st->fold);
+    for (uint32_t i = 0; i < nf; i++)
+        for (int k = 0; k < RF_BUCKET__COUNT && !fa[i].aux[0]; k++)
+            if (fa[i].b[k]) drift_note(r, &fa[i], k, fa[i].b[k], 0);
+    return RF_OK;
+}
+
+static rf_err_t drift(drift_st_t *st, rf_ledger_t **ls, int n, rf_errbuf_t *eb)
+{
+    rf_reconcile_t *r = st->out;
+    rf_err_t err = RF_OK;
+    for (int i = 0; i < n && !err; i++) {
+        rf_offsets_row_t *row = &r->parts[i];
+        uint64_t a = st->applied[row->partition];
+        err = rf_ledger_scan_balances(ls[i], fold_balance, st, eb);
+        if (!err) err = st->err;
+        row->projection_seq = a < row->head_seq ? a : row->head_seq;
+        if (a > row->head_seq) r->projection_ahead = true;
+        if (!err && a < row->head_seq)
+            err = rf_ledger_scan(ls[i], a + 1, row->head_seq, unpost, st, eb);
+        if (!err) err = st->err;
+    }
+    return err ? err : drift_compare(st);
 }
 
 /* ---- payouts ---- */
@@ -377,18 +428,24 @@ rf_err_t rf_finance_reconcile(const rf_reconcile_opts_t *o, rf_reconcile_t *out,
     memset(out, 0, sizeof *out);
     out->ok = true;
     snprintf(out->projection_note, sizeof out->projection_note, "not checked");
+    drift_st_t *st = calloc(1, sizeof *st);
+    if (!st) return rf_errf(eb, RF_ERR_NOMEM, "out of memory");
+    rf_err_t err = o->projection ? drift_snapshot(o, st, out, eb) : RF_OK;
     rf_ledger_t *ls[RF_PARTITIONS_MAX];
-    int n = rf_finance_open_all(o->data_dir, ls, RF_PARTITIONS_MAX, eb);
-    if (n < 0) return (rf_err_t)n;
-    rf_err_t err = trial_balance(ls, n, out, eb);
+    int n = err ? 0 : rf_finance_open_all(o->data_dir, ls, RF_PARTITIONS_MAX, eb);
+    if (n < 0) err = (rf_err_t)n, n = 0;
+    if (!err) err = trial_balance(ls, n, out, eb);
     for (int i = 0; i < n && !err; i++) {
         err = offsets_row(ls[i], &out->parts[i], eb);
         if (!err && !out->parts[i].ok) out->ok = false;
     }
     out->nparts = err ? 0 : n;
-    if (!err && o->projection) err = drift(o, ls, n, out, eb);
+    if (!err && out->projection_checked) err = drift(st, ls, n, eb);
     if (!err && o->payouts_csv) err = payouts(o, ls, n, out, eb);
     rf_finance_close_all(ls, n);
+    rf_acct_map_free(st->fold);
+    rf_acct_map_free(st->proj);
+    free(st);
     RF_ASSERT(out->nparts <= RF_PARTITIONS_MAX);
     if (err) rf_reconcile_free(out);
     return err;

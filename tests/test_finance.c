@@ -126,7 +126,14 @@ static rf_ledger_t *open_part(scen_t *s, int32_t p)
  * (rejected, r4), a duplicate, a dead letter, u2 redeems 100 (r3), u1 -200 at
  * day 10, then a late +50 for u1 dated day 2.5.
  * p1 / program p2: u3 +200 POINTS, u3 redeems 50 (r2), u1 +70 POINTS. */
+static void finance_scenario_late(scen_t *s, int64_t late);
 static void finance_scenario(scen_t *s)
+{
+    finance_scenario_late(s, 50);
+}
+
+/* The scenario with `late` for the late adjustment of u1 (50 in the figures). */
+static void finance_scenario_late(scen_t *s, int64_t late)
 {
     rf_ledger_t *l = open_part(s, 0);
     assert_int_equal(program(s, l, "p1", 1, "{\"currency\":\"USD\"}", T0), RF_OUTCOME_APPLIED);
@@ -144,7 +151,7 @@ static void finance_scenario(scen_t *s)
     assert_int_equal(redeem(s, l, "p1", "u2", 100, "USD", "r3", T0 + 5 * DAY_MS),
                      RF_OUTCOME_APPLIED);
     assert_int_equal(adjust(s, l, "p1", "u1", -200, "USD", T0 + 10 * DAY_MS), RF_OUTCOME_APPLIED);
-    assert_int_equal(adjust(s, l, "p1", "u1", 50, "USD", T0 + 2 * DAY_MS + DAY_MS / 2),
+    assert_int_equal(adjust(s, l, "p1", "u1", late, "USD", T0 + 2 * DAY_MS + DAY_MS / 2),
                      RF_OUTCOME_APPLIED);
     rf_ledger_close(l);
     l = open_part(s, 1);
@@ -298,13 +305,14 @@ static int proj_apply(const rf_record_t *rec, void *opaque)
     return 0;
 }
 
-/* Builds the projection store of data from its ledger records, the last
- * `short_by` records of partition 0 left out (a projection that is behind). */
-static void project_from_ledger(const char *data, uint64_t short_by)
+/* Builds the projection store of data from the ledger records of src, the
+ * last `short_by` records of partition 0 left out (a projection that is
+ * behind). */
+static void project_from(const char *src, const char *data, uint64_t short_by)
 {
     rf_errbuf_t eb = {{0}};
     for (int32_t part = 0; part < 2; part++) {
-        rf_ledger_t *l = rf_ledger_open(data, part, RF_LEDGER_READONLY, &eb);
+        rf_ledger_t *l = rf_ledger_open(src, part, RF_LEDGER_READONLY, &eb);
         assert_non_null(l);
         rf_ledger_head_t h;
         rf_ledger_head(l, &h, &eb);
@@ -325,29 +333,53 @@ static void test_reconcile_projection(void **state)
     scen_t *s = malloc(sizeof *s);
     scen_init(s, "reconcile-proj");
     finance_scenario(s);
-    project_from_ledger(s->dir, 0);
+    project_from(s->dir, s->dir, 0);
     char out[16384];
     assert_int_equal(rf_test_refold(out, sizeof out, 1, "reconcile --data %s", s->dir), 0);
     if (!strstr(out, "0 (account, bucket) differences")) fail_msg("%s", out);
     assert_non_null(strstr(out, "OK: everything adds up"));
     scen_free(s);
-    /* the same ledger with a projection one record behind (the late +50 of u1) */
-    scen_init(s, "reconcile-drift");
+    /* the same ledger with a projection one record behind (the late +50 of
+     * u1 in flight): compared as of the projection's seq, nothing differs */
+    scen_init(s, "reconcile-behind");
     finance_scenario(s);
-    project_from_ledger(s->dir, 1);
-    assert_int_equal(rf_test_refold(out, sizeof out, 0, "reconcile --data %s --json", s->dir), 1);
+    project_from(s->dir, s->dir, 1);
+    assert_int_equal(rf_test_refold(out, sizeof out, 0, "reconcile --data %s --json", s->dir), 0);
     json_error_t jerr;
     json_t *j = json_loads(out, 0, &jerr);
     if (!j) fail_msg("not JSON: %s", out);
     json_t *pj = json_object_get(j, "projection");
     assert_true(json_is_true(json_object_get(pj, "checked")));
-    /* u1 available and #adjustment adjustment differ by 50 */
-    assert_int_equal(json_integer_value(json_object_get(pj, "differences")), 2);
+    assert_int_equal(json_integer_value(json_object_get(pj, "differences")), 0);
     json_t *behind = json_array_get(json_object_get(pj, "projection_behind"), 0);
     assert_int_equal(json_integer_value(json_object_get(behind, "partition")), 0);
     assert_int_equal(json_integer_value(json_object_get(behind, "fold_head_seq")) -
                          json_integer_value(json_object_get(behind, "projection_applied_seq")),
                      1);
+    json_decref(j);
+    scen_free(s);
+    /* drift at rest: the projection of a ledger whose late adjustment was 60
+     * (same seqs): u1 available and #adjustment adjustment differ by 10 */
+    scen_t *other = malloc(sizeof *other);
+    scen_init(other, "reconcile-other");
+    finance_scenario_late(other, 60);
+    scen_init(s, "reconcile-drift");
+    finance_scenario(s);
+    project_from(other->dir, s->dir, 0);
+    scen_free(other);
+    free(other);
+    assert_int_equal(rf_test_refold(out, sizeof out, 0, "reconcile --data %s --json", s->dir), 1);
+    if (!(j = json_loads(out, 0, &jerr))) fail_msg("not JSON: %s", out);
+    pj = json_object_get(j, "projection");
+    assert_int_equal(json_integer_value(json_object_get(pj, "differences")), 2);
+    assert_int_equal(json_array_size(json_object_get(pj, "projection_behind")), 0);
+    json_t *rows = json_object_get(pj, "rows");
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        json_t *r = json_array_get(rows, i);
+        assert_int_equal(json_integer_value(json_object_get(r, "projection")) -
+                             json_integer_value(json_object_get(r, "fold")),
+                         strcmp(json_string_value(json_object_get(r, "owner")), "u1") ? -10 : 10);
+    }
     json_decref(j);
     /* --no-projection skips the check: the rest adds up */
     assert_int_equal(
