@@ -69,6 +69,12 @@
  * few of them transiently (not leader, timed out); 10 tries 200 ms apart ride
  * out a leader election before the worker gives up with a clear error. */
 #define RF_FOLD_WATERMARK_TRIES 10
+/* A partition handed over while its previous owner (another process) still
+ * has its ledger open: the new owner waits this long for RocksDB's lock
+ * (the previous owner closes the ledger when its revocation runs, within a
+ * commit) before it stops with the holder's pid; well under the default
+ * max.poll.interval.ms of 300 s, during which the worker does not poll. */
+#define RF_FOLD_LOCK_WAIT_MS 30000
 /* Outbox records produced to refold.ledger and not yet acknowledged, per
  * partition: bounds the producer queue and the ack window bitmap (1 KiB per
  * partition); 8192 is two poll cycles of a busy partition. */

@@ -261,6 +261,35 @@ static void refresh_leaders(rf_fold_worker_t *w)
 }
 
 /* Opens a partition's ledger and returns the offset to resume at. */
+/* Opens partition pn's ledger, waiting up to RF_FOLD_LOCK_WAIT_MS while
+ * another process holds it: after a rebalance the previous owner may still
+ * be closing it (a commit in progress, or it learns of the revocation late),
+ * which is not a storage error. NULL with eb set otherwise. */
+static rf_ledger_t *open_ledger(rf_fold_worker_t *w, int32_t pn, rf_errbuf_t *eb)
+{
+    uint64_t t0 = rf_now_ns();
+    for (bool said = false;; said = true) {
+        rf_ledger_t *l =
+            rf_ledger_open(w->conf.data_dir, pn, RF_LEDGER_CREATE | w->conf.ledger_flags, eb);
+        long pid = l ? 0 : rf_ledger_lock_holder(w->conf.data_dir, pn);
+        if (l || pid <= 0) return l;
+        uint64_t waited_ms = (rf_now_ns() - t0) / 1000000u;
+        if (waited_ms >= RF_FOLD_LOCK_WAIT_MS || rf__fold_stopping(w)) {
+            rf_errf(eb, RF_ERR_STORAGE,
+                    "the ledger is still held by process %ld after %llu ms (another fold worker "
+                    "on the same data directory that did not let the partition go)",
+                    pid, (unsigned long long)waited_ms);
+            return NULL;
+        }
+        if (!said)
+            rf_log(RF_LOG_INFO,
+                   "fold: partition %d: its ledger is held by process %ld (the previous owner "
+                   "closing it?): waiting up to %d ms",
+                   pn, pid, RF_FOLD_LOCK_WAIT_MS);
+        usleep(100000);
+    }
+}
+
 static rf_err_t open_part(rf_fold_worker_t *w, int32_t pn, int64_t *start)
 {
     if (pn < 0 || pn >= RF_PARTITIONS_MAX)
@@ -287,8 +316,7 @@ static rf_err_t open_part(rf_fold_worker_t *w, int32_t pn, int64_t *start)
     if (kerr)
         return rf__fold_fail(w, RF_ERR_KAFKA, "partition %d of '%s': cannot read watermarks: %s",
                              pn, w->conf.topic_events, rd_kafka_err2str(kerr));
-    rf_ledger_t *l =
-        rf_ledger_open(w->conf.data_dir, pn, RF_LEDGER_CREATE | w->conf.ledger_flags, &eb);
+    rf_ledger_t *l = open_ledger(w, pn, &eb);
     if (!l) return rf__fold_fail(w, RF_ERR_STORAGE, "partition %d: %s", pn, eb.msg);
     rf_ledger_head_t head;
     rf_err_t err = rf_ledger_head(l, &head, &eb);

@@ -55,6 +55,11 @@ void rf_ledger_close(rf_ledger_t *l);
  * count (<= cap) or a negative rf_err_t. */
 int rf_ledger_list_partitions(const char *data_dir, int32_t *parts, int cap);
 
+/* The pid of another process that holds partition's ledger under data_dir
+ * open for writing (RocksDB allows one writer: an open fails meanwhile), 0
+ * when none does, -1 when it cannot be told (no ledger there yet). */
+long rf_ledger_lock_holder(const char *data_dir, int32_t partition);
+
 /* The outcome of one consumed offset: exactly one of these. */
 typedef enum rf_outcome {
     RF_OUTCOME_APPLIED = 0, /* records appended */
