@@ -180,6 +180,14 @@
  * per cycle, as in the fold. */
 #define RF_PROJECT_BATCH_MAX 16384
 #define RF_PROJECT_BATCH_MS  50
+/* ... but a worker with a backlog (catching up, or a burst) collects up to
+ * this many per cycle: librdkafka hands over ~3,700-record runs of one
+ * partition at a time, so a 16,384-record cycle gave ~5 partitions ~3,700
+ * records each; 4x fewer cycles mean fewer commits (each rewrites the
+ * partition's hot counters) and better-balanced apply threads. Below
+ * RF_PROJECT_BATCH_MAX records per RF_PROJECT_BATCH_MS the cycle ends on time
+ * as before (~20 MiB of messages held at most). */
+#define RF_PROJECT_CYCLE_MAX (4 * RF_PROJECT_BATCH_MAX)
 /* `refold project --commit-ms`: how long a partition may keep applied records
  * uncommitted to batch more of them per commit (reads are that much staler;
  * a crash re-applies them from the stored offset). */

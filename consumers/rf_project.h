@@ -67,6 +67,17 @@ rf_err_t rf_projection_apply(rf_projection_t *p, const rf_record_t *rec,
 rf_err_t rf_projection_commit(rf_projection_t *p, int64_t next_offset, int64_t high_watermark,
                               rf_errbuf_t *eb);
 
+/* The same in two steps, so the owner applies the next records while the
+ * batch is written and synced: commit_start waits for the previous batch,
+ * then hands this one to the projection's writer thread and returns;
+ * commit_wait returns once it is durable (or failed: the error is sticky, as
+ * for rf_projection_commit). Until then nothing about the batch may be
+ * reported as durable. close waits too. Reads of the owner (the write-back
+ * cache) see the handed-off batch at once. */
+rf_err_t rf_projection_commit_start(rf_projection_t *p, int64_t next_offset, int64_t high_watermark,
+                                    rf_errbuf_t *eb);
+rf_err_t rf_projection_commit_wait(rf_projection_t *p, rf_errbuf_t *eb);
+
 /* True when the write-back cache holds RF_PROJECT_CACHE_ENTRIES_MAX entries:
  * the caller must commit now (the cache is bounded; a commit empties it). */
 bool rf_projection_cache_full(const rf_projection_t *p);
@@ -85,6 +96,8 @@ typedef struct rf_projection_meta {
     uint64_t records;          /* records applied (duplicates excluded) */
     uint64_t duplicates;       /* duplicates dropped */
     int64_t committed_wall_ms; /* wall clock of the last commit (monitoring only) */
+    uint64_t keys_written;     /* read-model keys put or deleted by commits since
+                                * open (not stored; benchmarks: keys per record) */
 } rf_projection_meta_t;
 void rf_projection_get_meta(const rf_projection_t *p, rf_projection_meta_t *meta);
 
@@ -125,6 +138,7 @@ typedef struct rf_project_stats {
     uint64_t duplicates;    /* dropped since start */
     uint64_t commits;       /* partition commits since start */
     uint64_t commit_ns_max; /* slowest partition commit */
+    uint64_t commit_ns;     /* all partition commits (wall, summed over threads) */
     int nparts;             /* entries in parts (partitions ever assigned) */
     rf_project_part_stats_t parts[RF_PARTITIONS_MAX];
 } rf_project_stats_t;

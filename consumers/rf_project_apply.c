@@ -46,13 +46,49 @@ static void kb_period(kbuf_t *k, rf__period_t p)
     kb_put(k, b, sizeof b);
 }
 
+/* The summary keys a record loaded (a purchase loads its user's 'F' key up
+ * to ~15 times, a referral its 'U' keys once per period): later loads reuse
+ * the slot without hashing and probing the cache again. A slot stays valid
+ * until the next commit, and commits happen between records only. */
+#define SLOT_MEMO     4
+#define SLOT_MEMO_KEY (1 + 4 + RF_FACT_VAL_MAX) /* prefix, id, user */
+typedef struct slot_memo {
+    uint8_t key[SLOT_MEMO_KEY];
+    size_t klen;
+    rf__pj_slot_t *slot;
+} slot_memo_t;
+
 /* One record being applied. */
 typedef struct actx {
     rf_projection_t *p;
     const rf_record_t *rec;
     uint32_t prog;       /* interned program id */
     rf__period_t per[4]; /* all, day, week, month of the record's time */
+    int nmemo, next_memo;
+    slot_memo_t memo[SLOT_MEMO];
 } actx_t;
+
+/* rf__pj_slot through the record's memo. */
+static rf_err_t memo_slot(actx_t *c, const kbuf_t *k, rf__pj_slot_t **slot)
+{
+    for (int i = 0; i < c->nmemo; i++) {
+        const slot_memo_t *m = &c->memo[i];
+        if (m->klen == k->n && memcmp(m->key, k->b, k->n) == 0) {
+            *slot = m->slot;
+            return RF_OK;
+        }
+    }
+    rf_err_t err = rf__pj_slot(c->p, k->b, k->n, slot);
+    if (err != RF_OK || k->n > SLOT_MEMO_KEY) return err;
+    slot_memo_t *m = &c->memo[c->next_memo];
+    c->next_memo = (c->next_memo + 1) % SLOT_MEMO;
+    if (c->nmemo < SLOT_MEMO) c->nmemo++;
+    m->klen = k->n;
+    memcpy(m->key, k->b, k->n);
+    m->slot = *slot;
+    RF_ASSERT(c->nmemo <= SLOT_MEMO);
+    return RF_OK;
+}
 
 static const char *fact(const rf_record_t *rec, const char *key)
 {
@@ -152,6 +188,7 @@ typedef struct sumref {
     char old_prefix;
     uint8_t plen;
     bool zero_is_absent; /* flags: a zero entry need not be spilled */
+    bool has_tail;       /* flags: the user's profile follows the summary */
 } sumref_t;
 
 static rf_err_t sum_load(actx_t *c, char prefix, char old_prefix, uint32_t id, const char *user,
@@ -167,14 +204,14 @@ static rf_err_t sum_load(actx_t *c, char prefix, char old_prefix, uint32_t id, c
     s->user = user;
     s->old_prefix = old_prefix;
     s->plen = (uint8_t)plen;
-    s->zero_is_absent = prefix == RF__PK_FLAGS;
-    rf_err_t err = rf__pj_slot(c->p, k.b, k.n, &s->slot);
+    s->zero_is_absent = s->has_tail = prefix == RF__PK_FLAGS;
+    rf_err_t err = memo_slot(c, &k, &s->slot);
     if (err != RF_OK) return err;
     const uint8_t *v;
     size_t vl;
-    if (rf__pj_slot_value(s->slot, &v, &vl) && !rf__pj_sum_decode(v, vl, plen, &s->sum))
-        return RF_ERR_CORRUPT;
-    return RF_OK;
+    if (!rf__pj_slot_value(s->slot, &v, &vl)) return RF_OK;
+    if (s->has_tail && vl > RF__SUM_LEN(plen)) vl = RF__SUM_LEN(plen); /* profile: prof_* */
+    return rf__pj_sum_decode(v, vl, plen, &s->sum) ? RF_OK : RF_ERR_CORRUPT;
 }
 
 static void sum_old_key(kbuf_t *k, const sumref_t *s, rf__period_t per)
@@ -232,8 +269,16 @@ static void sum_set(actx_t *c, sumref_t *s, rf__period_t per, const uint8_t *pay
     s->sum.mask |= (uint8_t)(1u << i);
     s->sum.value[i] = per.value;
     memcpy(s->sum.payload[i], payload, s->plen);
-    uint8_t v[RF__SUM_LEN(RF__SUM_PAYLOAD_MAX)];
-    rf__pj_slot_set(c->p, s->slot, v, rf__pj_sum_encode(&s->sum, s->plen, v));
+    uint8_t v[RF__SUM_LEN(RF__SUM_PAYLOAD_MAX) + RF__PROF_TAIL_MAX];
+    size_t n = rf__pj_sum_encode(&s->sum, s->plen, v);
+    const uint8_t *cur;
+    size_t cl;
+    if (s->has_tail && rf__pj_slot_value(s->slot, &cur, &cl) && cl > n) { /* keep the profile */
+        RF_ASSERT(cl - n <= RF__PROF_TAIL_MAX);
+        memcpy(v + n, cur + n, cl - n);
+        n = cl;
+    }
+    rf__pj_slot_set(c->p, s->slot, v, n);
     RF_ASSERT(rf__pj_sum_where(&s->sum, per) == RF__SUM_HERE);
 }
 
@@ -254,6 +299,79 @@ static rf_err_t flag_set(actx_t *c, rf__period_t per, const char *user, uint8_t 
         sum_set(c, &s, per, &f);
     }
     if (flags_out) *flags_out = f;
+    return RF_OK;
+}
+
+/* ---- per-user profile (the tail of the 'F' key) --------------------------
+ * Two strings the funnel needs about a user live after the user's flags
+ * summary (rf_project_int.h): the channel of the user's last share and the
+ * referrer of the user's attributed signup. The stories that set them write
+ * the user's 'F' key anyway, so they cost no key of their own per commit. */
+_Static_assert(RF__PROF_FIELD_MAX <= 255, "a profile field's length is one byte");
+typedef struct prof {
+    const uint8_t *val; /* the whole 'F' value (NULL: absent) */
+    size_t vl;
+    const uint8_t *field[RF__PROF_FIELDS];
+    size_t flen[RF__PROF_FIELDS];
+} prof_t;
+
+static rf_err_t prof_load(actx_t *c, const char *user, rf__pj_slot_t **slot, prof_t *pr)
+{
+    kbuf_t k;
+    kb_init(&k, RF__PK_FLAGS);
+    kb_be32(&k, c->prog);
+    kb_str(&k, user);
+    memset(pr, 0, sizeof *pr);
+    rf_err_t err = memo_slot(c, &k, slot);
+    if (err != RF_OK || !rf__pj_slot_value(*slot, &pr->val, &pr->vl)) {
+        pr->val = NULL;
+        return err;
+    }
+    if (pr->vl < RF__SUM_LEN(1)) return RF_ERR_CORRUPT;
+    size_t at = RF__SUM_LEN(1);
+    for (int i = 0; i < RF__PROF_FIELDS && at < pr->vl; i++) {
+        size_t n = pr->val[at];
+        if (at + 1 + n > pr->vl) return RF_ERR_CORRUPT;
+        pr->field[i] = pr->val + at + 1;
+        pr->flen[i] = n;
+        at += 1 + n;
+    }
+    return at == pr->vl || at == RF__SUM_LEN(1) ? RF_OK : RF_ERR_CORRUPT;
+}
+
+/* Field i of user's profile into out ("" when unset). */
+static rf_err_t prof_get(actx_t *c, const char *user, int i, char *out, size_t cap)
+{
+    rf__pj_slot_t *slot;
+    prof_t pr;
+    out[0] = '\0';
+    rf_err_t err = prof_load(c, user, &slot, &pr);
+    if (err != RF_OK || !pr.flen[i]) return err;
+    if (pr.flen[i] >= cap) return RF_ERR_CORRUPT;
+    memcpy(out, pr.field[i], pr.flen[i]);
+    out[pr.flen[i]] = '\0';
+    return RF_OK;
+}
+
+/* Sets field i of user's profile (val at most RF__PROF_FIELD_MAX bytes). */
+static rf_err_t prof_set(actx_t *c, const char *user, int i, const char *val)
+{
+    rf__pj_slot_t *slot;
+    prof_t pr;
+    rf_err_t err = prof_load(c, user, &slot, &pr);
+    if (err != RF_OK) return err;
+    uint8_t v[RF__SUM_LEN(1) + RF__PROF_TAIL_MAX] = {0}; /* no summary yet: no flags */
+    size_t n = RF__SUM_LEN(1);
+    if (pr.val) memcpy(v, pr.val, n);
+    for (int f = 0; f < RF__PROF_FIELDS; f++) {
+        const uint8_t *src = f == i ? (const uint8_t *)val : pr.field[f];
+        size_t len = f == i ? strnlen(val, RF__PROF_FIELD_MAX) : pr.flen[f];
+        v[n++] = (uint8_t)len;
+        if (len) memcpy(v + n, src, len);
+        n += len;
+    }
+    RF_ASSERT(n <= sizeof v);
+    rf__pj_slot_set(c->p, slot, v, n);
     return RF_OK;
 }
 
@@ -297,16 +415,20 @@ static rf_err_t resolve_channel(actx_t *c, const char *referrer, char out[RF_ID_
         return RF_OK;
     }
     if (!*referrer) return RF_OK;
-    rf_err_t err = get_str(c, RF__PK_CHANNEL, referrer, out, RF_ID_BUF);
+    rf_err_t err = prof_get(c, referrer, RF__PROF_CHANNEL, out, RF_ID_BUF);
     if (err == RF_OK && !out[0]) rf_strlcpy(out, "direct", RF_ID_BUF);
     return err;
 }
 
 /* ---- leaderboards --------------------------------------------------------
  * A board is (series, period); a user's entry is U -> (score, reached) and an
- * L key ordered by SK(score, reached). R keys count the entries under each SK
- * prefix (depth 1..len-1) so a rank is a sum over <= len-1 short sibling scans
- * (rf_query.c); depth 0 counts the board's users. */
+ * L key ordered by SK(score, reached). Rank nodes (R board d SK[0..d-1), for
+ * 1 <= d < len) count, per next byte, the entries under each SK prefix, so a
+ * rank is a sum over <= len-1 node reads (rf_query.c); R board 0 counts the
+ * board's users. One node holds up to 256 prefix counts: the deep ones
+ * (reached-seq bytes, a new prefix every 256 records) share a node per 65,536
+ * records instead of a key each, so a commit writes a board's deep counts
+ * once, not ~64 keys per 16,384 records. */
 
 /* True when no stored board entry can have an order key starting with
  * sk[0..d): its reached-seq bytes put every such entry above the last
@@ -326,19 +448,57 @@ static bool sk_prefix_unstored(const actx_t *c, const uint8_t *sk, size_t d)
     return lo > c->p->stored.applied_seq;
 }
 
+/* Adds delta to the count of prefix sk[0..d) in its node (R board d
+ * sk[0..d-1): sorted (byte, be32 count) pairs; a zero count is dropped, an
+ * empty node deleted). */
+static rf_err_t rank_node_add(actx_t *c, const uint8_t board[RF__BOARD_LEN], const uint8_t *sk,
+                              size_t d, int64_t delta)
+{
+    RF_ASSERT(d >= 1 && delta != 0);
+    kbuf_t k;
+    kb_init(&k, RF__PK_RANK);
+    kb_put(&k, board, RF__BOARD_LEN);
+    kb_u8(&k, (uint8_t)d);
+    kb_put(&k, sk, d - 1);
+    rf__pj_slot_t *slot;
+    rf_err_t err = sk_prefix_unstored(c, sk, d - 1) ? rf__pj_slot_new(c->p, k.b, k.n, &slot)
+                                                    : rf__pj_slot(c->p, k.b, k.n, &slot);
+    if (err != RF_OK) return err;
+    uint8_t v[RF__RNODE_MAX];
+    size_t n = 0, i = 0;
+    const uint8_t *cur;
+    if (rf__pj_slot_value(slot, &cur, &n)) {
+        if (n % RF__RNODE_ENTRY || n > sizeof v) return RF_ERR_CORRUPT;
+        memcpy(v, cur, n);
+    }
+    uint8_t b = sk[d - 1];
+    while (i < n && v[i] < b)
+        i += RF__RNODE_ENTRY;
+    bool found = i < n && v[i] == b;
+    int64_t cnt = (found ? (int64_t)rf_be32_get(v + i + 1) : 0) + delta;
+    if (cnt < 0 || cnt > (int64_t)UINT32_MAX || (cnt == 0 && !found)) return RF_ERR_CORRUPT;
+    if (cnt == 0) {
+        memmove(v + i, v + i + RF__RNODE_ENTRY, n - i - RF__RNODE_ENTRY);
+        n -= RF__RNODE_ENTRY;
+    } else if (!found) {
+        memmove(v + i + RF__RNODE_ENTRY, v + i, n - i);
+        n += RF__RNODE_ENTRY;
+        v[i] = b;
+    }
+    if (cnt > 0) rf_be32_put(v + i + 1, (uint32_t)cnt);
+    if (n == 0)
+        rf__pj_slot_del(c->p, slot);
+    else
+        rf__pj_slot_set(c->p, slot, v, n);
+    RF_ASSERT(n <= sizeof v);
+    return RF_OK;
+}
+
 static rf_err_t rank_counts(actx_t *c, const uint8_t board[RF__BOARD_LEN], const uint8_t *sk,
                             size_t from, size_t len, int64_t delta)
 {
     for (size_t d = from; d < len; d++) {
-        kbuf_t k;
-        kb_init(&k, RF__PK_RANK);
-        kb_put(&k, board, RF__BOARD_LEN);
-        kb_u8(&k, (uint8_t)d);
-        kb_put(&k, sk, d);
-        rf__pj_slot_t *slot;
-        rf_err_t err =
-            sk_prefix_unstored(c, sk, d) ? rf__pj_slot_new(c->p, k.b, k.n, &slot) : RF_OK;
-        if (err == RF_OK) err = rf__pj_add(c->p, k.b, k.n, delta, NULL);
+        rf_err_t err = rank_node_add(c, board, sk, d, delta);
         if (err != RF_OK) return err;
     }
     return RF_OK;
@@ -446,8 +606,10 @@ static rf_err_t on_code(actx_t *c)
 static rf_err_t on_share(actx_t *c)
 {
     const char *referrer = fact(c->rec, RF_FACT_REFERRER), *ch = fact(c->rec, RF_FACT_CHANNEL);
-    if (*referrer && *ch) put_str(c, RF__PK_CHANNEL, referrer, ch);
-    return stat4(c, c->per, RF__M_SHARES, *ch ? ch : NULL, NULL, 1);
+    char chid[RF_ID_BUF];
+    rf_strlcpy(chid, ch, sizeof chid); /* a channel is an id (resolve_channel) */
+    rf_err_t err = *referrer && *ch ? prof_set(c, referrer, RF__PROF_CHANNEL, chid) : RF_OK;
+    return err == RF_OK ? stat4(c, c->per, RF__M_SHARES, *ch ? ch : NULL, NULL, 1) : err;
 }
 
 static rf_err_t on_click(actx_t *c)
@@ -475,8 +637,8 @@ static rf_err_t on_signup(actx_t *c)
     rf_err_t err = stat4(c, c->per, RF__M_SIGNUPS, NULL, NULL, 1);
     if (err != RF_OK || !signup_attributed(c->rec) || !*referrer) return err;
     char ch[RF_ID_BUF];
-    if (*user) put_str(c, RF__PK_ATTR, user, referrer);
-    err = resolve_channel(c, referrer, ch);
+    if (*user) err = prof_set(c, user, RF__PROF_REFERRER, referrer);
+    if (err == RF_OK) err = resolve_channel(c, referrer, ch);
     if (err == RF_OK) err = stat4(c, c->per, RF__M_ATTRIBUTED, ch, NULL, 1);
     return err;
 }
@@ -518,7 +680,8 @@ static rf_err_t on_purchase(actx_t *c)
     if (err == RF_OK && referred) {
         char referrer[RF_FACT_VAL_MAX + 1], ch[RF_ID_BUF];
         rf_strlcpy(referrer, fact(c->rec, RF_FACT_REFERRER), sizeof referrer);
-        if (!referrer[0] && *user) err = get_str(c, RF__PK_ATTR, user, referrer, sizeof referrer);
+        if (!referrer[0] && *user)
+            err = prof_get(c, user, RF__PROF_REFERRER, referrer, sizeof referrer);
         if (err == RF_OK) err = resolve_channel(c, referrer, ch);
         if (err == RF_OK) err = stat4(c, c->per, RF__M_REF_PURCHASES, ch, NULL, 1);
         if (err == RF_OK && amount) err = stat4(c, c->per, RF__M_REF_REVENUE, ch, cur, amount);
@@ -553,7 +716,7 @@ static int net_by_asset(const rf_record_t *rec, const char *owner,
     return n;
 }
 
-/* A reward's memo ('W' seq): what a later void or clawback must undo. */
+/* A reward's memo (in a 'W' block): what a later void or clawback must undo. */
 typedef struct memo {
     char role; /* 'r' referrer, 'f' friend, 'm' milestone, '?' */
     int64_t time_ms;
@@ -569,18 +732,39 @@ static char role_code(const char *role)
     return '?';
 }
 
+/* Memos live in blocks of RF__MEMO_BLOCK seqs ('W' be64(seq / RF__MEMO_BLOCK)):
+ * a commit writes a block once instead of a key per reward. An entry is
+ * [seq % RF__MEMO_BLOCK][length][role, be64 time, referrer \0, channel]. */
+#define MEMO_MAX (1 + 8 + RF_ID_BUF + RF_ID_MAX)
+
 static void memo_key(kbuf_t *k, uint64_t seq)
 {
     uint8_t b[8];
-    rf_be64_put(b, seq);
+    rf_be64_put(b, seq / RF__MEMO_BLOCK);
     kb_init(k, RF__PK_REWARD);
     kb_put(k, b, 8);
 }
 
-static void memo_put(actx_t *c, const memo_t *m)
+static rf_err_t memo_put(actx_t *c, const memo_t *m)
 {
-    uint8_t v[1 + 8 + 2 * RF_ID_BUF];
+    _Static_assert(MEMO_MAX <= 255, "a memo's length is one byte");
+    uint64_t seq = c->rec->seq, first = seq - seq % RF__MEMO_BLOCK;
+    uint8_t v[RF__MEMO_BLOCK_MAX];
     size_t rl = strlen(m->referrer), cl = strlen(m->channel), n = 0;
+    RF_ASSERT(rl < RF_ID_BUF && cl <= RF_ID_MAX);
+    kbuf_t k;
+    memo_key(&k, seq);
+    rf__pj_slot_t *slot; /* a block starting above the stored seq is not stored */
+    rf_err_t err = first > c->p->stored.applied_seq ? rf__pj_slot_new(c->p, k.b, k.n, &slot)
+                                                    : rf__pj_slot(c->p, k.b, k.n, &slot);
+    const uint8_t *cur;
+    if (err == RF_OK && rf__pj_slot_value(slot, &cur, &n)) {
+        if (n + 2 + MEMO_MAX > sizeof v) return RF_ERR_CORRUPT; /* more than a block */
+        memcpy(v, cur, n);
+    }
+    if (err != RF_OK) return err;
+    v[n++] = (uint8_t)(seq % RF__MEMO_BLOCK);
+    v[n++] = (uint8_t)(1 + 8 + rl + 1 + cl);
     v[n++] = (uint8_t)m->role;
     rf_be64_put(v + n, (uint64_t)m->time_ms);
     n += 8;
@@ -588,9 +772,22 @@ static void memo_put(actx_t *c, const memo_t *m)
     n += rl + 1;
     memcpy(v + n, m->channel, cl);
     n += cl;
-    kbuf_t k;
-    memo_key(&k, c->rec->seq);
-    rf__pj_put(c->p, k.b, k.n, v, n);
+    rf__pj_slot_set(c->p, slot, v, n);
+    return RF_OK;
+}
+
+/* Decodes the memo bytes v[0..vl). */
+static rf_err_t memo_decode(const uint8_t *v, size_t vl, memo_t *m)
+{
+    const uint8_t *nul = vl > 9 ? memchr(v + 9, 0, vl - 9) : NULL;
+    if (!nul || (size_t)(nul - (v + 9)) >= RF_ID_BUF || (size_t)(v + vl - nul - 1) >= RF_ID_BUF)
+        return RF_ERR_CORRUPT;
+    m->role = (char)v[0];
+    m->time_ms = (int64_t)rf_be64_get(v + 1);
+    memcpy(m->referrer, v + 9, (size_t)(nul - (v + 9)) + 1);
+    memcpy(m->channel, nul + 1, (size_t)(v + vl - nul - 1));
+    m->channel[v + vl - nul - 1] = '\0';
+    return RF_OK;
 }
 
 static rf_err_t memo_get(actx_t *c, uint64_t seq, memo_t *m)
@@ -601,15 +798,11 @@ static rf_err_t memo_get(actx_t *c, uint64_t seq, memo_t *m)
     size_t vl;
     rf_err_t err = rf__pj_get(c->p, k.b, k.n, &v, &vl);
     if (err != RF_OK) return err;
-    const uint8_t *nul = vl > 9 ? memchr(v + 9, 0, vl - 9) : NULL;
-    if (!nul || (size_t)(nul - (v + 9)) >= RF_ID_BUF || (size_t)(v + vl - nul - 1) >= RF_ID_BUF)
-        return RF_ERR_CORRUPT;
-    m->role = (char)v[0];
-    m->time_ms = (int64_t)rf_be64_get(v + 1);
-    memcpy(m->referrer, v + 9, (size_t)(nul - (v + 9)) + 1);
-    memcpy(m->channel, nul + 1, (size_t)(v + vl - nul - 1));
-    m->channel[v + vl - nul - 1] = '\0';
-    return RF_OK;
+    for (size_t at = 0; at + 2 <= vl; at += 2 + (size_t)v[at + 1]) {
+        if (at + 2 + v[at + 1] > vl) return RF_ERR_CORRUPT;
+        if (v[at] == seq % RF__MEMO_BLOCK) return memo_decode(v + at + 2, v[at + 1], m);
+    }
+    return RF_ERR_NOT_FOUND;
 }
 
 /* Moves the referrer's value boards by the referrer's net postings of this
@@ -682,7 +875,7 @@ static rf_err_t on_reward(actx_t *c)
     if (err == RF_OK && m.referrer[0] && m.role == 'r') err = referral_boards(c, m.referrer);
     if (err == RF_OK && m.referrer[0] && (m.role == 'r' || m.role == 'm'))
         err = value_boards(c, m.referrer, c->per);
-    if (err == RF_OK) memo_put(c, &m);
+    if (err == RF_OK) err = memo_put(c, &m);
     return err;
 }
 

@@ -4,6 +4,7 @@
 #ifndef RF_PROJECT_INT_H
 #define RF_PROJECT_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,18 +19,18 @@
 #define RF__PK_BAL       'B' /* 'B' owner \0 program \0 asset -> RF_BUCKET__COUNT x be64 */
 #define RF__PK_CODE      'K' /* 'K' prog(4) user -> code */
 #define RF__PK_CODEREV   'k' /* 'k' prog(4) code -> user (clicks name a code) */
-#define RF__PK_CHANNEL   'H' /* 'H' prog(4) referrer -> channel of the last share */
-#define RF__PK_ATTR      'A' /* 'A' prog(4) friend -> referrer (attributed signups) */
-#define RF__PK_REWARD    'W' /* 'W' be64(seq) -> reward memo (for voids and clawbacks) */
+#define RF__PK_REWARD    'W' /* 'W' be64(seq / 16) -> reward memos of 16 seqs (voids, clawbacks) */
 #define RF__PK_USER      'U' /* 'U' series(4) user -> summary of 16-byte entries (below) */
 #define RF__PK_USER_OLD  'u' /* 'u' board(9) user -> be64 score, be64 reached (older periods) */
 #define RF__PK_LB        'L' /* 'L' board(9) SK user -> "" (board order) */
-#define RF__PK_RANK      'R' /* 'R' board(9) depth(1) SK[0..depth) -> be64 count */
+#define RF__PK_RANK      'R' /* 'R' board(9) d(1) SK[0..d-1) -> rank node (below); d = 0: users */
 #define RF__PK_STAT      'S' /* 'S' prog(4) period(5) metric(1) channel \0 tail -> be64 */
-#define RF__PK_FLAGS     'F' /* 'F' prog(4) user -> summary of 1-byte flags (below) */
+#define RF__PK_FLAGS     'F' /* 'F' prog(4) user -> summary of 1-byte flags, profile (below) */
 #define RF__PK_FLAGS_OLD 'f' /* 'f' prog(4) period(5) user -> flags(1) (older periods) */
 
-#define RF__META_VERSION 2  /* 2: per-user period summaries ('U', 'F') */
+/* 2: per-user period summaries ('U', 'F'); 3: rank nodes, the user profile in
+ * 'F' (no more 'H' and 'A' keys), reward memos in blocks */
+#define RF__META_VERSION 3
 #define RF__META_LEN     65 /* version 1, partition 4, 7 x 8, name id 4 */
 #define RF__BAL_VAL_LEN  (8 * RF_BUCKET__COUNT)
 
@@ -83,6 +84,18 @@ void rf__pj_iso_week(int64_t days, int64_t *iso_year, unsigned *week);
 size_t rf__pj_sk_encode(int64_t score, uint64_t reached, uint8_t out[RF__SK_MAX]);
 /* Decodes the SK at the start of buf; returns its length or 0 if malformed. */
 size_t rf__pj_sk_decode(const uint8_t *buf, size_t len, int64_t *score, uint64_t *reached);
+
+/* Rank node 'R' board d SK[0..d-1) (1 <= d < len(SK)): for each byte b that
+ * follows SK[0..d-1) in an entry's order key, the number of entries whose key
+ * starts with SK[0..d-1) b, as (b, be32 count) pairs sorted by b (no zero
+ * counts). 'R' board 0 -> be64: the board's users. */
+#define RF__RNODE_ENTRY 5
+#define RF__RNODE_MAX   (256 * RF__RNODE_ENTRY)
+
+/* Reward memos: one 'W' key per block of RF__MEMO_BLOCK seqs, entries of at
+ * most 2 + 1 + 8 + RF_ID_BUF + RF_ID_MAX bytes each. */
+#define RF__MEMO_BLOCK     16
+#define RF__MEMO_BLOCK_MAX (RF__MEMO_BLOCK * (2 + 1 + 8 + RF_ID_BUF + RF_ID_MAX))
 
 /* ---- funnel metrics (stable ids: they are stored in keys) ----------------- */
 typedef enum rf__metric {
@@ -158,6 +171,15 @@ rf__sum_where_t rf__pj_sum_where(const rf__pj_sum_t *s, rf__period_t per);
 #define RF__F_USER_HAS_CODE 16 /* the user holds a code ('K' was written) */
 #define RF__F_USER_REFERRED 32 /* the user has had a successful referral */
 
+/* The user's profile: after the 'F' summary, for each field in order, a
+ * length byte and the bytes (no tail: every field empty). The referrer
+ * fields are read with the flags of the same stories, so they add no key. */
+#define RF__PROF_CHANNEL   0 /* channel of the user's last share (as a referrer) */
+#define RF__PROF_REFERRER  1 /* referrer of the user's attributed signup */
+#define RF__PROF_FIELDS    2
+#define RF__PROF_FIELD_MAX RF_FACT_VAL_MAX /* fits the length byte */
+#define RF__PROF_TAIL_MAX  (RF__PROF_FIELDS * (1 + RF__PROF_FIELD_MAX))
+
 /* ---- shared RocksDB settings ---------------------------------------------- */
 /* Options for a projection store (writer, read-only and secondary opens use
  * the same table settings). The caller destroys them. */
@@ -179,16 +201,31 @@ static inline bool rf__pj_add_ok(int64_t a, int64_t b, int64_t *out)
 /* ---- the store (rf_project_store.c), used by the read models ------------- */
 typedef struct rf__pc rf__pc_t; /* write-back cache */
 
+/* The background writer of a projection (rf_projection_commit_start): one
+ * batch in flight at a time, written and synced by its own thread while the
+ * owner applies the next records. */
+typedef struct rf__pj_writer {
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    rocksdb_writebatch_t *wb; /* the batch in flight */
+    bool busy;                /* wb is being written */
+    bool stop;
+    char *err; /* the last write's error (RocksDB's message), taken by the owner */
+} rf__pj_writer_t;
+
 struct rf_projection {
     rocksdb_t *db;
     rocksdb_options_t *opts;
     rocksdb_writeoptions_t *wopts;
     rocksdb_readoptions_t *ropts;
-    rocksdb_writebatch_t *wb;
+    rocksdb_writebatch_t *wb; /* the batch being built */
+    rf__pj_writer_t writer;
     rf__pc_t *cache;
     int32_t partition;
     rf_projection_meta_t meta;   /* staged (in memory, includes the open batch) */
-    rf_projection_meta_t stored; /* as of the last commit */
+    rf_projection_meta_t stored; /* as of the last batch handed to the writer */
     uint32_t next_name_id;       /* staged */
     uint32_t stored_name_id;
     bool dirty;      /* the open batch has changes */

@@ -40,8 +40,8 @@ typedef struct applier {
 
 /* The messages of one poll cycle, chained per partition in offset order. */
 typedef struct cycle {
-    rd_kafka_message_t *msgs[RF_PROJECT_BATCH_MAX];
-    int next[RF_PROJECT_BATCH_MAX];
+    rd_kafka_message_t *msgs[RF_PROJECT_CYCLE_MAX];
+    int next[RF_PROJECT_CYCLE_MAX];
     int first[RF_PARTITIONS_MAX], last[RF_PARTITIONS_MAX];
     int32_t active[RF_PARTITIONS_MAX];
     int n, nactive;
@@ -75,7 +75,11 @@ static void set_fatal(rf_project_worker_t *w, rf_err_t err, const char *msg)
     __atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
 }
 
-static rf_err_t commit_part(rf_project_worker_t *w, int32_t p, rf_errbuf_t *eb)
+/* Commits partition p's batch: hands it to the store's writer (wait: and
+ * returns once it is durable). An applier does not wait, so the sync of one
+ * partition overlaps the apply of the next; commit_all waits before it tells
+ * the broker. */
+static rf_err_t commit_part(rf_project_worker_t *w, int32_t p, bool wait, rf_errbuf_t *eb)
 {
     wpart_t *wp = &w->parts[p];
     if (!wp->proj) return RF_OK;
@@ -86,9 +90,11 @@ static rf_err_t commit_part(rf_project_worker_t *w, int32_t p, rf_errbuf_t *eb)
         wp->hwm = hi > wp->hwm ? hi : wp->hwm;
     rf_projection_meta_t m;
     rf_projection_get_meta(wp->proj, &m);
-    if (!wp->pending && (wp->hwm < 0 || wp->hwm == m.high_watermark)) return RF_OK;
+    if (!wp->pending && (wp->hwm < 0 || wp->hwm == m.high_watermark))
+        return wait ? rf_projection_commit_wait(wp->proj, eb) : RF_OK;
     uint64_t t0 = rf_now_ns();
-    rf_err_t err = rf_projection_commit(wp->proj, wp->pending ? wp->pos : -1, wp->hwm, eb);
+    rf_err_t err = rf_projection_commit_start(wp->proj, wp->pending ? wp->pos : -1, wp->hwm, eb);
+    if (err == RF_OK && wait) err = rf_projection_commit_wait(wp->proj, eb);
     if (err != RF_OK) return err;
     uint64_t dt = rf_now_ns() - t0;
     if (wp->pending) wp->committed = true;
@@ -96,6 +102,7 @@ static rf_err_t commit_part(rf_project_worker_t *w, int32_t p, rf_errbuf_t *eb)
     wp->pending_records = 0;
     pthread_mutex_lock(&w->mu);
     w->stats.commits++;
+    w->stats.commit_ns += dt;
     if (dt > w->stats.commit_ns_max) w->stats.commit_ns_max = dt;
     pthread_mutex_unlock(&w->mu);
     return RF_OK;
@@ -154,7 +161,7 @@ static void on_revoke(rf_project_worker_t *w, rd_kafka_topic_partition_list_t *p
         if (p < 0 || p >= RF_PARTITIONS_MAX || !w->parts[p].proj) continue;
         wpart_t *wp = &w->parts[p];
         /* a failed batch must not be committed: after a fatal error only close */
-        if (w->fatal == RF_OK && commit_part(w, p, &eb) != RF_OK)
+        if (w->fatal == RF_OK && commit_part(w, p, true, &eb) != RF_OK)
             set_fatal(w, RF_ERR_STORAGE, eb.msg);
         rf_projection_close(wp->proj);
         wp->proj = NULL;
@@ -325,7 +332,7 @@ static rf_err_t handle_message(applier_t *a, const rd_kafka_message_t *msg, rf_e
         a->records++;
         wp->applied = a->rec->seq;
     }
-    if (rf_projection_cache_full(wp->proj)) return commit_part(w, p, eb); /* bounded memory */
+    if (rf_projection_cache_full(wp->proj)) return commit_part(w, p, false, eb); /* bounded */
     return RF_OK;
 }
 
@@ -351,7 +358,7 @@ static void *applier_main(void *arg)
         for (int m = cy->first[cy->active[i]]; m >= 0 && a->err == RF_OK; m = cy->next[m])
             a->err = handle_message(a, cy->msgs[m], &a->eb);
         if (a->err == RF_OK && commit_due(a->w, &a->w->parts[cy->active[i]]))
-            a->err = commit_part(a->w, cy->active[i], &a->eb);
+            a->err = commit_part(a->w, cy->active[i], false, &a->eb);
         if (a->err != RF_OK) {
             __atomic_store_n(&cy->failed, 1, __ATOMIC_RELEASE);
             return NULL;
@@ -428,7 +435,7 @@ static rf_err_t consumer_error(rf_project_worker_t *w, const rd_kafka_message_t 
     return RF_OK; /* transient (broker down, ...): librdkafka retries */
 }
 
-/* One poll cycle: collect up to RF_PROJECT_BATCH_MAX messages or
+/* One poll cycle: collect up to RF_PROJECT_CYCLE_MAX messages or
  * RF_PROJECT_BATCH_MS, then apply them (in parallel per partition). */
 static rf_err_t poll_cycle(rf_project_worker_t *w, rf_errbuf_t *eb)
 {
@@ -436,7 +443,7 @@ static rf_err_t poll_cycle(rf_project_worker_t *w, rf_errbuf_t *eb)
     uint64_t start = rf_now_ns(), budget = (uint64_t)RF_PROJECT_BATCH_MS * 1000000u;
     rf_err_t err = RF_OK;
     cy->n = 0;
-    while (cy->n < RF_PROJECT_BATCH_MAX && err == RF_OK) {
+    while (cy->n < RF_PROJECT_CYCLE_MAX && err == RF_OK) {
         uint64_t used = rf_now_ns() - start;
         if (used >= budget || __atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) break;
         int wait_ms = (int)((budget - used) / 1000000u);
@@ -458,20 +465,27 @@ static rf_err_t poll_cycle(rf_project_worker_t *w, rf_errbuf_t *eb)
     return err;
 }
 
-/* Commits every partition's batch, then tells the broker (monitoring only). */
+/* Commits every partition's batch (the writes of all partitions in flight
+ * together), waits until they are durable, then tells the broker
+ * (monitoring only). */
 static rf_err_t commit_all(rf_project_worker_t *w, rf_errbuf_t *eb)
 {
     rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(16);
     rf_err_t err = RF_OK;
+    bool had[RF_PARTITIONS_MAX] = {false};
     for (int p = 0; p < RF_PARTITIONS_MAX && err == RF_OK; p++) {
         wpart_t *wp = &w->parts[p];
         if (!wp->proj) continue;
         if (!commit_due(w, wp)) continue; /* --commit-ms: keeps batching */
-        bool had = wp->pending || wp->committed;
+        had[p] = wp->pending || wp->committed;
         wp->committed = false;
-        err = commit_part(w, p, eb);
-        if (err == RF_OK && had)
-            rd_kafka_topic_partition_list_add(offs, w->topic, p)->offset = wp->pos;
+        err = commit_part(w, p, false, eb);
+    }
+    for (int p = 0; p < RF_PARTITIONS_MAX && err == RF_OK; p++) {
+        if (!had[p]) continue;
+        err = rf_projection_commit_wait(w->parts[p].proj, eb);
+        if (err == RF_OK)
+            rd_kafka_topic_partition_list_add(offs, w->topic, p)->offset = w->parts[p].pos;
     }
     if (err == RF_OK && offs->cnt > 0) rd_kafka_commit(w->rk, offs, 1);
     rd_kafka_topic_partition_list_destroy(offs);

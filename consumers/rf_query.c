@@ -567,47 +567,47 @@ int rf_query_top(rf_query_t *q, const rf_board_sel_t *sel, int k, rf_board_entry
     return err != RF_OK ? err : s.n;
 }
 
-/* Entries before sk (rank - 1): for each depth d < len, the counts of the
- * siblings of sk[0..d) that sort before it (at most 255 keys, usually a few),
- * then the board keys that share sk[0..len-1) and sort before (sk, user). */
+/* Entries before sk (rank - 1): for each depth d < len, the counts in the
+ * rank node of sk[0..d-1) of the bytes below sk[d-1] (one point read each),
+ * then the board keys that share sk[0..len-1) and sort before (sk, user): at
+ * most 255 keys, usually a few. */
 static rf_err_t count_before(rf_query_t *q, qpart_t *qp, const uint8_t board[RF__BOARD_LEN],
                              const uint8_t *sk, size_t len, const char *user, uint64_t *before,
                              rf_errbuf_t *eb)
 {
-    uint8_t lo[QKEY_MAX], hi[QKEY_MAX];
-    rocksdb_iterator_t *it = rocksdb_create_iterator(qp->db, q->ropts);
+    uint8_t lo[QKEY_MAX], hi[QKEY_MAX], node[RF__RNODE_MAX];
     *before = 0;
-    for (size_t d = 1; d <= len; d++) {
-        size_t ll, hl;
-        if (d < len) { /* 'R' board d sk[0..d-1) .. 'R' board d sk[0..d) */
-            lo[0] = RF__PK_RANK;
-            memcpy(lo + 1, board, RF__BOARD_LEN);
-            lo[1 + RF__BOARD_LEN] = (uint8_t)d;
-            memcpy(lo + 2 + RF__BOARD_LEN, sk, d - 1);
-            ll = 2 + RF__BOARD_LEN + d - 1;
-            memcpy(hi, lo, ll);
-            hi[ll] = sk[d - 1];
-            hl = ll + 1;
-        } else { /* 'L' board sk[0..len-1) .. 'L' board sk user */
-            lo[0] = RF__PK_LB;
-            memcpy(lo + 1, board, RF__BOARD_LEN);
-            memcpy(lo + 1 + RF__BOARD_LEN, sk, len - 1);
-            ll = 1 + RF__BOARD_LEN + len - 1;
-            memcpy(hi, lo, ll);
-            hi[ll] = sk[len - 1];
-            memcpy(hi + ll + 1, user, strlen(user));
-            hl = ll + 1 + strlen(user);
-        }
-        for (rocksdb_iter_seek(it, (const char *)lo, ll); rocksdb_iter_valid(it);
-             rocksdb_iter_next(it)) {
-            size_t kl, vl;
-            const uint8_t *key = (const uint8_t *)rocksdb_iter_key(it, &kl);
-            size_t m = kl < hl ? kl : hl;
-            int c = memcmp(key, hi, m);
-            if (c > 0 || (c == 0 && kl >= hl)) break; /* reached (sk, user) */
-            const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
-            *before += d < len ? (vl == 8 ? rf_be64_get(v) : 0) : 1;
-        }
+    for (size_t d = 1; d < len; d++) { /* 'R' board d sk[0..d-1) */
+        size_t nl;
+        lo[0] = RF__PK_RANK;
+        memcpy(lo + 1, board, RF__BOARD_LEN);
+        lo[1 + RF__BOARD_LEN] = (uint8_t)d;
+        memcpy(lo + 2 + RF__BOARD_LEN, sk, d - 1);
+        rf_err_t err = qget(q, qp, lo, 2 + RF__BOARD_LEN + d - 1, node, sizeof node, &nl, eb);
+        if (err == RF_ERR_NOT_FOUND) continue; /* only while a commit moves the entry */
+        if (err != RF_OK) return err;
+        if (nl % RF__RNODE_ENTRY) return rf_errf(eb, RF_ERR_CORRUPT, "bad rank node");
+        for (size_t i = 0; i < nl && node[i] < sk[d - 1]; i += RF__RNODE_ENTRY)
+            *before += rf_be32_get(node + i + 1);
+    }
+    /* 'L' board sk[0..len-1) .. 'L' board sk user */
+    size_t ul = strlen(user), ll = 1 + RF__BOARD_LEN + len - 1, hl = ll + 1 + ul;
+    RF_ASSERT(hl <= QKEY_MAX);
+    lo[0] = RF__PK_LB;
+    memcpy(lo + 1, board, RF__BOARD_LEN);
+    memcpy(lo + 1 + RF__BOARD_LEN, sk, len - 1);
+    memcpy(hi, lo, ll);
+    hi[ll] = sk[len - 1];
+    memcpy(hi + ll + 1, user, ul);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(qp->db, q->ropts);
+    for (rocksdb_iter_seek(it, (const char *)lo, ll); rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+        size_t kl;
+        const uint8_t *key = (const uint8_t *)rocksdb_iter_key(it, &kl);
+        size_t m = kl < hl ? kl : hl;
+        int c = memcmp(key, hi, m);
+        if (c > 0 || (c == 0 && kl >= hl)) break; /* reached (sk, user) */
+        (*before)++;
     }
     char *err = NULL;
     rocksdb_iter_get_error(it, &err);

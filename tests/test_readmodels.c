@@ -261,6 +261,98 @@ static void test_leaderboards(void **state)
     feed_close(&f);
 }
 
+/* Ranks on a board whose reached seqs span 1..~78,000: full rank nodes (256
+ * prefixes), order keys of two reached lengths (seq below and above 65,536)
+ * side by side, entries leaving nodes as scores grow, commits in between. */
+static void test_rank_deep(void **state)
+{
+    (void)state;
+    feed_t f;
+    feed_open(&f, "rankdeep");
+    static ref_board_t ref;
+    memset(&ref, 0, sizeof ref);
+    srand(7);
+    for (int i = 0; i < 1200; i++) {
+        int u = i < NUSERS ? i : rand() % NUSERS; /* everyone once, then a few more */
+        char user[16];
+        snprintf(user, sizeof user, "u%03d", u);
+        reward(&f, T_2026_01_05, "referrer", user, "friend", "USD", 100);
+        ref_bump(&ref, u, 1, f.seq);
+        int gap = i < NUSERS ? 200 + rand() % 100 : rand() % 3; /* spread reached bytes */
+        for (int g = 0; g < gap; g++)
+            apply(&f, rec_new(&f, RF_KIND_CLOCK, T_2026_01_05));
+        if (i % 97 == 96) commit(&f);
+    }
+    commit(&f);
+    assert_true(f.seq > 70000);
+    rf_query_t *q = query_open(&f);
+    check_board(q, "all", RF_BOARD_REFERRALS, &ref);
+    rf_query_close(q);
+    feed_close(&f);
+}
+
+/* Pipelined commits (rf_projection_commit_start, as the worker's appliers
+ * do): records keep updating keys whose batch is still being written, the
+ * cache is trimmed (more than RF_PROJECT_CACHE_KEEP keys) between batches,
+ * and close waits for the last batch: every balance must come out exact. */
+typedef struct bal_check {
+    int users_ok, users_bad;
+    int64_t adjustment;
+} bal_check_t;
+
+static int bal_cb(const char *program, const char *owner, const char *asset,
+                  const int64_t b[RF_BUCKET__COUNT], void *opaque)
+{
+    bal_check_t *c = opaque;
+    (void)program;
+    (void)asset;
+    if (!strcmp(owner, "#adjustment"))
+        c->adjustment = b[RF_BUCKET_ADJUSTMENT];
+    else if (b[RF_BUCKET_AVAILABLE] == 3)
+        c->users_ok++;
+    else
+        c->users_bad++;
+    return 0;
+}
+
+static void test_commit_pipelined(void **state)
+{
+    (void)state;
+    enum { NU = RF_PROJECT_CACHE_KEEP + 5000 };
+    feed_t f;
+    feed_open(&f, "pipelined");
+    rf_errbuf_t eb = {{0}};
+    char user[24];
+    for (int pass = 1; pass <= 2; pass++) {
+        for (int u = 0; u < NU; u++) {
+            rf_record_t *r = rec_new(&f, RF_KIND_ADJUSTMENT, T_2026_01_05);
+            snprintf(user, sizeof user, "u%d", u);
+            rf_record_post(r, user, RF_BUCKET_AVAILABLE, "USD", pass);
+            rf_record_post(r, "#adjustment", RF_BUCKET_ADJUSTMENT, "USD", -pass);
+            apply(&f, r);
+            if (f.seq % 3000 == 0)
+                assert_int_equal(rf_projection_commit_start(f.p, (int64_t)f.seq + 1, -1, &eb),
+                                 RF_OK);
+        }
+    }
+    assert_int_equal(rf_projection_commit_start(f.p, (int64_t)f.seq + 1, -1, &eb), RF_OK);
+    rf_projection_close(f.p); /* waits for the batch in flight */
+    f.p = rf_projection_open(f.dir, 0, 0, &eb);
+    assert_non_null(f.p);
+    rf_projection_meta_t m;
+    rf_projection_get_meta(f.p, &m);
+    assert_int_equal(m.applied_seq, f.seq);
+    assert_int_equal(m.next_offset, (int64_t)f.seq + 1);
+    rf_query_t *q = query_open(&f);
+    bal_check_t c = {0};
+    assert_int_equal(rf_query_scan_balances(q, bal_cb, &c, &eb), RF_OK);
+    assert_int_equal(c.users_ok, NU);
+    assert_int_equal(c.users_bad, 0);
+    assert_int_equal(c.adjustment, -3LL * NU);
+    rf_query_close(q);
+    feed_close(&f);
+}
+
 /* Ties: equal scores rank by who reached the score first, whatever the ids. */
 static void test_tie_break(void **state)
 {
@@ -602,11 +694,17 @@ static void test_ratio(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_periods),       cmocka_unit_test(test_sk_order),
-        cmocka_unit_test(test_leaderboards),  cmocka_unit_test(test_tie_break),
-        cmocka_unit_test(test_balances),      cmocka_unit_test(test_stats),
-        cmocka_unit_test(test_stats_periods), cmocka_unit_test(test_dup_and_gap),
+        cmocka_unit_test(test_periods),
+        cmocka_unit_test(test_sk_order),
+        cmocka_unit_test(test_leaderboards),
+        cmocka_unit_test(test_tie_break),
+        cmocka_unit_test(test_balances),
+        cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_stats_periods),
+        cmocka_unit_test(test_dup_and_gap),
         cmocka_unit_test(test_ratio),
+        cmocka_unit_test(test_rank_deep),
+        cmocka_unit_test(test_commit_pipelined),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
