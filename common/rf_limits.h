@@ -135,6 +135,11 @@
  * insert each. A chunk closes once it holds this many bytes, so reading one
  * archived offset reads at most this plus one event. */
 #define RF_LEDGER_ARCHIVE_CHUNK_BYTES (64u << 10)
+/* Committed records a writable ledger keeps in memory for its outbox until
+ * acknowledged (the outbox reads them from there, not back from RocksDB).
+ * About RF_FOLD_OUTBOX_INFLIGHT_MAX records of ~400 bytes; an outbox lagging
+ * further reads from RocksDB. */
+#define RF_LEDGER_TAIL_BYTES (4u << 20)
 /* Programs whose existence a partition ledger caches (key = program id, so a
  * partition holds few programs); a miss costs one RocksDB get. */
 #define RF_LEDGER_PROGRAM_CACHE 64

@@ -89,8 +89,12 @@ rf_err_t rf__fold_outbox_init(rf_fold_worker_t *w, rd_kafka_conf_t *conf)
 
 void rf__fold_outbox_open(rf_fold_worker_t *w, rf_fold_part_t *p, uint64_t acked_seq)
 {
-    (void)w;
     RF_ASSERT(acked_seq <= p->head_seq);
+    /* the stored seq again (no write): from now on the ledger keeps the
+     * records it commits in memory for publish_part */
+    rf_errbuf_t eb = {{0}};
+    if (w->outbox && rf_ledger_outbox_ack(p->ledger, acked_seq, &eb) != RF_OK)
+        rf_log(RF_LOG_WARN, "fold: outbox: partition %d: %s", p->partition, eb.msg);
     p->ob_acked = p->ob_stored = p->ob_sent = acked_seq;
     p->ob_inflight = 0;
     p->ob_failed = false;

@@ -400,11 +400,17 @@ static void release_parts(rf_fold_worker_t *w, const rd_kafka_topic_partition_li
 
 static rf_err_t acquire_parts(rf_fold_worker_t *w, rd_kafka_topic_partition_list_t *tl)
 {
+    /* the ledgers size their memtables for the whole assignment at once */
+    int cnt = tl->cnt < RF_PARTITIONS_MAX ? tl->cnt : RF_PARTITIONS_MAX;
+    rf_ledger_expect_writers(cnt);
     for (int i = 0; i < tl->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &tl->elems[i];
         RF_ASSERT(strcmp(tp->topic, w->conf.topic_events) == 0);
         rf_err_t err = open_part(w, tp->partition, &tp->offset);
-        if (err != RF_OK) return err;
+        if (err != RF_OK) {
+            if (i < cnt) rf_ledger_expect_writers(-(cnt - i)); /* those left unopened */
+            return err;
+        }
     }
     w->st.rebalances++;
     w->assigned = true;

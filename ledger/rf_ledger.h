@@ -50,6 +50,11 @@ rf_ledger_t *rf_ledger_open_path(const char *db_path, int32_t partition, int fla
                                  rf_errbuf_t *eb);
 /* Closes; an uncommitted batch is dropped. NULL is a no-op. */
 void rf_ledger_close(rf_ledger_t *l);
+/* A hint before opening several writable ledgers (a worker's assignment):
+ * delta more will open soon (negative: fewer than announced after all).
+ * The process's memtable budget counts them from the first open, so the
+ * ledgers opened first are not resized as the rest open. Thread safe. */
+void rf_ledger_expect_writers(int delta);
 
 /* Lists the partitions with a ledger under data_dir (ascending); returns the
  * count (<= cap) or a negative rf_err_t. */
@@ -127,7 +132,7 @@ rf_err_t rf_ledger_get_record(rf_ledger_t *l, uint64_t seq, rf_record_t *rec, rf
 
 /* Calls cb for each committed record with from_seq <= seq <= to_seq (to_seq 0:
  * to the head), in order; cb returns non-zero to stop. rec is valid only
- * during the call. */
+ * during the call; cb must not fold or commit on l. */
 typedef int(rf_record_cb_t)(const rf_record_t *rec, void *opaque);
 rf_err_t rf_ledger_scan(rf_ledger_t *l, uint64_t from_seq, uint64_t to_seq, rf_record_cb_t *cb,
                         void *opaque, rf_errbuf_t *eb);
@@ -156,7 +161,11 @@ rf_err_t rf_ledger_deadletter_scan(rf_ledger_t *l, rf_deadletter_cb_t *cb, void 
 /* Outbox: records with seq > outbox_seq are not yet acknowledged by
  * refold.ledger. rf_ledger_outbox_ack stores the new acknowledged seq (staged
  * into the next commit, or written at once, unsynced, when no batch is open:
- * losing it only republishes records, which readers drop by seq). */
+ * losing it only republishes records, which readers drop by seq).
+ * From its first ack (or scan) on, a writable handle keeps the committed
+ * records above the acknowledged seq in memory (RF_LEDGER_TAIL_BYTES), and
+ * rf_ledger_scan serves ranges within them from there, without re-reading
+ * and re-hashing them: an outbox acks the stored seq once at start. */
 rf_err_t rf_ledger_outbox_ack(rf_ledger_t *l, uint64_t seq, rf_errbuf_t *eb);
 
 /* Walks the whole chain: gapless seq, prev_hash links, hashes, postings

@@ -115,10 +115,17 @@ struct rf_ledger {
     rf__buf_t recs_buf;               /* the batch's records: stored values back to back */
     rf__buf_t recs_len;               /* ... and their lengths (uint32_t each), in seq order */
     rf__buf_t arch;                   /* the batch's consumed bytes: u32 LE length || bytes */
-    int64_t arch_first;               /* offset of the first event in arch */
-    EVP_MD_CTX *sha;                  /* reused for every hash of this ledger */
-    rf__buf_t enc;                    /* a rules value being encoded at commit */
-    rf_ledger_t *wnext, *wprev;       /* the process's writable ledgers (memtable budget) */
+    /* Committed records the outbox has not acknowledged yet, kept as stored
+     * (values back to back, lengths apart) from the handle's first outbox
+     * ack or scan on: the outbox then reads what it publishes from memory,
+     * not back from RocksDB (rf_ledger_read.c). */
+    rf__buf_t tail_buf, tail_len;
+    uint64_t tail_first; /* seq of the tail's first record; the last is committed.head_seq */
+    int tail_on;
+    int64_t arch_first;         /* offset of the first event in arch */
+    EVP_MD_CTX *sha;            /* reused for every hash of this ledger */
+    rf__buf_t enc;              /* a rules value being encoded at commit */
+    rf_ledger_t *wnext, *wprev; /* the process's writable ledgers (memtable budget) */
     int32_t partition;
     int flags;
     int poisoned;           /* a fatal error mid-fold: the batch must not commit */
@@ -169,6 +176,8 @@ void rf__balance_decode(const uint8_t *v, int64_t b[RF_BUCKET__COUNT]);
 void rf__balance_encode(const int64_t b[RF_BUCKET__COUNT], uint8_t *v);
 /* Parses a UUID text form into 16 bytes (RF_ERR_BAD_INPUT if malformed). */
 rf_err_t rf__uuid_parse(const char *s, uint8_t out[16]);
+/* rf_unhex by table: exactly 2n hex digits then the terminator. */
+rf_err_t rf__unhex(const char *hex, uint8_t *out, size_t n);
 
 /* Values of the rules' 'x' keys are stored with zero runs collapsed
  * (rf_ledger_codec.c): encode needs rf__zr_bound(n) bytes of output; decode
@@ -211,6 +220,11 @@ rf_err_t rf__batch_record(rf_ledger_t *l, const uint8_t *val, size_t vlen);
 rf_err_t rf__batch_archive(rf_ledger_t *l, int64_t offset, const uint8_t *bytes, size_t len);
 /* Whether the open batch holds anything. */
 int rf__batch_open(const rf_ledger_t *l);
+
+/* The committed-records tail (rf_ledger_read.c): rf__tail_commit appends
+ * a successful commit's records; rf__tail_free at close. */
+void rf__tail_commit(rf_ledger_t *l);
+void rf__tail_free(rf_ledger_t *l);
 
 /* Archive chunks: calls cb for each event of the chunk value v stored under
  * 'a' + be64(first); RF_ERR_CORRUPT if malformed; cb returns non-zero to stop

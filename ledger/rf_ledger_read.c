@@ -105,6 +105,97 @@ static int scan_one(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, vo
     return st->stopped;
 }
 
+/* ---- the committed-records tail: what the outbox publishes next ---- */
+
+void rf__tail_free(rf_ledger_t *l)
+{
+    rf__buf_free(&l->tail_buf);
+    rf__buf_free(&l->tail_len);
+    l->tail_first = 0;
+}
+
+static void tail_clear(rf_ledger_t *l)
+{
+    l->tail_buf.len = l->tail_len.len = 0;
+    l->tail_first = l->committed.head_seq + 1;
+}
+
+/* Drops the records the outbox acknowledged (seq <= ack) from the front. */
+static void tail_trim(rf_ledger_t *l, uint64_t ack)
+{
+    size_t n = l->tail_len.len / 4, i = 0, bytes = 0;
+    for (; i < n && l->tail_first + i <= ack; i++) {
+        uint32_t vl;
+        memcpy(&vl, l->tail_len.p + 4 * i, 4);
+        bytes += vl;
+    }
+    if (i == 0) return;
+    RF_ASSERT(bytes <= l->tail_buf.len);
+    memmove(l->tail_buf.p, l->tail_buf.p + bytes, l->tail_buf.len - bytes);
+    memmove(l->tail_len.p, l->tail_len.p + 4 * i, l->tail_len.len - 4 * i);
+    l->tail_buf.len -= bytes;
+    l->tail_len.len -= 4 * i;
+    l->tail_first += i;
+}
+
+/* Called by a successful commit, committed already advanced and the batch's
+ * records still in recs_buf: appends them to the tail (once an outbox ack or
+ * a scan turned it on), after dropping the acknowledged ones. Over
+ * RF_LEDGER_TAIL_BYTES the outbox lags: the tail restarts, and reads older
+ * than it go to RocksDB. */
+void rf__tail_commit(rf_ledger_t *l)
+{
+    if (!l->tail_on) return;
+    size_t nnew = l->recs_len.len / 4;
+    uint64_t first = l->committed.head_seq + 1 - nnew;
+    if (l->tail_len.len == 0) l->tail_first = first;
+    RF_ASSERT(l->tail_first + l->tail_len.len / 4 == first);
+    tail_trim(l, l->committed.outbox_seq);
+    if (l->tail_buf.len + l->recs_buf.len > RF_LEDGER_TAIL_BYTES) {
+        l->tail_buf.len = l->tail_len.len = 0;
+        l->tail_first = first;
+    }
+    if (l->recs_buf.len > RF_LEDGER_TAIL_BYTES || rf__buf_reserve(&l->tail_buf, l->recs_buf.len) ||
+        rf__buf_reserve(&l->tail_len, l->recs_len.len)) {
+        tail_clear(l);
+        return;
+    }
+    memcpy(l->tail_buf.p + l->tail_buf.len, l->recs_buf.p, l->recs_buf.len);
+    memcpy(l->tail_len.p + l->tail_len.len, l->recs_len.p, l->recs_len.len);
+    l->tail_buf.len += l->recs_buf.len;
+    l->tail_len.len += l->recs_len.len;
+}
+
+/* Scans [from, to] from the tail. The records are the fold's own, never
+ * read back from storage: their hashes are not recomputed. */
+static rf_err_t tail_scan(rf_ledger_t *l, uint64_t from, uint64_t to, rf_record_cb_t *cb,
+                          void *opaque, rf_errbuf_t *eb)
+{
+    RF_ASSERT(from >= l->tail_first && to <= l->committed.head_seq);
+    rf_record_t *rec = malloc(sizeof *rec);
+    if (!rec) return rf_errf(eb, RF_ERR_NOMEM, "out of memory");
+    size_t n = l->tail_len.len / 4, pos = 0;
+    rf_err_t err = RF_OK;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t seq = l->tail_first + i;
+        uint32_t vl;
+        memcpy(&vl, l->tail_len.p + 4 * i, 4);
+        const uint8_t *v = l->tail_buf.p + pos;
+        pos += vl;
+        if (seq < from) continue;
+        if (seq > to) break;
+        RF_ASSERT(vl > RF__RECORD_HDR);
+        err = rf__record_decode_canonical(v + RF__RECORD_HDR, vl - RF__RECORD_HDR, rec, eb);
+        if (err) break;
+        RF_ASSERT(rec->seq == seq);
+        memcpy(rec->hash, v, 32);
+        memcpy(rec->prev_hash, v + 32, 32);
+        if (cb(rec, opaque)) break;
+    }
+    free(rec);
+    return err;
+}
+
 rf_err_t rf_ledger_scan(rf_ledger_t *l, uint64_t from_seq, uint64_t to_seq, rf_record_cb_t *cb,
                         void *opaque, rf_errbuf_t *eb)
 {
@@ -113,6 +204,10 @@ rf_err_t rf_ledger_scan(rf_ledger_t *l, uint64_t from_seq, uint64_t to_seq, rf_r
     if (from_seq == 0) from_seq = 1;
     if (to_seq == 0 || to_seq > head) to_seq = head;
     if (from_seq > to_seq) return RF_OK;
+    if (l->tail_len.len > 0 && from_seq >= l->tail_first)
+        return tail_scan(l, from_seq, to_seq, cb, opaque, eb);
+    /* a writable handle that scans is an outbox: keep what it reads next */
+    if (!(l->flags & RF_LEDGER_READONLY)) l->tail_on = 1;
     rf_record_t *rec = malloc(sizeof *rec);
     if (!rec) return rf_errf(eb, RF_ERR_NOMEM, "out of memory");
     uint8_t start[9], end[9];
@@ -367,6 +462,7 @@ rf_err_t rf_ledger_outbox_ack(rf_ledger_t *l, uint64_t seq, rf_errbuf_t *eb)
     if (seq > l->staged.head_seq)
         return rf_errf(eb, RF_ERR_BAD_INPUT, "ack of seq %llu beyond head %llu",
                        (unsigned long long)seq, (unsigned long long)l->staged.head_seq);
+    l->tail_on = 1;                                /* an outbox: keep what it reads next */
     if (seq <= l->staged.outbox_seq) return RF_OK; /* acks never go back */
     l->staged.outbox_seq = seq;
     if (rf__batch_open(l)) return RF_OK;
