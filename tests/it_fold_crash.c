@@ -111,9 +111,11 @@ static pid_t spawn_fold(const char *brokers, const char *data, const char *log, 
         dup2(fd, 2);
         const char *bin = rf_test_refold_bin();
         /* partitions assigned directly: a killed group member would hold its
-         * partitions until its session times out */
+         * partitions until its session times out; cycles of 4096 so a
+         * round's backlog takes several commits and kills land between them */
         execl(bin, bin, "fold", "--brokers", brokers, "--data", data, "--partitions", "0-15",
-              "--batch-ms", "20", to_end ? "--exit-at-end" : "--stats", (char *)NULL);
+              "--batch", "4096", "--batch-ms", "20", to_end ? "--exit-at-end" : "--stats",
+              (char *)NULL);
         _exit(127);
     }
     return pid;
