@@ -239,9 +239,8 @@ static json_t *json_payouts(const rf_reconcile_t *r)
 
 static void print_json(const rf_reconcile_t *r, const char *data)
 {
-    json_t *o =
-        json_pack("{s:s,s:b,s:o,s:o,s:o}", "data", data, "ok", r->ok, "trial_balance", json_tb(r),
-                  "offsets", json_offsets(r), "projection", json_drift(r));
+    json_t *o = json_pack("{s:s,s:b,s:o,s:o,s:o}", "data", data, "ok", r->ok, "trial_balance",
+                          json_tb(r), "offsets", json_offsets(r), "projection", json_drift(r));
     if (r->payouts_checked) json_object_set_new(o, "payouts", json_payouts(r));
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (s) puts(s);

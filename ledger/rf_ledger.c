@@ -2,11 +2,13 @@
  * its fold engine: offsets, archive, decode, dedup, programs, Adjustment and
  * Redemption; every other event goes to the rules (rules/rf_rules.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "rf_ledger_int.h"
 #include "rf_rocksdb.h"
@@ -417,20 +419,52 @@ static rf_err_t mkdir_one(const char *path, rf_errbuf_t *eb)
     return rf_errf(eb, RF_ERR_IO, "cannot create '%s': %s", path, strerror(errno));
 }
 
+/* <data_dir>/fold/p-NNNN into path[4096]; returns the length of the
+ * <data_dir>/fold prefix, or -1 when the path would not fit. */
+static int ledger_dir(char path[4096], const char *data_dir, int32_t partition)
+{
+    int n = snprintf(path, 4096, "%s/fold", data_dir);
+    if (n < 0 || (size_t)n + 32 >= 4096) return -1;
+    snprintf(path + n, 4096 - (size_t)n, "/p-%04d", (int)partition);
+    return n;
+}
+
 rf_ledger_t *rf_ledger_open(const char *data_dir, int32_t partition, int flags, rf_errbuf_t *eb)
 {
     RF_ASSERT(data_dir != NULL);
     char path[4096];
-    int n = snprintf(path, sizeof path, "%s/fold", data_dir);
-    if (n < 0 || (size_t)n + 16 >= sizeof path) {
+    int n = ledger_dir(path, data_dir, partition);
+    if (n < 0) {
         rf_errf(eb, RF_ERR_CONFIG, "data directory path too long");
         return NULL;
     }
     if (flags & RF_LEDGER_CREATE) {
-        if (mkdir_one(data_dir, eb) || mkdir_one(path, eb)) return NULL;
+        path[n] = '\0'; /* <data_dir>/fold */
+        rf_err_t err = mkdir_one(data_dir, eb) ? RF_ERR_IO : mkdir_one(path, eb);
+        path[n] = '/';
+        if (err) return NULL;
     }
-    snprintf(path + n, sizeof path - (size_t)n, "/p-%04d", (int)partition);
     return rf_ledger_open_path(path, partition, flags, eb);
+}
+
+/* RocksDB locks LOCK with fcntl: F_GETLK names another process holding it
+ * (never our own: fcntl locks belong to the process). */
+long rf_ledger_lock_holder(const char *data_dir, int32_t partition)
+{
+    RF_ASSERT(data_dir != NULL);
+    char path[4096];
+    if (ledger_dir(path, data_dir, partition) < 0) return -1;
+    strcat(path, "/LOCK");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    long pid = fcntl(fd, F_GETLK, &fl) < 0 ? -1 : fl.l_type == F_UNLCK ? 0 : (long)fl.l_pid;
+    close(fd);
+    RF_ASSERT(pid != (long)getpid());
+    return pid;
 }
 
 void rf_ledger_close(rf_ledger_t *l)
