@@ -252,6 +252,10 @@
  * most RF_RULES_STATE_VAL_MAX bytes; 8192 x ~1 KiB = 8 MiB per partition. */
 #define RF_RULES_STATE_CACHE   8192
 #define RF_RULES_STATE_VAL_MAX 768
+/* Codes (code -> referrer, read by every click and signup) have a table of
+ * their own in that cache, so one-off keys cannot evict them: 8192 x ~208
+ * bytes = 1.6 MiB per partition. */
+#define RF_RULES_CODE_CACHE 8192
 /* Upcoming holds kept in memory per partition (read with one index scan), so
  * maturing rewards costs one scan per this many holds instead of one each. */
 #define RF_RULES_DUE_AHEAD 64

@@ -8,41 +8,73 @@
 
 #include "rf_rules_int.h"
 
-#define WAYS  4 /* set-associative: a lookup compares at most 4 keys */
-#define NSETS (RF_RULES_STATE_CACHE / WAYS)
+#define WAYS 4 /* set-associative: a lookup compares at most 4 keys */
 
 /* A slot's key and value; its use tick and hash live apart in the set's
  * tags, so a lookup reads the set's 48 bytes of tags and then only the slot
  * whose hash matches (the slots are ~1 KiB each: scanning four of them cost
- * four cache misses per lookup). */
+ * four cache misses per lookup). The value's bytes follow the slot; a code
+ * table's slots hold a referrer id, the main table's any state value. */
 typedef struct slot {
     uint16_t klen, vlen;
     uint8_t absent; /* the key is known not to exist */
     uint8_t key[RF__KEY_MAX];
-    uint8_t val[RF_RULES_STATE_VAL_MAX];
+    uint8_t val[];
 } slot_t;
+
+#define STRIDE(val_max) ((sizeof(slot_t) + (val_max) + 7) & ~(size_t)7)
 
 typedef struct tags {
     uint64_t tick[WAYS]; /* last use; 0 = empty */
     uint32_t hash[WAYS];
 } tags_t;
 
+/* One set-associative table; slots are `stride` bytes, laid out set by set. */
+typedef struct table {
+    tags_t *tags;
+    uint8_t *slots;
+    uint32_t nsets;
+    size_t stride, val_max;
+} table_t;
+
+/* Two tables, so the many one-off keys (new users, visitors, orders) cannot
+ * evict the codes every click and signup reads: in loadgen traffic 30% of
+ * code reads missed a shared table. */
 struct rf__scache {
     uint64_t tick;
-    tags_t tags[NSETS];
-    slot_t slots[NSETS][WAYS];
+    table_t main, codes;
+    tags_t main_tags[RF_RULES_STATE_CACHE / WAYS];
+    tags_t code_tags[RF_RULES_CODE_CACHE / WAYS];
+    _Alignas(8) uint8_t main_slots[RF_RULES_STATE_CACHE * STRIDE(RF_RULES_STATE_VAL_MAX)];
+    _Alignas(8) uint8_t code_slots[RF_RULES_CODE_CACHE * STRIDE(RF_ID_BUF)];
 };
 
 static rf__scache_t *scache(rf_fold_ctx_t *ctx)
 {
     rf__cache_t *c = rf__cache(ctx);
-    if (c && !c->state) c->state = calloc(1, sizeof *c->state); /* once per open */
+    if (c && !c->state && (c->state = calloc(1, sizeof *c->state))) { /* once per open */
+        rf__scache_t *sc = c->state;
+        sc->main = (table_t){sc->main_tags, sc->main_slots, RF_RULES_STATE_CACHE / WAYS,
+                             STRIDE(RF_RULES_STATE_VAL_MAX), RF_RULES_STATE_VAL_MAX};
+        sc->codes = (table_t){sc->code_tags, sc->code_slots, RF_RULES_CODE_CACHE / WAYS,
+                              STRIDE(RF_ID_BUF), RF_ID_BUF};
+    }
     return c ? c->state : NULL;
 }
 
 void rf__scache_free(rf__scache_t *sc)
 {
     free(sc);
+}
+
+static table_t *table_of(rf__scache_t *sc, const uint8_t *k)
+{
+    return k[1] == RF__X_CODE ? &sc->codes : &sc->main;
+}
+
+static slot_t *slot(const table_t *t, uint32_t set, int way)
+{
+    return (slot_t *)(t->slots + ((size_t)set * WAYS + (size_t)way) * t->stride);
 }
 
 /* Spreads keys over the sets (rf_hash64 folded to 32 bits); never stored. */
@@ -53,29 +85,29 @@ static uint32_t hash_key(const uint8_t *k, size_t kl)
 }
 
 /* The way of k in its set, or -1. */
-static int find(const rf__scache_t *sc, const uint8_t *k, size_t kl, uint32_t h)
+static int find(const table_t *t, const uint8_t *k, size_t kl, uint32_t h)
 {
-    const tags_t *t = &sc->tags[h % NSETS];
+    const tags_t *tg = &t->tags[h % t->nsets];
     for (int i = 0; i < WAYS; i++) {
-        if (!t->tick[i] || t->hash[i] != h) continue;
-        const slot_t *s = &sc->slots[h % NSETS][i];
+        if (!tg->tick[i] || tg->hash[i] != h) continue;
+        const slot_t *s = slot(t, h % t->nsets, i);
         if (s->klen == kl && !memcmp(s->key, k, kl)) return i;
     }
     return -1;
 }
 
 /* The way for k: its own, an empty one, or the least recently used. */
-static int claim(rf__scache_t *sc, const uint8_t *k, size_t kl, uint32_t h)
+static int claim(table_t *t, const uint8_t *k, size_t kl, uint32_t h)
 {
-    int i = find(sc, k, kl, h);
+    int i = find(t, k, kl, h);
     if (i >= 0) return i;
-    tags_t *t = &sc->tags[h % NSETS];
+    tags_t *tg = &t->tags[h % t->nsets];
     int victim = 0;
     for (int j = 1; j < WAYS; j++)
-        if (t->tick[j] < t->tick[victim]) victim = j;
+        if (tg->tick[j] < tg->tick[victim]) victim = j;
     RF_ASSERT(kl <= RF__KEY_MAX);
-    slot_t *s = &sc->slots[h % NSETS][victim];
-    t->hash[victim] = h;
+    slot_t *s = slot(t, h % t->nsets, victim);
+    tg->hash[victim] = h;
     s->klen = (uint16_t)kl;
     memcpy(s->key, k, kl);
     return victim;
@@ -84,16 +116,17 @@ static int claim(rf__scache_t *sc, const uint8_t *k, size_t kl, uint32_t h)
 static void remember(rf__scache_t *sc, const uint8_t *k, size_t kl, const void *v, size_t vl,
                      bool absent)
 {
+    table_t *t = table_of(sc, k);
     uint32_t h = hash_key(k, kl);
-    tags_t *t = &sc->tags[h % NSETS];
-    if (!absent && vl > RF_RULES_STATE_VAL_MAX) { /* too big to cache: forget it */
-        int i = find(sc, k, kl, h);
-        if (i >= 0) t->tick[i] = 0;
+    tags_t *tg = &t->tags[h % t->nsets];
+    if (!absent && vl > t->val_max) { /* too big to cache: forget it */
+        int i = find(t, k, kl, h);
+        if (i >= 0) tg->tick[i] = 0;
         return;
     }
-    int i = claim(sc, k, kl, h);
-    slot_t *s = &sc->slots[h % NSETS][i];
-    t->tick[i] = ++sc->tick;
+    int i = claim(t, k, kl, h);
+    slot_t *s = slot(t, h % t->nsets, i);
+    tg->tick[i] = ++sc->tick;
     s->absent = absent;
     s->vlen = (uint16_t)(absent ? 0 : vl);
     if (!absent && vl) memcpy(s->val, v, vl);
@@ -105,11 +138,12 @@ rf_err_t rf__sget(rf_fold_ctx_t *ctx, const uint8_t *k, size_t klen, void *val, 
     RF_ASSERT(klen >= 2 && k[0] == 'x');
     rf__scache_t *sc = scache(ctx);
     if (!sc) return RF_ERR_NOMEM;
+    table_t *t = table_of(sc, k);
     uint32_t h = hash_key(k, klen);
-    int i = find(sc, k, klen, h);
+    int i = find(t, k, klen, h);
     if (i >= 0) {
-        const slot_t *s = &sc->slots[h % NSETS][i];
-        sc->tags[h % NSETS].tick[i] = ++sc->tick;
+        const slot_t *s = slot(t, h % t->nsets, i);
+        t->tags[h % t->nsets].tick[i] = ++sc->tick;
         if (s->absent) return RF_ERR_NOT_FOUND;
         *vlen = s->vlen;
         if (s->vlen > cap) return RF_ERR_OVERSIZE;
