@@ -158,7 +158,7 @@ static json_t *verify_json(const rf_demo_run_t *r, checks_t *c)
     json_t *parts = json_array();
     uint8_t heads[RF_PARTITIONS_MAX * 32];
     int faults = 0;
-    char fault[RF_ERRMSG_MAX] = "";
+    char fault[RF_ERRMSG_MAX + 64] = ""; /* room for the prefix: nothing cut */
     RF_ASSERT(r->o->partitions >= 1 && r->o->partitions <= RF_PARTITIONS_MAX);
     for (int p = 0; p < r->o->partitions; p++) {
         rf_errbuf_t eb = {{0}};

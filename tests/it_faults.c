@@ -222,7 +222,7 @@ static void run(rf_broker_t *b, const char *data, uint64_t n, uint64_t seed, int
     fprintf(stderr, "faults: produced at %.1f s, faults healed at %.1f s, caught up at %.1f s\n",
             t_produced, t_healed, rh_secs(t0));
     int restarts = rh_pipe_restarts(&pp);
-    char last[RF_ERRMSG_MAX + 64] = "";
+    char last[RF_ERRMSG_MAX + 128] = ""; /* a last_error and its prefix */
     for (int i = 0; i < nfold; i++)
         if (pp.fold[i].last_error[0])
             snprintf(last, sizeof last, "fold: %s", pp.fold[i].last_error);
