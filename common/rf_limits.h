@@ -138,6 +138,10 @@
 /* Target size of the record and archive table files (compressed): larger
  * files, fewer of them open. */
 #define RF_LEDGER_LOG_FILE_BYTES (256u << 20)
+/* Table files a bulk load (replay) writes per log column family before its
+ * ingest, each closed at about RF_LEDGER_LOG_FILE_BYTES: 1 TiB of records or
+ * archive per partition; beyond it the load fails instead of piling up files. */
+#define RF_LEDGER_BULK_FILES_MAX 4096
 /* Archived events are stored in chunks, one RocksDB key per chunk of
  * consecutive offsets (docs/ledger.md): a key per event cost a memtable
  * insert each. A chunk closes once it holds this many bytes, so reading one
@@ -285,6 +289,12 @@
 /* Replay threads (partitions folded in parallel from the archive): each holds
  * one partition's open batch (up to a few MiB), so 16 stays modest. */
 #define RF_REPLAY_JOBS_MAX 16
+/* Folded partitions of an archive replay waiting for the finisher thread
+ * (flush, sync, ingest: rf_ledger_bulk_finish); a folding thread that would
+ * exceed it waits. Each holds its state memtable until flushed, so with two
+ * folding threads at most 2 + 2 + 1 writable ledgers are open: within the
+ * memtable budget's share without resizing (RF_LEDGER_MEMTABLE_BUDGET_BYTES). */
+#define RF_REPLAY_FINISH_QUEUE 2
 /* Replay from Kafka: how long a partition may deliver nothing before the
  * replay gives up on reaching its end offset (a broker that lost data). */
 #define RF_REPLAY_IDLE_MS 30000

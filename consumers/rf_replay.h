@@ -72,6 +72,8 @@ typedef struct rf_replay_stats {
     uint64_t elapsed_ns;
     uint64_t fold_ns;   /* in rf_ledger_fold */
     uint64_t commit_ns; /* in rf_ledger_commit */
+    uint64_t finish_ns; /* archive: in rf_ledger_bulk_finish and close, on the finisher thread
+                         * (mostly waiting for RocksDB's flush and syncs) */
     int nparts;
     rf_replay_part_t parts[RF_PARTITIONS_MAX];
 } rf_replay_stats_t;

@@ -292,6 +292,138 @@ static rf_err_t open_db(rf_ledger_t *l, const char *path, rf_errbuf_t *eb)
     return RF_OK;
 }
 
+/* ---- bulk load: records and archive straight into table files ----
+ * Both are appended in key order and never read back during a fold (see
+ * staged_apart), so a bulk load writes them with SstFileWriter into files of
+ * their own and ingests them at rf_ledger_bulk_finish: no memtable insert and
+ * no flush for the two largest column families (docs/ledger.md, "Bulk load").
+ * Until then they are not in the DB: only the state is (memtables). */
+
+rf__bulk_hooks_t rf__bulk_hooks;
+
+typedef struct rf__bulk {
+    rocksdb_envoptions_t *env;
+    rocksdb_sstfilewriter_t *w[RF__CF__COUNT]; /* the open file of a log family, or NULL */
+    uint32_t nfiles[RF__CF__COUNT];            /* files started, the open one included */
+    uint64_t bytes[RF__CF__COUNT];             /* keys + values in the open file */
+    rf__buf_t val;                             /* an archive chunk with its format byte */
+    int failed; /* a write failed: the files are partial, the load cannot finish */
+} rf__bulk_t;
+
+/* <db>/bulk-<family>-NNNNNN.sst: a name RocksDB's own file cleanup ignores;
+ * the ingest moves (hard-links) it to a table number of the DB. */
+static void bulk_file(const rf_ledger_t *l, int cf, uint32_t n, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/bulk-%s-%06u.sst", l->path, cf_names[cf], (unsigned)n);
+}
+
+static void bulk_free(rf__bulk_t *b)
+{
+    if (!b) return;
+    /* an open writer is abandoned: its partial file stays in a ledger that
+     * is still marked unfinished, which every open refuses */
+    for (int i = 0; i < RF__CF__COUNT; i++)
+        if (b->w[i]) rocksdb_sstfilewriter_destroy(b->w[i]);
+    if (b->env) rocksdb_envoptions_destroy(b->env);
+    rf__buf_free(&b->val);
+    free(b);
+}
+
+/* Finishes (and syncs: SstFileWriter::Finish does) the open file of cf. */
+static rf_err_t bulk_close_file(rf_ledger_t *l, int cf, rf_errbuf_t *eb)
+{
+    rf__bulk_t *b = l->bulk;
+    if (!b->w[cf]) return RF_OK;
+    char *errptr = NULL;
+    rocksdb_sstfilewriter_finish(b->w[cf], &errptr);
+    rocksdb_sstfilewriter_destroy(b->w[cf]);
+    b->w[cf] = NULL;
+    b->bytes[cf] = 0;
+    if (errptr) {
+        b->failed = 1;
+        return rf__rocks_err(eb, errptr, "cannot write a bulk load table file");
+    }
+    return RF_OK;
+}
+
+static rf_err_t bulk_put(rf_ledger_t *l, int cf, const uint8_t *k, size_t kl, const void *v,
+                         size_t vl, rf_errbuf_t *eb)
+{
+    rf__bulk_t *b = l->bulk;
+    RF_ASSERT(cf != RF__CF_STATE && !b->failed);
+    char *errptr = NULL;
+    if (!b->w[cf]) {
+        if (b->nfiles[cf] >= RF_LEDGER_BULK_FILES_MAX) {
+            b->failed = 1;
+            return rf_errf(eb, RF_ERR_CONFIG, "bulk load of '%s': more than %d %s files", l->path,
+                           RF_LEDGER_BULK_FILES_MAX, cf_names[cf]);
+        }
+        char path[4200];
+        bulk_file(l, cf, b->nfiles[cf]++, path, sizeof path);
+        /* the family's own options: its table format, and the compression of
+         * its bottom level (LZ4), where the ingest puts these files */
+        b->w[cf] = rocksdb_sstfilewriter_create(b->env, l->cf_opts[cf]);
+        rocksdb_sstfilewriter_open(b->w[cf], path, &errptr);
+    }
+    if (!errptr)
+        rocksdb_sstfilewriter_put(b->w[cf], (const char *)k, kl, (const char *)v, vl, &errptr);
+    if (errptr) {
+        b->failed = 1;
+        return rf__rocks_err(eb, errptr, "cannot write a bulk load table file");
+    }
+    b->bytes[cf] += kl + vl;
+    /* files of about the size compaction makes (fewer, larger files) */
+    uint64_t max = rf__bulk_hooks.file_bytes ? rf__bulk_hooks.file_bytes : RF_LEDGER_LOG_FILE_BYTES;
+    return b->bytes[cf] >= max ? bulk_close_file(l, cf, eb) : RF_OK;
+}
+
+/* One archive chunk: its format byte then the events, in one value. */
+static rf_err_t bulk_put_chunk(rf_ledger_t *l, const uint8_t key[9], const uint8_t *p, size_t n,
+                               rf_errbuf_t *eb)
+{
+    rf__bulk_t *b = l->bulk;
+    b->val.len = 0;
+    if (rf__buf_reserve(&b->val, 1 + n)) return rf_errf(eb, RF_ERR_NOMEM, "out of memory");
+    b->val.p[0] = RF__ARCHIVE_FMT;
+    memcpy(b->val.p + 1, p, n);
+    return bulk_put(l, RF__CF_ARCHIVE, key, 9, b->val.p, 1 + n, eb);
+}
+
+/* Ingests the table files of cf, moved into the DB (linked, not copied). */
+static rf_err_t bulk_ingest(rf_ledger_t *l, int cf, rf_errbuf_t *eb)
+{
+    rf__bulk_t *b = l->bulk;
+    rf_err_t err = bulk_close_file(l, cf, eb);
+    if (err || b->nfiles[cf] == 0) return err;
+    char **names = calloc(b->nfiles[cf], sizeof *names);
+    for (uint32_t i = 0; names && i < b->nfiles[cf] && !err; i++)
+        if (!(names[i] = malloc(4200)))
+            err = RF_ERR_NOMEM;
+        else
+            bulk_file(l, cf, i, names[i], 4200);
+    char *errptr = NULL;
+    if (names && !err) {
+        rocksdb_ingestexternalfileoptions_t *io = rocksdb_ingestexternalfileoptions_create();
+        rocksdb_ingestexternalfileoptions_set_move_files(io, 1);
+        rocksdb_ingest_external_file_cf(l->db, l->cf[cf], (const char *const *)names, b->nfiles[cf],
+                                        io, &errptr);
+        rocksdb_ingestexternalfileoptions_destroy(io);
+    }
+    for (uint32_t i = 0; names && i < b->nfiles[cf]; i++)
+        free(names[i]);
+    if (!names || err) {
+        free(names);
+        return rf_errf(eb, RF_ERR_NOMEM, "out of memory");
+    }
+    free(names);
+    if (errptr) {
+        b->failed = 1;
+        return rf__rocks_err(eb, errptr, "cannot ingest the bulk load table files");
+    }
+    b->nfiles[cf] = 0;
+    return RF_OK;
+}
+
 static rf_err_t load_meta(rf_ledger_t *l, rf_errbuf_t *eb)
 {
     uint8_t key = RF__K_META;
@@ -340,6 +472,8 @@ static rf_err_t bulk_start(rf_ledger_t *l, rf_errbuf_t *eb)
     rocksdb_put_cf(l->db, wo, l->cf[RF__CF_STATE], &key, 1, "", 0, &errptr);
     rocksdb_writeoptions_destroy(wo);
     if (errptr) return rf__rocks_err(eb, errptr, "cannot mark the bulk load");
+    if (!(l->bulk = calloc(1, sizeof *l->bulk)) || !(l->bulk->env = rocksdb_envoptions_create()))
+        return rf_errf(eb, RF_ERR_NOMEM, "out of memory");
     rocksdb_writeoptions_set_sync(l->wo, 0);
     rocksdb_writeoptions_disable_WAL(l->wo, 1);
     return RF_OK;
@@ -349,6 +483,7 @@ rf_err_t rf_ledger_bulk_finish(rf_ledger_t *l, rf_errbuf_t *eb)
 {
     RF_ASSERT(l != NULL);
     if (!(l->flags & RF_LEDGER_BULK)) return RF_OK;
+    RF_ASSERT(l->bulk != NULL);
     rf_err_t err = rf_ledger_commit(l, eb);
     if (err) return err;
     rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
@@ -358,13 +493,20 @@ rf_err_t rf_ledger_bulk_finish(rf_ledger_t *l, rf_errbuf_t *eb)
         rocksdb_flush_cf(l->db, fo, l->cf[i], &errptr);
     rocksdb_flushoptions_destroy(fo);
     if (errptr) return rf__rocks_err(eb, errptr, "cannot flush the bulk load");
+    /* the table files are synced as they are finished; the ingest puts them
+     * in the manifest (synced) */
+    if ((err = bulk_ingest(l, RF__CF_RECORDS, eb)) || (err = bulk_ingest(l, RF__CF_ARCHIVE, eb)))
+        return err;
     /* every table file is synced and in the manifest: only now unmark */
+    if (rf__bulk_hooks.crash_after_ingest) _exit(RF__BULK_CRASH_EXIT);
     rocksdb_writeoptions_set_sync(l->wo, (l->flags & RF_LEDGER_NOSYNC) ? 0 : 1);
     rocksdb_writeoptions_disable_WAL(l->wo, 0);
     const char key = RF__K_UNFINISHED;
     rocksdb_delete_cf(l->db, l->wo, l->cf[RF__CF_STATE], &key, 1, &errptr);
     if (errptr) return rf__rocks_err(eb, errptr, "cannot finish the bulk load");
     l->flags &= ~RF_LEDGER_BULK;
+    bulk_free(l->bulk);
+    l->bulk = NULL;
     return RF_OK;
 }
 
@@ -478,6 +620,7 @@ void rf_ledger_close(rf_ledger_t *l)
     rf__buf_free(&l->arch);
     rf__buf_free(&l->enc);
     rf__tail_free(l);
+    bulk_free(l->bulk);
     EVP_MD_CTX_free(l->sha);
     if (l->db && !(l->flags & RF_LEDGER_READONLY)) {
         pthread_mutex_lock(&cache_mu);
@@ -637,7 +780,7 @@ static void drop_batch(rf_ledger_t *l)
 /* Archived events of the batch in chunks of consecutive offsets, each closed
  * once it holds RF_LEDGER_ARCHIVE_CHUNK_BYTES: 'a' + be64(first offset) ->
  * RF__ARCHIVE_FMT || (u32 LE length || bytes)... */
-static void put_archive(rf_ledger_t *l)
+static rf_err_t put_archive(rf_ledger_t *l, rf_errbuf_t *eb)
 {
     const uint8_t *p = l->arch.p, *end = p + l->arch.len;
     int64_t off = l->arch_first;
@@ -652,15 +795,21 @@ static void put_archive(rf_ledger_t *l)
             p += 4 + n;
             off++;
         } while (p < end && (size_t)(p - start) < RF_LEDGER_ARCHIVE_CHUNK_BYTES);
+        if (l->bulk) {
+            rf_err_t err = bulk_put_chunk(l, key, start, (size_t)(p - start), eb);
+            if (err) return err;
+            continue;
+        }
         const char *k[1] = {(const char *)key}, *v[2] = {(const char *)&fmt, (const char *)start};
         size_t ks[1] = {sizeof key}, vs[2] = {1, (size_t)(p - start)};
         rocksdb_writebatch_putv_cf(l->wb, l->cf[RF__CF_ARCHIVE], 1, k, ks, 2, v, vs);
     }
     RF_ASSERT(off == l->staged.next_offset || l->arch.len == 0);
+    return RF_OK;
 }
 
 /* The batch's records under 'r' + be64(seq), in seq order. */
-static void put_records(rf_ledger_t *l)
+static rf_err_t put_records(rf_ledger_t *l, rf_errbuf_t *eb)
 {
     uint64_t seq = l->committed.head_seq;
     size_t n = l->recs_len.len / 4, pos = 0;
@@ -670,11 +819,18 @@ static void put_records(rf_ledger_t *l)
         uint8_t key[9];
         memcpy(&vl, l->recs_len.p + 4 * i, 4);
         rf__key_u64(key, RF__K_RECORD, ++seq);
-        rocksdb_writebatch_put_cf(l->wb, l->cf[RF__CF_RECORDS], (const char *)key, sizeof key,
-                                  (const char *)l->recs_buf.p + pos, vl);
+        if (l->bulk) {
+            rf_err_t err =
+                bulk_put(l, RF__CF_RECORDS, key, sizeof key, l->recs_buf.p + pos, vl, eb);
+            if (err) return err;
+        } else {
+            rocksdb_writebatch_put_cf(l->wb, l->cf[RF__CF_RECORDS], (const char *)key, sizeof key,
+                                      (const char *)l->recs_buf.p + pos, vl);
+        }
         pos += vl;
     }
     RF_ASSERT(pos == l->recs_buf.len);
+    return RF_OK;
 }
 
 /* One state key; the rules' values are stored with zero runs collapsed.
@@ -698,13 +854,17 @@ static int emit_one(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, vo
 
 /* Builds the WriteBatch from the staged writes, each key once and in key
  * order: RocksDB's memtable insert starts from its previous position, so
- * sorted inserts cost a fraction of interleaved ones (docs/ledger.md). */
-static rf_err_t build_batch(rf_ledger_t *l)
+ * sorted inserts cost a fraction of interleaved ones (docs/ledger.md). In a
+ * bulk load, records and archive go to their table files instead. */
+static rf_err_t build_batch(rf_ledger_t *l, rf_errbuf_t *eb)
 {
     rocksdb_writebatch_clear(l->wb);
-    put_archive(l);
-    put_records(l);
-    return rf__ov_each_sorted(l->ov, emit_one, l) < 0 ? RF_ERR_NOMEM : RF_OK;
+    rf_err_t err = put_archive(l, eb);
+    if (!err) err = put_records(l, eb);
+    if (!err && rf__ov_each_sorted(l->ov, emit_one, l) < 0)
+        err = rf_errf(eb, RF_ERR_NOMEM, "cannot build the ledger batch: out of memory");
+    if (err && l->bulk) l->bulk->failed = 1; /* its table files may hold part of the batch */
+    return err;
 }
 
 rf_err_t rf_ledger_commit(rf_ledger_t *l, rf_errbuf_t *eb)
@@ -712,7 +872,7 @@ rf_err_t rf_ledger_commit(rf_ledger_t *l, rf_errbuf_t *eb)
     RF_ASSERT(l != NULL);
     if (l->flags & RF_LEDGER_READONLY)
         return rf_errf(eb, RF_ERR_CONFIG, "ledger is open read-only");
-    if (l->poisoned)
+    if (l->poisoned || (l->bulk && l->bulk->failed))
         return rf_errf(eb, RF_ERR_INTERNAL,
                        "the open batch holds a partial fold after a fatal "
                        "error; close and reopen the ledger");
@@ -721,14 +881,16 @@ rf_err_t rf_ledger_commit(rf_ledger_t *l, rf_errbuf_t *eb)
     uint8_t key = RF__K_META, meta[RF__META_LEN];
     rf__meta_encode(&l->staged, meta);
     rf_err_t err = rf__batch_put(l, &key, 1, meta, sizeof meta);
-    if (!err) err = build_batch(l);
+    if (err) rf_errf(eb, err, "cannot build the ledger batch: out of memory");
+    if (!err) err = build_batch(l, eb);
     if (err) {
         drop_batch(l);
-        return rf_errf(eb, err, "cannot build the ledger batch: out of memory");
+        return err;
     }
     char *errptr = NULL;
     rocksdb_write(l->db, l->wo, l->wb, &errptr);
     if (errptr) {
+        if (l->bulk) l->bulk->failed = 1; /* its table files are ahead of the state */
         drop_batch(l);
         return rf__rocks_err(eb, errptr, "cannot commit ledger batch");
     }

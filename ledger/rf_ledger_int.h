@@ -123,6 +123,7 @@ struct rf_ledger {
     uint64_t tail_first; /* seq of the tail's first record; the last is committed.head_seq */
     int tail_on;
     int64_t arch_first;         /* offset of the first event in arch */
+    struct rf__bulk *bulk;      /* RF_LEDGER_BULK: records and archive table files (rf_ledger.c) */
     EVP_MD_CTX *sha;            /* reused for every hash of this ledger */
     rf__buf_t enc;              /* a rules value being encoded at commit */
     rf_ledger_t *wnext, *wprev; /* the process's writable ledgers (memtable budget) */
@@ -144,6 +145,17 @@ struct rf_ledger {
     uint8_t scratch[RF__RECORD_HDR + RF_RECORD_BYTES_MAX];
     char path[4096];
 };
+
+/* Test hooks of a bulk load (tests/test_replay_bulk.c), zero otherwise:
+ * crash_after_ingest makes rf_ledger_bulk_finish exit the process with
+ * RF__BULK_CRASH_EXIT after the ingest, before the unmark (a crash there);
+ * file_bytes replaces RF_LEDGER_LOG_FILE_BYTES as the table file size. */
+typedef struct rf__bulk_hooks {
+    int crash_after_ingest;
+    uint64_t file_bytes;
+} rf__bulk_hooks_t;
+extern rf__bulk_hooks_t rf__bulk_hooks;
+#define RF__BULK_CRASH_EXIT 86
 
 /* Meta. */
 void rf__meta_encode(const rf__meta_t *m, uint8_t out[RF__META_LEN]);

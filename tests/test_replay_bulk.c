@@ -1,0 +1,230 @@
+/* test_replay_bulk.c: the bulk load a replay writes (RF_LEDGER_BULK): records
+ * and archive go to table files ingested at rf_ledger_bulk_finish, so the
+ * finished ledger must equal a normal fold of the same events, and a load
+ * that stops anywhere before the unmark, the ingest included, must leave a
+ * ledger every open refuses. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "rf_codec.h"
+#include "rf_ledger.h"
+#include "rf_ledger_int.h"
+#include "rf_loadgen.h"
+#include "rf_testutil.h"
+
+#define EVENTS 6000
+#define BATCH  500 /* commits per ledger: 12, so the table files grow over many commits */
+
+/* Folds the first n loadgen events (one program: every event in partition 0)
+ * into dir's partition 0 opened with flags; commits every BATCH events and
+ * returns the open ledger (the last batch committed). */
+static rf_ledger_t *fold_events(const char *dir, int flags, int n)
+{
+    rf_loadgen_conf_t c;
+    rf_loadgen_conf_init(&c);
+    c.seed = 7;
+    c.events = (uint64_t)n;
+    c.programs = 1;
+    rf_errbuf_t eb = {{0}};
+    rf_loadgen_t *g = rf_loadgen_new(&c, &eb);
+    assert_non_null(g);
+    rf_codec_t *codec = rf_codec_new(&eb);
+    rf_event_t *ev = malloc(sizeof *ev);
+    uint8_t *buf = malloc(RF_EVENT_BYTES_MAX);
+    rf_ledger_t *l = rf_ledger_open(dir, 0, RF_LEDGER_CREATE | RF_LEDGER_NOSYNC | flags, &eb);
+    if (!l) fail_msg("open: %s", eb.msg);
+    for (int64_t off = 0; rf_loadgen_next(g, ev) == RF_OK; off++) {
+        size_t len = 0;
+        assert_int_equal(rf_codec_encode_event(codec, ev, RF_SCHEMA_ID_EVENT, buf,
+                                               RF_EVENT_BYTES_MAX, &len, &eb),
+                         RF_OK);
+        rf_fold_result_t res;
+        if (rf_ledger_fold(l, off, buf, len, &res, &eb)) fail_msg("fold: %s", eb.msg);
+        if (rf_ledger_batch_size(l) >= BATCH && rf_ledger_commit(l, &eb))
+            fail_msg("commit: %s", eb.msg);
+    }
+    assert_int_equal(rf_ledger_commit(l, &eb), RF_OK);
+    free(buf);
+    free(ev);
+    rf_codec_destroy(codec);
+    rf_loadgen_destroy(g);
+    return l;
+}
+
+typedef struct arch_copy {
+    uint8_t *p;
+    size_t len, cap;
+    int64_t next;
+} arch_copy_t;
+
+/* Appends (offset, bytes) of every archived event: two ledgers' archives are
+ * equal when their copies are. */
+static int copy_one(int64_t offset, const uint8_t *b, size_t len, void *opaque)
+{
+    arch_copy_t *a = opaque;
+    assert_int_equal(offset, a->next);
+    a->next++;
+    if (a->len + len + 8 > a->cap) {
+        a->cap = (a->len + len + 8) * 2;
+        a->p = realloc(a->p, a->cap);
+        assert_non_null(a->p);
+    }
+    memcpy(a->p + a->len, &offset, 8);
+    memcpy(a->p + a->len + 8, b, len);
+    a->len += len + 8;
+    return 0;
+}
+
+static void archive_of(const char *dir, arch_copy_t *a)
+{
+    rf_errbuf_t eb = {{0}};
+    memset(a, 0, sizeof *a);
+    rf_ledger_t *l = rf_ledger_open(dir, 0, RF_LEDGER_READONLY, &eb);
+    if (!l) fail_msg("open: %s", eb.msg);
+    assert_int_equal(rf_ledger_archive_scan(l, 0, copy_one, a, &eb), RF_OK);
+    rf_ledger_close(l);
+}
+
+/* Counts the files of dir/fold/p-0000 whose name starts with prefix. */
+static int files_named(const char *dir, const char *prefix)
+{
+    char cmd[700], out[64] = "";
+    snprintf(cmd, sizeof cmd, "ls %s/fold/p-0000 | grep -c '^%s'", dir, prefix);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    if (!fgets(out, sizeof out, f)) out[0] = 0;
+    pclose(f);
+    return atoi(out);
+}
+
+/* A finished bulk load written in many small table files per column family
+ * equals a normal fold: same head, every record readable and the chain
+ * verified, the same archive; the bulk files are gone (moved into the DB). */
+static void test_bulk_equals_normal(void **state)
+{
+    (void)state;
+    char dir[256], bulk[512], normal[512];
+    rf_test_tmpdir("replay-bulk", dir, sizeof dir);
+    snprintf(bulk, sizeof bulk, "%s/bulk", dir);
+    snprintf(normal, sizeof normal, "%s/normal", dir);
+    rf_errbuf_t eb = {{0}};
+    rf__bulk_hooks.file_bytes = 64 << 10; /* several files per family */
+    rf_ledger_t *l = fold_events(bulk, RF_LEDGER_BULK, EVENTS);
+    assert_true(files_named(bulk, "bulk-records-") > 3);
+    assert_true(files_named(bulk, "bulk-archive-") > 3);
+    if (rf_ledger_bulk_finish(l, &eb)) fail_msg("finish: %s", eb.msg);
+    rf__bulk_hooks.file_bytes = 0;
+    assert_int_equal(files_named(bulk, "bulk-"), 0);
+    /* the handle goes on as a normal ledger: its records are readable */
+    rf_record_t *rec = malloc(sizeof *rec);
+    assert_int_equal(rf_ledger_get_record(l, 1, rec, &eb), RF_OK);
+    rf_ledger_close(l);
+    rf_ledger_close(fold_events(normal, 0, EVENTS));
+
+    rf_ledger_t *a = rf_ledger_open(bulk, 0, 0, &eb); /* writable: the mark is gone */
+    rf_ledger_t *b = rf_ledger_open(normal, 0, RF_LEDGER_READONLY, &eb);
+    assert_non_null(a);
+    assert_non_null(b);
+    rf_ledger_head_t ha, hb;
+    assert_int_equal(rf_ledger_head(a, &ha, &eb), RF_OK);
+    assert_int_equal(rf_ledger_head(b, &hb, &eb), RF_OK);
+    assert_true(ha.seq > EVENTS / 2);
+    assert_int_equal(ha.seq, hb.seq);
+    assert_int_equal(ha.next_offset, EVENTS);
+    assert_memory_equal(ha.hash, hb.hash, 32);
+    uint64_t bad = 0;
+    if (rf_ledger_verify(a, &bad, &eb))
+        fail_msg("verify: record %llu: %s", (unsigned long long)bad, eb.msg);
+    assert_int_equal(rf_ledger_get_record(a, ha.seq, rec, &eb), RF_OK);
+    assert_memory_equal(rec->hash, ha.hash, 32);
+    rf_ledger_close(a);
+    rf_ledger_close(b);
+    free(rec);
+    arch_copy_t x, y;
+    archive_of(bulk, &x);
+    archive_of(normal, &y);
+    assert_int_equal(x.next, EVENTS);
+    assert_int_equal(x.len, y.len);
+    assert_memory_equal(x.p, y.p, x.len);
+    free(x.p);
+    free(y.p);
+    rf_test_rmtree(dir);
+}
+
+/* The child of crashed_load: a bulk load of partition 0 under dir that stops
+ * at `where` (0: killed after its commits, table files open; 1: exits after
+ * the ingest, before the unmark). */
+static int crash_child(const char *dir, int where)
+{
+    rf_errbuf_t eb = {{0}};
+    rf__bulk_hooks.file_bytes = 64 << 10;
+    rf_ledger_t *l = fold_events(dir, RF_LEDGER_BULK, EVENTS / 2);
+    if (where == 0) raise(SIGKILL);
+    rf__bulk_hooks.crash_after_ingest = 1;
+    rf_ledger_bulk_finish(l, &eb);
+    return 1; /* not reached: the hook exits */
+}
+
+/* Runs crash_child in a new process (exec: a forked copy of a process with
+ * RocksDB's threads can deadlock) and returns its wait status. */
+static int crashed_load(const char *dir, int where)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char w[8];
+        snprintf(w, sizeof w, "%d", where);
+        execl("/proc/self/exe", "test_replay_bulk", "--crash-child", dir, w, (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return st;
+}
+
+static void assert_refused(const char *dir)
+{
+    rf_errbuf_t eb = {{0}};
+    assert_null(rf_ledger_open(dir, 0, 0, &eb));
+    assert_non_null(strstr(eb.msg, "unfinished bulk load"));
+    memset(&eb, 0, sizeof eb);
+    assert_null(rf_ledger_open(dir, 0, RF_LEDGER_READONLY, &eb));
+    assert_non_null(strstr(eb.msg, "unfinished bulk load"));
+    memset(&eb, 0, sizeof eb); /* and it is not taken for a fresh directory either */
+    assert_null(rf_ledger_open(dir, 0, RF_LEDGER_CREATE | RF_LEDGER_BULK, &eb));
+}
+
+/* A load killed mid-way (table files half written) and one stopped between
+ * the ingest and the unmark (all data in place) are both refused. */
+static void test_bulk_crash(void **state)
+{
+    (void)state;
+    char dir[256], mid[512], ingested[512];
+    rf_test_tmpdir("replay-bulk-crash", dir, sizeof dir);
+    snprintf(mid, sizeof mid, "%s/mid", dir);
+    snprintf(ingested, sizeof ingested, "%s/ingested", dir);
+    int st = crashed_load(mid, 0);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    assert_true(files_named(mid, "bulk-") > 0);
+    assert_refused(mid);
+    st = crashed_load(ingested, 1);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == RF__BULK_CRASH_EXIT);
+    assert_int_equal(files_named(ingested, "bulk-"), 0); /* moved into the DB */
+    assert_refused(ingested);
+    rf_test_rmtree(dir);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && !strcmp(argv[1], "--crash-child")) return crash_child(argv[2], atoi(argv[3]));
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bulk_equals_normal),
+        cmocka_unit_test(test_bulk_crash),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
