@@ -69,6 +69,18 @@
  * Under light load the cycle still ends after RF_FOLD_BATCH_MS. */
 #define RF_FOLD_BATCH_MAX 32768
 #define RF_FOLD_BATCH_MS  50
+/* The local queue of the fold's and the projection's consumers (-X
+ * overrides both): librdkafka before 2.1 (Debian 12 ships 2.0.2) stops
+ * fetching a partition for a fixed second once the consumer queue (shared by
+ * all its partitions) holds queued.min.messages messages or
+ * queued.max.messages.kbytes. With the defaults (100,000 messages, under a
+ * second of the fold) every process of the end-to-end benchmark stood still
+ * for 100-200 ms once a second. So the count is not the bound (librdkafka's
+ * maximum), and the bytes (128 MiB, about two seconds of the fold) are: the
+ * queue never drains during a pause, and its memory stays bounded.
+ * librdkafka >= 2.1 has fetch.queue.backoff.ms for this. */
+#define RF_CONSUMER_QUEUE_MESSAGES "10000000"
+#define RF_CONSUMER_QUEUE_KBYTES   "131072"
 /* Upper bound of --batch-ms: a longer cycle only delays durability and the
  * consumer's liveness (max.poll.interval.ms) for no throughput gain. */
 #define RF_FOLD_BATCH_MS_MAX 10000

@@ -194,6 +194,10 @@ static rf_err_t make_consumer(rf_fold_worker_t *w)
                               "100",
                               "enable.partition.eof",
                               "false",
+                              "queued.max.messages.kbytes",
+                              RF_CONSUMER_QUEUE_KBYTES,
+                              "queued.min.messages",
+                              RF_CONSUMER_QUEUE_MESSAGES,
                               NULL};
     const char *forced[] = {"group.id",
                             w->conf.group,

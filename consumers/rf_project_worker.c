@@ -201,6 +201,8 @@ static rf_err_t make_consumer(rf_project_worker_t *w, rf_errbuf_t *eb)
         {"client.id", "refold-project"},
         {"enable.partition.eof", "false"},
         {"fetch.wait.max.ms", "50"},
+        {"queued.min.messages", RF_CONSUMER_QUEUE_MESSAGES}, /* no 1 s pauses: rf_limits.h */
+        {"queued.max.messages.kbytes", RF_CONSUMER_QUEUE_KBYTES},
         /* offsets live in the store, so a quick failover costs nothing: a dead
          * worker's partitions move after 10 s, not librdkafka's default 45 s */
         {"session.timeout.ms", "10000"},

@@ -516,6 +516,9 @@ static rd_kafka_t *kafka_consumer(rep_t *r)
         rf_kafka_conf_set(conf, "enable.auto.offset.store", "false", r->eb) ||
         rf_kafka_conf_set(conf, "enable.partition.eof", "false", r->eb) ||
         rf_kafka_conf_set(conf, "fetch.message.max.bytes", "4194304", r->eb) ||
+        /* no 1 s fetch pauses (rf_limits.h) */
+        rf_kafka_conf_set(conf, "queued.min.messages", RF_CONSUMER_QUEUE_MESSAGES, r->eb) ||
+        rf_kafka_conf_set(conf, "queued.max.messages.kbytes", RF_CONSUMER_QUEUE_KBYTES, r->eb) ||
         rf_kafka_conf_apply(conf, &r->o->kafka, r->eb)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
