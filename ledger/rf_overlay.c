@@ -121,31 +121,32 @@ uint32_t rf__ov_count(const rf__overlay_t *o)
     return o->n;
 }
 
-/* The slot holding key (or the empty slot where it would go). The table is
- * at most half full, so the probe ends within nslots steps. */
-static ov_slot_t *key_slot(const rf__overlay_t *o, const uint8_t *k, size_t kl, uint32_t h)
+/* The slot of tab (nslots, at most half full, so the probe ends within
+ * nslots steps) holding k, or the empty slot where it would go. by_group:
+ * tab chains group prefixes (an entry's first glen key bytes), else keys. */
+static inline ov_slot_t *probe(const rf__overlay_t *o, ov_slot_t *tab, uint32_t nslots,
+                               const uint8_t *k, size_t kl, uint32_t h, int by_group)
 {
-    uint32_t mask = o->nslots - 1, probes = 0;
+    uint32_t mask = nslots - 1, probes = 0;
     for (uint32_t i = h & mask;; i = (i + 1) & mask) {
-        ov_slot_t *s = &o->slots[i];
+        ov_slot_t *s = &tab[i];
         if (!s->idx) return s;
         const ov_entry_t *e = &o->entries[s->idx - 1];
-        if (s->hash == h && e->klen == kl && !memcmp(o->arena + e->koff, k, kl)) return s;
-        RF_ASSERT(++probes < o->nslots);
+        if (s->hash == h && (by_group ? e->glen : e->klen) == kl &&
+            !memcmp(o->arena + e->koff, k, kl))
+            return s;
+        RF_ASSERT(++probes < nslots);
     }
 }
 
-/* The slot of the group prefix g (or the empty slot where it would go). */
+static ov_slot_t *key_slot(const rf__overlay_t *o, const uint8_t *k, size_t kl, uint32_t h)
+{
+    return probe(o, o->slots, o->nslots, k, kl, h, 0);
+}
+
 static ov_slot_t *group_slot(const rf__overlay_t *o, const uint8_t *g, uint32_t gl, uint32_t h)
 {
-    uint32_t mask = o->ngslots - 1, probes = 0;
-    for (uint32_t i = h & mask;; i = (i + 1) & mask) {
-        ov_slot_t *s = &o->gslots[i];
-        if (!s->idx) return s;
-        const ov_entry_t *e = &o->entries[s->idx - 1];
-        if (s->hash == h && e->glen == gl && !memcmp(o->arena + e->koff, g, gl)) return s;
-        RF_ASSERT(++probes < o->ngslots);
-    }
+    return probe(o, o->gslots, o->ngslots, g, gl, h, 1);
 }
 
 /* Doubles a slot table, re-placing the slots by their stored hash (no entry
