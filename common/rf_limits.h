@@ -154,6 +154,12 @@
  * ingest, each closed at about RF_LEDGER_LOG_FILE_BYTES: 1 TiB of records or
  * archive per partition; beyond it the load fails instead of piling up files. */
 #define RF_LEDGER_BULK_FILES_MAX 4096
+/* A bulk load's state kept in memory (the overlay: keys, every value written,
+ * tables) before it is written to a table file and ingested: with replay's
+ * two folding threads and the finisher's queue, a few times this at most.
+ * Large enough that a partition of a few million events never spills (a
+ * spill makes later misses read RocksDB, and puts a table file in L0). */
+#define RF_LEDGER_BULK_STATE_BYTES (256u << 20)
 /* Archived events are stored in chunks, one RocksDB key per chunk of
  * consecutive offsets (docs/ledger.md): a key per event cost a memtable
  * insert each. A chunk closes once it holds this many bytes, so reading one

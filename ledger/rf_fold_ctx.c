@@ -69,6 +69,7 @@ rf_err_t rf_fold_scan(rf_fold_ctx_t *ctx, const void *start, size_t slen, const 
 {
     RF_ASSERT(cb != NULL && (start != NULL || slen == 0));
     rf_ledger_t *l = ctx->l;
+    if (l->ov_only) return rf__ov_scan(l->ov, NULL, start, slen, end, elen, cb, opaque);
     rocksdb_readoptions_t *ro = NULL;
     if (end) {
         /* lets RocksDB stop at the range's end instead of reading on */

@@ -301,12 +301,16 @@ static rf_err_t open_db(rf_ledger_t *l, const char *path, rf_errbuf_t *eb)
     return RF_OK;
 }
 
-/* ---- bulk load: records and archive straight into table files ----
- * Both are appended in key order and never read back during a fold (see
- * staged_apart), so a bulk load writes them with SstFileWriter into files of
- * their own and ingests them at rf_ledger_bulk_finish: no memtable insert and
- * no flush for the two largest column families (docs/ledger.md, "Bulk load").
- * Until then they are not in the DB: only the state is (memtables). */
+/* ---- bulk load: straight into table files ----
+ * Records and archive are appended in key order and never read back during a
+ * fold (see staged_apart), so a bulk load writes them with SstFileWriter into
+ * files of their own and ingests them at rf_ledger_bulk_finish: no memtable
+ * insert and no flush for the two largest column families. The state needs
+ * no durability before the finish either (a crash means starting over), so
+ * commits leave it in the overlay, which serves the fold's reads from memory;
+ * once the overlay holds RF_LEDGER_BULK_STATE_BYTES, and at the finish, it is
+ * written sorted into a table file and ingested at once, and the DB answers
+ * for what the overlay no longer holds (docs/ledger.md, "Bulk load"). */
 
 rf__bulk_hooks_t rf__bulk_hooks;
 
@@ -314,6 +318,7 @@ typedef struct rf__bulk {
     rocksdb_envoptions_t *env;
     rocksdb_sstfilewriter_t *w[RF__CF__COUNT]; /* the open file of a log family, or NULL */
     uint32_t nfiles[RF__CF__COUNT];            /* files started, the open one included */
+    uint32_t first[RF__CF__COUNT];             /* the first file not ingested yet */
     uint64_t bytes[RF__CF__COUNT];             /* keys + values in the open file */
     rf__buf_t val;                             /* an archive chunk with its format byte */
     int failed; /* a write failed: the files are partial, the load cannot finish */
@@ -355,11 +360,13 @@ static rf_err_t bulk_close_file(rf_ledger_t *l, int cf, rf_errbuf_t *eb)
     return RF_OK;
 }
 
+/* Appends k -> v (v NULL: a deletion) to cf's open table file, started
+ * when there is none; keys come in order within a file. */
 static rf_err_t bulk_put(rf_ledger_t *l, int cf, const uint8_t *k, size_t kl, const void *v,
                          size_t vl, rf_errbuf_t *eb)
 {
     rf__bulk_t *b = l->bulk;
-    RF_ASSERT(cf != RF__CF_STATE && !b->failed);
+    RF_ASSERT(!b->failed && (v != NULL || vl == 0));
     char *errptr = NULL;
     if (!b->w[cf]) {
         if (b->nfiles[cf] >= RF_LEDGER_BULK_FILES_MAX) {
@@ -374,8 +381,10 @@ static rf_err_t bulk_put(rf_ledger_t *l, int cf, const uint8_t *k, size_t kl, co
         b->w[cf] = rocksdb_sstfilewriter_create(b->env, l->cf_opts[cf]);
         rocksdb_sstfilewriter_open(b->w[cf], path, &errptr);
     }
-    if (!errptr)
+    if (!errptr && v)
         rocksdb_sstfilewriter_put(b->w[cf], (const char *)k, kl, (const char *)v, vl, &errptr);
+    else if (!errptr)
+        rocksdb_sstfilewriter_delete(b->w[cf], (const char *)k, kl, &errptr);
     if (errptr) {
         b->failed = 1;
         return rf__rocks_err(eb, errptr, "cannot write a bulk load table file");
@@ -398,27 +407,30 @@ static rf_err_t bulk_put_chunk(rf_ledger_t *l, const uint8_t key[9], const uint8
     return bulk_put(l, RF__CF_ARCHIVE, key, 9, b->val.p, 1 + n, eb);
 }
 
-/* Ingests the table files of cf, moved into the DB (linked, not copied). */
+/* Ingests the table files of cf written since its last ingest, moved into
+ * the DB (linked, not copied); file numbers are never reused, so a name
+ * still linked into the DB is never opened for writing again. */
 static rf_err_t bulk_ingest(rf_ledger_t *l, int cf, rf_errbuf_t *eb)
 {
     rf__bulk_t *b = l->bulk;
     rf_err_t err = bulk_close_file(l, cf, eb);
-    if (err || b->nfiles[cf] == 0) return err;
-    char **names = calloc(b->nfiles[cf], sizeof *names);
-    for (uint32_t i = 0; names && i < b->nfiles[cf] && !err; i++)
+    uint32_t n = b->nfiles[cf] - b->first[cf];
+    if (err || n == 0) return err;
+    char **names = calloc(n, sizeof *names);
+    for (uint32_t i = 0; names && i < n && !err; i++)
         if (!(names[i] = malloc(4200)))
             err = RF_ERR_NOMEM;
         else
-            bulk_file(l, cf, i, names[i], 4200);
+            bulk_file(l, cf, b->first[cf] + i, names[i], 4200);
     char *errptr = NULL;
     if (names && !err) {
         rocksdb_ingestexternalfileoptions_t *io = rocksdb_ingestexternalfileoptions_create();
         rocksdb_ingestexternalfileoptions_set_move_files(io, 1);
-        rocksdb_ingest_external_file_cf(l->db, l->cf[cf], (const char *const *)names, b->nfiles[cf],
-                                        io, &errptr);
+        rocksdb_ingest_external_file_cf(l->db, l->cf[cf], (const char *const *)names, n, io,
+                                        &errptr);
         rocksdb_ingestexternalfileoptions_destroy(io);
     }
-    for (uint32_t i = 0; names && i < b->nfiles[cf]; i++)
+    for (uint32_t i = 0; names && i < n; i++)
         free(names[i]);
     if (!names || err) {
         free(names);
@@ -429,7 +441,54 @@ static rf_err_t bulk_ingest(rf_ledger_t *l, int cf, rf_errbuf_t *eb)
         b->failed = 1;
         return rf__rocks_err(eb, errptr, "cannot ingest the bulk load table files");
     }
-    b->nfiles[cf] = 0;
+    b->first[cf] = b->nfiles[cf];
+    return RF_OK;
+}
+
+/* A state value as stored: the rules' values with zero runs collapsed (in
+ * l->enc). -1: out of memory. */
+static int state_value(rf_ledger_t *l, const uint8_t *k, const uint8_t **v, size_t *vl)
+{
+    if (k[0] != RF__K_RULES) return 0;
+    l->enc.len = 0;
+    if (rf__buf_reserve(&l->enc, rf__zr_bound(*vl))) return -1;
+    *vl = rf__zr_encode(*v, *vl, l->enc.p);
+    *v = l->enc.p;
+    return 0;
+}
+
+typedef struct spill {
+    rf_ledger_t *l;
+    rf_errbuf_t *eb;
+    rf_err_t err;
+} spill_t;
+
+static int spill_one(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque)
+{
+    spill_t *s = opaque;
+    if (vl == SIZE_MAX && s->l->ov_only) return 0; /* nothing stored to delete */
+    if (vl != SIZE_MAX && state_value(s->l, k, &v, &vl)) return -1;
+    s->err = bulk_put(s->l, RF__CF_STATE, k, kl, vl == SIZE_MAX ? NULL : v, vl == SIZE_MAX ? 0 : vl,
+                      s->eb);
+    return s->err ? 1 : 0;
+}
+
+/* Writes the overlay, sorted, into a state table file, ingests it and
+ * empties the overlay. */
+static rf_err_t bulk_spill(rf_ledger_t *l, rf_errbuf_t *eb)
+{
+    RF_ASSERT(l->bulk != NULL && !l->bulk->failed);
+    if (rf__ov_count(l->ov) == 0) return RF_OK;
+    spill_t s = {l, eb, RF_OK};
+    if (rf__ov_each_sorted(l->ov, spill_one, &s) < 0) {
+        l->bulk->failed = 1;
+        return rf_errf(eb, RF_ERR_NOMEM, "cannot write the bulk load's state: out of memory");
+    }
+    rf_err_t err = s.err ? s.err : bulk_ingest(l, RF__CF_STATE, eb);
+    if (err) return err;
+    rf__ov_clear(l->ov);
+    l->ov_only = 0;
+    RF_ASSERT(rf__ov_count(l->ov) == 0);
     return RF_OK;
 }
 
@@ -485,6 +544,7 @@ static rf_err_t bulk_start(rf_ledger_t *l, rf_errbuf_t *eb)
         return rf_errf(eb, RF_ERR_NOMEM, "out of memory");
     rocksdb_writeoptions_set_sync(l->wo, 0);
     rocksdb_writeoptions_disable_WAL(l->wo, 1);
+    l->ov_only = 1; /* the open found no data: only the mark is stored */
     return RF_OK;
 }
 
@@ -494,6 +554,7 @@ rf_err_t rf_ledger_bulk_finish(rf_ledger_t *l, rf_errbuf_t *eb)
     if (!(l->flags & RF_LEDGER_BULK)) return RF_OK;
     RF_ASSERT(l->bulk != NULL);
     rf_err_t err = rf_ledger_commit(l, eb);
+    if (!err) err = bulk_spill(l, eb);
     if (err) return err;
     rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
     rocksdb_flushoptions_set_wait(fo, 1);
@@ -514,6 +575,7 @@ rf_err_t rf_ledger_bulk_finish(rf_ledger_t *l, rf_errbuf_t *eb)
     rocksdb_delete_cf(l->db, l->wo, l->cf[RF__CF_STATE], &key, 1, &errptr);
     if (errptr) return rf__rocks_err(eb, errptr, "cannot finish the bulk load");
     l->flags &= ~RF_LEDGER_BULK;
+    l->ov_only = 0;
     bulk_free(l->bulk);
     l->bulk = NULL;
     return RF_OK;
@@ -725,6 +787,7 @@ rf_err_t rf__batch_get(rf_ledger_t *l, const void *key, size_t klen, void *val, 
         if (*vlen) memcpy(val, ov, *vlen);
         return RF_OK;
     }
+    if (l->ov_only) return RF_ERR_NOT_FOUND;
     char *errptr = NULL;
     char *v = rocksdb_get_cf(l->db, l->ro, l->cf[RF__CF_STATE], key, klen, vlen, &errptr);
     if (errptr) {
@@ -748,7 +811,8 @@ rf_err_t rf__batch_get(rf_ledger_t *l, const void *key, size_t klen, void *val, 
 
 int rf__batch_open(const rf_ledger_t *l)
 {
-    return l->batch_offsets > 0 || rf__ov_count(l->ov) > 0 || l->recs_len.len > 0 ||
+    /* a bulk load's overlay outlives its commits: it is not a batch */
+    return l->batch_offsets > 0 || (!l->bulk && rf__ov_count(l->ov) > 0) || l->recs_len.len > 0 ||
            l->arch.len > 0;
 }
 
@@ -762,21 +826,24 @@ uint32_t rf_ledger_batch_size(const rf_ledger_t *l)
     return l->batch_offsets;
 }
 
-/* Drops the open batch and everything cached from it: after this the handle
- * is back at the stored state. */
-static void clear_staged(rf_ledger_t *l)
+/* Empties the staged writes after a commit (a bulk load keeps its state in
+ * the overlay, keep_state) or to drop them. */
+static void clear_staged(rf_ledger_t *l, int keep_state)
 {
     rocksdb_writebatch_clear(l->wb);
-    rf__ov_clear(l->ov);
+    if (!keep_state) rf__ov_clear(l->ov);
     l->recs_buf.len = 0;
     l->recs_len.len = 0;
     l->arch.len = 0;
     l->batch_offsets = 0;
 }
 
+/* Drops the open batch and everything cached from it: after this the handle
+ * is back at the stored state (a bulk load cannot go on: it failed). */
 static void drop_batch(rf_ledger_t *l)
 {
-    clear_staged(l);
+    if (l->bulk) l->bulk->failed = 1;
+    clear_staged(l, 0);
     l->staged = l->committed;
     l->nprograms = 0;
     l->poisoned = 0;
@@ -851,12 +918,7 @@ static int emit_one(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, vo
         rocksdb_writebatch_delete(l->wb, (const char *)k, kl);
         return 0;
     }
-    if (k[0] == RF__K_RULES) {
-        l->enc.len = 0;
-        if (rf__buf_reserve(&l->enc, rf__zr_bound(vl))) return -1;
-        vl = rf__zr_encode(v, vl, l->enc.p);
-        v = l->enc.p;
-    }
+    if (state_value(l, k, &v, &vl)) return -1;
     rocksdb_writebatch_put(l->wb, (const char *)k, kl, (const char *)v, vl);
     return 0;
 }
@@ -864,13 +926,18 @@ static int emit_one(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, vo
 /* Builds the WriteBatch from the staged writes, each key once and in key
  * order: RocksDB's memtable insert starts from its previous position, so
  * sorted inserts cost a fraction of interleaved ones (docs/ledger.md). In a
- * bulk load, records and archive go to their table files instead. */
+ * bulk load, records and archive go to their table files instead, and the
+ * state stays in the overlay until it is spilled (above). */
 static rf_err_t build_batch(rf_ledger_t *l, rf_errbuf_t *eb)
 {
     rocksdb_writebatch_clear(l->wb);
     rf_err_t err = put_archive(l, eb);
     if (!err) err = put_records(l, eb);
-    if (!err && rf__ov_each_sorted(l->ov, emit_one, l) < 0)
+    uint64_t max =
+        rf__bulk_hooks.state_bytes ? rf__bulk_hooks.state_bytes : RF_LEDGER_BULK_STATE_BYTES;
+    if (!err && l->bulk && rf__ov_bytes(l->ov) >= max)
+        err = bulk_spill(l, eb);
+    else if (!err && !l->bulk && rf__ov_each_sorted(l->ov, emit_one, l) < 0)
         err = rf_errf(eb, RF_ERR_NOMEM, "cannot build the ledger batch: out of memory");
     if (err && l->bulk) l->bulk->failed = 1; /* its table files may hold part of the batch */
     return err;
@@ -897,7 +964,7 @@ rf_err_t rf_ledger_commit(rf_ledger_t *l, rf_errbuf_t *eb)
         return err;
     }
     char *errptr = NULL;
-    rocksdb_write(l->db, l->wo, l->wb, &errptr);
+    if (rocksdb_writebatch_count(l->wb) > 0) rocksdb_write(l->db, l->wo, l->wb, &errptr);
     if (errptr) {
         if (l->bulk) l->bulk->failed = 1; /* its table files are ahead of the state */
         drop_batch(l);
@@ -906,7 +973,7 @@ rf_err_t rf_ledger_commit(rf_ledger_t *l, rf_errbuf_t *eb)
     RF_ASSERT(l->staged.head_seq >= l->committed.head_seq);
     l->committed = l->staged;
     rf__tail_commit(l); /* the outbox reads these records from memory */
-    clear_staged(l);
+    clear_staged(l, l->bulk != NULL);
     return RF_OK;
 }
 

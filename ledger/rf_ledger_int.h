@@ -42,6 +42,9 @@ rf__overlay_t *rf__ov_new(void);
 void rf__ov_free(rf__overlay_t *o);
 void rf__ov_clear(rf__overlay_t *o);
 uint32_t rf__ov_count(const rf__overlay_t *o);
+/* Memory the entries hold: arena (keys and every value written, overwritten
+ * ones included) plus entry and slot tables; what a bulk load bounds. */
+size_t rf__ov_bytes(const rf__overlay_t *o);
 /* Calls cb for every entry in key order (vlen SIZE_MAX: a deletion); cb
  * returns non-zero to stop, which is returned. -1: out of memory. */
 typedef int(rf__ov_each_cb_t)(const uint8_t *k, size_t kl, const uint8_t *v, size_t vlen,
@@ -54,7 +57,8 @@ int rf__ov_del(rf__overlay_t *o, const void *key, size_t kl);
 int rf__ov_get(const rf__overlay_t *o, const void *key, size_t kl, const uint8_t **val,
                size_t *vlen);
 /* Calls cb for the keys in [s, end) (end NULL: no bound) of the DB iterator
- * merged with the overlay, in key order. */
+ * merged with the overlay, in key order; it NULL: the overlay alone (a bulk
+ * load whose state is all in the overlay). */
 rf_err_t rf__ov_scan(rf__overlay_t *o, rocksdb_iterator_t *it, const uint8_t *s, size_t sl,
                      const uint8_t *end, size_t el, rf_kv_cb_t *cb, void *opaque);
 
@@ -129,7 +133,11 @@ struct rf_ledger {
     rf_ledger_t *wnext, *wprev; /* the process's writable ledgers (memtable budget) */
     int32_t partition;
     int flags;
-    int poisoned;           /* a fatal error mid-fold: the batch must not commit */
+    int poisoned; /* a fatal error mid-fold: the batch must not commit */
+    /* A bulk load that has not spilled its state yet: the overlay holds all
+     * of it and the state family nothing the fold reads (only the 'u' mark),
+     * so reads skip RocksDB. */
+    int ov_only;
     uint32_t batch_offsets; /* offsets folded into the open batch */
     rf__meta_t committed;
     rf__meta_t staged;
@@ -149,10 +157,13 @@ struct rf_ledger {
 /* Test hooks of a bulk load (tests/test_replay_bulk.c), zero otherwise:
  * crash_after_ingest makes rf_ledger_bulk_finish exit the process with
  * RF__BULK_CRASH_EXIT after the ingest, before the unmark (a crash there);
- * file_bytes replaces RF_LEDGER_LOG_FILE_BYTES as the table file size. */
+ * file_bytes replaces RF_LEDGER_LOG_FILE_BYTES as the table file size;
+ * state_bytes replaces RF_LEDGER_BULK_STATE_BYTES (the state spilled by
+ * almost every commit). */
 typedef struct rf__bulk_hooks {
     int crash_after_ingest;
     uint64_t file_bytes;
+    uint64_t state_bytes;
 } rf__bulk_hooks_t;
 extern rf__bulk_hooks_t rf__bulk_hooks;
 #define RF__BULK_CRASH_EXIT 86

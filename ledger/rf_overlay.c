@@ -121,6 +121,12 @@ uint32_t rf__ov_count(const rf__overlay_t *o)
     return o->n;
 }
 
+size_t rf__ov_bytes(const rf__overlay_t *o)
+{
+    return o->used + (size_t)o->cap * sizeof(ov_entry_t) +
+           ((size_t)o->nslots + o->ngslots) * sizeof(ov_slot_t);
+}
+
 /* The slot of tab (nslots, at most half full, so the probe ends within
  * nslots steps) holding k, or the empty slot where it would go. by_group:
  * tab chains group prefixes (an entry's first glen key bytes), else keys. */
@@ -517,14 +523,14 @@ rf_err_t rf__ov_scan(rf__overlay_t *o, rocksdb_iterator_t *it, const uint8_t *s,
     RF_ASSERT(!o->scanning);
     if (ov_collect(o, s, sl, end, el, &n)) return RF_ERR_NOMEM;
     o->scanning = 1;
-    if (sl)
+    if (it && sl)
         rocksdb_iter_seek(it, (const char *)s, sl);
-    else
+    else if (it)
         rocksdb_iter_seek_to_first(it);
     for (;;) {
         size_t kl = 0, vl = 0;
         const uint8_t *dk = NULL;
-        if (rocksdb_iter_valid(it)) {
+        if (it && rocksdb_iter_valid(it)) {
             dk = (const uint8_t *)rocksdb_iter_key(it, &kl);
             if (end && key_cmp(dk, kl, end, el) >= 0) dk = NULL;
         }

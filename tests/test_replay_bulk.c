@@ -101,23 +101,70 @@ static int files_named(const char *dir, const char *prefix)
     return atoi(out);
 }
 
+typedef struct state_copy {
+    uint8_t *p;
+    size_t len, cap;
+    uint64_t keys;
+} state_copy_t;
+
+/* Appends each (key, value) of the state family as klen || key || vlen ||
+ * value: two ledgers hold the same state when their copies are equal. */
+static int copy_kv(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque)
+{
+    state_copy_t *c = opaque;
+    size_t need = c->len + kl + vl + 16;
+    if (need > c->cap) {
+        c->cap = need * 2;
+        c->p = realloc(c->p, c->cap);
+        assert_non_null(c->p);
+    }
+    uint64_t n = kl;
+    memcpy(c->p + c->len, &n, 8);
+    memcpy(c->p + c->len + 8, k, kl);
+    c->len += 8 + kl;
+    n = vl;
+    memcpy(c->p + c->len, &n, 8);
+    if (vl) memcpy(c->p + c->len + 8, v, vl);
+    c->len += 8 + vl;
+    c->keys++;
+    return 0;
+}
+
+static void state_of(const char *dir, state_copy_t *c)
+{
+    rf_errbuf_t eb = {{0}};
+    memset(c, 0, sizeof *c);
+    rf_ledger_t *l = rf_ledger_open(dir, 0, RF_LEDGER_READONLY, &eb);
+    if (!l) fail_msg("open: %s", eb.msg);
+    const uint8_t start = 0, end = 0xff; /* every state key (its family: rf__cf) */
+    assert_int_equal(rf__db_range(l, &start, 1, &end, 1, copy_kv, c, &eb), RF_OK);
+    rf_ledger_close(l);
+}
+
 /* A finished bulk load written in many small table files per column family
  * equals a normal fold: same head, every record readable and the chain
- * verified, the same archive; the bulk files are gone (moved into the DB). */
-static void test_bulk_equals_normal(void **state)
+ * verified, the same archive, the same state keys and values; the bulk files
+ * are gone (moved into the DB). state_bytes: the overlay's bound (0: the
+ * default, never reached here, so the state is written once at the finish;
+ * small: spilled to a table file and ingested by almost every commit, so
+ * the fold reads state back from those files and deletes keys in them). */
+static void bulk_equals_normal(uint64_t state_bytes)
 {
-    (void)state;
     char dir[256], bulk[512], normal[512];
     rf_test_tmpdir("replay-bulk", dir, sizeof dir);
     snprintf(bulk, sizeof bulk, "%s/bulk", dir);
     snprintf(normal, sizeof normal, "%s/normal", dir);
     rf_errbuf_t eb = {{0}};
     rf__bulk_hooks.file_bytes = 64 << 10; /* several files per family */
+    rf__bulk_hooks.state_bytes = state_bytes;
     rf_ledger_t *l = fold_events(bulk, RF_LEDGER_BULK, EVENTS);
     assert_true(files_named(bulk, "bulk-records-") > 3);
     assert_true(files_named(bulk, "bulk-archive-") > 3);
+    assert_int_equal(files_named(bulk, "bulk-default-"), 0); /* spills are ingested at once */
+    assert_int_equal(l->ov_only, state_bytes == 0);          /* whether the state reached the DB */
     if (rf_ledger_bulk_finish(l, &eb)) fail_msg("finish: %s", eb.msg);
     rf__bulk_hooks.file_bytes = 0;
+    rf__bulk_hooks.state_bytes = 0;
     assert_int_equal(files_named(bulk, "bulk-"), 0);
     /* the handle goes on as a normal ledger: its records are readable */
     rf_record_t *rec = malloc(sizeof *rec);
@@ -152,7 +199,28 @@ static void test_bulk_equals_normal(void **state)
     assert_memory_equal(x.p, y.p, x.len);
     free(x.p);
     free(y.p);
+    state_copy_t sx, sy;
+    state_of(bulk, &sx);
+    state_of(normal, &sy);
+    assert_true(sx.keys > EVENTS); /* dedup keys alone: one per event */
+    assert_int_equal(sx.keys, sy.keys);
+    assert_int_equal(sx.len, sy.len);
+    assert_memory_equal(sx.p, sy.p, sx.len);
+    free(sx.p);
+    free(sy.p);
     rf_test_rmtree(dir);
+}
+
+static void test_bulk_equals_normal(void **state)
+{
+    (void)state;
+    bulk_equals_normal(0);
+}
+
+static void test_bulk_state_spilled(void **state)
+{
+    (void)state;
+    bulk_equals_normal(32 << 10);
 }
 
 /* The child of crashed_load: a bulk load of partition 0 under dir that stops
@@ -224,6 +292,7 @@ int main(int argc, char **argv)
     if (argc == 4 && !strcmp(argv[1], "--crash-child")) return crash_child(argv[2], atoi(argv[3]));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bulk_equals_normal),
+        cmocka_unit_test(test_bulk_state_spilled),
         cmocka_unit_test(test_bulk_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
