@@ -213,8 +213,9 @@ static void compress_below_l0(rocksdb_options_t *o, int compression)
  * compaction below L0 compresses and merges the flushed files into larger
  * ones (a bounded number of open files), after which files only move down.
  * Reads hit: no filter. */
-static void log_cf_options(rocksdb_options_t *o)
+static void log_cf_options(rocksdb_options_t *o, rocksdb_block_based_table_options_t *t)
 {
+    rocksdb_block_based_options_set_block_size(t, RF_LEDGER_LOG_BLOCK_BYTES);
     rocksdb_options_set_target_file_size_base(o, RF_LEDGER_LOG_FILE_BYTES);
     rocksdb_options_set_level0_file_num_compaction_trigger(o, RF_LEDGER_L0_TRIGGER);
 }
@@ -237,7 +238,7 @@ static rocksdb_options_t *make_cf_options(int cf, rocksdb_cache_t *cache, int co
     if (cf == RF__CF_STATE)
         state_cf_options(o, t);
     else
-        log_cf_options(o);
+        log_cf_options(o, t);
     rocksdb_options_set_block_based_table_factory(o, t);
     rocksdb_block_based_options_destroy(t);
     return o;
@@ -316,7 +317,8 @@ rf__bulk_hooks_t rf__bulk_hooks;
 
 typedef struct rf__bulk {
     rocksdb_envoptions_t *env;
-    rocksdb_sstfilewriter_t *w[RF__CF__COUNT]; /* the open file of a log family, or NULL */
+    rocksdb_options_t *state_opts;             /* the state family's, uncompressed (L0) */
+    rocksdb_sstfilewriter_t *w[RF__CF__COUNT]; /* a family's open file, or NULL */
     uint32_t nfiles[RF__CF__COUNT];            /* files started, the open one included */
     uint32_t first[RF__CF__COUNT];             /* the first file not ingested yet */
     uint64_t bytes[RF__CF__COUNT];             /* keys + values in the open file */
@@ -339,6 +341,7 @@ static void bulk_free(rf__bulk_t *b)
     for (int i = 0; i < RF__CF__COUNT; i++)
         if (b->w[i]) rocksdb_sstfilewriter_destroy(b->w[i]);
     if (b->env) rocksdb_envoptions_destroy(b->env);
+    if (b->state_opts) rocksdb_options_destroy(b->state_opts);
     rf__buf_free(&b->val);
     free(b);
 }
@@ -377,8 +380,11 @@ static rf_err_t bulk_put(rf_ledger_t *l, int cf, const uint8_t *k, size_t kl, co
         char path[4200];
         bulk_file(l, cf, b->nfiles[cf]++, path, sizeof path);
         /* the family's own options: its table format, and the compression of
-         * its bottom level (LZ4), where the ingest puts these files */
-        b->w[cf] = rocksdb_sstfilewriter_create(b->env, l->cf_opts[cf]);
+         * its bottom level (LZ4), where the ingest puts the log files; the
+         * state's files overlap the mark (and each other): they land in L0,
+         * written uncompressed as a flush would (compress_below_l0) */
+        b->w[cf] = rocksdb_sstfilewriter_create(b->env, cf == RF__CF_STATE ? b->state_opts
+                                                                           : l->cf_opts[cf]);
         rocksdb_sstfilewriter_open(b->w[cf], path, &errptr);
     }
     if (!errptr && v)
@@ -540,8 +546,10 @@ static rf_err_t bulk_start(rf_ledger_t *l, rf_errbuf_t *eb)
     rocksdb_put_cf(l->db, wo, l->cf[RF__CF_STATE], &key, 1, "", 0, &errptr);
     rocksdb_writeoptions_destroy(wo);
     if (errptr) return rf__rocks_err(eb, errptr, "cannot mark the bulk load");
-    if (!(l->bulk = calloc(1, sizeof *l->bulk)) || !(l->bulk->env = rocksdb_envoptions_create()))
+    if (!(l->bulk = calloc(1, sizeof *l->bulk)) || !(l->bulk->env = rocksdb_envoptions_create()) ||
+        !(l->bulk->state_opts = rocksdb_options_create_copy(l->cf_opts[RF__CF_STATE])))
         return rf_errf(eb, RF_ERR_NOMEM, "out of memory");
+    compress_below_l0(l->bulk->state_opts, rocksdb_no_compression);
     rocksdb_writeoptions_set_sync(l->wo, 0);
     rocksdb_writeoptions_disable_WAL(l->wo, 1);
     l->ov_only = 1; /* the open found no data: only the mark is stored */
