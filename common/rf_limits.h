@@ -161,11 +161,13 @@
  * archive per partition; beyond it the load fails instead of piling up files. */
 #define RF_LEDGER_BULK_FILES_MAX 4096
 /* A bulk load's state kept in memory (the overlay: keys, every value written,
- * tables) before it is written to a table file and ingested: with replay's
- * two folding threads and the finisher's queue, a few times this at most.
- * Large enough that a partition of a few million events never spills (a
- * spill makes later misses read RocksDB, and puts a table file in L0). */
-#define RF_LEDGER_BULK_STATE_BYTES (256u << 20)
+ * tables) before it is written to a table file and ingested. A replay holds
+ * at most 2 + RF_REPLAY_FINISH_QUEUE + 1 of them (folding threads, queued,
+ * finishing), each up to this plus one batch and the arena's doubling slack:
+ * about 1.5 GiB at worst. A partition of 1M loadgen events needs about
+ * 1/4 of it, so most replays never spill (a spill makes later misses read
+ * RocksDB and leaves one more table file in L0). */
+#define RF_LEDGER_BULK_STATE_BYTES (128u << 20)
 /* Archived events are stored in chunks, one RocksDB key per chunk of
  * consecutive offsets (docs/ledger.md): a key per event cost a memtable
  * insert each. A chunk closes once it holds this many bytes, so reading one
@@ -314,10 +316,10 @@
  * one partition's open batch (up to a few MiB), so 16 stays modest. */
 #define RF_REPLAY_JOBS_MAX 16
 /* Folded partitions of an archive replay waiting for the finisher thread
- * (flush, sync, ingest: rf_ledger_bulk_finish); a folding thread that would
- * exceed it waits. Each holds its state memtable until flushed, so with two
- * folding threads at most 2 + 2 + 1 writable ledgers are open: within the
- * memtable budget's share without resizing (RF_LEDGER_MEMTABLE_BUDGET_BYTES). */
+ * (state written, sync, ingest: rf_ledger_bulk_finish); a folding thread that
+ * would exceed it waits. Each holds its state in memory until finished
+ * (RF_LEDGER_BULK_STATE_BYTES), so with two folding threads at most 2 + 2 + 1
+ * writable ledgers are open. */
 #define RF_REPLAY_FINISH_QUEUE 2
 /* Replay from Kafka: how long a partition may deliver nothing before the
  * replay gives up on reaching its end offset (a broker that lost data). */
