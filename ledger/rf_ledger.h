@@ -35,12 +35,13 @@ typedef enum rf_ledger_flags {
 /* Bulk load (RF_LEDGER_BULK, with RF_LEDGER_CREATE): for rebuilding a whole
  * ledger, where a crash means starting over rather than resuming. The open
  * refuses a ledger that already holds data and durably marks the new one
- * unfinished; commits then skip the WAL and the sync: the state goes to the
- * memtables (reaching table files when they flush), records and archived
- * events, appended in key order, straight into table files of their own
+ * unfinished; commits then write nothing through the WAL or the memtables:
+ * the state stays in memory across commits (up to RF_LEDGER_BULK_STATE_BYTES,
+ * then it is written to a table file and ingested), records and archived
+ * events, appended in key order, go straight into table files of their own
  * (<ledger>/bulk-*.sst, synced as each is closed). rf_ledger_bulk_finish
- * flushes the state, ingests those files and, only then, clears the mark
- * with a synced write. Any open of a ledger still marked (a bulk load that
+ * writes the state's table file, ingests those files and, only then, clears
+ * the mark with a synced write. Any open of a ledger still marked (a bulk load that
  * crashed or failed anywhere before that write) is refused with
  * RF_ERR_CONFIG naming it, so a partial rebuild is never mistaken for a
  * ledger. Until the finish the handle cannot read its own records or
@@ -107,12 +108,13 @@ rf_err_t rf_ledger_fold(rf_ledger_t *l, int64_t offset, const uint8_t *bytes, si
  * the stored state; RocksDB keeps refusing writes until the ledger is
  * reopened, so the caller stops and restarts from rf_ledger_next_offset. */
 rf_err_t rf_ledger_commit(rf_ledger_t *l, rf_errbuf_t *eb);
-/* Ends a bulk load: commits the open batch, flushes the memtables to table
- * files (synced), ingests the records and archive files (moved, not copied)
- * and clears the unfinished mark; the handle then commits like any other
- * (WAL, synced). Mostly waits for RocksDB (flush, fsync): a caller with more
- * partitions to load can run it on another thread (one thread at a time per
- * handle). No-op on a ledger not opened with RF_LEDGER_BULK or already
+/* Ends a bulk load: commits the open batch, writes the state kept in memory
+ * to a table file and ingests it, flushes the memtables (the mark), ingests
+ * the records and archive files (moved, not copied) and clears the
+ * unfinished mark; the handle then commits like any other (WAL, synced).
+ * Sorting and writing the state and RocksDB's fsyncs make it worth running
+ * on another thread when a caller has more partitions to load (one thread at
+ * a time per handle). No-op on a ledger not opened with RF_LEDGER_BULK or already
  * finished. */
 rf_err_t rf_ledger_bulk_finish(rf_ledger_t *l, rf_errbuf_t *eb);
 /* Number of offsets folded into the open batch. */
