@@ -38,6 +38,10 @@ rf_err_t rf_fold_get(rf_fold_ctx_t *ctx, const void *key, size_t klen, void *val
 rf_err_t rf_fold_put(rf_fold_ctx_t *ctx, const void *key, size_t klen, const void *val,
                      size_t vlen);
 rf_err_t rf_fold_del(rf_fold_ctx_t *ctx, const void *key, size_t klen);
+/* Whether rf_fold_get answers from memory alone (a bulk load that keeps its
+ * whole state in the open batch): a cache in front of it then only costs.
+ * Stays false once it has turned false for a handle. */
+bool rf_fold_state_in_memory(const rf_fold_ctx_t *ctx);
 /* Calls cb for keys in [start, end) (committed state merged with the open
  * batch) in key order; cb returns non-zero to stop. */
 typedef int(rf_kv_cb_t)(const void *key, size_t klen, const void *val, size_t vlen, void *opaque);

@@ -50,6 +50,11 @@ rf_err_t rf_fold_get(rf_fold_ctx_t *ctx, const void *key, size_t klen, void *val
     return rf__batch_get(ctx->l, key, klen, val, cap, vlen);
 }
 
+bool rf_fold_state_in_memory(const rf_fold_ctx_t *ctx)
+{
+    return ctx->l->ov_only != 0;
+}
+
 /* The rules write only their own key space ('x'): a write elsewhere would
  * corrupt the engine's state, so it is an invariant, not input. */
 rf_err_t rf_fold_put(rf_fold_ctx_t *ctx, const void *key, size_t klen, const void *val, size_t vlen)

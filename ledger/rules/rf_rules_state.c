@@ -2,7 +2,10 @@
  * under 'x'), so hot keys (referrers, codes, recent visitors and users,
  * windows) cost no RocksDB read. Absent keys are cached too. Coherent because
  * only the rules write 'x' keys, always through here, and the engine frees
- * the cache whenever it drops a batch. */
+ * the cache whenever it drops a batch. Bypassed while the engine answers
+ * every read from memory (rf_fold_state_in_memory: a bulk load); that only
+ * ever turns off, and the cache is untouched until then, so it holds nothing
+ * stale when it starts. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,6 +139,7 @@ rf_err_t rf__sget(rf_fold_ctx_t *ctx, const uint8_t *k, size_t klen, void *val, 
                   size_t *vlen)
 {
     RF_ASSERT(klen >= 2 && k[0] == 'x');
+    if (rf_fold_state_in_memory(ctx)) return rf_fold_get(ctx, k, klen, val, cap, vlen);
     rf__scache_t *sc = scache(ctx);
     if (!sc) return RF_ERR_NOMEM;
     table_t *t = table_of(sc, k);
@@ -160,6 +164,7 @@ rf_err_t rf__sget(rf_fold_ctx_t *ctx, const uint8_t *k, size_t klen, void *val, 
 
 rf_err_t rf__sput(rf_fold_ctx_t *ctx, const uint8_t *k, size_t klen, const void *val, size_t vlen)
 {
+    if (rf_fold_state_in_memory(ctx)) return rf_fold_put(ctx, k, klen, val, vlen);
     rf__scache_t *sc = scache(ctx);
     if (!sc) return RF_ERR_NOMEM;
     remember(sc, k, klen, val, vlen, false);
@@ -168,6 +173,7 @@ rf_err_t rf__sput(rf_fold_ctx_t *ctx, const uint8_t *k, size_t klen, const void 
 
 rf_err_t rf__sdel(rf_fold_ctx_t *ctx, const uint8_t *k, size_t klen)
 {
+    if (rf_fold_state_in_memory(ctx)) return rf_fold_del(ctx, k, klen);
     rf__scache_t *sc = scache(ctx);
     if (!sc) return RF_ERR_NOMEM;
     remember(sc, k, klen, NULL, 0, true);
