@@ -168,6 +168,13 @@
  * 1/4 of it, so most replays never spill (a spill makes later misses read
  * RocksDB and leaves one more table file in L0). */
 #define RF_LEDGER_BULK_STATE_BYTES (128u << 20)
+/* Batch memory (overlay and staging buffers) of closed ledgers kept for the
+ * next open (rf_ledger.c): as many sets as a replay has ledgers open at once
+ * (2 folding + RF_REPLAY_FINISH_QUEUE + 1), each at most a bulk load's bound
+ * plus its slack and a batch, so the pool holds memory the process already
+ * needed at its peak. */
+#define RF_BATCH_MEM_POOL       5
+#define RF_BATCH_MEM_POOL_BYTES (2 * (size_t)RF_LEDGER_BULK_STATE_BYTES + (64u << 20))
 /* Archived events are stored in chunks, one RocksDB key per chunk of
  * consecutive offsets (docs/ledger.md): a key per event cost a memtable
  * insert each. A chunk closes once it holds this many bytes, so reading one

@@ -45,6 +45,8 @@ uint32_t rf__ov_count(const rf__overlay_t *o);
 /* Memory the entries hold: arena (keys and every value written, overwritten
  * ones included) plus entry and slot tables; what a bulk load bounds. */
 size_t rf__ov_bytes(const rf__overlay_t *o);
+/* Memory the overlay holds allocated, in use or not. */
+size_t rf__ov_held(const rf__overlay_t *o);
 /* Calls cb for every entry in key order (vlen SIZE_MAX: a deletion); cb
  * returns non-zero to stop, which is returned. -1: out of memory. */
 typedef int(rf__ov_each_cb_t)(const uint8_t *k, size_t kl, const uint8_t *v, size_t vlen,

@@ -121,6 +121,13 @@ uint32_t rf__ov_count(const rf__overlay_t *o)
     return o->n;
 }
 
+size_t rf__ov_held(const rf__overlay_t *o)
+{
+    return o->acap + (size_t)o->cap * sizeof(ov_entry_t) +
+           ((size_t)o->nslots + o->ngslots) * sizeof(ov_slot_t) +
+           (size_t)o->skcap * 2 * sizeof(ov_sk_t) + o->dec.cap;
+}
+
 size_t rf__ov_bytes(const rf__overlay_t *o)
 {
     return o->used + (size_t)o->cap * sizeof(ov_entry_t) +
