@@ -225,11 +225,11 @@ static rf_err_t start_offset(rep_t *r, rf_ledger_t *live, int64_t *off)
 
 /* ---- from the archive ---- */
 
-/* Finishing a partition's bulk load (rf_ledger_bulk_finish) mostly waits:
- * for RocksDB's flush of the state, the sync of the table files, the ingest.
- * A finisher thread does it while the folding threads go on with the next
- * partitions; at most RF_REPLAY_FINISH_QUEUE ledgers wait for it (each holds
- * its state memtable until flushed). A ledger is unmarked only by
+/* Finishing a partition's bulk load (rf_ledger_bulk_finish) after its seal
+ * (on the folding thread: the state's sort and table file) mostly waits: for
+ * the sync of the table files, the ingests, the unmark. A finisher thread
+ * does it while the folding threads go on with the next partitions; at most
+ * RF_REPLAY_FINISH_QUEUE ledgers wait for it. A ledger is unmarked only by
  * rf_ledger_bulk_finish, so a crash anywhere leaves every unfinished one
  * refused by later opens. */
 typedef struct finisher {
@@ -343,6 +343,11 @@ static rf_err_t archive_part(rep_t *r, finisher_t *fin, rf_ledger_t *live, rf_re
         err = rf_ledger_archive_scan(live, from < 0 ? 0 : from, arch_one, &a, r->eb);
     if (!err) err = a.err;
     if (!err) err = commit_batch(r, n); /* the last batch, in this thread */
+    if (!err) { /* so is sorting and writing its state: the finisher mostly waits */
+        uint64_t t0 = rf_now_ns();
+        err = rf_ledger_bulk_seal(n, r->eb);
+        r->commit_ns += rf_now_ns() - t0;
+    }
     publish(r);
     if (err) {
         rf_ledger_close(n); /* still marked unfinished: refused by every open */

@@ -324,6 +324,7 @@ typedef struct rf__bulk {
     uint64_t bytes[RF__CF__COUNT];             /* keys + values in the open file */
     rf__buf_t val;                             /* an archive chunk with its format byte */
     int failed; /* a write failed: the files are partial, the load cannot finish */
+    int sealed; /* rf_ledger_bulk_seal ran: no more folds, the finish remains */
 } rf__bulk_t;
 
 /* <db>/bulk-<family>-NNNNNN.sst: a name RocksDB's own file cleanup ignores;
@@ -479,9 +480,9 @@ static int spill_one(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, v
     return s->err ? 1 : 0;
 }
 
-/* Writes the overlay, sorted, into a state table file, ingests it and
- * empties the overlay. */
-static rf_err_t bulk_spill(rf_ledger_t *l, rf_errbuf_t *eb)
+/* Writes the overlay, sorted, into a state table file (finished, synced)
+ * and empties the overlay; ingest, or the reads of the fold would miss it. */
+static rf_err_t bulk_write_state(rf_ledger_t *l, rf_errbuf_t *eb)
 {
     RF_ASSERT(l->bulk != NULL && !l->bulk->failed);
     if (rf__ov_count(l->ov) == 0) return RF_OK;
@@ -490,12 +491,20 @@ static rf_err_t bulk_spill(rf_ledger_t *l, rf_errbuf_t *eb)
         l->bulk->failed = 1;
         return rf_errf(eb, RF_ERR_NOMEM, "cannot write the bulk load's state: out of memory");
     }
-    rf_err_t err = s.err ? s.err : bulk_ingest(l, RF__CF_STATE, eb);
+    rf_err_t err = s.err ? s.err : bulk_close_file(l, RF__CF_STATE, eb);
     if (err) return err;
     rf__ov_clear(l->ov);
     l->ov_only = 0;
     RF_ASSERT(rf__ov_count(l->ov) == 0);
     return RF_OK;
+}
+
+/* A spill mid-load: the state's table file, ingested at once so the DB
+ * answers what the overlay no longer holds. */
+static rf_err_t bulk_spill(rf_ledger_t *l, rf_errbuf_t *eb)
+{
+    rf_err_t err = bulk_write_state(l, eb);
+    return err ? err : bulk_ingest(l, RF__CF_STATE, eb);
 }
 
 static rf_err_t load_meta(rf_ledger_t *l, rf_errbuf_t *eb)
@@ -556,13 +565,25 @@ static rf_err_t bulk_start(rf_ledger_t *l, rf_errbuf_t *eb)
     return RF_OK;
 }
 
+rf_err_t rf_ledger_bulk_seal(rf_ledger_t *l, rf_errbuf_t *eb)
+{
+    RF_ASSERT(l != NULL);
+    if (!(l->flags & RF_LEDGER_BULK) || l->bulk->sealed) return RF_OK;
+    rf_err_t err = rf_ledger_commit(l, eb);
+    if (!err) err = bulk_write_state(l, eb);
+    if (err) return err;
+    l->bulk->sealed = 1;
+    RF_ASSERT(!rf__batch_open(l) && rf__ov_count(l->ov) == 0);
+    return RF_OK;
+}
+
 rf_err_t rf_ledger_bulk_finish(rf_ledger_t *l, rf_errbuf_t *eb)
 {
     RF_ASSERT(l != NULL);
     if (!(l->flags & RF_LEDGER_BULK)) return RF_OK;
     RF_ASSERT(l->bulk != NULL);
-    rf_err_t err = rf_ledger_commit(l, eb);
-    if (!err) err = bulk_spill(l, eb);
+    rf_err_t err = rf_ledger_bulk_seal(l, eb);
+    if (!err) err = bulk_ingest(l, RF__CF_STATE, eb);
     if (err) return err;
     rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
     rocksdb_flushoptions_set_wait(fo, 1);
@@ -1300,6 +1321,8 @@ static rf_err_t prepare_fold(rf_ledger_t *l, int64_t offset, rf_errbuf_t *eb)
         return rf_errf(eb, RF_ERR_INTERNAL,
                        "the open batch holds a partial fold after a fatal "
                        "error; close and reopen the ledger");
+    if (l->bulk && l->bulk->sealed)
+        return rf_errf(eb, RF_ERR_CONFIG, "bulk load of '%s' is sealed: no more folds", l->path);
     int64_t next = l->staged.next_offset;
     if (next < 0 ? offset < 0 : offset != next)
         return rf_errf(eb, RF_ERR_GAP, "partition %d: offset %lld folded, expected %lld%s",

@@ -41,12 +41,13 @@ typedef enum rf_ledger_flags {
  * events, appended in key order, go straight into table files of their own
  * (<ledger>/bulk-*.sst, synced as each is closed). rf_ledger_bulk_finish
  * writes the state's table file, ingests those files and, only then, clears
- * the mark with a synced write. Any open of a ledger still marked (a bulk load that
- * crashed or failed anywhere before that write) is refused with
+ * the mark with a synced write. Any open of a ledger still marked (a bulk
+ * load that crashed or failed anywhere before that write) is refused with
  * RF_ERR_CONFIG naming it, so a partial rebuild is never mistaken for a
- * ledger. Until the finish the handle cannot read its own records or
- * archive (rf_ledger_get_record, _scan, _archive_*: not found); the fold
- * never needs them. Nothing else changes: the records are the same bytes. */
+ * ledger. Until the finish the handle's read API (rf_ledger_get_record,
+ * _scan, _archive_*, balances) does not see its records, archive or state:
+ * the fold reads its state through the batch, which holds it. Nothing else
+ * changes: the records are the same bytes. */
 
 /* Opens partition's ledger under data_dir (creating <data_dir>/fold/p-NNNN
  * with RF_LEDGER_CREATE). NULL with message on failure. */
@@ -108,14 +109,18 @@ rf_err_t rf_ledger_fold(rf_ledger_t *l, int64_t offset, const uint8_t *bytes, si
  * the stored state; RocksDB keeps refusing writes until the ledger is
  * reopened, so the caller stops and restarts from rf_ledger_next_offset. */
 rf_err_t rf_ledger_commit(rf_ledger_t *l, rf_errbuf_t *eb);
-/* Ends a bulk load: commits the open batch, writes the state kept in memory
- * to a table file and ingests it, flushes the memtables (the mark), ingests
- * the records and archive files (moved, not copied) and clears the
+/* Ends a bulk load's folding, the CPU half of its finish: commits the open
+ * batch and writes the state kept in memory, sorted, to its table file. The
+ * handle then takes no more folds (RF_ERR_CONFIG). Optional: the finish
+ * seals first when it was not. No-op when not a bulk load or sealed. */
+rf_err_t rf_ledger_bulk_seal(rf_ledger_t *l, rf_errbuf_t *eb);
+/* Ends a bulk load: seals it, ingests the state, record and archive table
+ * files (moved, not copied), flushes the memtables (the mark) and clears the
  * unfinished mark; the handle then commits like any other (WAL, synced).
- * Sorting and writing the state and RocksDB's fsyncs make it worth running
- * on another thread when a caller has more partitions to load (one thread at
- * a time per handle). No-op on a ledger not opened with RF_LEDGER_BULK or already
- * finished. */
+ * After a seal it mostly waits on RocksDB (fsync, manifest writes): a caller
+ * with more partitions to load can seal on its folding thread and finish on
+ * another (one thread at a time per handle). No-op on a ledger not opened with RF_LEDGER_BULK or
+ * already finished. */
 rf_err_t rf_ledger_bulk_finish(rf_ledger_t *l, rf_errbuf_t *eb);
 /* Number of offsets folded into the open batch. */
 uint32_t rf_ledger_batch_size(const rf_ledger_t *l);

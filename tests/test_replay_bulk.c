@@ -162,6 +162,14 @@ static void bulk_equals_normal(uint64_t state_bytes)
     assert_true(files_named(bulk, "bulk-archive-") > 3);
     assert_int_equal(files_named(bulk, "bulk-default-"), 0); /* spills are ingested at once */
     assert_int_equal(l->ov_only, state_bytes == 0);          /* whether the state reached the DB */
+    if (state_bytes) { /* sealed first, as a replay's folding thread does */
+        if (rf_ledger_bulk_seal(l, &eb)) fail_msg("seal: %s", eb.msg);
+        rf_fold_result_t res;
+        const uint8_t junk[1] = {0};
+        assert_int_equal(rf_ledger_fold(l, EVENTS, junk, 1, &res, &eb), RF_ERR_CONFIG);
+        assert_non_null(strstr(eb.msg, "sealed"));
+        assert_int_equal(rf_ledger_bulk_seal(l, &eb), RF_OK); /* a no-op now */
+    }
     if (rf_ledger_bulk_finish(l, &eb)) fail_msg("finish: %s", eb.msg);
     rf__bulk_hooks.file_bytes = 0;
     rf__bulk_hooks.state_bytes = 0;
