@@ -55,31 +55,38 @@ static rf_ledger_t *fold_events(const char *dir, int flags, int n)
     return l;
 }
 
-typedef struct arch_copy {
+/* Bytes read back from a ledger: two ledgers hold the same archive (or
+ * state) when their copies are equal. */
+typedef struct copy {
     uint8_t *p;
     size_t len, cap;
-    int64_t next;
-} arch_copy_t;
+    int64_t next;  /* the archive's next offset */
+    uint64_t keys; /* the state's keys */
+} copy_t;
 
-/* Appends (offset, bytes) of every archived event: two ledgers' archives are
- * equal when their copies are. */
+static void append(copy_t *c, const void *p, size_t n)
+{
+    if (c->len + n > c->cap) {
+        c->cap = (c->len + n) * 2;
+        c->p = realloc(c->p, c->cap);
+        assert_non_null(c->p);
+    }
+    if (n) memcpy(c->p + c->len, p, n);
+    c->len += n;
+}
+
+/* Appends (offset, bytes) of every archived event, in offset order. */
 static int copy_one(int64_t offset, const uint8_t *b, size_t len, void *opaque)
 {
-    arch_copy_t *a = opaque;
+    copy_t *a = opaque;
     assert_int_equal(offset, a->next);
     a->next++;
-    if (a->len + len + 8 > a->cap) {
-        a->cap = (a->len + len + 8) * 2;
-        a->p = realloc(a->p, a->cap);
-        assert_non_null(a->p);
-    }
-    memcpy(a->p + a->len, &offset, 8);
-    memcpy(a->p + a->len + 8, b, len);
-    a->len += len + 8;
+    append(a, &offset, 8);
+    append(a, b, len);
     return 0;
 }
 
-static void archive_of(const char *dir, arch_copy_t *a)
+static void archive_of(const char *dir, copy_t *a)
 {
     rf_errbuf_t eb = {{0}};
     memset(a, 0, sizeof *a);
@@ -101,36 +108,22 @@ static int files_named(const char *dir, const char *prefix)
     return atoi(out);
 }
 
-typedef struct state_copy {
-    uint8_t *p;
-    size_t len, cap;
-    uint64_t keys;
-} state_copy_t;
-
 /* Appends each (key, value) of the state family as klen || key || vlen ||
- * value: two ledgers hold the same state when their copies are equal. */
+ * value. */
 static int copy_kv(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque)
 {
-    state_copy_t *c = opaque;
-    size_t need = c->len + kl + vl + 16;
-    if (need > c->cap) {
-        c->cap = need * 2;
-        c->p = realloc(c->p, c->cap);
-        assert_non_null(c->p);
-    }
+    copy_t *c = opaque;
     uint64_t n = kl;
-    memcpy(c->p + c->len, &n, 8);
-    memcpy(c->p + c->len + 8, k, kl);
-    c->len += 8 + kl;
+    append(c, &n, 8);
+    append(c, k, kl);
     n = vl;
-    memcpy(c->p + c->len, &n, 8);
-    if (vl) memcpy(c->p + c->len + 8, v, vl);
-    c->len += 8 + vl;
+    append(c, &n, 8);
+    append(c, v, vl);
     c->keys++;
     return 0;
 }
 
-static void state_of(const char *dir, state_copy_t *c)
+static void state_of(const char *dir, copy_t *c)
 {
     rf_errbuf_t eb = {{0}};
     memset(c, 0, sizeof *c);
@@ -199,7 +192,7 @@ static void bulk_equals_normal(uint64_t state_bytes)
     rf_ledger_close(a);
     rf_ledger_close(b);
     free(rec);
-    arch_copy_t x, y;
+    copy_t x, y;
     archive_of(bulk, &x);
     archive_of(normal, &y);
     assert_int_equal(x.next, EVENTS);
@@ -207,7 +200,7 @@ static void bulk_equals_normal(uint64_t state_bytes)
     assert_memory_equal(x.p, y.p, x.len);
     free(x.p);
     free(y.p);
-    state_copy_t sx, sy;
+    copy_t sx, sy;
     state_of(bulk, &sx);
     state_of(normal, &sy);
     assert_true(sx.keys > EVENTS); /* dedup keys alone: one per event */
