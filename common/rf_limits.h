@@ -161,13 +161,20 @@
  * archive per partition; beyond it the load fails instead of piling up files. */
 #define RF_LEDGER_BULK_FILES_MAX 4096
 /* A bulk load's state kept in memory (the overlay: keys, every value written,
- * tables) before it is written to a table file and ingested. A replay holds
- * at most 2 + RF_REPLAY_FINISH_QUEUE + 1 of them (folding threads, queued,
- * finishing), each up to this plus one batch and the arena's doubling slack:
- * about 1.5 GiB at worst. A partition of 1M loadgen events needs about
- * 1/4 of it, so most replays never spill (a spill makes later misses read
- * RocksDB and leaves one more table file in L0). */
-#define RF_LEDGER_BULK_STATE_BYTES (128u << 20)
+ * tables) before it is written to a table file and ingested: all open bulk
+ * loads of a process share RF_LEDGER_BULK_STATE_BUDGET_BYTES (the memory
+ * their memtables had), each between the MIN and the MAX below. An archive
+ * replay has at most 2 + RF_REPLAY_FINISH_QUEUE + 1 open (folding threads,
+ * queued, finishing), so each gets the MAX; a replay from Kafka has every
+ * partition open, 16 get 64 MiB each. A partition of 1M loadgen events
+ * (62.5k events) holds 34 MiB, so most archive replays never spill (a spill
+ * makes later misses read RocksDB and leaves one more table file in L0).
+ * Each may exceed its bound by one batch, and the arena's doubling slack can
+ * double what it allocates. The MIN holds more than a batch of
+ * RF_FOLD_BATCH_MAX events (about 0.5 KiB of state each). */
+#define RF_LEDGER_BULK_STATE_BUDGET_BYTES (1u << 30)
+#define RF_LEDGER_BULK_STATE_BYTES        (128u << 20)
+#define RF_LEDGER_BULK_STATE_MIN_BYTES    (24u << 20)
 /* Batch memory (overlay and staging buffers) of closed ledgers kept for the
  * next open (rf_ledger.c): as many sets as a replay has ledgers open at once
  * (2 folding + RF_REPLAY_FINISH_QUEUE + 1), each at most a bulk load's bound

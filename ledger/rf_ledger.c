@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,6 +316,19 @@ static rf_err_t open_db(rf_ledger_t *l, const char *path, rf_errbuf_t *eb)
 
 rf__bulk_hooks_t rf__bulk_hooks;
 
+/* Open bulk loads of the process: they share the state budget. */
+static atomic_size_t bulk_open;
+
+size_t rf__bulk_state_bound(void)
+{
+    if (rf__bulk_hooks.state_bytes) return (size_t)rf__bulk_hooks.state_bytes;
+    size_t n = atomic_load(&bulk_open);
+    size_t share = RF_LEDGER_BULK_STATE_BUDGET_BYTES / (n ? n : 1);
+    return share < RF_LEDGER_BULK_STATE_MIN_BYTES ? RF_LEDGER_BULK_STATE_MIN_BYTES
+           : share > RF_LEDGER_BULK_STATE_BYTES   ? RF_LEDGER_BULK_STATE_BYTES
+                                                  : share;
+}
+
 typedef struct rf__bulk {
     rocksdb_envoptions_t *env;
     rocksdb_options_t *state_opts;             /* the state family's, uncompressed (L0) */
@@ -337,6 +351,8 @@ static void bulk_file(const rf_ledger_t *l, int cf, uint32_t n, char *out, size_
 static void bulk_free(rf__bulk_t *b)
 {
     if (!b) return;
+    RF_ASSERT(atomic_load(&bulk_open) > 0);
+    atomic_fetch_sub(&bulk_open, 1);
     /* an open writer is abandoned: its partial file stays in a ledger that
      * is still marked unfinished, which every open refuses */
     for (int i = 0; i < RF__CF__COUNT; i++)
@@ -555,7 +571,8 @@ static rf_err_t bulk_start(rf_ledger_t *l, rf_errbuf_t *eb)
     rocksdb_put_cf(l->db, wo, l->cf[RF__CF_STATE], &key, 1, "", 0, &errptr);
     rocksdb_writeoptions_destroy(wo);
     if (errptr) return rf__rocks_err(eb, errptr, "cannot mark the bulk load");
-    if (!(l->bulk = calloc(1, sizeof *l->bulk)) || !(l->bulk->env = rocksdb_envoptions_create()) ||
+    if ((l->bulk = calloc(1, sizeof *l->bulk))) atomic_fetch_add(&bulk_open, 1);
+    if (!l->bulk || !(l->bulk->env = rocksdb_envoptions_create()) ||
         !(l->bulk->state_opts = rocksdb_options_create_copy(l->cf_opts[RF__CF_STATE])))
         return rf_errf(eb, RF_ERR_NOMEM, "out of memory");
     compress_below_l0(l->bulk->state_opts, rocksdb_no_compression);
@@ -1015,9 +1032,7 @@ static rf_err_t build_batch(rf_ledger_t *l, rf_errbuf_t *eb)
     rocksdb_writebatch_clear(l->wb);
     rf_err_t err = put_archive(l, eb);
     if (!err) err = put_records(l, eb);
-    uint64_t max =
-        rf__bulk_hooks.state_bytes ? rf__bulk_hooks.state_bytes : RF_LEDGER_BULK_STATE_BYTES;
-    if (!err && l->bulk && rf__ov_bytes(l->ov) >= max)
+    if (!err && l->bulk && rf__ov_bytes(l->ov) >= rf__bulk_state_bound())
         err = bulk_spill(l, eb);
     else if (!err && !l->bulk && rf__ov_each_sorted(l->ov, emit_one, l) < 0)
         err = rf_errf(eb, RF_ERR_NOMEM, "cannot build the ledger batch: out of memory");

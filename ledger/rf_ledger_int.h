@@ -160,14 +160,18 @@ struct rf_ledger {
  * crash_after_ingest makes rf_ledger_bulk_finish exit the process with
  * RF__BULK_CRASH_EXIT after the ingest, before the unmark (a crash there);
  * file_bytes replaces RF_LEDGER_LOG_FILE_BYTES as the table file size;
- * state_bytes replaces RF_LEDGER_BULK_STATE_BYTES (the state spilled by
- * almost every commit). */
+ * state_bytes replaces rf__bulk_state_bound() (the state spilled by almost
+ * every commit). */
 typedef struct rf__bulk_hooks {
     int crash_after_ingest;
     uint64_t file_bytes;
     uint64_t state_bytes;
 } rf__bulk_hooks_t;
 extern rf__bulk_hooks_t rf__bulk_hooks;
+/* The state a bulk load keeps in memory before it spills: its share of
+ * RF_LEDGER_BULK_STATE_BUDGET_BYTES among the open bulk loads, within
+ * [RF_LEDGER_BULK_STATE_MIN_BYTES, RF_LEDGER_BULK_STATE_BYTES] (or the hook). */
+size_t rf__bulk_state_bound(void);
 #define RF__BULK_CRASH_EXIT 86
 
 /* Meta. */

@@ -224,6 +224,34 @@ static void test_bulk_state_spilled(void **state)
     bulk_equals_normal(32 << 10);
 }
 
+/* Open bulk loads share the state budget: each gets its share, within the
+ * floor and the cap, and a closed one gives its share back. */
+static void test_bulk_state_budget(void **state)
+{
+    (void)state;
+    enum { MANY = 48 };
+    char dir[256];
+    rf_test_tmpdir("replay-budget", dir, sizeof dir);
+    rf_errbuf_t eb = {{0}};
+    rf_ledger_t *ls[MANY];
+    assert_int_equal(rf__bulk_state_bound(), RF_LEDGER_BULK_STATE_BYTES);
+    for (int i = 0; i < MANY; i++) {
+        ls[i] = rf_ledger_open(dir, i, RF_LEDGER_CREATE | RF_LEDGER_BULK | RF_LEDGER_NOSYNC, &eb);
+        if (!ls[i]) fail_msg("open: %s", eb.msg);
+        size_t share = RF_LEDGER_BULK_STATE_BUDGET_BYTES / (size_t)(i + 1);
+        if (i + 1 == 1) assert_int_equal(rf__bulk_state_bound(), RF_LEDGER_BULK_STATE_BYTES);
+        if (i + 1 == 16) assert_int_equal(rf__bulk_state_bound(), share); /* 64 MiB */
+        if (i + 1 == MANY) assert_int_equal(rf__bulk_state_bound(), RF_LEDGER_BULK_STATE_MIN_BYTES);
+    }
+    for (int i = 0; i < 32; i++)
+        rf_ledger_close(ls[i]); /* unfinished: refused by later opens, gone below */
+    assert_int_equal(rf__bulk_state_bound(), RF_LEDGER_BULK_STATE_BUDGET_BYTES / (MANY - 32));
+    for (int i = 32; i < MANY; i++)
+        rf_ledger_close(ls[i]);
+    assert_int_equal(rf__bulk_state_bound(), RF_LEDGER_BULK_STATE_BYTES);
+    rf_test_rmtree(dir);
+}
+
 /* The child of crashed_load: a bulk load of partition 0 under dir that stops
  * at `where` (0: killed after its commits, table files open; 1: exits after
  * the ingest, before the unmark). */
@@ -294,6 +322,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bulk_equals_normal),
         cmocka_unit_test(test_bulk_state_spilled),
+        cmocka_unit_test(test_bulk_state_budget),
         cmocka_unit_test(test_bulk_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
