@@ -310,9 +310,10 @@ static rf_err_t open_db(rf_ledger_t *l, const char *path, rf_errbuf_t *eb)
  * insert and no flush for the two largest column families. The state needs
  * no durability before the finish either (a crash means starting over), so
  * commits leave it in the overlay, which serves the fold's reads from memory;
- * once the overlay holds RF_LEDGER_BULK_STATE_BYTES, and at the finish, it is
- * written sorted into a table file and ingested at once, and the DB answers
- * for what the overlay no longer holds (docs/ledger.md, "Bulk load"). */
+ * once the overlay holds its share of the state budget (rf__bulk_state_bound),
+ * it is written sorted into a table file and ingested at once, and the DB
+ * answers for what the overlay no longer holds; at the end the seal writes
+ * the rest (docs/ledger.md, "Bulk load"). */
 
 rf__bulk_hooks_t rf__bulk_hooks;
 

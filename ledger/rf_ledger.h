@@ -36,8 +36,9 @@ typedef enum rf_ledger_flags {
  * ledger, where a crash means starting over rather than resuming. The open
  * refuses a ledger that already holds data and durably marks the new one
  * unfinished; commits then write nothing through the WAL or the memtables:
- * the state stays in memory across commits (up to RF_LEDGER_BULK_STATE_BYTES,
- * then it is written to a table file and ingested), records and archived
+ * the state stays in memory across commits (up to its share of
+ * RF_LEDGER_BULK_STATE_BUDGET_BYTES, then it is written to a table file and
+ * ingested), records and archived
  * events, appended in key order, go straight into table files of their own
  * (<ledger>/bulk-*.sst, synced as each is closed). rf_ledger_bulk_finish
  * writes the state's table file, ingests those files and, only then, clears
