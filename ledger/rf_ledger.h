@@ -41,8 +41,8 @@ typedef enum rf_ledger_flags {
  * ingested), records and archived events, appended in key order, go
  * straight into table files of their own (<ledger>/bulk-*.sst, synced as
  * each is closed). rf_ledger_bulk_finish writes the state's table file,
- * ingests those files and, only then, clears the mark with a synced write. Any open of a ledger still marked (a bulk
- * load that crashed or failed anywhere before that write) is refused with
+ * ingests those files and, only then, clears the mark with a synced write. Any open of a ledger
+ * still marked (a bulk load that crashed or failed anywhere before that write) is refused with
  * RF_ERR_CONFIG naming it, so a partial rebuild is never mistaken for a
  * ledger. Until the finish the handle's read API (rf_ledger_get_record,
  * _scan, _archive_*, balances) does not see its records, archive or state:
