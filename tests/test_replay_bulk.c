@@ -1,8 +1,9 @@
-/* test_replay_bulk.c: the bulk load a replay writes (RF_LEDGER_BULK): records
- * and archive go to table files ingested at rf_ledger_bulk_finish, so the
- * finished ledger must equal a normal fold of the same events, and a load
- * that stops anywhere before the unmark, the ingest included, must leave a
- * ledger every open refuses. */
+/* test_replay_bulk.c: the bulk load a replay writes (RF_LEDGER_BULK): records,
+ * archive and state go to table files ingested at rf_ledger_bulk_finish (the
+ * state also mid-load when it outgrows its memory share), so the finished
+ * ledger must equal a normal fold of the same events, and stay equal when
+ * both go on folding; a load that stops anywhere before the unmark, the
+ * ingest included, must leave a ledger every open refuses. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,17 +18,18 @@
 #include "rf_testutil.h"
 
 #define EVENTS 6000
-#define BATCH  500 /* commits per ledger: 12, so the table files grow over many commits */
+#define BATCH  500  /* commits per ledger: 12, so the table files grow over many commits */
+#define MORE   2000 /* events folded live after the load, as after a cut-over */
 
-/* Folds the first n loadgen events (one program: every event in partition 0)
- * into dir's partition 0 opened with flags; commits every BATCH events and
- * returns the open ledger (the last batch committed). */
-static rf_ledger_t *fold_events(const char *dir, int flags, int n)
+/* Folds offsets [from, to) of one loadgen stream (one program: every event
+ * in partition 0) into dir's partition 0 opened with flags; commits every
+ * BATCH events and returns the open ledger (the last batch committed). */
+static rf_ledger_t *fold_range(const char *dir, int flags, int from, int to)
 {
     rf_loadgen_conf_t c;
     rf_loadgen_conf_init(&c);
     c.seed = 7;
-    c.events = (uint64_t)n;
+    c.events = EVENTS + MORE;
     c.programs = 1;
     rf_errbuf_t eb = {{0}};
     rf_loadgen_t *g = rf_loadgen_new(&c, &eb);
@@ -37,7 +39,8 @@ static rf_ledger_t *fold_events(const char *dir, int flags, int n)
     uint8_t *buf = malloc(RF_EVENT_BYTES_MAX);
     rf_ledger_t *l = rf_ledger_open(dir, 0, RF_LEDGER_CREATE | RF_LEDGER_NOSYNC | flags, &eb);
     if (!l) fail_msg("open: %s", eb.msg);
-    for (int64_t off = 0; rf_loadgen_next(g, ev) == RF_OK; off++) {
+    for (int64_t off = 0; off < to && rf_loadgen_next(g, ev) == RF_OK; off++) {
+        if (off < from) continue;
         size_t len = 0;
         assert_int_equal(rf_codec_encode_event(codec, ev, RF_SCHEMA_ID_EVENT, buf,
                                                RF_EVENT_BYTES_MAX, &len, &eb),
@@ -53,6 +56,11 @@ static rf_ledger_t *fold_events(const char *dir, int flags, int n)
     rf_codec_destroy(codec);
     rf_loadgen_destroy(g);
     return l;
+}
+
+static rf_ledger_t *fold_events(const char *dir, int flags, int n)
+{
+    return fold_range(dir, flags, 0, n);
 }
 
 /* Bytes read back from a ledger: two ledgers hold the same archive (or
@@ -205,6 +213,29 @@ static void bulk_equals_normal(uint64_t state_bytes)
     state_of(normal, &sy);
     assert_true(sx.keys > EVENTS); /* dedup keys alone: one per event */
     assert_int_equal(sx.keys, sy.keys);
+    assert_int_equal(sx.len, sy.len);
+    assert_memory_equal(sx.p, sy.p, sx.len);
+    free(sx.p);
+    free(sy.p);
+    /* cut over: both go on as live ledgers (the load's state now in table
+     * files it wrote) and stay equal */
+    rf_ledger_close(fold_range(bulk, 0, EVENTS, EVENTS + MORE));
+    rf_ledger_close(fold_range(normal, 0, EVENTS, EVENTS + MORE));
+    a = rf_ledger_open(bulk, 0, RF_LEDGER_READONLY, &eb);
+    b = rf_ledger_open(normal, 0, RF_LEDGER_READONLY, &eb);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(rf_ledger_head(a, &ha, &eb), RF_OK);
+    assert_int_equal(rf_ledger_head(b, &hb, &eb), RF_OK);
+    assert_int_equal(ha.next_offset, EVENTS + MORE);
+    assert_int_equal(ha.seq, hb.seq);
+    assert_memory_equal(ha.hash, hb.hash, 32);
+    if (rf_ledger_verify(a, &bad, &eb))
+        fail_msg("verify after the cut-over: record %llu: %s", (unsigned long long)bad, eb.msg);
+    rf_ledger_close(a);
+    rf_ledger_close(b);
+    state_of(bulk, &sx);
+    state_of(normal, &sy);
     assert_int_equal(sx.len, sy.len);
     assert_memory_equal(sx.p, sy.p, sx.len);
     free(sx.p);
