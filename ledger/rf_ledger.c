@@ -939,7 +939,8 @@ static void clear_staged(rf_ledger_t *l, int keep_state)
 }
 
 /* Drops the open batch and everything cached from it: after this the handle
- * is back at the stored state (a bulk load cannot go on: it failed). */
+ * is back at the stored state. A bulk load cannot go on: its table files may
+ * hold part of the batch, or be ahead of the state. */
 static void drop_batch(rf_ledger_t *l)
 {
     if (l->bulk) l->bulk->failed = 1;
@@ -1037,8 +1038,7 @@ static rf_err_t build_batch(rf_ledger_t *l, rf_errbuf_t *eb)
         err = bulk_spill(l, eb);
     else if (!err && !l->bulk && rf__ov_each_sorted(l->ov, emit_one, l) < 0)
         err = rf_errf(eb, RF_ERR_NOMEM, "cannot build the ledger batch: out of memory");
-    if (err && l->bulk) l->bulk->failed = 1; /* its table files may hold part of the batch */
-    return err;
+    return err; /* the caller drops the batch on error */
 }
 
 rf_err_t rf_ledger_commit(rf_ledger_t *l, rf_errbuf_t *eb)
@@ -1064,7 +1064,6 @@ rf_err_t rf_ledger_commit(rf_ledger_t *l, rf_errbuf_t *eb)
     char *errptr = NULL;
     if (rocksdb_writebatch_count(l->wb) > 0) rocksdb_write(l->db, l->wo, l->wb, &errptr);
     if (errptr) {
-        if (l->bulk) l->bulk->failed = 1; /* its table files are ahead of the state */
         drop_batch(l);
         return rf__rocks_err(eb, errptr, "cannot commit ledger batch");
     }
