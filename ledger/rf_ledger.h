@@ -193,6 +193,9 @@ rf_err_t rf_ledger_verify(rf_ledger_t *l, uint64_t *bad_seq, rf_errbuf_t *eb);
  * handle (RF_ERR_CONFIG on a read-only one, which could miss files a running
  * writer flushed after the reader opened); open it with rf_ledger_open_path. */
 rf_err_t rf_ledger_checkpoint(rf_ledger_t *l, const char *dir, rf_errbuf_t *eb);
+/* rf_ledger_checkpoint with the handle as void *: an rf_checkpoint_fn for
+ * rf_checkpoint_serve (common/rf_checkpoint.h). */
+rf_err_t rf_ledger_checkpoint_fn(void *ledger, const char *dir, rf_errbuf_t *eb);
 
 /* Canonical encoding of a record (the bytes its hash covers, docs/ledger.md)
  * and the hash itself: SHA-256(prev_hash || canonical). */

@@ -530,3 +530,10 @@ rf_err_t rf_ledger_checkpoint(rf_ledger_t *l, const char *dir, rf_errbuf_t *eb)
     }
     return RF_OK;
 }
+
+rf_err_t rf_ledger_checkpoint_fn(void *ledger, const char *dir, rf_errbuf_t *eb)
+{
+    RF_ASSERT(ledger != NULL && dir != NULL);
+    return rf_ledger_checkpoint(ledger, dir, eb);
+}
+

@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #include "rf_common.h"
-#include "rf_conf.h"
+#include "rf_kafka.h"
 #include "rf_event.h"
 
 typedef struct rf_producer rf_producer_t;
@@ -112,17 +112,6 @@ void rf_producer_stats(const rf_producer_t *p, rf_producer_stats_t *out);
 /* The underlying librdkafka handle, for advanced use (metadata, watermarks);
  * owned by the producer. */
 rd_kafka_t *rf_producer_kafka(rf_producer_t *p);
-
-/* A new event id: a UUIDv7 (48-bit Unix milliseconds, then random bits from
- * libuuid) in lowercase text form, so ids sort by creation time as strings.
- * Monotonic within the process (thread safe): within one millisecond, or if
- * the clock steps back, the 12-bit rand_a field counts up. out gets 36
- * characters and a NUL. */
-void rf_event_id_new(char out[RF_UUID_STR_LEN + 1]);
-
-/* Formats a UUIDv7 from a millisecond timestamp and 10 random bytes
- * (deterministic: used by loadgen with its own PRNG). */
-void rf_event_id_v7(int64_t unix_ms, const uint8_t rnd[10], char out[RF_UUID_STR_LEN + 1]);
 
 /* HMAC-SHA256(secret, value) as 64 lowercase hex digits: how PII (email, IP,
  * device and payment fingerprints) travels. The secret is per program or per

@@ -134,4 +134,15 @@ void rf_record_post(rf_record_t *rec, const char *owner, rf_bucket_t bucket, con
 /* True when postings sum to zero per asset (the double-entry invariant). */
 bool rf_record_balanced(const rf_record_t *rec);
 
+/* A new event id: a UUIDv7 (48-bit Unix milliseconds, then random bits from
+ * libuuid) in lowercase text form, so ids sort by creation time as strings.
+ * Monotonic within the process (thread safe): within one millisecond, or if
+ * the clock steps back, the 12-bit rand_a field counts up. out gets 36
+ * characters and a NUL. */
+void rf_event_id_new(char out[RF_UUID_STR_LEN + 1]);
+
+/* Formats a UUIDv7 from a millisecond timestamp and 10 random bytes
+ * (deterministic: used by loadgen with its own PRNG). */
+void rf_event_id_v7(int64_t unix_ms, const uint8_t rnd[10], char out[RF_UUID_STR_LEN + 1]);
+
 #endif

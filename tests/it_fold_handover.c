@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "rf_conf.h"
+#include "rf_kafka.h"
 #include "rf_ledger.h"
 #include "rf_testutil.h"
 

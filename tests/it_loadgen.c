@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rf_conf.h"
+#include "rf_kafka.h"
 #include "rf_testutil.h"
 
 #define LAG_MAX 1500

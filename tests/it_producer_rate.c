@@ -10,7 +10,7 @@
 #include <sys/resource.h>
 
 #include "rf_codec.h"
-#include "rf_conf.h"
+#include "rf_kafka.h"
 #include "rf_loadgen.h"
 #include "rf_producer.h"
 #include "rf_testutil.h"

@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "rf_conf.h"
+#include "rf_kafka.h"
 #include "rf_fold_worker.h"
 #include "rf_ledger.h"
 #include "rf_rules.h"

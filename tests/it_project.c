@@ -13,7 +13,7 @@
 
 #include "rf_codec.h"
 #include "rf_fold.h"
-#include "rf_project.h"
+#include "rf_project_worker.h"
 #include "rf_query.h"
 #include "rf_testutil.h"
 

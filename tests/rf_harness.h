@@ -20,7 +20,7 @@
 #include "rf_ledger.h"
 #include "rf_loadgen.h"
 #include "rf_producer.h"
-#include "rf_project.h"
+#include "rf_project_worker.h"
 #include "rf_query.h"
 #include "rf_testutil.h"
 

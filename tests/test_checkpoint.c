@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "rf_checkpoint.h"
+#include "rf_checkpoint_take.h"
 #include "rf_codec.h"
 #include "rf_ledger.h"
 #include "rf_testutil.h"
@@ -80,7 +80,7 @@ static void *writer_main(void *arg)
         RF_ASSERT(rf_ledger_commit(w->l, &eb) == RF_OK);
         atomic_store(&w->folded, n);
         rf_errbuf_t ceb = {{0}};
-        RF_ASSERT(rf_checkpoint_serve(watch, w->partition, w->l, rf_checkpoint_ledger_fn, &ceb) ==
+        RF_ASSERT(rf_checkpoint_serve(watch, w->partition, w->l, rf_ledger_checkpoint_fn, &ceb) ==
                   RF_OK);
     }
     rf_checkpoint_watch_free(watch);

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "rf_fold_worker.h"
 #include "rf_metrics.h"
 #include "rf_testutil.h"
 

@@ -18,7 +18,7 @@
 #include "rf_codec.h"
 #include "rf_fold.h"
 #include "rf_http.h"
-#include "rf_project.h"
+#include "rf_project_worker.h"
 #include "rf_query.h"
 
 #define T0     1767571200000LL

@@ -17,7 +17,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "rf_codec.h"
-#include "rf_conf.h"
+#include "rf_kafka.h"
 #include "rf_event.h"
 #include "rf_ledger.h"
 #include "rf_fold_worker.h"

@@ -2,7 +2,7 @@
  * request URI (path segments, query string, percent-decoding) and the
  * parameter checks of consumers/rf_http.c. Those functions are static, so
  * the file is included here (as SQLite's tests do). */
-#include "../../consumers/rf_http.c"
+#include "../../consumers/serve/rf_http.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n);
 

@@ -543,7 +543,7 @@ rf_err_t rf_fold_worker_run(rf_fold_worker_t *w, rf_errbuf_t *eb)
         for (int p = 0; err == RF_OK && p < RF_PARTITIONS_MAX; p++)
             if (w->parts[p] && w->parts[p]->ledger)
                 rf_checkpoint_serve_dir(w->conf.data_dir, "fold", p, w->parts[p]->ledger,
-                                        rf_checkpoint_ledger_fn);
+                                        rf_ledger_checkpoint_fn);
         if (err == RF_OK && w->conf.exit_at_end && rf__fold_at_end(w)) break;
     }
     shutdown_clients(w);

@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "rf_common.h"
-#include "rf_conf.h"
+#include "rf_kafka.h"
 #include "rf_ledger.h"
 #include "rf_limits.h"
 
@@ -131,5 +131,18 @@ void rf_fold_worker_destroy(rf_fold_worker_t *w);
  * batches=N elapsed_s=F events_per_s=N commit_p50_us=N ..." (json: one JSON
  * object) into buf; for `refold fold` and the benchmark. */
 void rf_fold_stats_format(const rf_fold_stats_t *st, bool json, char *buf, size_t cap);
+
+/* ---- metrics (rf_fold_metrics.c, into common/rf_metrics.h) ---- */
+
+/* Mirrors a fold worker's stats (rf_fold_worker_stats) into refold's metrics:
+ * consumed, outcomes (reason ""), batches, commits, dead letters, outbox,
+ * rebalances; per assigned partition consumer lag and head seq; outbox
+ * backlog. Call it from a hook. Outcome counts by reason come from the worker
+ * itself calling rf_metrics_fold_outcome per rejected / dead-lettered event. */
+void rf_metrics_from_fold_stats(const rf_fold_stats_t *st);
+/* Counts one folded offset under refold_events_total{outcome, reason}; reason
+ * is the error code name (rf_err_str) for rejected and dead-lettered offsets,
+ * "" otherwise: a bounded set. */
+void rf_metrics_fold_outcome(rf_outcome_t outcome, rf_err_t err);
 
 #endif

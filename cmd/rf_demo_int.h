@@ -17,7 +17,7 @@
 #include "rf_fold_worker.h"
 #include "rf_limits.h"
 #include "rf_loadgen.h"
-#include "rf_project.h"
+#include "rf_project_worker.h"
 
 #define RF_DEMO_PATH_MAX 4096
 

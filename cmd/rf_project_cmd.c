@@ -8,7 +8,7 @@
 
 #include "rf_commands.h"
 #include "rf_metrics.h"
-#include "rf_project.h"
+#include "rf_project_worker.h"
 
 static rf_project_worker_t *signal_worker; /* for the signal handler only */
 

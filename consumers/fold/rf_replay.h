@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "rf_common.h"
-#include "rf_conf.h"
+#include "rf_kafka.h"
 #include "rf_ledger.h"
 #include "rf_limits.h"
 

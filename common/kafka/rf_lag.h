@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "rf_common.h"
-#include "rf_conf.h"
+#include "rf_kafka.h"
 #include "rf_limits.h"
 
 typedef struct rf_lag rf_lag_t;

@@ -1,5 +1,5 @@
 /* rf_conf.c: librdkafka configuration from refold's command-line options. */
-#include "rf_conf.h"
+#include "rf_kafka.h"
 
 #include <string.h>
 

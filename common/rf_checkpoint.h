@@ -25,15 +25,10 @@
 #include <stdint.h>
 
 #include "rf_common.h"
-#include "rf_ledger.h"
 #include "rf_limits.h"
 
 /* Checkpoints one open handle into dir (which must not exist). */
 typedef rf_err_t(rf_checkpoint_fn)(void *handle, const char *dir, rf_errbuf_t *eb);
-/* Adapters: handle is an rf_ledger_t * / an rf_projection_t *. */
-rf_err_t rf_checkpoint_ledger_fn(void *ledger, const char *dir, rf_errbuf_t *eb);
-rf_err_t rf_checkpoint_projection_fn(void *projection, const char *dir, rf_errbuf_t *eb);
-
 typedef struct rf_checkpoint_watch rf_checkpoint_watch_t;
 
 /* A worker's watch for checkpoint requests on data_dir; store is "fold" or
@@ -61,30 +56,17 @@ rf_err_t rf_checkpoint_serve(rf_checkpoint_watch_t *w, int32_t partition, void *
 void rf_checkpoint_serve_dir(const char *data_dir, const char *store, int32_t partition,
                              void *handle, rf_checkpoint_fn *fn);
 
-/* ---- the command's side ---- */
+/* ---- shared with the command's side (cmd/rf_checkpoint_cmd.c) ---- */
 
-typedef struct rf_checkpoint_part {
-    char store[8]; /* "fold" or "project" */
-    int32_t partition;
-    bool by_worker; /* served by the worker holding the lock */
-    rf_err_t err;   /* RF_OK when written */
-    char msg[RF_ERRMSG_MAX];
-    uint64_t head_seq;   /* fold: the checkpoint's head */
-    int64_t next_offset; /* fold: the checkpoint's stored next offset */
-    bool verified;       /* fold with verify: rf_ledger_verify accepted it */
-} rf_checkpoint_part_t;
+/* The request file under the data directory, and the longest path used. */
+#define RF_CHECKPOINT_REQUEST_FILE "checkpoint.request"
+#define RF_CHECKPOINT_PATH_MAX     4096
 
-typedef struct rf_checkpoint_result {
-    int nparts;
-    rf_checkpoint_part_t parts[2 * RF_PARTITIONS_MAX];
-} rf_checkpoint_result_t;
-
-/* Checkpoints every partition under <data_dir>/fold and <data_dir>/project
- * into out_dir (created; must not exist or be empty), waiting up to wait_ms
- * for workers; with verify, runs rf_ledger_verify on each fold checkpoint.
- * Returns RF_OK when every partition was written (and verified); otherwise
- * the first error, with every partition's outcome in *res. */
-rf_err_t rf_checkpoint_take(const char *data_dir, const char *out_dir, int wait_ms, bool verify,
-                            rf_checkpoint_result_t *res, rf_errbuf_t *eb);
+bool rf_checkpoint_exists(const char *path);
+/* Writes text to path atomically (tmp + rename), so a reader never sees half. */
+rf_err_t rf_checkpoint_write_atomic(const char *path, const char *text, rf_errbuf_t *eb);
+/* <dir>/<store>/p-NNNN.<ext>: where a worker leaves its done/err marker. */
+void rf_checkpoint_marker_path(char *out, size_t cap, const char *dir, const char *store,
+                               int32_t p, const char *ext);
 
 #endif

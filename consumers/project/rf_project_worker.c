@@ -12,6 +12,7 @@
 #include "rf_checkpoint.h" /* tools hook */
 #include "rf_codec.h"
 #include "rf_project_int.h"
+#include "rf_project_worker.h"
 
 typedef struct wpart {
     rf_projection_t *proj; /* open while assigned */
@@ -543,7 +544,7 @@ rf_err_t rf_project_worker_run(rf_project_worker_t *w, rf_errbuf_t *eb)
         for (int p = 0; p < RF_PARTITIONS_MAX; p++)
             if (w->parts[p].proj)
                 rf_checkpoint_serve_dir(w->data_dir, "project", p, w->parts[p].proj,
-                                        rf_checkpoint_projection_fn);
+                                        rf_projection_checkpoint_fn);
         update_stats(w, true);
         if (w->opts.exit_at_end && reached_end(w)) break;
     }

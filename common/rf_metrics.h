@@ -28,9 +28,7 @@
 #include <stdint.h>
 
 #include "rf_common.h"
-#include "rf_fold_worker.h"
 #include "rf_limits.h"
-#include "rf_project.h"
 
 typedef enum rf_metric_type {
     RF_METRIC_COUNTER = 0,
@@ -102,19 +100,5 @@ void rf_metrics_stop(void); /* no-op when not serving */
 
 /* Drops every family, series and hook (tests). Not while serving. */
 void rf_metrics_reset(void);
-
-/* Mirrors a fold worker's stats (rf_fold_worker_stats) into refold's metrics:
- * consumed, outcomes (reason ""), batches, commits, dead letters, outbox,
- * rebalances; per assigned partition consumer lag and head seq; outbox
- * backlog. Call it from a hook. Outcome counts by reason come from the worker
- * itself calling rf_metrics_fold_outcome per rejected / dead-lettered event. */
-void rf_metrics_from_fold_stats(const rf_fold_stats_t *st);
-/* Counts one folded offset under refold_events_total{outcome, reason}; reason
- * is the error code name (rf_err_str) for rejected and dead-lettered offsets,
- * "" otherwise: a bounded set. */
-void rf_metrics_fold_outcome(rf_outcome_t outcome, rf_err_t err);
-/* Mirrors a projection worker's stats: records, duplicates, lag and applied
- * seq per partition. */
-void rf_metrics_from_project_stats(const rf_project_stats_t *st);
 
 #endif

@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "rf_producer.h"
+#include "rf_event.h"
 
 /* Latest time the text form can show (9999-12-31T23:59:59.999Z). */
 #define TIME_MS_MAX 253402300799999LL

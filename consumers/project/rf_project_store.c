@@ -823,3 +823,22 @@ void rf_projection_compact(rf_projection_t *p)
     RF_ASSERT(p && p->db);
     rocksdb_compact_range(p->db, NULL, 0, NULL, 0);
 }
+
+rf_err_t rf_projection_checkpoint_fn(void *projection, const char *dir, rf_errbuf_t *eb)
+{
+    RF_ASSERT(projection != NULL && dir != NULL);
+    rf_projection_t *p = projection;
+    RF_ASSERT(p->db != NULL);
+    char *err = NULL;
+    rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(p->db, &err);
+    if (!err) {
+        /* 0: flush first, so the checkpoint is table files only */
+        rocksdb_checkpoint_create(cp, dir, 0, &err);
+        rocksdb_checkpoint_object_destroy(cp);
+    }
+    if (!err) return RF_OK;
+    rf_errf(eb, RF_ERR_STORAGE, "cannot checkpoint projection into '%s': %s", dir, err);
+    rocksdb_free(err);
+    return RF_ERR_STORAGE;
+}
+

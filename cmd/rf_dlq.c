@@ -15,7 +15,7 @@
 
 #include "rf_codec.h"
 #include "rf_commands.h"
-#include "rf_conf.h"
+#include "rf_kafka.h"
 #include "rf_jsonl.h"
 
 /* A dead letter's address in the DLQ topic. */
