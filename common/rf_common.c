@@ -1,6 +1,8 @@
 /* rf_common.c: error strings, assertions, logging, time and small helpers. */
 #include "rf_common.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,4 +230,23 @@ void rf_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
     *d = (int)(doy - (153 * mp + 2) / 5 + 1);
     *m = (int)(mp < 10 ? mp + 3 : mp - 9);
     *y = yoe + era * 400 + (*m <= 2);
+}
+
+rf_err_t rf_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out, const char *what,
+                      rf_errbuf_t *eb)
+{
+    RF_ASSERT(min <= max && out != NULL);
+    what = what ? what : "value";
+    if (!s || !*s || isspace((unsigned char)*s))
+        return rf_errf(eb, RF_ERR_BAD_INPUT, "%s: '%s' is not an integer", what, s ? s : "");
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end)
+        return rf_errf(eb, RF_ERR_BAD_INPUT, "%s: '%s' is not an integer", what, s);
+    if (errno == ERANGE || v < min || v > max)
+        return rf_errf(eb, RF_ERR_BAD_INPUT, "%s: %s is out of range [%lld, %lld]", what, s,
+                       (long long)min, (long long)max);
+    *out = (int64_t)v;
+    return RF_OK;
 }

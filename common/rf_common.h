@@ -126,6 +126,12 @@ rf_err_t rf_unhex(const char *hex, uint8_t *out, size_t n);
 
 /* Bounded string copy: copies at most cap-1 bytes and NUL-terminates. Returns
  * RF_ERR_BAD_INPUT if src did not fit (dst still holds the truncated copy). */
+/* Parses a whole decimal integer (optional sign, no spaces, nothing after)
+ * within [min, max]. RF_ERR_BAD_INPUT, with a message naming what (e.g.
+ * "--events") and the bounds, for anything else. The one way refold turns
+ * text into integers: no atoi, no unchecked strtol. */
+rf_err_t rf_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out, const char *what,
+                      rf_errbuf_t *eb);
 rf_err_t rf_strlcpy(char *dst, const char *src, size_t cap);
 
 /* Big-endian helpers for keys (they sort numerically in RocksDB). */
