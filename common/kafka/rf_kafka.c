@@ -33,146 +33,128 @@ typedef struct role_def {
     setting_t forced[ROLE_FORCED_MAX];
 } role_def_t;
 
+/* A default and a forced setting (with the reason --help shows). */
+// clang-format off
+#define DFLT(n, v)       {n, v, NULL}
+#define FORCE(n, v, why) {n, v, why}
+// clang-format on
+
 /* The consumer queue of the fold, the projection and replay: no 1 s fetch
  * pauses (RF_CONSUMER_QUEUE_* in rf_limits.h). */
 #define QUEUE_DEFAULTS                                                                             \
-    {"queued.min.messages", RF_CONSUMER_QUEUE_MESSAGES, NULL},                                     \
-    {                                                                                              \
-        "queued.max.messages.kbytes", RF_CONSUMER_QUEUE_KBYTES, NULL                               \
-    }
+    DFLT("queued.min.messages", RF_CONSUMER_QUEUE_MESSAGES),                                       \
+        DFLT("queued.max.messages.kbytes", RF_CONSUMER_QUEUE_KBYTES)
 
 /* Consumers whose offsets live in refold's own storage (the ledger, the
  * projection store): the group's committed offsets are for lag monitoring
  * only and never decide where reading starts. */
 #define OFFSETS_OWNED(where)                                                                       \
-    {"enable.auto.commit", "false", "offsets live in " where ", committed with the state"},        \
-        {"enable.auto.offset.store", "false", "only offsets stored with the state count"},         \
-    {                                                                                              \
-        "auto.offset.reset", "error", "an offset outside the topic is lost data: stop, never jump" \
-    }
+    FORCE("enable.auto.commit", "false", "offsets live in " where ", committed with the state"),   \
+        FORCE("enable.auto.offset.store", "false", "only offsets stored with the state count"),    \
+        FORCE("auto.offset.reset", "error",                                                        \
+              "an offset outside the topic is lost data: stop, never jump")
 
 /* Producers whose loss, duplication or reordering changes the ledger. */
 #define DELIVERY_EXACT                                                                             \
-    {"enable.idempotence", "true", "retries never duplicate nor reorder a partition's records"},   \
-    {                                                                                              \
-        "acks", "all", "nothing counts as delivered before every in-sync replica has it"           \
-    }
+    FORCE("enable.idempotence", "true",                                                            \
+          "retries never duplicate nor reorder a partition's records"),                            \
+        FORCE("acks", "all", "nothing counts as delivered before every in-sync replica has it")
 
 /* Readers that only look: a group they name must never move. */
 #define NEVER_COMMITS                                                                              \
-    {                                                                                              \
-        "enable.auto.commit", "false", "a reading tool never moves a group's offsets"              \
-    }
+    FORCE("enable.auto.commit", "false", "a reading tool never moves a group's offsets")
 
 static const role_def_t roles[RF_KAFKA_ROLE__COUNT] = {
-    [RF_KAFKA_FOLD_CONSUMER] = {"fold consumer",
-                                RD_KAFKA_CONSUMER,
-                                true,
-                                "--group: the group whose partitions this worker folds",
-                                NULL,
-                                /* Eager assignor: a revoke reaches every member before any
-                                 * assignment, so a partition's ledger is closed before another
-                                 * member opens it. A 6 s session (librdkafka's default is 45 s): a
-                                 * crashed worker's partitions move on sooner, and the embedded
-                                 * broker holds a group in rebalance for the session timeout after
-                                 * its last member leaves. */
-                                {{"partition.assignment.strategy", "range", NULL},
-                                 {"session.timeout.ms", "6000", NULL},
-                                 {"heartbeat.interval.ms", "2000", NULL},
-                                 {"fetch.wait.max.ms", "100", NULL},
-                                 {"enable.partition.eof", "false", NULL},
-                                 QUEUE_DEFAULTS},
-                                {OFFSETS_OWNED("the ledger")}},
+    /* Eager assignor: a revoke reaches every member before any assignment,
+     * so a partition's ledger is closed before another member opens it. A
+     * 6 s session (librdkafka's default is 45 s): a crashed worker's
+     * partitions move on sooner, and the embedded broker holds a group in
+     * rebalance for the session timeout after its last member leaves. */
+    [RF_KAFKA_FOLD_CONSUMER] = {.name = "fold consumer",
+                                .type = RD_KAFKA_CONSUMER,
+                                .needs_brokers = true,
+                                .group_why =
+                                    "--group: the group whose partitions this worker folds",
+                                .defaults = {DFLT("partition.assignment.strategy", "range"),
+                                             DFLT("session.timeout.ms", "6000"),
+                                             DFLT("heartbeat.interval.ms", "2000"),
+                                             DFLT("fetch.wait.max.ms", "100"),
+                                             DFLT("enable.partition.eof", "false"), QUEUE_DEFAULTS},
+                                .forced = {OFFSETS_OWNED("the ledger")}},
     /* 30 s rides out a leader election (RF_FOLD_PRODUCE_TIMEOUT_MS) */
-    [RF_KAFKA_FOLD_DLQ] = {"dead-letter producer",
-                           RD_KAFKA_PRODUCER,
-                           true,
-                           NULL,
-                           NULL,
-                           {{"message.timeout.ms", RF__STR(RF_FOLD_PRODUCE_TIMEOUT_MS), NULL},
-                            {"linger.ms", "0", NULL}},
-                           {DELIVERY_EXACT}},
+    [RF_KAFKA_FOLD_DLQ] = {.name = "dead-letter producer",
+                           .type = RD_KAFKA_PRODUCER,
+                           .needs_brokers = true,
+                           .defaults = {DFLT("message.timeout.ms",
+                                             RF__STR(RF_FOLD_PRODUCE_TIMEOUT_MS)),
+                                        DFLT("linger.ms", "0")},
+                           .forced = {DELIVERY_EXACT}},
     /* lz4: records repeat ids and keys, and the embedded broker keeps only
      * 5 MiB per partition (counted compressed) */
-    [RF_KAFKA_FOLD_OUTBOX] = {"outbox producer",
-                              RD_KAFKA_PRODUCER,
-                              true,
-                              NULL,
-                              NULL,
-                              {{"message.timeout.ms", RF__STR(RF_FOLD_PRODUCE_TIMEOUT_MS), NULL},
-                               {"linger.ms", "5", NULL},
-                               {"compression.type", "lz4", NULL}},
-                              {DELIVERY_EXACT}},
+    [RF_KAFKA_FOLD_OUTBOX] = {.name = "outbox producer",
+                              .type = RD_KAFKA_PRODUCER,
+                              .needs_brokers = true,
+                              .defaults = {DFLT("message.timeout.ms",
+                                                RF__STR(RF_FOLD_PRODUCE_TIMEOUT_MS)),
+                                           DFLT("linger.ms", "5"), DFLT("compression.type", "lz4")},
+                              .forced = {DELIVERY_EXACT}},
     /* offsets live in the store, so a quick failover costs nothing: a dead
      * worker's partitions move after 10 s, not librdkafka's default 45 s */
-    [RF_KAFKA_PROJECT_CONSUMER] = {"projection consumer",
-                                   RD_KAFKA_CONSUMER,
-                                   true,
-                                   "--group: the group whose partitions this worker projects",
-                                   NULL,
-                                   {{"client.id", "refold-project", NULL},
-                                    {"enable.partition.eof", "false", NULL},
-                                    {"fetch.wait.max.ms", "50", NULL},
-                                    QUEUE_DEFAULTS,
-                                    {"session.timeout.ms", "10000", NULL}},
-                                   {OFFSETS_OWNED("the projection store")}},
+    [RF_KAFKA_PROJECT_CONSUMER] = {.name = "projection consumer",
+                                   .type = RD_KAFKA_CONSUMER,
+                                   .needs_brokers = true,
+                                   .group_why =
+                                       "--group: the group whose partitions this worker projects",
+                                   .defaults = {DFLT("client.id", "refold-project"),
+                                                DFLT("enable.partition.eof", "false"),
+                                                DFLT("fetch.wait.max.ms", "50"), QUEUE_DEFAULTS,
+                                                DFLT("session.timeout.ms", "10000")},
+                                   .forced = {OFFSETS_OWNED("the projection store")}},
     /* murmur2_random: the Java client's default, so other clients put a
      * program in the same partition; large batches, fewer requests; lz4
      * costs ~35% more CPU per event for ~25% smaller batches (-X where
-     * bandwidth matters more) */
-    [RF_KAFKA_EVENTS_PRODUCER] = {"producer",
-                                  RD_KAFKA_PRODUCER,
-                                  true,
-                                  NULL,
-                                  NULL,
-                                  {{"partitioner", "murmur2_random", NULL},
-                                   {"linger.ms", "10", NULL},
-                                   {"batch.num.messages", "10000", NULL},
-                                   {"batch.size", "1000000", NULL},
-                                   {"compression.codec", "none", NULL}},
-                                  {DELIVERY_EXACT}},
+     * bandwidth matters more; docs/producing.md) */
+    [RF_KAFKA_EVENTS_PRODUCER] = {.name = "producer",
+                                  .type = RD_KAFKA_PRODUCER,
+                                  .needs_brokers = true,
+                                  .defaults = {DFLT("partitioner", "murmur2_random"),
+                                               DFLT("linger.ms", "10"),
+                                               DFLT("batch.num.messages", "10000"),
+                                               DFLT("batch.size", "1000000"),
+                                               DFLT("compression.codec", "none")},
+                                  .forced = {DELIVERY_EXACT}},
     /* same guarantees as the producer library: ordered, no duplicates per session */
-    [RF_KAFKA_REDRIVE_PRODUCER] = {"redrive producer",
-                                   RD_KAFKA_PRODUCER,
-                                   true,
-                                   NULL,
-                                   NULL,
-                                   {{"partitioner", "murmur2_random", NULL}},
-                                   {DELIVERY_EXACT}},
+    [RF_KAFKA_REDRIVE_PRODUCER] = {.name = "redrive producer",
+                                   .type = RD_KAFKA_PRODUCER,
+                                   .needs_brokers = true,
+                                   .defaults = {DFLT("partitioner", "murmur2_random")},
+                                   .forced = {DELIVERY_EXACT}},
     /* assign() needs a group id; it never joins the group nor commits to it */
-    [RF_KAFKA_REPLAY_READER] = {"replay consumer",
-                                RD_KAFKA_CONSUMER,
-                                true,
-                                NULL,
-                                "refold-replay",
-                                {{"enable.auto.offset.store", "false", NULL},
-                                 {"enable.partition.eof", "false", NULL},
-                                 {"fetch.message.max.bytes", "4194304", NULL},
-                                 QUEUE_DEFAULTS},
-                                {NEVER_COMMITS}},
-    [RF_KAFKA_DLQ_READER] = {"dead-letter reader",
-                             RD_KAFKA_CONSUMER,
-                             true,
-                             NULL,
-                             "refold-dlq-tool",
-                             {{"enable.partition.eof", "false", NULL}},
-                             {NEVER_COMMITS}},
-    [RF_KAFKA_LAG] = {"lag consumer",
-                      RD_KAFKA_CONSUMER,
-                      true,
-                      "the group whose lag is measured",
-                      NULL,
-                      {{NULL, NULL, NULL}},
-                      {NEVER_COMMITS}},
+    [RF_KAFKA_REPLAY_READER] = {.name = "replay consumer",
+                                .type = RD_KAFKA_CONSUMER,
+                                .needs_brokers = true,
+                                .default_group = "refold-replay",
+                                .defaults = {DFLT("enable.auto.offset.store", "false"),
+                                             DFLT("enable.partition.eof", "false"),
+                                             DFLT("fetch.message.max.bytes", "4194304"),
+                                             QUEUE_DEFAULTS},
+                                .forced = {NEVER_COMMITS}},
+    [RF_KAFKA_DLQ_READER] = {.name = "dead-letter reader",
+                             .type = RD_KAFKA_CONSUMER,
+                             .needs_brokers = true,
+                             .default_group = "refold-dlq-tool",
+                             .defaults = {DFLT("enable.partition.eof", "false")},
+                             .forced = {NEVER_COMMITS}},
+    [RF_KAFKA_LAG] = {.name = "lag consumer",
+                      .type = RD_KAFKA_CONSUMER,
+                      .needs_brokers = true,
+                      .group_why = "the group whose lag is measured",
+                      .forced = {NEVER_COMMITS}},
     /* This handle only hosts the mock cluster: without the log level, every
      * start notes "No `bootstrap.servers` configured" (a notice, level 5). */
-    [RF_KAFKA_MOCK_HOST] = {"embedded broker",
-                            RD_KAFKA_PRODUCER,
-                            false,
-                            NULL,
-                            NULL,
-                            {{"log_level", "4", NULL}},
-                            {{NULL, NULL, NULL}}},
+    [RF_KAFKA_MOCK_HOST] = {.name = "embedded broker",
+                            .type = RD_KAFKA_PRODUCER,
+                            .defaults = {DFLT("log_level", "4")}},
 };
 
 rf_err_t rf_kafka_opts_add_x(rf_kafka_opts_t *opts, const char *nv, rf_errbuf_t *eb)
