@@ -2,7 +2,8 @@
  * worker published to refold.events.dlq (with headers refold.reason,
  * refold.error, refold.partition, refold.offset, refold.event_id) and
  * republish chosen ones to refold.events, as they were or fixed from a JSON
- * lines file (docs/operations.md, "Dead letters"). */
+ * lines file (docs/operations.md, "Dead letters"). The Kafka side is
+ * consumers/fold/rf_dlq.h; this file prints. */
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -11,18 +12,14 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <librdkafka/rdkafka.h>
 
 #include "rf_codec.h"
 #include "rf_commands.h"
-#include "rf_kafka.h"
+#include "rf_dlq.h"
 #include "rf_jsonl.h"
 
 /* A dead letter's address in the DLQ topic. */
-typedef struct dlq_pos {
-    int32_t partition;
-    int64_t offset;
-} dlq_pos_t;
+typedef rf_dlq_pos_t dlq_pos_t;
 
 typedef struct dlq_args {
     rf_kafka_opts_t kafka;
@@ -33,203 +30,40 @@ typedef struct dlq_args {
     dlq_pos_t *pos; /* RF_DLQ_REDRIVE_MAX */
 } dlq_args_t;
 
-/* One dead letter as read (borrowed from the message). */
-typedef struct dead {
-    const rd_kafka_message_t *m;
-    char reason[RF_ERRMSG_MAX], error[64], src_part[16], src_off[24], event_id[64], program[80];
-} dead_t;
-
-static void header(const rd_kafka_message_t *m, const char *name, char *out, size_t cap)
-{
-    rd_kafka_headers_t *h = NULL;
-    const void *v = NULL;
-    size_t n = 0;
-    out[0] = 0;
-    if (rd_kafka_message_headers(m, &h) || rd_kafka_header_get_last(h, name, &v, &n) || !v) return;
-    if (n >= cap) n = cap - 1;
-    memcpy(out, v, n);
-    out[n] = 0;
-}
-
-static void dead_read(const rd_kafka_message_t *m, dead_t *d)
-{
-    d->m = m;
-    header(m, "refold.reason", d->reason, sizeof d->reason);
-    header(m, "refold.error", d->error, sizeof d->error);
-    header(m, "refold.partition", d->src_part, sizeof d->src_part);
-    header(m, "refold.offset", d->src_off, sizeof d->src_off);
-    header(m, "refold.event_id", d->event_id, sizeof d->event_id);
-    header(m, "refold.program_id", d->program, sizeof d->program);
-}
-
-/* ---- reading the DLQ ---- */
-
-static rd_kafka_t *consumer(const dlq_args_t *a, rf_errbuf_t *eb)
-{
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    /* assign() needs a group id; it never joins the group nor commits to it */
-    if (rf_kafka_conf_set(conf, "group.id", "refold-dlq-tool", eb) ||
-        rf_kafka_conf_set(conf, "enable.auto.commit", "false", eb) ||
-        rf_kafka_conf_set(conf, "enable.partition.eof", "false", eb) ||
-        rf_kafka_conf_apply(conf, &a->kafka, eb)) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    rf_kafka_conf_set_logger(conf);
-    char errstr[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        rf_errf(eb, RF_ERR_KAFKA, "cannot create consumer: %s", errstr);
-    }
-    return rk;
-}
-
-static void consumer_free(rd_kafka_t *rk)
-{
-    if (!rk) return;
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-}
-
-typedef int(dead_cb_t)(const dead_t *d, void *opaque);
-
-/* A read of the DLQ: per partition the end offset to read to. */
-typedef struct reader {
-    rd_kafka_t *rk;
-    int np;
-    int64_t *want;      /* end offset per partition (0: nothing to read) */
-    uint64_t remaining; /* messages still to read */
-} reader_t;
-
-static int dlq_partitions(const dlq_args_t *a, rd_kafka_t *rk, rf_errbuf_t *eb)
-{
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, a->topic_dlq, NULL);
-    rd_kafka_resp_err_t kerr = rd_kafka_metadata(rk, 0, t, &md, 10000);
-    rd_kafka_topic_destroy(t);
-    int np = -1;
-    if (kerr || md->topic_cnt != 1 || md->topics[0].err)
-        rf_errf(eb, RF_ERR_KAFKA, "topic '%s': %s", a->topic_dlq,
-                rd_kafka_err2str(kerr ? kerr : md->topics[0].err));
-    else
-        np = md->topics[0].partition_cnt;
-    if (md) rd_kafka_metadata_destroy(md);
-    return np;
-}
-
-/* [from, to) of partition p: everything, or the span of the selected offsets. */
-static rf_err_t dlq_range(const dlq_args_t *a, rd_kafka_t *rk, int32_t p, const dlq_pos_t *pos,
-                          int n, int64_t *from, int64_t *to, rf_errbuf_t *eb)
-{
-    int64_t lo, hi;
-    rd_kafka_resp_err_t kerr =
-        rd_kafka_query_watermark_offsets(rk, a->topic_dlq, p, &lo, &hi, 10000);
-    if (kerr) return rf_errf(eb, RF_ERR_KAFKA, "watermarks: %s", rd_kafka_err2str(kerr));
-    *from = lo, *to = hi;
-    if (n < 0) return RF_OK;
-    *from = INT64_MAX, *to = -1;
-    for (int i = 0; i < n; i++) {
-        if (pos[i].partition != p) continue;
-        if (pos[i].offset < lo || pos[i].offset >= hi)
-            return rf_errf(eb, RF_ERR_NOT_FOUND,
-                           "no dead letter at %d:%lld (partition %d holds "
-                           "%lld..%lld)",
-                           (int)p, (long long)pos[i].offset, (int)p, (long long)lo,
-                           (long long)hi - 1);
-        if (pos[i].offset < *from) *from = pos[i].offset;
-        if (pos[i].offset + 1 > *to) *to = pos[i].offset + 1;
-    }
-    return RF_OK;
-}
-
-static rf_err_t reader_open(reader_t *r, const dlq_args_t *a, const dlq_pos_t *pos, int n,
-                            rf_errbuf_t *eb)
-{
-    memset(r, 0, sizeof *r);
-    if (!(r->rk = consumer(a, eb))) return RF_ERR_KAFKA;
-    if ((r->np = dlq_partitions(a, r->rk, eb)) < 0) return RF_ERR_KAFKA;
-    for (int i = 0; i < n; i++)
-        if (pos[i].partition < 0 || pos[i].partition >= r->np)
-            return rf_errf(eb, RF_ERR_NOT_FOUND, "'%s' has no partition %d", a->topic_dlq,
-                           (int)pos[i].partition);
-    if (!(r->want = calloc((size_t)r->np + 1, sizeof *r->want)))
-        return rf_errf(eb, RF_ERR_NOMEM, "out of memory");
-    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(r->np + 1);
-    rf_err_t err = RF_OK;
-    for (int32_t p = 0; p < r->np && !err; p++) {
-        int64_t from = 0, to = 0;
-        err = dlq_range(a, r->rk, p, pos, n, &from, &to, eb);
-        if (err || from >= to) continue;
-        r->want[p] = to;
-        r->remaining += (uint64_t)(to - from);
-        rd_kafka_topic_partition_list_add(tl, a->topic_dlq, p)->offset = from;
-    }
-    rd_kafka_resp_err_t kerr;
-    if (!err && tl->cnt && (kerr = rd_kafka_assign(r->rk, tl)))
-        err = rf_errf(eb, RF_ERR_KAFKA, "assign: %s", rd_kafka_err2str(kerr));
-    rd_kafka_topic_partition_list_destroy(tl);
-    return err;
-}
-
-static void reader_close(reader_t *r)
-{
-    free(r->want);
-    consumer_free(r->rk);
-}
-
-/* Reads the DLQ messages selected (pos, n) or every one (n < 0), up to the
- * high watermarks at start, calling cb for each; cb returns non-zero to stop. */
-static rf_err_t dlq_read(const dlq_args_t *a, const dlq_pos_t *pos, int n, dead_cb_t *cb,
+/* Reads the DLQ messages selected (pos, n) or every one (n < 0). */
+static rf_err_t dlq_read(const dlq_args_t *a, const dlq_pos_t *pos, int n, rf_dlq_letter_cb_t *cb,
                          void *opaque, rf_errbuf_t *eb)
 {
-    reader_t r;
-    rf_err_t err = reader_open(&r, a, pos, n, eb);
-    int idle = 0, stop = 0;
-    while (!err && !stop && r.remaining > 0) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(r.rk, 100);
-        if (!m) {
-            if (++idle > RF_REPLAY_IDLE_MS / 100)
-                err = rf_errf(eb, RF_ERR_TIMEOUT, "'%s' stopped delivering", a->topic_dlq);
-            continue;
-        }
-        idle = 0;
-        if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            err = rf_errf(eb, RF_ERR_KAFKA, "consume: %s", rd_kafka_message_errstr(m));
-        else if (!m->err && m->partition < r.np && m->offset < r.want[m->partition]) {
-            r.remaining--;
-            bool chosen = n < 0;
-            for (int i = 0; i < n && !chosen; i++)
-                chosen = pos[i].partition == m->partition && pos[i].offset == m->offset;
-            dead_t d;
-            dead_read(m, &d);
-            if (chosen) stop = cb(&d, opaque);
-        }
-        rd_kafka_message_destroy(m);
-    }
-    reader_close(&r);
-    return err;
+    return rf_dlq_read(&a->kafka, a->topic_dlq, pos, n, cb, opaque, eb);
+}
+
+/* The key as text for printing: "-" when there is none. */
+static int key_len(const rf_dlq_letter_t *d)
+{
+    return d->key ? (int)d->key_len : 1;
+}
+static const char *key_str(const rf_dlq_letter_t *d)
+{
+    return d->key ? (const char *)d->key : "-";
 }
 
 /* ---- list ---- */
 
-static int list_one(const dead_t *d, void *opaque)
+static int list_one(const rf_dlq_letter_t *d, void *opaque)
 {
     json_t *arr = opaque;
-    const rd_kafka_message_t *m = d->m;
     if (arr) {
         json_array_append_new(
-            arr, json_pack("{s:i,s:I,s:s,s:s,s:s,s:s,s:s,s:s%,s:i}", "partition", (int)m->partition,
-                           "offset", (json_int_t)m->offset, "source_partition", d->src_part,
-                           "source_offset", d->src_off, "error", d->error, "reason", d->reason,
-                           "event_id", d->event_id, "key", m->key ? (const char *)m->key : "",
-                           (size_t)(m->key ? m->key_len : 0), "bytes", (int)m->len));
+            arr, json_pack("{s:i,s:I,s:s,s:s,s:s,s:s,s:s,s:s%,s:i}", "partition",
+                           (int)d->pos.partition, "offset", (json_int_t)d->pos.offset,
+                           "source_partition", d->src_part, "source_offset", d->src_off, "error",
+                           d->error, "reason", d->reason, "event_id", d->event_id, "key",
+                           d->key ? (const char *)d->key : "", d->key_len, "bytes", (int)d->len));
         return 0;
     }
-    printf("%d:%-8lld source %s:%-8s %-16s %-36s %-16.*s %6zu bytes  %s\n", (int)m->partition,
-           (long long)m->offset, d->src_part, d->src_off, d->error,
-           d->event_id[0] ? d->event_id : "-", (int)(m->key ? m->key_len : 1),
-           m->key ? (const char *)m->key : "-", m->len, d->reason);
+    printf("%d:%-8lld source %s:%-8s %-16s %-36s %-16.*s %6zu bytes  %s\n", (int)d->pos.partition,
+           (long long)d->pos.offset, d->src_part, d->src_off, d->error,
+           d->event_id[0] ? d->event_id : "-", key_len(d), key_str(d), d->len, d->reason);
     return 0;
 }
 
@@ -275,15 +109,14 @@ static void hexdump(const uint8_t *b, size_t n)
     }
 }
 
-static int show_one(const dead_t *d, void *opaque)
+static int show_one(const rf_dlq_letter_t *d, void *opaque)
 {
     int json = *(int *)opaque;
-    const rd_kafka_message_t *m = d->m;
     rf_errbuf_t eb = {{0}};
     rf_codec_t *c = rf_codec_new(&eb);
     rf_event_t *ev = malloc(sizeof *ev);
     char *line = malloc(RF_JSONL_OUT_MAX);
-    rf_err_t derr = c && ev ? rf_codec_decode_event(c, m->payload, m->len, ev, &eb) : RF_ERR_NOMEM;
+    rf_err_t derr = c && ev ? rf_codec_decode_event(c, d->payload, d->len, ev, &eb) : RF_ERR_NOMEM;
     size_t ll = 0;
     if (!derr && line && rf_jsonl_format(ev, line, RF_JSONL_OUT_MAX, &ll, &eb) == RF_OK)
         line[ll] = 0;
@@ -291,10 +124,10 @@ static int show_one(const dead_t *d, void *opaque)
         line[0] = 0;
     if (json) {
         json_t *o = json_pack(
-            "{s:i,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s}", "partition", (int)m->partition, "offset",
-            (json_int_t)m->offset, "source_partition", d->src_part, "source_offset", d->src_off,
-            "error", d->error, "reason", d->reason, "event_id", d->event_id, "decode",
-            derr ? eb.msg : "ok", "bytes", (int)m->len, "event", line ? line : "");
+            "{s:i,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s}", "partition", (int)d->pos.partition,
+            "offset", (json_int_t)d->pos.offset, "source_partition", d->src_part, "source_offset",
+            d->src_off, "error", d->error, "reason", d->reason, "event_id", d->event_id, "decode",
+            derr ? eb.msg : "ok", "bytes", (int)d->len, "event", line ? line : "");
         char *s = json_dumps(o, JSON_COMPACT);
         if (s) puts(s);
         free(s);
@@ -303,13 +136,13 @@ static int show_one(const dead_t *d, void *opaque)
         printf("dead letter %d:%lld of %s\n  source     refold.events [%s] offset %s\n"
                "  error      %s\n  reason     %s\n  event id   %s\n  key        %.*s\n"
                "  decode now %s\n",
-               (int)m->partition, (long long)m->offset, "refold.events.dlq", d->src_part,
-               d->src_off, d->error, d->reason, d->event_id[0] ? d->event_id : "-",
-               (int)(m->key ? m->key_len : 1), m->key ? (const char *)m->key : "-",
+               (int)d->pos.partition, (long long)d->pos.offset, "refold.events.dlq", d->src_part,
+               d->src_off, d->error, d->reason, d->event_id[0] ? d->event_id : "-", key_len(d),
+               key_str(d),
                derr ? eb.msg : "ok (the event decodes today: a redrive as is may fold it)");
         if (line && line[0]) printf("  as JSON    %s", line);
-        printf("  bytes      %zu\n", m->len);
-        hexdump(m->payload, m->len);
+        printf("  bytes      %zu\n", d->len);
+        hexdump(d->payload, d->len);
     }
     free(line);
     free(ev);
@@ -358,6 +191,9 @@ static int dlq_show(const dlq_args_t *a, const char *which)
 
 /* ---- redrive ---- */
 
+/* How long the redriven events may take to be acknowledged. */
+#define REDRIVE_FLUSH_MS 30000
+
 typedef struct fix {
     char event_id[RF_UUID_STR_LEN + 1];
     char program[RF_ID_BUF];
@@ -368,10 +204,10 @@ typedef struct fix {
 
 typedef struct redrive {
     const dlq_args_t *a;
-    rd_kafka_t *prod;
+    rf_dlq_redriver_t *rd; /* NULL: dry run */
     fix_t *fixes;
     int nfixes;
-    uint64_t queued, skipped, delivered, failed;
+    uint64_t skipped;
     rf_err_t err;
     rf_errbuf_t *eb;
 } redrive_t;
@@ -423,47 +259,19 @@ static rf_err_t load_fixes(redrive_t *r, const char *path)
     return err;
 }
 
-static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+static void on_delivery(const rf_dlq_delivery_t *d, void *opaque)
 {
-    (void)rk;
     redrive_t *r = opaque;
-    if (m->err) {
-        r->failed++;
-        fprintf(stderr, "refold dlq redrive: delivery failed: %s\n", rd_kafka_err2str(m->err));
-    } else {
-        r->delivered++;
-        if (!r->a->json)
-            printf("  -> %s [%d] offset %lld\n", r->a->topic_events, (int)m->partition,
-                   (long long)m->offset);
-    }
-}
-
-static rd_kafka_t *producer(redrive_t *r)
-{
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    /* same guarantees as the producer library: ordered, no duplicates per session */
-    if (rf_kafka_conf_set(conf, "enable.idempotence", "true", r->eb) ||
-        rf_kafka_conf_set(conf, "acks", "all", r->eb) ||
-        rf_kafka_conf_set(conf, "partitioner", "murmur2_random", r->eb) ||
-        rf_kafka_conf_apply(conf, &r->a->kafka, r->eb)) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    rf_kafka_conf_set_logger(conf);
-    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
-    rd_kafka_conf_set_opaque(conf, r);
-    char errstr[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        rf_errf(r->eb, RF_ERR_KAFKA, "cannot create producer: %s", errstr);
-    }
-    return rk;
+    if (d->err)
+        fprintf(stderr, "refold dlq redrive: delivery failed: %s\n", d->errmsg);
+    else if (!r->a->json)
+        printf("  -> %s [%d] offset %lld\n", r->a->topic_events, (int)d->partition,
+               (long long)d->offset);
 }
 
 /* The fix for a dead letter: by event id, or the only fix for the only
  * selected dead letter (an undecodable one has no event id). */
-static fix_t *fix_for(redrive_t *r, const dead_t *d)
+static fix_t *fix_for(redrive_t *r, const rf_dlq_letter_t *d)
 {
     for (int i = 0; i < r->nfixes; i++)
         if (d->event_id[0] && !strcmp(r->fixes[i].event_id, d->event_id)) return &r->fixes[i];
@@ -471,12 +279,11 @@ static fix_t *fix_for(redrive_t *r, const dead_t *d)
     return NULL;
 }
 
-static int redrive_one(const dead_t *d, void *opaque)
+static int redrive_one(const rf_dlq_letter_t *d, void *opaque)
 {
     redrive_t *r = opaque;
-    const rd_kafka_message_t *m = d->m;
-    const void *key = m->key, *val = m->payload;
-    size_t klen = m->key_len, vlen = m->len;
+    const void *key = d->key, *val = d->payload;
+    size_t klen = d->key_len, vlen = d->len;
     const char *what = "original bytes";
     if (r->a->fix_from) {
         fix_t *fx = fix_for(r, d);
@@ -484,8 +291,8 @@ static int redrive_one(const dead_t *d, void *opaque)
             r->skipped++;
             fprintf(stderr,
                     "refold dlq redrive: %d:%lld (event %s): no fixed event in '%s'; skipped\n",
-                    (int)m->partition, (long long)m->offset, d->event_id[0] ? d->event_id : "-",
-                    r->a->fix_from);
+                    (int)d->pos.partition, (long long)d->pos.offset,
+                    d->event_id[0] ? d->event_id : "-", r->a->fix_from);
             return 0;
         }
         fx->used = true;
@@ -493,44 +300,31 @@ static int redrive_one(const dead_t *d, void *opaque)
         val = fx->bytes, vlen = fx->len;
         what = "fixed event";
     }
-    char from[64];
-    snprintf(from, sizeof from, "%d:%lld", (int)m->partition, (long long)m->offset);
     if (!r->a->json)
-        printf("redrive dlq %s (%s, %s): %s%s\n", from, d->error,
-               d->event_id[0] ? d->event_id : "-", what, r->a->dry_run ? " [dry run]" : "");
+        printf("redrive dlq %d:%lld (%s, %s): %s%s\n", (int)d->pos.partition,
+               (long long)d->pos.offset, d->error, d->event_id[0] ? d->event_id : "-", what,
+               r->a->dry_run ? " [dry run]" : "");
     if (r->a->dry_run) return 0;
-    rd_kafka_resp_err_t kerr;
-    for (int waited = 0;; waited += 100) {
-        kerr = rd_kafka_producev(
-            r->prod, RD_KAFKA_V_TOPIC(r->a->topic_events), RD_KAFKA_V_KEY(key, klen),
-            RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_HEADER("refold.redriven_from", from, -1), RD_KAFKA_V_END);
-        if (kerr != RD_KAFKA_RESP_ERR__QUEUE_FULL || waited > 10000) break;
-        rd_kafka_poll(r->prod, 100);
-    }
-    if (kerr) {
-        r->err = rf_errf(r->eb, RF_ERR_KAFKA, "produce: %s", rd_kafka_err2str(kerr));
-        return 1;
-    }
-    r->queued++;
-    rd_kafka_poll(r->prod, 0);
-    return 0;
+    r->err = rf_dlq_redrive(r->rd, &d->pos, key, klen, val, vlen, r->eb);
+    return r->err != RF_OK;
 }
 
 static int redrive_finish(redrive_t *r)
 {
-    if (r->prod && rd_kafka_flush(r->prod, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR && !r->err)
-        r->err = rf_errf(r->eb, RF_ERR_TIMEOUT, "%d redriven events not acknowledged in 30 s",
-                         rd_kafka_outq_len(r->prod));
+    if (r->rd) {
+        rf_err_t err = rf_dlq_redriver_flush(r->rd, REDRIVE_FLUSH_MS, r->err ? NULL : r->eb);
+        if (err && !r->err) r->err = err;
+    }
     for (int i = 0; i < r->nfixes; i++)
         if (!r->fixes[i].used)
             fprintf(stderr,
                     "refold dlq redrive: fixed event %s matches no selected dead letter; "
                     "not published\n",
                     r->fixes[i].event_id);
+    rf_dlq_counts_t n = rf_dlq_redriver_counts(r->rd);
     if (r->a->json) {
-        json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:b}", "queued", (json_int_t)r->queued, "delivered",
-                              (json_int_t)r->delivered, "failed", (json_int_t)r->failed, "skipped",
+        json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:b}", "queued", (json_int_t)n.queued, "delivered",
+                              (json_int_t)n.delivered, "failed", (json_int_t)n.failed, "skipped",
                               (json_int_t)r->skipped, "dry_run", r->a->dry_run);
         char *s = json_dumps(o, JSON_COMPACT);
         if (s) puts(s);
@@ -538,11 +332,11 @@ static int redrive_finish(redrive_t *r)
         json_decref(o);
     } else {
         printf("%llu redriven, %llu delivered, %llu failed, %llu skipped\n",
-               (unsigned long long)r->queued, (unsigned long long)r->delivered,
-               (unsigned long long)r->failed, (unsigned long long)r->skipped);
+               (unsigned long long)n.queued, (unsigned long long)n.delivered,
+               (unsigned long long)n.failed, (unsigned long long)r->skipped);
     }
     if (r->err) fprintf(stderr, "refold dlq redrive: %s\n", r->eb->msg);
-    return r->err || r->failed || r->skipped ? 1 : 0;
+    return r->err || n.failed || r->skipped ? 1 : 0;
 }
 
 static int dlq_redrive(const dlq_args_t *a)
@@ -553,15 +347,17 @@ static int dlq_redrive(const dlq_args_t *a)
         return 2;
     }
     rf_errbuf_t eb = {{0}};
-    redrive_t r = {a, NULL, NULL, 0, 0, 0, 0, 0, RF_OK, &eb};
+    redrive_t r = {.a = a, .err = RF_OK, .eb = &eb};
     if (a->fix_from) r.err = load_fixes(&r, a->fix_from);
-    if (!r.err && !a->dry_run && !(r.prod = producer(&r))) r.err = RF_ERR_KAFKA;
+    if (!r.err && !a->dry_run &&
+        !(r.rd = rf_dlq_redriver_new(&a->kafka, a->topic_events, on_delivery, &r, &eb)))
+        r.err = RF_ERR_KAFKA;
     if (!r.err) {
         rf_err_t err = dlq_read(a, a->pos, a->all ? -1 : a->npos, redrive_one, &r, &eb);
         if (err && !r.err) r.err = err;
     }
     int rc = redrive_finish(&r);
-    if (r.prod) rd_kafka_destroy(r.prod);
+    rf_dlq_redriver_destroy(r.rd);
     for (int i = 0; i < r.nfixes; i++)
         free(r.fixes[i].bytes);
     free(r.fixes);

@@ -73,44 +73,16 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
            reason, fatal[0] ? ": " : "", fatal);
 }
 
-/* refold's defaults, set before -X so any of them can be overridden. */
-static rf_err_t set_defaults(rd_kafka_conf_t *kc, rf_errbuf_t *eb)
-{
-    static const char *const defaults[][2] = {
-        {"enable.idempotence", "true"},    {"acks", "all"},
-        {"partitioner", "murmur2_random"}, {"linger.ms", "10"},
-        {"batch.num.messages", "10000"},   {"batch.size", "1000000"},
-        {"compression.codec", "none"},
-    };
-    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
-        rf_err_t err = rf_kafka_conf_set(kc, defaults[i][0], defaults[i][1], eb);
-        if (err != RF_OK) return err;
-    }
-    return RF_OK;
-}
-
+/* Settings and forced ones (idempotence, acks): rf_kafka.c, RF_KAFKA_EVENTS_PRODUCER. */
 static rd_kafka_t *create_kafka(rf_producer_t *p, rf_errbuf_t *eb)
 {
-    const rf_producer_conf_t *conf = &p->conf;
-    if (!conf->kafka.brokers || !conf->kafka.brokers[0]) {
-        rf_errf(eb, RF_ERR_CONFIG, "no brokers given (use --brokers host:port)");
-        return NULL;
-    }
-    rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    rf_kafka_conf_set_logger(kc);
-    if (set_defaults(kc, eb) != RF_OK || rf_kafka_conf_apply(kc, &conf->kafka, eb) != RF_OK) {
-        rd_kafka_conf_destroy(kc);
-        return NULL;
-    }
-    rd_kafka_conf_set_dr_msg_cb(kc, on_dr);
-    rd_kafka_conf_set_error_cb(kc, on_error);
-    rd_kafka_conf_set_opaque(kc, p);
-    char errstr[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof errstr);
-    if (!rk) {
-        rd_kafka_conf_destroy(kc);
-        rf_errf(eb, RF_ERR_KAFKA, "cannot create producer: %s", errstr);
-    }
+    rf_kafka_client_t spec = {.role = RF_KAFKA_EVENTS_PRODUCER,
+                              .opts = &p->conf.kafka,
+                              .opaque = p,
+                              .dr_msg_cb = on_dr,
+                              .error_cb = on_error};
+    rd_kafka_t *rk = NULL;
+    (void)rf_kafka_client_new(&spec, &rk, eb);
     return rk;
 }
 

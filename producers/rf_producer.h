@@ -54,7 +54,8 @@ typedef void(rf_delivery_cb_t)(const rf_delivery_t *d, void *opaque);
 
 typedef struct rf_producer_conf {
     rf_kafka_opts_t kafka;         /* brokers (required) and -X properties, applied
-                                    * after refold's defaults so they override them */
+                                    * after refold's defaults so they override them
+                                    * (not the forced ones: rf_producer_new) */
     const char *topic;             /* NULL: RF_TOPIC_EVENTS */
     int32_t schema_id;             /* writer schema; 0: RF_SCHEMA_ID_EVENT */
     rf_delivery_cb_t *on_delivery; /* NULL: results only counted in the stats */
@@ -64,9 +65,12 @@ typedef struct rf_producer_conf {
 /* Zeroes conf (no brokers, default topic and schema, no callback). */
 void rf_producer_conf_init(rf_producer_conf_t *conf);
 
-/* Creates a producer. refold's defaults (set explicitly, before -X):
- * enable.idempotence=true, acks=all, partitioner=murmur2_random, linger.ms=10,
- * batch.num.messages=10000, batch.size=1000000, compression.codec=none.
+/* Creates a producer (rf_kafka.h, RF_KAFKA_EVENTS_PRODUCER). refold's
+ * defaults (before -X, which overrides them): partitioner=murmur2_random,
+ * linger.ms=10, batch.num.messages=10000, batch.size=1000000,
+ * compression.codec=none. Forced (after -X, which cannot change them: the
+ * fold depends on each partition's events arriving once and in order):
+ * enable.idempotence=true, acks=all.
  * conf is copied; its strings (brokers, -X, topic) must outlive the producer.
  * NULL on failure with RF_ERR_CONFIG/RF_ERR_KAFKA's message in eb. */
 rf_producer_t *rf_producer_new(const rf_producer_conf_t *conf, rf_errbuf_t *eb);

@@ -1,6 +1,6 @@
 /* rf_codec_int.h: internals of the codec shared by rf_codec.c (manifest,
- * registry, framing), rf_codec_plan.c (schema plans, binary walk) and
- * rf_cmd_schemas.c. Not part of the public API. */
+ * registry, framing), rf_codec_plan.c (schema plans), rf_codec_plan_walk.c
+ * (binary walk) and rf_cmd_schemas.c. Not part of the public API. */
 #ifndef RF_CODEC_INT_H
 #define RF_CODEC_INT_H
 
@@ -104,6 +104,71 @@ rf_err_t rf__plan_encode(const rf__plan_t *p, const void *base, int type, uint8_
  * body union's event type (events only). */
 rf_err_t rf__plan_decode(const rf__plan_t *p, const uint8_t *in, size_t len, void *base, int *type,
                          int32_t id, rf_errbuf_t *eb);
+
+/* ---- plan internals: rf_codec_plan.c compiles them, rf_codec_plan_walk.c
+ * walks Avro binary with them ---- */
+
+typedef struct rf__wunion {
+    size_t n;
+    const rf__plan_t **branch; /* NULL: a writer branch the reader does not know */
+    avro_schema_t *wbranch;    /* writer branch schemas, for messages */
+    int by_type[RF_EV__COUNT]; /* writer branch index of each event type, or -1 */
+} rf__wunion_t;
+
+struct rf__wfield {
+    const char *name;       /* writer field name (owned by the schema) */
+    avro_schema_t ws;       /* writer field type, links resolved */
+    const rf__slot_t *slot; /* NULL: not in the reader, skipped */
+    const rf__plan_t *item; /* RF__K_ARRAY */
+    avro_schema_t item_ws;  /* RF__K_ARRAY: writer item type */
+    const rf__wunion_t *u;  /* RF__K_BODY */
+};
+
+struct rf__dflt {
+    const rf__slot_t *slot;
+    int64_t num;
+    const char *str;
+};
+
+/* A schema with named-type links followed (bounded: links may not cycle). */
+static inline avro_schema_t rf__schema_deref(avro_schema_t s)
+{
+    for (int i = 0; i < 8 && s && is_avro_link(s); i++)
+        s = avro_schema_link_target(s);
+    return s;
+}
+
+/* Whether a slot of kind k can read writer type ws (no union). Inline: the
+ * decoder asks per field. */
+static inline bool rf__type_ok_plain(rf__kind_t k, avro_schema_t ws)
+{
+    switch (k) {
+    case RF__K_STR:
+    case RF__K_HASH32:
+    case RF__K_BUCKET:
+        return is_avro_string(ws) || is_avro_bytes(ws);
+    case RF__K_LONG:
+    case RF__K_ULONG:
+        return is_avro_int64(ws) || is_avro_int32(ws);
+    case RF__K_INT:
+        return is_avro_int32(ws);
+    case RF__K_BOOL:
+        return is_avro_boolean(ws);
+    case RF__K_BODY:
+        return is_avro_union(ws);
+    case RF__K_ARRAY:
+        return is_avro_array(ws);
+    }
+    return false;
+}
+
+/* A scalar slot may also read a writer union (e.g. ["null", "string"]) with
+ * at least one matching branch; Avro resolution then fails only for a
+ * message whose branch does not match (checked when reading). */
+static inline bool rf__union_scalar(rf__kind_t k, avro_schema_t ws)
+{
+    return k != RF__K_BODY && k != RF__K_ARRAY && is_avro_union(ws);
+}
 
 /* Strict UTF-8 check (rf_event.c). */
 bool rf__utf8_valid(const uint8_t *s, size_t n);

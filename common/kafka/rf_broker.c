@@ -26,18 +26,9 @@ rf_broker_t *rf_broker_start(int partitions, int nbrokers, rf_errbuf_t *eb)
         rf_errf(eb, RF_ERR_CONFIG, "brokers must be 1..16, not %d", nbrokers);
         return NULL;
     }
-    char errstr[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rf_kafka_conf_set_logger(conf);
-    /* This handle only hosts the mock cluster: without the log level, every
-     * start notes "No `bootstrap.servers` configured" (a notice, level 5). */
-    (void)rf_kafka_conf_set(conf, "log_level", "4", NULL);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        rf_errf(eb, RF_ERR_KAFKA, "cannot create broker handle: %s", errstr);
-        return NULL;
-    }
+    rf_kafka_client_t spec = {.role = RF_KAFKA_MOCK_HOST};
+    rd_kafka_t *rk = NULL;
+    if (rf_kafka_client_new(&spec, &rk, eb) != RF_OK) return NULL;
     rd_kafka_mock_cluster_t *mock = rd_kafka_mock_cluster_new(rk, nbrokers);
     if (!mock) {
         rd_kafka_destroy(rk);

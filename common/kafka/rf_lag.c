@@ -46,18 +46,9 @@ rf_lag_t *rf_lag_new(const rf_kafka_opts_t *opts, const char *group, const char 
         rf_errf(eb, RF_ERR_CONFIG, "cannot watch topic '%s'", topic);
         return NULL;
     }
-    rd_kafka_conf_t *conf = rf_kafka_conf_new(opts, eb);
-    if (!conf || rf_kafka_conf_set(conf, "group.id", group, eb) != RF_OK ||
-        rf_kafka_conf_set(conf, "enable.auto.commit", "false", eb) != RF_OK) {
-        if (conf) rd_kafka_conf_destroy(conf);
+    rf_kafka_client_t spec = {.role = RF_KAFKA_LAG, .opts = opts, .group = group};
+    if (rf_kafka_client_new(&spec, &l->rk, eb) != RF_OK) {
         free(l);
-        return NULL;
-    }
-    char errstr[512];
-    if (!(l->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr))) {
-        rd_kafka_conf_destroy(conf);
-        free(l);
-        rf_errf(eb, RF_ERR_KAFKA, "cannot create consumer: %s", errstr);
         return NULL;
     }
     if ((l->partitions = topic_partitions(l->rk, topic, eb)) < 0) {

@@ -30,20 +30,21 @@ static void dlq_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         snprintf(w->dlq_error, sizeof w->dlq_error, "%s", rd_kafka_err2str(m->err));
 }
 
-rf_err_t rf__fold_dlq_init(rf_fold_worker_t *w, rd_kafka_conf_t *conf)
+rf_err_t rf__fold_dlq_init(rf_fold_worker_t *w, rf_kafka_client_t *spec)
 {
+    spec->dr_msg_cb = dlq_dr;
+    rf_errbuf_t eb = {{0}};
+    rf_err_t err = rf_kafka_client_new(spec, &w->dlq, &eb);
+    if (err != RF_OK) return rf__fold_fail(w, err, "%s", eb.msg);
+    /* -X may have changed it: dlq_wait waits as long as librdkafka may take */
     char tmo[32];
     size_t sz = sizeof tmo;
-    w->dlq_timeout_ms = RF_FOLD_PRODUCE_TIMEOUT_MS;
-    if (rd_kafka_conf_get(conf, "message.timeout.ms", tmo, &sz) == RD_KAFKA_CONF_OK)
-        w->dlq_timeout_ms = atoi(tmo);
-    rd_kafka_conf_set_dr_msg_cb(conf, dlq_dr);
-    char errstr[512];
-    w->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (!w->dlq) {
-        rd_kafka_conf_destroy(conf);
-        return rf__fold_fail(w, RF_ERR_KAFKA, "cannot create the dead-letter producer: %s", errstr);
-    }
+    int64_t ms = RF_FOLD_PRODUCE_TIMEOUT_MS;
+    if (rd_kafka_conf_get(rd_kafka_conf(w->dlq), "message.timeout.ms", tmo, &sz) ==
+            RD_KAFKA_CONF_OK &&
+        rf_parse_i64(tmo, 0, INT32_MAX, &ms, "message.timeout.ms", &eb) != RF_OK)
+        return rf__fold_fail(w, RF_ERR_CONFIG, "dead-letter producer: %s", eb.msg);
+    w->dlq_timeout_ms = (int)ms;
     return RF_OK;
 }
 

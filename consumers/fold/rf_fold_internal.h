@@ -110,14 +110,16 @@ rf_err_t rf__fold_fail(rf_fold_worker_t *w, rf_err_t err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* DLQ (rf_fold_dlq.c) */
-rf_err_t rf__fold_dlq_init(rf_fold_worker_t *w, rd_kafka_conf_t *conf);
+/* Creates the DLQ producer of spec (the worker's -X and error callback). */
+rf_err_t rf__fold_dlq_init(rf_fold_worker_t *w, rf_kafka_client_t *spec);
 rf_err_t rf__fold_dlq_send(rf_fold_worker_t *w, const rd_kafka_message_t *m,
                            const rf_fold_result_t *res);
 /* Waits until every dead letter is acknowledged; a fatal error if one failed. */
 rf_err_t rf__fold_dlq_wait(rf_fold_worker_t *w);
 
 /* Outbox (rf_fold_outbox.c) */
-rf_err_t rf__fold_outbox_init(rf_fold_worker_t *w, rd_kafka_conf_t *conf);
+/* Creates the outbox producer of spec (the worker's -X and error callback). */
+rf_err_t rf__fold_outbox_init(rf_fold_worker_t *w, rf_kafka_client_t *spec);
 void rf__fold_outbox_open(rf_fold_worker_t *w, rf_fold_part_t *p, uint64_t acked_seq);
 /* Publishes what each partition may (bounded in-flight) and serves reports. */
 rf_err_t rf__fold_outbox_pump(rf_fold_worker_t *w);

@@ -75,16 +75,12 @@ static void outbox_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     }
 }
 
-rf_err_t rf__fold_outbox_init(rf_fold_worker_t *w, rd_kafka_conf_t *conf)
+rf_err_t rf__fold_outbox_init(rf_fold_worker_t *w, rf_kafka_client_t *spec)
 {
-    rd_kafka_conf_set_dr_msg_cb(conf, outbox_dr);
-    char errstr[512];
-    w->outbox = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (!w->outbox) {
-        rd_kafka_conf_destroy(conf);
-        return rf__fold_fail(w, RF_ERR_KAFKA, "cannot create the outbox producer: %s", errstr);
-    }
-    return RF_OK;
+    spec->dr_msg_cb = outbox_dr;
+    rf_errbuf_t eb = {{0}};
+    rf_err_t err = rf_kafka_client_new(spec, &w->outbox, &eb);
+    return err != RF_OK ? rf__fold_fail(w, err, "%s", eb.msg) : RF_OK;
 }
 
 void rf__fold_outbox_open(rf_fold_worker_t *w, rf_fold_part_t *p, uint64_t acked_seq)

@@ -117,52 +117,21 @@ static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *op
     rf_log(RF_LOG_WARN, "fold: kafka %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
-/* Sets each "name", "value" pair of kv (NULL-terminated). */
-static rf_err_t conf_set_all(rd_kafka_conf_t *conf, const char *const *kv, rf_errbuf_t *eb)
+/* A client of the worker: its -X, its error callback, the worker as opaque. */
+static rf_kafka_client_t client_spec(rf_fold_worker_t *w, rf_kafka_role_t role)
 {
-    for (int i = 0; kv[i]; i += 2) {
-        rf_err_t err = rf_kafka_conf_set(conf, kv[i], kv[i + 1], eb);
-        if (err != RF_OK) return err;
-    }
-    return RF_OK;
+    return (rf_kafka_client_t){
+        .role = role, .opts = &w->conf.kafka, .opaque = w, .error_cb = on_kafka_error};
 }
 
-/* A conf with refold's defaults, then -X, then the settings correctness
- * rests on (forced: -X cannot weaken them). */
-static rd_kafka_conf_t *client_conf(rf_fold_worker_t *w, const char *const *defaults,
-                                    const char *const *forced, rf_errbuf_t *eb)
-{
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rf_kafka_conf_set_logger(conf);
-    rd_kafka_conf_set_opaque(conf, w);
-    rd_kafka_conf_set_error_cb(conf, on_kafka_error);
-    if (conf_set_all(conf, defaults, eb) != RF_OK ||
-        rf_kafka_conf_apply(conf, &w->conf.kafka, eb) != RF_OK ||
-        conf_set_all(conf, forced, eb) != RF_OK) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    return conf;
-}
-
+/* Settings and forced ones: rf_kafka.c, RF_KAFKA_FOLD_DLQ and _OUTBOX. */
 static rf_err_t make_producers(rf_fold_worker_t *w)
 {
-    char tmo[16];
-    snprintf(tmo, sizeof tmo, "%d", RF_FOLD_PRODUCE_TIMEOUT_MS);
-    const char *defaults[] = {"message.timeout.ms", tmo, "linger.ms", "0", NULL};
-    const char *forced[] = {"enable.idempotence", "true", "acks", "all", NULL};
-    rf_errbuf_t eb = {{0}};
-    rd_kafka_conf_t *conf = client_conf(w, defaults, forced, &eb);
-    if (!conf) return rf__fold_fail(w, RF_ERR_CONFIG, "dead-letter producer: %s", eb.msg);
-    rf_err_t err = rf__fold_dlq_init(w, conf);
+    rf_kafka_client_t spec = client_spec(w, RF_KAFKA_FOLD_DLQ);
+    rf_err_t err = rf__fold_dlq_init(w, &spec);
     if (err != RF_OK || w->conf.no_outbox) return err;
-    /* lz4: records repeat ids and keys, and the embedded broker keeps only
-     * 5 MiB per partition (counted compressed) */
-    const char *ob_defaults[] = {"message.timeout.ms", tmo,   "linger.ms", "5",
-                                 "compression.type",   "lz4", NULL};
-    conf = client_conf(w, ob_defaults, forced, &eb);
-    if (!conf) return rf__fold_fail(w, RF_ERR_CONFIG, "outbox producer: %s", eb.msg);
-    return rf__fold_outbox_init(w, conf);
+    spec = client_spec(w, RF_KAFKA_FOLD_OUTBOX);
+    return rf__fold_outbox_init(w, &spec);
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -177,48 +146,16 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rf_log(RF_LOG_DEBUG, "fold: broker offset commit: %s", rd_kafka_err2str(err));
 }
 
+/* Settings and forced ones (group, offsets): rf_kafka.c, RF_KAFKA_FOLD_CONSUMER. */
 static rf_err_t make_consumer(rf_fold_worker_t *w)
 {
-    /* Eager assignor: a revoke reaches every member before any assignment,
-     * so a partition's ledger is closed before another member opens it.
-     * A 6 s session (librdkafka's default is 45 s): a crashed worker's
-     * partitions move on sooner, and the embedded broker holds a group in
-     * rebalance for the session timeout after its last member leaves. */
-    const char *defaults[] = {"partition.assignment.strategy",
-                              "range",
-                              "session.timeout.ms",
-                              "6000",
-                              "heartbeat.interval.ms",
-                              "2000",
-                              "fetch.wait.max.ms",
-                              "100",
-                              "enable.partition.eof",
-                              "false",
-                              "queued.max.messages.kbytes",
-                              RF_CONSUMER_QUEUE_KBYTES,
-                              "queued.min.messages",
-                              RF_CONSUMER_QUEUE_MESSAGES,
-                              NULL};
-    const char *forced[] = {"group.id",
-                            w->conf.group,
-                            "enable.auto.commit",
-                            "false",
-                            "enable.auto.offset.store",
-                            "false",
-                            "auto.offset.reset",
-                            "error",
-                            NULL};
+    rf_kafka_client_t spec = client_spec(w, RF_KAFKA_FOLD_CONSUMER);
+    spec.group = w->conf.group;
+    spec.rebalance_cb = on_rebalance;
+    spec.offset_commit_cb = on_commit;
     rf_errbuf_t eb = {{0}};
-    rd_kafka_conf_t *conf = client_conf(w, defaults, forced, &eb);
-    if (!conf) return rf__fold_fail(w, RF_ERR_CONFIG, "consumer: %s", eb.msg);
-    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-    rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
-    char errstr[512];
-    w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (!w->consumer) {
-        rd_kafka_conf_destroy(conf);
-        return rf__fold_fail(w, RF_ERR_KAFKA, "cannot create consumer: %s", errstr);
-    }
+    rf_err_t err = rf_kafka_client_new(&spec, &w->consumer, &eb);
+    if (err != RF_OK) return rf__fold_fail(w, err, "%s", eb.msg);
     rd_kafka_poll_set_consumer(w->consumer);
     return RF_OK;
 }

@@ -511,30 +511,12 @@ typedef struct kctx {
     kpart_t parts[RF_PARTITIONS_MAX];
 } kctx_t;
 
+/* Settings: rf_kafka.c, RF_KAFKA_REPLAY_READER (assign() only, never commits). */
 static rd_kafka_t *kafka_consumer(rep_t *r)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    /* refold's defaults first, so -X overrides them */
-    /* assign() needs a group id; it never joins the group nor commits to it */
-    if (rf_kafka_conf_set(conf, "group.id", "refold-replay", r->eb) ||
-        rf_kafka_conf_set(conf, "enable.auto.commit", "false", r->eb) ||
-        rf_kafka_conf_set(conf, "enable.auto.offset.store", "false", r->eb) ||
-        rf_kafka_conf_set(conf, "enable.partition.eof", "false", r->eb) ||
-        rf_kafka_conf_set(conf, "fetch.message.max.bytes", "4194304", r->eb) ||
-        /* no 1 s fetch pauses (rf_limits.h) */
-        rf_kafka_conf_set(conf, "queued.min.messages", RF_CONSUMER_QUEUE_MESSAGES, r->eb) ||
-        rf_kafka_conf_set(conf, "queued.max.messages.kbytes", RF_CONSUMER_QUEUE_KBYTES, r->eb) ||
-        rf_kafka_conf_apply(conf, &r->o->kafka, r->eb)) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    rf_kafka_conf_set_logger(conf);
-    char errstr[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        rf_errf(r->eb, RF_ERR_KAFKA, "cannot create consumer: %s", errstr);
-    }
+    rf_kafka_client_t spec = {.role = RF_KAFKA_REPLAY_READER, .opts = &r->o->kafka};
+    rd_kafka_t *rk = NULL;
+    (void)rf_kafka_client_new(&spec, &rk, r->eb);
     return rk;
 }
 

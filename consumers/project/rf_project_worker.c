@@ -193,40 +193,16 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- setup ------------------------------------------------------------------- */
 
+/* Settings and forced ones (group, offsets): rf_kafka.c, RF_KAFKA_PROJECT_CONSUMER. */
 static rf_err_t make_consumer(rf_project_worker_t *w, rf_errbuf_t *eb)
 {
-    static const char *const defaults[][2] = {
-        {"enable.auto.commit", "false"},
-        {"enable.auto.offset.store", "false"},
-        {"auto.offset.reset", "error"},
-        {"client.id", "refold-project"},
-        {"enable.partition.eof", "false"},
-        {"fetch.wait.max.ms", "50"},
-        {"queued.min.messages", RF_CONSUMER_QUEUE_MESSAGES}, /* no 1 s pauses: rf_limits.h */
-        {"queued.max.messages.kbytes", RF_CONSUMER_QUEUE_KBYTES},
-        /* offsets live in the store, so a quick failover costs nothing: a dead
-         * worker's partitions move after 10 s, not librdkafka's default 45 s */
-        {"session.timeout.ms", "10000"},
-    };
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rf_err_t err = RF_OK;
-    for (size_t i = 0; err == RF_OK && i < sizeof defaults / sizeof defaults[0]; i++)
-        err = rf_kafka_conf_set(conf, defaults[i][0], defaults[i][1], eb);
-    if (err == RF_OK) err = rf_kafka_conf_set(conf, "group.id", w->group, eb);
-    if (err == RF_OK) err = rf_kafka_conf_apply(conf, &w->opts.kafka, eb); /* -X wins */
-    if (err != RF_OK) {
-        rd_kafka_conf_destroy(conf);
-        return err;
-    }
-    rf_kafka_conf_set_logger(conf);
-    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
-    rd_kafka_conf_set_opaque(conf, w);
-    char errstr[512];
-    w->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (!w->rk) {
-        rd_kafka_conf_destroy(conf);
-        return rf_errf(eb, RF_ERR_KAFKA, "cannot create consumer: %s", errstr);
-    }
+    rf_kafka_client_t spec = {.role = RF_KAFKA_PROJECT_CONSUMER,
+                              .opts = &w->opts.kafka,
+                              .group = w->group,
+                              .opaque = w,
+                              .rebalance_cb = rebalance_cb};
+    rf_err_t err = rf_kafka_client_new(&spec, &w->rk, eb);
+    if (err != RF_OK) return err;
     rd_kafka_poll_set_consumer(w->rk);
     return RF_OK;
 }
