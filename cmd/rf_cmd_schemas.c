@@ -101,6 +101,6 @@ int rf_cmd_schemas(int argc, char **argv)
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     if (n == 0) return schemas_list(json);
-    if (strcmp(argv[0], "show") == 0 && n == 2) return schemas_show(argv[1]);
-    return rf_opt_error(&cmd, "unexpected argument '%s'", argv[0]);
+    if (strcmp(argv[1], "show") == 0 && n == 2) return schemas_show(argv[2]);
+    return rf_opt_error(&cmd, "unexpected argument '%s'", argv[1]);
 }

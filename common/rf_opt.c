@@ -331,7 +331,7 @@ static int walk(ctx_t *c, int argc, char **argv)
         const char *tok = argv[i];
         int rc = 0;
         if (only_args || tok[0] != '-' || !tok[1]) {
-            if (c->pass == 2) c->argv[c->npos++] = argv[i];
+            if (c->pass == 2) c->argv[1 + c->npos++] = argv[i];
         } else if (!strcmp(tok, "--")) {
             only_args = true;
         } else if (tok[1] == '-') {
@@ -364,17 +364,18 @@ int rf_opt_parse_to(const rf_opt_cmd_t *cmd, int argc, char **argv, FILE *out, F
     RF_ASSERT(c.nopts <= RF_OPT_TABLE_MAX);
     int rc = walk(&c, argc, argv);
     if (rc) return rc;
-    /* positional arguments are compacted in place: slot npos is never
-     * ahead of the token being read, so nothing unread is overwritten */
+    /* positional arguments are compacted in place from argv[1]: slot
+     * 1 + npos is never ahead of the token being read, so nothing unread is
+     * overwritten */
     c.pass = 2;
     c.argv = argv;
     rc = walk(&c, argc, argv);
-    argv[c.npos] = NULL;
+    argv[1 + c.npos] = NULL;
     if (rc) return rc;
     if ((rc = check_required(&c)) != 0) return rc;
     if (cmd->args_max >= 0 && c.npos > cmd->args_max)
-        return fail(&c, "unexpected argument '%s'", argv[cmd->args_max]);
-    RF_ASSERT(c.npos < argc);
+        return fail(&c, "unexpected argument '%s'", argv[1 + cmd->args_max]);
+    RF_ASSERT(1 + c.npos <= argc);
     return c.npos;
 }
 

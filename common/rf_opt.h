@@ -82,8 +82,8 @@ typedef struct rf_opt_cmd {
  * Accepts `--name value`, `--name=value`, a unique prefix of a long name,
  * `-x value`, `-xvalue`, grouped short flags (`-jV`), and "--" to end the
  * options. Options and positional arguments may be mixed; the positional
- * ones are moved, in order, to argv[0..n-1] (argv[n] = NULL) and n is
- * returned. Values are stored in command-line order (the last one wins);
+ * ones are moved, in order, to argv[1..n] (argv[n + 1] = NULL; argv[0] is
+ * kept) and n is returned. Values are stored in command-line order (the last one wins);
  * string values point into argv (borrowed: they live as long as argv).
  * --help anywhere: the help goes to stdout, nothing is stored, and
  * RF_OPT_HELP_SHOWN is returned. On the first error (unknown or ambiguous
