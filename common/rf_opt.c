@@ -10,7 +10,8 @@
 #include <string.h>
 
 /* Help layout: options indented by 2, their help from this column. */
-#define HELP_COL 26
+#define HELP_COL   28
+#define HELP_WIDTH 80 /* a default that would pass it goes on a line of its own */
 
 typedef struct ctx {
     const rf_opt_cmd_t *cmd;
@@ -120,11 +121,17 @@ static void print_option(const rf_opt_t *o, FILE *f)
         fprintf(f, "\n%*s", HELP_COL, "");
     else
         fprintf(f, "%*s", HELP_COL - n, "");
-    for (const char *p = o->help ? o->help : ""; *p; p++) {
+    const char *help = o->help ? o->help : "";
+    for (const char *p = help; *p; p++) {
         fputc(*p, f);
         if (*p == '\n') fprintf(f, "%*s", HELP_COL, "");
     }
-    fprintf(f, "%s\n", def);
+    const char *last = strrchr(help, '\n');
+    size_t last_len = strlen(last ? last + 1 : help);
+    if (def[0] && HELP_COL + last_len + strlen(def) > HELP_WIDTH)
+        fprintf(f, "\n%*s%s\n", HELP_COL, "", def + 1);
+    else
+        fprintf(f, "%s\n", def);
 }
 
 static void print_options(const rf_opt_cmd_t *cmd, FILE *f)
