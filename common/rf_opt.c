@@ -157,9 +157,10 @@ static int vfail(const rf_opt_cmd_t *cmd, FILE *f, const char *fmt, va_list ap)
     fprintf(f, "refold %s: ", cmd->name);
     vfprintf(f, fmt, ap);
     fprintf(f, "\n");
+    /* the usage lines only: the option list would show values already
+     * parsed as defaults; --help has it */
     print_usage_lines(cmd, f);
-    fprintf(f, "\n");
-    print_options(cmd, f);
+    fprintf(f, "(see 'refold %s --help')\n", cmd->name);
     return RF_OPT_FAILED;
 }
 

@@ -89,7 +89,7 @@ typedef struct rf_opt_cmd {
  * RF_OPT_HELP_SHOWN is returned. On the first error (unknown or ambiguous
  * option, missing value, a value that does not parse or is out of range, a
  * callback's error, a required option missing, too many arguments) prints
- * "refold <cmd>: <what>" and the usage to stderr and returns RF_OPT_FAILED;
+ * "refold <cmd>: <what>" and the usage line(s) to stderr and returns RF_OPT_FAILED;
  * values before the error may have been stored. */
 int rf_opt_parse(const rf_opt_cmd_t *cmd, int argc, char **argv);
 
@@ -104,7 +104,7 @@ static inline int rf_opt_status(int rc) { return rc == RF_OPT_HELP_SHOWN ? 0 : 2
 void rf_opt_help(const rf_opt_cmd_t *cmd, FILE *f);
 
 /* For errors a command finds after parsing (options that exclude each
- * other...): prints "refold <cmd>: <msg>" and the usage to stderr; returns 2,
+ * other...): prints "refold <cmd>: <msg>" and the usage line(s) to stderr; returns 2,
  * the exit status. */
 int rf_opt_error(const rf_opt_cmd_t *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
