@@ -224,8 +224,7 @@ int rf_cmd_export(int argc, char **argv)
     int format = RF_EXPORT_CSV;
     const rf_opt_t opts[] = {
         RF_OPT_STR('d', "data", &data, "DIR", "data directory", .flags = RF_OPT_REQUIRED),
-        RF_CMD_OPT_TIME('f', "from", &from_ms, "first event time (inclusive)",
-                        .def = "the first"),
+        RF_CMD_OPT_TIME('f', "from", &from_ms, "first event time (inclusive)", .def = "the first"),
         RF_CMD_OPT_TIME('t', "to", &to_ms, "end event time (exclusive)", .def = "after the last"),
         RF_OPT_ENUM('F', "format", &format, formats, NULL, "output format",
                     .flags = RF_OPT_REQUIRED),
@@ -234,7 +233,8 @@ int rf_cmd_export(int argc, char **argv)
         RF_OPT_END(),
     };
     const rf_opt_cmd_t cmd = {
-        "export", "refold export --data DIR [--from TIME] [--to TIME] --format csv|jsonl [--out FILE]",
+        "export",
+        "refold export --data DIR [--from TIME] [--to TIME] --format csv|jsonl [--out FILE]",
         "Streams the ledger records with FROM <= event time < TO, one row per posting\n"
         "(a record without postings: one row with empty posting columns). Columns, stable\n"
         "across versions: partition, seq, hash, prev_hash, offset, event_id, program_id,\n"

@@ -53,16 +53,17 @@ static int parse_args(int argc, char **argv, rf_demo_opts_t *o)
     const rf_opt_t opts[] = {
         RF_OPT_STR(0, "data", &o->data_dir, "DIR",
                    "data directory to create; must not exist or be empty"),
-        RF_OPT_U64_RANGE(0, "events", &o->events, RF_DEMO_EVENTS_MIN, UINT64_MAX / 2, "N",
-                         "loadgen events to publish (at least " RF_OPT_STRINGIFY(
-                             RF_DEMO_EVENTS_MIN) ")"),
+        RF_OPT_U64_RANGE(
+            0, "events", &o->events, RF_DEMO_EVENTS_MIN, UINT64_MAX / 2, "N",
+            "loadgen events to publish (at least " RF_OPT_STRINGIFY(RF_DEMO_EVENTS_MIN) ")"),
         RF_OPT_U64_RANGE(0, "seed", &o->seed, 0, UINT64_MAX, "S", "loadgen seed"),
         RF_OPT_INT_RANGE(0, "partitions", &o->partitions, 1, RF_PARTITIONS_MAX, "P",
                          "partitions per topic"),
         RF_OPT_STR(0, "programs", &o->programs_dir, "DIR",
                    "example programs (default: ops/programs of the source\n"
                    "tree, or share/refold/programs next to the binary)"),
-        RF_OPT_STR(0, "json-report", &o->json_report, "FILE", "also write the report as JSON to FILE"),
+        RF_OPT_STR(0, "json-report", &o->json_report, "FILE",
+                   "also write the report as JSON to FILE"),
         RF_OPT_BOOL(0, "force", &o->force, "delete DIR first if it holds an earlier run"),
         RF_OPT_BOOL(0, "keep-broker", &o->keep_broker,
                     "keep the broker running after the report (Ctrl-C stops)"),

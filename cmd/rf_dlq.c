@@ -658,10 +658,10 @@ static int parse_args(const char *sub, int argc, char **argv, dlq_args_t *a)
                   "--all)\n"
                   "                          [--fix-from FILE.jsonl] [--dry-run] [--json]\n"
                   "       options: [-X k=v]... [--dlq-topic T] [--events-topic T]"
-        : show ? "refold dlq show PARTITION:OFFSET --brokers B [--json]\n"
-                 "       options: [-X k=v]... [--dlq-topic T] [--events-topic T]"
-               : "refold dlq list --brokers B [-X k=v]... [--json]\n"
-                 "       options: [--dlq-topic T] [--events-topic T]",
+        : show  ? "refold dlq show PARTITION:OFFSET --brokers B [--json]\n"
+                  "       options: [-X k=v]... [--dlq-topic T] [--events-topic T]"
+                : "refold dlq list --brokers B [-X k=v]... [--json]\n"
+                  "       options: [--dlq-topic T] [--events-topic T]",
         dlq_desc, redrive ? opts : opts + NREDRIVE, show ? 1 : 0};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return -1 - rf_opt_status(n);
@@ -677,7 +677,8 @@ int rf_cmd_dlq(int argc, char **argv)
         return 0;
     }
     if (strcmp(sub, "list") && strcmp(sub, "show") && strcmp(sub, "redrive")) {
-        if (*sub) fprintf(stderr, "refold dlq: unknown subcommand '%s' (list, show, redrive)\n", sub);
+        if (*sub)
+            fprintf(stderr, "refold dlq: unknown subcommand '%s' (list, show, redrive)\n", sub);
         usage(stderr);
         return 2;
     }

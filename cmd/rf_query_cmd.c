@@ -25,17 +25,17 @@ static const char query_desc[] =
     "Amounts are integers in minor units. Readers see committed batches only.";
 
 /* The entries the query commands share; each command lists those it takes. */
-#define Q_DATA(o)    RF_OPT_DATA(&(o)->data, .flags = RF_OPT_REQUIRED)
-#define Q_USER(o)    RF_OPT_STR(0, "user", &(o)->user, "U", "user id", .flags = RF_OPT_REQUIRED)
-#define Q_PROGRAM(o) RF_OPT_STR(0, "program", &(o)->program, "P", "program id", .flags = RF_OPT_REQUIRED)
+#define Q_DATA(o) RF_OPT_DATA(&(o)->data, .flags = RF_OPT_REQUIRED)
+#define Q_USER(o) RF_OPT_STR(0, "user", &(o)->user, "U", "user id", .flags = RF_OPT_REQUIRED)
+#define Q_PROGRAM(o)                                                                               \
+    RF_OPT_STR(0, "program", &(o)->program, "P", "program id", .flags = RF_OPT_REQUIRED)
 #define Q_PERIOD(o)                                                                                \
     RF_OPT_STR(0, "period", &(o)->period, "P",                                                     \
-               "all, day[:2026-01-05], week[:2026-W02], month[:2026-01];\n"                         \
+               "all, day[:2026-01-05], week[:2026-W02], month[:2026-01];\n"                        \
                "a bare day|week|month is the one of the program's\n"                               \
                "latest event")
 #define Q_BY(o)                                                                                    \
-    RF_OPT_ENUM(0, "by", &(o)->by, board_by, "B",                                                  \
-                "referrals, or value (net reward value)")
+    RF_OPT_ENUM(0, "by", &(o)->by, board_by, "B", "referrals, or value (net reward value)")
 #define Q_ASSET(o)                                                                                 \
     RF_OPT_STR(0, "asset", &(o)->asset, "A", "value boards: the reward asset",                     \
                .def = "the only one")
@@ -119,7 +119,8 @@ int rf_cmd_balance(int argc, char **argv)
         RF_OPT_HELP(),
         RF_OPT_END(),
     };
-    const rf_opt_cmd_t ocmd = {"balance", "refold balance --data DIR --user U [--program P] [--json]",
+    const rf_opt_cmd_t ocmd = {"balance",
+                               "refold balance --data DIR --user U [--program P] [--json]",
                                query_desc, opts, 0};
     int rc = rf_opt_parse(&ocmd, argc, argv);
     if (rc < 0) return rf_opt_status(rc);
@@ -206,9 +207,8 @@ int rf_cmd_rank(int argc, char **argv)
     qopts_t o;
     qopts_init(&o);
     const rf_opt_t opts[] = {
-        Q_DATA(&o), Q_PROGRAM(&o), Q_USER(&o),   Q_PERIOD(&o),
-        Q_BY(&o),   Q_ASSET(&o),   Q_JSON(&o),   RF_OPT_HELP(),
-        RF_OPT_END(),
+        Q_DATA(&o),  Q_PROGRAM(&o), Q_USER(&o),    Q_PERIOD(&o), Q_BY(&o),
+        Q_ASSET(&o), Q_JSON(&o),    RF_OPT_HELP(), RF_OPT_END(),
     };
     const rf_opt_cmd_t ocmd = {"rank",
                                "refold rank --data DIR --program P --user U [--period P]\n"

@@ -70,7 +70,8 @@ static void default_text(const rf_opt_t *o, char *buf, size_t cap)
     if ((o->flags & RF_OPT_NODEFAULT) || !o->value) return;
     switch (o->kind) {
     case RF_OPT_STRING:
-        if (*(const char **)o->value) snprintf(buf, cap, " (default: %s)", *(const char **)o->value);
+        if (*(const char **)o->value)
+            snprintf(buf, cap, " (default: %s)", *(const char **)o->value);
         break;
     case RF_OPT_INT:
         snprintf(buf, cap, " (default: %d)", *(int *)o->value);

@@ -97,7 +97,10 @@ int rf_opt_parse(const rf_opt_cmd_t *cmd, int argc, char **argv);
 int rf_opt_parse_to(const rf_opt_cmd_t *cmd, int argc, char **argv, FILE *out, FILE *err);
 
 /* The exit status for a negative rf_opt_parse result: 0 after --help, 2. */
-static inline int rf_opt_status(int rc) { return rc == RF_OPT_HELP_SHOWN ? 0 : 2; }
+static inline int rf_opt_status(int rc)
+{
+    return rc == RF_OPT_HELP_SHOWN ? 0 : 2;
+}
 
 /* Prints the generated help: usage, description, then each option with its
  * help and default (the current value of its variable, or opt->def). */
@@ -118,43 +121,73 @@ rf_err_t rf_opt_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *o
  * Extra designated initializers may follow: .flags = RF_OPT_REQUIRED, .def = "x". */
 #define RF__OPT_PTR(type, v) (1 ? (v) : (type *)0)
 /* A numeric macro as text, for .def: .def = RF_OPT_STRINGIFY(RF_HTTP_THREADS). */
-#define RF__OPT_STR2(x)      #x
-#define RF_OPT_STRINGIFY(x)  RF__OPT_STR2(x)
+#define RF__OPT_STR2(x)     #x
+#define RF_OPT_STRINGIFY(x) RF__OPT_STR2(x)
 
 #define RF_OPT_STR(s, l, v, a, h, ...)                                                             \
-    {.kind = RF_OPT_STRING, .short_name = (s), .long_name = (l),                                   \
-     .value = RF__OPT_PTR(const char *, v), .argh = (a), .help = (h), __VA_ARGS__}
+    {                                                                                              \
+        .kind = RF_OPT_STRING, .short_name = (s), .long_name = (l),                                \
+        .value = RF__OPT_PTR(const char *, v), .argh = (a), .help = (h), __VA_ARGS__               \
+    }
 #define RF_OPT_INT_RANGE(s, l, v, lo, hi, a, h, ...)                                               \
-    {.kind = RF_OPT_INT, .short_name = (s), .long_name = (l), .value = RF__OPT_PTR(int, v),        \
-     .min = (lo), .max = (hi), .argh = (a), .help = (h), __VA_ARGS__}
+    {                                                                                              \
+        .kind = RF_OPT_INT, .short_name = (s), .long_name = (l), .value = RF__OPT_PTR(int, v),     \
+        .min = (lo), .max = (hi), .argh = (a), .help = (h), __VA_ARGS__                            \
+    }
 #define RF_OPT_I64_RANGE(s, l, v, lo, hi, a, h, ...)                                               \
-    {.kind = RF_OPT_I64, .short_name = (s), .long_name = (l), .value = RF__OPT_PTR(int64_t, v),    \
-     .min = (lo), .max = (hi), .argh = (a), .help = (h), __VA_ARGS__}
+    {                                                                                              \
+        .kind = RF_OPT_I64, .short_name = (s), .long_name = (l), .value = RF__OPT_PTR(int64_t, v), \
+        .min = (lo), .max = (hi), .argh = (a), .help = (h), __VA_ARGS__                            \
+    }
 #define RF_OPT_U64_RANGE(s, l, v, lo, hi, a, h, ...)                                               \
-    {.kind = RF_OPT_U64, .short_name = (s), .long_name = (l), .value = RF__OPT_PTR(uint64_t, v),   \
-     .min = (lo), .umax = (hi), .argh = (a), .help = (h), __VA_ARGS__}
+    {                                                                                              \
+        .kind = RF_OPT_U64, .short_name = (s), .long_name = (l),                                   \
+        .value = RF__OPT_PTR(uint64_t, v), .min = (lo), .umax = (hi), .argh = (a), .help = (h),    \
+        __VA_ARGS__                                                                                \
+    }
 #define RF_OPT_SET_INT(s, l, v, val, h, ...)                                                       \
-    {.kind = RF_OPT_FLAG, .short_name = (s), .long_name = (l), .value = RF__OPT_PTR(int, v),       \
-     .set = (val), .help = (h), __VA_ARGS__}
+    {                                                                                              \
+        .kind = RF_OPT_FLAG, .short_name = (s), .long_name = (l), .value = RF__OPT_PTR(int, v),    \
+        .set = (val), .help = (h), __VA_ARGS__                                                     \
+    }
 #define RF_OPT_FLAG(s, l, v, h, ...) RF_OPT_SET_INT(s, l, v, 1, h, __VA_ARGS__)
 #define RF_OPT_BOOL(s, l, v, h, ...)                                                               \
-    {.kind = RF_OPT_BOOL, .short_name = (s), .long_name = (l), .value = RF__OPT_PTR(bool, v),      \
-     .help = (h), __VA_ARGS__}
+    {                                                                                              \
+        .kind = RF_OPT_BOOL, .short_name = (s), .long_name = (l), .value = RF__OPT_PTR(bool, v),   \
+        .help = (h), __VA_ARGS__                                                                   \
+    }
 #define RF_OPT_ENUM(s, l, v, list, a, h, ...)                                                      \
-    {.kind = RF_OPT_ENUM, .short_name = (s), .long_name = (l), .value = RF__OPT_PTR(int, v),       \
-     .names = (list), .argh = (a), .help = (h), __VA_ARGS__}
+    {                                                                                              \
+        .kind = RF_OPT_ENUM, .short_name = (s), .long_name = (l), .value = RF__OPT_PTR(int, v),    \
+        .names = (list), .argh = (a), .help = (h), __VA_ARGS__                                     \
+    }
 #define RF_OPT_LIST(s, l, v, a, h, ...)                                                            \
-    {.kind = RF_OPT_LIST, .short_name = (s), .long_name = (l),                                     \
-     .value = RF__OPT_PTR(rf_opt_list_t, v), .argh = (a), .help = (h), __VA_ARGS__}
+    {                                                                                              \
+        .kind = RF_OPT_LIST, .short_name = (s), .long_name = (l),                                  \
+        .value = RF__OPT_PTR(rf_opt_list_t, v), .argh = (a), .help = (h), __VA_ARGS__              \
+    }
 #define RF_OPT_CALLBACK(s, l, v, a, fn, h, ...)                                                    \
-    {.kind = RF_OPT_CALLBACK, .short_name = (s), .long_name = (l), .value = (v), .argh = (a),      \
-     .cb = (fn), .help = (h), __VA_ARGS__}
+    {                                                                                              \
+        .kind = RF_OPT_CALLBACK, .short_name = (s), .long_name = (l), .value = (v), .argh = (a),   \
+        .cb = (fn), .help = (h), __VA_ARGS__                                                       \
+    }
 #define RF_OPT_CALLBACK_NOARG(s, l, v, fn, h, ...)                                                 \
-    {.kind = RF_OPT_CALLBACK, .short_name = (s), .long_name = (l), .value = (v), .cb = (fn),       \
-     .flags = RF_OPT_NOARG, .help = (h), __VA_ARGS__}
-#define RF_OPT_GROUP(h) {.kind = RF_OPT_GROUP, .help = (h)}
-#define RF_OPT_HELP()   {.kind = RF_OPT_HELP, .short_name = 'h', .long_name = "help", .help = "show this help"}
-#define RF_OPT_END()    {.kind = RF_OPT_END}
+    {                                                                                              \
+        .kind = RF_OPT_CALLBACK, .short_name = (s), .long_name = (l), .value = (v), .cb = (fn),    \
+        .flags = RF_OPT_NOARG, .help = (h), __VA_ARGS__                                            \
+    }
+#define RF_OPT_GROUP(h)                                                                            \
+    {                                                                                              \
+        .kind = RF_OPT_GROUP, .help = (h)                                                          \
+    }
+#define RF_OPT_HELP()                                                                              \
+    {                                                                                              \
+        .kind = RF_OPT_HELP, .short_name = 'h', .long_name = "help", .help = "show this help"      \
+    }
+#define RF_OPT_END()                                                                               \
+    {                                                                                              \
+        .kind = RF_OPT_END                                                                         \
+    }
 
 /* ---- the options many commands share ---- */
 #define RF_OPT_DATA(v, ...) RF_OPT_STR(0, "data", v, "DIR", "data directory", __VA_ARGS__)
