@@ -58,6 +58,16 @@ static rf_err_t opt_topic_prefix(const rf_opt_t *opt, const char *prefix, rf_err
     return RF_OK;
 }
 
+/* --commit-ms N: its own message, the one operators (and it_project) know. */
+static rf_err_t opt_commit_ms(const rf_opt_t *opt, const char *arg, rf_errbuf_t *eb)
+{
+    int64_t v = 0;
+    if (rf_parse_i64(arg, 0, RF_PROJECT_COMMIT_MS_MAX, &v, "--commit-ms", NULL) != RF_OK)
+        return rf_errf(eb, RF_ERR_CONFIG, "--commit-ms must be 0..%d", RF_PROJECT_COMMIT_MS_MAX);
+    *(int *)opt->value = (int)v;
+    return RF_OK;
+}
+
 /* Parses the options into o; returns -1 to go on, or the exit status. */
 static int parse_args(int argc, char **argv, rf_project_opts_t *o, char *topic, size_t tcap)
 {
@@ -72,10 +82,11 @@ static int parse_args(int argc, char **argv, rf_project_opts_t *o, char *topic, 
                         "prefix of refold's topic names (reads Prefold.ledger)"),
         RF_OPT_INT_RANGE(0, "threads", &o->threads, 1, RF_PROJECT_THREADS_MAX, "N",
                          "partitions applied in parallel", .def = "online CPUs"),
-        RF_OPT_INT_RANGE(0, "commit-ms", &o->commit_ms, 0, RF_PROJECT_COMMIT_MS_MAX, "N",
-                         "let a partition batch records up to N ms (or 16384 records)\n"
-                         "before its commit: fewer writes of hot keys, reads up to\n"
-                         "N ms staler (0: commit every poll cycle)"),
+        RF_OPT_CALLBACK(0, "commit-ms", &o->commit_ms, "N", opt_commit_ms,
+                        "let a partition batch records up to N ms (or 16384 records)\n"
+                        "before its commit: fewer writes of hot keys, reads up to\n"
+                        "N ms staler (0: commit every poll cycle)",
+                        .def = "0"),
         RF_OPT_BOOL(0, "exit-at-end", &o->exit_at_end,
                     "exit 0 once every assigned partition reached the end it\n"
                     "had when assigned"),
