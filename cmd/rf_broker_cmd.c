@@ -1,5 +1,4 @@
 /* rf_broker_cmd.c: `refold broker`, the embedded Kafka broker as a command. */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +7,7 @@
 #include "rf_broker.h"
 #include "rf_commands.h"
 #include "rf_limits.h"
+#include "rf_opt.h"
 
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig)
@@ -16,52 +16,28 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-static void broker_usage(FILE *f)
-{
-    fprintf(f,
-            "usage: refold broker [--partitions N] [--brokers-count N] [--bootstrap-file F]\n"
-            "\n"
-            "Runs the embedded Kafka broker (librdkafka's mock cluster) on loopback with\n"
-            "refold's topics, prints its bootstrap address and runs until SIGINT/SIGTERM.\n"
-            "It is in memory and keeps only the last 5 MiB or 100,000 batches per\n"
-            "partition: for demos and tests, not for production (see README).\n"
-            "\n"
-            "  --partitions N      partitions per topic (default %d)\n"
-            "  --brokers-count N   mock brokers (default 1)\n"
-            "  --bootstrap-file F  also write the bootstrap address to F\n",
-            RF_PARTITIONS_DEFAULT);
-}
-
 int rf_cmd_broker(int argc, char **argv)
 {
     int partitions = RF_PARTITIONS_DEFAULT, nbrokers = 1;
     const char *bootstrap_file = NULL;
-    static const struct option longopts[] = {{"partitions", required_argument, 0, 'p'},
-                                             {"brokers-count", required_argument, 0, 'n'},
-                                             {"bootstrap-file", required_argument, 0, 'f'},
-                                             {"help", no_argument, 0, 'h'},
-                                             {0, 0, 0, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            partitions = atoi(optarg);
-            break;
-        case 'n':
-            nbrokers = atoi(optarg);
-            break;
-        case 'f':
-            bootstrap_file = optarg;
-            break;
-        case 'h':
-            broker_usage(stdout);
-            return 0;
-        default:
-            broker_usage(stderr);
-            return 2;
-        }
-    }
+    const rf_opt_t opts[] = {
+        RF_OPT_INT_RANGE(0, "partitions", &partitions, 1, RF_PARTITIONS_MAX, "N",
+                         "partitions per topic"),
+        RF_OPT_INT_RANGE(0, "brokers-count", &nbrokers, 1, 16, "N", "mock brokers"),
+        RF_OPT_STR(0, "bootstrap-file", &bootstrap_file, "F",
+                   "also write the bootstrap address to F"),
+        RF_OPT_HELP(),
+        RF_OPT_END(),
+    };
+    const rf_opt_cmd_t cmd = {
+        "broker", "refold broker [--partitions N] [--brokers-count N] [--bootstrap-file F]",
+        "Runs the embedded Kafka broker (librdkafka's mock cluster) on loopback with\n"
+        "refold's topics, prints its bootstrap address and runs until SIGINT/SIGTERM.\n"
+        "It is in memory and keeps only the last 5 MiB or 100,000 batches per\n"
+        "partition: for demos and tests, not for production (see README).",
+        opts, 0};
+    int n = rf_opt_parse(&cmd, argc, argv);
+    if (n < 0) return rf_opt_status(n);
     rf_errbuf_t eb = {{0}};
     rf_broker_t *b = rf_broker_start(partitions, nbrokers, &eb);
     if (!b) {

@@ -7,7 +7,6 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include <jansson.h>
 
 #include "rf_commands.h"
+#include "rf_opt.h"
 #include "rf_fold_worker.h"
 #include "rf_project.h"
 
@@ -41,9 +41,9 @@ static int list_store(const char *data, const char *store, int32_t *parts, int c
     while ((e = readdir(d)) != NULL && n < cap) {
         const char *s = e->d_name;
         if (strncmp(s, "p-", 2) || strlen(s) != 6 || !isdigit((unsigned char)s[2])) continue;
-        char *end = NULL;
-        long p = strtol(s + 2, &end, 10);
-        if (!*end && p >= 0 && p < RF_PARTITIONS_MAX) parts[n++] = (int32_t)p;
+        int64_t p = 0;
+        if (rf_parse_i64(s + 2, 0, RF_PARTITIONS_MAX - 1, &p, NULL, NULL) == RF_OK)
+            parts[n++] = (int32_t)p;
     }
     closedir(d);
     qsort(parts, (size_t)n, sizeof *parts, cmp_i32);
@@ -232,20 +232,6 @@ rf_err_t rf_checkpoint_take(const char *data_dir, const char *out_dir, int wait_
 
 /* ---- refold checkpoint ---- */
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: refold checkpoint --data DIR --out DIR2 [--wait-ms N] [--verify] [--json]\n\n"
-            "Writes a consistent RocksDB checkpoint of every fold ledger and projection store\n"
-            "of DIR into DIR2 (new or empty; hard links where possible, so it is fast and\n"
-            "small on the same filesystem). Stores whose lock is free are checkpointed here;\n"
-            "stores held by running workers are checkpointed by those workers between two\n"
-            "commits (request file DIR/checkpoint.request; waits up to --wait-ms, default\n"
-            "%d). --verify runs the ledger verify on every fold checkpoint. A worker started\n"
-            "with --data DIR2 resumes from the offsets stored in it. See docs/operations.md.\n",
-            RF_CHECKPOINT_WAIT_MS);
-}
-
 static void print_result(const rf_checkpoint_result_t *r, const char *out, bool json, rf_err_t err)
 {
     json_t *arr = json_array();
@@ -286,45 +272,31 @@ static void print_result(const rf_checkpoint_result_t *r, const char *out, bool 
 
 int rf_cmd_checkpoint(int argc, char **argv)
 {
-    static const struct option opts[] = {{"data", required_argument, 0, 'd'},
-                                         {"out", required_argument, 0, 'o'},
-                                         {"wait-ms", required_argument, 0, 'w'},
-                                         {"verify", no_argument, 0, 'V'},
-                                         {"json", no_argument, 0, 'j'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
     const char *data = NULL, *out = NULL;
-    int wait_ms = RF_CHECKPOINT_WAIT_MS, json = 0, verify = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "d:o:w:Vjh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            data = optarg;
-            break;
-        case 'o':
-            out = optarg;
-            break;
-        case 'w':
-            wait_ms = atoi(optarg);
-            break;
-        case 'V':
-            verify = 1;
-            break;
-        case 'j':
-            json = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!data || !out || optind != argc || wait_ms < 0) {
-        usage(stderr);
-        return 2;
-    }
+    int wait_ms = RF_CHECKPOINT_WAIT_MS, json = 0, verify = 0;
+    const rf_opt_t opts[] = {
+        RF_OPT_STR('d', "data", &data, "DIR", "data directory", .flags = RF_OPT_REQUIRED),
+        RF_OPT_STR('o', "out", &out, "DIR2", "the checkpoint's directory (new or empty)",
+                   .flags = RF_OPT_REQUIRED),
+        RF_OPT_INT_RANGE('w', "wait-ms", &wait_ms, 0, INT32_MAX, "N",
+                         "how long to wait for running workers"),
+        RF_OPT_FLAG('V', "verify", &verify, "run the ledger verify on every fold checkpoint"),
+        RF_OPT_FLAG('j', "json", &json, "print the result as one JSON object"),
+        RF_OPT_HELP(),
+        RF_OPT_END(),
+    };
+    const rf_opt_cmd_t cmd = {
+        "checkpoint", "refold checkpoint --data DIR --out DIR2 [--wait-ms N] [--verify] [--json]",
+        "Writes a consistent RocksDB checkpoint of every fold ledger and projection store\n"
+        "of DIR into DIR2 (new or empty; hard links where possible, so it is fast and\n"
+        "small on the same filesystem). Stores whose lock is free are checkpointed here;\n"
+        "stores held by running workers are checkpointed by those workers between two\n"
+        "commits (request file DIR/checkpoint.request; waits up to --wait-ms). --verify\n"
+        "runs the ledger verify on every fold checkpoint. A worker started with --data\n"
+        "DIR2 resumes from the offsets stored in it. See docs/operations.md.",
+        opts, 0};
+    int n = rf_opt_parse(&cmd, argc, argv);
+    if (n < 0) return rf_opt_status(n);
     rf_checkpoint_result_t *r = malloc(sizeof *r);
     if (!r) return 1;
     rf_errbuf_t eb = {{0}};

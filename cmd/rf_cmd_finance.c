@@ -3,13 +3,13 @@
  * export` (docs/finance.md). `refold reconcile` lives in consumers/ because it
  * also reads the projection store. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "rf_cmd_opt.h"
 #include "rf_commands.h"
 #include "rf_finance.h"
 
@@ -18,14 +18,6 @@ static const char *const user_buckets[4] = {"pending", "available", "redeemed", 
 static int fail(const char *cmd, const rf_errbuf_t *eb, rf_err_t err)
 {
     fprintf(stderr, "refold %s: %s\n", cmd, eb->msg[0] ? eb->msg : rf_err_str(err));
-    return 1;
-}
-
-static int bad_time(const char *cmd, const char *opt, const char *s, int64_t *ms)
-{
-    rf_errbuf_t eb = {{0}};
-    if (rf_finance_time_parse(s, ms, &eb) == RF_OK) return 0;
-    fprintf(stderr, "refold %s: %s: %s\n", cmd, opt, eb.msg);
     return 1;
 }
 
@@ -73,16 +65,6 @@ static void json_print(json_t *o)
 
 /* ---- statement ---- */
 
-static void statement_usage(FILE *f)
-{
-    fprintf(f, "usage: refold statement --data DIR --user U [--program P] --from TIME --to TIME "
-               "[--json]\n\n"
-               "Opening balance, every movement (posting to the user's accounts) with its\n"
-               "record, reason and source event, and closing balance, over the event-time\n"
-               "period FROM <= occurred_at < TO. TIME: 2026-01-31, 2026-01-31T12:00:00Z or\n"
-               "Unix milliseconds. See docs/finance.md.\n");
-}
-
 static json_t *movement_json(const rf_movement_t *m)
 {
     char when[RF_FINANCE_TIME_BUF];
@@ -128,50 +110,31 @@ static void statement_print(const rf_statement_t *s, const char *user, const cha
 
 int rf_cmd_statement(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"data", required_argument, 0, 'd'},    {"user", required_argument, 0, 'u'},
-        {"program", required_argument, 0, 'p'}, {"from", required_argument, 0, 'f'},
-        {"to", required_argument, 0, 't'},      {"json", no_argument, 0, 'j'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-    const char *data = NULL, *user = NULL, *program = NULL, *from = NULL, *to = NULL;
-    int json = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "d:u:p:f:t:jh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            data = optarg;
-            break;
-        case 'u':
-            user = optarg;
-            break;
-        case 'p':
-            program = optarg;
-            break;
-        case 'f':
-            from = optarg;
-            break;
-        case 't':
-            to = optarg;
-            break;
-        case 'j':
-            json = 1;
-            break;
-        case 'h':
-            statement_usage(stdout);
-            return 0;
-        default:
-            statement_usage(stderr);
-            return 2;
-        }
-    }
-    if (!data || !user || !from || !to || optind != argc) {
-        statement_usage(stderr);
-        return 2;
-    }
-    int64_t from_ms, to_ms;
-    if (bad_time("statement", "--from", from, &from_ms) ||
-        bad_time("statement", "--to", to, &to_ms))
-        return 2;
+    const char *data = NULL, *user = NULL, *program = NULL;
+    int64_t from_ms = 0, to_ms = 0;
+    int json = 0;
+    const rf_opt_t opts[] = {
+        RF_OPT_STR('d', "data", &data, "DIR", "data directory", .flags = RF_OPT_REQUIRED),
+        RF_OPT_STR('u', "user", &user, "U", "the user", .flags = RF_OPT_REQUIRED),
+        RF_OPT_STR('p', "program", &program, "P", "only this program (default: every program)"),
+        RF_CMD_OPT_TIME('f', "from", &from_ms, "start of the period (inclusive)",
+                        .flags = RF_OPT_REQUIRED),
+        RF_CMD_OPT_TIME('t', "to", &to_ms, "end of the period (exclusive)",
+                        .flags = RF_OPT_REQUIRED),
+        RF_OPT_FLAG('j', "json", &json, "print one JSON object"),
+        RF_OPT_HELP(),
+        RF_OPT_END(),
+    };
+    const rf_opt_cmd_t cmd = {
+        "statement",
+        "refold statement --data DIR --user U [--program P] --from TIME --to TIME [--json]",
+        "Opening balance, every movement (posting to the user's accounts) with its\n"
+        "record, reason and source event, and closing balance, over the event-time\n"
+        "period FROM <= occurred_at < TO. TIME: 2026-01-31, 2026-01-31T12:00:00Z or\n"
+        "Unix milliseconds. See docs/finance.md.",
+        opts, 0};
+    int n = rf_opt_parse(&cmd, argc, argv);
+    if (n < 0) return rf_opt_status(n);
     rf_statement_t s;
     rf_errbuf_t eb = {{0}};
     rf_err_t err = rf_finance_statement(data, user, program, from_ms, to_ms, &s, &eb);
@@ -183,59 +146,29 @@ int rf_cmd_statement(int argc, char **argv)
 
 /* ---- balance-at ---- */
 
-static void balance_at_usage(FILE *f)
-{
-    fprintf(f,
-            "usage: refold balance-at --data DIR --user U --as-of TIME [--program P] [--json]\n\n"
-            "A user's balances as of an event time, from the fold ledger: the sum of the\n"
-            "postings of every record whose event time is <= TIME. (`refold balance` is the\n"
-            "projection's current balance.) TIME: 2026-01-31T00:00:00Z, 2026-01-31 or Unix\n"
-            "milliseconds. See docs/finance.md, \"Event time\".\n");
-}
-
 int rf_cmd_balance_at(int argc, char **argv)
 {
-    static const struct option opts[] = {{"data", required_argument, 0, 'd'},
-                                         {"user", required_argument, 0, 'u'},
-                                         {"program", required_argument, 0, 'p'},
-                                         {"as-of", required_argument, 0, 'a'},
-                                         {"json", no_argument, 0, 'j'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *data = NULL, *user = NULL, *program = NULL, *asof = NULL;
-    int json = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "d:u:p:a:jh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            data = optarg;
-            break;
-        case 'u':
-            user = optarg;
-            break;
-        case 'p':
-            program = optarg;
-            break;
-        case 'a':
-            asof = optarg;
-            break;
-        case 'j':
-            json = 1;
-            break;
-        case 'h':
-            balance_at_usage(stdout);
-            return 0;
-        default:
-            balance_at_usage(stderr);
-            return 2;
-        }
-    }
-    if (!data || !user || !asof || optind != argc) {
-        balance_at_usage(stderr);
-        return 2;
-    }
-    int64_t ms;
-    if (bad_time("balance-at", "--as-of", asof, &ms)) return 2;
+    const char *data = NULL, *user = NULL, *program = NULL;
+    int64_t ms = 0;
+    int json = 0;
+    const rf_opt_t opts[] = {
+        RF_OPT_STR('d', "data", &data, "DIR", "data directory", .flags = RF_OPT_REQUIRED),
+        RF_OPT_STR('u', "user", &user, "U", "the user", .flags = RF_OPT_REQUIRED),
+        RF_OPT_STR('p', "program", &program, "P", "only this program (default: every program)"),
+        RF_CMD_OPT_TIME('a', "as-of", &ms, "the event time", .flags = RF_OPT_REQUIRED),
+        RF_OPT_FLAG('j', "json", &json, "print one JSON object"),
+        RF_OPT_HELP(),
+        RF_OPT_END(),
+    };
+    const rf_opt_cmd_t cmd = {
+        "balance-at", "refold balance-at --data DIR --user U --as-of TIME [--program P] [--json]",
+        "A user's balances as of an event time, from the fold ledger: the sum of the\n"
+        "postings of every record whose event time is <= TIME. (`refold balance` is the\n"
+        "projection's current balance.) TIME: 2026-01-31T00:00:00Z, 2026-01-31 or Unix\n"
+        "milliseconds. See docs/finance.md, \"Event time\".",
+        opts, 0};
+    int rc = rf_opt_parse(&cmd, argc, argv);
+    if (rc < 0) return rf_opt_status(rc);
     rf_acct_t *a = NULL;
     int n = 0;
     rf_errbuf_t eb = {{0}};
@@ -256,17 +189,6 @@ int rf_cmd_balance_at(int argc, char **argv)
 }
 
 /* ---- export ---- */
-
-static void export_usage(FILE *f)
-{
-    fprintf(f, "usage: refold export --data DIR [--from TIME] [--to TIME] --format csv|jsonl "
-               "[--out FILE]\n\n"
-               "Streams the ledger records with FROM <= event time < TO, one row per posting\n"
-               "(a record without postings: one row with empty posting columns). Columns, stable\n"
-               "across versions: partition, seq, hash, prev_hash, offset, event_id, program_id,\n"
-               "occurred_at, kind, owner, bucket, asset, amount_minor, facts (a JSON object).\n"
-               "--out writes FILE.tmp and renames it on success. See docs/finance.md.\n");
-}
 
 static int export_run(const char *data, int64_t from, int64_t to, rf_export_format_t fmt,
                       const char *out)
@@ -296,57 +218,30 @@ static int export_run(const char *data, int64_t from, int64_t to, rf_export_form
 
 int rf_cmd_export(int argc, char **argv)
 {
-    static const struct option opts[] = {{"data", required_argument, 0, 'd'},
-                                         {"from", required_argument, 0, 'f'},
-                                         {"to", required_argument, 0, 't'},
-                                         {"format", required_argument, 0, 'F'},
-                                         {"out", required_argument, 0, 'o'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *data = NULL, *from = NULL, *to = NULL, *format = NULL, *out = NULL;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "d:f:t:F:o:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            data = optarg;
-            break;
-        case 'f':
-            from = optarg;
-            break;
-        case 't':
-            to = optarg;
-            break;
-        case 'F':
-            format = optarg;
-            break;
-        case 'o':
-            out = optarg;
-            break;
-        case 'h':
-            export_usage(stdout);
-            return 0;
-        default:
-            export_usage(stderr);
-            return 2;
-        }
-    }
-    if (!data || !format || optind != argc) {
-        export_usage(stderr);
-        return 2;
-    }
-    rf_export_format_t fmt;
-    if (!strcmp(format, "csv"))
-        fmt = RF_EXPORT_CSV;
-    else if (!strcmp(format, "jsonl"))
-        fmt = RF_EXPORT_JSONL;
-    else {
-        fprintf(stderr, "refold export: --format '%s': want csv or jsonl\n", format);
-        return 2;
-    }
+    static const char *const formats[] = {"csv", "jsonl", NULL}; /* rf_export_format_t order */
+    const char *data = NULL, *out = NULL;
     int64_t from_ms = INT64_MIN, to_ms = INT64_MAX;
-    if ((from && bad_time("export", "--from", from, &from_ms)) ||
-        (to && bad_time("export", "--to", to, &to_ms)))
-        return 2;
-    return export_run(data, from_ms, to_ms, fmt, out);
+    int format = RF_EXPORT_CSV;
+    const rf_opt_t opts[] = {
+        RF_OPT_STR('d', "data", &data, "DIR", "data directory", .flags = RF_OPT_REQUIRED),
+        RF_CMD_OPT_TIME('f', "from", &from_ms, "first event time (inclusive)", .def = "the first"),
+        RF_CMD_OPT_TIME('t', "to", &to_ms, "end event time (exclusive)", .def = "after the last"),
+        RF_OPT_ENUM('F', "format", &format, formats, NULL, "output format",
+                    .flags = RF_OPT_REQUIRED),
+        RF_OPT_STR('o', "out", &out, "FILE", "write FILE.tmp, then rename it to FILE"),
+        RF_OPT_HELP(),
+        RF_OPT_END(),
+    };
+    const rf_opt_cmd_t cmd = {
+        "export",
+        "refold export --data DIR [--from TIME] [--to TIME] --format csv|jsonl [--out FILE]",
+        "Streams the ledger records with FROM <= event time < TO, one row per posting\n"
+        "(a record without postings: one row with empty posting columns). Columns, stable\n"
+        "across versions: partition, seq, hash, prev_hash, offset, event_id, program_id,\n"
+        "occurred_at, kind, owner, bucket, asset, amount_minor, facts (a JSON object).\n"
+        "--out writes FILE.tmp and renames it on success. See docs/finance.md.",
+        opts, 0};
+    int n = rf_opt_parse(&cmd, argc, argv);
+    if (n < 0) return rf_opt_status(n);
+    return export_run(data, from_ms, to_ms, (rf_export_format_t)format, out);
 }

@@ -1,6 +1,5 @@
 /* rf_cmd_ledger.c: the ledger's commands: `refold head` (head of every
  * partition ledger) and `refold verify` (the tamper check). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 
 #include "rf_commands.h"
 #include "rf_ledger.h"
+#include "rf_opt.h"
 
 typedef struct ledger_args {
     const char *data;
@@ -17,71 +17,38 @@ typedef struct ledger_args {
     int json;
 } ledger_args_t;
 
-static void usage(FILE *f, const char *cmd)
-{
-    fprintf(f,
-            "usage: refold %s --data DIR [--partition N] [--json]\n"
-            "       refold %s --path DB_DIR --partition N [--json]\n\n"
-            "%s\n\n"
-            "  --data DIR       data directory (ledgers under DIR/fold/p-NNNN)\n"
-            "  --path DB_DIR    one partition ledger's RocksDB (e.g. a checkpoint)\n"
-            "  --partition N    only partition N (required with --path)\n"
-            "  --json           one JSON object per partition and line\n",
-            cmd, cmd,
-            !strcmp(cmd, "head")
-                ? "Prints one line per partition: partition, seq, hash and next offset."
-                : "Checks every partition ledger: gapless seq, hash chain, postings, balances "
-                  "and counts.\nPrints OK with the head, or the first bad seq and why; exits "
-                  "1 on any fault.");
-}
-
 /* Returns -1 to go on, else the exit status. */
 static int parse_args(int argc, char **argv, ledger_args_t *a)
 {
-    static const struct option opts[] = {
-        {"data", required_argument, NULL, 'd'},
-        {"path", required_argument, NULL, 'P'},
-        {"partition", required_argument, NULL, 'p'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     memset(a, 0, sizeof *a);
     a->partition = -1;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "d:P:p:jh", opts, NULL)) != -1) {
-        char *end = NULL;
-        switch (c) {
-        case 'd':
-            a->data = optarg;
-            break;
-        case 'P':
-            a->path = optarg;
-            break;
-        case 'j':
-            a->json = 1;
-            break;
-        case 'p':
-            a->partition = (int32_t)strtol(optarg, &end, 10);
-            if (!*optarg || *end || a->partition < 0 || a->partition >= RF_PARTITIONS_MAX) {
-                fprintf(stderr, "refold %s: invalid partition '%s'\n", argv[0], optarg);
-                return 2;
-            }
-            break;
-        case 'h':
-            usage(stdout, argv[0]);
-            return 0;
-        default:
-            usage(stderr, argv[0]);
-            return 2;
-        }
-    }
-    if (optind < argc || !a->data == !a->path || (a->path && a->partition < 0)) {
-        fprintf(stderr, "refold %s: need --data DIR, or --path DB_DIR with --partition N\n",
-                argv[0]);
-        return 2;
-    }
+    const rf_opt_t opts[] = {
+        RF_OPT_STR('d', "data", &a->data, "DIR", "data directory (ledgers under DIR/fold/p-NNNN)"),
+        RF_OPT_STR('P', "path", &a->path, "DB_DIR",
+                   "one partition ledger's RocksDB (e.g. a checkpoint)"),
+        RF_OPT_INT_RANGE('p', "partition", &a->partition, 0, RF_PARTITIONS_MAX - 1, "N",
+                         "only partition N (required with --path)", .def = "every partition"),
+        RF_OPT_FLAG('j', "json", &a->json, "one JSON object per partition and line"),
+        RF_OPT_HELP(),
+        RF_OPT_END(),
+    };
+    bool head = !strcmp(argv[0], "head");
+    char usage[256];
+    snprintf(usage, sizeof usage,
+             "refold %s --data DIR [--partition N] [--json]\n"
+             "       refold %s --path DB_DIR --partition N [--json]",
+             argv[0], argv[0]);
+    const rf_opt_cmd_t cmd = {
+        head ? "head" : "verify", usage,
+        head ? "Prints one line per partition: partition, seq, hash and next offset."
+             : "Checks every partition ledger: gapless seq, hash chain, postings, balances "
+               "and counts.\nPrints OK with the head, or the first bad seq and why; exits "
+               "1 on any fault.",
+        opts, 0};
+    int n = rf_opt_parse(&cmd, argc, argv);
+    if (n < 0) return rf_opt_status(n);
+    if (!a->data == !a->path || (a->path && a->partition < 0))
+        return rf_opt_error(&cmd, "need --data DIR, or --path DB_DIR with --partition N");
     return -1;
 }
 

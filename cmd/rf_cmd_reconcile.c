@@ -2,13 +2,13 @@
  * balance, offsets accounted, fold against projection balances, payouts
  * against redemptions (ledger/rf_finance.h). It lives in consumers/ because
  * the drift check reads the projection store (rf_query.h). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "rf_cmd_opt.h"
 #include "rf_commands.h"
 #include "rf_finance.h"
 #include "rf_query.h"
@@ -248,62 +248,39 @@ static void print_json(const rf_reconcile_t *r, const char *data)
     json_decref(o);
 }
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: refold reconcile --data DIR [--payouts FILE.csv [--from TIME] [--to TIME]]\n"
-               "                        [--no-projection] [--json]\n\n"
-               "The report finance files: trial balance per program and asset (total 0), offsets\n"
-               "accounted per partition, fold balances against projection balances (drift), and\n"
-               "optionally an external payout CSV (header: user,program,asset,amount_minor,\n"
-               "request_id) against the ledger's redemptions with FROM <= event time < TO:\n"
-               "matched, missing, unexpected, mismatches. Exit status 1 when anything does not\n"
-               "add up. See docs/finance.md.\n");
-}
-
 int rf_cmd_reconcile(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"data", required_argument, 0, 'd'},    {"payouts", required_argument, 0, 'P'},
-        {"from", required_argument, 0, 'f'},    {"to", required_argument, 0, 't'},
-        {"no-projection", no_argument, 0, 'n'}, {"json", no_argument, 0, 'j'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     rf_reconcile_opts_t o = {NULL, NULL, INT64_MIN, INT64_MAX, projection_balances};
-    int json = 0, c;
+    int json = 0, no_projection = 0;
     rf_errbuf_t eb = {{0}};
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "d:P:f:t:njh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            o.data_dir = optarg;
-            break;
-        case 'P':
-            o.payouts_csv = optarg;
-            break;
-        case 'f':
-        case 't':
-            if (rf_finance_time_parse(optarg, c == 'f' ? &o.from_ms : &o.to_ms, &eb)) {
-                fprintf(stderr, "refold reconcile: --%s: %s\n", c == 'f' ? "from" : "to", eb.msg);
-                return 2;
-            }
-            break;
-        case 'n':
-            o.projection = NULL;
-            break;
-        case 'j':
-            json = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!o.data_dir || optind != argc) {
-        usage(stderr);
-        return 2;
-    }
+    const rf_opt_t opts[] = {
+        RF_OPT_STR('d', "data", &o.data_dir, "DIR", "data directory", .flags = RF_OPT_REQUIRED),
+        RF_OPT_STR('P', "payouts", &o.payouts_csv, "FILE.csv",
+                   "external payouts to match against the ledger's redemptions"),
+        RF_CMD_OPT_TIME('f', "from", &o.from_ms, "payouts: first event time (inclusive)",
+                        .def = "the first"),
+        RF_CMD_OPT_TIME('t', "to", &o.to_ms, "payouts: end event time (exclusive)",
+                        .def = "after the last"),
+        RF_OPT_FLAG('n', "no-projection", &no_projection,
+                    "skip the fold against projection balances (drift) check"),
+        RF_OPT_FLAG('j', "json", &json, "print one JSON object"),
+        RF_OPT_HELP(),
+        RF_OPT_END(),
+    };
+    const rf_opt_cmd_t cmd = {
+        "reconcile",
+        "refold reconcile --data DIR [--payouts FILE.csv [--from TIME] [--to TIME]]\n"
+        "                        [--no-projection] [--json]",
+        "The report finance files: trial balance per program and asset (total 0), offsets\n"
+        "accounted per partition, fold balances against projection balances (drift), and\n"
+        "optionally an external payout CSV (header: user,program,asset,amount_minor,\n"
+        "request_id) against the ledger's redemptions with FROM <= event time < TO:\n"
+        "matched, missing, unexpected, mismatches. Exit status 1 when anything does not\n"
+        "add up. See docs/finance.md.",
+        opts, 0};
+    int n = rf_opt_parse(&cmd, argc, argv);
+    if (n < 0) return rf_opt_status(n);
+    if (no_projection) o.projection = NULL;
     rf_reconcile_t *r = calloc(1, sizeof *r);
     if (!r) return 1;
     rf_err_t err = rf_finance_reconcile(&o, r, &eb);

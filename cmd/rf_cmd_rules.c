@@ -1,6 +1,5 @@
 /* rf_cmd_rules.c: `refold code` (a referrer's derived code) and `refold
  * explain` (why a user did or did not get each reward, from the ledger). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,57 +9,35 @@
 
 #include "rf_commands.h"
 #include "rf_ledger.h"
+#include "rf_opt.h"
 #include "rf_rules.h"
 
 /* ---- refold code ---- */
 
-static void code_usage(FILE *f)
-{
-    fprintf(f, "usage: refold code --program P --referrer R [--json]\n"
-               "       refold code --check CODE [--json]\n"
-               "\n"
-               "Prints the stable referral code the fold derives for (program, referrer)\n"
-               "when a CodeIssued event carries no code: 10 Crockford base32 symbols (no\n"
-               "I, L, O, U) and a check symbol. --check tells whether CODE has a valid check\n"
-               "symbol (exit 1 if not). docs/programs.md, \"Codes\".\n"
-               "\n"
-               "  --program P    program id\n"
-               "  --referrer R   referrer id\n"
-               "  --check CODE   validate a derived code (case-insensitive, hyphens ignored)\n"
-               "  --json         print a JSON object\n");
-}
-
 int rf_cmd_code(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"program", required_argument, NULL, 'p'}, {"referrer", required_argument, NULL, 'r'},
-        {"check", required_argument, NULL, 'c'},   {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     const char *program = NULL, *referrer = NULL, *check = NULL;
-    int json = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "p:r:c:jh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            program = optarg;
-            break;
-        case 'r':
-            referrer = optarg;
-            break;
-        case 'c':
-            check = optarg;
-            break;
-        case 'j':
-            json = 1;
-            break;
-        case 'h':
-            code_usage(stdout);
-            return 0;
-        default:
-            code_usage(stderr);
-            return 2;
-        }
-    }
+    int json = 0;
+    const rf_opt_t opts[] = {
+        RF_OPT_STR('p', "program", &program, "P", "program id"),
+        RF_OPT_STR('r', "referrer", &referrer, "R", "referrer id"),
+        RF_OPT_STR('c', "check", &check, "CODE",
+                   "validate a derived code (case-insensitive, hyphens ignored)"),
+        RF_OPT_FLAG('j', "json", &json, "print a JSON object"),
+        RF_OPT_HELP(),
+        RF_OPT_END(),
+    };
+    const rf_opt_cmd_t cmd = {
+        "code",
+        "refold code --program P --referrer R [--json]\n"
+        "       refold code --check CODE [--json]",
+        "Prints the stable referral code the fold derives for (program, referrer)\n"
+        "when a CodeIssued event carries no code: 10 Crockford base32 symbols (no\n"
+        "I, L, O, U) and a check symbol. --check tells whether CODE has a valid check\n"
+        "symbol (exit 1 if not). docs/programs.md, \"Codes\".",
+        opts, 0};
+    int n = rf_opt_parse(&cmd, argc, argv);
+    if (n < 0) return rf_opt_status(n);
     if (check) {
         int ok = rf_rules_code_valid(check);
         if (json) {
@@ -99,22 +76,6 @@ int rf_cmd_code(int argc, char **argv)
 
 /* ---- refold explain ---- */
 
-static void explain_usage(FILE *f)
-{
-    fprintf(f, "usage: refold explain --data DIR --program P --user U [--json]\n"
-               "\n"
-               "Reads the fold ledgers under DIR/fold (read-only: safe while a worker runs)\n"
-               "and prints every record of program P that names user U (as user, referrer\n"
-               "or friend) with what it decided: attribution, qualification, the fraud\n"
-               "checks run and their results, caps, holds, reviews, voids, clawbacks and\n"
-               "redemptions; then a summary of U's rewards and balances.\n"
-               "\n"
-               "  --data DIR      data directory (required)\n"
-               "  --program P     program id (required)\n"
-               "  --user U        user id (required)\n"
-               "  --json          one JSON object: records, summary, balances\n");
-}
-
 /* Per-asset totals of the user's own rewards. */
 #define EXPLAIN_ASSETS 16
 typedef struct totals {
@@ -140,6 +101,13 @@ static const char *fact(const rf_record_t *rec, const char *key)
 {
     const char *v = rf_record_get_fact(rec, key);
     return v ? v : "";
+}
+
+/* An integer fact (amounts, times the fold wrote), 0 when absent. */
+static int64_t fact_i64(const rf_record_t *rec, const char *key)
+{
+    int64_t v = 0;
+    return rf_parse_i64(fact(rec, key), INT64_MIN, INT64_MAX, &v, key, NULL) == RF_OK ? v : 0;
 }
 
 static int fact_is(const rf_record_t *rec, const char *key, const char *value)
@@ -203,7 +171,7 @@ static void explain_signup(const rf_record_t *rec, const char *user, char *o, si
 static void explain_reward(const rf_record_t *rec, char *o, size_t cap)
 {
     char until[32];
-    fmt_time(strtoll(fact(rec, RF_FACT_HOLD_UNTIL), NULL, 10), until);
+    fmt_time(fact_i64(rec, RF_FACT_HOLD_UNTIL), until);
     const char *review = fact_is(rec, RF_FACT_REVIEW, "held") ? " (held: referral in review)" : "";
     const char *capf = fact(rec, RF_FACT_CAP);
     int n = snprintf(o, cap, "%s reward %s %s %s to %s for %s's order %s, rule v%s",
@@ -300,7 +268,7 @@ static void tally(explain_t *x, const rf_record_t *rec)
     }
     if (!fact_is(rec, RF_FACT_USER, x->user)) return;
     totals_t *t = totals_for(x, fact(rec, RF_FACT_ASSET));
-    int64_t a = strtoll(fact(rec, RF_FACT_AMOUNT_MINOR), NULL, 10);
+    int64_t a = fact_i64(rec, RF_FACT_AMOUNT_MINOR);
     if (!strcmp(k, RF_KIND_REWARD_REFUSED)) x->refused_rewards++;
     if (!t) return;
     if (!strcmp(k, RF_KIND_REWARD))
@@ -440,41 +408,27 @@ static void summary_text(const explain_t *x, json_t *bal)
 
 int rf_cmd_explain(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"data", required_argument, NULL, 'd'}, {"program", required_argument, NULL, 'p'},
-        {"user", required_argument, NULL, 'u'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
     static explain_t x; /* a few KiB: off the stack */
     memset(&x, 0, sizeof x);
     const char *data = NULL;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "d:p:u:jh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            data = optarg;
-            break;
-        case 'p':
-            x.program = optarg;
-            break;
-        case 'u':
-            x.user = optarg;
-            break;
-        case 'j':
-            x.json = 1;
-            break;
-        case 'h':
-            explain_usage(stdout);
-            return 0;
-        default:
-            explain_usage(stderr);
-            return 2;
-        }
-    }
-    if (!data || !x.program || !x.user) {
-        fprintf(stderr, "refold explain: --data, --program and --user are required\n");
-        return 2;
-    }
+    const rf_opt_t opts[] = {
+        RF_OPT_STR('d', "data", &data, "DIR", "data directory", .flags = RF_OPT_REQUIRED),
+        RF_OPT_STR('p', "program", &x.program, "P", "program id", .flags = RF_OPT_REQUIRED),
+        RF_OPT_STR('u', "user", &x.user, "U", "user id", .flags = RF_OPT_REQUIRED),
+        RF_OPT_FLAG('j', "json", &x.json, "one JSON object: records, summary, balances"),
+        RF_OPT_HELP(),
+        RF_OPT_END(),
+    };
+    const rf_opt_cmd_t cmd = {
+        "explain", "refold explain --data DIR --program P --user U [--json]",
+        "Reads the fold ledgers under DIR/fold (read-only: safe while a worker runs)\n"
+        "and prints every record of program P that names user U (as user, referrer\n"
+        "or friend) with what it decided: attribution, qualification, the fraud\n"
+        "checks run and their results, caps, holds, reviews, voids, clawbacks and\n"
+        "redemptions; then a summary of U's rewards and balances.",
+        opts, 0};
+    int rc = rf_opt_parse(&cmd, argc, argv);
+    if (rc < 0) return rf_opt_status(rc);
     int32_t parts[RF_PARTITIONS_MAX];
     int n = rf_ledger_list_partitions(data, parts, RF_PARTITIONS_MAX);
     if (n < 0) {
@@ -483,7 +437,7 @@ int rf_cmd_explain(int argc, char **argv)
     }
     x.records = json_array();
     json_t *bal = json_array();
-    int rc = 0;
+    rc = 0;
     for (int i = 0; i < n && rc == 0; i++)
         rc = explain_partition(&x, data, parts[i], bal);
     if (rc == 0 && x.json) {

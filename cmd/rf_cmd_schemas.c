@@ -1,6 +1,5 @@
 /* rf_cmd_schemas.c: `refold schemas`, the embedded schema registry: lists the
  * manifest (ids, subjects, versions) and prints a schema's JSON. */
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -9,21 +8,9 @@
 
 #include "rf_codec.h"
 #include "rf_codec_int.h"
+#include "rf_opt.h"
 
 int rf_cmd_schemas(int argc, char **argv);
-
-static void schemas_usage(FILE *f)
-{
-    fprintf(f, "usage: refold schemas [--json]\n"
-               "       refold schemas show ID\n"
-               "\n"
-               "Lists the Avro schemas compiled into refold (schemas/manifest.txt): the\n"
-               "Confluent schema id that travels in every message, its subject, version and\n"
-               "file; 'current' marks the reader schema of each subject. 'show ID' prints\n"
-               "the schema's JSON, e.g. to register it with a schema registry.\n"
-               "\n"
-               "  --json   list as a JSON array\n");
-}
 
 typedef struct list_ctx {
     int pass; /* 0: find current versions, 1: print */
@@ -82,9 +69,8 @@ static int schemas_list(int json)
 
 static int schemas_show(const char *arg)
 {
-    char *end = NULL;
-    long id = strtol(arg, &end, 10);
-    const char *json = (*arg && *end == '\0' && id >= 0 && id <= INT32_MAX)
+    int64_t id = 0;
+    const char *json = rf_parse_i64(arg, 0, INT32_MAX, &id, "id", NULL) == RF_OK
                            ? rf_codec_schema_json((int32_t)id)
                            : NULL;
     if (!json) {
@@ -99,27 +85,22 @@ static int schemas_show(const char *arg)
 
 int rf_cmd_schemas(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int json = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'j':
-            json = 1;
-            break;
-        case 'h':
-            schemas_usage(stdout);
-            return 0;
-        default:
-            schemas_usage(stderr);
-            return 2;
-        }
-    }
-    if (optind == argc) return schemas_list(json);
-    if (strcmp(argv[optind], "show") == 0 && optind + 2 == argc)
-        return schemas_show(argv[optind + 1]);
-    fprintf(stderr, "refold schemas: unexpected argument '%s'\n", argv[optind]);
-    schemas_usage(stderr);
-    return 2;
+    int json = 0;
+    const rf_opt_t opts[] = {
+        RF_OPT_JSON(&json, "list as a JSON array"),
+        RF_OPT_HELP(),
+        RF_OPT_END(),
+    };
+    const rf_opt_cmd_t cmd = {
+        "schemas", "refold schemas [--json]\n       refold schemas show ID",
+        "Lists the Avro schemas compiled into refold (schemas/manifest.txt): the\n"
+        "Confluent schema id that travels in every message, its subject, version and\n"
+        "file; 'current' marks the reader schema of each subject. 'show ID' prints\n"
+        "the schema's JSON, e.g. to register it with a schema registry.",
+        opts, 2};
+    int n = rf_opt_parse(&cmd, argc, argv);
+    if (n < 0) return rf_opt_status(n);
+    if (n == 0) return schemas_list(json);
+    if (strcmp(argv[1], "show") == 0 && n == 2) return schemas_show(argv[2]);
+    return rf_opt_error(&cmd, "unexpected argument '%s'", argv[1]);
 }

@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 
 #include "rf_commands.h"
 #include "rf_demo_int.h"
+#include "rf_opt.h"
 
 #define DEMO "refold demo: "
 /* Fewer events would leave an example program without its rules or any
@@ -41,131 +41,59 @@ static void demo_log(rf_log_level_t level, const char *msg, void *opaque)
     rf__demo_log_line(line);
 }
 
-static void demo_usage(FILE *f)
-{
-    fprintf(f,
-            "usage: refold demo [--data DIR] [--events N] [--seed S] [--partitions P]\n"
-            "                   [--programs DIR] [--json-report FILE] [--force] [--keep-broker]\n"
-            "\n"
-            "Runs the whole pipeline in one process: the embedded Kafka broker, the fold and\n"
-            "projection workers (the real Kafka protocol on loopback between them), the\n"
-            "example programs (ops/programs) and deterministic loadgen traffic, throttled so\n"
-            "the in-memory broker never drops unread events. Then it checks and reports:\n"
-            "leaderboards, funnel KPIs and fraud checks of the example programs, the trial\n"
-            "balance, offsets accounted, projection = fold balances, verify and head hashes.\n"
-            "The same --seed gives the same head hashes. Exit status 0 only when every\n"
-            "check passed (docs/demo.md).\n"
-            "\n"
-            "  --data DIR          data directory to create (default ./refold-data); must\n"
-            "                      not exist or be empty\n"
-            "  --events N          loadgen events to publish (default 1000000, at least %d)\n"
-            "  --seed S            loadgen seed (default 1)\n"
-            "  --partitions P      partitions per topic (default %d)\n"
-            "  --programs DIR      example programs (default: ops/programs of the source\n"
-            "                      tree, or share/refold/programs next to the binary)\n"
-            "  --json-report FILE  also write the report as JSON to FILE\n"
-            "  --force             delete DIR first if it holds an earlier run\n"
-            "  --keep-broker       keep the broker running after the report (Ctrl-C stops)\n"
-            "  --continue          not supported: see docs/demo.md (use --keep-broker and\n"
-            "                      the fold/project/loadgen commands to add traffic)\n",
-            RF_DEMO_EVENTS_MIN, RF_PARTITIONS_DEFAULT);
-}
-
-static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (!s[0] || s[0] == '-') return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
-/* --events, --seed, --partitions: 0, or -1 with the message printed. */
-static int parse_num_opt(int c, const char *arg, rf_demo_opts_t *o)
-{
-    RF_ASSERT(c == 'n' || c == 's' || c == 'p');
-    uint64_t lo = c == 'p' ? 1 : c == 'n' ? RF_DEMO_EVENTS_MIN : 0;
-    uint64_t hi = c == 'p' ? RF_PARTITIONS_MAX : c == 'n' ? UINT64_MAX / 2 : UINT64_MAX;
-    uint64_t v;
-    if (parse_u64(arg, lo, hi, &v) != 0) {
-        fprintf(stderr, DEMO "--%s: '%s' is not an integer in %" PRIu64 "..%" PRIu64 "\n",
-                c == 'n'   ? "events"
-                : c == 's' ? "seed"
-                           : "partitions",
-                arg, lo, hi);
-        return -1;
-    }
-    if (c == 'n')
-        o->events = v;
-    else if (c == 's')
-        o->seed = v;
-    else
-        o->partitions = (int)v;
-    return 0;
-}
-
 /* Returns -1 to go on, else the exit status. */
 static int parse_args(int argc, char **argv, rf_demo_opts_t *o)
 {
-    static const struct option longopts[] = {{"data", required_argument, 0, 'd'},
-                                             {"events", required_argument, 0, 'n'},
-                                             {"seed", required_argument, 0, 's'},
-                                             {"partitions", required_argument, 0, 'p'},
-                                             {"programs", required_argument, 0, 'P'},
-                                             {"json-report", required_argument, 0, 'j'},
-                                             {"force", no_argument, 0, 'f'},
-                                             {"keep-broker", no_argument, 0, 'k'},
-                                             {"continue", no_argument, 0, 'c'},
-                                             {"help", no_argument, 0, 'h'},
-                                             {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->data_dir = "./refold-data";
     o->events = 1000000;
     o->seed = 1;
     o->partitions = RF_PARTITIONS_DEFAULT;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            o->data_dir = optarg;
-            break;
-        case 'P':
-            o->programs_dir = optarg;
-            break;
-        case 'j':
-            o->json_report = optarg;
-            break;
-        case 'f':
-            o->force = true;
-            break;
-        case 'k':
-            o->keep_broker = true;
-            break;
-        case 'n':
-        case 's':
-        case 'p':
-            if (parse_num_opt(c, optarg, o) != 0) return 2;
-            break;
-        case 'c':
-            fprintf(stderr, DEMO "--continue is not supported: the embedded broker starts "
-                                 "empty, so the ledgers' stored offsets would point past its "
-                                 "end; run with --keep-broker and add traffic with refold "
-                                 "loadgen/fold/project against it, or start over with --force "
-                                 "(docs/demo.md)\n");
-            return 2;
-        case 'h':
-            demo_usage(stdout);
-            return 0;
-        default:
-            demo_usage(stderr);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, DEMO "unexpected argument '%s'\n", argv[optind]);
+    int cont = 0;
+    const rf_opt_t opts[] = {
+        RF_OPT_STR(0, "data", &o->data_dir, "DIR",
+                   "data directory to create; must not exist or be empty"),
+        RF_OPT_U64_RANGE(
+            0, "events", &o->events, RF_DEMO_EVENTS_MIN, UINT64_MAX / 2, "N",
+            "loadgen events to publish (at least " RF_OPT_STRINGIFY(RF_DEMO_EVENTS_MIN) ")"),
+        RF_OPT_U64_RANGE(0, "seed", &o->seed, 0, UINT64_MAX, "S", "loadgen seed"),
+        RF_OPT_INT_RANGE(0, "partitions", &o->partitions, 1, RF_PARTITIONS_MAX, "P",
+                         "partitions per topic"),
+        RF_OPT_STR(0, "programs", &o->programs_dir, "DIR",
+                   "example programs (default: ops/programs of the source\n"
+                   "tree, or share/refold/programs next to the binary)"),
+        RF_OPT_STR(0, "json-report", &o->json_report, "FILE",
+                   "also write the report as JSON to FILE"),
+        RF_OPT_BOOL(0, "force", &o->force, "delete DIR first if it holds an earlier run"),
+        RF_OPT_BOOL(0, "keep-broker", &o->keep_broker,
+                    "keep the broker running after the report (Ctrl-C stops)"),
+        RF_OPT_FLAG(0, "continue", &cont,
+                    "not supported: see docs/demo.md (use --keep-broker and\n"
+                    "the fold/project/loadgen commands to add traffic)"),
+        RF_OPT_HELP(),
+        RF_OPT_END(),
+    };
+    const rf_opt_cmd_t cmd = {
+        "demo",
+        "refold demo [--data DIR] [--events N] [--seed S] [--partitions P]\n"
+        "                   [--programs DIR] [--json-report FILE] [--force] [--keep-broker]",
+        "Runs the whole pipeline in one process: the embedded Kafka broker, the fold and\n"
+        "projection workers (the real Kafka protocol on loopback between them), the\n"
+        "example programs (ops/programs) and deterministic loadgen traffic, throttled so\n"
+        "the in-memory broker never drops unread events. Then it checks and reports:\n"
+        "leaderboards, funnel KPIs and fraud checks of the example programs, the trial\n"
+        "balance, offsets accounted, projection = fold balances, verify and head hashes.\n"
+        "The same --seed gives the same head hashes. Exit status 0 only when every\n"
+        "check passed (docs/demo.md).",
+        opts, 0};
+    int n = rf_opt_parse(&cmd, argc, argv);
+    if (n < 0) return rf_opt_status(n);
+    if (cont) {
+        fprintf(stderr, DEMO "--continue is not supported: the embedded broker starts "
+                             "empty, so the ledgers' stored offsets would point past its "
+                             "end; run with --keep-broker and add traffic with refold "
+                             "loadgen/fold/project against it, or start over with --force "
+                             "(docs/demo.md)\n");
         return 2;
     }
     return -1;

@@ -6,13 +6,13 @@
  * consumers/fold/rf_dlq.h; this file prints. */
 #include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "rf_cmd_opt.h"
 #include "rf_codec.h"
 #include "rf_commands.h"
 #include "rf_dlq.h"
@@ -383,107 +383,115 @@ static void usage(FILE *f)
                "See docs/operations.md, \"Dead letters\".\n");
 }
 
-static int parse_args(int argc, char **argv, dlq_args_t *a)
+/* --partition P then --offset O...: each offset is in the last partition given. */
+typedef struct dlq_pos_opt {
+    dlq_args_t *a;
+    int32_t part;
+} dlq_pos_opt_t;
+
+static rf_err_t opt_partition(const rf_opt_t *opt, const char *arg, rf_errbuf_t *eb)
 {
-    static const struct option opts[] = {{"brokers", required_argument, 0, 'b'},
-                                         {"partition", required_argument, 0, 'p'},
-                                         {"offset", required_argument, 0, 'o'},
-                                         {"all", no_argument, 0, 'a'},
-                                         {"fix-from", required_argument, 0, 'F'},
-                                         {"dry-run", no_argument, 0, 'n'},
-                                         {"dlq-topic", required_argument, 0, 'D'},
-                                         {"events-topic", required_argument, 0, 'E'},
-                                         {"json", no_argument, 0, 'j'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    rf_errbuf_t eb = {{0}};
-    int32_t part = 0;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "b:X:p:o:aF:nD:E:jh", opts, NULL)) != -1) {
-        dlq_pos_t p;
-        switch (c) {
-        case 'b':
-            a->kafka.brokers = optarg;
-            break;
-        case 'X':
-            if (rf_kafka_opts_add_x(&a->kafka, optarg, &eb)) {
-                fprintf(stderr, "refold dlq: %s\n", eb.msg);
-                return 2;
-            }
-            break;
-        case 'p':
-        case 'o':
-            if (parse_pos(optarg, &p) || (c == 'p' && p.offset >= RF_PARTITIONS_MAX)) {
-                fprintf(stderr, "refold dlq: bad --%s '%s'\n", c == 'p' ? "partition" : "offset",
-                        optarg);
-                return 2;
-            }
-            if (c == 'p')
-                part = (int32_t)p.offset;
-            else if (a->npos == RF_DLQ_REDRIVE_MAX) {
-                fprintf(stderr, "refold dlq: more than %d offsets\n", RF_DLQ_REDRIVE_MAX);
-                return 2;
-            } else {
-                a->pos[a->npos].partition = part;
-                a->pos[a->npos++].offset = p.offset;
-            }
-            break;
-        case 'a':
-            a->all = 1;
-            break;
-        case 'F':
-            a->fix_from = optarg;
-            break;
-        case 'n':
-            a->dry_run = 1;
-            break;
-        case 'D':
-            a->topic_dlq = optarg;
-            break;
-        case 'E':
-            a->topic_events = optarg;
-            break;
-        case 'j':
-            a->json = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    return -1;
+    dlq_pos_opt_t *po = opt->value;
+    dlq_pos_t p;
+    if (parse_pos(arg, &p) || p.offset >= RF_PARTITIONS_MAX)
+        return rf_errf(eb, RF_ERR_CONFIG, "bad --partition '%s'", arg);
+    po->part = (int32_t)p.offset;
+    return RF_OK;
+}
+
+static rf_err_t opt_offset(const rf_opt_t *opt, const char *arg, rf_errbuf_t *eb)
+{
+    dlq_pos_opt_t *po = opt->value;
+    dlq_pos_t p;
+    if (parse_pos(arg, &p)) return rf_errf(eb, RF_ERR_CONFIG, "bad --offset '%s'", arg);
+    if (po->a->npos == RF_DLQ_REDRIVE_MAX)
+        return rf_errf(eb, RF_ERR_CONFIG, "more than %d offsets", RF_DLQ_REDRIVE_MAX);
+    po->a->pos[po->a->npos].partition = po->part;
+    po->a->pos[po->a->npos++].offset = p.offset;
+    return RF_OK;
+}
+
+static const char dlq_desc[] =
+    "Dead letters are the messages of refold.events the fold could not decode or\n"
+    "place (headers refold.reason, refold.error, refold.partition, refold.offset,\n"
+    "refold.event_id). PARTITION:OFFSET address a dead letter in refold.events.dlq.\n"
+    "redrive republishes the chosen ones to refold.events with the program id as key:\n"
+    "the original bytes, or with --fix-from the event of the JSON lines file with the\n"
+    "same event_id (keep the event id: it is what makes a second redrive a duplicate).\n"
+    "See docs/operations.md, \"Dead letters\".";
+
+/* Parses the options of subcommand sub (argv[0]); returns the number of
+ * positional arguments (in argv[1..]), or -1 - the exit status. */
+static int parse_args(const char *sub, int argc, char **argv, dlq_args_t *a)
+{
+    bool redrive = !strcmp(sub, "redrive"), show = !strcmp(sub, "show");
+    dlq_pos_opt_t po = {a, 0};
+    enum { NREDRIVE = 5 }; /* redrive's own options come first, then everyone's */
+    const rf_opt_t opts[] = {
+        RF_OPT_CALLBACK('p', "partition", &po, "P", opt_partition,
+                        "the partition of the --offset options after it", .def = "0"),
+        RF_OPT_CALLBACK('o', "offset", &po, "O", opt_offset,
+                        "a dead letter to redrive (repeatable)"),
+        RF_OPT_FLAG('a', "all", &a->all, "redrive every dead letter"),
+        RF_OPT_STR('F', "fix-from", &a->fix_from, "FILE.jsonl",
+                   "republish the event of FILE with the same event_id"),
+        RF_OPT_FLAG('n', "dry-run", &a->dry_run, "print what would be redriven; publish nothing"),
+        RF_OPT_STR('b', "brokers", &a->kafka.brokers, "B", "Kafka bootstrap servers",
+                   .flags = RF_OPT_REQUIRED),
+        RF_CMD_OPT_X(&a->kafka),
+        RF_OPT_STR('D', "dlq-topic", &a->topic_dlq, "T", "dead letter topic"),
+        RF_OPT_STR('E', "events-topic", &a->topic_events, "T", "events topic"),
+        RF_OPT_FLAG('j', "json", &a->json, "print JSON"),
+        RF_OPT_HELP(),
+        RF_OPT_END(),
+    };
+    RF_ASSERT(opts[NREDRIVE].long_name && !strcmp(opts[NREDRIVE].long_name, "brokers"));
+    char name[32];
+    snprintf(name, sizeof name, "dlq %s", sub);
+    const rf_opt_cmd_t cmd = {
+        name,
+        redrive ? "refold dlq redrive --brokers B (--partition P --offset O [--offset O2]... | "
+                  "--all)\n"
+                  "                          [--fix-from FILE.jsonl] [--dry-run] [--json]\n"
+                  "       options: [-X k=v]... [--dlq-topic T] [--events-topic T]"
+        : show  ? "refold dlq show PARTITION:OFFSET --brokers B [--json]\n"
+                  "       options: [-X k=v]... [--dlq-topic T] [--events-topic T]"
+                : "refold dlq list --brokers B [-X k=v]... [--json]\n"
+                  "       options: [--dlq-topic T] [--events-topic T]",
+        dlq_desc, redrive ? opts : opts + NREDRIVE, show ? 1 : 0};
+    int n = rf_opt_parse(&cmd, argc, argv);
+    if (n < 0) return -1 - rf_opt_status(n);
+    if (show && n != 1) return -1 - rf_opt_error(&cmd, "give one PARTITION:OFFSET");
+    return n;
 }
 
 int rf_cmd_dlq(int argc, char **argv)
 {
+    const char *sub = argc > 1 ? argv[1] : "";
+    if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(sub, "list") && strcmp(sub, "show") && strcmp(sub, "redrive")) {
+        if (*sub)
+            fprintf(stderr, "refold dlq: unknown subcommand '%s' (list, show, redrive)\n", sub);
+        usage(stderr);
+        return 2;
+    }
     dlq_args_t a;
     memset(&a, 0, sizeof a);
     a.topic_dlq = RF_TOPIC_DLQ;
     a.topic_events = RF_TOPIC_EVENTS;
     if (!(a.pos = calloc(RF_DLQ_REDRIVE_MAX, sizeof *a.pos))) return 1;
-    int rc = parse_args(argc, argv, &a);
-    const char *sub = optind < argc ? argv[optind] : NULL;
-    if (rc < 0 && (!sub || !a.kafka.brokers)) {
-        usage(stderr);
-        rc = 2;
-    }
-    if (rc < 0) {
-        int rest = argc - optind - 1;
-        if (!strcmp(sub, "list") && rest == 0)
-            rc = dlq_list(&a);
-        else if (!strcmp(sub, "show") && rest == 1)
-            rc = dlq_show(&a, argv[optind + 1]);
-        else if (!strcmp(sub, "redrive") && rest == 0)
-            rc = dlq_redrive(&a);
-        else {
-            usage(stderr);
-            rc = 2;
-        }
-    }
+    int n = parse_args(sub, argc - 1, argv + 1, &a), rc;
+    if (n < 0)
+        rc = -1 - n;
+    else if (!strcmp(sub, "list"))
+        rc = dlq_list(&a);
+    else if (!strcmp(sub, "show"))
+        rc = dlq_show(&a, argv[2]);
+    else
+        rc = dlq_redrive(&a);
     free(a.pos);
     return rc;
 }

@@ -1,12 +1,12 @@
 /* rf_emit.c: `refold emit`: publish events from JSON lines, each line
  * validated in full before it is sent; by default nothing after a bad line. */
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "rf_cmd_opt.h"
 #include "rf_codec.h"
 #include "rf_commands.h"
 #include "rf_jsonl.h"
@@ -32,79 +32,37 @@ static void emit_on_signal(int sig)
     emit_interrupted = 1;
 }
 
-static void emit_usage(FILE *f)
-{
-    fprintf(f,
-            "usage: refold emit [--brokers HOST:PORT] [-X name=value]... [--file F|-]\n"
-            "                   [--topic T] [--skip-invalid] [--dry-run]\n"
-            "\n"
-            "Publishes refold events from JSON lines (one object per line; format in\n"
-            "docs/producing.md) to Kafka with key = program id. Each line is validated in\n"
-            "full before it is sent. A bad line is reported as 'line N: ...' naming the\n"
-            "field; by default nothing after it is sent (lines before it were) and the exit\n"
-            "status is 1. Prints 'sent N, delivered N, failed N, invalid N'; any undelivered\n"
-            "event makes the exit status 1.\n"
-            "\n"
-            "  --brokers HOST:PORT  Kafka bootstrap servers (required unless --dry-run)\n"
-            "  -X name=value        librdkafka property (repeatable; overrides defaults)\n"
-            "  --file F             read F instead of stdin ('-' = stdin)\n"
-            "  --topic T            topic (default %s)\n"
-            "  --skip-invalid       report bad lines, skip them and go on (exit 0 if the\n"
-            "                       rest was delivered)\n"
-            "  --dry-run            validate and encode only; publish nothing\n",
-            RF_TOPIC_EVENTS);
-}
-
 /* Returns -1 to go on, or the exit status. */
 static int emit_parse(emit_opts_t *o, int argc, char **argv)
 {
-    static const struct option longopts[] = {{"brokers", required_argument, 0, 'b'},
-                                             {"file", required_argument, 0, 'f'},
-                                             {"topic", required_argument, 0, 't'},
-                                             {"skip-invalid", no_argument, 0, 's'},
-                                             {"dry-run", no_argument, 0, 'n'},
-                                             {"help", no_argument, 0, 'h'},
-                                             {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->topic = RF_TOPIC_EVENTS;
-    optind = 1;
-    int c;
-    rf_errbuf_t eb = {{0}};
-    while ((c = getopt_long(argc, argv, "hX:", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'b':
-            o->kafka.brokers = optarg;
-            break;
-        case 'X':
-            if (rf_kafka_opts_add_x(&o->kafka, optarg, &eb) != RF_OK) {
-                fprintf(stderr, EM "%s\n", eb.msg);
-                return 2;
-            }
-            break;
-        case 'f':
-            o->file = optarg;
-            break;
-        case 't':
-            o->topic = optarg;
-            break;
-        case 's':
-            o->skip_invalid = true;
-            break;
-        case 'n':
-            o->dry_run = true;
-            break;
-        case 'h':
-            emit_usage(stdout);
-            return 0;
-        default:
-            emit_usage(stderr);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, EM "unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
+    const rf_opt_t opts[] = {
+        RF_OPT_STR(0, "brokers", &o->kafka.brokers, "HOST:PORT",
+                   "Kafka bootstrap servers (required unless --dry-run)"),
+        RF_CMD_OPT_X(&o->kafka),
+        RF_OPT_STR(0, "file", &o->file, "F", "read F instead of stdin ('-' = stdin)"),
+        RF_OPT_STR(0, "topic", &o->topic, "T", "topic"),
+        RF_OPT_BOOL(0, "skip-invalid", &o->skip_invalid,
+                    "report bad lines, skip them and go on (exit 0 if the\n"
+                    "rest was delivered)"),
+        RF_OPT_BOOL(0, "dry-run", &o->dry_run, "validate and encode only; publish nothing"),
+        RF_OPT_HELP(),
+        RF_OPT_END(),
+    };
+    const rf_opt_cmd_t cmd = {
+        "emit",
+        "refold emit [--brokers HOST:PORT] [-X name=value]... [--file F|-]\n"
+        "                   [--topic T] [--skip-invalid] [--dry-run]",
+        "Publishes refold events from JSON lines (one object per line; format in\n"
+        "docs/producing.md) to Kafka with key = program id. Each line is validated in\n"
+        "full before it is sent. A bad line is reported as 'line N: ...' naming the\n"
+        "field; by default nothing after it is sent (lines before it were) and the exit\n"
+        "status is 1. Prints 'sent N, delivered N, failed N, invalid N'; any undelivered\n"
+        "event makes the exit status 1.",
+        opts, 0};
+    int n = rf_opt_parse(&cmd, argc, argv);
+    if (n < 0) return rf_opt_status(n);
     if (!o->dry_run && !o->kafka.brokers) {
         fprintf(stderr, EM "no brokers given (use --brokers host:port, or --dry-run)\n");
         return 2;

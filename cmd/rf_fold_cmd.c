@@ -1,12 +1,11 @@
 /* rf_fold_cmd.c: `refold fold`, the fold worker as a command: options,
  * signals (SIGINT/SIGTERM finish the cycle and close), a final summary. */
-#include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "rf_cmd_opt.h"
 #include "rf_commands.h"
 #include "rf_fold_worker.h"
 #include "rf_metrics.h"
@@ -20,43 +19,10 @@ static void on_signal(int sig)
     if (w) rf_fold_worker_stop(w); /* an atomic store: async-signal-safe */
 }
 
-static void fold_usage(FILE *f)
-{
-    fprintf(f,
-            "usage: refold fold --brokers HOST:PORT --data DIR [options]\n"
-            "\n"
-            "Consumes refold.events in a consumer group and folds every event into the\n"
-            "partition's ledger under DIR/fold/p-NNNN; bad input goes to refold.events.dlq,\n"
-            "committed records to refold.ledger. SIGINT/SIGTERM commit the open batch and\n"
-            "exit. Prints a summary line at the end (docs/fold-worker.md).\n"
-            "\n"
-            "  --brokers B        bootstrap servers (required)\n"
-            "  --data DIR         data directory (required)\n"
-            "  --group G          consumer group (default refold-fold)\n"
-            "  -X name=value      any librdkafka property (repeatable)\n"
-            "  --exit-at-end      exit 0 once every assigned partition reached the high\n"
-            "                     watermark it had when assigned and the outbox is drained\n"
-            "  --batch N          messages per poll cycle (default %d)\n"
-            "  --batch-ms MS      poll cycle length (default %d)\n"
-            "  --threads N        partitions folded and committed in parallel (default:\n"
-            "                     one per CPU, at most %d)\n"
-            "  --partitions LIST  fold only these partitions (\"0,3,5-7\"), assigned\n"
-            "                     directly instead of through group membership\n"
-            "  --topic-prefix P   prefix of refold's topic names\n"
-            "  --no-outbox        do not publish records to refold.ledger (benchmarks)\n"
-            "  --stats            a stats line on stderr every second\n"
-            "  --json             the summary as one JSON object\n"
-            "  --metrics-port N   serve Prometheus metrics on 127.0.0.1:N/metrics\n"
-            "  --log-json         log one JSON object per line on stderr\n",
-            RF_FOLD_BATCH_MAX, RF_FOLD_BATCH_MS, RF_FOLD_THREADS_MAX);
-}
-
 static int parse_int(const char *s, int lo, int hi, int *out)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    int64_t v = 0;
+    if (rf_parse_i64(s, lo, hi, &v, NULL, NULL) != RF_OK) return -1;
     *out = (int)v;
     return 0;
 }
@@ -97,125 +63,76 @@ typedef struct fold_args {
     char topics[3][256];
 } fold_args_t;
 
-/* Options that take a value and can be wrong; returns 0 or prints and 2. */
-static int value_opt(int opt, const char *arg, fold_args_t *a)
+static rf_err_t opt_partitions(const rf_opt_t *opt, const char *arg, rf_errbuf_t *eb)
 {
-    rf_fold_worker_conf_t *c = &a->conf;
-    rf_errbuf_t eb = {{0}};
-    int bad = 0;
-    const char *name = "";
-    switch (opt) {
-    case 'n':
-        bad = parse_int(arg, 1, RF_FOLD_BATCH_MAX, &c->batch_max), name = "batch";
-        break;
-    case 'm':
-        bad = parse_int(arg, 1, RF_FOLD_BATCH_MS_MAX, &c->batch_ms), name = "batch-ms";
-        break;
-    case 'T':
-        bad = parse_int(arg, 1, RF_FOLD_THREADS_MAX, &c->threads), name = "threads";
-        break;
-    case 'p':
-        bad = parse_partitions(arg, c), name = "partitions";
-        break;
-    case 'X':
-        if (rf_kafka_opts_add_x(&c->kafka, arg, &eb) == RF_OK) return 0;
-        fprintf(stderr, "refold fold: %s\n", eb.msg);
-        return 2;
-    default:
-        RF_ASSERT(!"unknown option");
-    }
-    if (bad) fprintf(stderr, "refold fold: bad --%s '%s'\n", name, arg);
-    return bad ? 2 : 0;
+    fold_args_t *a = opt->value;
+    if (parse_partitions(arg, &a->conf) == 0) return RF_OK;
+    return rf_errf(eb, RF_ERR_CONFIG, "bad --partitions '%s'", arg);
 }
 
-static void set_topic_prefix(fold_args_t *a, const char *prefix)
+static rf_err_t opt_topic_prefix(const rf_opt_t *opt, const char *prefix, rf_errbuf_t *eb)
 {
+    (void)eb;
+    fold_args_t *a = opt->value;
     const char *names[3] = {RF_TOPIC_EVENTS, RF_TOPIC_DLQ, RF_TOPIC_LEDGER};
     for (int i = 0; i < 3; i++)
         snprintf(a->topics[i], sizeof a->topics[i], "%s%s", prefix, names[i]);
     a->conf.topic_events = a->topics[0];
     a->conf.topic_dlq = a->topics[1];
     a->conf.topic_ledger = a->topics[2];
+    return RF_OK;
 }
 
 /* Returns -1 to continue, else the exit status. */
 static int parse_args(int argc, char **argv, fold_args_t *a)
 {
-    static const struct option longopts[] = {{"brokers", required_argument, 0, 'b'},
-                                             {"data", required_argument, 0, 'd'},
-                                             {"group", required_argument, 0, 'g'},
-                                             {"exit-at-end", no_argument, 0, 'e'},
-                                             {"batch", required_argument, 0, 'n'},
-                                             {"batch-ms", required_argument, 0, 'm'},
-                                             {"partitions", required_argument, 0, 'p'},
-                                             {"topic-prefix", required_argument, 0, 't'},
-                                             {"no-outbox", no_argument, 0, 'o'},
-                                             {"stats", no_argument, 0, 's'},
-                                             {"json", no_argument, 0, 'j'},
-                                             {"threads", required_argument, 0, 'T'},
-                                             {"metrics-port", required_argument, 0, 'M'},
-                                             {"log-json", no_argument, 0, 'J'},
-                                             {"help", no_argument, 0, 'h'},
-                                             {0, 0, 0, 0}};
     rf_fold_worker_conf_t *c = &a->conf;
-    int opt, rc;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "X:h", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'b':
-            c->kafka.brokers = optarg;
-            break;
-        case 'd':
-            c->data_dir = optarg;
-            break;
-        case 'g':
-            c->group = optarg;
-            break;
-        case 'e':
-            c->exit_at_end = true;
-            break;
-        case 'o':
-            c->no_outbox = true;
-            break;
-        case 'j':
-            a->json = true;
-            break;
-        case 't':
-            set_topic_prefix(a, optarg);
-            break;
-        case 's':
-            c->stats_interval_ms = 1000;
-            c->stats_cb = print_stats;
-            break;
-        case 'M':
-            if (parse_int(optarg, 1, 65535, &a->metrics_port) != 0) {
-                fprintf(stderr, "refold fold: bad --metrics-port '%s'\n", optarg);
-                return 2;
-            }
-            c->metrics = true;
-            break;
-        case 'J':
-            rf_log_set_json(1);
-            break;
-        case 'n':
-        case 'm':
-        case 'T':
-        case 'p':
-        case 'X':
-            if ((rc = value_opt(opt, optarg, a)) != 0) return rc;
-            break;
-        case 'h':
-            fold_usage(stdout);
-            return 0;
-        default:
-            fold_usage(stderr);
-            return 2;
-        }
+    int stats = 0, log_json = 0;
+    const rf_opt_t opts[] = {
+        RF_OPT_BROKERS(&c->kafka.brokers, .flags = RF_OPT_REQUIRED),
+        RF_OPT_DATA(&c->data_dir, .flags = RF_OPT_REQUIRED),
+        RF_OPT_STR(0, "group", &c->group, "G", "consumer group"),
+        RF_CMD_OPT_X(&c->kafka),
+        RF_OPT_BOOL(0, "exit-at-end", &c->exit_at_end,
+                    "exit 0 once every assigned partition reached the high\n"
+                    "watermark it had when assigned and the outbox is drained"),
+        RF_OPT_INT_RANGE(0, "batch", &c->batch_max, 1, RF_FOLD_BATCH_MAX, "N",
+                         "messages per poll cycle"),
+        RF_OPT_INT_RANGE(0, "batch-ms", &c->batch_ms, 1, RF_FOLD_BATCH_MS_MAX, "MS",
+                         "poll cycle length"),
+        RF_OPT_INT_RANGE(0, "threads", &c->threads, 1, RF_FOLD_THREADS_MAX, "N",
+                         "partitions folded and committed in parallel",
+                         .def = "one per CPU, at most " RF_OPT_STRINGIFY(RF_FOLD_THREADS_MAX)),
+        RF_OPT_CALLBACK(0, "partitions", a, "LIST", opt_partitions,
+                        "fold only these partitions (\"0,3,5-7\"), assigned\n"
+                        "directly instead of through group membership"),
+        RF_OPT_CALLBACK(0, "topic-prefix", a, "P", opt_topic_prefix,
+                        "prefix of refold's topic names"),
+        RF_OPT_BOOL(0, "no-outbox", &c->no_outbox,
+                    "do not publish records to refold.ledger (benchmarks)"),
+        RF_OPT_FLAG(0, "stats", &stats, "a stats line on stderr every second"),
+        RF_OPT_BOOL(0, "json", &a->json, "the summary as one JSON object"),
+        RF_OPT_INT_RANGE(0, "metrics-port", &a->metrics_port, 1, 65535, "N",
+                         "serve Prometheus metrics on 127.0.0.1:N/metrics", .def = "none"),
+        RF_OPT_FLAG(0, "log-json", &log_json, "log one JSON object per line on stderr"),
+        RF_OPT_HELP(),
+        RF_OPT_END(),
+    };
+    const rf_opt_cmd_t cmd = {
+        "fold", "refold fold --brokers HOST:PORT --data DIR [options]",
+        "Consumes refold.events in a consumer group and folds every event into the\n"
+        "partition's ledger under DIR/fold/p-NNNN; bad input goes to refold.events.dlq,\n"
+        "committed records to refold.ledger. SIGINT/SIGTERM commit the open batch and\n"
+        "exit. Prints a summary line at the end (docs/fold-worker.md).",
+        opts, 0};
+    int n = rf_opt_parse(&cmd, argc, argv);
+    if (n < 0) return rf_opt_status(n);
+    if (stats) {
+        c->stats_interval_ms = 1000;
+        c->stats_cb = print_stats;
     }
-    if (optind < argc) {
-        fprintf(stderr, "refold fold: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
+    if (a->metrics_port) c->metrics = true;
+    if (log_json) rf_log_set_json(1);
     return -1;
 }
 

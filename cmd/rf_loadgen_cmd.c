@@ -1,7 +1,6 @@
 /* rf_loadgen_cmd.c: `refold loadgen`: synthetic traffic to JSON lines or
  * straight to Kafka, paced or flat out, throttled on a consumer group's lag
  * so the embedded broker never drops unconsumed events. */
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rf_cmd_opt.h"
 #include "rf_commands.h"
 #include "rf_jsonl.h"
 #include "rf_lag.h"
@@ -53,92 +53,6 @@ static void lg_on_signal(int sig)
     lg_interrupted = 1;
 }
 
-static void lg_usage(FILE *f)
-{
-    fprintf(f,
-            "usage: refold loadgen (--out FILE|- | --brokers HOST:PORT) [options]\n"
-            "\n"
-            "Generates deterministic synthetic referral traffic: the same options and --seed\n"
-            "give byte-identical events. Writes JSON lines (for refold emit) or publishes to\n"
-            "Kafka, throttled on a consumer group's lag (the embedded broker keeps only the\n"
-            "last 5 MiB / 100,000 batches per partition).\n"
-            "\n"
-            "output:\n"
-            "  --out FILE|-           write JSON lines ('-' = stdout)\n"
-            "  --brokers HOST:PORT    publish to Kafka (key = program id)\n"
-            "  -X name=value          librdkafka property (repeatable; overrides defaults)\n"
-            "  --topic T              topic (default %s)\n"
-            "  --rate R               events per second (default: flat out)\n"
-            "  --progress             progress line on stderr (default: when a tty)\n"
-            "  --lag-group G          consumer group to throttle on (default refold-fold)\n"
-            "  --lag-max N            max unconsumed events per partition (default %d)\n"
-            "  --lag-wait S           at the cap, wait S seconds for the group's first\n"
-            "                         commit before stopping (default %d)\n"
-            "  --no-throttle          do not watch lag (a real Kafka with retention)\n"
-            "traffic:\n"
-            "  --seed N               PRNG seed (default 1)\n"
-            "  --events N             total events (default 1000000)\n"
-            "  --programs N           programs, each with its ProgramConfigured (default 8)\n"
-            "  --referrers N          referrers per program (default 1000)\n"
-            "  --start TIME           event time of the first event, RFC 3339 or Unix ms\n"
-            "                         (default 2026-01-01T00:00:00Z)\n"
-            "  --prefix P             program ids are P-p1, P-p2, ... (default lg)\n"
-            "  --share-rate R         shares per referrer per day (default 1)\n"
-            "  --click-rate P         each of 8 viewers of a share clicks (default 0.3)\n"
-            "  --signup-rate P        a click leads to a signup (default 0.25)\n"
-            "  --purchase-rate P      a signup leads to a purchase (default 0.6)\n"
-            "  --repeat-rate P        a purchase is followed by another (default 0.3)\n"
-            "  --refund-rate P        a purchase is refunded (default 0.05)\n"
-            "  --partial-refund-rate P  a refund is partial (default 0.5)\n"
-            "  --redemption-rate P    a referrer redeems after a reward (default 0.3)\n"
-            "  --review-rate P        a suspicious referral gets a review decision (default 0.5)\n"
-            "  --adjustment-rate P    per share, a finance adjustment (default 0.002)\n"
-            "  --organic-rate P       per share, an unreferred signup (default 0.3)\n"
-            "  --fraud-share P        shares that start a fraud pattern (default 0.02)\n"
-            "  --clock-interval S     Clock heartbeat per program, seconds (default 3600)\n"
-            "Probabilities P are 0..1 or percentages (\"2%%\").\n",
-            RF_TOPIC_EVENTS, RF_MOCK_LAG_MAX, RF_LOADGEN_FIRST_COMMIT_WAIT_MS / 1000);
-}
-
-enum {
-    O_OUT = 256,
-    O_BROKERS,
-    O_TOPIC,
-    O_RATE,
-    O_PROGRESS,
-    O_LAG_GROUP,
-    O_LAG_MAX,
-    O_LAG_WAIT,
-    O_NO_THROTTLE,
-    O_SEED,
-    O_EVENTS,
-    O_PROGRAMS,
-    O_REFERRERS,
-    O_START,
-    O_PREFIX,
-    O_SHARE_RATE,
-    O_CLOCK,
-    O_PPM_FIRST /* the probability options follow in ppm_opts order */
-};
-
-static const struct {
-    const char *name;
-    size_t off;
-} ppm_opts[] = {
-    {"click-rate", offsetof(rf_loadgen_conf_t, click_ppm)},
-    {"signup-rate", offsetof(rf_loadgen_conf_t, signup_ppm)},
-    {"purchase-rate", offsetof(rf_loadgen_conf_t, purchase_ppm)},
-    {"repeat-rate", offsetof(rf_loadgen_conf_t, repeat_ppm)},
-    {"refund-rate", offsetof(rf_loadgen_conf_t, refund_ppm)},
-    {"partial-refund-rate", offsetof(rf_loadgen_conf_t, partial_ppm)},
-    {"redemption-rate", offsetof(rf_loadgen_conf_t, redemption_ppm)},
-    {"review-rate", offsetof(rf_loadgen_conf_t, review_ppm)},
-    {"adjustment-rate", offsetof(rf_loadgen_conf_t, adjustment_ppm)},
-    {"organic-rate", offsetof(rf_loadgen_conf_t, organic_ppm)},
-    {"fraud-share", offsetof(rf_loadgen_conf_t, fraud_ppm)},
-};
-#define NPPM (sizeof ppm_opts / sizeof ppm_opts[0])
-
 static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
     rf_errbuf_t eb;
@@ -156,177 +70,120 @@ static rf_err_t parse_start(const char *s, int64_t *ms, rf_errbuf_t *eb)
     return rf_time_parse(s, ms, eb);
 }
 
-static const struct option lg_longopts[] = {
-    {"out", required_argument, 0, O_OUT},
-    {"brokers", required_argument, 0, O_BROKERS},
-    {"topic", required_argument, 0, O_TOPIC},
-    {"rate", required_argument, 0, O_RATE},
-    {"progress", no_argument, 0, O_PROGRESS},
-    {"lag-group", required_argument, 0, O_LAG_GROUP},
-    {"lag-max", required_argument, 0, O_LAG_MAX},
-    {"lag-wait", required_argument, 0, O_LAG_WAIT},
-    {"no-throttle", no_argument, 0, O_NO_THROTTLE},
-    {"seed", required_argument, 0, O_SEED},
-    {"events", required_argument, 0, O_EVENTS},
-    {"programs", required_argument, 0, O_PROGRAMS},
-    {"referrers", required_argument, 0, O_REFERRERS},
-    {"start", required_argument, 0, O_START},
-    {"prefix", required_argument, 0, O_PREFIX},
-    {"share-rate", required_argument, 0, O_SHARE_RATE},
-    {"clock-interval", required_argument, 0, O_CLOCK},
-    {"click-rate", required_argument, 0, O_PPM_FIRST + 0},
-    {"signup-rate", required_argument, 0, O_PPM_FIRST + 1},
-    {"purchase-rate", required_argument, 0, O_PPM_FIRST + 2},
-    {"repeat-rate", required_argument, 0, O_PPM_FIRST + 3},
-    {"refund-rate", required_argument, 0, O_PPM_FIRST + 4},
-    {"partial-refund-rate", required_argument, 0, O_PPM_FIRST + 5},
-    {"redemption-rate", required_argument, 0, O_PPM_FIRST + 6},
-    {"review-rate", required_argument, 0, O_PPM_FIRST + 7},
-    {"adjustment-rate", required_argument, 0, O_PPM_FIRST + 8},
-    {"organic-rate", required_argument, 0, O_PPM_FIRST + 9},
-    {"fraud-share", required_argument, 0, O_PPM_FIRST + 10},
-    {"help", no_argument, 0, 'h'},
-    {0, 0, 0, 0},
-};
-
-/* Integer options: name, destination, bounds. */
-static rf_err_t parse_int_opt(const char *name, const char *arg, uint64_t min, uint64_t max,
-                              uint64_t *out, rf_errbuf_t *eb)
+/* --click-rate and the other probabilities into the uint32_t ppm at opt->value. */
+static rf_err_t opt_ppm(const rf_opt_t *opt, const char *arg, rf_errbuf_t *eb)
 {
-    if (!parse_u64(arg, max, out) || *out < min)
-        return rf_errf(eb, RF_ERR_CONFIG, "--%s: '%s' is not an integer in %" PRIu64 "..%" PRIu64,
-                       name, arg, min, max);
+    rf_errbuf_t teb = {{0}};
+    if (rf_loadgen_parse_ppm(arg, opt->value, &teb) == RF_OK) return RF_OK;
+    return rf_errf(eb, RF_ERR_CONFIG, "--%s: '%s' is not a probability (0..1 or N%%)",
+                   opt->long_name, arg);
+}
+
+static rf_err_t opt_start(const rf_opt_t *opt, const char *arg, rf_errbuf_t *eb)
+{
+    rf_errbuf_t teb = {{0}};
+    if (parse_start(arg, opt->value, &teb) == RF_OK) return RF_OK;
+    return rf_errf(eb, RF_ERR_CONFIG, "--start: %s", teb.msg);
+}
+
+static rf_err_t opt_prefix(const rf_opt_t *opt, const char *arg, rf_errbuf_t *eb)
+{
+    rf_loadgen_conf_t *g = opt->value;
+    if (rf_strlcpy(g->prefix, arg, sizeof g->prefix) == RF_OK) return RF_OK;
+    return rf_errf(eb, RF_ERR_CONFIG, "--prefix: at most %zu characters", sizeof g->prefix - 1);
+}
+
+static rf_err_t opt_share_rate(const rf_opt_t *opt, const char *arg, rf_errbuf_t *eb)
+{
+    rf_errbuf_t teb = {{0}};
+    uint64_t v = 0;
+    rf_err_t err = rf_loadgen_parse_fixed(arg, 3, 1000000000, &v, &teb);
+    if (err != RF_OK || v == 0)
+        return rf_errf(eb, RF_ERR_CONFIG, "--share-rate: '%s' must be a number >= 0.001", arg);
+    *(uint32_t *)opt->value = (uint32_t)v;
     return RF_OK;
 }
 
-/* The options that shape the traffic (rf_loadgen_conf_t). */
-static rf_err_t parse_traffic_opt(rf_loadgen_conf_t *g, int c, const char *arg, rf_errbuf_t *eb)
-{
-    uint64_t v = 0;
-    rf_err_t err = RF_OK;
-    rf_errbuf_t teb = {{0}};
-    if (c >= O_PPM_FIRST && c < O_PPM_FIRST + (int)NPPM) {
-        uint32_t *dst = (uint32_t *)((char *)g + ppm_opts[c - O_PPM_FIRST].off);
-        if (rf_loadgen_parse_ppm(arg, dst, &teb) != RF_OK)
-            err = rf_errf(eb, RF_ERR_CONFIG, "--%s: '%s' is not a probability (0..1 or N%%)",
-                          ppm_opts[c - O_PPM_FIRST].name, arg);
-        return err;
-    }
-    switch (c) {
-    case O_SEED:
-        return parse_int_opt("seed", arg, 0, UINT64_MAX, &g->seed, eb);
-    case O_EVENTS:
-        return parse_int_opt("events", arg, 0, UINT64_MAX / 2, &g->events, eb);
-    case O_PROGRAMS:
-        err = parse_int_opt("programs", arg, 1, RF_LOADGEN_PROGRAMS_MAX, &v, eb);
-        g->programs = (int)v;
-        return err;
-    case O_REFERRERS:
-        err = parse_int_opt("referrers", arg, 1, RF_LOADGEN_REFERRERS_MAX, &v, eb);
-        g->referrers = (int)v;
-        return err;
-    case O_START:
-        if (parse_start(arg, &g->start_ms, &teb) != RF_OK)
-            err = rf_errf(eb, RF_ERR_CONFIG, "--start: %s", teb.msg);
-        return err;
-    case O_PREFIX:
-        if (rf_strlcpy(g->prefix, arg, sizeof g->prefix) != RF_OK)
-            err = rf_errf(eb, RF_ERR_CONFIG, "--prefix: at most %zu characters",
-                          sizeof g->prefix - 1);
-        return err;
-    case O_SHARE_RATE:
-        err = rf_loadgen_parse_fixed(arg, 3, 1000000000, &v, &teb);
-        g->share_rate_milli = (uint32_t)v;
-        if (err != RF_OK || v == 0)
-            err = rf_errf(eb, RF_ERR_CONFIG, "--share-rate: '%s' must be a number >= 0.001", arg);
-        return err;
-    case O_CLOCK:
-        err = parse_int_opt("clock-interval", arg, 1, 366 * 86400, &v, eb);
-        g->clock_ms = (int64_t)v * 1000;
-        return err;
-    default:
-        return rf_errf(eb, RF_ERR_CONFIG, "unknown option (see --help)");
-    }
-}
+#define LG_PPM(name, field, def_text, h)                                                           \
+    RF_OPT_CALLBACK(0, name, &g->field, "P", opt_ppm, h, .def = def_text)
 
-/* Output and throttling options; the rest shape the traffic. */
-static rf_err_t parse_opt(lg_opts_t *o, int c, const char *arg, rf_errbuf_t *eb)
-{
-    uint64_t v = 0;
-    rf_err_t err = RF_OK;
-    switch (c) {
-    case O_OUT:
-        o->out = arg;
-        return RF_OK;
-    case O_BROKERS:
-        o->kafka.brokers = arg;
-        return RF_OK;
-    case 'X':
-        return rf_kafka_opts_add_x(&o->kafka, arg, eb);
-    case O_TOPIC:
-        o->topic = arg;
-        return RF_OK;
-    case O_RATE:
-        return parse_int_opt("rate", arg, 1, 100000000, &o->rate, eb);
-    case O_PROGRESS:
-        o->progress = true;
-        return RF_OK;
-    case O_LAG_GROUP:
-        o->lag_group = arg;
-        return RF_OK;
-    case O_LAG_MAX:
-        err = parse_int_opt("lag-max", arg, 1, RF_MOCK_LAG_MAX, &v, eb);
-        o->lag_max = (int64_t)v;
-        return err;
-    case O_LAG_WAIT:
-        err = parse_int_opt("lag-wait", arg, 0, 3600, &v, eb);
-        o->lag_wait_ms = (int64_t)v * 1000;
-        return err;
-    case O_NO_THROTTLE:
-        o->no_throttle = true;
-        return RF_OK;
-    default:
-        return parse_traffic_opt(&o->gen, c, arg, eb);
-    }
-}
+static const char lg_desc[] =
+    "Generates deterministic synthetic referral traffic: the same options and --seed\n"
+    "give byte-identical events. Writes JSON lines (for refold emit) or publishes to\n"
+    "Kafka, throttled on a consumer group's lag (the embedded broker keeps only the\n"
+    "last 5 MiB / 100,000 batches per partition).\n"
+    "Probabilities P are 0..1 or percentages (\"2%\").";
 
-/* Returns 0 to go on, or the exit status (help: 0 via *done). */
-static int parse_args(lg_opts_t *o, int argc, char **argv, bool *done)
+/* Returns -1 to go on, or the exit status. */
+static int parse_args(lg_opts_t *o, int argc, char **argv)
 {
     memset(o, 0, sizeof *o);
-    rf_loadgen_conf_init(&o->gen);
+    rf_loadgen_conf_t *g = &o->gen;
+    rf_loadgen_conf_init(g);
     o->topic = RF_TOPIC_EVENTS;
     o->lag_group = "refold-fold";
     o->lag_max = RF_MOCK_LAG_MAX;
-    o->lag_wait_ms = RF_LOADGEN_FIRST_COMMIT_WAIT_MS;
-    *done = false;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "hX:", lg_longopts, NULL)) != -1) {
-        if (c == 'h') {
-            lg_usage(stdout);
-            *done = true;
-            return 0;
-        }
-        if (c == '?') {
-            lg_usage(stderr);
-            return 2;
-        }
-        rf_errbuf_t eb = {{0}};
-        if (parse_opt(o, c, optarg, &eb) != RF_OK) {
-            fprintf(stderr, LG "%s\n", eb.msg);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, LG "unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
+    int64_t lag_wait_s = RF_LOADGEN_FIRST_COMMIT_WAIT_MS / 1000, clock_s = g->clock_ms / 1000;
+    const rf_opt_t opts[] = {
+        RF_OPT_GROUP("output:"),
+        RF_OPT_STR(0, "out", &o->out, "FILE|-", "write JSON lines ('-' = stdout)"),
+        RF_OPT_STR(0, "brokers", &o->kafka.brokers, "HOST:PORT",
+                   "publish to Kafka (key = program id)"),
+        RF_CMD_OPT_X(&o->kafka),
+        RF_OPT_STR(0, "topic", &o->topic, "T", "topic"),
+        RF_OPT_U64_RANGE(0, "rate", &o->rate, 1, 100000000, "R", "events per second",
+                         .def = "flat out"),
+        RF_OPT_BOOL(0, "progress", &o->progress, "progress line on stderr", .def = "when a tty"),
+        RF_OPT_STR(0, "lag-group", &o->lag_group, "G", "consumer group to throttle on"),
+        RF_OPT_I64_RANGE(0, "lag-max", &o->lag_max, 1, RF_MOCK_LAG_MAX, "N",
+                         "max unconsumed events per partition"),
+        RF_OPT_I64_RANGE(0, "lag-wait", &lag_wait_s, 0, 3600, "S",
+                         "at the cap, wait S seconds for the group's first\n"
+                         "commit before stopping"),
+        RF_OPT_BOOL(0, "no-throttle", &o->no_throttle,
+                    "do not watch lag (a real Kafka with retention)"),
+        RF_OPT_GROUP("traffic:"),
+        RF_OPT_U64_RANGE(0, "seed", &g->seed, 0, UINT64_MAX, "N", "PRNG seed"),
+        RF_OPT_U64_RANGE(0, "events", &g->events, 0, UINT64_MAX / 2, "N", "total events"),
+        RF_OPT_INT_RANGE(0, "programs", &g->programs, 1, RF_LOADGEN_PROGRAMS_MAX, "N",
+                         "programs, each with its ProgramConfigured"),
+        RF_OPT_INT_RANGE(0, "referrers", &g->referrers, 1, RF_LOADGEN_REFERRERS_MAX, "N",
+                         "referrers per program"),
+        RF_OPT_CALLBACK(0, "start", &g->start_ms, "TIME", opt_start,
+                        "event time of the first event, RFC 3339 or Unix ms",
+                        .def = "2026-01-01T00:00:00Z"),
+        RF_OPT_CALLBACK(0, "prefix", g, "P", opt_prefix, "program ids are P-p1, P-p2, ...",
+                        .def = "lg"),
+        RF_OPT_CALLBACK(0, "share-rate", &g->share_rate_milli, "R", opt_share_rate,
+                        "shares per referrer per day", .def = "1"),
+        LG_PPM("click-rate", click_ppm, "0.3", "each of 8 viewers of a share clicks"),
+        LG_PPM("signup-rate", signup_ppm, "0.25", "a click leads to a signup"),
+        LG_PPM("purchase-rate", purchase_ppm, "0.6", "a signup leads to a purchase"),
+        LG_PPM("repeat-rate", repeat_ppm, "0.3", "a purchase is followed by another"),
+        LG_PPM("refund-rate", refund_ppm, "0.05", "a purchase is refunded"),
+        LG_PPM("partial-refund-rate", partial_ppm, "0.5", "a refund is partial"),
+        LG_PPM("redemption-rate", redemption_ppm, "0.3", "a referrer redeems after a reward"),
+        LG_PPM("review-rate", review_ppm, "0.5", "a suspicious referral gets a review decision"),
+        LG_PPM("adjustment-rate", adjustment_ppm, "0.002", "per share, a finance adjustment"),
+        LG_PPM("organic-rate", organic_ppm, "0.3", "per share, an unreferred signup"),
+        LG_PPM("fraud-share", fraud_ppm, "0.02", "shares that start a fraud pattern"),
+        RF_OPT_I64_RANGE(0, "clock-interval", &clock_s, 1, 366 * 86400, "S",
+                         "Clock heartbeat per program, seconds"),
+        RF_OPT_HELP(),
+        RF_OPT_END(),
+    };
+    const rf_opt_cmd_t cmd = {"loadgen",
+                              "refold loadgen (--out FILE|- | --brokers HOST:PORT) [options]",
+                              lg_desc, opts, 0};
+    int n = rf_opt_parse(&cmd, argc, argv);
+    if (n < 0) return rf_opt_status(n);
+    o->lag_wait_ms = lag_wait_s * 1000;
+    g->clock_ms = clock_s * 1000;
     if (!o->out == !o->kafka.brokers) {
         fprintf(stderr, LG "give exactly one of --out FILE and --brokers HOST:PORT\n");
         return 2;
     }
-    return 0;
+    return -1;
 }
 
 /* ---- publishing ---- */
@@ -572,9 +429,8 @@ static rf_err_t finish(lg_run_t *r, rf_errbuf_t *eb)
 int rf_cmd_loadgen(int argc, char **argv)
 {
     lg_opts_t o;
-    bool done;
-    int rc = parse_args(&o, argc, argv, &done);
-    if (rc || done) return rc;
+    int rc = parse_args(&o, argc, argv);
+    if (rc >= 0) return rc;
     rf_errbuf_t eb = {{0}};
     lg_run_t r = {.o = &o, .tty = isatty(2) == 1};
     lg_interrupted = 0;

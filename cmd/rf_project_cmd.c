@@ -1,11 +1,11 @@
 /* rf_project_cmd.c: `refold project`: runs the projection worker on
  * refold.ledger until SIGINT/SIGTERM, the end (--exit-at-end) or an error. */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "rf_cmd_opt.h"
 #include "rf_commands.h"
 #include "rf_metrics.h"
 #include "rf_project_worker.h"
@@ -27,35 +27,6 @@ static void metrics_hook(void *opaque)
     rf_metrics_from_project_stats(&st);
 }
 
-static void project_usage(FILE *f)
-{
-    fprintf(f, "usage: refold project --brokers HOST:PORT --data DIR [--group G] [--topic T]\n"
-               "                      [--topic-prefix P] [--exit-at-end] [--threads N]\n"
-               "                      [--commit-ms N]\n"
-               "                      [--metrics-port N] [--log-json] [-X name=value ...]\n"
-               "\n"
-               "Consumes refold.ledger into the read models (balances, leaderboards, funnel\n"
-               "stats, code index) under DIR/project/p-NNNN, one synced RocksDB batch per\n"
-               "partition per poll cycle together with the applied seq and offset.\n"
-               "Duplicate records (seq already applied) are dropped; a seq gap stops the\n"
-               "worker with an error. Query with refold balance|leaderboard|rank|stats|serve.\n"
-               "\n"
-               "  --brokers B      bootstrap servers (required)\n"
-               "  --data DIR       data directory (required)\n"
-               "  --group G        consumer group (default refold-project)\n"
-               "  --topic T        ledger topic (default refold.ledger)\n"
-               "  --topic-prefix P prefix of refold's topic names (reads Prefold.ledger)\n"
-               "  --threads N      partitions applied in parallel (default: online CPUs)\n"
-               "  --commit-ms N    let a partition batch records up to N ms (or 16384 records)\n"
-               "                   before its commit: fewer writes of hot keys, reads up to\n"
-               "                   N ms staler (default 0: commit every poll cycle)\n"
-               "  --exit-at-end    exit 0 once every assigned partition reached the end it\n"
-               "                   had when assigned\n"
-               "  --metrics-port N serve Prometheus metrics on 127.0.0.1:N/metrics\n"
-               "  --log-json       log one JSON object per line on stderr\n"
-               "  -X name=value    any librdkafka property\n");
-}
-
 static void print_summary(rf_project_worker_t *w)
 {
     static rf_project_stats_t st; /* large: not on the stack */
@@ -69,91 +40,78 @@ static void print_summary(rf_project_worker_t *w)
                (long long)st.parts[i].next_offset, (long long)st.parts[i].lag);
 }
 
-/* Parses the options into o; returns -1 to go on, or the exit status. */
 static int metrics_port;
 
+/* --topic-prefix P: the ledger topic is P + refold.ledger. */
+typedef struct prefix_ctx {
+    rf_project_opts_t *o;
+    char *topic;
+    size_t cap;
+} prefix_ctx_t;
+
+static rf_err_t opt_topic_prefix(const rf_opt_t *opt, const char *prefix, rf_errbuf_t *eb)
+{
+    (void)eb;
+    prefix_ctx_t *p = opt->value;
+    snprintf(p->topic, p->cap, "%s%s", prefix, RF_TOPIC_LEDGER);
+    p->o->topic = p->topic;
+    return RF_OK;
+}
+
+/* --commit-ms N: its own message, the one operators (and it_project) know. */
+static rf_err_t opt_commit_ms(const rf_opt_t *opt, const char *arg, rf_errbuf_t *eb)
+{
+    int64_t v = 0;
+    if (rf_parse_i64(arg, 0, RF_PROJECT_COMMIT_MS_MAX, &v, "--commit-ms", NULL) != RF_OK)
+        return rf_errf(eb, RF_ERR_CONFIG, "--commit-ms must be 0..%d", RF_PROJECT_COMMIT_MS_MAX);
+    *(int *)opt->value = (int)v;
+    return RF_OK;
+}
+
+/* Parses the options into o; returns -1 to go on, or the exit status. */
 static int parse_args(int argc, char **argv, rf_project_opts_t *o, char *topic, size_t tcap)
 {
-    static const struct option longopts[] = {{"brokers", required_argument, 0, 'b'},
-                                             {"data", required_argument, 0, 'd'},
-                                             {"group", required_argument, 0, 'g'},
-                                             {"topic", required_argument, 0, 't'},
-                                             {"exit-at-end", no_argument, 0, 'e'},
-                                             {"topic-prefix", required_argument, 0, 'P'},
-                                             {"threads", required_argument, 0, 'n'},
-                                             {"commit-ms", required_argument, 0, 'C'},
-                                             {"metrics-port", required_argument, 0, 'M'},
-                                             {"log-json", no_argument, 0, 'J'},
-                                             {"help", no_argument, 0, 'h'},
-                                             {0, 0, 0, 0}};
-    rf_errbuf_t eb = {{0}};
-    char *end = NULL;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "X:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'b':
-            o->kafka.brokers = optarg;
-            break;
-        case 'd':
-            o->data_dir = optarg;
-            break;
-        case 'g':
-            o->group = optarg;
-            break;
-        case 't':
-            o->topic = optarg;
-            break;
-        case 'P':
-            snprintf(topic, tcap, "%s%s", optarg, RF_TOPIC_LEDGER);
-            o->topic = topic;
-            break;
-        case 'e':
-            o->exit_at_end = true;
-            break;
-        case 'n':
-            o->threads = (int)strtol(optarg, &end, 10);
-            if (*end || o->threads < 1 || o->threads > RF_PROJECT_THREADS_MAX) {
-                fprintf(stderr, "refold project: --threads must be 1..%d\n",
-                        RF_PROJECT_THREADS_MAX);
-                return 2;
-            }
-            break;
-        case 'C':
-            o->commit_ms = (int)strtol(optarg, &end, 10);
-            if (*end || o->commit_ms < 0 || o->commit_ms > RF_PROJECT_COMMIT_MS_MAX) {
-                fprintf(stderr, "refold project: --commit-ms must be 0..%d\n",
-                        RF_PROJECT_COMMIT_MS_MAX);
-                return 2;
-            }
-            break;
-        case 'M':
-            metrics_port = (int)strtol(optarg, &end, 10);
-            if (*end || metrics_port < 1 || metrics_port > 65535) {
-                fprintf(stderr, "refold project: --metrics-port must be 1..65535\n");
-                return 2;
-            }
-            break;
-        case 'J':
-            rf_log_set_json(1);
-            break;
-        case 'X':
-            if (rf_kafka_opts_add_x(&o->kafka, optarg, &eb) == RF_OK) break;
-            fprintf(stderr, "refold project: %s\n", eb.msg);
-            return 2;
-        case 'h':
-            project_usage(stdout);
-            return 0;
-        default:
-            project_usage(stderr);
-            return 2;
-        }
-    }
-    if (optind < argc || !o->kafka.brokers || !o->data_dir) {
-        fprintf(stderr, "refold project: --brokers and --data are required\n");
-        project_usage(stderr);
-        return 2;
-    }
+    prefix_ctx_t prefix = {o, topic, tcap};
+    int log_json = 0;
+    const rf_opt_t opts[] = {
+        RF_OPT_BROKERS(&o->kafka.brokers, .flags = RF_OPT_REQUIRED),
+        RF_OPT_DATA(&o->data_dir, .flags = RF_OPT_REQUIRED),
+        RF_OPT_STR(0, "group", &o->group, "G", "consumer group", .def = "refold-project"),
+        RF_OPT_STR(0, "topic", &o->topic, "T", "ledger topic", .def = RF_TOPIC_LEDGER),
+        RF_OPT_CALLBACK(0, "topic-prefix", &prefix, "P", opt_topic_prefix,
+                        "prefix of refold's topic names (reads Prefold.ledger)"),
+        RF_OPT_INT_RANGE(0, "threads", &o->threads, 1, RF_PROJECT_THREADS_MAX, "N",
+                         "partitions applied in parallel", .def = "online CPUs"),
+        RF_OPT_CALLBACK(0, "commit-ms", &o->commit_ms, "N", opt_commit_ms,
+                        "let a partition batch records up to N ms (or 16384 records)\n"
+                        "before its commit: fewer writes of hot keys, reads up to\n"
+                        "N ms staler (0: commit every poll cycle)",
+                        .def = "0"),
+        RF_OPT_BOOL(0, "exit-at-end", &o->exit_at_end,
+                    "exit 0 once every assigned partition reached the end it\n"
+                    "had when assigned"),
+        RF_OPT_INT_RANGE(0, "metrics-port", &metrics_port, 1, 65535, "N",
+                         "serve Prometheus metrics on 127.0.0.1:N/metrics", .def = "none"),
+        RF_OPT_FLAG(0, "log-json", &log_json, "log one JSON object per line on stderr"),
+        RF_CMD_OPT_X(&o->kafka),
+        RF_OPT_HELP(),
+        RF_OPT_END(),
+    };
+    const rf_opt_cmd_t cmd = {
+        "project",
+        "refold project --brokers HOST:PORT --data DIR [--group G] [--topic T]\n"
+        "                      [--topic-prefix P] [--exit-at-end] [--threads N]\n"
+        "                      [--commit-ms N]\n"
+        "                      [--metrics-port N] [--log-json] [-X name=value ...]",
+        "Consumes refold.ledger into the read models (balances, leaderboards, funnel\n"
+        "stats, code index) under DIR/project/p-NNNN, one synced RocksDB batch per\n"
+        "partition per poll cycle together with the applied seq and offset.\n"
+        "Duplicate records (seq already applied) are dropped; a seq gap stops the\n"
+        "worker with an error. Query with refold balance|leaderboard|rank|stats|serve.",
+        opts, 0};
+    int n = rf_opt_parse(&cmd, argc, argv);
+    if (n < 0) return rf_opt_status(n);
+    if (log_json) rf_log_set_json(1);
     return -1;
 }
 

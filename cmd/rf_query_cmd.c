@@ -1,110 +1,49 @@
 /* rf_query_cmd.c: `refold balance`, `leaderboard`, `rank` and `stats`: query
  * the projection store (also while `refold project` runs); tables or --json. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rf_commands.h"
+#include "rf_opt.h"
 #include "rf_query.h"
 
 typedef struct qopts {
-    const char *data, *user, *program, *period, *by, *asset;
+    const char *data, *user, *program, *period, *asset;
+    int by; /* index in board_by */
     int top;
-    bool json;
+    int json;
 } qopts_t;
 
 typedef struct qcmd {
     const char *name;
-    const char *usage;
-    bool need_user, need_program;
 } qcmd_t;
 
-static const char common_help[] =
-    "  --data DIR       data directory (required)\n"
-    "  --program P      program id\n"
-    "  --user U         user id\n"
-    "  --period P       all (default), day[:2026-01-05], week[:2026-W02], month[:2026-01];\n"
-    "                   a bare day|week|month is the one of the program's latest event\n"
-    "  --by B           referrals (default) or value (net reward value)\n"
-    "  --asset A        value boards: the reward asset (default: the only one)\n"
-    "  --top K          entries to show (default 10, at most 1000)\n"
-    "  --json           JSON instead of a table\n"
-    "Amounts are integers in minor units. Readers see committed batches only.\n";
+static const char *const board_by[] = {"referrals", "value", NULL};
 
-static int usage(const qcmd_t *cmd, FILE *f, int rc)
-{
-    fprintf(f, "usage: refold %s %s\n\n%s", cmd->name, cmd->usage, common_help);
-    return rc;
-}
+static const char query_desc[] =
+    "Amounts are integers in minor units. Readers see committed batches only.";
 
-/* Parses the options shared by the query commands; returns -1 to go on, or
- * the exit status. */
-static int parse(const qcmd_t *cmd, int argc, char **argv, qopts_t *o)
+/* The entries the query commands share; each command lists those it takes. */
+#define Q_DATA(o) RF_OPT_DATA(&(o)->data, .flags = RF_OPT_REQUIRED)
+#define Q_USER(o) RF_OPT_STR(0, "user", &(o)->user, "U", "user id", .flags = RF_OPT_REQUIRED)
+#define Q_PROGRAM(o)                                                                               \
+    RF_OPT_STR(0, "program", &(o)->program, "P", "program id", .flags = RF_OPT_REQUIRED)
+#define Q_PERIOD(o)                                                                                \
+    RF_OPT_STR(0, "period", &(o)->period, "P",                                                     \
+               "all, day[:2026-01-05], week[:2026-W02], month[:2026-01];\n"                        \
+               "a bare day|week|month is the one of the program's\n"                               \
+               "latest event")
+#define Q_BY(o)                                                                                    \
+    RF_OPT_ENUM(0, "by", &(o)->by, board_by, "B", "referrals, or value (net reward value)")
+#define Q_ASSET(o)                                                                                 \
+    RF_OPT_STR(0, "asset", &(o)->asset, "A", "value boards: the reward asset",                     \
+               .def = "the only one")
+#define Q_JSON(o) RF_OPT_FLAG(0, "json", &(o)->json, "JSON instead of a table")
+
+static void qopts_init(qopts_t *o)
 {
-    static const struct option longopts[] = {
-        {"data", required_argument, 0, 'd'},    {"user", required_argument, 0, 'u'},
-        {"program", required_argument, 0, 'p'}, {"period", required_argument, 0, 'P'},
-        {"by", required_argument, 0, 'b'},      {"asset", required_argument, 0, 'a'},
-        {"top", required_argument, 0, 'k'},     {"json", no_argument, 0, 'j'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-    int c;
-    *o = (qopts_t){.period = "all", .by = "referrals", .top = 10};
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        char *end = NULL;
-        switch (c) {
-        case 'd':
-            o->data = optarg;
-            break;
-        case 'u':
-            o->user = optarg;
-            break;
-        case 'p':
-            o->program = optarg;
-            break;
-        case 'P':
-            o->period = optarg;
-            break;
-        case 'b':
-            o->by = optarg;
-            break;
-        case 'a':
-            o->asset = optarg;
-            break;
-        case 'k':
-            o->top = (int)strtol(optarg, &end, 10);
-            if (*end || o->top < 1 || o->top > RF_LEADERBOARD_TOP_MAX) {
-                fprintf(stderr, "refold %s: --top must be 1..%d\n", cmd->name,
-                        RF_LEADERBOARD_TOP_MAX);
-                return 2;
-            }
-            break;
-        case 'j':
-            o->json = true;
-            break;
-        case 'h':
-            return usage(cmd, stdout, 0);
-        default:
-            return usage(cmd, stderr, 2);
-        }
-    }
-    const char *missing = !o->data                           ? "--data"
-                          : cmd->need_user && !o->user       ? "--user"
-                          : cmd->need_program && !o->program ? "--program"
-                                                             : NULL;
-    if (optind < argc || missing) {
-        if (missing)
-            fprintf(stderr, "refold %s: %s is required\n", cmd->name, missing);
-        else
-            fprintf(stderr, "refold %s: unexpected argument '%s'\n", cmd->name, argv[optind]);
-        return usage(cmd, stderr, 2);
-    }
-    if (strcmp(o->by, "referrals") != 0 && strcmp(o->by, "value") != 0) {
-        fprintf(stderr, "refold %s: --by must be referrals or value\n", cmd->name);
-        return 2;
-    }
-    return -1;
+    *o = (qopts_t){.period = "all", .by = 0, .top = 10};
 }
 
 static rf_query_t *open_or_complain(const qcmd_t *cmd, const qopts_t *o)
@@ -168,11 +107,23 @@ static void balance_table(json_t *j)
 
 int rf_cmd_balance(int argc, char **argv)
 {
-    static const qcmd_t cmd = {"balance", "--data DIR --user U [--program P] [--json]", true,
-                               false};
+    static const qcmd_t cmd = {"balance"};
     qopts_t o;
-    int rc = parse(&cmd, argc, argv, &o);
-    if (rc >= 0) return rc;
+    qopts_init(&o);
+    const rf_opt_t opts[] = {
+        Q_DATA(&o),
+        Q_USER(&o),
+        RF_OPT_STR(0, "program", &o.program, "P", "only this program",
+                   .def = "every program and the cross-program total"),
+        Q_JSON(&o),
+        RF_OPT_HELP(),
+        RF_OPT_END(),
+    };
+    const rf_opt_cmd_t ocmd = {"balance",
+                               "refold balance --data DIR --user U [--program P] [--json]",
+                               query_desc, opts, 0};
+    int rc = rf_opt_parse(&ocmd, argc, argv);
+    if (rc < 0) return rf_opt_status(rc);
     rf_query_t *q = open_or_complain(&cmd, &o);
     if (!q) return 1;
     rf_errbuf_t eb = {{0}};
@@ -213,19 +164,33 @@ static rf_board_sel_t board_sel(const qopts_t *o)
 {
     return (rf_board_sel_t){.program = o->program,
                             .period = o->period,
-                            .by = strcmp(o->by, "value") == 0 ? RF_BOARD_VALUE : RF_BOARD_REFERRALS,
+                            .by = o->by == 1 ? RF_BOARD_VALUE : RF_BOARD_REFERRALS,
                             .asset = o->asset};
 }
 
 int rf_cmd_leaderboard(int argc, char **argv)
 {
-    static const qcmd_t cmd = {"leaderboard",
-                               "--data DIR --program P [--period P] [--by referrals|value]\n"
-                               "                          [--asset A] [--top K] [--json]",
-                               false, true};
+    static const qcmd_t cmd = {"leaderboard"};
     qopts_t o;
-    int rc = parse(&cmd, argc, argv, &o);
-    if (rc >= 0) return rc;
+    qopts_init(&o);
+    const rf_opt_t opts[] = {
+        Q_DATA(&o),
+        Q_PROGRAM(&o),
+        Q_PERIOD(&o),
+        Q_BY(&o),
+        Q_ASSET(&o),
+        RF_OPT_INT_RANGE(0, "top", &o.top, 1, RF_LEADERBOARD_TOP_MAX, "K", "entries to show"),
+        Q_JSON(&o),
+        RF_OPT_HELP(),
+        RF_OPT_END(),
+    };
+    const rf_opt_cmd_t ocmd = {"leaderboard",
+                               "refold leaderboard --data DIR --program P [--period P] "
+                               "[--by referrals|value]\n"
+                               "                          [--asset A] [--top K] [--json]",
+                               query_desc, opts, 0};
+    int rc = rf_opt_parse(&ocmd, argc, argv);
+    if (rc < 0) return rf_opt_status(rc);
     rf_query_t *q = open_or_complain(&cmd, &o);
     if (!q) return 1;
     rf_errbuf_t eb = {{0}};
@@ -238,13 +203,19 @@ int rf_cmd_leaderboard(int argc, char **argv)
 
 int rf_cmd_rank(int argc, char **argv)
 {
-    static const qcmd_t cmd = {"rank",
-                               "--data DIR --program P --user U [--period P]\n"
-                               "                   [--by referrals|value] [--asset A] [--json]",
-                               true, true};
+    static const qcmd_t cmd = {"rank"};
     qopts_t o;
-    int rc = parse(&cmd, argc, argv, &o);
-    if (rc >= 0) return rc;
+    qopts_init(&o);
+    const rf_opt_t opts[] = {
+        Q_DATA(&o),  Q_PROGRAM(&o), Q_USER(&o),    Q_PERIOD(&o), Q_BY(&o),
+        Q_ASSET(&o), Q_JSON(&o),    RF_OPT_HELP(), RF_OPT_END(),
+    };
+    const rf_opt_cmd_t ocmd = {"rank",
+                               "refold rank --data DIR --program P --user U [--period P]\n"
+                               "                   [--by referrals|value] [--asset A] [--json]",
+                               query_desc, opts, 0};
+    int rc = rf_opt_parse(&ocmd, argc, argv);
+    if (rc < 0) return rf_opt_status(rc);
     rf_query_t *q = open_or_complain(&cmd, &o);
     if (!q) return 1;
     rf_errbuf_t eb = {{0}};
@@ -293,11 +264,16 @@ static void stats_table(json_t *j)
 
 int rf_cmd_stats(int argc, char **argv)
 {
-    static const qcmd_t cmd = {"stats", "--data DIR --program P [--period P] [--json]", false,
-                               true};
+    static const qcmd_t cmd = {"stats"};
     qopts_t o;
-    int rc = parse(&cmd, argc, argv, &o);
-    if (rc >= 0) return rc;
+    qopts_init(&o);
+    const rf_opt_t opts[] = {
+        Q_DATA(&o), Q_PROGRAM(&o), Q_PERIOD(&o), Q_JSON(&o), RF_OPT_HELP(), RF_OPT_END(),
+    };
+    const rf_opt_cmd_t ocmd = {"stats", "refold stats --data DIR --program P [--period P] [--json]",
+                               query_desc, opts, 0};
+    int rc = rf_opt_parse(&ocmd, argc, argv);
+    if (rc < 0) return rf_opt_status(rc);
     rf_query_t *q = open_or_complain(&cmd, &o);
     if (!q) return 1;
     rf_errbuf_t eb = {{0}};

@@ -1,7 +1,5 @@
 /* rf_replay_cmd.c: `refold replay` (rebuild a fresh ledger from the archive or
  * refold.events and compare heads) and `refold whatif` (price a rule change). */
-#include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "rf_cmd_opt.h"
 #include "rf_commands.h"
 #include "rf_finance.h"
 #include "rf_replay.h"
@@ -111,123 +110,59 @@ static int print_compare(const char *live, const char *into, json_t *j)
     return bad;
 }
 
-static void replay_usage(FILE *f)
-{
-    fprintf(f,
-            "usage: refold replay --into DIR2 --from-archive --data DIR [--from-offset N | "
-            "--from-time T]\n"
-            "       refold replay --into DIR2 --brokers B [-X k=v]... [--topic T] [--data DIR]\n"
-            "                     [--from-offset N | --from-time T]\n"
-            "       common options: [--compare | --no-compare] [--jobs N] [--nosync] [--json]\n\n"
-            "Rebuilds a fresh fold ledger in DIR2 by folding the live ledger's archive or\n"
-            "refold.events (assign + seek, no consumer group; up to the end offsets at start),\n"
-            "then compares each partition's head (seq, hash) with the live ledger in DIR and\n"
-            "prints the first seq that differs. --from-time maps event time to offsets through\n"
-            "the live archive (needs --data). A replay from an offset or time is partial: its\n"
-            "records differ from the live ones, so it is compared only with --compare. Exit\n"
-            "status 1 when a compared head differs. --jobs N: partitions replayed in parallel\n"
-            "from the archive (default: one per CPU).\n"
-            "Projections: run `refold project` on DIR2 once its records are published, or\n"
-            "rebuild them by replaying refold.ledger (docs/operations.md, \"Replay\").\n");
-}
-
 typedef struct replay_args {
     rf_replay_opts_t o;
-    int json, compare, archive;
+    int json, compare, archive, nosync;
 } replay_args_t;
-
-/* One option of `refold replay`: 0 when taken, 1 on a bad value (eb says
- * why), -1 when c is not one of them. */
-static int replay_opt(replay_args_t *a, int c, const char *arg, rf_errbuf_t *eb)
-{
-    char *end = NULL;
-    switch (c) {
-    case 'd':
-        a->o.data_dir = arg;
-        return 0;
-    case 'i':
-        a->o.into_dir = arg;
-        return 0;
-    case 'A':
-        a->archive = 1;
-        return 0;
-    case 'b':
-        a->o.kafka.brokers = arg;
-        return 0;
-    case 'T':
-        a->o.topic = arg;
-        return 0;
-    case 't':
-        return rf_finance_time_parse(arg, &a->o.from_time_ms, eb) ? 1 : 0;
-    case 'X':
-        return rf_kafka_opts_add_x(&a->o.kafka, arg, eb) ? 1 : 0;
-    case 'c':
-        a->compare = 1;
-        return 0;
-    case 'C':
-        a->compare = 0;
-        return 0;
-    case 'S':
-        a->o.ledger_flags |= RF_LEDGER_NOSYNC;
-        return 0;
-    case 'j':
-        a->json = 1;
-        return 0;
-    case 'o':
-        errno = 0;
-        a->o.from_offset = strtoll(arg, &end, 10);
-        if (!errno && end != arg && !*end && a->o.from_offset >= 0) return 0;
-        rf_errf(eb, RF_ERR_CONFIG, "--from-offset '%s': want an offset >= 0", arg);
-        return 1;
-    case 'J':
-        a->o.jobs = atoi(arg);
-        if (a->o.jobs >= 1 && a->o.jobs <= RF_REPLAY_JOBS_MAX) return 0;
-        rf_errf(eb, RF_ERR_CONFIG, "--jobs: want 1..%d", RF_REPLAY_JOBS_MAX);
-        return 1;
-    default:
-        return -1;
-    }
-}
 
 static int parse_replay(int argc, char **argv, replay_args_t *a)
 {
-    static const struct option opts[] = {{"data", required_argument, 0, 'd'},
-                                         {"into", required_argument, 0, 'i'},
-                                         {"from-archive", no_argument, 0, 'A'},
-                                         {"brokers", required_argument, 0, 'b'},
-                                         {"topic", required_argument, 0, 'T'},
-                                         {"from-offset", required_argument, 0, 'o'},
-                                         {"from-time", required_argument, 0, 't'},
-                                         {"compare", no_argument, 0, 'c'},
-                                         {"no-compare", no_argument, 0, 'C'},
-                                         {"nosync", no_argument, 0, 'S'},
-                                         {"jobs", required_argument, 0, 'J'},
-                                         {"json", no_argument, 0, 'j'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    rf_errbuf_t eb = {{0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "d:i:Ab:T:o:t:X:cCSJ:jh", opts, NULL)) != -1) {
-        if (c == 'h') {
-            replay_usage(stdout);
-            return 0;
-        }
-        int r = replay_opt(a, c, optarg, &eb);
-        if (r > 0) {
-            fprintf(stderr, "refold replay: %s\n", eb.msg);
-            return 2;
-        }
-        if (r < 0) {
-            replay_usage(stderr);
-            return 2;
-        }
-    }
-    if (!a->o.into_dir || optind != argc || a->archive == (a->o.kafka.brokers != NULL) ||
-        (a->o.from_offset >= 0 && a->o.from_time_ms != INT64_MIN)) {
-        replay_usage(stderr);
-        return 2;
-    }
+    const rf_opt_t opts[] = {
+        RF_OPT_STR('d', "data", &a->o.data_dir, "DIR", "the live data directory"),
+        RF_OPT_STR('i', "into", &a->o.into_dir, "DIR2", "the fresh ledger's data directory",
+                   .flags = RF_OPT_REQUIRED),
+        RF_OPT_FLAG('A', "from-archive", &a->archive, "fold the live ledger's archive (in DIR)"),
+        RF_OPT_STR('b', "brokers", &a->o.kafka.brokers, "B", "fold refold.events from Kafka"),
+        RF_CMD_OPT_X(&a->o.kafka),
+        RF_OPT_STR('T', "topic", &a->o.topic, "T", "events topic", .def = RF_TOPIC_EVENTS),
+        RF_OPT_I64_RANGE('o', "from-offset", &a->o.from_offset, 0, INT64_MAX, "N",
+                         "start at offset N (a partial replay)", .def = "the first"),
+        RF_CMD_OPT_TIME('t', "from-time", &a->o.from_time_ms,
+                        "start at the first event of time T (a partial replay)"),
+        RF_OPT_SET_INT('c', "compare", &a->compare, 1, "compare the heads with the live ledger"),
+        RF_OPT_SET_INT('C', "no-compare", &a->compare, 0,
+                       "do not compare (default: compare full replays only)"),
+        RF_OPT_INT_RANGE('J', "jobs", &a->o.jobs, 1, RF_REPLAY_JOBS_MAX, "N",
+                         "partitions replayed in parallel from the archive", .def = "one per CPU"),
+        RF_OPT_FLAG('S', "nosync", &a->nosync, "do not sync the new ledgers' writes"),
+        RF_OPT_FLAG('j', "json", &a->json, "print one JSON object"),
+        RF_OPT_HELP(),
+        RF_OPT_END(),
+    };
+    const rf_opt_cmd_t cmd = {
+        "replay",
+        "refold replay --into DIR2 --from-archive --data DIR [--from-offset N | --from-time T]\n"
+        "       refold replay --into DIR2 --brokers B [-X k=v]... [--topic T] [--data DIR]\n"
+        "                     [--from-offset N | --from-time T]\n"
+        "       common options: [--compare | --no-compare] [--jobs N] [--nosync] [--json]",
+        "Rebuilds a fresh fold ledger in DIR2 by folding the live ledger's archive or\n"
+        "refold.events (assign + seek, no consumer group; up to the end offsets at start),\n"
+        "then compares each partition's head (seq, hash) with the live ledger in DIR and\n"
+        "prints the first seq that differs. --from-time maps event time to offsets through\n"
+        "the live archive (needs --data). A replay from an offset or time is partial: its\n"
+        "records differ from the live ones, so it is compared only with --compare. Exit\n"
+        "status 1 when a compared head differs. --jobs N: partitions replayed in parallel\n"
+        "from the archive (default: one per CPU).\n"
+        "Projections: run `refold project` on DIR2 once its records are published, or\n"
+        "rebuild them by replaying refold.ledger (docs/operations.md, \"Replay\").",
+        opts, 0};
+    int n = rf_opt_parse(&cmd, argc, argv);
+    if (n < 0) return rf_opt_status(n);
+    if (a->archive == (a->o.kafka.brokers != NULL))
+        return rf_opt_error(&cmd, "give exactly one of --from-archive and --brokers");
+    if (a->o.from_offset >= 0 && a->o.from_time_ms != INT64_MIN)
+        return rf_opt_error(&cmd, "give at most one of --from-offset and --from-time");
+    if (a->nosync) a->o.ledger_flags |= RF_LEDGER_NOSYNC;
     a->o.source = a->archive ? RF_REPLAY_ARCHIVE : RF_REPLAY_KAFKA;
     return -1;
 }
@@ -267,17 +202,6 @@ int rf_cmd_replay(int argc, char **argv)
 }
 
 /* ---- what-if ---- */
-
-static void whatif_usage(FILE *f)
-{
-    fprintf(f, "usage: refold whatif --data DIR --program P --rules FILE.json --into SCRATCH "
-               "[--all] [--nosync] [--json]\n\n"
-               "Replays the live ledger's archive into SCRATCH with every ProgramConfigured of\n"
-               "program P carrying the rules of FILE instead of its own, then prints the net\n"
-               "rewards (granted - voided - clawed back) per program and asset and per user that\n"
-               "change, live against what-if. --all lists every user. The live ledger is not\n"
-               "touched. See docs/operations.md, \"What-if\".\n");
-}
 
 /* Reads FILE as JSON and returns it compact (malloc'ed), or NULL. */
 static char *read_rules(const char *path)
@@ -417,55 +341,37 @@ static int whatif_report(const rf_replay_opts_t *o, const char *rules, const rf_
 
 int rf_cmd_whatif(int argc, char **argv)
 {
-    static const struct option opts[] = {{"data", required_argument, 0, 'd'},
-                                         {"into", required_argument, 0, 'i'},
-                                         {"program", required_argument, 0, 'p'},
-                                         {"rules", required_argument, 0, 'r'},
-                                         {"all", no_argument, 0, 'a'},
-                                         {"nosync", no_argument, 0, 'S'},
-                                         {"json", no_argument, 0, 'j'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
     rf_replay_opts_t o;
     rf_replay_opts_init(&o);
     const char *rules = NULL;
-    int json = 0, all = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "d:i:p:r:aSjh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            o.data_dir = optarg;
-            break;
-        case 'i':
-            o.into_dir = optarg;
-            break;
-        case 'p':
-            o.override_program = optarg;
-            break;
-        case 'r':
-            rules = optarg;
-            break;
-        case 'a':
-            all = 1;
-            break;
-        case 'S':
-            o.ledger_flags |= RF_LEDGER_NOSYNC;
-            break;
-        case 'j':
-            json = 1;
-            break;
-        case 'h':
-            whatif_usage(stdout);
-            return 0;
-        default:
-            whatif_usage(stderr);
-            return 2;
-        }
-    }
-    if (!o.data_dir || !o.into_dir || !o.override_program || !rules || optind != argc) {
-        whatif_usage(stderr);
-        return 2;
-    }
+    int json = 0, all = 0, nosync = 0;
+    const rf_opt_t opts[] = {
+        RF_OPT_STR('d', "data", &o.data_dir, "DIR", "the live data directory",
+                   .flags = RF_OPT_REQUIRED),
+        RF_OPT_STR('i', "into", &o.into_dir, "SCRATCH", "where the what-if ledger is built",
+                   .flags = RF_OPT_REQUIRED),
+        RF_OPT_STR('p', "program", &o.override_program, "P", "the program whose rules change",
+                   .flags = RF_OPT_REQUIRED),
+        RF_OPT_STR('r', "rules", &rules, "FILE.json", "the rules to try", .flags = RF_OPT_REQUIRED),
+        RF_OPT_FLAG('a', "all", &all, "list every user, not only those whose rewards change"),
+        RF_OPT_FLAG('S', "nosync", &nosync, "do not sync the scratch ledgers' writes"),
+        RF_OPT_FLAG('j', "json", &json, "print one JSON object"),
+        RF_OPT_HELP(),
+        RF_OPT_END(),
+    };
+    const rf_opt_cmd_t cmd = {
+        "whatif",
+        "refold whatif --data DIR --program P --rules FILE.json --into SCRATCH [--all] "
+        "[--nosync] [--json]",
+        "Replays the live ledger's archive into SCRATCH with every ProgramConfigured of\n"
+        "program P carrying the rules of FILE instead of its own, then prints the net\n"
+        "rewards (granted - voided - clawed back) per program and asset and per user that\n"
+        "change, live against what-if. --all lists every user. The live ledger is not\n"
+        "touched. See docs/operations.md, \"What-if\".",
+        opts, 0};
+    int n = rf_opt_parse(&cmd, argc, argv);
+    if (n < 0) return rf_opt_status(n);
+    if (nosync) o.ledger_flags |= RF_LEDGER_NOSYNC;
     char *rules_json = read_rules(rules);
     if (!rules_json) return 1;
     o.override_rules_json = rules_json;

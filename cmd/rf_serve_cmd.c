@@ -1,6 +1,5 @@
 /* rf_http_cmd.c: `refold serve`: the HTTP JSON API over the projection
  * until SIGINT/SIGTERM (endpoints: docs/http-api.md). */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include "rf_commands.h"
 #include "rf_http.h"
 #include "rf_limits.h"
+#include "rf_opt.h"
 
 static volatile sig_atomic_t serve_stop;
 
@@ -19,66 +19,31 @@ static void on_signal(int sig)
     serve_stop = 1;
 }
 
-static void serve_usage(FILE *f)
-{
-    fprintf(f,
-            "usage: refold serve --data DIR [--listen HOST:PORT] [--token T] [--threads N]\n"
-            "\n"
-            "Serves the projection under DIR/project as a JSON API (GET only), following\n"
-            "the projection workers while they run. Endpoints (docs/http-api.md):\n"
-            "  /v1/health  /v1/users/{u}/balance  /v1/programs/{p}/leaderboard\n"
-            "  /v1/programs/{p}/stats  /v1/programs/{p}/users/{u}/code|balance|rank\n"
-            "\n"
-            "  --data DIR        data directory (required)\n"
-            "  --listen A        address (default 127.0.0.1:8080; port 0: any free port)\n"
-            "  --token T         require 'Authorization: Bearer T' (also $REFOLD_HTTP_TOKEN,\n"
-            "                    which keeps the token out of the process list)\n"
-            "  --threads N       worker threads (default %d)\n"
-            "Prints 'listening on http://HOST:PORT' once ready.\n",
-            RF_HTTP_THREADS);
-}
-
 int rf_cmd_serve(int argc, char **argv)
 {
     rf_http_opts_t o = {.listen = "127.0.0.1:8080", .token = getenv("REFOLD_HTTP_TOKEN")};
-    static const struct option longopts[] = {
-        {"data", required_argument, 0, 'd'},  {"listen", required_argument, 0, 'l'},
-        {"token", required_argument, 0, 't'}, {"threads", required_argument, 0, 'n'},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        char *end = NULL;
-        switch (c) {
-        case 'd':
-            o.data_dir = optarg;
-            break;
-        case 'l':
-            o.listen = optarg;
-            break;
-        case 't':
-            o.token = optarg;
-            break;
-        case 'n':
-            o.threads = (int)strtol(optarg, &end, 10);
-            if (*end || o.threads < 1 || o.threads > 64) {
-                fprintf(stderr, "refold serve: --threads must be 1..64\n");
-                return 2;
-            }
-            break;
-        case 'h':
-            serve_usage(stdout);
-            return 0;
-        default:
-            serve_usage(stderr);
-            return 2;
-        }
-    }
-    if (optind < argc || !o.data_dir) {
-        fprintf(stderr, "refold serve: --data is required\n");
-        serve_usage(stderr);
-        return 2;
-    }
+    const rf_opt_t opts[] = {
+        RF_OPT_DATA(&o.data_dir, .flags = RF_OPT_REQUIRED),
+        RF_OPT_STR(0, "listen", &o.listen, "HOST:PORT", "address (port 0: any free port)"),
+        RF_OPT_STR(0, "token", &o.token, "T",
+                   "require 'Authorization: Bearer T' (also $REFOLD_HTTP_TOKEN,\n"
+                   "which keeps the token out of the process list)",
+                   .flags = RF_OPT_NODEFAULT),
+        RF_OPT_INT_RANGE(0, "threads", &o.threads, 1, 64, "N", "worker threads",
+                         .def = RF_OPT_STRINGIFY(RF_HTTP_THREADS)),
+        RF_OPT_HELP(),
+        RF_OPT_END(),
+    };
+    const rf_opt_cmd_t cmd = {
+        "serve", "refold serve --data DIR [--listen HOST:PORT] [--token T] [--threads N]",
+        "Serves the projection under DIR/project as a JSON API (GET only), following\n"
+        "the projection workers while they run. Endpoints (docs/http-api.md):\n"
+        "  /v1/health  /v1/users/{u}/balance  /v1/programs/{p}/leaderboard\n"
+        "  /v1/programs/{p}/stats  /v1/programs/{p}/users/{u}/code|balance|rank\n"
+        "Prints 'listening on http://HOST:PORT' once ready.",
+        opts, 0};
+    int n = rf_opt_parse(&cmd, argc, argv);
+    if (n < 0) return rf_opt_status(n);
     rf_errbuf_t eb = {{0}};
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
