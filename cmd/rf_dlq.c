@@ -153,21 +153,21 @@ static int show_one(const rf_dlq_letter_t *d, void *opaque)
 /* "P:O" or "O" (partition 0). */
 static int parse_pos(const char *s, dlq_pos_t *p)
 {
-    char *end = NULL;
-    errno = 0;
-    long long a = strtoll(s, &end, 10);
-    if (errno || end == s || a < 0) return -1;
-    if (*end == ':') {
-        const char *o = end + 1;
-        long long b = strtoll(o, &end, 10);
-        if (errno || end == o || *end || b < 0 || a >= RF_PARTITIONS_MAX) return -1;
-        p->partition = (int32_t)a;
-        p->offset = b;
-        return 0;
+    char num[32];
+    const char *colon = strchr(s, ':');
+    int64_t part = 0, off = 0;
+    rf_errbuf_t eb;
+    if (colon) {
+        size_t n = (size_t)(colon - s);
+        if (n == 0 || n >= sizeof num) return -1;
+        memcpy(num, s, n);
+        num[n] = 0;
+        if (rf_parse_i64(num, 0, RF_PARTITIONS_MAX - 1, &part, "partition", &eb)) return -1;
+        s = colon + 1;
     }
-    if (*end) return -1;
-    p->partition = 0;
-    p->offset = a;
+    if (rf_parse_i64(s, 0, INT64_MAX, &off, "offset", &eb)) return -1;
+    p->partition = (int32_t)part;
+    p->offset = off;
     return 0;
 }
 
