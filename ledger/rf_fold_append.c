@@ -2,7 +2,6 @@
  * seq, prev_hash and hash, its postings must sum to zero per asset and are
  * applied to the balances ('b'), all or none; and the balance reads the rules
  * decide on. The seam's accessors are in rf_fold_ctx.c. */
-#include <stdio.h>
 #include <string.h>
 
 #include "rf_ledger_int.h"

@@ -3,7 +3,6 @@
  * and the rules' state of a ledger read outside a fold. The append step
  * (records, hash chain, balances) is rf_fold_append.c. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/sha.h>
