@@ -1,24 +1,42 @@
-/* rf_fold.h: the fold context that the engine (rf_ledger.c) hands to the
- * referral rules (rules/). The fold is a pure function of (state, event): no
- * wall clock, no randomness; time is event time and derived ids are UUIDv5 of
- * the input event id, so a replay reproduces every record byte for byte.
+/* rf_fold.h: the seam between the fold engine (rf_ledger_fold.c) and the
+ * referral rules (rules/): the only door the rules have to storage. The fold
+ * is a pure function of (state, event): no wall clock, no randomness; time is
+ * event time and derived ids are UUIDv5 of the input event id, so a replay
+ * reproduces every record byte for byte.
  *
  * State is key/value in the partition's RocksDB, read through the open batch
- * (read-your-writes). Key spaces: the engine owns keys starting with
- * 'm' (meta), 'r' (records), 'a' (archive), 'd' (dedup), 'b' (balances),
- * 'q' (dead letters), 'p' (programs); the rules own keys starting with 'x'.
+ * (read-your-writes). Key spaces, by a key's first byte (docs/ledger.md, "Key
+ * layout"):
+ *   the engine's (rf_ledger_int.h RF__K_*; no rules code touches them):
+ *     'm' meta row, 'r' records, 'a' archived events, 'd' dedup digests,
+ *     'b' balances (written only by rf_fold_record_append), 'q' dead letters,
+ *     'u' the mark of an unfinished bulk load;
+ *     'p' retired: ledgers written before the rules owned programs hold each
+ *     program's version and rules JSON there; nothing reads or writes it now,
+ *     and the prefix stays reserved so those keys are never misread;
+ *   the rules' (RF_FOLD_K_RULES 'x' + a tag, rules/rf_rules_int.h RF__X_*),
+ *     programs included ('x' 'v' current rules, 'x' 'V' every version): the
+ *     only keys rf_fold_put and rf_fold_del accept (asserted). The engine
+ *     stores their values with zero runs collapsed; the rules see them plain.
+ * Only records enter the hash chain; `refold verify` (rf_ledger_verify.c)
+ * checks the records, the balances they imply ('b'), the archive ('a') and
+ * the dead letters ('q') against the meta row, never the rules' keys.
  *
  * Records: rf_fold_record_begin gives a record with the source (partition,
  * offset, event id, program, time) filled in; the caller adds kind, postings
- * and facts and calls rf_fold_record_append, which assigns seq and hashes,
- * asserts postings balance, applies them to balances and refuses (fatal
- * RF_ERR_INTERNAL) any user bucket but receivable going negative. */
+ * and facts and calls rf_fold_record_append (rf_fold_append.c), which assigns
+ * seq and hashes, asserts postings balance, applies them to balances and
+ * refuses (fatal RF_ERR_INTERNAL) any user bucket but receivable going
+ * negative. */
 #ifndef RF_FOLD_H
 #define RF_FOLD_H
 
 #include "rf_event.h"
 
 typedef struct rf_fold_ctx rf_fold_ctx_t;
+
+/* The first byte of every key the rules own. */
+#define RF_FOLD_K_RULES 'x'
 
 /* The event being folded (valid during the fold of one offset). */
 const rf_event_t *rf_fold_event(const rf_fold_ctx_t *ctx);
@@ -53,13 +71,16 @@ rf_err_t rf_fold_scan(rf_fold_ctx_t *ctx, const void *start, size_t slen, const 
  * or abandon it. begin also adds the fact event_type. */
 rf_record_t *rf_fold_record_begin(rf_fold_ctx_t *ctx, const char *kind);
 rf_err_t rf_fold_record_append(rf_fold_ctx_t *ctx, rf_record_t *rec);
+/* Appends the event's refusal: a "rejected" record with the facts user and
+ * request_id (when the event has them) and reason. */
+rf_err_t rf_fold_reject(rf_fold_ctx_t *ctx, const char *reason);
 
 /* Balance of (program, owner, asset) including this batch's postings. */
 rf_err_t rf_fold_balance(rf_fold_ctx_t *ctx, const char *program, const char *owner,
                          const char *asset, int64_t buckets[RF_BUCKET__COUNT]);
 
-/* Settles a user's receivable before crediting available: implemented by the
- * engine, used for credits (Adjustment) and by the rules at maturity. Given a credit of
+/* Settles a user's receivable before crediting available: part of the append
+ * step, used for credits (Adjustment) and at maturity. Given a credit of
  * amount to (program, owner, asset), adds postings to rec moving min(amount,
  * owed) to receivable and the rest to available, from the bucket `from`
  * (pending at maturity) or from counter account (owner_from, bucket_from)
@@ -71,6 +92,20 @@ void rf_fold_credit_available(rf_record_t *rec, const int64_t buckets[RF_BUCKET_
 /* UUIDv5 (SHA-1, RFC 4122) of the current event id and a label: derived ids
  * (reward ids, coupon codes) that replay reproduces. out: 37 bytes. */
 void rf_fold_derive_id(const rf_fold_ctx_t *ctx, const char *label, char out[37]);
+
+/* Outside a fold: the rules' read API on a ledger handle (`refold program`:
+ * rf_rules_program_get, _list, _history) reads their keys through these, on
+ * a writable or read-only handle. get: as rf_fold_get (committed state plus
+ * the open batch). scan: committed keys in [start, end) of the rules' key
+ * space, in key order, with their values plain (valid during the call); cb
+ * returns non-zero to stop; RF_ERR_CORRUPT when a stored value is malformed,
+ * RF_ERR_STORAGE, RF_ERR_NOMEM, each with a message in eb. */
+struct rf_ledger;
+int32_t rf_fold_ledger_partition(const struct rf_ledger *l);
+rf_err_t rf_fold_ledger_get(struct rf_ledger *l, const void *key, size_t klen, void *val,
+                            size_t cap, size_t *vlen);
+rf_err_t rf_fold_ledger_scan(struct rf_ledger *l, const void *start, size_t slen, const void *end,
+                             size_t elen, rf_kv_cb_t *cb, void *opaque, rf_errbuf_t *eb);
 
 /* Record kinds and fact keys shared by the engine, the rules and the
  * projections (docs/ledger.md lists them with their postings). */

@@ -1,5 +1,6 @@
-/* rf_ledger_int.h: internals shared by the ledger's source files (the engine,
- * the fold context, the read API, verify). Not a public header. */
+/* rf_ledger_int.h: internals shared by the ledger's source files (storage,
+ * the fold engine, the fold context and append step, the read API, verify).
+ * Not a public header, and never included by the rules (rules/). */
 #ifndef RF_LEDGER_INT_H
 #define RF_LEDGER_INT_H
 
@@ -16,7 +17,7 @@
 #define RF__K_DEDUP      'd'
 #define RF__K_BALANCE    'b'
 #define RF__K_DEADLETTER 'q'
-#define RF__K_PROGRAM    'p'
+#define RF__K_PROGRAM    'p' /* retired: neither written nor read (rf_fold.h) */
 #define RF__K_UNFINISHED 'u' /* present while a bulk load runs (RF_LEDGER_BULK) */
 
 /* 'a' + be64(first offset): a chunk of archived events (docs/ledger.md) */
@@ -148,10 +149,6 @@ struct rf_ledger {
     rf_record_t *recs; /* RF_RECORDS_PER_EVENT_MAX record slots */
     void *rules_cache; /* rf_fold_rules_cache */
     struct rf_fold_ctx ctx;
-    /* Programs known to exist ('p' staged or committed); cleared when a
-     * commit fails since staged entries may then be gone. */
-    char programs[RF_LEDGER_PROGRAM_CACHE][RF_ID_BUF];
-    uint32_t nprograms;
     uint8_t scratch[RF__RECORD_HDR + RF_RECORD_BYTES_MAX];
     char path[4096];
 };
@@ -215,7 +212,13 @@ rf_err_t rf__unhex(const char *hex, uint8_t *out, size_t n);
 size_t rf__zr_bound(size_t n);
 size_t rf__zr_encode(const uint8_t *in, size_t n, uint8_t *out);
 rf_err_t rf__zr_decode(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t *outlen);
-#define RF__K_RULES 'x'
+#define RF__K_RULES RF_FOLD_K_RULES
+/* The rules' key space is apart from every engine prefix (rf_fold.h). */
+_Static_assert(RF__K_RULES != RF__K_META && RF__K_RULES != RF__K_RECORD &&
+                   RF__K_RULES != RF__K_ARCHIVE && RF__K_RULES != RF__K_DEDUP &&
+                   RF__K_RULES != RF__K_BALANCE && RF__K_RULES != RF__K_DEADLETTER &&
+                   RF__K_RULES != RF__K_PROGRAM && RF__K_RULES != RF__K_UNFINISHED,
+               "the rules' keys must not share a prefix with the engine's");
 
 /* Canonical encoding: decode the bytes rf_record_canonical produced. */
 rf_err_t rf__record_decode_canonical(const uint8_t *buf, size_t len, rf_record_t *rec,
@@ -233,6 +236,11 @@ static inline int rf__bucket_nonneg(const char *owner, int bucket)
 
 /* Fold context (rf_fold_ctx.c). */
 void rf__ctx_reset(rf_ledger_t *l, const rf_event_t *ev, int64_t offset);
+/* Turns RocksDB's perf counting off in the calling thread (rf_ledger.c):
+ * once per thread that folds or commits. */
+void rf__perf_off(void);
+/* Whether a bulk load was sealed (rf_ledger_bulk_seal): no more folds. */
+int rf__bulk_sealed(const rf_ledger_t *l);
 /* Writes to the open batch: every key but records and archive goes to the
  * overlay, which the commit turns into a WriteBatch in key order (each key
  * once). rf_fold_put is the rules' door to their 'x' keys; the engine writes

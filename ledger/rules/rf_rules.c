@@ -1,5 +1,6 @@
-/* rf_rules.c: the rules plug-in's entry points (rf_rules.h): program
- * versions and the compiled-rules cache, event dispatch, state helpers. */
+/* rf_rules.c: the rules plug-in's entry points (rf_rules.h): programs (the
+ * one owner of their versions and rules: 'x' 'v' and 'x' 'V') and the
+ * compiled-rules cache, event dispatch, state helpers. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@ size_t rf__key(uint8_t *k, char tag, const char *a, const char *b, const char *c
 {
     RF_ASSERT(a != NULL);
     size_t n = 0;
-    k[n++] = 'x';
+    k[n++] = RF_FOLD_K_RULES;
     k[n++] = (uint8_t)tag;
     const char *parts[3] = {a, b, c};
     for (int i = 0; i < 3 && parts[i]; i++) {
@@ -289,7 +290,16 @@ rf_err_t rf__prog_get(rf_fold_ctx_t *ctx, const char *program, const rf__prog_t 
 
 /* ---- programs ---- */
 
-rf_err_t rf_rules_check_config(rf_fold_ctx_t *ctx, const rf_event_t *ev, rf_errbuf_t *eb)
+rf_err_t rf_rules_program_known(rf_fold_ctx_t *ctx, const char *program)
+{
+    RF_ASSERT(ctx != NULL && program != NULL);
+    const rf__prog_t *p = NULL; /* compiled now: the event's fold uses it next */
+    return rf__prog_get(ctx, program, &p);
+}
+
+/* A ProgramConfigured's version (greater than the stored one) and rules:
+ * RF_OK, RF_ERR_BAD_INPUT with the reason, or a fatal error. */
+static rf_err_t check_config(rf_fold_ctx_t *ctx, const rf_event_t *ev, rf_errbuf_t *eb)
 {
     RF_ASSERT(ctx != NULL && ev != NULL);
     RF_ASSERT(ev->type == RF_EV_PROGRAM_CONFIGURED);
@@ -331,6 +341,15 @@ static rf_err_t fold_program(rf_fold_ctx_t *ctx, const rf_event_t *ev)
     return rf_fold_record_append(ctx, rec);
 }
 
+/* A ProgramConfigured: stored when valid, else refused (a "rejected" record). */
+static rf_err_t fold_config(rf_fold_ctx_t *ctx, const rf_event_t *ev)
+{
+    rf_errbuf_t reb = {{0}};
+    rf_err_t err = check_config(ctx, ev, &reb);
+    if (err && rf_err_class(err) == RF_ERRCLASS_BAD_INPUT) return rf_fold_reject(ctx, reb.msg);
+    return err ? err : fold_program(ctx, ev);
+}
+
 /* Activity without decisions: Share and Clock. */
 static rf_err_t fold_activity(rf_fold_ctx_t *ctx, const rf_event_t *ev, const char *kind)
 {
@@ -344,7 +363,17 @@ rf_err_t rf_rules_fold(rf_fold_ctx_t *ctx, const rf_event_t *ev)
 {
     RF_ASSERT(ctx != NULL && ev != NULL);
     RF_ASSERT(ev->type < RF_EV__COUNT);
-    if (ev->type == RF_EV_PROGRAM_CONFIGURED) return fold_program(ctx, ev);
+    /* events with records of their own, whatever the program's rules */
+    switch (ev->type) {
+    case RF_EV_PROGRAM_CONFIGURED:
+        return fold_config(ctx, ev);
+    case RF_EV_ADJUSTMENT:
+        return rf__fold_adjustment(ctx, ev);
+    case RF_EV_REDEMPTION:
+        return rf__fold_redemption(ctx, ev);
+    default:
+        break;
+    }
     const rf__prog_t *p = NULL;
     rf_err_t err = rf__prog_get(ctx, ev->program_id, &p);
     if (err == RF_ERR_NOT_FOUND) {
@@ -378,7 +407,7 @@ rf_err_t rf_rules_fold(rf_fold_ctx_t *ctx, const rf_event_t *ev)
     default:
         break;
     }
-    /* Adjustment and Redemption belong to the engine */
+    /* every type is handled above: a type added to rf_event.h lands here */
     rf_record_t *rec = rf__rec(ctx, RF_KIND_REJECTED);
     rf_record_fact(rec, RF_FACT_REASON, "event type not handled by the rules");
     return rf_fold_record_append(ctx, rec);

@@ -1,9 +1,12 @@
 /* rf_rules.h: the referral program rules, plugged into the fold engine.
  *
- * The engine (rf_ledger.c) decodes, validates, dedups and handles
- * Adjustment and Redemption itself; for every other event it calls
- * rf_rules_fold. Before any event it calls rf_rules_advance so holds mature
- * in event time. All functions are pure in (state, event): no wall clock. */
+ * The engine (rf_ledger_fold.c) decodes, validates and dedups; it asks
+ * rf_rules_program_known before an event of a program changes anything, then
+ * calls rf_rules_advance so holds mature in event time, then rf_rules_fold
+ * for every event. The rules own programs: their versions and rules JSON live
+ * in the rules' keys only ('x' 'v', 'x' 'V'; rf_fold.h). They reach storage
+ * through rf_fold.h alone. All functions are pure in (state, event): no wall
+ * clock. */
 #ifndef RF_RULES_H
 #define RF_RULES_H
 
@@ -15,17 +18,20 @@
  * RF_RECORDS_PER_EVENT_MAX / 2 per call (the rest on the next event). */
 rf_err_t rf_rules_advance(rf_fold_ctx_t *ctx);
 
-/* Validates a ProgramConfigured event's rules_json and version (greater than
- * the stored version). RF_OK, or RF_ERR_BAD_INPUT with the reason (the engine
- * then appends a "rejected" record). On success the engine stores the program
- * under 'p' and calls rf_rules_fold to record it. */
-rf_err_t rf_rules_check_config(rf_fold_ctx_t *ctx, const rf_event_t *ev, rf_errbuf_t *eb);
+/* Whether program has rules in this partition (a valid ProgramConfigured
+ * was folded, this batch included): RF_OK, RF_ERR_NOT_FOUND (the engine
+ * dead-letters the event), or a fatal error (storage, stored rules that do
+ * not load). */
+rf_err_t rf_rules_program_known(rf_fold_ctx_t *ctx, const char *program);
 
-/* Folds one event of a known program (every type except Adjustment and
- * Redemption) and appends its records: at least one record per event.
- * A business refusal (self-referral, second attribution...) is a record of
- * its kind with a reason fact, or a "rejected" record; never an error.
- * Errors are only fatal ones (storage, invariants). */
+/* Folds one event of a known program, or a ProgramConfigured, and appends
+ * its records: at least one record per event. A ProgramConfigured is stored
+ * when its version is greater than the stored one and its rules valid, else
+ * refused with a "rejected" record. Adjustment and Redemption post to the
+ * user's available balance (rf_rules_balance.c). A business refusal
+ * (self-referral, second attribution...) is a record of its kind with a
+ * reason fact, or a "rejected" record; never an error. Errors are only
+ * fatal ones (storage, invariants). */
 rf_err_t rf_rules_fold(rf_fold_ctx_t *ctx, const rf_event_t *ev);
 
 /* Frees the per-ledger rules cache (rf_fold_rules_cache). NULL is a no-op. */

@@ -14,7 +14,7 @@ static size_t hold_key(uint8_t *k, const char *prog, const rf__reward_t *r)
 {
     uint8_t tail[RF__KEY_MAX];
     size_t n = rf__reward_key(tail, prog, r->friend_, r->id);
-    k[0] = 'x';
+    k[0] = RF_FOLD_K_RULES;
     k[1] = RF__X_HOLD;
     rf__put_time(k + 2, r->hold_until_ms);
     memcpy(k + HOLD_PREFIX, tail + 2, n - 2);
@@ -139,7 +139,8 @@ static int fill_cb(const void *key, size_t klen, const void *val, size_t vlen, v
 static rf_err_t window_fill(rf_fold_ctx_t *ctx, rf__cache_t *c)
 {
     RF_ASSERT(c->due_head == c->ndue);
-    uint8_t start[HOLD_PREFIX] = {'x', RF__X_HOLD}, end[2] = {'x', RF__X_HOLD + 1};
+    uint8_t start[HOLD_PREFIX] = {RF_FOLD_K_RULES, RF__X_HOLD},
+            end[2] = {RF_FOLD_K_RULES, RF__X_HOLD + 1};
     size_t sl = 2;
     if (c->due_known) {
         rf__put_time(start + 2, c->due_horizon_ms);

@@ -92,7 +92,11 @@ typedef struct rf__scache rf__scache_t; /* rf_rules_state.c */
 /* The longest state key: 'x' tag and three ids, a time, a reward id. */
 #define RF__KEY_MAX (2 + 3 * RF_ID_BUF + 8 + RF_UUID_STR_LEN + 1)
 
-/* Tags after 'x' (docs/programs.md, "State"). */
+/* Tags after 'x' (docs/programs.md, "State"). A program is stored twice, by
+ * fold_program (rf_rules.c) only: its current version (what the fold reads
+ * on a cache miss, one get; `refold program show` lists them with one range
+ * scan) and every version (`--history`); the current one cannot be found
+ * among the versions without a backward seek, which rf_fold.h has not. */
 #define RF__X_VERSION  'v' /* prog -> be32 version || rules json (current) */
 #define RF__X_HISTORY  'V' /* prog \0 be32 version -> rules json */
 #define RF__X_CODE     'c' /* prog \0 code -> referrer */
@@ -113,7 +117,9 @@ typedef struct rf__scache rf__scache_t; /* rf_rules_state.c */
 
 /* State access through the write-through cache (rf_rules_state.c): the
  * same contract as rf_fold_get/put/del. Every read and write of an 'x' value
- * goes through these (the hold index, read only by scans, may bypass them).
+ * goes through these, but for the hold index (read only by scans) and the
+ * programs ('v', 'V': read once into the compiled-rules cache, rf__prog_get),
+ * which bypass them, always both ways.
  * The engine frees the whole rules cache when it drops a batch. */
 rf_err_t rf__sget(rf_fold_ctx_t *ctx, const uint8_t *k, size_t klen, void *val, size_t cap,
                   size_t *vlen);
@@ -291,6 +297,9 @@ rf_err_t rf__fold_signup(rf_fold_ctx_t *ctx, const rf__prog_t *p, const rf_event
 rf_err_t rf__fold_purchase(rf_fold_ctx_t *ctx, const rf__prog_t *p, const rf_event_t *ev);
 rf_err_t rf__fold_refund(rf_fold_ctx_t *ctx, const rf__prog_t *p, const rf_event_t *ev);
 rf_err_t rf__fold_review(rf_fold_ctx_t *ctx, const rf__prog_t *p, const rf_event_t *ev);
+/* Balance operations (rf_rules_balance.c): no program rules involved. */
+rf_err_t rf__fold_adjustment(rf_fold_ctx_t *ctx, const rf_event_t *ev);
+rf_err_t rf__fold_redemption(rf_fold_ctx_t *ctx, const rf_event_t *ev);
 
 /* Attribution decision shared by Signup and a guest Purchase with a code
  * (rf_rules_attrib.c). */

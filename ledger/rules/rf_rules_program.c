@@ -1,12 +1,11 @@
 /* rf_rules_program.c: for `refold program`: a program's current rules from a
- * partition ledger's stored state ('x' 'v', read-only), and the rules as the
- * fold compiles them (defaults filled in) back as JSON. */
+ * partition ledger's stored state ('x' 'v', read-only, through rf_fold.h),
+ * and the rules as the fold compiles them (defaults filled in) back as JSON. */
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
-#include "rf_ledger_int.h"
 #include "rf_rules_int.h"
 
 rf_err_t rf_rules_program_get(struct rf_ledger *l, const char *program, int32_t *version,
@@ -21,9 +20,10 @@ rf_err_t rf_rules_program_get(struct rf_ledger *l, const char *program, int32_t 
     size_t kl = rf__key(k, RF__X_VERSION, program, NULL, NULL), vlen = 0;
     uint8_t *buf = malloc(4 + RF_RULES_MAX); /* an operator's query: not the hot path */
     if (!buf) return rf_errf(eb, RF_ERR_NOMEM, "out of memory");
-    rf_err_t err = rf__batch_get(l, k, kl, buf, 4 + RF_RULES_MAX, &vlen);
+    rf_err_t err = rf_fold_ledger_get(l, k, kl, buf, 4 + RF_RULES_MAX, &vlen);
     if (err == RF_ERR_NOT_FOUND) {
-        rf_errf(eb, err, "program '%s' has no rules in partition %d", program, (int)l->partition);
+        rf_errf(eb, err, "program '%s' has no rules in partition %d", program,
+                (int)rf_fold_ledger_partition(l));
     } else if (err == RF_ERR_OVERSIZE || (err == RF_OK && vlen < 4)) {
         err = rf_errf(eb, RF_ERR_CORRUPT, "stored rules of program '%s' are malformed", program);
     } else if (err) {
@@ -54,20 +54,29 @@ typedef struct scan {
     uint8_t buf[4 + RF_RULES_MAX + 1];
 } scan_t;
 
-/* One 'x' 'v' (list) or 'x' 'V' (history) entry: decodes it, calls back. */
-static int scan_one(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque)
+/* Copies a value into s->buf (cap bytes at most): RF_OK or RF_ERR_OVERSIZE. */
+static rf_err_t take(scan_t *s, const void *v, size_t vl, size_t cap, size_t *n)
+{
+    *n = vl;
+    if (vl > cap) return RF_ERR_OVERSIZE;
+    memcpy(s->buf, v, vl);
+    return RF_OK;
+}
+
+/* One 'x' 'v' (list) or 'x' 'V' (history) entry: checks it, calls back. */
+static int scan_one(const void *key, size_t kl, const void *v, size_t vl, void *opaque)
 {
     scan_t *s = opaque;
+    const uint8_t *k = key;
     char program[RF_ID_BUF];
     size_t n = 0, pl = kl - 2;
     int32_t version = 0;
     if (s->program) { /* 'x' 'V' prog \0 be32 version -> rules json */
-        s->err = kl == 2 + strlen(s->program) + 5 ? rf__zr_decode(v, vl, s->buf, RF_RULES_MAX, &n)
-                                                  : RF_ERR_CORRUPT;
+        s->err =
+            kl == 2 + strlen(s->program) + 5 ? take(s, v, vl, RF_RULES_MAX, &n) : RF_ERR_CORRUPT;
         if (!s->err) version = (int32_t)rf_be32_get(k + kl - 4);
     } else { /* 'x' 'v' prog -> be32 version || rules json */
-        s->err = pl >= 1 && pl <= RF_ID_MAX ? rf__zr_decode(v, vl, s->buf, 4 + RF_RULES_MAX, &n)
-                                            : RF_ERR_CORRUPT;
+        s->err = pl >= 1 && pl <= RF_ID_MAX ? take(s, v, vl, 4 + RF_RULES_MAX, &n) : RF_ERR_CORRUPT;
         if (!s->err && n < 4) s->err = RF_ERR_CORRUPT;
         if (!s->err) {
             memcpy(program, k + 2, pl);
@@ -83,15 +92,15 @@ static int scan_one(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, vo
     return s->cb(s->program ? s->program : program, version, (const char *)json, s->opaque);
 }
 
-static rf_err_t scan_range(rf_ledger_t *l, const uint8_t *start, size_t sl, const uint8_t *end,
+static rf_err_t scan_range(struct rf_ledger *l, const uint8_t *start, size_t sl, const uint8_t *end,
                            size_t el, scan_t *s, rf_errbuf_t *eb)
 {
-    rf_err_t err = rf__db_range(l, start, sl, end, el, scan_one, s, eb);
-    if (!err && s->err == RF_ERR_CORRUPT)
-        err =
-            rf_errf(eb, RF_ERR_CORRUPT, "partition %d: malformed stored rules", (int)l->partition);
+    int partition = (int)rf_fold_ledger_partition(l);
+    rf_err_t err = rf_fold_ledger_scan(l, start, sl, end, el, scan_one, s, eb);
+    if (err == RF_ERR_CORRUPT || (!err && s->err == RF_ERR_CORRUPT))
+        err = rf_errf(eb, RF_ERR_CORRUPT, "partition %d: malformed stored rules", partition);
     else if (!err && s->err)
-        err = rf_errf(eb, s->err, "partition %d: stored rules too large", (int)l->partition);
+        err = rf_errf(eb, s->err, "partition %d: stored rules too large", partition);
     return err;
 }
 
@@ -103,7 +112,8 @@ rf_err_t rf_rules_program_list(struct rf_ledger *l, rf_rules_program_cb_t *cb, v
     if (!s) return rf_errf(eb, RF_ERR_NOMEM, "out of memory");
     s->cb = cb;
     s->opaque = opaque;
-    const uint8_t start[2] = {'x', RF__X_VERSION}, end[2] = {'x', RF__X_VERSION + 1};
+    const uint8_t start[2] = {RF_FOLD_K_RULES, RF__X_VERSION};
+    const uint8_t end[2] = {RF_FOLD_K_RULES, RF__X_VERSION + 1};
     rf_err_t err = scan_range(l, start, 2, end, 2, s, eb);
     free(s);
     return err;

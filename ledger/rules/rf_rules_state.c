@@ -138,7 +138,7 @@ static void remember(rf__scache_t *sc, const uint8_t *k, size_t kl, const void *
 rf_err_t rf__sget(rf_fold_ctx_t *ctx, const uint8_t *k, size_t klen, void *val, size_t cap,
                   size_t *vlen)
 {
-    RF_ASSERT(klen >= 2 && k[0] == 'x');
+    RF_ASSERT(klen >= 2 && k[0] == RF_FOLD_K_RULES);
     if (rf_fold_state_in_memory(ctx)) return rf_fold_get(ctx, k, klen, val, cap, vlen);
     rf__scache_t *sc = scache(ctx);
     if (!sc) return RF_ERR_NOMEM;
