@@ -30,12 +30,15 @@ int rf_cmd_broker(int argc, char **argv)
         RF_OPT_END(),
     };
     const rf_opt_cmd_t cmd = {
-        "broker", "refold broker [--partitions N] [--brokers-count N] [--bootstrap-file F]",
+        "broker",
+        "refold broker [--partitions N] [--brokers-count N] [--bootstrap-file F]",
         "Runs the embedded Kafka broker (librdkafka's mock cluster) on loopback with\n"
         "refold's topics, prints its bootstrap address and runs until SIGINT/SIGTERM.\n"
         "It is in memory and keeps only the last 5 MiB or 100,000 batches per\n"
         "partition: for demos and tests, not for production (see README).",
-        opts, 0};
+        opts,
+        0,
+        {NULL}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     rf_errbuf_t eb = {{0}};

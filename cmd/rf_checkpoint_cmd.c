@@ -286,7 +286,8 @@ int rf_cmd_checkpoint(int argc, char **argv)
         RF_OPT_END(),
     };
     const rf_opt_cmd_t cmd = {
-        "checkpoint", "refold checkpoint --data DIR --out DIR2 [--wait-ms N] [--verify] [--json]",
+        "checkpoint",
+        "refold checkpoint --data DIR --out DIR2 [--wait-ms N] [--verify] [--json]",
         "Writes a consistent RocksDB checkpoint of every fold ledger and projection store\n"
         "of DIR into DIR2 (new or empty; hard links where possible, so it is fast and\n"
         "small on the same filesystem). Stores whose lock is free are checkpointed here;\n"
@@ -294,7 +295,9 @@ int rf_cmd_checkpoint(int argc, char **argv)
         "commits (request file DIR/checkpoint.request; waits up to --wait-ms). --verify\n"
         "runs the ledger verify on every fold checkpoint. A worker started with --data\n"
         "DIR2 resumes from the offsets stored in it. See docs/operations.md.",
-        opts, 0};
+        opts,
+        0,
+        {NULL}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     rf_checkpoint_result_t *r = malloc(sizeof *r);

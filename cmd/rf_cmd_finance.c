@@ -132,7 +132,9 @@ int rf_cmd_statement(int argc, char **argv)
         "record, reason and source event, and closing balance, over the event-time\n"
         "period FROM <= occurred_at < TO. TIME: 2026-01-31, 2026-01-31T12:00:00Z or\n"
         "Unix milliseconds. See docs/finance.md.",
-        opts, 0};
+        opts,
+        0,
+        {NULL}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     rf_statement_t s;
@@ -161,12 +163,15 @@ int rf_cmd_balance_at(int argc, char **argv)
         RF_OPT_END(),
     };
     const rf_opt_cmd_t cmd = {
-        "balance-at", "refold balance-at --data DIR --user U --as-of TIME [--program P] [--json]",
+        "balance-at",
+        "refold balance-at --data DIR --user U --as-of TIME [--program P] [--json]",
         "A user's balances as of an event time, from the fold ledger: the sum of the\n"
         "postings of every record whose event time is <= TIME. (`refold balance` is the\n"
         "projection's current balance.) TIME: 2026-01-31T00:00:00Z, 2026-01-31 or Unix\n"
         "milliseconds. See docs/finance.md, \"Event time\".",
-        opts, 0};
+        opts,
+        0,
+        {NULL}};
     int rc = rf_opt_parse(&cmd, argc, argv);
     if (rc < 0) return rf_opt_status(rc);
     rf_acct_t *a = NULL;
@@ -240,7 +245,9 @@ int rf_cmd_export(int argc, char **argv)
         "across versions: partition, seq, hash, prev_hash, offset, event_id, program_id,\n"
         "occurred_at, kind, owner, bucket, asset, amount_minor, facts (a JSON object).\n"
         "--out writes FILE.tmp and renames it on success. See docs/finance.md.",
-        opts, 0};
+        opts,
+        0,
+        {NULL}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     return export_run(data, from_ms, to_ms, (rf_export_format_t)format, out);

@@ -39,12 +39,15 @@ static int parse_args(int argc, char **argv, ledger_args_t *a)
              "       refold %s --path DB_DIR --partition N [--json]",
              argv[0], argv[0]);
     const rf_opt_cmd_t cmd = {
-        head ? "head" : "verify", usage,
+        head ? "head" : "verify",
+        usage,
         head ? "Prints one line per partition: partition, seq, hash and next offset."
              : "Checks every partition ledger: gapless seq, hash chain, postings, balances "
                "and counts.\nPrints OK with the head, or the first bad seq and why; exits "
                "1 on any fault.",
-        opts, 0};
+        opts,
+        0,
+        {NULL}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     if (!a->data == !a->path || (a->path && a->partition < 0))

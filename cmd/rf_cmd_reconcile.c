@@ -277,7 +277,9 @@ int rf_cmd_reconcile(int argc, char **argv)
         "request_id) against the ledger's redemptions with FROM <= event time < TO:\n"
         "matched, missing, unexpected, mismatches. Exit status 1 when anything does not\n"
         "add up. See docs/finance.md.",
-        opts, 0};
+        opts,
+        0,
+        {NULL}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     if (no_projection) o.projection = NULL;

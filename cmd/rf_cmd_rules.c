@@ -35,7 +35,9 @@ int rf_cmd_code(int argc, char **argv)
         "when a CodeIssued event carries no code: 10 Crockford base32 symbols (no\n"
         "I, L, O, U) and a check symbol. --check tells whether CODE has a valid check\n"
         "symbol (exit 1 if not). docs/programs.md, \"Codes\".",
-        opts, 0};
+        opts,
+        0,
+        {NULL}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     if (check) {
@@ -420,13 +422,16 @@ int rf_cmd_explain(int argc, char **argv)
         RF_OPT_END(),
     };
     const rf_opt_cmd_t cmd = {
-        "explain", "refold explain --data DIR --program P --user U [--json]",
+        "explain",
+        "refold explain --data DIR --program P --user U [--json]",
         "Reads the fold ledgers under DIR/fold (read-only: safe while a worker runs)\n"
         "and prints every record of program P that names user U (as user, referrer\n"
         "or friend) with what it decided: attribution, qualification, the fraud\n"
         "checks run and their results, caps, holds, reviews, voids, clawbacks and\n"
         "redemptions; then a summary of U's rewards and balances.",
-        opts, 0};
+        opts,
+        0,
+        {NULL}};
     int rc = rf_opt_parse(&cmd, argc, argv);
     if (rc < 0) return rf_opt_status(rc);
     int32_t parts[RF_PARTITIONS_MAX];

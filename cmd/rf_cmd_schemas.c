@@ -92,12 +92,15 @@ int rf_cmd_schemas(int argc, char **argv)
         RF_OPT_END(),
     };
     const rf_opt_cmd_t cmd = {
-        "schemas", "refold schemas [--json]\n       refold schemas show ID",
+        "schemas",
+        "refold schemas [--json]\n       refold schemas show ID",
         "Lists the Avro schemas compiled into refold (schemas/manifest.txt): the\n"
         "Confluent schema id that travels in every message, its subject, version and\n"
         "file; 'current' marks the reader schema of each subject. 'show ID' prints\n"
         "the schema's JSON, e.g. to register it with a schema registry.",
-        opts, 2};
+        opts,
+        2,
+        {NULL}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     if (n == 0) return schemas_list(json);

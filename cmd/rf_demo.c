@@ -85,7 +85,9 @@ static int parse_args(int argc, char **argv, rf_demo_opts_t *o)
         "balance, offsets accounted, projection = fold balances, verify and head hashes.\n"
         "The same --seed gives the same head hashes. Exit status 0 only when every\n"
         "check passed (docs/demo.md).",
-        opts, 0};
+        opts,
+        0,
+        {NULL}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     if (cont) {

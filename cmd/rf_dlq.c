@@ -17,6 +17,7 @@
 #include "rf_commands.h"
 #include "rf_dlq.h"
 #include "rf_jsonl.h"
+#include "rf_kafka.h"
 
 /* A dead letter's address in the DLQ topic. */
 typedef rf_dlq_pos_t dlq_pos_t;
@@ -458,7 +459,11 @@ static int parse_args(const char *sub, int argc, char **argv, dlq_args_t *a)
                   "       options: [-X k=v]... [--dlq-topic T] [--events-topic T]"
                 : "refold dlq list --brokers B [-X k=v]... [--json]\n"
                   "       options: [--dlq-topic T] [--events-topic T]",
-        dlq_desc, redrive ? opts : opts + NREDRIVE, show ? 1 : 0};
+        dlq_desc,
+        redrive ? opts : opts + NREDRIVE,
+        show ? 1 : 0,
+        .notes = {rf_kafka_forced_help(RF_KAFKA_DLQ_READER),
+                  redrive ? rf_kafka_forced_help(RF_KAFKA_REDRIVE_PRODUCER) : NULL}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return -1 - rf_opt_status(n);
     if (show && n != 1) return -1 - rf_opt_error(&cmd, "give one PARTITION:OFFSET");

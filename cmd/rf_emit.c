@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rf_kafka.h"
 #include "rf_cmd_opt.h"
 #include "rf_codec.h"
 #include "rf_commands.h"
@@ -60,7 +61,9 @@ static int emit_parse(emit_opts_t *o, int argc, char **argv)
         "field; by default nothing after it is sent (lines before it were) and the exit\n"
         "status is 1. Prints 'sent N, delivered N, failed N, invalid N'; any undelivered\n"
         "event makes the exit status 1.",
-        opts, 0};
+        opts,
+        0,
+        .notes = {rf_kafka_forced_help(RF_KAFKA_EVENTS_PRODUCER)}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     if (!o->dry_run && !o->kafka.brokers) {

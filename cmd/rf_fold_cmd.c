@@ -7,6 +7,7 @@
 
 #include "rf_cmd_opt.h"
 #include "rf_commands.h"
+#include "rf_kafka.h"
 #include "rf_fold_worker.h"
 #include "rf_metrics.h"
 
@@ -119,12 +120,17 @@ static int parse_args(int argc, char **argv, fold_args_t *a)
         RF_OPT_END(),
     };
     const rf_opt_cmd_t cmd = {
-        "fold", "refold fold --brokers HOST:PORT --data DIR [options]",
+        "fold",
+        "refold fold --brokers HOST:PORT --data DIR [options]",
         "Consumes refold.events in a consumer group and folds every event into the\n"
         "partition's ledger under DIR/fold/p-NNNN; bad input goes to refold.events.dlq,\n"
         "committed records to refold.ledger. SIGINT/SIGTERM commit the open batch and\n"
         "exit. Prints a summary line at the end (docs/fold-worker.md).",
-        opts, 0};
+        opts,
+        0,
+        .notes = {rf_kafka_forced_help(RF_KAFKA_FOLD_CONSUMER),
+                  rf_kafka_forced_help(RF_KAFKA_FOLD_DLQ),
+                  rf_kafka_forced_help(RF_KAFKA_FOLD_OUTBOX)}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     if (stats) {

@@ -11,6 +11,7 @@
 
 #include "rf_cmd_opt.h"
 #include "rf_commands.h"
+#include "rf_kafka.h"
 #include "rf_jsonl.h"
 #include "rf_lag.h"
 #include "rf_loadgen.h"
@@ -172,9 +173,9 @@ static int parse_args(lg_opts_t *o, int argc, char **argv)
         RF_OPT_HELP(),
         RF_OPT_END(),
     };
-    const rf_opt_cmd_t cmd = {"loadgen",
-                              "refold loadgen (--out FILE|- | --brokers HOST:PORT) [options]",
-                              lg_desc, opts, 0};
+    const rf_opt_cmd_t cmd = {
+        "loadgen", "refold loadgen (--out FILE|- | --brokers HOST:PORT) [options]", lg_desc, opts,
+        0,         .notes = {rf_kafka_forced_help(RF_KAFKA_EVENTS_PRODUCER)}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     o->lag_wait_ms = lag_wait_s * 1000;

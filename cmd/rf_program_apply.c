@@ -80,7 +80,9 @@ static int apply_parse(apply_opts_t *o, int argc, char **argv)
         "of 'refold emit') and waits for the broker's delivery report. Prints the\n"
         "program, version, partition and offset. The fold applies the rules to every\n"
         "event of the program after this one, if N is greater than the live version.",
-        opts, -1};
+        opts,
+        -1,
+        .notes = {rf_kafka_forced_help(RF_KAFKA_EVENTS_PRODUCER)}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     o->version = (int32_t)version;

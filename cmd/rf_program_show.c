@@ -194,7 +194,9 @@ int rf__program_show(int argc, char **argv)
         "under DIR (read-only, safe while fold workers run; as of the last committed\n"
         "batch). Exit status 1 when no ledger knows the program. Without --program,\n"
         "one line per program: its version, partition and name.",
-        opts, 0};
+        opts,
+        0,
+        {NULL}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     if (history && !program) {

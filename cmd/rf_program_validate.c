@@ -21,12 +21,15 @@ int rf__program_validate(int argc, char **argv)
         RF_OPT_END(),
     };
     const rf_opt_cmd_t cmd = {
-        "program validate", "refold program validate [--json] FILE...",
+        "program validate",
+        "refold program validate [--json] FILE...",
         "Checks each rules file (a JSON object, the format of docs/programs.md and\n"
         "ops/programs/*.json) with the parser the fold runs on every ProgramConfigured.\n"
         "Prints 'FILE: OK' or 'FILE: ERROR: <the problem, naming the field>' per file;\n"
         "the exit status is 1 when any file is invalid. Needs no Kafka.",
-        opts, -1};
+        opts,
+        -1,
+        {NULL}};
     int nfiles = rf_opt_parse(&cmd, argc, argv);
     if (nfiles < 0) return rf_opt_status(nfiles);
     if (nfiles == 0) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rf_kafka.h"
 #include "rf_cmd_opt.h"
 #include "rf_commands.h"
 #include "rf_metrics.h"
@@ -108,7 +109,9 @@ static int parse_args(int argc, char **argv, rf_project_opts_t *o, char *topic, 
         "partition per poll cycle together with the applied seq and offset.\n"
         "Duplicate records (seq already applied) are dropped; a seq gap stops the\n"
         "worker with an error. Query with refold balance|leaderboard|rank|stats|serve.",
-        opts, 0};
+        opts,
+        0,
+        .notes = {rf_kafka_forced_help(RF_KAFKA_PROJECT_CONSUMER)}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     if (log_json) rf_log_set_json(1);

@@ -119,9 +119,9 @@ int rf_cmd_balance(int argc, char **argv)
         RF_OPT_HELP(),
         RF_OPT_END(),
     };
-    const rf_opt_cmd_t ocmd = {"balance",
-                               "refold balance --data DIR --user U [--program P] [--json]",
-                               query_desc, opts, 0};
+    const rf_opt_cmd_t ocmd = {
+        "balance", "refold balance --data DIR --user U [--program P] [--json]", query_desc, opts, 0,
+        {NULL}};
     int rc = rf_opt_parse(&ocmd, argc, argv);
     if (rc < 0) return rf_opt_status(rc);
     rf_query_t *q = open_or_complain(&cmd, &o);
@@ -188,7 +188,10 @@ int rf_cmd_leaderboard(int argc, char **argv)
                                "refold leaderboard --data DIR --program P [--period P] "
                                "[--by referrals|value]\n"
                                "                          [--asset A] [--top K] [--json]",
-                               query_desc, opts, 0};
+                               query_desc,
+                               opts,
+                               0,
+                               {NULL}};
     int rc = rf_opt_parse(&ocmd, argc, argv);
     if (rc < 0) return rf_opt_status(rc);
     rf_query_t *q = open_or_complain(&cmd, &o);
@@ -213,7 +216,10 @@ int rf_cmd_rank(int argc, char **argv)
     const rf_opt_cmd_t ocmd = {"rank",
                                "refold rank --data DIR --program P --user U [--period P]\n"
                                "                   [--by referrals|value] [--asset A] [--json]",
-                               query_desc, opts, 0};
+                               query_desc,
+                               opts,
+                               0,
+                               {NULL}};
     int rc = rf_opt_parse(&ocmd, argc, argv);
     if (rc < 0) return rf_opt_status(rc);
     rf_query_t *q = open_or_complain(&cmd, &o);
@@ -270,8 +276,9 @@ int rf_cmd_stats(int argc, char **argv)
     const rf_opt_t opts[] = {
         Q_DATA(&o), Q_PROGRAM(&o), Q_PERIOD(&o), Q_JSON(&o), RF_OPT_HELP(), RF_OPT_END(),
     };
-    const rf_opt_cmd_t ocmd = {"stats", "refold stats --data DIR --program P [--period P] [--json]",
-                               query_desc, opts, 0};
+    const rf_opt_cmd_t ocmd = {
+        "stats", "refold stats --data DIR --program P [--period P] [--json]", query_desc, opts, 0,
+        {NULL}};
     int rc = rf_opt_parse(&ocmd, argc, argv);
     if (rc < 0) return rf_opt_status(rc);
     rf_query_t *q = open_or_complain(&cmd, &o);

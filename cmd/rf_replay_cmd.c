@@ -155,7 +155,9 @@ static int parse_replay(int argc, char **argv, replay_args_t *a)
         "from the archive (default: one per CPU).\n"
         "Projections: run `refold project` on DIR2 once its records are published, or\n"
         "rebuild them by replaying refold.ledger (docs/operations.md, \"Replay\").",
-        opts, 0};
+        opts,
+        0,
+        .notes = {rf_kafka_forced_help(RF_KAFKA_REPLAY_READER)}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     if (a->archive == (a->o.kafka.brokers != NULL))
@@ -368,7 +370,9 @@ int rf_cmd_whatif(int argc, char **argv)
         "rewards (granted - voided - clawed back) per program and asset and per user that\n"
         "change, live against what-if. --all lists every user. The live ledger is not\n"
         "touched. See docs/operations.md, \"What-if\".",
-        opts, 0};
+        opts,
+        0,
+        {NULL}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     if (nosync) o.ledger_flags |= RF_LEDGER_NOSYNC;

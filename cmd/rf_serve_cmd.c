@@ -35,13 +35,16 @@ int rf_cmd_serve(int argc, char **argv)
         RF_OPT_END(),
     };
     const rf_opt_cmd_t cmd = {
-        "serve", "refold serve --data DIR [--listen HOST:PORT] [--token T] [--threads N]",
+        "serve",
+        "refold serve --data DIR [--listen HOST:PORT] [--token T] [--threads N]",
         "Serves the projection under DIR/project as a JSON API (GET only), following\n"
         "the projection workers while they run. Endpoints (docs/http-api.md):\n"
         "  /v1/health  /v1/users/{u}/balance  /v1/programs/{p}/leaderboard\n"
         "  /v1/programs/{p}/stats  /v1/programs/{p}/users/{u}/code|balance|rank\n"
         "Prints 'listening on http://HOST:PORT' once ready.",
-        opts, 0};
+        opts,
+        0,
+        {NULL}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     rf_errbuf_t eb = {{0}};

@@ -151,6 +151,8 @@ void rf_opt_help(const rf_opt_cmd_t *cmd, FILE *f)
     if (cmd->desc) fprintf(f, "\n%s\n", cmd->desc);
     fprintf(f, "\n");
     print_options(cmd, f);
+    for (int i = 0; i < RF_OPT_NOTES_MAX && cmd->notes[i]; i++)
+        fprintf(f, "\n%s", cmd->notes[i]);
 }
 
 static int vfail(const rf_opt_cmd_t *cmd, FILE *f, const char *fmt, va_list ap)

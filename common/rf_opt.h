@@ -65,6 +65,7 @@ typedef struct rf_opt_list {
 } rf_opt_list_t;
 
 /* One command (or subcommand: name "dlq list") and its options. */
+#define RF_OPT_NOTES_MAX 4
 typedef struct rf_opt_cmd {
     const char *name;  /* after "refold ": "broker", "program apply" */
     const char *usage; /* the usage line(s) without "usage: " ("refold broker [options]"),
@@ -72,6 +73,9 @@ typedef struct rf_opt_cmd {
     const char *desc;  /* paragraphs explaining the command, or NULL */
     const rf_opt_t *opts;
     int args_max; /* positional arguments allowed: 0 none, -1 any number */
+    /* Paragraphs printed after the options in --help (NULL: none), e.g. the
+     * Kafka settings a command's clients force (rf_kafka_forced_help). */
+    const char *notes[RF_OPT_NOTES_MAX];
 } rf_opt_cmd_t;
 
 /* What rf_opt_parse returns besides a count of positional arguments. */

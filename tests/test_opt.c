@@ -64,8 +64,12 @@ static void parse(run_t *r, const char *line)
         RF_OPT_HELP(),
         RF_OPT_END(),
     };
-    const rf_opt_cmd_t cmd = {"tool", "refold tool --data DIR [options] [ARG...]",
-                              "Tests the option parser.", opts, 2};
+    const rf_opt_cmd_t cmd = {"tool",
+                              "refold tool --data DIR [options] [ARG...]",
+                              "Tests the option parser.",
+                              opts,
+                              2,
+                              {"Settings forced after -X:\n  acks=all: why\n", NULL}};
     assert_true(strlen(line) < sizeof r->buf);
     strcpy(r->buf, line);
     r->argc = 0;
@@ -279,7 +283,7 @@ static void test_ambiguous(void **state)
         RF_OPT_STR(0, "data", &b, "DIR", "two"),
         RF_OPT_END(),
     };
-    const rf_opt_cmd_t cmd = {"amb", "refold amb", NULL, opts, 0};
+    const rf_opt_cmd_t cmd = {"amb", "refold amb", NULL, opts, 0, {NULL}};
     char *argv[] = {"amb", "--d", "x", NULL};
     char *err = NULL;
     size_t n = 0;
@@ -294,7 +298,7 @@ static void test_ambiguous(void **state)
         RF_OPT_STR(0, "topic", &b, "T", "topic"),
         RF_OPT_END(),
     };
-    const rf_opt_cmd_t cmd2 = {"amb", "refold amb", NULL, opts2, 0};
+    const rf_opt_cmd_t cmd2 = {"amb", "refold amb", NULL, opts2, 0, {NULL}};
     char *argv2[] = {"amb", "--to", "x", NULL};
     assert_int_equal(rf_opt_parse_to(&cmd2, 3, argv2, stdout, stderr), 0);
     assert_string_equal(a, "x");
@@ -333,6 +337,8 @@ static void test_help(void **state)
     };
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
         if (!strstr(h, lines[i])) fail_msg("help lacks '%s':\n%s", lines[i], h);
+    /* notes come after the options, each after a blank line */
+    assert_non_null(strstr(h, "show this help\n\nSettings forced after -X:\n  acks=all: why\n"));
     done(&r);
 
     parse(&r, "-h");
