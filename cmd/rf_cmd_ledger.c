@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "rf_commands.h"
+#include "rf_hex.h"
 #include "rf_ledger.h"
 #include "rf_opt.h"
 

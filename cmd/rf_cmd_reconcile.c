@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "rf_cmd_opt.h"
+#include "rf_hex.h"
 #include "rf_commands.h"
 #include "rf_finance.h"
 #include "rf_query.h"

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "rf_commands.h"
+#include "rf_hex.h"
 #include "rf_demo_int.h"
 #include "rf_finance.h"
 #include "rf_query.h"

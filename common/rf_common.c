@@ -165,35 +165,6 @@ int64_t rf_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void rf_hex(const uint8_t *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-rf_err_t rf_unhex(const char *hex, uint8_t *out, size_t n)
-{
-    if (strlen(hex) != 2 * n) return RF_ERR_BAD_INPUT;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0) return RF_ERR_BAD_INPUT;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return RF_OK;
-}
-
 rf_err_t rf_strlcpy(char *dst, const char *src, size_t cap)
 {
     RF_ASSERT(cap > 0);

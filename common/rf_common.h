@@ -119,11 +119,6 @@ void rf_wait_stop(const volatile sig_atomic_t *flag);
 int64_t rf_days_from_civil(int64_t y, int m, int d);
 void rf_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
 
-/* Hex helpers: out must hold 2*n+1 bytes; rf_unhex returns RF_OK or
- * RF_ERR_BAD_INPUT when hex is not exactly 2*n hex digits. */
-void rf_hex(const uint8_t *in, size_t n, char *out);
-rf_err_t rf_unhex(const char *hex, uint8_t *out, size_t n);
-
 /* Bounded string copy: copies at most cap-1 bytes and NUL-terminates. Returns
  * RF_ERR_BAD_INPUT if src did not fit (dst still holds the truncated copy). */
 /* Parses a whole decimal integer (optional sign, no spaces, nothing after)

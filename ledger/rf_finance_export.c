@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "rf_finance.h"
+#include "rf_hex.h"
 
 /* A row is built in a fixed buffer: every field is bounded (RF_FACTS_MAX
  * facts of RF_FACT_VAL_MAX bytes, escaped at most 6x), so 64 KiB holds the

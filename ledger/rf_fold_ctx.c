@@ -8,6 +8,7 @@
 #include <openssl/sha.h>
 
 #include "rf_ledger_int.h"
+#include "rf_hex.h"
 
 /* The refold UUIDv5 namespace (docs/ledger.md): derived ids are
  * UUIDv5(this, event_id + "/" + label). Never change it: replays would differ. */
@@ -110,9 +111,7 @@ void rf_fold_derive_id(const rf_fold_ctx_t *ctx, const char *label, char out[37]
     SHA1(name, 17 + el + ll, h);
     h[6] = (uint8_t)((h[6] & 0x0f) | 0x50); /* version 5 */
     h[8] = (uint8_t)((h[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", h[0],
-             h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12], h[13],
-             h[14], h[15]);
+    rf_uuid_format(h, out);
 }
 
 /* ---- outside a fold: the rules' state of a ledger handle ---- */

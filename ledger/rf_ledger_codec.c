@@ -325,50 +325,6 @@ void rf__balance_encode(const int64_t b[RF_BUCKET__COUNT], uint8_t *v)
         put_le(&p, (uint64_t)b[i], 8);
 }
 
-/* Hex digit values + 1 (0: not a hex digit): one load per digit instead of
- * three range tests (hex parsing was 2% of the fold's CPU: event ids and the
- * rules' email/device hashes). */
-#define HX(c, v) [c] = (v) + 1
-static const uint8_t rf__hex_tab[256] = {
-    HX('0', 0),  HX('1', 1),  HX('2', 2),  HX('3', 3),  HX('4', 4),  HX('5', 5),
-    HX('6', 6),  HX('7', 7),  HX('8', 8),  HX('9', 9),  HX('a', 10), HX('b', 11),
-    HX('c', 12), HX('d', 13), HX('e', 14), HX('f', 15), HX('A', 10), HX('B', 11),
-    HX('C', 12), HX('D', 13), HX('E', 14), HX('F', 15),
-};
-#undef HX
-
-rf_err_t rf__unhex(const char *hex, uint8_t *out, size_t n)
-{
-    RF_ASSERT(hex != NULL && out != NULL);
-    for (size_t i = 0; i < n; i++) {
-        unsigned hi = rf__hex_tab[(uint8_t)hex[2 * i]];
-        if (!hi) return RF_ERR_BAD_INPUT; /* also the terminator of a short string */
-        unsigned lo = rf__hex_tab[(uint8_t)hex[2 * i + 1]];
-        if (!lo) return RF_ERR_BAD_INPUT;
-        out[i] = (uint8_t)((hi - 1) << 4 | (lo - 1));
-    }
-    return hex[2 * n] == 0 ? RF_OK : RF_ERR_BAD_INPUT;
-}
-
-rf_err_t rf__uuid_parse(const char *s, uint8_t out[16])
-{
-    RF_ASSERT(s != NULL && RF_UUID_STR_LEN == 36);
-    /* 8-4-4-4-12: the groups' offsets in the text and in out */
-    static const uint8_t at[5] = {0, 9, 14, 19, 24}, to[5] = {0, 4, 6, 8, 10},
-                         len[5] = {4, 2, 2, 2, 6};
-    for (int g = 0; g < 5; g++) {
-        if (g > 0 && s[at[g] - 1] != '-') return RF_ERR_BAD_INPUT;
-        for (int i = 0; i < len[g]; i++) {
-            unsigned hi = rf__hex_tab[(uint8_t)s[at[g] + 2 * i]];
-            if (!hi) return RF_ERR_BAD_INPUT;
-            unsigned lo = rf__hex_tab[(uint8_t)s[at[g] + 2 * i + 1]];
-            if (!lo) return RF_ERR_BAD_INPUT;
-            out[to[g] + i] = (uint8_t)((hi - 1) << 4 | (lo - 1));
-        }
-    }
-    return s[RF_UUID_STR_LEN] == 0 ? RF_OK : RF_ERR_BAD_INPUT;
-}
-
 /* ---- rules state values: zero runs collapsed (docs/ledger.md) ----
  * The rules store fixed-size structs, mostly zero (empty strings, unused
  * slots): a token byte t < 0x80 is followed by t + 1 literal bytes; t >=

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "rf_ledger_int.h"
+#include "rf_hex.h"
 #include "rf_rules.h"
 
 const char *rf_outcome_name(rf_outcome_t o)
@@ -121,7 +122,7 @@ static rf_err_t fold_offset(rf_ledger_t *l, int64_t offset, const uint8_t *bytes
     rf_strlcpy(res->program_id, ev->program_id, sizeof res->program_id);
     uint8_t dkey[17], digest[32];
     dkey[0] = RF__K_DEDUP;
-    if (rf__uuid_parse(ev->event_id, dkey + 1) != RF_OK)
+    if (rf_uuid_parse(ev->event_id, dkey + 1) != RF_OK)
         return dead_letter(l, offset, RF_ERR_BAD_INPUT, "event_id is not a UUID", res);
     rf__sha256(l->sha, bytes, len, NULL, 0, digest);
     rf__ctx_reset(l, ev, offset);

@@ -200,10 +200,6 @@ rf_err_t rf__balance_key_parse(const uint8_t *k, size_t klen, char *program, cha
                                char *asset);
 void rf__balance_decode(const uint8_t *v, int64_t b[RF_BUCKET__COUNT]);
 void rf__balance_encode(const int64_t b[RF_BUCKET__COUNT], uint8_t *v);
-/* Parses a UUID text form into 16 bytes (RF_ERR_BAD_INPUT if malformed). */
-rf_err_t rf__uuid_parse(const char *s, uint8_t out[16]);
-/* rf_unhex by table: exactly 2n hex digits then the terminator. */
-rf_err_t rf__unhex(const char *hex, uint8_t *out, size_t n);
 
 /* Values of the rules' 'x' keys are stored with zero runs collapsed
  * (rf_ledger_codec.c): encode needs rf__zr_bound(n) bytes of output; decode

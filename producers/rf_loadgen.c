@@ -2,6 +2,7 @@
  * min-heap of scheduled actions over synthetic event time; each action
  * emits at most one event and may schedule follow-ups. */
 #include "rf_loadgen.h"
+#include "rf_hex.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,6 +7,7 @@
 #include <openssl/hmac.h>
 
 #include "rf_producer.h"
+#include "rf_hex.h"
 
 void rf_pii_hash(const char *secret, const char *value, char out[RF_HASH_HEX_LEN + 1])
 {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "rf_codec.h"
+#include "rf_hex.h"
 #include "rf_codec_int.h"
 
 /* ---- encoding ---- */

@@ -1,6 +1,7 @@
 /* rf_event.c: names, clearing and validation of decoded events, and the small
  * helpers that build ledger records (facts, postings, the balance check). */
 #include "rf_event.h"
+#include "rf_hex.h"
 
 #include "rf_codec_int.h"
 
@@ -147,15 +148,6 @@ static inline rf_err_t check_str(const vctx_t *v, const char *field, const char 
     return RF_OK;
 }
 
-/* Character classes by table: ids are random hex, and per-character branches
- * on digit-or-letter mispredict about half the time (measured: the UUID check
- * was a fifth of decoding). Bit 1: hex digit, bit 2: lowercase hex digit. */
-static const uint8_t hex_class[256] = {
-    ['0'] = 3, ['1'] = 3, ['2'] = 3, ['3'] = 3, ['4'] = 3, ['5'] = 3, ['6'] = 3, ['7'] = 3,
-    ['8'] = 3, ['9'] = 3, ['a'] = 3, ['b'] = 3, ['c'] = 3, ['d'] = 3, ['e'] = 3, ['f'] = 3,
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
-};
-
 static rf_err_t check_hash(const vctx_t *v, const char *field, const char *s)
 {
     rf_err_t err = check_str(v, field, s, RF_HASH_BUF, false);
@@ -163,7 +155,7 @@ static rf_err_t check_hash(const vctx_t *v, const char *field, const char *s)
     unsigned ok = strlen(s) == RF_HASH_HEX_LEN;
     if (ok) /* no early exit: a fixed 64-byte loop the compiler unrolls */
         for (size_t i = 0; i < RF_HASH_HEX_LEN; i++)
-            ok &= hex_class[(unsigned char)s[i]] >> 1;
+            ok &= rf_hex_is_lower(s[i]);
     if (!ok)
         return rf_errf(v->eb, RF_ERR_BAD_INPUT,
                        "%s: field '%s' is not 64 lowercase hex digits (HMAC-SHA256)", v->tname,
@@ -188,7 +180,7 @@ static bool uuid_text(const char *s)
     unsigned ok = 1;
     for (int i = 0; i < RF_UUID_STR_LEN; i++) {
         bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        ok &= dash ? s[i] == '-' : hex_class[(unsigned char)s[i]] & 1;
+        ok &= dash ? s[i] == '-' : rf_hex_is_digit(s[i]);
     }
     return ok && s[RF_UUID_STR_LEN] == '\0';
 }

@@ -6,6 +6,7 @@
 #include <uuid/uuid.h>
 
 #include "rf_event.h"
+#include "rf_hex.h"
 
 /* RFC 9562 layout: 48-bit big-endian ms | ver 7 + 12-bit rand_a | variant
  * 0b10 + 62-bit rand_b. rnd[0..1] fill rand_a, rnd[2..9] rand_b. */
@@ -20,25 +21,12 @@ static void uuid7_bytes(int64_t unix_ms, const uint8_t rnd[10], uint8_t u[16])
     memcpy(u + 9, rnd + 3, 7);
 }
 
-static void uuid_text(const uint8_t u[16], char out[RF_UUID_STR_LEN + 1])
-{
-    static const char digits[] = "0123456789abcdef";
-    int o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
-        out[o++] = digits[u[i] >> 4];
-        out[o++] = digits[u[i] & 15];
-    }
-    RF_ASSERT(o == RF_UUID_STR_LEN);
-    out[o] = '\0';
-}
-
 void rf_event_id_v7(int64_t unix_ms, const uint8_t rnd[10], char out[RF_UUID_STR_LEN + 1])
 {
     RF_ASSERT(unix_ms >= 0);
     uint8_t u[16];
     uuid7_bytes(unix_ms, rnd, u);
-    uuid_text(u, out);
+    rf_uuid_format(u, out);
 }
 
 static pthread_mutex_t id_lock = PTHREAD_MUTEX_INITIALIZER;

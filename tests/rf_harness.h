@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rf_hex.h"
 #include "rf_fold_worker.h"
 #include "rf_ledger.h"
 #include "rf_loadgen.h"

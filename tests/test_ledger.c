@@ -17,6 +17,7 @@
 #include <rocksdb/c.h>
 
 #include "rf_codec.h"
+#include "rf_hex.h"
 #include "rf_ledger.h"
 #include "rf_ledger_int.h" /* white-box: meta encoding for the tamper tests */
 #include "rf_testutil.h"

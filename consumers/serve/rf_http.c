@@ -12,6 +12,7 @@
 #include <microhttpd.h>
 
 #include "rf_http.h"
+#include "rf_hex.h"
 #include "rf_limits.h"
 #include "rf_query.h"
 
@@ -105,14 +106,6 @@ static enum MHD_Result send_result(struct MHD_Connection *c, json_t *j, rf_err_t
 
 /* ---- parsing ---------------------------------------------------------------- */
 
-static int hexv(char ch)
-{
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    return -1;
-}
-
 /* Decodes s[0..n) into out (NUL-terminated); '+' is a space when plus.
  * Refuses bad escapes and control bytes (ids never hold them). */
 static bool pct_decode(const char *s, size_t n, bool plus, char *out, size_t *outlen)
@@ -122,7 +115,7 @@ static bool pct_decode(const char *s, size_t n, bool plus, char *out, size_t *ou
         unsigned char ch = (unsigned char)s[i];
         if (ch == '%') {
             if (i + 2 >= n) return false; /* a truncated escape */
-            int h = hexv(s[i + 1]), l = hexv(s[i + 2]);
+            int h = rf_hex_digit(s[i + 1]), l = rf_hex_digit(s[i + 2]);
             if (h < 0 || l < 0) return false;
             ch = (unsigned char)(h * 16 + l);
             i += 2;

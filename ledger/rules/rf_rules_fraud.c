@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "rf_rules_int.h"
+#include "rf_hex.h"
 
 void rf__checks_init(rf__checks_t *c)
 {
@@ -31,12 +32,12 @@ static void note(rf__checks_t *c, const char *name, uint8_t action, int result, 
 bool rf__hash_eq_hex(const uint8_t raw[32], const char *hex)
 {
     uint8_t h[32];
-    return hex[0] && rf__unhex(hex, h, 32) == RF_OK && memcmp(h, raw, 32) == 0;
+    return hex[0] && rf_unhex(hex, h, 32) == RF_OK && memcmp(h, raw, 32) == 0;
 }
 
 void rf__hash_from_hex(const char *hex, uint8_t raw[32])
 {
-    if (rf__unhex(hex, raw, 32) != RF_OK) memset(raw, 0, 32);
+    if (rf_unhex(hex, raw, 32) != RF_OK) memset(raw, 0, 32);
 }
 
 /* Sliding window: the last `max` event times of a key (oldest first). */

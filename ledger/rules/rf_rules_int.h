@@ -334,8 +334,6 @@ void rf__checks_purchase(const rf__prog_t *p, const rf_event_t *ev, const rf__us
 /* Self-referral by hashes of the referrer's stored state. */
 bool rf__hash_eq_hex(const uint8_t raw[32], const char *hex);
 void rf__hash_from_hex(const char *hex, uint8_t raw[32]);
-/* rf_unhex by table (the ledger's, rf_ledger_codec.c). */
-rf_err_t rf__unhex(const char *hex, uint8_t *out, size_t n);
 
 /* Attributes user (code, else the visitor's clicks), refuses
  * self-attribution, runs the signup checks and decides the status. */
