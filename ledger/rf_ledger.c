@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "rf_ledger_int.h"
-#include "rf_rocksdb.h"
+#include "rf_store.h"
 #include "rf_rules.h"
 
 rf_err_t rf__rocks_err(rf_errbuf_t *eb, char *errptr, const char *what)

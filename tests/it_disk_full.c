@@ -22,7 +22,7 @@
 
 #include "rf_testutil.h" /* before rf_harness.h: rdkafka.h first */
 #include "rf_harness.h"
-#include "rf_rocksdb.h"
+#include "rf_store.h"
 
 #define NPART 2
 #define GROUP "refold-fold-disk"

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "rf_project_int.h"
-#include "rf_rocksdb.h"
+#include "rf_store.h"
 
 /* Periods are computed for years 0..9999 only; event times outside are
  * clamped (the fold accepts any int64 time, a board key must stay sortable). */

@@ -1,4 +1,4 @@
-/* rf_rocksdb.h: RocksDB options every refold store shares (the fold ledgers,
+/* rf_store.h: RocksDB options every refold store shares (the fold ledgers,
  * the projection stores): where and how much RocksDB's own info LOG writes. */
 #ifndef RF_ROCKSDB_H
 #define RF_ROCKSDB_H

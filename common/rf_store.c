@@ -1,5 +1,5 @@
-/* rf_rocksdb.c: RocksDB options shared by every refold store. */
-#include "rf_rocksdb.h"
+/* rf_store.c: RocksDB options shared by every refold store. */
+#include "rf_store.h"
 
 #include <stdlib.h>
 
