@@ -126,6 +126,11 @@
  * with the partition count: 64 MiB holds the index/filter blocks and hot
  * balances and dedup blocks of a 16-partition worker. */
 #define RF_LEDGER_BLOCK_CACHE_BYTES (64u << 20)
+/* ... in 2^3 shards: RocksDB's default splits a 64 MiB cache in 64 shards of
+ * 1 MiB; a table's full filter block (about 1.25 bytes per key: 1 MiB and
+ * more for a large file) then evicts the others of its shard and every dedup
+ * miss read a filter from disk (95 us per event at 1M events). 8 of 8 MiB. */
+#define RF_LEDGER_CACHE_SHARD_BITS 3
 /* Memtables of all the writable ledgers of a process: each partition gets
  * an equal share (a power of two) for its state memtable, the records and
  * archive memtables a quarter of that each, two of each at most, so a
@@ -138,6 +143,13 @@
  * RF_FOLD_BATCH_MAX events; above the cap the gain is small. */
 #define RF_LEDGER_WRITE_BUFFER_BYTES (8u << 20)
 #define RF_LEDGER_WRITE_BUFFER_MAX   (64u << 20)
+/* Memtables per column family (the active one and one flushing): the "two
+ * of each at most" of the budget above. */
+#define RF_LEDGER_MEMTABLES_MAX 2
+/* The state's memtable bloom filter, as a fraction of its memtable: every
+ * event looks up a dedup key that is almost never there, and the filter
+ * answers the miss without a skiplist search. */
+#define RF_LEDGER_MEMTABLE_BLOOM_RATIO 0.02
 /* L0 files of a column family before a compaction: a state miss probes the
  * bloom filter of each, a compaction merges them all at once (4 cost 0.6 us
  * more per event at 2M events). */
@@ -147,6 +159,10 @@
  * Descriptors: partitions x this at most; a partition holds about its size /
  * 64 MiB files, so only large ledgers get near it. */
 #define RF_LEDGER_OPEN_FILES_MAX 512
+/* ... in a table cache of 2^2 shards: RocksDB's default of 64 shards gave
+ * each under one entry, so flushes of the record files evicted the state
+ * files and misses reopened tables (-0.6 us per event). */
+#define RF_LEDGER_TABLE_CACHE_SHARD_BITS 2
 /* Target size of the record and archive table files (compressed): larger
  * files, fewer of them open. */
 #define RF_LEDGER_LOG_FILE_BYTES (256u << 20)
@@ -260,6 +276,15 @@
  * hot keys (a program's counters, board tops) stay cached across commits. */
 #define RF_PROJECT_CACHE_ENTRIES_MAX 131072
 #define RF_PROJECT_CACHE_KEEP        65536
+/* The projection stores' block cache, one per process (environment) for
+ * every partition: 16 partitions must not each take their own. */
+#define RF_PROJECT_BLOCK_CACHE_BYTES (128u << 20)
+/* A projection store's memtable: fixed, so partitions x this bounds the
+ * memtables of a projection worker. */
+#define RF_PROJECT_WRITE_BUFFER_BYTES (8u << 20)
+/* Its memtable bloom filter (a fraction of the memtable): most cache misses
+ * are keys that do not exist yet (a user's first day). */
+#define RF_PROJECT_MEMTABLE_BLOOM_RATIO 0.05
 /* Leaderboard top K and stats rows per query: a page, not an export. */
 #define RF_LEADERBOARD_TOP_MAX 1000
 #define RF_STATS_ROWS_MAX      4096
@@ -392,7 +417,14 @@
 #define RF_PROGRAM_WAIT_POLL_MS 200
 #define RF_PROGRAM_WAIT_MAX_S   3600
 
-/* RocksDB's own info LOG per store (common/rf_rocksdb.c): files kept and the
+/* Every RocksDB store (common/rf_store.c): background flush and compaction
+ * jobs (the machines have two cores), bloom filter bits per key in table
+ * files (about 1% false positives), and levels (RocksDB's default). */
+#define RF_STORE_BACKGROUND_JOBS 2
+#define RF_STORE_BLOOM_BITS      10
+#define RF_STORE_LEVELS          7
+
+/* RocksDB's own info LOG per store (common/rf_store.c): files kept and the
  * size at which it rolls over. Diagnostics only; without a bound a
  * long-running worker's LOG grows forever (flush and compaction lines). */
 #define RF_ROCKSDB_LOG_FILES      2
