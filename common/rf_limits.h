@@ -122,7 +122,8 @@
 #define RF_MOCK_LAG_MAX 50000
 
 /* Ledger storage: one RocksDB per partition (docs/ledger.md). The block cache
- * is shared by every partition a process opens, so read memory does not grow
+ * is shared by every partition a storage environment (common/rf_store.h: a
+ * worker's, or the process default) opens, so read memory does not grow
  * with the partition count: 64 MiB holds the index/filter blocks and hot
  * balances and dedup blocks of a 16-partition worker. */
 #define RF_LEDGER_BLOCK_CACHE_BYTES (64u << 20)
@@ -131,7 +132,7 @@
  * more for a large file) then evicts the others of its shard and every dedup
  * miss read a filter from disk (95 us per event at 1M events). 8 of 8 MiB. */
 #define RF_LEDGER_CACHE_SHARD_BITS 3
-/* Memtables of all the writable ledgers of a process: each partition gets
+/* Memtables of all the writable ledgers of an environment: each one gets
  * an equal share (a power of two) for its state memtable, the records and
  * archive memtables a quarter of that each, two of each at most, so a
  * partition holds at most 3 x its share. Bigger memtables mean fewer
@@ -191,11 +192,11 @@
 #define RF_LEDGER_BULK_STATE_BUDGET_BYTES (1u << 30)
 #define RF_LEDGER_BULK_STATE_BYTES        (128u << 20)
 #define RF_LEDGER_BULK_STATE_MIN_BYTES    (24u << 20)
-/* Batch memory (overlay and staging buffers) of closed ledgers kept for the
- * next open (rf_ledger.c): as many sets as a replay has ledgers open at once
- * (2 folding + RF_REPLAY_FINISH_QUEUE + 1), each at most a bulk load's bound
- * plus its slack and a batch, so the pool holds memory the process already
- * needed at its peak. */
+/* Batch memory (overlay and staging buffers) of closed ledgers that their
+ * environment keeps for the next open (rf_store_env_keep): as many sets as a
+ * replay has ledgers open at once (2 folding + RF_REPLAY_FINISH_QUEUE + 1),
+ * each at most a bulk load's bound plus its slack and a batch, so the pool
+ * holds memory the process already needed at its peak. */
 #define RF_BATCH_MEM_POOL       5
 #define RF_BATCH_MEM_POOL_BYTES (2 * (size_t)RF_LEDGER_BULK_STATE_BYTES + (64u << 20))
 /* Archived events are stored in chunks, one RocksDB key per chunk of

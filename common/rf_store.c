@@ -27,9 +27,14 @@ struct rf_store {
 struct rf_store_env {
     size_t cache_bytes[RF_STORE__KINDS];
     size_t budget_bytes;
-    pthread_mutex_t cache_mu; /* cache[], nstores */
+    pthread_mutex_t cache_mu; /* cache[], nstores, kept[], nkept[] */
     rocksdb_cache_t *cache[RF_STORE__KINDS];
     int nstores; /* open stores: the env must outlive them */
+    struct kept {
+        void *item;
+        rf_store_kept_free_fn *free_fn;
+    } kept[RF_STORE__KINDS][RF_BATCH_MEM_POOL];
+    int nkept[RF_STORE__KINDS];
     /* The memtable budget of the writable ledgers. The C API has no shared
      * WriteBufferManager: each writable ledger's memtables are resized (a
      * mutable option) when ledgers open or close so that together they stay
@@ -111,8 +116,11 @@ void rf_store_env_free(rf_store_env_t *env)
 {
     if (!env) return;
     RF_ASSERT(env->nstores == 0 && env->writers == NULL && env->writers_n == 0);
-    for (int k = 0; k < RF_STORE__KINDS; k++)
+    for (int k = 0; k < RF_STORE__KINDS; k++) {
         if (env->cache[k]) rocksdb_cache_destroy(env->cache[k]);
+        for (int i = 0; i < env->nkept[k]; i++)
+            env->kept[k][i].free_fn(env->kept[k][i].item);
+    }
     pthread_mutex_destroy(&env->cache_mu);
     pthread_mutex_destroy(&env->budget_mu);
     free(env);
@@ -160,6 +168,27 @@ static void env_release(rf_store_env_t *env)
     RF_ASSERT(env->nstores > 0);
     env->nstores--;
     pthread_mutex_unlock(&env->cache_mu);
+}
+
+void *rf_store_env_take(rf_store_env_t *env, int kind)
+{
+    RF_ASSERT(kind >= 0 && kind < RF_STORE__KINDS);
+    pthread_mutex_lock(&env->cache_mu);
+    void *item = env->nkept[kind] > 0 ? env->kept[kind][--env->nkept[kind]].item : NULL;
+    pthread_mutex_unlock(&env->cache_mu);
+    return item;
+}
+
+bool rf_store_env_keep(rf_store_env_t *env, int kind, void *item, size_t bytes,
+                       rf_store_kept_free_fn *free_fn)
+{
+    RF_ASSERT(kind >= 0 && kind < RF_STORE__KINDS && item != NULL && free_fn != NULL);
+    if (bytes > RF_BATCH_MEM_POOL_BYTES) return false;
+    pthread_mutex_lock(&env->cache_mu);
+    bool kept = env->nkept[kind] < RF_BATCH_MEM_POOL;
+    if (kept) env->kept[kind][env->nkept[kind]++] = (struct kept){item, free_fn};
+    pthread_mutex_unlock(&env->cache_mu);
+    return kept;
 }
 
 /* ---- the writable ledgers' memtable budget ---- */
@@ -481,6 +510,11 @@ void rf_store_close(rf_store_t *s)
 rocksdb_t *rf_store_db(const rf_store_t *s)
 {
     return s->db;
+}
+
+rf_store_env_t *rf_store_env_of(const rf_store_t *s)
+{
+    return s->env;
 }
 
 rocksdb_column_family_handle_t *rf_store_cf(const rf_store_t *s, int i)

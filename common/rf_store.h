@@ -62,6 +62,23 @@ rf_store_env_t *rf_store_env_default(void);
  * first are not resized as the rest open. */
 void rf_store_env_expect_writers(rf_store_env_t *env, int delta);
 
+/* ---- memory kept between stores ----
+ * A store's owner may leave the large buffers it allocated (a ledger's batch
+ * overlay and staging buffers) with the env when it closes, for the next open
+ * of the same kind to take: a replay opens ledger after ledger, and each
+ * fresh buffer (tens of MiB, mmap'ed by malloc and unmapped by free) costs a
+ * page fault per 4 KiB written. Up to RF_BATCH_MEM_POOL items per kind, each
+ * of at most RF_BATCH_MEM_POOL_BYTES; the env frees those left with free_fn. */
+typedef void(rf_store_kept_free_fn)(void *item);
+/* An item a closed store of kind left (ownership passes to the caller), or
+ * NULL when there is none. */
+void *rf_store_env_take(rf_store_env_t *env, int kind);
+/* Leaves item, holding bytes, for the next open of kind: true when kept (the
+ * env owns it), false when the pool is full or the item too large (the caller
+ * keeps it). */
+bool rf_store_env_keep(rf_store_env_t *env, int kind, void *item, size_t bytes,
+                       rf_store_kept_free_fn *free_fn);
+
 /* ---- stores ---- */
 
 /* The kinds of store, each with its option profile (rf_store.c). */
@@ -107,6 +124,8 @@ void rf_store_close(rf_store_t *s);
 /* The open DB and its column families (i < RF_STORE_LEDGER_CFS; ledgers
  * only), valid until rf_store_close. */
 rocksdb_t *rf_store_db(const rf_store_t *s);
+/* The env the store was opened with. */
+rf_store_env_t *rf_store_env_of(const rf_store_t *s);
 rocksdb_column_family_handle_t *rf_store_cf(const rf_store_t *s, int i);
 /* The options of column family i (a projection: 0, the DB's), valid until
  * rf_store_close: table files written for it (SstFileWriter) take them. */

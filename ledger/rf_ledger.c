@@ -5,7 +5,6 @@
  * bulk load is in rf_ledger_bulk.c. */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,51 +84,56 @@ static rf_err_t load_meta(rf_ledger_t *l, rf_errbuf_t *eb)
  * A replay opens ledger after ledger; each fresh overlay arena and staging
  * buffer (tens of MiB, mmap'ed by malloc and unmapped by free) cost a page
  * fault per 4 KiB written: a third of a replay's page faults, 5-9% of its
- * CPU. Reuse keeps their pages. It never adds memory: a set is pooled only
- * while no open needs it, so the pool holds what the process needed at its
- * peak, and at most RF_BATCH_MEM_POOL_BYTES each. */
+ * CPU. Reuse keeps their pages: a closing ledger leaves its set with the
+ * env (rf_store_env_keep). It never adds memory: a set is kept only while no
+ * open needs it, so the env holds what the process needed at its peak, and
+ * at most RF_BATCH_MEM_POOL_BYTES each. */
 
 typedef struct batch_mem {
     rf__overlay_t *ov;
     rf__buf_t recs_buf, recs_len, arch;
 } batch_mem_t;
 
-static pthread_mutex_t mem_mu = PTHREAD_MUTEX_INITIALIZER;
-static batch_mem_t mem_pool[RF_BATCH_MEM_POOL];
-static int mem_npool;
-
-/* Gives l a pooled set (overlay and staging buffers, empty): 1, or 0 when
- * the pool is empty. */
-static int batch_mem_take(rf_ledger_t *l)
+static void batch_mem_free(void *item)
 {
-    pthread_mutex_lock(&mem_mu);
-    int got = mem_npool > 0;
-    if (got) {
-        batch_mem_t *m = &mem_pool[--mem_npool];
-        l->ov = m->ov;
-        l->recs_buf = m->recs_buf;
-        l->recs_len = m->recs_len;
-        l->arch = m->arch;
-    }
-    pthread_mutex_unlock(&mem_mu);
-    RF_ASSERT(!got || (rf__ov_count(l->ov) == 0 && l->recs_buf.len == 0 && l->arch.len == 0));
-    return got;
+    batch_mem_t *m = item;
+    rf__ov_free(m->ov);
+    rf__buf_free(&m->recs_buf);
+    rf__buf_free(&m->recs_len);
+    rf__buf_free(&m->arch);
+    free(m);
 }
 
-/* Pools l's set, emptied: 1, or 0 when the pool is full or the set too
- * large (the caller frees it). */
+/* Gives l a set (overlay and staging buffers, empty) a closed ledger of env
+ * left: 1, or 0 when there is none. */
+static int batch_mem_take(rf_ledger_t *l, rf_store_env_t *env)
+{
+    batch_mem_t *m = rf_store_env_take(env, RF_STORE_LEDGER);
+    if (!m) return 0;
+    l->ov = m->ov;
+    l->recs_buf = m->recs_buf;
+    l->recs_len = m->recs_len;
+    l->arch = m->arch;
+    free(m);
+    RF_ASSERT(rf__ov_count(l->ov) == 0 && l->recs_buf.len == 0 && l->arch.len == 0);
+    return 1;
+}
+
+/* Leaves l's set, emptied, with its env: 1, or 0 when the env keeps no more
+ * or the set is too large (the caller frees it). */
 static int batch_mem_give(rf_ledger_t *l)
 {
-    if (!l->ov || rf__ov_held(l->ov) + l->recs_buf.cap + l->recs_len.cap + l->arch.cap >
-                      RF_BATCH_MEM_POOL_BYTES)
-        return 0;
+    if (!l->ov || !l->store) return 0;
+    size_t bytes = rf__ov_held(l->ov) + l->recs_buf.cap + l->recs_len.cap + l->arch.cap;
+    batch_mem_t *m = bytes <= RF_BATCH_MEM_POOL_BYTES ? malloc(sizeof *m) : NULL;
+    if (!m) return 0;
     rf__ov_clear(l->ov);
     l->recs_buf.len = l->recs_len.len = l->arch.len = 0;
-    pthread_mutex_lock(&mem_mu);
-    int kept = mem_npool < RF_BATCH_MEM_POOL;
-    if (kept) mem_pool[mem_npool++] = (batch_mem_t){l->ov, l->recs_buf, l->recs_len, l->arch};
-    pthread_mutex_unlock(&mem_mu);
-    return kept;
+    *m = (batch_mem_t){l->ov, l->recs_buf, l->recs_len, l->arch};
+    if (rf_store_env_keep(rf_store_env_of(l->store), RF_STORE_LEDGER, m, bytes, batch_mem_free))
+        return 1;
+    free(m);
+    return 0;
 }
 
 rf_ledger_t *rf_ledger_open_path_env(rf_store_env_t *env, const char *db_path, int32_t partition,
@@ -163,7 +167,7 @@ rf_ledger_t *rf_ledger_open_path_env(rf_store_env_t *env, const char *db_path, i
     rocksdb_writeoptions_set_sync(l->wo, (flags & RF_LEDGER_NOSYNC) ? 0 : 1);
     l->wo_async = rocksdb_writeoptions_create();
     l->wb = rocksdb_writebatch_create();
-    if (!batch_mem_take(l)) l->ov = rf__ov_new();
+    if (!batch_mem_take(l, env)) l->ov = rf__ov_new();
     l->sha = rf__sha_new();
     if (!l->ov || !l->sha) {
         rf_errf(eb, RF_ERR_NOMEM, "out of memory");

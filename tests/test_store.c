@@ -255,7 +255,42 @@ static void test_budget(void **state)
     rf_store_env_free(other);
 }
 
-/* The ledger opens in an explicit env and in the default one. */
+static int freed;
+static void count_free(void *item)
+{
+    freed++;
+    free(item);
+}
+
+/* Memory a closed store leaves with its env: taken back by kind, bounded in
+ * count and size, freed with the env. */
+static void test_keep(void **state)
+{
+    (void)state;
+    rf_errbuf_t eb = {{0}};
+    rf_store_env_t *env = rf_store_env_new(NULL, &eb);
+    assert_non_null(env);
+    assert_null(rf_store_env_take(env, RF_STORE_LEDGER));
+    void *a = malloc(16);
+    assert_true(rf_store_env_keep(env, RF_STORE_LEDGER, a, 16, count_free));
+    assert_null(rf_store_env_take(env, RF_STORE_PROJECTION)); /* by kind */
+    assert_ptr_equal(rf_store_env_take(env, RF_STORE_LEDGER), a);
+    assert_null(rf_store_env_take(env, RF_STORE_LEDGER));
+    assert_false(rf_store_env_keep(env, RF_STORE_LEDGER, a, RF_BATCH_MEM_POOL_BYTES + 1,
+                                   count_free)); /* too large: the caller keeps it */
+    free(a);
+    for (int i = 0; i < RF_BATCH_MEM_POOL; i++)
+        assert_true(rf_store_env_keep(env, RF_STORE_LEDGER, malloc(16), 16, count_free));
+    void *extra = malloc(16);
+    assert_false(rf_store_env_keep(env, RF_STORE_LEDGER, extra, 16, count_free)); /* full */
+    free(extra);
+    freed = 0;
+    rf_store_env_free(env);
+    assert_int_equal(freed, RF_BATCH_MEM_POOL);
+}
+
+/* The ledger opens in an explicit env and in the default one; a closed
+ * ledger leaves its batch memory with its env. */
 static void test_ledger_env(void **state)
 {
     fx_t *f = *state;
@@ -263,6 +298,14 @@ static void test_ledger_env(void **state)
     rf_ledger_t *l = rf_ledger_open_env(f->env, f->dir, 3, RF_LEDGER_CREATE, &eb);
     assert_non_null(l);
     assert_int_equal(rf_ledger_next_offset(l), -1);
+    rf_ledger_close(l);
+    void *kept = rf_store_env_take(f->env, RF_STORE_LEDGER);
+    assert_non_null(kept);
+    /* back for the next open, which takes it (free: never called then) */
+    assert_true(rf_store_env_keep(f->env, RF_STORE_LEDGER, kept, 0, free));
+    l = rf_ledger_open_env(f->env, f->dir, 3, 0, &eb); /* takes it back */
+    assert_non_null(l);
+    assert_null(rf_store_env_take(f->env, RF_STORE_LEDGER));
     rf_ledger_close(l);
     l = rf_ledger_open(f->dir, 3, RF_LEDGER_READONLY, &eb);
     assert_non_null(l);
@@ -277,6 +320,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_env),
         cmocka_unit_test(test_err),
+        cmocka_unit_test(test_keep),
         cmocka_unit_test_setup_teardown(test_open_ledger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_projection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
