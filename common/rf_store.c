@@ -170,19 +170,19 @@ static void env_release(rf_store_env_t *env)
     pthread_mutex_unlock(&env->cache_mu);
 }
 
-void *rf_store_env_take(rf_store_env_t *env, int kind)
+void *rf_store_env_take(rf_store_env_t *env, rf_store_kind_t kind)
 {
-    RF_ASSERT(kind >= 0 && kind < RF_STORE__KINDS);
+    RF_ASSERT((unsigned)kind < RF_STORE__KINDS);
     pthread_mutex_lock(&env->cache_mu);
     void *item = env->nkept[kind] > 0 ? env->kept[kind][--env->nkept[kind]].item : NULL;
     pthread_mutex_unlock(&env->cache_mu);
     return item;
 }
 
-bool rf_store_env_keep(rf_store_env_t *env, int kind, void *item, size_t bytes,
+bool rf_store_env_keep(rf_store_env_t *env, rf_store_kind_t kind, void *item, size_t bytes,
                        rf_store_kept_free_fn *free_fn)
 {
-    RF_ASSERT(kind >= 0 && kind < RF_STORE__KINDS && item != NULL && free_fn != NULL);
+    RF_ASSERT((unsigned)kind < RF_STORE__KINDS && item != NULL && free_fn != NULL);
     if (bytes > RF_BATCH_MEM_POOL_BYTES) return false;
     pthread_mutex_lock(&env->cache_mu);
     bool kept = env->nkept[kind] < RF_BATCH_MEM_POOL;
@@ -330,8 +330,8 @@ static void log_cf_options(rocksdb_options_t *o, rocksdb_block_based_table_optio
     rocksdb_options_set_level0_file_num_compaction_trigger(o, RF_LEDGER_L0_TRIGGER);
 }
 
-/* Per column family; index and filter blocks live in the shared cache so
- * memory is bounded per process, not per partition. */
+/* Per column family; index and filter blocks live in the env's cache so
+ * memory is bounded per environment (a worker), not per partition. */
 static rocksdb_options_t *ledger_cf_options(int cf, rocksdb_cache_t *cache, int compression,
                                             size_t wb)
 {

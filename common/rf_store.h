@@ -5,8 +5,9 @@
  *
  * Environment (rf_store_env_t, after LMDB's MDB_env): what stores share
  * instead of process-wide globals: one block cache per kind of store (a
- * worker's 16 partitions must not take 16 caches), and the memtable budget of
- * the writable ledgers with its sharing among them. The caller creates it,
+ * worker's 16 partitions must not take 16 caches), the memtable budget of
+ * the writable ledgers with its sharing among them, and the memory closed
+ * stores leave for the next open (rf_store_env_keep). The caller creates it,
  * passes it to every open and frees it after the last store opened with it
  * is closed (an env outlives its stores: rf_store_env_free asserts it).
  * rf_store_env_default() is a process-wide env created on first use and never
@@ -37,6 +38,13 @@
 #define RF_STORE_LOG_DIR_ENV "REFOLD_ROCKSDB_LOG_DIR"
 
 /* ---- environment ---- */
+
+/* The kinds of store, each with its option profile (rf_store.c). */
+typedef enum rf_store_kind {
+    RF_STORE_LEDGER,     /* a fold ledger: column families below, budgeted memtables */
+    RF_STORE_PROJECTION, /* a projection store: the default column family only */
+    RF_STORE__KINDS,
+} rf_store_kind_t;
 
 typedef struct rf_store_env rf_store_env_t;
 
@@ -72,21 +80,14 @@ void rf_store_env_expect_writers(rf_store_env_t *env, int delta);
 typedef void(rf_store_kept_free_fn)(void *item);
 /* An item a closed store of kind left (ownership passes to the caller), or
  * NULL when there is none. */
-void *rf_store_env_take(rf_store_env_t *env, int kind);
+void *rf_store_env_take(rf_store_env_t *env, rf_store_kind_t kind);
 /* Leaves item, holding bytes, for the next open of kind: true when kept (the
  * env owns it), false when the pool is full or the item too large (the caller
  * keeps it). */
-bool rf_store_env_keep(rf_store_env_t *env, int kind, void *item, size_t bytes,
+bool rf_store_env_keep(rf_store_env_t *env, rf_store_kind_t kind, void *item, size_t bytes,
                        rf_store_kept_free_fn *free_fn);
 
 /* ---- stores ---- */
-
-/* The kinds of store, each with its option profile (rf_store.c). */
-typedef enum rf_store_kind {
-    RF_STORE_LEDGER,     /* a fold ledger: column families below, budgeted memtables */
-    RF_STORE_PROJECTION, /* a projection store: the default column family only */
-    RF_STORE__KINDS,
-} rf_store_kind_t;
 
 /* The ledger's column families (docs/ledger.md, "Storage"): the state, and
  * the two append-only logs, whose ever-growing keys compact without rewrites. */
@@ -124,9 +125,9 @@ void rf_store_close(rf_store_t *s);
 /* The open DB and its column families (i < RF_STORE_LEDGER_CFS; ledgers
  * only), valid until rf_store_close. */
 rocksdb_t *rf_store_db(const rf_store_t *s);
+rocksdb_column_family_handle_t *rf_store_cf(const rf_store_t *s, int i);
 /* The env the store was opened with. */
 rf_store_env_t *rf_store_env_of(const rf_store_t *s);
-rocksdb_column_family_handle_t *rf_store_cf(const rf_store_t *s, int i);
 /* The options of column family i (a projection: 0, the DB's), valid until
  * rf_store_close: table files written for it (SstFileWriter) take them. */
 const rocksdb_options_t *rf_store_cf_options(const rf_store_t *s, int i);
