@@ -278,9 +278,8 @@ static rf_ledger_t *open_ledger(rf_fold_worker_t *w, int32_t pn, rf_errbuf_t *eb
 {
     uint64_t t0 = rf_now_ns();
     for (bool said = false;; said = true) {
-        rf_ledger_t *l =
-            rf_ledger_open_env(w->store_env, w->conf.data_dir, pn,
-                               RF_LEDGER_CREATE | w->conf.ledger_flags, eb);
+        rf_ledger_t *l = rf_ledger_open_env(w->store_env, w->conf.data_dir, pn,
+                                            RF_LEDGER_CREATE | w->conf.ledger_flags, eb);
         long pid = l ? 0 : rf_ledger_lock_holder(w->conf.data_dir, pn);
         if (l || pid <= 0) return l;
         uint64_t waited_ms = (rf_now_ns() - t0) / 1000000u;

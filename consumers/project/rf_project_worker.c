@@ -61,7 +61,8 @@ struct rf_project_worker {
     applier_t appliers[RF_PROJECT_THREADS_MAX];
     cycle_t *cy;
     wpart_t parts[RF_PARTITIONS_MAX];
-    rf_store_env_t *store_env; /* the stores' block cache; outlives parts[] */
+    /* the stores' block cache; outlives parts[] */
+    rf_store_env_t *store_env;
     int stop; /* atomic */
     bool ever_assigned;
     rf_err_t fatal; /* an error raised inside a callback */
