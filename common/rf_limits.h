@@ -122,11 +122,17 @@
 #define RF_MOCK_LAG_MAX 50000
 
 /* Ledger storage: one RocksDB per partition (docs/ledger.md). The block cache
- * is shared by every partition a process opens, so read memory does not grow
+ * is shared by every partition a storage environment (common/rf_store.h: a
+ * worker's, or the process default) opens, so read memory does not grow
  * with the partition count: 64 MiB holds the index/filter blocks and hot
  * balances and dedup blocks of a 16-partition worker. */
 #define RF_LEDGER_BLOCK_CACHE_BYTES (64u << 20)
-/* Memtables of all the writable ledgers of a process: each partition gets
+/* ... in 2^3 shards: RocksDB's default splits a 64 MiB cache in 64 shards of
+ * 1 MiB; a table's full filter block (about 1.25 bytes per key: 1 MiB and
+ * more for a large file) then evicts the others of its shard and every dedup
+ * miss read a filter from disk (95 us per event at 1M events). 8 of 8 MiB. */
+#define RF_LEDGER_CACHE_SHARD_BITS 3
+/* Memtables of all the writable ledgers of an environment: each one gets
  * an equal share (a power of two) for its state memtable, the records and
  * archive memtables a quarter of that each, two of each at most, so a
  * partition holds at most 3 x its share. Bigger memtables mean fewer
@@ -138,6 +144,13 @@
  * RF_FOLD_BATCH_MAX events; above the cap the gain is small. */
 #define RF_LEDGER_WRITE_BUFFER_BYTES (8u << 20)
 #define RF_LEDGER_WRITE_BUFFER_MAX   (64u << 20)
+/* Memtables per column family (the active one and one flushing): the "two
+ * of each at most" of the budget above. */
+#define RF_LEDGER_MEMTABLES_MAX 2
+/* The state's memtable bloom filter, as a fraction of its memtable: every
+ * event looks up a dedup key that is almost never there, and the filter
+ * answers the miss without a skiplist search. */
+#define RF_LEDGER_MEMTABLE_BLOOM_RATIO 0.02
 /* L0 files of a column family before a compaction: a state miss probes the
  * bloom filter of each, a compaction merges them all at once (4 cost 0.6 us
  * more per event at 2M events). */
@@ -147,6 +160,10 @@
  * Descriptors: partitions x this at most; a partition holds about its size /
  * 64 MiB files, so only large ledgers get near it. */
 #define RF_LEDGER_OPEN_FILES_MAX 512
+/* ... in a table cache of 2^2 shards: RocksDB's default of 64 shards gave
+ * each under one entry, so flushes of the record files evicted the state
+ * files and misses reopened tables (-0.6 us per event). */
+#define RF_LEDGER_TABLE_CACHE_SHARD_BITS 2
 /* Target size of the record and archive table files (compressed): larger
  * files, fewer of them open. */
 #define RF_LEDGER_LOG_FILE_BYTES (256u << 20)
@@ -175,11 +192,11 @@
 #define RF_LEDGER_BULK_STATE_BUDGET_BYTES (1u << 30)
 #define RF_LEDGER_BULK_STATE_BYTES        (128u << 20)
 #define RF_LEDGER_BULK_STATE_MIN_BYTES    (24u << 20)
-/* Batch memory (overlay and staging buffers) of closed ledgers kept for the
- * next open (rf_ledger.c): as many sets as a replay has ledgers open at once
- * (2 folding + RF_REPLAY_FINISH_QUEUE + 1), each at most a bulk load's bound
- * plus its slack and a batch, so the pool holds memory the process already
- * needed at its peak. */
+/* Batch memory (overlay and staging buffers) of closed ledgers that their
+ * environment keeps for the next open (rf_store_env_keep): as many sets as a
+ * replay has ledgers open at once (2 folding + RF_REPLAY_FINISH_QUEUE + 1),
+ * each at most a bulk load's bound plus its slack and a batch, so the pool
+ * holds memory the process already needed at its peak. */
 #define RF_BATCH_MEM_POOL       5
 #define RF_BATCH_MEM_POOL_BYTES (2 * (size_t)RF_LEDGER_BULK_STATE_BYTES + (64u << 20))
 /* Archived events are stored in chunks, one RocksDB key per chunk of
@@ -192,9 +209,6 @@
  * About RF_FOLD_OUTBOX_INFLIGHT_MAX records of ~400 bytes; an outbox lagging
  * further reads from RocksDB. */
 #define RF_LEDGER_TAIL_BYTES (4u << 20)
-/* Programs whose existence a partition ledger caches (key = program id, so a
- * partition holds few programs); a miss costs one RocksDB get. */
-#define RF_LEDGER_PROGRAM_CACHE 64
 /* Verify recomputes every balance from the postings in a hash map of at most
  * this many accounts per pass (~220 bytes each: 256k accounts ~ 56 MiB); a
  * ledger with more accounts is verified in several passes over the records,
@@ -260,6 +274,15 @@
  * hot keys (a program's counters, board tops) stay cached across commits. */
 #define RF_PROJECT_CACHE_ENTRIES_MAX 131072
 #define RF_PROJECT_CACHE_KEEP        65536
+/* The projection stores' block cache, one per process (environment) for
+ * every partition: 16 partitions must not each take their own. */
+#define RF_PROJECT_BLOCK_CACHE_BYTES (128u << 20)
+/* A projection store's memtable: fixed, so partitions x this bounds the
+ * memtables of a projection worker. */
+#define RF_PROJECT_WRITE_BUFFER_BYTES (8u << 20)
+/* Its memtable bloom filter (a fraction of the memtable): most cache misses
+ * are keys that do not exist yet (a user's first day). */
+#define RF_PROJECT_MEMTABLE_BLOOM_RATIO 0.05
 /* Leaderboard top K and stats rows per query: a page, not an export. */
 #define RF_LEADERBOARD_TOP_MAX 1000
 #define RF_STATS_ROWS_MAX      4096
@@ -392,7 +415,14 @@
 #define RF_PROGRAM_WAIT_POLL_MS 200
 #define RF_PROGRAM_WAIT_MAX_S   3600
 
-/* RocksDB's own info LOG per store (common/rf_rocksdb.c): files kept and the
+/* Every RocksDB store (common/rf_store.c): background flush and compaction
+ * jobs (the machines have two cores), bloom filter bits per key in table
+ * files (about 1% false positives), and levels (RocksDB's default). */
+#define RF_STORE_BACKGROUND_JOBS 2
+#define RF_STORE_BLOOM_BITS      10
+#define RF_STORE_LEVELS          7
+
+/* RocksDB's own info LOG per store (common/rf_store.c): files kept and the
  * size at which it rolls over. Diagnostics only; without a bound a
  * long-running worker's LOG grows forever (flush and compaction lines). */
 #define RF_ROCKSDB_LOG_FILES      2

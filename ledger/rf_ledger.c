@@ -1,10 +1,10 @@
-/* rf_ledger.c: a partition ledger's storage (one RocksDB per partition) and
- * its fold engine: offsets, archive, decode, dedup, programs, Adjustment and
- * Redemption; every other event goes to the rules (rules/rf_rules.h). */
+/* rf_ledger.c: a partition ledger's storage (one RocksDB per partition,
+ * opened through common/rf_store.h): open, close, the open batch, commit,
+ * head. The fold engine is rf_ledger_fold.c, the append step rf_fold_append.c,
+ * the bulk load rf_ledger_bulk.c; what an event means is the rules'
+ * (rules/rf_rules.h). */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,516 +12,35 @@
 #include <unistd.h>
 
 #include "rf_ledger_int.h"
-#include "rf_rocksdb.h"
 #include "rf_rules.h"
 
 rf_err_t rf__rocks_err(rf_errbuf_t *eb, char *errptr, const char *what)
 {
-    RF_ASSERT(errptr != NULL);
-    rf_errf(eb, RF_ERR_STORAGE, "%s: %s", what, errptr);
-    rocksdb_free(errptr);
-    return RF_ERR_STORAGE;
+    return rf_store_err(eb, errptr, "%s", what);
 }
 
-/* RocksDB counts into a thread-local perf context by default; in a shared
- * librocksdb every count is a __tls_get_addr call: turning it off in the
- * folding thread saved ~12% of CPU per event (docs/ledger.md). Thread-local,
- * so set once per thread that folds or commits. */
-static void perf_off(void)
+/* Opens the ledger's store in env: its options (rf_store.c's ledger
+ * profile), the shared block cache, and a writer's share of the memtable
+ * budget all come from there. */
+static rf_err_t open_db(rf_ledger_t *l, rf_store_env_t *env, const char *path, rf_errbuf_t *eb)
 {
-    static _Thread_local int done;
-    if (!done) rocksdb_set_perf_level(rocksdb_disable);
-    done = 1;
-}
-
-/* ---- the block cache shared by every partition of the process ---- */
-
-static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
-static rocksdb_cache_t *shared_cache;
-static int shared_cache_refs;
-
-/* RocksDB's default splits a 64 MiB cache in 64 shards of 1 MiB: a table's
- * full filter block (about 1.25 bytes per key: 1 MiB and more for a large
- * file) then evicts the others of its shard and every dedup miss read a
- * filter from disk (95 us per event at 1M events). 8 shards of 8 MiB. */
-#define CACHE_SHARD_BITS 3
-
-static rocksdb_cache_t *cache_ref(void)
-{
-    pthread_mutex_lock(&cache_mu);
-    if (shared_cache_refs++ == 0) {
-        rocksdb_lru_cache_options_t *co = rocksdb_lru_cache_options_create();
-        rocksdb_lru_cache_options_set_capacity(co, RF_LEDGER_BLOCK_CACHE_BYTES);
-        rocksdb_lru_cache_options_set_num_shard_bits(co, CACHE_SHARD_BITS);
-        shared_cache = rocksdb_cache_create_lru_opts(co);
-        rocksdb_lru_cache_options_destroy(co);
-    }
-    rocksdb_cache_t *c = shared_cache;
-    pthread_mutex_unlock(&cache_mu);
-    return c;
-}
-
-/* RocksDB holds its own reference to the cache in every open DB's options,
- * so dropping ours when the last ledger closes is always safe. */
-static void cache_unref(void)
-{
-    pthread_mutex_lock(&cache_mu);
-    RF_ASSERT(shared_cache_refs > 0);
-    if (--shared_cache_refs == 0) {
-        rocksdb_cache_destroy(shared_cache);
-        shared_cache = NULL;
-    }
-    pthread_mutex_unlock(&cache_mu);
-}
-
-/* ---- the memtable budget shared by the writable ledgers of the process ----
- * The C API has no shared WriteBufferManager: each writable ledger's
- * memtables are resized (a mutable option) when ledgers open or close so
- * that together they stay within RF_LEDGER_MEMTABLE_BUDGET_BYTES (each
- * partition at least RF_LEDGER_WRITE_BUFFER_BYTES). Guarded by cache_mu. */
-
-static rf_ledger_t *writers;
-static size_t writers_n, writers_wb;
-/* Writable ledgers announced by rf_ledger_expect_writers and not open yet:
- * counted in the budget from the first open, so the ones opened first are
- * not resized as the others open (each resize rewrites and re-parses the
- * OPTIONS file of every column family: 4% of the fold's CPU over 300k
- * events when a worker opened 16 partitions one by one). */
-static size_t writers_expected;
-
-/* A partition's state memtable for n writable ledgers: a power of two, so
- * the others are resized only a few times while a worker opens its
- * partitions. Its records and archive memtables get a quarter each. */
-static size_t budget_wb(size_t n)
-{
-    size_t share = RF_LEDGER_MEMTABLE_BUDGET_BYTES / (3 * (n ? n : 1));
-    size_t w = RF_LEDGER_WRITE_BUFFER_BYTES;
-    while (w * 2 <= share && w * 2 <= RF_LEDGER_WRITE_BUFFER_MAX)
-        w *= 2;
-    return w;
-}
-
-static size_t log_wb(size_t state_wb)
-{
-    return state_wb / 4;
-}
-
-static void resize_memtables(rf_ledger_t *l, size_t wb)
-{
-    static const char *const keys[1] = {"write_buffer_size"};
-    for (int i = 0; i < RF__CF__COUNT; i++) {
-        char v[32];
-        snprintf(v, sizeof v, "%zu", i == RF__CF_STATE ? wb : log_wb(wb));
-        const char *const vals[1] = {v};
-        char *errptr = NULL;
-        rocksdb_set_options_cf(l->db, l->cf[i], 1, keys, vals, &errptr);
-        if (errptr) {
-            rf_log(RF_LOG_WARN, "ledger '%s': cannot resize memtables: %s", l->path, errptr);
-            rocksdb_free(errptr);
-        }
-    }
-}
-
-/* The share of each of n writable ledgers; resizes the open ones when it
- * changes. Caller holds cache_mu. */
-static size_t writers_rebudget(size_t n)
-{
-    RF_ASSERT(n >= writers_n);
-    size_t wb = budget_wb(n > writers_n + writers_expected ? n : writers_n + writers_expected);
-    if (wb != writers_wb)
-        for (rf_ledger_t *w = writers; w; w = w->wnext)
-            resize_memtables(w, wb);
-    writers_wb = wb;
-    return wb;
-}
-
-static void writers_add(rf_ledger_t *l)
-{
-    l->wnext = writers;
-    l->wprev = NULL;
-    if (writers) writers->wprev = l;
-    writers = l;
-    writers_n++;
-    if (writers_expected) writers_expected--;
+    rf_store_open_conf_t c = {
+        .kind = RF_STORE_LEDGER,
+        .mode = (l->flags & RF_LEDGER_READONLY) ? RF_STORE_READONLY : RF_STORE_WRITE,
+        .create = (l->flags & RF_LEDGER_CREATE) != 0,
+    };
+    l->store = rf_store_open(env, path, &c, eb);
+    if (!l->store) return RF_ERR_STORAGE;
+    l->db = rf_store_db(l->store);
+    for (int i = 0; i < RF__CF__COUNT; i++)
+        l->cf[i] = rf_store_cf(l->store, i);
+    RF_ASSERT(l->db != NULL);
+    return RF_OK;
 }
 
 void rf_ledger_expect_writers(int delta)
 {
-    RF_ASSERT(delta >= -RF_PARTITIONS_MAX && delta <= RF_PARTITIONS_MAX);
-    pthread_mutex_lock(&cache_mu);
-    if (delta < 0)
-        writers_expected -= (size_t)-delta < writers_expected ? (size_t)-delta : writers_expected;
-    else
-        writers_expected += (size_t)delta;
-    pthread_mutex_unlock(&cache_mu);
-}
-
-static void writers_remove(rf_ledger_t *l)
-{
-    RF_ASSERT(writers_n > 0);
-    if (l->wprev)
-        l->wprev->wnext = l->wnext;
-    else
-        writers = l->wnext;
-    if (l->wnext) l->wnext->wprev = l->wprev;
-    writers_n--;
-}
-
-/* Options (docs/ledger.md, "Storage"). DB-wide: WAL on (commits are
- * synced), two background jobs (two cores), bounded info logs, and a table
- * cache of RF_LEDGER_OPEN_FILES_MAX files in 4 shards: RocksDB's default of
- * 64 shards gave each under one entry, so flushes of the record files
- * evicted the state files and misses reopened tables (-0.6 us per event). */
-static rocksdb_options_t *make_db_options(int flags)
-{
-    rocksdb_options_t *o = rocksdb_options_create();
-    rocksdb_options_set_create_if_missing(o, (flags & RF_LEDGER_CREATE) ? 1 : 0);
-    rocksdb_options_set_create_missing_column_families(o, (flags & RF_LEDGER_CREATE) ? 1 : 0);
-    rocksdb_options_set_max_background_jobs(o, 2);
-    rocksdb_options_set_max_open_files(o, RF_LEDGER_OPEN_FILES_MAX);
-    rocksdb_options_set_table_cache_numshardbits(o, 2);
-    rf_rocksdb_info_log(o);
-    return o;
-}
-
-/* The state takes random keys and random misses (every event looks up a
- * dedup key that is almost never there): bloom filters in the table files
- * and in the memtable, so a miss costs no skiplist search; L0 files gather
- * RF_LEDGER_L0_TRIGGER memtables before a compaction merges them. */
-static void state_cf_options(rocksdb_options_t *o, rocksdb_block_based_table_options_t *t)
-{
-    rocksdb_block_based_options_set_filter_policy(t, rocksdb_filterpolicy_create_bloom_full(10));
-    rocksdb_options_set_memtable_whole_key_filtering(o, 1);
-    rocksdb_options_set_memtable_prefix_bloom_size_ratio(o, 0.02);
-    rocksdb_options_set_level0_file_num_compaction_trigger(o, RF_LEDGER_L0_TRIGGER);
-}
-
-/* Flushes skip compression in every family: an L0 file lives until the
- * next compaction (RF_LEDGER_L0_TRIGGER flushes), which reads it and writes
- * it again compressed; compressing it first only cost CPU (the state's L0
- * LZ4 was 1.7% of a replay) and its reads a decompression. */
-static void compress_below_l0(rocksdb_options_t *o, int compression)
-{
-    int levels[7];
-    for (int i = 0; i < 7; i++)
-        levels[i] = i == 0 ? rocksdb_no_compression : compression;
-    rocksdb_options_set_num_levels(o, 7);
-    rocksdb_options_set_compression_per_level(o, levels, 7);
-}
-
-/* Records and archive are append-only with ever-growing keys: their files
- * never overlap, so compaction never merges them with the state. The one
- * compaction below L0 compresses and merges the flushed files into larger
- * ones (a bounded number of open files), after which files only move down.
- * Reads hit: no filter. */
-static void log_cf_options(rocksdb_options_t *o, rocksdb_block_based_table_options_t *t)
-{
-    rocksdb_block_based_options_set_block_size(t, RF_LEDGER_LOG_BLOCK_BYTES);
-    rocksdb_options_set_target_file_size_base(o, RF_LEDGER_LOG_FILE_BYTES);
-    rocksdb_options_set_level0_file_num_compaction_trigger(o, RF_LEDGER_L0_TRIGGER);
-}
-
-/* Per column family; index and filter blocks live in the shared cache so
- * memory is bounded per process, not per partition. */
-static rocksdb_options_t *make_cf_options(int cf, rocksdb_cache_t *cache, int compression,
-                                          size_t wb)
-{
-    rocksdb_options_t *o = rocksdb_options_create();
-    rocksdb_options_set_write_buffer_size(o, cf == RF__CF_STATE ? wb : log_wb(wb));
-    rocksdb_options_set_max_write_buffer_number(o, 2);
-    rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
-    rocksdb_options_set_compression(o, compression);
-    compress_below_l0(o, compression);
-    rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
-    rocksdb_block_based_options_set_block_cache(t, cache);
-    rocksdb_block_based_options_set_cache_index_and_filter_blocks(t, 1);
-    rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(t, 1);
-    if (cf == RF__CF_STATE)
-        state_cf_options(o, t);
-    else
-        log_cf_options(o, t);
-    rocksdb_options_set_block_based_table_factory(o, t);
-    rocksdb_block_based_options_destroy(t);
-    return o;
-}
-
-static const char *const cf_names[RF__CF__COUNT] = {"default", "records", "archive"};
-
-static rocksdb_t *open_cfs(rf_ledger_t *l, const char *path, rocksdb_cache_t *cache,
-                           int compression, size_t wb, char **errptr)
-{
-    l->opts = make_db_options(l->flags);
-    for (int i = 0; i < RF__CF__COUNT; i++)
-        l->cf_opts[i] = make_cf_options(i, cache, compression, wb);
-    const rocksdb_options_t *co[RF__CF__COUNT];
-    memcpy(co, l->cf_opts, sizeof co);
-    if (l->flags & RF_LEDGER_READONLY)
-        return rocksdb_open_for_read_only_column_families(l->opts, path, RF__CF__COUNT, cf_names,
-                                                          co, l->cf, 0, errptr);
-    return rocksdb_open_column_families(l->opts, path, RF__CF__COUNT, cf_names, co, l->cf, errptr);
-}
-
-static void destroy_options(rf_ledger_t *l)
-{
-    if (l->opts) rocksdb_options_destroy(l->opts);
-    for (int i = 0; i < RF__CF__COUNT; i++)
-        if (l->cf_opts[i]) rocksdb_options_destroy(l->cf_opts[i]);
-    l->opts = NULL;
-    memset(l->cf_opts, 0, sizeof l->cf_opts);
-}
-
-static rf_err_t open_db(rf_ledger_t *l, const char *path, rf_errbuf_t *eb)
-{
-    rocksdb_cache_t *cache = cache_ref();
-    char *errptr = NULL;
-    int writer = !(l->flags & RF_LEDGER_READONLY);
-    /* opens of writable ledgers are serialised: the budget counts them */
-    if (writer) pthread_mutex_lock(&cache_mu);
-    size_t wb = writer ? writers_rebudget(writers_n + 1) : RF_LEDGER_WRITE_BUFFER_BYTES;
-    l->db = open_cfs(l, path, cache, rocksdb_lz4_compression, wb, &errptr);
-    if (!l->db && errptr && strstr(errptr, "ompression")) {
-        /* a RocksDB built without LZ4: fall back to no compression */
-        rf_log(RF_LOG_WARN, "ledger '%s': %s; using no compression", path, errptr);
-        rocksdb_free(errptr), errptr = NULL;
-        destroy_options(l);
-        l->db = open_cfs(l, path, cache, rocksdb_no_compression, wb, &errptr);
-    }
-    if (writer) {
-        if (l->db)
-            writers_add(l);
-        else
-            writers_rebudget(writers_n); /* back to the share of the others */
-        pthread_mutex_unlock(&cache_mu);
-    }
-    if (!l->db) {
-        cache_unref();
-        char what[4200];
-        snprintf(what, sizeof what, "cannot open ledger '%s'", path);
-        return errptr ? rf__rocks_err(eb, errptr, what) : rf_errf(eb, RF_ERR_STORAGE, "%s", what);
-    }
-    RF_ASSERT(errptr == NULL);
-    return RF_OK;
-}
-
-/* ---- bulk load: straight into table files ----
- * Records and archive are appended in key order and never read back during a
- * fold (see staged_apart), so a bulk load writes them with SstFileWriter into
- * files of their own and ingests them at rf_ledger_bulk_finish: no memtable
- * insert and no flush for the two largest column families. The state needs
- * no durability before the finish either (a crash means starting over), so
- * commits leave it in the overlay, which serves the fold's reads from memory;
- * once the overlay holds its share of the state budget (rf__bulk_state_bound),
- * it is written sorted into a table file and ingested at once, and the DB
- * answers for what the overlay no longer holds; at the end the seal writes
- * the rest (docs/ledger.md, "Bulk load"). */
-
-rf__bulk_hooks_t rf__bulk_hooks;
-
-/* Open bulk loads of the process: they share the state budget. */
-static atomic_size_t bulk_open;
-
-size_t rf__bulk_state_bound(void)
-{
-    if (rf__bulk_hooks.state_bytes) return (size_t)rf__bulk_hooks.state_bytes;
-    size_t n = atomic_load(&bulk_open);
-    size_t share = RF_LEDGER_BULK_STATE_BUDGET_BYTES / (n ? n : 1);
-    return share < RF_LEDGER_BULK_STATE_MIN_BYTES ? RF_LEDGER_BULK_STATE_MIN_BYTES
-           : share > RF_LEDGER_BULK_STATE_BYTES   ? RF_LEDGER_BULK_STATE_BYTES
-                                                  : share;
-}
-
-typedef struct rf__bulk {
-    rocksdb_envoptions_t *env;
-    rocksdb_options_t *state_opts;             /* the state family's, uncompressed (L0) */
-    rocksdb_sstfilewriter_t *w[RF__CF__COUNT]; /* a family's open file, or NULL */
-    uint32_t nfiles[RF__CF__COUNT];            /* files started, the open one included */
-    uint32_t first[RF__CF__COUNT];             /* the first file not ingested yet */
-    uint64_t bytes[RF__CF__COUNT];             /* keys + values in the open file */
-    rf__buf_t val;                             /* an archive chunk with its format byte */
-    int failed; /* a write failed: the files are partial, the load cannot finish */
-    int sealed; /* rf_ledger_bulk_seal ran: no more folds, the finish remains */
-} rf__bulk_t;
-
-/* <db>/bulk-<family>-NNNNNN.sst: a name RocksDB's own file cleanup ignores;
- * the ingest moves (hard-links) it to a table number of the DB. */
-static void bulk_file(const rf_ledger_t *l, int cf, uint32_t n, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s/bulk-%s-%06u.sst", l->path, cf_names[cf], (unsigned)n);
-}
-
-static void bulk_free(rf__bulk_t *b)
-{
-    if (!b) return;
-    RF_ASSERT(atomic_load(&bulk_open) > 0);
-    atomic_fetch_sub(&bulk_open, 1);
-    /* an open writer is abandoned: its partial file stays in a ledger that
-     * is still marked unfinished, which every open refuses */
-    for (int i = 0; i < RF__CF__COUNT; i++)
-        if (b->w[i]) rocksdb_sstfilewriter_destroy(b->w[i]);
-    if (b->env) rocksdb_envoptions_destroy(b->env);
-    if (b->state_opts) rocksdb_options_destroy(b->state_opts);
-    rf__buf_free(&b->val);
-    free(b);
-}
-
-/* Finishes (and syncs: SstFileWriter::Finish does) the open file of cf. */
-static rf_err_t bulk_close_file(rf_ledger_t *l, int cf, rf_errbuf_t *eb)
-{
-    rf__bulk_t *b = l->bulk;
-    if (!b->w[cf]) return RF_OK;
-    char *errptr = NULL;
-    rocksdb_sstfilewriter_finish(b->w[cf], &errptr);
-    rocksdb_sstfilewriter_destroy(b->w[cf]);
-    b->w[cf] = NULL;
-    b->bytes[cf] = 0;
-    if (errptr) {
-        b->failed = 1;
-        return rf__rocks_err(eb, errptr, "cannot write a bulk load table file");
-    }
-    return RF_OK;
-}
-
-/* Appends k -> v (v NULL: a deletion) to cf's open table file, started
- * when there is none; keys come in order within a file. */
-static rf_err_t bulk_put(rf_ledger_t *l, int cf, const uint8_t *k, size_t kl, const void *v,
-                         size_t vl, rf_errbuf_t *eb)
-{
-    rf__bulk_t *b = l->bulk;
-    RF_ASSERT(!b->failed && (v != NULL || vl == 0));
-    char *errptr = NULL;
-    if (!b->w[cf]) {
-        if (b->nfiles[cf] >= RF_LEDGER_BULK_FILES_MAX) {
-            b->failed = 1;
-            return rf_errf(eb, RF_ERR_CONFIG, "bulk load of '%s': more than %d %s files", l->path,
-                           RF_LEDGER_BULK_FILES_MAX, cf_names[cf]);
-        }
-        char path[4200];
-        bulk_file(l, cf, b->nfiles[cf]++, path, sizeof path);
-        /* the family's own options: its table format, and the compression of
-         * its bottom level (LZ4), where the ingest puts the log files; the
-         * state's files overlap the mark (and each other): they land in L0,
-         * written uncompressed as a flush would (compress_below_l0) */
-        b->w[cf] = rocksdb_sstfilewriter_create(b->env, cf == RF__CF_STATE ? b->state_opts
-                                                                           : l->cf_opts[cf]);
-        rocksdb_sstfilewriter_open(b->w[cf], path, &errptr);
-    }
-    if (!errptr && v)
-        rocksdb_sstfilewriter_put(b->w[cf], (const char *)k, kl, (const char *)v, vl, &errptr);
-    else if (!errptr)
-        rocksdb_sstfilewriter_delete(b->w[cf], (const char *)k, kl, &errptr);
-    if (errptr) {
-        b->failed = 1;
-        return rf__rocks_err(eb, errptr, "cannot write a bulk load table file");
-    }
-    b->bytes[cf] += kl + vl;
-    /* files of about the size compaction makes (fewer, larger files) */
-    uint64_t max = rf__bulk_hooks.file_bytes ? rf__bulk_hooks.file_bytes : RF_LEDGER_LOG_FILE_BYTES;
-    return b->bytes[cf] >= max ? bulk_close_file(l, cf, eb) : RF_OK;
-}
-
-/* One archive chunk: its format byte then the events, in one value. */
-static rf_err_t bulk_put_chunk(rf_ledger_t *l, const uint8_t key[9], const uint8_t *p, size_t n,
-                               rf_errbuf_t *eb)
-{
-    rf__bulk_t *b = l->bulk;
-    b->val.len = 0;
-    if (rf__buf_reserve(&b->val, 1 + n)) return rf_errf(eb, RF_ERR_NOMEM, "out of memory");
-    b->val.p[0] = RF__ARCHIVE_FMT;
-    memcpy(b->val.p + 1, p, n);
-    return bulk_put(l, RF__CF_ARCHIVE, key, 9, b->val.p, 1 + n, eb);
-}
-
-/* Ingests the table files of cf written since its last ingest, moved into
- * the DB (linked, not copied); file numbers are never reused, so a name
- * still linked into the DB is never opened for writing again. */
-static rf_err_t bulk_ingest(rf_ledger_t *l, int cf, rf_errbuf_t *eb)
-{
-    rf__bulk_t *b = l->bulk;
-    rf_err_t err = bulk_close_file(l, cf, eb);
-    uint32_t n = b->nfiles[cf] - b->first[cf];
-    if (err || n == 0) return err;
-    char **names = calloc(n, sizeof *names);
-    for (uint32_t i = 0; names && i < n && !err; i++)
-        if (!(names[i] = malloc(4200)))
-            err = RF_ERR_NOMEM;
-        else
-            bulk_file(l, cf, b->first[cf] + i, names[i], 4200);
-    char *errptr = NULL;
-    if (names && !err) {
-        rocksdb_ingestexternalfileoptions_t *io = rocksdb_ingestexternalfileoptions_create();
-        rocksdb_ingestexternalfileoptions_set_move_files(io, 1);
-        rocksdb_ingest_external_file_cf(l->db, l->cf[cf], (const char *const *)names, n, io,
-                                        &errptr);
-        rocksdb_ingestexternalfileoptions_destroy(io);
-    }
-    for (uint32_t i = 0; names && i < n; i++)
-        free(names[i]);
-    if (!names || err) {
-        free(names);
-        return rf_errf(eb, RF_ERR_NOMEM, "out of memory");
-    }
-    free(names);
-    if (errptr) {
-        b->failed = 1;
-        return rf__rocks_err(eb, errptr, "cannot ingest the bulk load table files");
-    }
-    b->first[cf] = b->nfiles[cf];
-    return RF_OK;
-}
-
-/* A state value as stored: the rules' values with zero runs collapsed (in
- * l->enc). -1: out of memory. */
-static int state_value(rf_ledger_t *l, const uint8_t *k, const uint8_t **v, size_t *vl)
-{
-    if (k[0] != RF__K_RULES) return 0;
-    l->enc.len = 0;
-    if (rf__buf_reserve(&l->enc, rf__zr_bound(*vl))) return -1;
-    *vl = rf__zr_encode(*v, *vl, l->enc.p);
-    *v = l->enc.p;
-    return 0;
-}
-
-typedef struct spill {
-    rf_ledger_t *l;
-    rf_errbuf_t *eb;
-    rf_err_t err;
-} spill_t;
-
-static int spill_one(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque)
-{
-    spill_t *s = opaque;
-    if (vl == SIZE_MAX && s->l->ov_only) return 0; /* nothing stored to delete */
-    if (vl != SIZE_MAX && state_value(s->l, k, &v, &vl)) return -1;
-    s->err = bulk_put(s->l, RF__CF_STATE, k, kl, vl == SIZE_MAX ? NULL : v, vl == SIZE_MAX ? 0 : vl,
-                      s->eb);
-    return s->err ? 1 : 0;
-}
-
-/* Writes the overlay, sorted, into a state table file (finished, synced)
- * and empties the overlay; ingest, or the reads of the fold would miss it. */
-static rf_err_t bulk_write_state(rf_ledger_t *l, rf_errbuf_t *eb)
-{
-    RF_ASSERT(l->bulk != NULL && !l->bulk->failed);
-    if (rf__ov_count(l->ov) == 0) return RF_OK;
-    spill_t s = {l, eb, RF_OK};
-    if (rf__ov_each_sorted(l->ov, spill_one, &s) < 0) {
-        l->bulk->failed = 1;
-        return rf_errf(eb, RF_ERR_NOMEM, "cannot write the bulk load's state: out of memory");
-    }
-    rf_err_t err = s.err ? s.err : bulk_close_file(l, RF__CF_STATE, eb);
-    if (err) return err;
-    rf__ov_clear(l->ov);
-    l->ov_only = 0;
-    RF_ASSERT(rf__ov_count(l->ov) == 0);
-    return RF_OK;
-}
-
-/* A spill mid-load: the state's table file, ingested at once so the DB
- * answers what the overlay no longer holds. */
-static rf_err_t bulk_spill(rf_ledger_t *l, rf_errbuf_t *eb)
-{
-    rf_err_t err = bulk_write_state(l, eb);
-    return err ? err : bulk_ingest(l, RF__CF_STATE, eb);
+    rf_store_env_expect_writers(rf_store_env_default(), delta);
 }
 
 static rf_err_t load_meta(rf_ledger_t *l, rf_errbuf_t *eb)
@@ -554,134 +73,66 @@ static rf_err_t load_meta(rf_ledger_t *l, rf_errbuf_t *eb)
     return err == RF_ERR_NOT_FOUND ? RF_OK : err;
 }
 
-/* RF_LEDGER_BULK: a fresh ledger, durably marked unfinished before the
- * first WAL-less commit (rf_ledger.h). */
-static rf_err_t bulk_start(rf_ledger_t *l, rf_errbuf_t *eb)
-{
-    if ((l->flags & RF_LEDGER_READONLY) || !(l->flags & RF_LEDGER_CREATE))
-        return rf_errf(eb, RF_ERR_CONFIG, "a bulk load needs a writable, created ledger");
-    if (l->committed.next_offset >= 0 || l->committed.head_seq > 0)
-        return rf_errf(eb, RF_ERR_CONFIG,
-                       "ledger '%s' already holds data: a bulk load (replay) needs a fresh "
-                       "directory",
-                       l->path);
-    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
-    rocksdb_writeoptions_set_sync(wo, 1);
-    char *errptr = NULL;
-    const char key = RF__K_UNFINISHED;
-    rocksdb_put_cf(l->db, wo, l->cf[RF__CF_STATE], &key, 1, "", 0, &errptr);
-    rocksdb_writeoptions_destroy(wo);
-    if (errptr) return rf__rocks_err(eb, errptr, "cannot mark the bulk load");
-    if ((l->bulk = calloc(1, sizeof *l->bulk))) atomic_fetch_add(&bulk_open, 1);
-    if (!l->bulk || !(l->bulk->env = rocksdb_envoptions_create()) ||
-        !(l->bulk->state_opts = rocksdb_options_create_copy(l->cf_opts[RF__CF_STATE])))
-        return rf_errf(eb, RF_ERR_NOMEM, "out of memory");
-    compress_below_l0(l->bulk->state_opts, rocksdb_no_compression);
-    rocksdb_writeoptions_set_sync(l->wo, 0);
-    rocksdb_writeoptions_disable_WAL(l->wo, 1);
-    l->ov_only = 1; /* the open found no data: only the mark is stored */
-    return RF_OK;
-}
-
-rf_err_t rf_ledger_bulk_seal(rf_ledger_t *l, rf_errbuf_t *eb)
-{
-    RF_ASSERT(l != NULL);
-    if (!(l->flags & RF_LEDGER_BULK) || l->bulk->sealed) return RF_OK;
-    rf_err_t err = rf_ledger_commit(l, eb);
-    if (!err) err = bulk_write_state(l, eb);
-    if (err) return err;
-    l->bulk->sealed = 1;
-    RF_ASSERT(!rf__batch_open(l) && rf__ov_count(l->ov) == 0);
-    return RF_OK;
-}
-
-rf_err_t rf_ledger_bulk_finish(rf_ledger_t *l, rf_errbuf_t *eb)
-{
-    RF_ASSERT(l != NULL);
-    if (!(l->flags & RF_LEDGER_BULK)) return RF_OK;
-    RF_ASSERT(l->bulk != NULL);
-    rf_err_t err = rf_ledger_bulk_seal(l, eb);
-    if (!err) err = bulk_ingest(l, RF__CF_STATE, eb);
-    if (err) return err;
-    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
-    rocksdb_flushoptions_set_wait(fo, 1);
-    char *errptr = NULL;
-    for (int i = 0; i < RF__CF__COUNT && !errptr; i++)
-        rocksdb_flush_cf(l->db, fo, l->cf[i], &errptr);
-    rocksdb_flushoptions_destroy(fo);
-    if (errptr) return rf__rocks_err(eb, errptr, "cannot flush the bulk load");
-    /* the table files are synced as they are finished; the ingest puts them
-     * in the manifest (synced) */
-    if ((err = bulk_ingest(l, RF__CF_RECORDS, eb)) || (err = bulk_ingest(l, RF__CF_ARCHIVE, eb)))
-        return err;
-    /* every table file is synced and in the manifest: only now unmark */
-    if (rf__bulk_hooks.crash_after_ingest) _exit(RF__BULK_CRASH_EXIT);
-    rocksdb_writeoptions_set_sync(l->wo, (l->flags & RF_LEDGER_NOSYNC) ? 0 : 1);
-    rocksdb_writeoptions_disable_WAL(l->wo, 0);
-    const char key = RF__K_UNFINISHED;
-    rocksdb_delete_cf(l->db, l->wo, l->cf[RF__CF_STATE], &key, 1, &errptr);
-    if (errptr) return rf__rocks_err(eb, errptr, "cannot finish the bulk load");
-    l->flags &= ~RF_LEDGER_BULK;
-    l->ov_only = 0;
-    bulk_free(l->bulk);
-    l->bulk = NULL;
-    return RF_OK;
-}
-
 /* ---- the batch's memory, kept from closed ledgers for the next open ----
  * A replay opens ledger after ledger; each fresh overlay arena and staging
  * buffer (tens of MiB, mmap'ed by malloc and unmapped by free) cost a page
  * fault per 4 KiB written: a third of a replay's page faults, 5-9% of its
- * CPU. Reuse keeps their pages. It never adds memory: a set is pooled only
- * while no open needs it, so the pool holds what the process needed at its
- * peak, and at most RF_BATCH_MEM_POOL_BYTES each. */
+ * CPU. Reuse keeps their pages: a closing ledger leaves its set with the
+ * env (rf_store_env_keep). It never adds memory: a set is kept only while no
+ * open needs it, so the env holds what the process needed at its peak, and
+ * at most RF_BATCH_MEM_POOL_BYTES each. */
 
 typedef struct batch_mem {
     rf__overlay_t *ov;
     rf__buf_t recs_buf, recs_len, arch;
 } batch_mem_t;
 
-static pthread_mutex_t mem_mu = PTHREAD_MUTEX_INITIALIZER;
-static batch_mem_t mem_pool[RF_BATCH_MEM_POOL];
-static int mem_npool;
-
-/* Gives l a pooled set (overlay and staging buffers, empty): 1, or 0 when
- * the pool is empty. */
-static int batch_mem_take(rf_ledger_t *l)
+static void batch_mem_free(void *item)
 {
-    pthread_mutex_lock(&mem_mu);
-    int got = mem_npool > 0;
-    if (got) {
-        batch_mem_t *m = &mem_pool[--mem_npool];
-        l->ov = m->ov;
-        l->recs_buf = m->recs_buf;
-        l->recs_len = m->recs_len;
-        l->arch = m->arch;
-    }
-    pthread_mutex_unlock(&mem_mu);
-    RF_ASSERT(!got || (rf__ov_count(l->ov) == 0 && l->recs_buf.len == 0 && l->arch.len == 0));
-    return got;
+    batch_mem_t *m = item;
+    rf__ov_free(m->ov);
+    rf__buf_free(&m->recs_buf);
+    rf__buf_free(&m->recs_len);
+    rf__buf_free(&m->arch);
+    free(m);
 }
 
-/* Pools l's set, emptied: 1, or 0 when the pool is full or the set too
- * large (the caller frees it). */
+/* Gives l a set (overlay and staging buffers, empty) a closed ledger of env
+ * left: 1, or 0 when there is none. */
+static int batch_mem_take(rf_ledger_t *l, rf_store_env_t *env)
+{
+    batch_mem_t *m = rf_store_env_take(env, RF_STORE_LEDGER);
+    if (!m) return 0;
+    l->ov = m->ov;
+    l->recs_buf = m->recs_buf;
+    l->recs_len = m->recs_len;
+    l->arch = m->arch;
+    free(m);
+    RF_ASSERT(rf__ov_count(l->ov) == 0 && l->recs_buf.len == 0 && l->arch.len == 0);
+    return 1;
+}
+
+/* Leaves l's set, emptied, with its env: 1, or 0 when the env keeps no more
+ * or the set is too large (the caller frees it). */
 static int batch_mem_give(rf_ledger_t *l)
 {
-    if (!l->ov || rf__ov_held(l->ov) + l->recs_buf.cap + l->recs_len.cap + l->arch.cap >
-                      RF_BATCH_MEM_POOL_BYTES)
-        return 0;
+    if (!l->ov || !l->store) return 0;
+    size_t bytes = rf__ov_held(l->ov) + l->recs_buf.cap + l->recs_len.cap + l->arch.cap;
+    batch_mem_t *m = bytes <= RF_BATCH_MEM_POOL_BYTES ? malloc(sizeof *m) : NULL;
+    if (!m) return 0;
     rf__ov_clear(l->ov);
     l->recs_buf.len = l->recs_len.len = l->arch.len = 0;
-    pthread_mutex_lock(&mem_mu);
-    int kept = mem_npool < RF_BATCH_MEM_POOL;
-    if (kept) mem_pool[mem_npool++] = (batch_mem_t){l->ov, l->recs_buf, l->recs_len, l->arch};
-    pthread_mutex_unlock(&mem_mu);
-    return kept;
+    *m = (batch_mem_t){l->ov, l->recs_buf, l->recs_len, l->arch};
+    if (rf_store_env_keep(rf_store_env_of(l->store), RF_STORE_LEDGER, m, bytes, batch_mem_free))
+        return 1;
+    free(m);
+    return 0;
 }
 
-rf_ledger_t *rf_ledger_open_path(const char *db_path, int32_t partition, int flags, rf_errbuf_t *eb)
+rf_ledger_t *rf_ledger_open_path_env(rf_store_env_t *env, const char *db_path, int32_t partition,
+                                     int flags, rf_errbuf_t *eb)
 {
-    RF_ASSERT(db_path != NULL);
+    RF_ASSERT(env != NULL && db_path != NULL);
     if (partition < 0 || partition >= RF_PARTITIONS_MAX) {
         rf_errf(eb, RF_ERR_CONFIG, "partition %d out of range 0..%d", (int)partition,
                 RF_PARTITIONS_MAX - 1);
@@ -700,8 +151,7 @@ rf_ledger_t *rf_ledger_open_path(const char *db_path, int32_t partition, int fla
         free(l);
         return NULL;
     }
-    if (open_db(l, db_path, eb) != RF_OK) {
-        destroy_options(l);
+    if (open_db(l, env, db_path, eb) != RF_OK) {
         free(l);
         return NULL;
     }
@@ -710,18 +160,23 @@ rf_ledger_t *rf_ledger_open_path(const char *db_path, int32_t partition, int fla
     rocksdb_writeoptions_set_sync(l->wo, (flags & RF_LEDGER_NOSYNC) ? 0 : 1);
     l->wo_async = rocksdb_writeoptions_create();
     l->wb = rocksdb_writebatch_create();
-    if (!batch_mem_take(l)) l->ov = rf__ov_new();
+    if (!batch_mem_take(l, env)) l->ov = rf__ov_new();
     l->sha = rf__sha_new();
     if (!l->ov || !l->sha) {
         rf_errf(eb, RF_ERR_NOMEM, "out of memory");
         rf_ledger_close(l);
         return NULL;
     }
-    if (load_meta(l, eb) != RF_OK || ((flags & RF_LEDGER_BULK) && bulk_start(l, eb) != RF_OK)) {
+    if (load_meta(l, eb) != RF_OK || ((flags & RF_LEDGER_BULK) && rf__bulk_start(l, eb) != RF_OK)) {
         rf_ledger_close(l);
         return NULL;
     }
     return l;
+}
+
+rf_ledger_t *rf_ledger_open_path(const char *db_path, int32_t partition, int flags, rf_errbuf_t *eb)
+{
+    return rf_ledger_open_path_env(rf_store_env_default(), db_path, partition, flags, eb);
 }
 
 static rf_err_t mkdir_one(const char *path, rf_errbuf_t *eb)
@@ -740,7 +195,8 @@ static int ledger_dir(char path[4096], const char *data_dir, int32_t partition)
     return n;
 }
 
-rf_ledger_t *rf_ledger_open(const char *data_dir, int32_t partition, int flags, rf_errbuf_t *eb)
+rf_ledger_t *rf_ledger_open_env(rf_store_env_t *env, const char *data_dir, int32_t partition,
+                                int flags, rf_errbuf_t *eb)
 {
     RF_ASSERT(data_dir != NULL);
     char path[4096];
@@ -755,7 +211,12 @@ rf_ledger_t *rf_ledger_open(const char *data_dir, int32_t partition, int flags, 
         path[n] = '/';
         if (err) return NULL;
     }
-    return rf_ledger_open_path(path, partition, flags, eb);
+    return rf_ledger_open_path_env(env, path, partition, flags, eb);
+}
+
+rf_ledger_t *rf_ledger_open(const char *data_dir, int32_t partition, int flags, rf_errbuf_t *eb)
+{
+    return rf_ledger_open_env(rf_store_env_default(), data_dir, partition, flags, eb);
 }
 
 /* RocksDB locks LOCK with fcntl: F_GETLK names another process holding it
@@ -791,21 +252,9 @@ void rf_ledger_close(rf_ledger_t *l)
     }
     rf__buf_free(&l->enc);
     rf__tail_free(l);
-    bulk_free(l->bulk);
+    rf__bulk_free(l->bulk);
     EVP_MD_CTX_free(l->sha);
-    if (l->db && !(l->flags & RF_LEDGER_READONLY)) {
-        pthread_mutex_lock(&cache_mu);
-        writers_remove(l);
-        writers_rebudget(writers_n); /* the others may grow */
-        pthread_mutex_unlock(&cache_mu);
-    }
-    if (l->db) {
-        for (int i = 0; i < RF__CF__COUNT; i++)
-            rocksdb_column_family_handle_destroy(l->cf[i]);
-        rocksdb_close(l->db);
-        cache_unref();
-    }
-    destroy_options(l);
+    rf_store_close(l->store); /* a writer leaves the budget: the others may grow */
     if (l->ro) rocksdb_readoptions_destroy(l->ro);
     if (l->wo) rocksdb_writeoptions_destroy(l->wo);
     if (l->wo_async) rocksdb_writeoptions_destroy(l->wo_async);
@@ -972,7 +421,7 @@ static rf_err_t put_archive(rf_ledger_t *l, rf_errbuf_t *eb)
             off++;
         } while (p < end && (size_t)(p - start) < RF_LEDGER_ARCHIVE_CHUNK_BYTES);
         if (l->bulk) {
-            rf_err_t err = bulk_put_chunk(l, key, start, (size_t)(p - start), eb);
+            rf_err_t err = rf__bulk_put_chunk(l, key, start, (size_t)(p - start), eb);
             if (err) return err;
             continue;
         }
@@ -997,7 +446,7 @@ static rf_err_t put_records(rf_ledger_t *l, rf_errbuf_t *eb)
         rf__key_u64(key, RF__K_RECORD, ++seq);
         if (l->bulk) {
             rf_err_t err =
-                bulk_put(l, RF__CF_RECORDS, key, sizeof key, l->recs_buf.p + pos, vl, eb);
+                rf__bulk_put(l, RF__CF_RECORDS, key, sizeof key, l->recs_buf.p + pos, vl, eb);
             if (err) return err;
         } else {
             rocksdb_writebatch_put_cf(l->wb, l->cf[RF__CF_RECORDS], (const char *)key, sizeof key,
@@ -1009,6 +458,16 @@ static rf_err_t put_records(rf_ledger_t *l, rf_errbuf_t *eb)
     return RF_OK;
 }
 
+int rf__state_value(rf_ledger_t *l, const uint8_t *k, const uint8_t **v, size_t *vl)
+{
+    if (k[0] != RF__K_RULES) return 0;
+    l->enc.len = 0;
+    if (rf__buf_reserve(&l->enc, rf__zr_bound(*vl))) return -1;
+    *vl = rf__zr_encode(*v, *vl, l->enc.p);
+    *v = l->enc.p;
+    return 0;
+}
+
 /* One state key; the rules' values are stored with zero runs collapsed.
  * -1: out of memory. */
 static int emit_one(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque)
@@ -1018,7 +477,7 @@ static int emit_one(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, vo
         rocksdb_writebatch_delete(l->wb, (const char *)k, kl);
         return 0;
     }
-    if (state_value(l, k, &v, &vl)) return -1;
+    if (rf__state_value(l, k, &v, &vl)) return -1;
     rocksdb_writebatch_put(l->wb, (const char *)k, kl, (const char *)v, vl);
     return 0;
 }
@@ -1034,7 +493,7 @@ static rf_err_t build_batch(rf_ledger_t *l, rf_errbuf_t *eb)
     rf_err_t err = put_archive(l, eb);
     if (!err) err = put_records(l, eb);
     if (!err && l->bulk && rf__ov_bytes(l->ov) >= rf__bulk_state_bound())
-        err = bulk_spill(l, eb);
+        err = rf__bulk_spill(l, eb);
     else if (!err && !l->bulk && rf__ov_each_sorted(l->ov, emit_one, l) < 0)
         err = rf_errf(eb, RF_ERR_NOMEM, "cannot build the ledger batch: out of memory");
     return err; /* the caller drops the batch on error */
@@ -1050,7 +509,7 @@ rf_err_t rf_ledger_commit(rf_ledger_t *l, rf_errbuf_t *eb)
                        "the open batch holds a partial fold after a fatal "
                        "error; close and reopen the ledger");
     if (!rf__batch_open(l) && !memcmp(&l->staged, &l->committed, sizeof l->staged)) return RF_OK;
-    perf_off();
+    rf_store_perf_off(); /* per thread: this one commits */
     uint8_t key = RF__K_META, meta[RF__META_LEN];
     rf__meta_encode(&l->staged, meta);
     rf_err_t err = rf__batch_put(l, &key, 1, meta, sizeof meta);
@@ -1071,17 +530,4 @@ rf_err_t rf_ledger_commit(rf_ledger_t *l, rf_errbuf_t *eb)
     rf__tail_commit(l); /* the outbox reads these records from memory */
     clear_staged(l, l->bulk != NULL);
     return RF_OK;
-}
-
-/* ---- for the fold engine (rf_ledger_fold.c) ---- */
-
-void rf__perf_off(void)
-{
-    perf_off();
-}
-
-/* Part of the bulk load: moves with it. */
-int rf__bulk_sealed(const rf_ledger_t *l)
-{
-    return l->bulk && l->bulk->sealed;
 }

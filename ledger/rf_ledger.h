@@ -24,6 +24,8 @@
 #include "rf_event.h"
 
 typedef struct rf_ledger rf_ledger_t;
+/* The storage environment (common/rf_store.h): block cache, memtable budget. */
+typedef struct rf_store_env rf_store_env_t;
 
 typedef enum rf_ledger_flags {
     RF_LEDGER_READONLY = 1, /* open for reading only (safe while a worker runs) */
@@ -50,17 +52,27 @@ typedef enum rf_ledger_flags {
  * changes: the records are the same bytes. */
 
 /* Opens partition's ledger under data_dir (creating <data_dir>/fold/p-NNNN
- * with RF_LEDGER_CREATE). NULL with message on failure. */
+ * with RF_LEDGER_CREATE) in env: the ledger shares env's block cache and, when
+ * writable, its memtable budget with env's other ledgers. env must outlive
+ * the ledger. NULL with message on failure. */
+rf_ledger_t *rf_ledger_open_env(rf_store_env_t *env, const char *data_dir, int32_t partition,
+                                int flags, rf_errbuf_t *eb);
+/* The same in the process's default environment (rf_store_env_default()):
+ * for commands and tests; a long-running worker passes its own. */
 rf_ledger_t *rf_ledger_open(const char *data_dir, int32_t partition, int flags, rf_errbuf_t *eb);
-/* Opens a ledger at an explicit RocksDB path (checkpoints, replay scratch). */
+/* Opens a ledger at an explicit RocksDB path (checkpoints, replay scratch),
+ * in env or in the default environment. */
+rf_ledger_t *rf_ledger_open_path_env(rf_store_env_t *env, const char *db_path, int32_t partition,
+                                     int flags, rf_errbuf_t *eb);
 rf_ledger_t *rf_ledger_open_path(const char *db_path, int32_t partition, int flags,
                                  rf_errbuf_t *eb);
 /* Closes; an uncommitted batch is dropped. NULL is a no-op. */
 void rf_ledger_close(rf_ledger_t *l);
 /* A hint before opening several writable ledgers (a worker's assignment):
- * delta more will open soon (negative: fewer than announced after all).
- * The process's memtable budget counts them from the first open, so the
- * ledgers opened first are not resized as the rest open. Thread safe. */
+ * delta more will open soon (negative: fewer than announced after all), in
+ * the default environment (rf_store_env_expect_writers for another). The
+ * memtable budget counts them from the first open, so the ledgers opened
+ * first are not resized as the rest open. Thread safe. */
 void rf_ledger_expect_writers(int delta);
 
 /* Lists the partitions with a ledger under data_dir (ascending); returns the

@@ -141,7 +141,7 @@ static rf_err_t fold_offset(rf_ledger_t *l, int64_t offset, const uint8_t *bytes
 
 static rf_err_t prepare_fold(rf_ledger_t *l, int64_t offset, rf_errbuf_t *eb)
 {
-    rf__perf_off();
+    rf_store_perf_off(); /* per thread: this one folds */
     if (l->flags & RF_LEDGER_READONLY)
         return rf_errf(eb, RF_ERR_CONFIG, "ledger is open read-only");
     if (l->poisoned)

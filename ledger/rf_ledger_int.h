@@ -9,6 +9,7 @@
 
 #include "rf_fold.h"
 #include "rf_ledger.h"
+#include "rf_store.h"
 
 /* Key prefixes (docs/ledger.md, "Key layout"). */
 #define RF__K_META       'm'
@@ -108,12 +109,16 @@ struct rf_fold_ctx {
 /* Column families (docs/ledger.md, "Storage"): the state, and the two
  * append-only logs, whose ever-growing keys compact without rewrites. */
 enum { RF__CF_STATE, RF__CF_RECORDS, RF__CF_ARCHIVE, RF__CF__COUNT };
+_Static_assert((int)RF__CF_STATE == RF_STORE_CF_STATE &&
+                   (int)RF__CF_RECORDS == RF_STORE_CF_RECORDS &&
+                   (int)RF__CF_ARCHIVE == RF_STORE_CF_ARCHIVE &&
+                   (int)RF__CF__COUNT == RF_STORE_LEDGER_CFS,
+               "the ledger's column families are the store layer's");
 
 struct rf_ledger {
-    rocksdb_t *db;
+    rf_store_t *store; /* owns db, cf and their options (common/rf_store.h) */
+    rocksdb_t *db;     /* the store's, valid while it is open */
     rocksdb_column_family_handle_t *cf[RF__CF__COUNT];
-    rocksdb_options_t *cf_opts[RF__CF__COUNT];
-    rocksdb_options_t *opts;
     rocksdb_readoptions_t *ro;
     rocksdb_writeoptions_t *wo;       /* commits: synced unless RF_LEDGER_NOSYNC */
     rocksdb_writeoptions_t *wo_async; /* outbox acks outside a batch */
@@ -129,11 +134,10 @@ struct rf_ledger {
     rf__buf_t tail_buf, tail_len;
     uint64_t tail_first; /* seq of the tail's first record; the last is committed.head_seq */
     int tail_on;
-    int64_t arch_first;         /* offset of the first event in arch */
-    struct rf__bulk *bulk;      /* RF_LEDGER_BULK: records and archive table files (rf_ledger.c) */
-    EVP_MD_CTX *sha;            /* reused for every hash of this ledger */
-    rf__buf_t enc;              /* a rules value being encoded at commit */
-    rf_ledger_t *wnext, *wprev; /* the process's writable ledgers (memtable budget) */
+    int64_t arch_first;    /* offset of the first event in arch */
+    struct rf__bulk *bulk; /* RF_LEDGER_BULK: records and archive table files */
+    EVP_MD_CTX *sha;       /* reused for every hash of this ledger */
+    rf__buf_t enc;         /* a rules value being encoded at commit */
     int32_t partition;
     int flags;
     int poisoned; /* a fatal error mid-fold: the batch must not commit */
@@ -170,6 +174,37 @@ extern rf__bulk_hooks_t rf__bulk_hooks;
  * [RF_LEDGER_BULK_STATE_MIN_BYTES, RF_LEDGER_BULK_STATE_BYTES] (or the hook). */
 size_t rf__bulk_state_bound(void);
 #define RF__BULK_CRASH_EXIT 86
+
+/* A bulk load (rf_ledger_bulk.c): its table files being written. */
+typedef struct rf__bulk {
+    rocksdb_envoptions_t *env;
+    rocksdb_options_t *state_opts;             /* the state family's, uncompressed (L0) */
+    rocksdb_sstfilewriter_t *w[RF__CF__COUNT]; /* a family's open file, or NULL */
+    uint32_t nfiles[RF__CF__COUNT];            /* files started, the open one included */
+    uint32_t first[RF__CF__COUNT];             /* the first file not ingested yet */
+    uint64_t bytes[RF__CF__COUNT];             /* keys + values in the open file */
+    rf__buf_t val;                             /* an archive chunk with its format byte */
+    int failed; /* a write failed: the files are partial, the load cannot finish */
+    int sealed; /* rf_ledger_bulk_seal ran: no more folds, the finish remains */
+} rf__bulk_t;
+
+/* RF_LEDGER_BULK at the open: a fresh ledger, durably marked unfinished
+ * before the first WAL-less commit (rf_ledger.h). */
+rf_err_t rf__bulk_start(rf_ledger_t *l, rf_errbuf_t *eb);
+/* Abandons the load's open files (the ledger stays marked). NULL: no-op. */
+void rf__bulk_free(rf__bulk_t *b);
+/* Appends k -> v (v NULL: a deletion) to cf's table file, in key order;
+ * one archive chunk (its format byte, then the events p[0..n)). */
+rf_err_t rf__bulk_put(rf_ledger_t *l, int cf, const uint8_t *k, size_t kl, const void *v, size_t vl,
+                      rf_errbuf_t *eb);
+rf_err_t rf__bulk_put_chunk(rf_ledger_t *l, const uint8_t key[9], const uint8_t *p, size_t n,
+                            rf_errbuf_t *eb);
+/* Writes the overlay to a state table file and ingests it: the DB answers
+ * for what the overlay no longer holds. */
+rf_err_t rf__bulk_spill(rf_ledger_t *l, rf_errbuf_t *eb);
+/* A state value as stored (rf_ledger.c): the rules' values with zero runs
+ * collapsed (into l->enc, *v then points there). -1: out of memory. */
+int rf__state_value(rf_ledger_t *l, const uint8_t *k, const uint8_t **v, size_t *vl);
 
 /* Meta. */
 void rf__meta_encode(const rf__meta_t *m, uint8_t out[RF__META_LEN]);
@@ -232,10 +267,8 @@ static inline int rf__bucket_nonneg(const char *owner, int bucket)
 
 /* Fold context (rf_fold_ctx.c). */
 void rf__ctx_reset(rf_ledger_t *l, const rf_event_t *ev, int64_t offset);
-/* Turns RocksDB's perf counting off in the calling thread (rf_ledger.c):
- * once per thread that folds or commits. */
-void rf__perf_off(void);
-/* Whether a bulk load was sealed (rf_ledger_bulk_seal): no more folds. */
+/* Whether a bulk load was sealed (rf_ledger_bulk_seal): no more folds
+ * (rf_ledger_bulk.c). */
 int rf__bulk_sealed(const rf_ledger_t *l);
 /* Writes to the open batch: every key but records and archive goes to the
  * overlay, which the commit turns into a WriteBatch in key order (each key

@@ -22,7 +22,7 @@
 
 #include "rf_testutil.h" /* before rf_harness.h: rdkafka.h first */
 #include "rf_harness.h"
-#include "rf_rocksdb.h"
+#include "rf_store.h"
 
 #define NPART 2
 #define GROUP "refold-fold-disk"
@@ -112,7 +112,7 @@ static int teardown(void **state)
     (void)state;
     if (mounted[0]) umount2(mounted, MNT_DETACH);
     mounted[0] = '\0';
-    unsetenv(RF_ROCKSDB_LOG_DIR_ENV);
+    unsetenv(RF_STORE_LOG_DIR_ENV);
     return 0;
 }
 
@@ -154,7 +154,7 @@ static bool mount_small(const char *top, long clean_kb, char *mnt, size_t cap)
     assert_int_equal(mkdir(path, 0700), 0);
     snprintf(path, sizeof path, "%s/rocksdb-log", top);
     assert_int_equal(mkdir(path, 0700), 0);
-    setenv(RF_ROCKSDB_LOG_DIR_ENV, path, 1);
+    setenv(RF_STORE_LOG_DIR_ENV, path, 1);
     return true;
 }
 

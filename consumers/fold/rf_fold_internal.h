@@ -60,6 +60,7 @@ struct rf_fold_worker {
     rf_event_t *ev;  /* scratch for decoding dead letters' event ids */
     uint8_t *recbuf; /* scratch for encoding records (RF_RECORD_BYTES_MAX) */
     rf_fold_pool_t *pool;
+    rf_store_env_t *store_env; /* the ledgers' block cache and memtable budget */
 
     /* the cycle's messages in poll order; next[i] chains a partition's */
     rd_kafka_message_t **msgs;

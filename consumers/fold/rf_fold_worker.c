@@ -3,6 +3,7 @@
  * (docs/fold-worker.md). */
 #include "rf_checkpoint.h" /* tools hook */
 #include "rf_fold_internal.h"
+#include "rf_store.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -70,6 +71,10 @@ rf_fold_worker_t *rf_fold_worker_new(const rf_fold_worker_conf_t *conf, rf_errbu
         return NULL;
     }
     w->conf = *conf;
+    if (!(w->store_env = rf_store_env_new(NULL, eb))) {
+        free(w);
+        return NULL;
+    }
     atomic_init(&w->stop, 0);
     RF_ASSERT(pthread_mutex_init(&w->snap_lock, NULL) == 0);
     return w;
@@ -210,8 +215,8 @@ static rf_ledger_t *open_ledger(rf_fold_worker_t *w, int32_t pn, rf_errbuf_t *eb
 {
     uint64_t t0 = rf_now_ns();
     for (bool said = false;; said = true) {
-        rf_ledger_t *l =
-            rf_ledger_open(w->conf.data_dir, pn, RF_LEDGER_CREATE | w->conf.ledger_flags, eb);
+        rf_ledger_t *l = rf_ledger_open_env(w->store_env, w->conf.data_dir, pn,
+                                            RF_LEDGER_CREATE | w->conf.ledger_flags, eb);
         long pid = l ? 0 : rf_ledger_lock_holder(w->conf.data_dir, pn);
         if (l || pid <= 0) return l;
         uint64_t waited_ms = (rf_now_ns() - t0) / 1000000u;
@@ -343,13 +348,14 @@ static rf_err_t acquire_parts(rf_fold_worker_t *w, rd_kafka_topic_partition_list
 {
     /* the ledgers size their memtables for the whole assignment at once */
     int cnt = tl->cnt < RF_PARTITIONS_MAX ? tl->cnt : RF_PARTITIONS_MAX;
-    rf_ledger_expect_writers(cnt);
+    rf_store_env_expect_writers(w->store_env, cnt);
     for (int i = 0; i < tl->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &tl->elems[i];
         RF_ASSERT(strcmp(tp->topic, w->conf.topic_events) == 0);
         rf_err_t err = open_part(w, tp->partition, &tp->offset);
         if (err != RF_OK) {
-            if (i < cnt) rf_ledger_expect_writers(-(cnt - i)); /* those left unopened */
+            if (i < cnt) /* those left unopened */
+                rf_store_env_expect_writers(w->store_env, -(cnt - i));
             return err;
         }
     }
@@ -514,5 +520,6 @@ void rf_fold_worker_destroy(rf_fold_worker_t *w)
     free(w->next);
     free(w->res);
     pthread_mutex_destroy(&w->snap_lock);
+    rf_store_env_free(w->store_env); /* after its ledgers (all closed above) */
     free(w);
 }

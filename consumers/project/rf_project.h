@@ -31,17 +31,25 @@
 /* ---- one partition's read-model store ---------------------------------- */
 
 typedef struct rf_projection rf_projection_t;
+/* The storage environment (common/rf_store.h): the stores' block cache. */
+typedef struct rf_store_env rf_store_env_t;
 
 typedef enum rf_projection_flags {
     RF_PROJECTION_CREATE = 1, /* create <data>/project/p-NNNN when missing */
     RF_PROJECTION_NOSYNC = 2, /* commits not synced (tests and benchmarks only) */
 } rf_projection_flags_t;
 
-/* Opens (the only writer of) partition's store under data_dir. NULL with a
- * message on failure (RocksDB's LOCK held by another worker, missing dir...). */
+/* Opens (the only writer of) partition's store under data_dir in env (its
+ * block cache; env outlives the store). NULL with a message on failure
+ * (RocksDB's LOCK held by another worker, missing dir...). */
+rf_projection_t *rf_projection_open_env(rf_store_env_t *env, const char *data_dir,
+                                        int32_t partition, int flags, rf_errbuf_t *eb);
+/* The same in the process's default environment (rf_store_env_default()). */
 rf_projection_t *rf_projection_open(const char *data_dir, int32_t partition, int flags,
                                     rf_errbuf_t *eb);
-/* Opens a store at an explicit RocksDB path. */
+/* Opens a store at an explicit RocksDB path, in env or the default one. */
+rf_projection_t *rf_projection_open_path_env(rf_store_env_t *env, const char *db_path,
+                                             int32_t partition, int flags, rf_errbuf_t *eb);
 rf_projection_t *rf_projection_open_path(const char *db_path, int32_t partition, int flags,
                                          rf_errbuf_t *eb);
 /* Closes; an uncommitted batch is dropped. NULL is a no-op. */

@@ -12,6 +12,7 @@
 #include <rocksdb/c.h>
 
 #include "rf_project.h"
+#include "rf_store.h"
 
 /* Key prefixes (first byte of every key). */
 #define RF__PK_META      'm' /* 'm' -> meta value (RF__META_LEN) */
@@ -180,10 +181,9 @@ rf__sum_where_t rf__pj_sum_where(const rf__pj_sum_t *s, rf__period_t per);
 #define RF__PROF_FIELD_MAX RF_FACT_VAL_MAX /* fits the length byte */
 #define RF__PROF_TAIL_MAX  (RF__PROF_FIELDS * (1 + RF__PROF_FIELD_MAX))
 
-/* ---- shared RocksDB settings ---------------------------------------------- */
-/* Options for a projection store (writer, read-only and secondary opens use
- * the same table settings). The caller destroys them. */
-rocksdb_options_t *rf__project_db_options(bool create);
+/* ---- where the stores live ------------------------------------------------ */
+/* Every open (writer, read-only, secondary) goes through common/rf_store.h
+ * with RF_STORE_PROJECTION: one profile of options, one cache per env. */
 /* "<data>/project/p-NNNN"; RF_ERR_BAD_INPUT when it does not fit. */
 rf_err_t rf__project_part_path(const char *data_dir, int32_t partition, char *out, size_t cap);
 /* Meta value <-> struct. */
@@ -216,8 +216,8 @@ typedef struct rf__pj_writer {
 } rf__pj_writer_t;
 
 struct rf_projection {
-    rocksdb_t *db;
-    rocksdb_options_t *opts;
+    rf_store_t *store; /* owns db and its options */
+    rocksdb_t *db;     /* the store's, valid while it is open */
     rocksdb_writeoptions_t *wopts;
     rocksdb_readoptions_t *ropts;
     rocksdb_writebatch_t *wb; /* the batch being built */

@@ -1,12 +1,10 @@
 /* rf_project_keys.c: the projection's encodings: UTC periods (day, ISO week,
  * month), the leaderboard order key, metric names, meta value, RocksDB options. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rf_project_int.h"
-#include "rf_rocksdb.h"
 
 /* Periods are computed for years 0..9999 only; event times outside are
  * clamped (the fold accepts any int64 time, a board key must stay sortable). */
@@ -338,44 +336,6 @@ rf_err_t rf__project_part_path(const char *data_dir, int32_t partition, char *ou
 {
     int n = snprintf(out, cap, "%s/project/p-%04d", data_dir, (int)partition);
     return n > 0 && (size_t)n < cap ? RF_OK : RF_ERR_BAD_INPUT;
-}
-
-/* One block cache for every store of the process: 16 partitions must not
- * each take their own. */
-static rocksdb_cache_t *shared_cache;
-static pthread_once_t shared_cache_once = PTHREAD_ONCE_INIT;
-static void make_shared_cache(void)
-{
-    shared_cache = rocksdb_cache_create_lru(128u << 20);
-}
-
-rocksdb_options_t *rf__project_db_options(bool create)
-{
-    pthread_once(&shared_cache_once, make_shared_cache);
-    rocksdb_options_t *o = rocksdb_options_create();
-    rocksdb_options_set_create_if_missing(o, create ? 1 : 0);
-    rocksdb_options_set_write_buffer_size(o, 8u << 20); /* x partitions: bounded */
-    rocksdb_options_set_max_open_files(o, -1);          /* required by secondary instances */
-    rocksdb_options_set_compression(o, rocksdb_lz4_compression);
-    /* L0 and L1 are rewritten soon by compaction: compressing them costs the
-     * flush thread CPU for data that lives briefly */
-    int levels[7] = {rocksdb_no_compression,  rocksdb_no_compression,  rocksdb_lz4_compression,
-                     rocksdb_lz4_compression, rocksdb_lz4_compression, rocksdb_lz4_compression,
-                     rocksdb_lz4_compression};
-    rocksdb_options_set_compression_per_level(o, levels, 7);
-    rocksdb_options_set_max_background_jobs(o, 2);
-    rf_rocksdb_info_log(o);
-    /* most cache misses are keys that do not exist yet (a user's first day):
-     * a memtable bloom filter answers those without walking the skiplist */
-    rocksdb_options_set_memtable_prefix_bloom_size_ratio(o, 0.05);
-    rocksdb_options_set_memtable_whole_key_filtering(o, 1);
-    rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
-    rocksdb_block_based_options_set_block_cache(t, shared_cache);
-    rocksdb_block_based_options_set_filter_policy(t, rocksdb_filterpolicy_create_bloom(10));
-    rocksdb_block_based_options_set_cache_index_and_filter_blocks(t, 0);
-    rocksdb_options_set_block_based_table_factory(o, t);
-    rocksdb_block_based_options_destroy(t);
-    return o;
 }
 
 size_t rf__pj_name_program(char out[RF__NAME_MAX], const char *program)

@@ -334,25 +334,26 @@ static size_t sort_dirty(rf__pc_t *c)
 
 /* ---- point operations -------------------------------------------------- */
 
-/* RocksDB counts every key comparison and memtable probe in a thread-local
- * perf context at its default perf level: with a commit's memtable inserts
- * that is ~6% of the projection's CPU, for counters nothing reads. The level
- * is per thread (the worker's appliers are fresh threads), so each thread
- * turns it off before its first RocksDB call. */
-static _Thread_local bool perf_counters_off;
+/* The perf-counter policy (rf_store_perf_off) is per thread, and the
+ * worker's appliers are fresh threads: each turns the counters off before
+ * its first RocksDB call. */
 static inline void no_perf_counters(void)
 {
-    if (perf_counters_off) return;
-    rocksdb_set_perf_level(rocksdb_disable);
-    perf_counters_off = true;
+    rf_store_perf_off();
 }
 
-/* Records a storage failure (sticky: the batch is lost, the owner must close). */
+/* Records a storage failure (sticky: the batch is lost, the owner must
+ * close); err is RocksDB's (or malloc'ed), freed here. */
 static rf_err_t store_fail(rf_projection_t *p, const char *what, char *err)
 {
-    snprintf(p->failmsg, sizeof p->failmsg, "projection p-%04d: %s: %s", (int)p->partition, what,
-             err ? err : "unknown error");
-    free(err);
+    rf_errbuf_t eb;
+    _Static_assert(sizeof p->failmsg == sizeof eb.msg, "the failure message is an error message");
+    if (err)
+        rf_store_err(&eb, err, "projection p-%04d: %s", (int)p->partition, what);
+    else
+        rf_errf(&eb, RF_ERR_STORAGE, "projection p-%04d: %s: unknown error", (int)p->partition,
+                what);
+    memcpy(p->failmsg, eb.msg, sizeof p->failmsg);
     p->failed = RF_ERR_STORAGE;
     return RF_ERR_STORAGE;
 }
@@ -517,11 +518,7 @@ static rf_err_t load_meta(rf_projection_t *p, rf_errbuf_t *eb)
     size_t n = 0;
     const char mk = RF__PK_META;
     char *v = rocksdb_get(p->db, p->ropts, &mk, 1, &n, &err);
-    if (err) {
-        rf_errf(eb, RF_ERR_STORAGE, "cannot read projection meta: %s", err);
-        free(err);
-        return RF_ERR_STORAGE;
-    }
+    if (err) return rf_store_err(eb, err, "cannot read projection meta");
     memset(&p->meta, 0, sizeof p->meta);
     p->meta.partition = p->partition;
     p->meta.next_offset = -1;
@@ -551,9 +548,10 @@ static rf_err_t load_meta(rf_projection_t *p, rf_errbuf_t *eb)
     return RF_OK;
 }
 
-rf_projection_t *rf_projection_open_path(const char *db_path, int32_t partition, int flags,
-                                         rf_errbuf_t *eb)
+rf_projection_t *rf_projection_open_path_env(rf_store_env_t *env, const char *db_path,
+                                             int32_t partition, int flags, rf_errbuf_t *eb)
 {
+    RF_ASSERT(env != NULL && db_path != NULL);
     if (partition < 0 || partition >= RF_PARTITIONS_MAX) {
         rf_errf(eb, RF_ERR_CONFIG, "partition %d out of range", (int)partition);
         return NULL;
@@ -567,19 +565,18 @@ rf_projection_t *rf_projection_open_path(const char *db_path, int32_t partition,
     p->partition = partition;
     pthread_mutex_init(&p->writer.mu, NULL);
     pthread_cond_init(&p->writer.cv, NULL);
-    p->opts = rf__project_db_options(flags & RF_PROJECTION_CREATE);
     p->wopts = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(p->wopts, (flags & RF_PROJECTION_NOSYNC) ? 0 : 1);
     p->ropts = rocksdb_readoptions_create();
     p->wb = rocksdb_writebatch_create();
-    char *err = NULL;
-    p->db = rocksdb_open(p->opts, db_path, &err);
-    if (err) {
-        rf_errf(eb, RF_ERR_STORAGE, "cannot open projection '%s': %s", db_path, err);
-        free(err);
+    rf_store_open_conf_t c = {.kind = RF_STORE_PROJECTION,
+                              .mode = RF_STORE_WRITE,
+                              .create = (flags & RF_PROJECTION_CREATE) != 0};
+    if (!(p->store = rf_store_open(env, db_path, &c, eb))) {
         rf_projection_close(p);
         return NULL;
     }
+    p->db = rf_store_db(p->store);
     if (load_meta(p, eb) != RF_OK) {
         rf_projection_close(p);
         return NULL;
@@ -587,8 +584,14 @@ rf_projection_t *rf_projection_open_path(const char *db_path, int32_t partition,
     return p;
 }
 
-rf_projection_t *rf_projection_open(const char *data_dir, int32_t partition, int flags,
-                                    rf_errbuf_t *eb)
+rf_projection_t *rf_projection_open_path(const char *db_path, int32_t partition, int flags,
+                                         rf_errbuf_t *eb)
+{
+    return rf_projection_open_path_env(rf_store_env_default(), db_path, partition, flags, eb);
+}
+
+rf_projection_t *rf_projection_open_env(rf_store_env_t *env, const char *data_dir,
+                                        int32_t partition, int flags, rf_errbuf_t *eb)
 {
     char path[4096], dir[4096];
     if (rf__project_part_path(data_dir, partition, path, sizeof path) != RF_OK) {
@@ -606,18 +609,23 @@ rf_projection_t *rf_projection_open(const char *data_dir, int32_t partition, int
             return NULL;
         }
     }
-    return rf_projection_open_path(path, partition, flags, eb);
+    return rf_projection_open_path_env(env, path, partition, flags, eb);
+}
+
+rf_projection_t *rf_projection_open(const char *data_dir, int32_t partition, int flags,
+                                    rf_errbuf_t *eb)
+{
+    return rf_projection_open_env(rf_store_env_default(), data_dir, partition, flags, eb);
 }
 
 void rf_projection_close(rf_projection_t *p)
 {
     if (!p) return;
     writer_stop(p); /* a batch in flight lands (or fails) before the store closes */
-    if (p->db) rocksdb_close(p->db);
+    rf_store_close(p->store);
     if (p->wb) rocksdb_writebatch_destroy(p->wb);
     if (p->ropts) rocksdb_readoptions_destroy(p->ropts);
     if (p->wopts) rocksdb_writeoptions_destroy(p->wopts);
-    if (p->opts) rocksdb_options_destroy(p->opts);
     pc_free(p->cache);
     pthread_cond_destroy(&p->writer.cv);
     pthread_mutex_destroy(&p->writer.mu);
@@ -836,9 +844,5 @@ rf_err_t rf_projection_checkpoint_fn(void *projection, const char *dir, rf_errbu
         rocksdb_checkpoint_create(cp, dir, 0, &err);
         rocksdb_checkpoint_object_destroy(cp);
     }
-    if (!err) return RF_OK;
-    rf_errf(eb, RF_ERR_STORAGE, "cannot checkpoint projection into '%s': %s", dir, err);
-    rocksdb_free(err);
-    return RF_ERR_STORAGE;
+    return err ? rf_store_err(eb, err, "cannot checkpoint projection into '%s'", dir) : RF_OK;
 }
-

@@ -13,6 +13,7 @@
 #include "rf_codec.h"
 #include "rf_project_int.h"
 #include "rf_project_worker.h"
+#include "rf_store.h"
 
 typedef struct wpart {
     rf_projection_t *proj; /* open while assigned */
@@ -60,6 +61,8 @@ struct rf_project_worker {
     applier_t appliers[RF_PROJECT_THREADS_MAX];
     cycle_t *cy;
     wpart_t parts[RF_PARTITIONS_MAX];
+    /* the stores' block cache; outlives parts[] */
+    rf_store_env_t *store_env;
     int stop; /* atomic */
     bool ever_assigned;
     rf_err_t fatal; /* an error raised inside a callback */
@@ -123,7 +126,7 @@ static void on_assign(rf_project_worker_t *w, rd_kafka_topic_partition_list_t *p
         }
         wpart_t *wp = &w->parts[p];
         int flags = RF_PROJECTION_CREATE | (w->opts.nosync ? RF_PROJECTION_NOSYNC : 0);
-        if (!wp->proj) wp->proj = rf_projection_open(w->data_dir, p, flags, &eb);
+        if (!wp->proj) wp->proj = rf_projection_open_env(w->store_env, w->data_dir, p, flags, &eb);
         if (!wp->proj) {
             set_fatal(w, RF_ERR_STORAGE, eb.msg);
             return;
@@ -227,6 +230,11 @@ rf_project_worker_t *rf_project_worker_new(const rf_project_opts_t *opts, rf_err
         rf_errf(eb, RF_ERR_NOMEM, "out of memory");
         return NULL;
     }
+    if (!(w->store_env = rf_store_env_new(NULL, eb))) {
+        free(w->cy);
+        free(w);
+        return NULL;
+    }
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     w->nthreads = opts->threads ? opts->threads : (int)(cpus < 1 ? 1 : cpus);
     if (w->nthreads > RF_PROJECT_THREADS_MAX) w->nthreads = RF_PROJECT_THREADS_MAX;
@@ -265,6 +273,7 @@ void rf_project_worker_destroy(rf_project_worker_t *w)
     if (w->rk) rd_kafka_destroy(w->rk);
     for (int i = 0; i < RF_PARTITIONS_MAX; i++)
         rf_projection_close(w->parts[i].proj);
+    rf_store_env_free(w->store_env); /* after its stores */
     for (int i = 0; i < RF_PROJECT_THREADS_MAX; i++) {
         rf_codec_destroy(w->appliers[i].codec);
         free(w->appliers[i].rec);

@@ -15,8 +15,8 @@
 #define QKEY_MAX      512
 
 typedef struct qpart {
-    rocksdb_t *db;
-    rocksdb_options_t *opts;
+    rf_store_t *store; /* read-only or secondary (common/rf_store.h) */
+    rocksdb_t *db;     /* the store's */
     int32_t partition;
     char secondary[256]; /* FOLLOW: scratch dir of the secondary instance */
 } qpart_t;
@@ -60,15 +60,14 @@ static void rm_scratch(const char *dir)
 static void qpart_close(qpart_t *qp)
 {
     if (!qp) return;
-    if (qp->db) rocksdb_close(qp->db);
-    if (qp->opts) rocksdb_options_destroy(qp->opts);
+    rf_store_close(qp->store);
     if (qp->secondary[0]) rm_scratch(qp->secondary);
     free(qp);
 }
 
 static qpart_t *qpart_open(rf_query_t *q, int32_t partition, rf_errbuf_t *eb)
 {
-    char path[4200], *err = NULL;
+    char path[4200];
     qpart_t *qp = calloc(1, sizeof *qp);
     if (!qp || rf__project_part_path(q->data_dir, partition, path, sizeof path) != RF_OK) {
         free(qp);
@@ -76,7 +75,7 @@ static qpart_t *qpart_open(rf_query_t *q, int32_t partition, rf_errbuf_t *eb)
         return NULL;
     }
     qp->partition = partition;
-    qp->opts = rf__project_db_options(false);
+    rf_store_open_conf_t c = {.kind = RF_STORE_PROJECTION, .mode = RF_STORE_READONLY};
     if (q->flags & RF_QUERY_FOLLOW) {
         const char *tmp = getenv("TMPDIR");
         snprintf(qp->secondary, sizeof qp->secondary, "%s/refold-secondary-XXXXXX",
@@ -87,17 +86,14 @@ static qpart_t *qpart_open(rf_query_t *q, int32_t partition, rf_errbuf_t *eb)
             qpart_close(qp);
             return NULL;
         }
-        qp->db = rocksdb_open_as_secondary(qp->opts, path, qp->secondary, &err);
-    } else {
-        qp->db = rocksdb_open_for_read_only(qp->opts, path, 0, &err);
+        c.mode = RF_STORE_SECONDARY;
+        c.secondary_dir = qp->secondary;
     }
-    if (err) {
-        rf_errf(eb, RF_ERR_STORAGE, "cannot open projection '%s': %s", path, err);
-        free(err);
-        qp->db = NULL;
+    if (!(qp->store = rf_store_open(rf_store_env_default(), path, &c, eb))) {
         qpart_close(qp);
         return NULL;
     }
+    qp->db = rf_store_db(qp->store);
     return qp;
 }
 
@@ -177,10 +173,7 @@ rf_err_t rf_query_refresh(rf_query_t *q, rf_errbuf_t *eb)
         char *e = NULL;
         if (!qp) continue;
         rocksdb_try_catch_up_with_primary(qp->db, &e);
-        if (e) {
-            err = rf_errf(eb, RF_ERR_STORAGE, "partition %d: catch up: %s", i, e);
-            free(e);
-        }
+        if (e) err = rf_store_err(eb, e, "partition %d: catch up", i);
     }
     if (err == RF_OK) err = scan_parts(q, eb);
     pthread_mutex_unlock(&q->refresh_mu);
@@ -194,11 +187,7 @@ static rf_err_t qget(rf_query_t *q, qpart_t *qp, const uint8_t *k, size_t kl, ui
 {
     char *err = NULL;
     rocksdb_pinnableslice_t *ps = rocksdb_get_pinned(qp->db, q->ropts, (const char *)k, kl, &err);
-    if (err) {
-        rf_errf(eb, RF_ERR_STORAGE, "partition %d: read: %s", (int)qp->partition, err);
-        free(err);
-        return RF_ERR_STORAGE;
-    }
+    if (err) return rf_store_err(eb, err, "partition %d: read", (int)qp->partition);
     if (!ps) return RF_ERR_NOT_FOUND;
     size_t n;
     const char *v = rocksdb_pinnableslice_value(ps, &n);
@@ -230,12 +219,7 @@ static rf_err_t qscan(rf_query_t *q, qpart_t *qp, const uint8_t *prefix, size_t 
     char *err = NULL;
     rocksdb_iter_get_error(it, &err);
     rocksdb_iter_destroy(it);
-    if (err) {
-        rf_errf(eb, RF_ERR_STORAGE, "partition %d: scan: %s", (int)qp->partition, err);
-        free(err);
-        return RF_ERR_STORAGE;
-    }
-    return RF_OK;
+    return err ? rf_store_err(eb, err, "partition %d: scan", (int)qp->partition) : RF_OK;
 }
 
 static rf_err_t read_meta(rf_query_t *q, qpart_t *qp, rf_projection_meta_t *m, rf_errbuf_t *eb)
@@ -612,12 +596,7 @@ static rf_err_t count_before(rf_query_t *q, qpart_t *qp, const uint8_t board[RF_
     char *err = NULL;
     rocksdb_iter_get_error(it, &err);
     rocksdb_iter_destroy(it);
-    if (err) {
-        rf_errf(eb, RF_ERR_STORAGE, "rank scan: %s", err);
-        free(err);
-        return RF_ERR_STORAGE;
-    }
-    return RF_OK;
+    return err ? rf_store_err(eb, err, "rank scan") : RF_OK;
 }
 
 /* A user's entry (be64 score, be64 reached) on board: in the user's series
