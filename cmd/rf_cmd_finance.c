@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "rf_cmd_opt.h"
+#include "rf_time.h"
 #include "rf_commands.h"
 #include "rf_finance.h"
 
@@ -67,8 +68,8 @@ static void json_print(json_t *o)
 
 static json_t *movement_json(const rf_movement_t *m)
 {
-    char when[RF_FINANCE_TIME_BUF];
-    rf_finance_time_format(m->occurred_at_ms, when);
+    char when[RF_TIME_BUF];
+    rf_time_format(m->occurred_at_ms, when);
     return json_pack("{s:s,s:s,s:i,s:I,s:s,s:s,s:s,s:I,s:s,s:s}", "occurred_at", when, "program",
                      m->program, "partition", (int)m->partition, "seq", (json_int_t)m->seq, "kind",
                      m->kind, "bucket", rf_bucket_name((rf_bucket_t)m->bucket), "asset", m->asset,
@@ -79,9 +80,9 @@ static json_t *movement_json(const rf_movement_t *m)
 static void statement_print(const rf_statement_t *s, const char *user, const char *program,
                             int64_t from, int64_t to, int json)
 {
-    char f[RF_FINANCE_TIME_BUF], t[RF_FINANCE_TIME_BUF];
-    rf_finance_time_format(from, f);
-    rf_finance_time_format(to, t);
+    char f[RF_TIME_BUF], t[RF_TIME_BUF];
+    rf_time_format(from, f);
+    rf_time_format(to, t);
     if (json) {
         json_t *mv = json_array();
         for (size_t i = 0; i < s->nmovements; i++)
@@ -97,8 +98,8 @@ static void statement_print(const rf_statement_t *s, const char *user, const cha
     printf("\nmovements (%zu)\n", s->nmovements);
     for (size_t i = 0; i < s->nmovements; i++) {
         const rf_movement_t *m = &s->movements[i];
-        char when[RF_FINANCE_TIME_BUF];
-        rf_finance_time_format(m->occurred_at_ms, when);
+        char when[RF_TIME_BUF];
+        rf_time_format(m->occurred_at_ms, when);
         printf("  %s %-16s p%d#%-8llu %-16s %-10s %-6s %12lld  event %s  %s\n", when, m->program,
                (int)m->partition, (unsigned long long)m->seq, m->kind,
                rf_bucket_name((rf_bucket_t)m->bucket), m->asset, (long long)m->amount_minor,
@@ -179,8 +180,8 @@ int rf_cmd_balance_at(int argc, char **argv)
     rf_errbuf_t eb = {{0}};
     rf_err_t err = rf_finance_balance_at(data, user, program, ms, &a, &n, &eb);
     if (err) return fail("balance-at", &eb, err);
-    char when[RF_FINANCE_TIME_BUF];
-    rf_finance_time_format(ms, when);
+    char when[RF_TIME_BUF];
+    rf_time_format(ms, when);
     if (json) {
         json_print(json_pack("{s:s,s:s?,s:s,s:o}", "user", user, "program", program, "as_of", when,
                              "balances", accts_json(a, n)));

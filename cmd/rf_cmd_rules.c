@@ -11,6 +11,7 @@
 #include "rf_ledger.h"
 #include "rf_opt.h"
 #include "rf_rules.h"
+#include "rf_time.h"
 
 /* ---- refold code ---- */
 
@@ -118,16 +119,12 @@ static int fact_is(const rf_record_t *rec, const char *key, const char *value)
     return v && strcmp(v, value) == 0;
 }
 
-static void fmt_time(int64_t ms, char out[32])
+static void fmt_time(int64_t ms, char out[RF_TIME_BUF])
 {
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    if (ms < 0 || !gmtime_r(&s, &tm)) {
-        snprintf(out, 32, "%lld", (long long)ms);
-        return;
-    }
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
+    if (ms < 0)
+        snprintf(out, RF_TIME_BUF, "%lld", (long long)ms);
+    else
+        rf_time_format(ms, out);
 }
 
 static int names_user(const rf_record_t *rec, const char *user)
@@ -172,7 +169,7 @@ static void explain_signup(const rf_record_t *rec, const char *user, char *o, si
 
 static void explain_reward(const rf_record_t *rec, char *o, size_t cap)
 {
-    char until[32];
+    char until[RF_TIME_BUF];
     fmt_time(fact_i64(rec, RF_FACT_HOLD_UNTIL), until);
     const char *review = fact_is(rec, RF_FACT_REVIEW, "held") ? " (held: referral in review)" : "";
     const char *capf = fact(rec, RF_FACT_CAP);
@@ -283,7 +280,7 @@ static void tally(explain_t *x, const rf_record_t *rec)
 
 static json_t *record_json(const rf_record_t *rec, const char *text)
 {
-    char when[32];
+    char when[RF_TIME_BUF];
     fmt_time(rec->occurred_at_ms, when);
     json_t *facts = json_object(), *posts = json_array();
     for (uint32_t i = 0; i < rec->nfacts; i++)
@@ -303,7 +300,7 @@ static int explain_cb(const rf_record_t *rec, void *opaque)
 {
     explain_t *x = opaque;
     if (strcmp(rec->program_id, x->program) != 0 || !names_user(rec, x->user)) return 0;
-    char text[1024], when[32];
+    char text[1024], when[RF_TIME_BUF];
     explain_text(rec, x->user, text, sizeof text);
     tally(x, rec);
     x->matched++;

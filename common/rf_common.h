@@ -114,10 +114,6 @@ int64_t rf_wall_ms(void);
  * between the check and pause() is lost the same way. */
 void rf_wait_stop(const volatile sig_atomic_t *flag);
 
-/* Calendar arithmetic in UTC without libc time zones: days since
- * 1970-01-01 of a proleptic Gregorian date (m 1..12, d 1..31), and back. */
-int64_t rf_days_from_civil(int64_t y, int m, int d);
-void rf_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
 
 /* Bounded string copy: copies at most cap-1 bytes and NUL-terminates. Returns
  * RF_ERR_BAD_INPUT if src did not fit (dst still holds the truncated copy). */

@@ -95,18 +95,6 @@ bad:
                    s);
 }
 
-void rf_finance_time_format(int64_t ms, char out[RF_FINANCE_TIME_BUF])
-{
-    int64_t days = ms / 86400000, rem = ms % 86400000;
-    if (rem < 0) rem += 86400000, days--;
-    int64_t y;
-    int m, d;
-    rf_civil_from_days(days, &y, &m, &d);
-    snprintf(out, RF_FINANCE_TIME_BUF, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
-             (int)(rem / 3600000), (int)(rem / 60000 % 60), (int)(rem / 1000 % 60),
-             (int)(rem % 1000));
-}
-
 /* ---- account map: open addressing over an array that doubles ---- */
 
 struct rf_acct_map {

@@ -27,6 +27,7 @@
 #include <stdio.h>
 
 #include "rf_common.h"
+#include "rf_time.h"
 #include "rf_event.h"
 #include "rf_ledger.h"
 #include "rf_limits.h"
@@ -37,9 +38,6 @@
  * ".sss" fraction; "Z", "+00:00" or "-00:00"; other offsets are applied) or
  * an integer of Unix milliseconds. RF_ERR_BAD_INPUT with a message. */
 rf_err_t rf_finance_time_parse(const char *s, int64_t *ms, rf_errbuf_t *eb);
-/* "2026-01-31T12:00:00.000Z" (out holds RF_FINANCE_TIME_BUF bytes). */
-#define RF_FINANCE_TIME_BUF 32
-void rf_finance_time_format(int64_t ms, char out[RF_FINANCE_TIME_BUF]);
 
 /* ---- account map ------------------------------------------------------------
  * A bounded hash map from (program, owner, asset) to amounts per bucket, used

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "rf_finance.h"
+#include "rf_time.h"
 #include "rf_hex.h"
 
 /* A row is built in a fixed buffer: every field is bounded (RF_FACTS_MAX
@@ -159,10 +160,10 @@ static int exp_record(const rf_record_t *rec, void *opaque)
 {
     exp_st_t *st = opaque;
     if (rec->occurred_at_ms < st->from_ms || rec->occurred_at_ms >= st->to_ms) return 0;
-    char hash[65], prev[65], when[RF_FINANCE_TIME_BUF];
+    char hash[65], prev[65], when[RF_TIME_BUF];
     rf_hex(rec->hash, 32, hash);
     rf_hex(rec->prev_hash, 32, prev);
-    rf_finance_time_format(rec->occurred_at_ms, when);
+    rf_time_format(rec->occurred_at_ms, when);
     st->facts->n = 0;
     put_facts(st->facts, rec);
     uint32_t nrows = rec->npostings ? rec->npostings : 1;

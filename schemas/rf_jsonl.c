@@ -12,7 +12,6 @@
 #include "rf_event.h"
 
 /* Latest time the text form can show (9999-12-31T23:59:59.999Z). */
-#define TIME_MS_MAX 253402300799999LL
 
 typedef enum fkind { F_STR, F_LONG, F_INT, F_BOOL, F_RULES } fkind_t;
 
@@ -103,106 +102,6 @@ const char *rf_jsonl_type_name(rf_event_type_t t)
     return types[t].snake;
 }
 
-/* ---- time ---- */
-
-/* Dates use rf_days_from_civil / rf_civil_from_days (common/): exact
- * integer arithmetic, no locale or TZ. */
-
-/* Writes v as exactly n decimal digits (zero-padded). */
-static char *put_digits(char *p, int64_t v, int n)
-{
-    for (int i = n - 1; i >= 0; i--, v /= 10)
-        p[i] = (char)('0' + v % 10);
-    return p + n;
-}
-
-void rf_time_format(int64_t ms, char out[RF_TIME_STR_MAX])
-{
-    RF_ASSERT(ms >= 0 && ms <= TIME_MS_MAX);
-    int64_t days = ms / 86400000, rem = ms % 86400000, y;
-    int m, d;
-    rf_civil_from_days(days, &y, &m, &d);
-    RF_ASSERT(y >= 1970 && y <= 9999);
-    char *p = put_digits(out, y, 4);
-    *p++ = '-';
-    p = put_digits(p, m, 2);
-    *p++ = '-';
-    p = put_digits(p, d, 2);
-    *p++ = 'T';
-    p = put_digits(p, rem / 3600000, 2);
-    *p++ = ':';
-    p = put_digits(p, rem / 60000 % 60, 2);
-    *p++ = ':';
-    p = put_digits(p, rem / 1000 % 60, 2);
-    *p++ = '.';
-    p = put_digits(p, rem % 1000, 3);
-    *p++ = 'Z';
-    *p = '\0';
-    RF_ASSERT(p - out == RF_TIME_STR_MAX - 1);
-}
-
-/* Reads exactly n digits at *s; -1 when they are not all digits. */
-static int digits(const char **s, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++, (*s)++) {
-        if (**s < '0' || **s > '9') return -1;
-        v = v * 10 + (**s - '0');
-    }
-    return v;
-}
-
-static int days_in_month(int64_t y, int m)
-{
-    static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : dm[m - 1];
-}
-
-/* Fraction (any number of digits, kept to ms) and zone: Z or +hh:mm. */
-static bool parse_tail(const char *s, int *frac_ms, int *offset_min)
-{
-    *frac_ms = 0;
-    if (*s == '.') {
-        s++;
-        int n = 0;
-        for (; *s >= '0' && *s <= '9' && n < 9; s++, n++)
-            if (n < 3) *frac_ms = *frac_ms * 10 + (*s - '0');
-        if (n == 0) return false;
-        for (; n < 3; n++)
-            *frac_ms *= 10;
-    }
-    if ((*s == 'Z' || *s == 'z') && s[1] == '\0') {
-        *offset_min = 0;
-        return true;
-    }
-    if (*s != '+' && *s != '-') return false;
-    int sign = *s++ == '-' ? -1 : 1, oh = digits(&s, 2);
-    if (oh < 0 || *s++ != ':') return false;
-    int om = digits(&s, 2);
-    if (om < 0 || oh > 23 || om > 59 || *s != '\0') return false;
-    *offset_min = sign * (oh * 60 + om);
-    return true;
-}
-
-rf_err_t rf_time_parse(const char *s, int64_t *ms, rf_errbuf_t *eb)
-{
-    RF_ASSERT(s && ms);
-    const char *p = s;
-    int y = digits(&p, 4), mo = -1, d = -1, h = -1, mi = -1, sec = -1, frac, off;
-    if (y >= 0 && *p++ == '-' && (mo = digits(&p, 2)) >= 0 && *p++ == '-' &&
-        (d = digits(&p, 2)) >= 0 && (*p == 'T' || *p == 't' || *p == ' ') && p++ &&
-        (h = digits(&p, 2)) >= 0 && *p++ == ':' && (mi = digits(&p, 2)) >= 0 && *p++ == ':' &&
-        (sec = digits(&p, 2)) >= 0 && parse_tail(p, &frac, &off) && y >= 1970 && mo >= 1 &&
-        mo <= 12 && d >= 1 && d <= days_in_month(y, mo) && h <= 23 && mi <= 59 && sec <= 59) {
-        int64_t t = rf_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off * 60;
-        *ms = t * 1000 + frac;
-        if (*ms >= 0 && *ms <= TIME_MS_MAX) return RF_OK;
-    }
-    return rf_errf(eb, RF_ERR_BAD_INPUT,
-                   "'%.40s' is not an RFC 3339 time such as 2026-01-01T00:00:00Z", s);
-}
-
 /* ---- parsing ---- */
 
 static const field_t *find_field(const field_t *fields, const char *name)
@@ -291,10 +190,10 @@ static rf_err_t set_occurred_at(rf_event_t *ev, json_t *v, const char *tname, rf
 {
     if (json_is_integer(v)) {
         json_int_t ms = json_integer_value(v);
-        if (ms < 0 || ms > TIME_MS_MAX)
+        if (ms < 0 || ms > RF_TIME_MS_MAX)
             return rf_errf(eb, RF_ERR_BAD_INPUT,
                            "%s: field 'occurred_at' must be Unix milliseconds in 0..%lld", tname,
-                           (long long)TIME_MS_MAX);
+                           (long long)RF_TIME_MS_MAX);
         ev->occurred_at_ms = ms;
         return RF_OK;
     }
@@ -571,8 +470,8 @@ rf_err_t rf_jsonl_format(const rf_event_t *ev, char *buf, size_t cap, size_t *le
     put_key(&o, "program_id");
     put_quoted(&o, ev->program_id);
     put_key(&o, "occurred_at");
-    if (ev->occurred_at_ms >= 0 && ev->occurred_at_ms <= TIME_MS_MAX) {
-        char ts[RF_TIME_STR_MAX];
+    if (ev->occurred_at_ms >= 0 && ev->occurred_at_ms <= RF_TIME_MS_MAX) {
+        char ts[RF_TIME_BUF];
         rf_time_format(ev->occurred_at_ms, ts);
         put_quoted(&o, ts);
     } else {

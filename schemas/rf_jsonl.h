@@ -20,6 +20,7 @@
 #include <stdio.h>
 
 #include "rf_event.h"
+#include "rf_time.h"
 #include "rf_limits.h"
 
 /* Parses one JSON object (len bytes; trailing blanks and newline allowed)
@@ -54,12 +55,6 @@ void rf_jsonl_reader_init(rf_jsonl_reader_t *r, FILE *f);
  * error. */
 rf_err_t rf_jsonl_read(rf_jsonl_reader_t *r, rf_event_t *ev, rf_errbuf_t *eb);
 
-/* Event time helpers: RFC 3339 ("2026-01-01T00:00:00Z", fraction and
- * +hh:mm offset optional) to Unix milliseconds and back ("...T00:00:00.000Z",
- * out holds 25 bytes). Years 1970..9999. */
-#define RF_TIME_STR_MAX 25
-rf_err_t rf_time_parse(const char *s, int64_t *ms, rf_errbuf_t *eb);
-void rf_time_format(int64_t ms, char out[RF_TIME_STR_MAX]);
 
 /* The snake_case name of an event type ("purchase", "code_issued"). */
 const char *rf_jsonl_type_name(rf_event_type_t t);

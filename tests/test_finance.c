@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "rf_codec.h"
+#include "rf_time.h"
 #include "rf_finance.h"
 #include "rf_ledger.h"
 #include "rf_project.h"
@@ -182,10 +183,10 @@ static void test_time(void **state)
     assert_int_equal(rf_finance_time_parse("2026-02-29", &ms, &eb), RF_ERR_BAD_INPUT);
     assert_int_equal(rf_finance_time_parse("2026-01-01T00:00:00", &ms, &eb), RF_ERR_BAD_INPUT);
     assert_int_equal(rf_finance_time_parse("yesterday", &ms, &eb), RF_ERR_BAD_INPUT);
-    char out[RF_FINANCE_TIME_BUF];
-    rf_finance_time_format(T0 + 2 * DAY_MS + 3723004, out);
+    char out[RF_TIME_BUF];
+    rf_time_format(T0 + 2 * DAY_MS + 3723004, out);
     assert_string_equal(out, "2026-01-03T01:02:03.004Z");
-    rf_finance_time_format(0, out);
+    rf_time_format(0, out);
     assert_string_equal(out, "1970-01-01T00:00:00.000Z");
 }
 

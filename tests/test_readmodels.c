@@ -79,7 +79,7 @@ static void test_periods(void **state)
                  {2016, 1, 3, 201553},   {2023, 1, 1, 202252},   {2023, 1, 2, 202301}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int64_t ms =
-            rf__pj_days_from_civil(cases[i].y, (unsigned)cases[i].m, (unsigned)cases[i].d) *
+            rf_days_from_civil(cases[i].y, cases[i].m, cases[i].d) *
                 DAY_MS +
             43200000;
         assert_int_equal(rf__pj_period_of(RF__P_WEEK, ms).value, cases[i].week);
@@ -579,7 +579,7 @@ static void test_stats_periods(void **state)
     static int user[N];
     static int64_t when[N], amt[N];
     srand(99);
-    const int64_t start = rf__pj_days_from_civil(2025, 12, 1) * DAY_MS;
+    const int64_t start = rf_days_from_civil(2025, 12, 1) * DAY_MS;
     for (int i = 0; i < N; i++) {
         user[i] = rand() % USERS;
         when[i] = start + ((int64_t)rand() * 4096 + rand() % 4096) % (70 * DAY_MS);

@@ -13,6 +13,7 @@
 
 #include "rf_project.h"
 #include "rf_store.h"
+#include "rf_time.h"
 
 /* Key prefixes (first byte of every key). */
 #define RF__PK_META      'm' /* 'm' -> meta value (RF__META_LEN) */
@@ -69,11 +70,6 @@ rf_err_t rf__pj_period_parse(const char *s, int64_t now_ms, rf__period_t *out, r
 /* Inverse of parse ("all", "day:2026-01-05", ...). */
 void rf__pj_period_format(rf__period_t p, char out[RF__PERIOD_TEXT_MAX]);
 void rf__pj_period_put(uint8_t *k, rf__period_t p);
-/* Days since 1970-01-01 <-> civil date (proleptic Gregorian). */
-int64_t rf__pj_days_from_civil(int64_t y, unsigned m, unsigned d);
-void rf__pj_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
-/* ISO 8601 week of a day number: year and week (1..53). */
-void rf__pj_iso_week(int64_t days, int64_t *iso_year, unsigned *week);
 
 /* ---- leaderboard order key (SK) ------------------------------------------
  * SK = desc(score) || asc(reached): byte-wise order = higher score first, then

@@ -12,34 +12,6 @@
 #define MS_MIN     0LL
 #define MS_MAX     253402300799999LL /* 9999-12-31T23:59:59.999Z */
 
-/* The calendar arithmetic is common/rf_common.h's (one copy in the tree);
- * these keep the projection's unsigned month/day signature for its callers. */
-int64_t rf__pj_days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    RF_ASSERT(m >= 1 && m <= 12 && d >= 1 && d <= 31);
-    return rf_days_from_civil(y, (int)m, (int)d);
-}
-
-void rf__pj_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    int mi, di;
-    rf_civil_from_days(z, y, &mi, &di);
-    RF_ASSERT(mi >= 1 && mi <= 12 && di >= 1 && di <= 31);
-    *m = (unsigned)mi;
-    *d = (unsigned)di;
-}
-
-void rf__pj_iso_week(int64_t days, int64_t *iso_year, unsigned *week)
-{
-    int64_t wd = ((days + 3) % 7 + 7) % 7; /* Monday = 0; day 0 was a Thursday */
-    int64_t thursday = days - wd + 3;      /* the ISO year is the Thursday's year */
-    unsigned m, d;
-    rf__pj_civil_from_days(thursday, iso_year, &m, &d);
-    int64_t jan1 = rf__pj_days_from_civil(*iso_year, 1, 1);
-    *week = (unsigned)((thursday - jan1) / 7 + 1);
-    RF_ASSERT(*week >= 1 && *week <= 53);
-}
-
 static int64_t day_of_ms(int64_t ms)
 {
     if (ms < MS_MIN) ms = MS_MIN;
@@ -100,20 +72,20 @@ rf__period_t rf__pj_period_of(rf__ptype_t type, int64_t ms)
 {
     rf__period_t p = {(uint8_t)type, 0};
     int64_t days = day_of_ms(ms), y;
-    unsigned m, d;
+    int m, d;
     switch (type) {
     case RF__P_ALL:
         break;
     case RF__P_DAY:
-        rf__pj_civil_from_days(days, &y, &m, &d);
+        rf_civil_from_days(days, &y, &m, &d);
         p.value = (uint32_t)(y * 10000 + m * 100 + d);
         break;
     case RF__P_WEEK:
-        rf__pj_iso_week(days, &y, &m);
+        rf_time_iso_week(days, &y, &m);
         p.value = (uint32_t)(y * 100 + m);
         break;
     case RF__P_MONTH:
-        rf__pj_civil_from_days(days, &y, &m, &d);
+        rf_civil_from_days(days, &y, &m, &d);
         p.value = (uint32_t)(y * 100 + m);
         break;
     default:
@@ -152,10 +124,10 @@ static rf_err_t parse_day(const char *s, rf__period_t *out)
     if (strlen(s) != 10 || s[4] != '-' || s[7] != '-') return RF_ERR_BAD_INPUT;
     long y = parse_digits(s, 4), m = parse_digits(s + 5, 2), d = parse_digits(s + 8, 2);
     if (y < 0 || m < 1 || m > 12 || d < 1 || d > 31) return RF_ERR_BAD_INPUT;
-    int64_t days = rf__pj_days_from_civil(y, (unsigned)m, (unsigned)d), yy;
-    unsigned mm, dd;
-    rf__pj_civil_from_days(days, &yy, &mm, &dd);
-    if (yy != y || mm != (unsigned)m || dd != (unsigned)d) return RF_ERR_BAD_INPUT; /* Feb 30 */
+    int64_t days = rf_days_from_civil(y, (int)m, (int)d), yy;
+    int mm, dd;
+    rf_civil_from_days(days, &yy, &mm, &dd);
+    if (yy != y || mm != m || dd != d) return RF_ERR_BAD_INPUT; /* Feb 30 */
     *out = rf__pj_period_of(RF__P_DAY, days * MS_PER_DAY);
     return RF_OK;
 }
@@ -166,11 +138,11 @@ static rf_err_t parse_week(const char *s, rf__period_t *out)
     long y = parse_digits(s, 4), w = parse_digits(s + 6, 2);
     if (y < 1 || w < 1 || w > 53) return RF_ERR_BAD_INPUT;
     /* Monday of week 1 is the Monday of the week holding January 4th. */
-    int64_t jan4 = rf__pj_days_from_civil(y, 1, 4);
+    int64_t jan4 = rf_days_from_civil(y, 1, 4);
     int64_t monday = jan4 - ((jan4 + 3) % 7 + 7) % 7 + (w - 1) * 7, iy;
-    unsigned iw;
-    rf__pj_iso_week(monday, &iy, &iw);
-    if (iy != y || iw != (unsigned)w) return RF_ERR_BAD_INPUT; /* no week 53 that year */
+    int iw;
+    rf_time_iso_week(monday, &iy, &iw);
+    if (iy != y || iw != w) return RF_ERR_BAD_INPUT; /* no week 53 that year */
     *out = (rf__period_t){RF__P_WEEK, (uint32_t)(y * 100 + w)};
     return RF_OK;
 }

@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "rf_rules_int.h"
+#include "rf_time.h"
 
 static int64_t reward_amount(const rf__reward_rule_t *rule, int64_t order_minor)
 {
@@ -29,11 +29,9 @@ static int64_t reward_amount(const rf__reward_rule_t *rule, int64_t order_minor)
 static uint32_t period_of(uint8_t period, int64_t t_ms)
 {
     if (period == RF__PERIOD_ALL) return 0;
-    time_t s = (time_t)(t_ms >= 0 ? t_ms / 1000 : -((-t_ms + 999) / 1000));
-    struct tm tm;
-    if (!gmtime_r(&s, &tm)) return 0;
-    uint32_t year = (uint32_t)(tm.tm_year + 1900);
-    return period == RF__PERIOD_YEAR ? year : year * 12 + (uint32_t)tm.tm_mon;
+    rf_utc_t u = rf_time_utc(t_ms);
+    uint32_t year = (uint32_t)u.year;
+    return period == RF__PERIOD_YEAR ? year : year * 12 + (uint32_t)(u.month - 1);
 }
 
 typedef struct limits {
