@@ -1,6 +1,8 @@
-/* rf_cmd.h: the subcommands of `refold`. Each folder implements its own
- * commands as `int rf_cmd_<name>(int argc, char **argv)` (argv[0] is the
- * subcommand name; returns the exit status) and registers them in refold.c. */
+/* rf_cmd.h: the subcommands of `refold`. Every command lives in cmd/ (git's
+ * builtin/) as `int rf_cmd_<name>(int argc, char **argv)` (argv[0] is the
+ * subcommand name; returns the exit status), parses its options with
+ * common/rf_opt.h and is listed in rf_commands.def. No library includes this
+ * folder's headers (tests/rooms/ checks). */
 #ifndef RF_CMD_H
 #define RF_CMD_H
 

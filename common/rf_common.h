@@ -1,5 +1,8 @@
 /* rf_common.h: refold's error type, always-on assertions and logging callback.
- * Every module reports failures as rf_err_t; library code never prints. */
+ * Every module reports failures as rf_err_t; library code never prints.
+ * Library refold_common (room common/) owns what every room shares and
+ * nothing of Kafka: this header, rf_limits.h, rf_hex.h, rf_time.h, rf_opt.h
+ * (options), rf_store.h (RocksDB), rf_checkpoint.h (checkpoint requests). */
 #ifndef RF_COMMON_H
 #define RF_COMMON_H
 
@@ -113,7 +116,6 @@ int64_t rf_wall_ms(void);
  * them, and a pause() in the main thread then never returns; a signal
  * between the check and pause() is lost the same way. */
 void rf_wait_stop(const volatile sig_atomic_t *flag);
-
 
 /* Bounded string copy: copies at most cap-1 bytes and NUL-terminates. Returns
  * RF_ERR_BAD_INPUT if src did not fit (dst still holds the truncated copy). */

@@ -3,6 +3,9 @@
  * dedup keys, archived event bytes and the next offset, and read them back.
  *
  * The ledger knows nothing of Kafka: it folds (partition, offset, bytes).
+ * Library refold_ledger (room ledger/) owns the ledgers: storage, fold engine,
+ * rules (rules/), reads, verify and finance; the build keeps librdkafka off
+ * its link line (tests/rooms/).
  * Layout: one RocksDB per partition at <data>/fold/p-NNNN (docs/ledger.md).
  *
  * Lifetime: rf_ledger_open .. rf_ledger_close. Not thread safe: one thread

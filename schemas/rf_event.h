@@ -1,4 +1,7 @@
-/* rf_event.h: the decoded forms of refold's events and ledger records.
+/* rf_event.h: the decoded forms of refold's events and ledger records, and
+ * event ids. Library refold_schemas (room schemas/) owns the wire: the .avsc
+ * files, their ids, the codec (rf_codec.h) and the JSON lines form
+ * (rf_jsonl.h); it knows nothing of Kafka.
  * Plain fixed-size structs the caller owns: decoding never allocates, so the
  * fold can reuse one rf_event_t for every message. */
 #ifndef RF_EVENT_H

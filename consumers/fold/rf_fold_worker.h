@@ -1,4 +1,6 @@
-/* rf_fold_worker.h: the Kafka side of the fold: consume refold.events in a
+/* rf_fold_worker.h: the Kafka side of the fold (library refold_fold, room
+ * consumers/fold/, which also holds replay and the DLQ tools' Kafka side):
+ * consume refold.events in a
  * consumer group, fold every message into its partition's ledger, dead-letter
  * bad input, make each poll cycle durable, and publish committed records to
  * refold.ledger (outbox). docs/fold-worker.md explains the loop and why it is

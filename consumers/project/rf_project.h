@@ -1,5 +1,8 @@
-/* rf_project.h: the projection: read models (balances, leaderboards, funnel
- * analytics, code index) built from refold.ledger, and the worker that feeds them.
+/* rf_project.h: the read models (balances, leaderboards, funnel analytics,
+ * code index) built from refold.ledger. Library refold_readmodels (room
+ * consumers/project/): it owns the projection stores and what each record
+ * changes in them, and never touches Kafka; the worker that feeds them from
+ * refold.ledger is rf_project_worker.h (library refold_project).
  *
  * Two layers:
  *  - rf_projection_t: one partition's read-model store (RocksDB at
@@ -8,8 +11,8 @@
  *    writes every change of the batch, the applied seq and the next Kafka
  *    offset of refold.ledger as ONE synced WriteBatch. Nothing touches Kafka,
  *    so tests and benchmarks apply records directly.
- *  - rf_project_worker_t: the Kafka consumer (group "refold-project") that
- *    reads refold.ledger, applies each partition's records in seq order and
+ *  - rf_project_worker_t (rf_project_worker.h): the Kafka consumer (group
+ *    "refold-project") that reads refold.ledger, applies each partition's records in seq order and
  *    commits one batch per partition per poll cycle.
  *
  * Seq rules (per partition): a record with seq <= applied is a duplicate

@@ -1,4 +1,6 @@
-/* rf_query.h: read-only queries over the projection (<data>/project/p-*):
+/* rf_query.h: read-only queries over the projection (<data>/project/p-*),
+ * library refold_serve (room consumers/serve/, with the HTTP API; never
+ * Kafka):
  * balances, codes, leaderboards (top K, rank), funnel stats and progress.
  * Used by `refold balance|leaderboard|rank|stats`, `refold serve` and tests.
  *

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "rf_rules_int.h"
+#include "rf_hex.h"
 #include "rf_time.h"
 
 static int64_t reward_amount(const rf__reward_rule_t *rule, int64_t order_minor)
@@ -126,10 +127,9 @@ static rf_err_t coupon_code(rf_fold_ctx_t *ctx, const char *prog, const char *ro
         hex[h] = 0;
         memcpy(out, "CPN-", 4);
         for (int i = 0; i < 4; i++) { /* 4 groups of 20 bits -> 4 symbols each */
-            char g[6];
-            memcpy(g, hex + 5 * i, 5);
-            g[5] = 0;
-            unsigned v = (unsigned)strtoul(g, NULL, 16);
+            unsigned v = 0; /* the derived id is lowercase hex: every digit valid */
+            for (int j = 0; j < 5; j++)
+                v = v << 4 | (unsigned)rf_hex_digit(hex[5 * i + j]);
             for (int j = 3; j >= 0; j--, v >>= 5)
                 out[4 + 4 * i + j] = sym[v & 31];
         }
