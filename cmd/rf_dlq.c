@@ -367,21 +367,26 @@ static int dlq_redrive(const dlq_args_t *a)
 
 /* ---- the command ---- */
 
+static const char dlq_desc[] =
+    "Dead letters are the messages of refold.events the fold could not decode or\n"
+    "place (headers refold.reason, refold.error, refold.partition, refold.offset,\n"
+    "refold.event_id). PARTITION:OFFSET address a dead letter in refold.events.dlq.\n"
+    "redrive republishes the chosen ones to refold.events with the program id as key:\n"
+    "the original bytes, or with --fix-from the event of the JSON lines file with the\n"
+    "same event_id (keep the event id: it is what makes a second redrive a duplicate).\n"
+    "See docs/operations.md, \"Dead letters\".";
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: refold dlq list --brokers B [-X k=v]... [--json]\n"
-               "       refold dlq show PARTITION:OFFSET --brokers B [--json]\n"
-               "       refold dlq redrive --brokers B (--partition P --offset O [--offset O2]... | "
-               "--all)\n"
-               "                          [--fix-from FILE.jsonl] [--dry-run] [--json]\n"
-               "       options: [--dlq-topic T] [--events-topic T]\n\n"
-               "Dead letters are the messages of refold.events the fold could not decode or\n"
-               "place (headers refold.reason, refold.error, refold.partition, refold.offset,\n"
-               "refold.event_id). PARTITION:OFFSET address a dead letter in refold.events.dlq.\n"
-               "redrive republishes the chosen ones to refold.events with the program id as key:\n"
-               "the original bytes, or with --fix-from the event of the JSON lines file with the\n"
-               "same event_id (keep the event id: it is what makes a second redrive a duplicate).\n"
-               "See docs/operations.md, \"Dead letters\".\n");
+    fprintf(f,
+            "usage: refold dlq list --brokers B [-X k=v]... [--json]\n"
+            "       refold dlq show PARTITION:OFFSET --brokers B [--json]\n"
+            "       refold dlq redrive --brokers B (--partition P --offset O [--offset O2]... | "
+            "--all)\n"
+            "                          [--fix-from FILE.jsonl] [--dry-run] [--json]\n"
+            "       options: [--dlq-topic T] [--events-topic T]\n\n"
+            "%s\n",
+            dlq_desc);
 }
 
 /* --partition P then --offset O...: each offset is in the last partition given. */
@@ -411,15 +416,6 @@ static rf_err_t opt_offset(const rf_opt_t *opt, const char *arg, rf_errbuf_t *eb
     po->a->pos[po->a->npos++].offset = p.offset;
     return RF_OK;
 }
-
-static const char dlq_desc[] =
-    "Dead letters are the messages of refold.events the fold could not decode or\n"
-    "place (headers refold.reason, refold.error, refold.partition, refold.offset,\n"
-    "refold.event_id). PARTITION:OFFSET address a dead letter in refold.events.dlq.\n"
-    "redrive republishes the chosen ones to refold.events with the program id as key:\n"
-    "the original bytes, or with --fix-from the event of the JSON lines file with the\n"
-    "same event_id (keep the event id: it is what makes a second redrive a duplicate).\n"
-    "See docs/operations.md, \"Dead letters\".";
 
 /* Parses the options of subcommand sub (argv[0]); returns the number of
  * positional arguments (in argv[1..]), or -1 - the exit status. */

@@ -168,6 +168,20 @@ static rf_board_sel_t board_sel(const qopts_t *o)
                             .asset = o->asset};
 }
 
+/* The leaderboard (top K) or one user's rank on it, printed or as JSON. */
+static int board_report(const qcmd_t *cmd, qopts_t *o, bool rank)
+{
+    rf_query_t *q = open_or_complain(cmd, o);
+    if (!q) return 1;
+    rf_errbuf_t eb = {{0}};
+    rf_board_sel_t sel = board_sel(o);
+    json_t *j = rank ? rf_query_rank_json(q, &sel, o->user, NULL, &eb)
+                     : rf_query_top_json(q, &sel, o->top, NULL, &eb);
+    int rc = finish(cmd, o, j, &eb, rank ? rank_table : top_table);
+    rf_query_close(q);
+    return rc;
+}
+
 int rf_cmd_leaderboard(int argc, char **argv)
 {
     static const qcmd_t cmd = {"leaderboard"};
@@ -193,15 +207,7 @@ int rf_cmd_leaderboard(int argc, char **argv)
                                0,
                                {NULL}};
     int rc = rf_opt_parse(&ocmd, argc, argv);
-    if (rc < 0) return rf_opt_status(rc);
-    rf_query_t *q = open_or_complain(&cmd, &o);
-    if (!q) return 1;
-    rf_errbuf_t eb = {{0}};
-    rf_board_sel_t sel = board_sel(&o);
-    json_t *j = rf_query_top_json(q, &sel, o.top, NULL, &eb);
-    rc = finish(&cmd, &o, j, &eb, top_table);
-    rf_query_close(q);
-    return rc;
+    return rc < 0 ? rf_opt_status(rc) : board_report(&cmd, &o, false);
 }
 
 int rf_cmd_rank(int argc, char **argv)
@@ -221,15 +227,7 @@ int rf_cmd_rank(int argc, char **argv)
                                0,
                                {NULL}};
     int rc = rf_opt_parse(&ocmd, argc, argv);
-    if (rc < 0) return rf_opt_status(rc);
-    rf_query_t *q = open_or_complain(&cmd, &o);
-    if (!q) return 1;
-    rf_errbuf_t eb = {{0}};
-    rf_board_sel_t sel = board_sel(&o);
-    json_t *j = rf_query_rank_json(q, &sel, o.user, NULL, &eb);
-    rc = finish(&cmd, &o, j, &eb, rank_table);
-    rf_query_close(q);
-    return rc;
+    return rc < 0 ? rf_opt_status(rc) : board_report(&cmd, &o, true);
 }
 
 /* ---- stats ---- */
