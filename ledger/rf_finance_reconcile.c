@@ -83,10 +83,11 @@ typedef struct arch_st {
     int64_t expect;
 } arch_st_t;
 
-static int arch_offset(int64_t offset, const uint8_t *bytes, size_t len, void *opaque)
+static int arch_offset(int64_t offset, int64_t clock_ms, const uint8_t *bytes, size_t len,
+                       void *opaque)
 {
     arch_st_t *st = opaque;
-    (void)bytes, (void)len;
+    (void)clock_ms, (void)bytes, (void)len;
     if (st->row->archived == 0)
         st->row->first_offset = offset;
     else if (offset != st->expect && st->row->first_gap < 0)

@@ -81,6 +81,13 @@ void rf__fold_drop_queued(rf_fold_worker_t *w)
     }
 }
 
+int64_t rf_fold_message_clock(const struct rd_kafka_message_s *m)
+{
+    rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+    int64_t ts = rd_kafka_message_timestamp(m, &type);
+    return type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && ts >= 0 ? ts : -1;
+}
+
 /* ---- pool jobs (one partition, any thread: report through p->job_*) ----- */
 
 static void fold_job(rf_fold_worker_t *w, rf_fold_part_t *p)
@@ -91,8 +98,8 @@ static void fold_job(rf_fold_worker_t *w, rf_fold_part_t *p)
     for (int32_t i = p->q_head; i >= 0; i = w->next[i]) {
         const rd_kafka_message_t *m = w->msgs[i];
         rf_errbuf_t eb = {{0}};
-        rf_err_t err = rf_ledger_fold(p->ledger, m->offset, m->payload ? m->payload : empty, m->len,
-                                      &w->res[i], &eb);
+        rf_err_t err = rf_ledger_fold(p->ledger, m->offset, rf_fold_message_clock(m),
+                                      m->payload ? m->payload : empty, m->len, &w->res[i], &eb);
         if (err != RF_OK) {
             p->job_err = rf_errf(&p->job_eb, err, "partition %d offset %" PRId64 ": %s",
                                  p->partition, m->offset, eb.msg);

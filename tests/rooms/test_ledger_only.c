@@ -100,7 +100,7 @@ static void fold_all(const char *dir, const msg_t *m, int n, rf_ledger_head_t *h
     assert_non_null(l);
     for (int i = 0; i < n; i++) {
         rf_fold_result_t res;
-        assert_int_equal(rf_ledger_fold(l, i, m[i].bytes, m[i].len, &res, &eb), RF_OK);
+        assert_int_equal(rf_ledger_fold(l, i, RF_LEDGER_CLOCK_NONE, m[i].bytes, m[i].len, &res, &eb), RF_OK);
         counts[res.outcome]++;
     }
     assert_int_equal(rf_ledger_commit(l, &eb), RF_OK);
