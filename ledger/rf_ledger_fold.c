@@ -67,11 +67,13 @@ static rf_err_t reject_future(rf_fold_ctx_t *ctx, const rf_event_t *ev, int64_t 
     char claimed[RF_TIME_BUF], broker[RF_TIME_BUF], reason[2 * RF_TIME_BUF + 96];
     rf_time_format(ev->occurred_at_ms, claimed);
     rf_time_format(clock_ms < 0 ? 0 : clock_ms, broker);
-    snprintf(reason, sizeof reason, "occurred_at %s is more than %lld s ahead of the broker time %s",
-             claimed, (long long)(RF_LEDGER_CLOCK_SKEW_MS / 1000), broker);
+    snprintf(reason, sizeof reason,
+             "occurred_at %s is more than %lld s ahead of the broker time %s", claimed,
+             (long long)(RF_LEDGER_CLOCK_SKEW_MS / 1000), broker);
     rf_record_t *rec = rf_fold_record_begin(ctx, RF_KIND_REJECTED);
     rec->occurred_at_ms = bound;
     if (ev->user[0]) rf_record_fact(rec, RF_FACT_USER, ev->user);
+    if (ev->referrer[0]) rf_record_fact(rec, RF_FACT_REFERRER, ev->referrer);
     if (ev->request_id[0]) rf_record_fact(rec, RF_FACT_REQUEST, ev->request_id);
     rf_record_fact(rec, RF_FACT_REASON, reason);
     return rf_fold_record_append(ctx, rec);

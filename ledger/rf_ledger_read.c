@@ -548,4 +548,3 @@ rf_err_t rf_ledger_checkpoint_fn(void *ledger, const char *dir, rf_errbuf_t *eb)
     RF_ASSERT(ledger != NULL && dir != NULL);
     return rf_ledger_checkpoint(ledger, dir, eb);
 }
-

@@ -126,7 +126,8 @@ typedef struct crash_check {
     long gaps;
 } crash_check_t;
 
-static int on_archived(int64_t offset, int64_t clock_ms, const uint8_t *bytes, size_t len, void *opaque)
+static int on_archived(int64_t offset, int64_t clock_ms, const uint8_t *bytes, size_t len,
+                       void *opaque)
 {
     (void)clock_ms;
     (void)bytes, (void)len;

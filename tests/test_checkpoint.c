@@ -127,8 +127,9 @@ static void test_checkpoint_under_load(void **state)
     assert_non_null(w->l);
     assert_int_equal(rf_ledger_next_offset(w->l), resume);
     rf_fold_result_t fr;
-    assert_int_equal(rf_ledger_fold(w->l, resume + 1, RF_LEDGER_CLOCK_NONE, (const uint8_t *)"x", 1, &fr, &eb),
-                     RF_ERR_GAP);
+    assert_int_equal(
+        rf_ledger_fold(w->l, resume + 1, RF_LEDGER_CLOCK_NONE, (const uint8_t *)"x", 1, &fr, &eb),
+        RF_ERR_GAP);
     rf_ledger_close(w->l);
     w->l = rf_ledger_open(out, 0, RF_LEDGER_NOSYNC, &eb);
     atomic_store(&w->stop, 0);

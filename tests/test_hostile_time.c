@@ -16,11 +16,11 @@
 #include "rf_replay.h"
 #include "rf_testutil.h"
 
-#define PROG "p9"
-#define T0   1767225600000LL /* 2026-01-01T00:00:00Z */
-#define MIN  60000LL
-#define HOUR 3600000LL
-#define DAY  86400000LL
+#define PROG  "p9"
+#define T0    1767225600000LL /* 2026-01-01T00:00:00Z */
+#define MIN   60000LL
+#define HOUR  3600000LL
+#define DAY   86400000LL
 #define Y2099 4070908800000LL /* 2099-01-01T00:00:00Z */
 /* A 30-day hold, double-sided. */
 #define RULES                                                                                      \

@@ -267,8 +267,8 @@ static void test_reconcile_and_explain(void **state)
     rf_reconcile_free(r);
     free(r);
     static char out[65536];
-    int rc = rf_test_refold(out, sizeof out, 1, "explain --data %s --program shop --user r1",
-                            f->dir);
+    int rc =
+        rf_test_refold(out, sizeof out, 1, "explain --data %s --program shop --user r1", f->dir);
     if (rc != 0) fail_msg("explain: exit %d: %s", rc, out);
     fputs(out, stderr);
     assert_non_null(strstr(out, "duplicate"));

@@ -46,7 +46,8 @@ static rf_ledger_t *fold_range(const char *dir, int flags, int from, int to)
                                                RF_EVENT_BYTES_MAX, &len, &eb),
                          RF_OK);
         rf_fold_result_t res;
-        if (rf_ledger_fold(l, off, RF_LEDGER_CLOCK_NONE, buf, len, &res, &eb)) fail_msg("fold: %s", eb.msg);
+        if (rf_ledger_fold(l, off, RF_LEDGER_CLOCK_NONE, buf, len, &res, &eb))
+            fail_msg("fold: %s", eb.msg);
         if (rf_ledger_batch_size(l) >= BATCH && rf_ledger_commit(l, &eb))
             fail_msg("commit: %s", eb.msg);
     }
@@ -163,7 +164,8 @@ static void bulk_equals_normal(uint64_t state_bytes)
         if (rf_ledger_bulk_seal(l, &eb)) fail_msg("seal: %s", eb.msg);
         rf_fold_result_t res;
         const uint8_t junk[1] = {0};
-        assert_int_equal(rf_ledger_fold(l, EVENTS, RF_LEDGER_CLOCK_NONE, junk, 1, &res, &eb), RF_ERR_CONFIG);
+        assert_int_equal(rf_ledger_fold(l, EVENTS, RF_LEDGER_CLOCK_NONE, junk, 1, &res, &eb),
+                         RF_ERR_CONFIG);
         assert_non_null(strstr(eb.msg, "sealed"));
         assert_int_equal(rf_ledger_bulk_seal(l, &eb), RF_OK); /* a no-op now */
     }
