@@ -204,6 +204,15 @@
  * insert each. A chunk closes once it holds this many bytes, so reading one
  * archived offset reads at most this plus one event. */
 #define RF_LEDGER_ARCHIVE_CHUNK_BYTES (64u << 10)
+/* How far an event's occurred_at may run ahead of its message's trusted
+ * clock (the broker's timestamp, archived with the event) and still advance
+ * the partition's event time (docs/reliability.md, "Event time"). NTP-synced
+ * hosts differ by milliseconds; a producer's batching and retries add
+ * seconds: 5 minutes leaves honest apps far inside it, and bounds what a
+ * wrong or hostile clock can skip (a hold period is days). A constant, not a
+ * setting: the fold must give the same ledger from the same archive whoever
+ * replays it, so changing it is a change to the fold, like a rule. */
+#define RF_LEDGER_CLOCK_SKEW_MS (5 * 60 * 1000LL)
 /* Committed records a writable ledger keeps in memory for its outbox until
  * acknowledged (the outbox reads them from there, not back from RocksDB).
  * About RF_FOLD_OUTBOX_INFLIGHT_MAX records of ~400 bytes; an outbox lagging

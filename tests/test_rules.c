@@ -254,7 +254,8 @@ static void fold(fx_t *f, rf_fold_result_t *res)
     rf_errbuf_t eb;
     int64_t off = rf_ledger_next_offset(f->l);
     if (off < 0) off = 0;
-    if (rf_ledger_fold(f->l, off, f->buf, f->len, res, &eb)) fail_msg("fold: %s", eb.msg);
+    if (rf_ledger_fold(f->l, off, RF_LEDGER_CLOCK_NONE, f->buf, f->len, res, &eb))
+        fail_msg("fold: %s", eb.msg);
     if (res->outcome == RF_OUTCOME_DEAD_LETTER) fail_msg("dead letter: %s", res->reason);
     if (rf_ledger_commit(f->l, &eb)) fail_msg("commit: %s", eb.msg);
 }

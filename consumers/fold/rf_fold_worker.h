@@ -147,4 +147,13 @@ void rf_metrics_from_fold_stats(const rf_fold_stats_t *st);
  * "" otherwise: a bounded set. */
 void rf_metrics_fold_outcome(rf_outcome_t outcome, rf_err_t err);
 
+/* The trusted clock rf_ledger_fold gets for a consumed message (rf_ledger.h):
+ * its Kafka timestamp (LogAppendTime or CreateTime, whichever the topic
+ * keeps), or -1 when it has none or a negative one, which the fold bounds as
+ * 0 (fail closed: such an event cannot move time). Never
+ * RF_LEDGER_CLOCK_NONE: nothing a producer sends unbounds the fold. The
+ * worker and a replay from Kafka share it, so both fold the same. */
+struct rd_kafka_message_s;
+int64_t rf_fold_message_clock(const struct rd_kafka_message_s *m);
+
 #endif
