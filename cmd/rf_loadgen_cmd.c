@@ -216,6 +216,7 @@ static int open_outputs(lg_run_t *r, rf_errbuf_t *eb)
     pc.kafka = o->kafka;
     pc.topic = o->topic;
     pc.on_delivery = lg_on_delivery;
+    pc.event_time_stamps = true; /* synthetic history: see rf_producer.h */
     pc.opaque = r;
     if (!(r->prod = rf_producer_new(&pc, eb))) return 1;
     if (!o->no_throttle && !(r->lag = rf_lag_new(&o->kafka, o->lag_group, o->topic, eb))) return 1;
