@@ -433,4 +433,17 @@
  * the signal and the shutdown starting. */
 #define RF_STOP_POLL_MS 100
 
+/* `refold serve`'s pages (consumers/serve/rf_pages.c): a referral-page token
+ * (rf_reftoken.h) lives at most RF_REFTOKEN_TTL_MAX_S (400 days: a yearly
+ * campaign plus slack; a longer one is refused so a leaked link dies), its
+ * text is at most RF_REFTOKEN_MAX bytes (two base64url ids, the expiry and
+ * 64 hex digits), and the secret it is signed with is 16..256 bytes (HMAC
+ * keys shorter than 16 bytes are guessable). The dashboard's reward chart
+ * asks for at most RF_SERIES_MAX periods (a year of days plus one). */
+#define RF_REFTOKEN_TTL_MAX_S  (400LL * 86400)
+#define RF_REFTOKEN_MAX        320
+#define RF_REFTOKEN_SECRET_MIN 16
+#define RF_REFTOKEN_SECRET_MAX 256
+#define RF_SERIES_MAX          367
+
 #endif
