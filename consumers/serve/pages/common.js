@@ -13,6 +13,9 @@ RF.fmtAmount = (asset, minor) => {
   const s = Math.trunc(a / 100).toLocaleString('en-US') + '.' + String(a % 100).padStart(2, '0');
   return (neg ? '-' : '') + s;
 };
+// A ratio the API gives in minor units ("941.18" cents) in major units, as
+// the amounts ("9.41"); POINTS as they are.
+RF.fmtRatioAmount = (asset, s) => (RF.decimals(asset) === 0 ? s : (Number(s) / 100).toFixed(2));
 RF.el = (tag, attrs, ...kids) => {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {

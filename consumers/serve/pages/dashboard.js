@@ -8,7 +8,7 @@
   let token = sessionStorage.getItem(KEY) || '';
   const api = (path) => RF.api(path, token);
   const enc = encodeURIComponent;
-  const state = { program: '', period: 'all', by: 'referrals', unit: 'week' };
+  const state = { program: '', period: 'all', by: 'referrals', unit: 'day' };
   const UNIT_N = { day: 30, week: 12, month: 12 };
   let pending = 0;
   const busy = (d) => {
@@ -65,7 +65,7 @@
       assets.map((a) => ({
         attrs: { 'data-asset': a },
         cells: [a, { text: RF.fmtAmount(a, cost[a] || 0), v: cost[a] || 0, n: 1 },
-          { text: pc[a] && pc[a].cac !== null ? pc[a].cac : 'n/a', v: pc[a] ? pc[a].cac : null, n: 1 },
+          { text: pc[a] && pc[a].cac !== null ? RF.fmtRatioAmount(a, pc[a].cac) : 'n/a', v: pc[a] ? pc[a].cac : null, n: 1 },
           { text: pc[a] && pc[a].roi !== null ? pc[a].roi : 'n/a', v: pc[a] ? pc[a].roi : null, n: 1 }],
       }))));
     const fr = [];
