@@ -445,5 +445,9 @@
 #define RF_REFTOKEN_SECRET_MIN 16
 #define RF_REFTOKEN_SECRET_MAX 256
 #define RF_SERIES_MAX          367
+/* The dashboard's user lookup (/v1/programs/{p}/users/{u}/explain) returns at
+ * most this many records of `refold explain` (a busy referrer has thousands;
+ * the summary still counts them all). */
+#define RF_EXPLAIN_HTTP_RECORDS 500
 
 #endif

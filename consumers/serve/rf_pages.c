@@ -379,6 +379,20 @@ static enum MHD_Result route_series(struct MHD_Connection *c, const path_t *pt, 
     return send_result(c, j, err, &eb);
 }
 
+static enum MHD_Result route_explain(rf_pages_t *p, struct MHD_Connection *c, const path_t *pt,
+                                     rf_query_t *q)
+{
+    const char *program = pt->seg[2], *user = pt->seg[4];
+    rf_errbuf_t eb = {{0}};
+    rf_err_t err = RF_OK;
+    if (pt->query[0])
+        return send_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "unknown query parameter", NULL);
+    if (!*program || strlen(program) > RF_ID_MAX || !*user || strlen(user) > RF_ID_MAX)
+        return send_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "bad program or user id", NULL);
+    json_t *j = rf_query_explain_json(q, p->data_dir, program, user, &err, &eb);
+    return send_result(c, j, err, &eb);
+}
+
 static bool is(const path_t *pt, int n, const char *a, const char *b)
 {
     return pt->nseg == n && !strcmp(pt->seg[0], a) && (!b || !strcmp(pt->seg[1], b));
@@ -392,8 +406,10 @@ bool rf_pages_route(rf_pages_t *p, struct MHD_Connection *c, const char *method,
         return false;
     rf_errbuf_t eb = {{0}};
     rf_err_t err = RF_OK;
-    bool owner_api = is(&pt, 2, "v1", "programs") || is(&pt, 2, "v1", "ops") ||
-                     (pt.nseg == 4 && is(&pt, 4, "v1", "programs") && !strcmp(pt.seg[3], "series"));
+    bool explain = is(&pt, 6, "v1", "programs") && !strcmp(pt.seg[3], "users") &&
+                   !strcmp(pt.seg[5], "explain");
+    bool owner_api = is(&pt, 2, "v1", "programs") || is(&pt, 2, "v1", "ops") || explain ||
+                     (is(&pt, 4, "v1", "programs") && !strcmp(pt.seg[3], "series"));
     if (is(&pt, 1, "", NULL) || is(&pt, 1, "dashboard", NULL)) {
         *ret = send_page(p, c, "dashboard.html");
     } else if (is(&pt, 1, "ref", NULL)) {
@@ -415,6 +431,8 @@ bool rf_pages_route(rf_pages_t *p, struct MHD_Connection *c, const char *method,
                               "projection not ready", NULL);
         else if (pt.nseg == 4)
             *ret = route_series(c, &pt, q);
+        else if (explain)
+            *ret = route_explain(p, c, &pt, q);
         else if (pt.query[0])
             *ret = send_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "unknown query parameter",
                               NULL);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "rf_explain.h"
 #include "rf_ledger.h"
 #include "rf_query_pages.h"
 #include "rf_time.h"
@@ -231,5 +232,48 @@ json_t *rf_query_referral_json(rf_query_t *q, const char *program, const char *u
     json_object_set_new(o, "rank", rank ? rank : json_null());
     rf_time_format(exp_s * 1000, when);
     json_object_set_new(o, "expires_at", json_string(when));
+    return ok(err, o);
+}
+
+/* ---- explain ----------------------------------------------------------------- */
+
+typedef struct explain_acc {
+    json_t *records;
+    bool truncated;
+} explain_acc_t;
+
+static int explain_record(const rf_record_t *rec, const char *text, void *opaque)
+{
+    explain_acc_t *a = opaque;
+    if (json_array_size(a->records) >= RF_EXPLAIN_HTTP_RECORDS)
+        a->truncated = true;
+    else
+        json_array_append_new(a->records, rf_explain_record_json(rec, text));
+    return 0;
+}
+
+json_t *rf_query_explain_json(rf_query_t *q, const char *data_dir, const char *program,
+                              const char *user, rf_err_t *err, rf_errbuf_t *eb)
+{
+    char period[32];
+    rf_err_t r = rf_query_period(q, program, "all", period, eb); /* an unknown program: 404 */
+    if (r != RF_OK) return fail(err, r);
+    rf_explain_t *x = calloc(1, sizeof *x);
+    if (!x) return fail(err, rf_errf(eb, RF_ERR_NOMEM, "out of memory"));
+    x->program = program;
+    x->user = user;
+    explain_acc_t acc = {json_array(), false};
+    json_t *bal = json_array();
+    r = rf_explain_scan(data_dir, x, explain_record, &acc, bal, eb);
+    if (r != RF_OK) {
+        free(x);
+        json_decref(acc.records);
+        json_decref(bal);
+        return fail(err, r == RF_ERR_IO ? RF_ERR_NOT_FOUND : r);
+    }
+    json_t *o = json_pack("{s:s, s:s, s:o, s:b, s:o}", "program", program, "user", user, "records",
+                          acc.records, "truncated", acc.truncated, "summary",
+                          rf_explain_summary_json(x, bal));
+    free(x);
     return ok(err, o);
 }

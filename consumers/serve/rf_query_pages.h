@@ -33,4 +33,10 @@ json_t *rf_query_referral_json(rf_query_t *q, const char *program, const char *u
                                const char *link_base, int64_t exp_s, rf_err_t *err,
                                rf_errbuf_t *eb);
 
+/* `refold explain --json` for (program, user) from the fold ledgers under
+ * data_dir (read-only), with at most RF_EXPLAIN_HTTP_RECORDS records
+ * ("truncated": true beyond). Scans every ledger: O(records). */
+json_t *rf_query_explain_json(rf_query_t *q, const char *data_dir, const char *program,
+                              const char *user, rf_err_t *err, rf_errbuf_t *eb);
+
 #endif

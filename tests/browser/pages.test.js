@@ -10,7 +10,8 @@ const http = require('http');
 const path = require('path');
 const puppeteer = require('puppeteer-core');
 
-const { BASE, TOKEN, SECRET, OUT, CHROMIUM, FRAME_PORT } = process.env;
+const { BASE, TOKEN, SECRET, OUT, CHROMIUM, FRAME_PORT, REFOLD, DATA } = process.env;
+const { execFileSync } = require('child_process');
 const PROGRAMS = ['double_sided', 'points_milestones', 'tiered_coupon'];
 const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 390, height: 844, deviceScaleFactor: 1, isMobile: true, hasTouch: true };
@@ -147,7 +148,15 @@ async function checkDashboard(browser, program, errors) {
   await page.type('#user', user);
   await page.keyboard.press('Enter');
   await ready(page, "document.querySelector('#user-rank')");
-  const [bal, rank] = await Promise.all([api(`${p}/users/${user}/balance`), api(`${p}/users/${user}/rank`)]);
+  const [bal, rank, ex] = await Promise.all([api(`${p}/users/${user}/balance`), api(`${p}/users/${user}/rank`),
+    api(`${p}/users/${user}/explain`)]);
+  assert.ok(ex.records.length > 0, `${program}: explain found nothing for ${user}`);
+  // the API's explain is the command's (one library function behind both)
+  const cli = JSON.parse(execFileSync(REFOLD, ['explain', '--data', DATA, '--program', program, '--user', user, '--json']));
+  eq({ records: ex.records, summary: ex.summary }, { records: cli.records, summary: cli.summary }, `${program} explain = CLI`);
+  eq(await rows(page, '#user-out tbody tr[data-seq]'),
+    ex.records.map((r) => [r.time.replace('T', ' ').slice(0, 19), r.kind, r.explanation]), `${program} explain`);
+  eq(Number(await page.$eval('#user-summary', (e) => e.dataset.referrals)), ex.summary.referrals, `${program} explain referrals`);
   eq((await rows(page, '#user-out tbody tr[data-asset]')).map(([a, ...v]) => [a, ...v.map(num)]),
     bal.balances.map((b) => [b.asset, b.pending, b.available, b.redeemed, b.receivable]), `${program} balances`);
   eq(Number(await page.$eval('#user-rank', (e) => e.dataset.v)), rank.rank, `${program} rank`);

@@ -52,5 +52,5 @@ until grep -q '^listening on' "$tmp/serve.log" 2>/dev/null; do
     sleep 0.1
 done
 base=$(sed -n 's/^listening on //p' "$tmp/serve.log")
-NODE_PATH=$cache/node_modules BASE=$base TOKEN=$token SECRET=$secret OUT=$out \
+NODE_PATH=$cache/node_modules REFOLD=$refold DATA=$tmp/data BASE=$base TOKEN=$token SECRET=$secret OUT=$out \
     CHROMIUM=$chromium FRAME_PORT=$frame_port node "$here/pages.test.js"

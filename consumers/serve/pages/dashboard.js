@@ -132,10 +132,13 @@
 
   async function lookup(user) {
     const out = RF.clear($('user-out'));
-    const [bal, rank] = await Promise.all([
-      api(base() + '/users/' + enc(user) + '/balance'),
-      api(base() + '/users/' + enc(user) + '/rank').catch((e) => (e.status === 404 ? null : Promise.reject(e))),
+    const u = base() + '/users/' + enc(user);
+    const [bal, rank, ex] = await Promise.all([
+      api(u + '/balance'),
+      api(u + '/rank').catch((e) => (e.status === 404 ? null : Promise.reject(e))),
+      api(u + '/explain'),
     ]);
+    out.append(RF.el('h3', { text: 'Balances' }));
     out.append(RF.table('Balances of ' + user, ['Asset', { text: 'Pending', n: 1 }, { text: 'Available', n: 1 },
       { text: 'Redeemed', n: 1 }, { text: 'Receivable', n: 1 }],
       bal.balances.map((b) => ({ attrs: { 'data-asset': b.asset },
@@ -144,9 +147,17 @@
     out.append(RF.el('p', { id: 'user-rank', 'data-v': rank ? rank.rank : null },
       rank ? `Rank ${RF.fmtInt(rank.rank)} of ${RF.fmtInt(rank.users)} by referrals (${RF.fmtInt(rank.score)})`
         : 'Not on the referrals board.'));
-    out.append(RF.el('p', { class: 'muted', text:
-      'Why a reward was granted or refused: refold explain --program ' + state.program + ' --user ' + user +
-      ' (its reasons are not in the API yet).' }));
+    const s = ex.summary;
+    out.append(RF.el('h3', { text: 'Why (refold explain)' }));
+    out.append(RF.el('p', { id: 'user-summary', 'data-referrals': s.referrals, 'data-refused': s.referrals_refused,
+      text: (s.referred_by ? `Referred by ${s.referred_by} (${s.attribution}). ` : `Not referred (${s.attribution}). `) +
+        `Referrals as referrer: ${RF.fmtInt(s.referrals)} attributed, ${RF.fmtInt(s.referrals_refused)} refused; ` +
+        `rewards refused: ${RF.fmtInt(s.rewards_refused)}.` }));
+    out.append(RF.table('What each record decided', ['Time', 'Kind', 'What it decided'],
+      ex.records.map((r) => ({ attrs: { 'data-seq': r.partition + ':' + r.seq },
+        cells: [r.time.replace('T', ' ').slice(0, 19), r.kind, r.explanation] }))));
+    if (ex.truncated)
+      out.append(RF.el('p', { class: 'muted', text: `First ${ex.records.length} records shown: refold explain has them all.` }));
   }
 
   function loadProgram() {
