@@ -449,5 +449,12 @@
  * most this many records of `refold explain` (a busy referrer has thousands;
  * the summary still counts them all). */
 #define RF_EXPLAIN_HTTP_RECORDS 500
+/* /v1/ops reads the fold ledgers' heads in a background thread of serve
+ * (opening 16 ledgers of a 1M-event demo read-only takes 1.5 s: done in a
+ * request it would stall every connection of that HTTP thread): at most every
+ * RF_OPS_REFRESH_MS while the dashboard asks, and not at all once nobody has
+ * asked for RF_OPS_IDLE_MS. */
+#define RF_OPS_REFRESH_MS 5000
+#define RF_OPS_IDLE_MS    60000
 
 #endif

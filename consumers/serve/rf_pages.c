@@ -2,10 +2,12 @@
  * page (embedded HTML/CSS/JS, security headers), the referral token check,
  * and the JSON endpoints the pages need beyond the API (rf_query_pages.h).
  * Every number on a page comes from a JSON endpoint fetched by the page. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -28,6 +30,14 @@ struct rf_pages {
     char link_base[512];
     char frame_ancestors[256];
     bool ref_on, link_on;
+    /* the fold heads for /v1/ops, read by ops_main (started at the first ask) */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t ops_thread;
+    bool ops_started, stopping;
+    json_t *ops_snap;       /* latest snapshot; NULL until the first */
+    int64_t ops_asked_ms;   /* last /v1/ops request (wall clock) */
+    char ops_err[RF_ERRMSG_MAX];
 };
 
 typedef struct path {
@@ -94,14 +104,91 @@ rf_pages_t *rf_pages_new(const rf_pages_opts_t *o, rf_errbuf_t *eb)
     if (o->ref_secret) memcpy(p->ref_secret, o->ref_secret, sl + 1);
     p->ref_on = o->ref_secret != NULL;
     p->link_on = ll > 0;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
     return p;
 }
 
 void rf_pages_destroy(rf_pages_t *p)
 {
     if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    if (p->ops_started) pthread_join(p->ops_thread, NULL);
+    json_decref(p->ops_snap);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
     OPENSSL_cleanse(p->ref_secret, sizeof p->ref_secret);
     free(p);
+}
+
+/* ---- the fold heads, read in the background ---------------------------------- */
+
+static void wait_ms(rf_pages_t *p, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+}
+
+/* Re-reads the heads every RF_OPS_REFRESH_MS while /v1/ops is asked for;
+ * sleeps (until the next ask) once it has not been for RF_OPS_IDLE_MS. */
+static void *ops_main(void *arg)
+{
+    rf_pages_t *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stopping) {
+        if (rf_wall_ms() - p->ops_asked_ms > RF_OPS_IDLE_MS && p->ops_snap) {
+            pthread_cond_wait(&p->cv, &p->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&p->mu);
+        rf_errbuf_t eb = {{0}};
+        json_t *snap = rf_ops_fold_snapshot(p->data_dir, &eb);
+        pthread_mutex_lock(&p->mu);
+        if (snap) {
+            json_decref(p->ops_snap);
+            p->ops_snap = snap;
+            p->ops_err[0] = '\0';
+        } else {
+            rf_strlcpy(p->ops_err, eb.msg, sizeof p->ops_err);
+        }
+        pthread_cond_broadcast(&p->cv);
+        if (!p->stopping) wait_ms(p, RF_OPS_REFRESH_MS);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Marks the heads as wanted, starting or waking the reader (mu held). */
+static void ops_want(rf_pages_t *p)
+{
+    p->ops_asked_ms = rf_wall_ms();
+    if (!p->ops_started && pthread_create(&p->ops_thread, NULL, ops_main, p) == 0)
+        p->ops_started = true;
+    pthread_cond_broadcast(&p->cv); /* wakes an idle reader */
+}
+
+/* The latest snapshot (a new reference), waiting for the first one only. */
+static json_t *ops_snapshot(rf_pages_t *p, rf_errbuf_t *eb)
+{
+    json_t *snap = NULL;
+    pthread_mutex_lock(&p->mu);
+    ops_want(p);
+    while (p->ops_started && !p->ops_snap && !p->ops_err[0] && !p->stopping)
+        pthread_cond_wait(&p->cv, &p->mu);
+    if (p->ops_snap)
+        snap = json_incref(p->ops_snap);
+    else
+        rf_errf(eb, RF_ERR_IO, "%s", p->ops_err[0] ? p->ops_err : "cannot read the fold ledgers");
+    pthread_mutex_unlock(&p->mu);
+    return snap;
 }
 
 /* ---- responses ------------------------------------------------------------- */
@@ -379,6 +466,15 @@ static enum MHD_Result route_series(struct MHD_Connection *c, const path_t *pt, 
     return send_result(c, j, err, &eb);
 }
 
+static enum MHD_Result route_ops(rf_pages_t *p, struct MHD_Connection *c, rf_query_t *q)
+{
+    rf_errbuf_t eb = {{0}};
+    rf_err_t err = RF_ERR_IO;
+    json_t *snap = ops_snapshot(p, &eb), *j = snap ? rf_query_ops_json(q, snap, &err, &eb) : NULL;
+    json_decref(snap);
+    return send_result(c, j, err, &eb);
+}
+
 static enum MHD_Result route_explain(rf_pages_t *p, struct MHD_Connection *c, const path_t *pt,
                                      rf_query_t *q)
 {
@@ -411,6 +507,9 @@ bool rf_pages_route(rf_pages_t *p, struct MHD_Connection *c, const char *method,
     bool owner_api = is(&pt, 2, "v1", "programs") || is(&pt, 2, "v1", "ops") || explain ||
                      (is(&pt, 4, "v1", "programs") && !strcmp(pt.seg[3], "series"));
     if (is(&pt, 1, "", NULL) || is(&pt, 1, "dashboard", NULL)) {
+        pthread_mutex_lock(&p->mu); /* its /v1/ops will follow: start reading */
+        ops_want(p);
+        pthread_mutex_unlock(&p->mu);
         *ret = send_page(p, c, "dashboard.html");
     } else if (is(&pt, 1, "ref", NULL)) {
         char t[PARAM_MAX];
@@ -437,7 +536,7 @@ bool rf_pages_route(rf_pages_t *p, struct MHD_Connection *c, const char *method,
             *ret = send_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "unknown query parameter",
                               NULL);
         else if (!strcmp(pt.seg[1], "ops"))
-            *ret = send_result(c, rf_query_ops_json(q, p->data_dir, &err, &eb), err, &eb);
+            *ret = route_ops(p, c, q);
         else
             *ret = send_result(c, rf_query_programs_json(q, &err, &eb), err, &eb);
     } else {

@@ -111,8 +111,7 @@ json_t *rf_query_series_json(rf_query_t *q, const char *program, const char *uni
 
 /* ---- operations ------------------------------------------------------------ */
 
-static json_t *ops_partition(const char *data_dir, int32_t p, const uint64_t applied[],
-                             int64_t *dead_total, bool *all_known)
+static json_t *fold_partition(const char *data_dir, int32_t p)
 {
     rf_errbuf_t eb = {{0}};
     rf_ledger_head_t h;
@@ -121,43 +120,67 @@ static json_t *ops_partition(const char *data_dir, int32_t p, const uint64_t app
     if (!l || rf_ledger_head(l, &h, &eb) != RF_OK) {
         rf_ledger_close(l);
         json_object_set_new(o, "error", json_string(eb.msg));
-        *all_known = false;
         return o;
     }
     rf_ledger_close(l);
-    uint64_t a = applied[p];
     json_object_set_new(o, "fold_head_seq", json_integer((json_int_t)h.seq));
     json_object_set_new(o, "fold_next_offset", json_integer(h.next_offset));
-    json_object_set_new(o, "projection_applied_seq", json_integer((json_int_t)a));
-    json_object_set_new(o, "lag", json_integer(h.seq > a ? (json_int_t)(h.seq - a) : 0));
     json_object_set_new(o, "dead_letters",
                         json_integer((json_int_t)h.counts[RF_OUTCOME_DEAD_LETTER]));
-    *dead_total += (int64_t)h.counts[RF_OUTCOME_DEAD_LETTER];
     return o;
 }
 
-json_t *rf_query_ops_json(rf_query_t *q, const char *data_dir, rf_err_t *err, rf_errbuf_t *eb)
+json_t *rf_ops_fold_snapshot(const char *data_dir, rf_errbuf_t *eb)
 {
     int32_t parts[RF_PARTITIONS_MAX];
-    uint64_t applied[RF_PARTITIONS_MAX];
     char fold[4200];
     struct stat st;
     snprintf(fold, sizeof fold, "%s/fold", data_dir);
     bool here = stat(fold, &st) == 0; /* serve may run on a host without the fold */
     int n = here ? rf_ledger_list_partitions(data_dir, parts, RF_PARTITIONS_MAX) : 0;
-    if (n < 0) return fail(err, rf_errf(eb, RF_ERR_IO, "cannot list the fold ledgers in '%s'", fold));
-    rf_query_applied_seqs(q, applied);
+    if (n < 0) {
+        rf_errf(eb, RF_ERR_IO, "cannot list the fold ledgers in '%s'", fold);
+        return NULL;
+    }
     json_t *a = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(a, fold_partition(data_dir, parts[i]));
+    return json_pack("{s:b, s:I, s:o}", "here", here, "at_ms", (json_int_t)rf_wall_ms(),
+                     "partitions", a);
+}
+
+json_t *rf_query_ops_json(rf_query_t *q, const json_t *snap, rf_err_t *err, rf_errbuf_t *eb)
+{
+    uint64_t applied[RF_PARTITIONS_MAX];
+    char when[RF_TIME_BUF];
+    (void)eb;
+    rf_query_applied_seqs(q, applied);
+    json_t *a = json_array(), *fp = json_object_get(snap, "partitions"), *f;
     int64_t dead = 0, lag = 0, head = 0;
-    bool known = here;
-    for (int i = 0; i < n; i++) {
-        json_t *o = ops_partition(data_dir, parts[i], applied, &dead, &known);
-        head += json_integer_value(json_object_get(o, "fold_head_seq"));
-        lag += json_integer_value(json_object_get(o, "lag"));
+    bool known = json_is_true(json_object_get(snap, "here"));
+    size_t i;
+    json_array_foreach(fp, i, f)
+    {
+        json_t *o = json_deep_copy(f);
+        int p = (int)json_integer_value(json_object_get(f, "partition"));
+        json_t *hs = json_object_get(f, "fold_head_seq");
+        if (!hs || p < 0 || p >= RF_PARTITIONS_MAX) {
+            known = false;
+            json_array_append_new(a, o);
+            continue;
+        }
+        uint64_t h = (uint64_t)json_integer_value(hs), ap = applied[p];
+        json_object_set_new(o, "projection_applied_seq", json_integer((json_int_t)ap));
+        json_object_set_new(o, "lag", json_integer(h > ap ? (json_int_t)(h - ap) : 0));
+        head += (int64_t)h;
+        lag += h > ap ? (int64_t)(h - ap) : 0;
+        dead += json_integer_value(json_object_get(f, "dead_letters"));
         json_array_append_new(a, o);
     }
     json_t *o = json_object();
-    json_object_set_new(o, "fold_partitions", json_integer(n));
+    rf_time_format(json_integer_value(json_object_get(snap, "at_ms")), when);
+    json_object_set_new(o, "fold_partitions", json_integer((json_int_t)json_array_size(fp)));
+    json_object_set_new(o, "fold_read_at", json_string(when));
     json_object_set_new(o, "fold_records", known ? json_integer(head) : json_null());
     json_object_set_new(o, "lag", known ? json_integer(lag) : json_null());
     json_object_set_new(o, "dead_letters", known ? json_integer(dead) : json_null());

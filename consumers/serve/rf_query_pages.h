@@ -20,11 +20,18 @@ json_t *rf_query_programs_json(rf_query_t *q, rf_err_t *err, rf_errbuf_t *eb);
 json_t *rf_query_series_json(rf_query_t *q, const char *program, const char *unit, int n,
                              rf_err_t *err, rf_errbuf_t *eb);
 
-/* Per partition: the fold ledger's head seq, next offset and dead letters
- * (opened read-only under data_dir/fold) against the projection's applied
- * seq; the lag is head seq - applied seq, in records. Without data_dir/fold
- * (serve on a host of its own) the fold fields are null. */
-json_t *rf_query_ops_json(rf_query_t *q, const char *data_dir, rf_err_t *err, rf_errbuf_t *eb);
+/* The fold ledgers' heads (data_dir/fold opened read-only; about 0.1 s per
+ * ledger of a million records, so `refold serve` reads them in the
+ * background: rf_pages.c): {"here", "at_ms", "partitions": [{"partition",
+ * "fold_head_seq", "fold_next_offset", "dead_letters"} or {"partition",
+ * "error"}]}. Without data_dir/fold (serve on a host of its own) "here" is
+ * false and the list empty. NULL with a message when the folder is unreadable. */
+json_t *rf_ops_fold_snapshot(const char *data_dir, rf_errbuf_t *eb);
+
+/* The snapshot against the projection: per partition the projection's
+ * applied seq and the lag (head seq - applied seq, in records), totals, the
+ * time the fold was read. */
+json_t *rf_query_ops_json(rf_query_t *q, const json_t *snap, rf_err_t *err, rf_errbuf_t *eb);
 
 /* One referrer's page: code and tracking link (link_base "/r/" program "/"
  * code; link_base NULL: no link), balances in the program, rank on the

@@ -26,6 +26,7 @@
 
   function showLogin(msg) {
     $('dash').classList.add('hidden');
+    $('controls').classList.add('hidden');
     $('login').classList.remove('hidden');
     $('login-err').textContent = msg || '';
     $('token').focus();
@@ -108,6 +109,7 @@
     item('projection lag (records)', 'ops-lag', o.lag, o.lag === 0 ? 'ok' : 'warn');
     item('dead letters', 'ops-dead', o.dead_letters, o.dead_letters ? 'warn' : 'ok');
     item('projection lag behind refold.ledger', 'ops-kafka-lag', h.lag);
+    box.append(RF.el('span', { class: 'muted', text: 'fold read at ' + o.fold_read_at.slice(11, 19) + ' UTC' }));
     box.append(RF.el('span', { class: 'muted', text: 'last verify: ' + (o.last_verify === null ? 'not recorded (run refold verify)' : o.last_verify) }));
     const det = RF.el('details', {}, RF.el('summary', { text: 'Per partition' }));
     det.append(RF.table('Per partition', [{ text: 'Partition', n: 1 }, { text: 'Fold head seq', n: 1 },
@@ -153,16 +155,17 @@
       text: (s.referred_by ? `Referred by ${s.referred_by} (${s.attribution}). ` : `Not referred (${s.attribution}). `) +
         `Referrals as referrer: ${RF.fmtInt(s.referrals)} attributed, ${RF.fmtInt(s.referrals_refused)} refused; ` +
         `rewards refused: ${RF.fmtInt(s.rewards_refused)}.` }));
-    out.append(RF.table('What each record decided', ['Time', 'Kind', 'What it decided'],
-      ex.records.map((r) => ({ attrs: { 'data-seq': r.partition + ':' + r.seq },
-        cells: [r.time.replace('T', ' ').slice(0, 19), r.kind, r.explanation] }))));
+    out.append(RF.el('details', {}, RF.el('summary', { text: `What each record decided (${RF.fmtInt(ex.records.length)} records)` }),
+      RF.table('What each record decided', ['Time', 'Kind', 'What it decided'],
+        ex.records.map((r) => ({ attrs: { 'data-seq': r.partition + ':' + r.seq },
+          cells: [r.time.replace('T', ' ').slice(0, 19), r.kind, r.explanation] })))));
     if (ex.truncated)
       out.append(RF.el('p', { class: 'muted', text: `First ${ex.records.length} records shown: refold explain has them all.` }));
   }
 
   function loadProgram() {
     $('err').textContent = '';
-    loadStats(); loadTop(); loadSeries();
+    return [loadStats(), loadTop(), loadSeries()];
   }
 
   async function start() {
@@ -171,14 +174,17 @@
       const { programs } = await api('/v1/programs');
       $('login').classList.add('hidden');
       $('dash').classList.remove('hidden');
+      $('controls').classList.remove('hidden');
       $('logout').classList.toggle('hidden', !token);
       const sel = RF.clear($('program'));
       programs.forEach((p) => sel.append(RF.el('option', { value: p, text: p })));
       const want = new URLSearchParams(location.search).get('program');
       state.program = programs.includes(want) ? want : programs[0] || '';
       sel.value = state.program;
+      // the program's sections first: the operations strip reads the fold
+      // ledgers, which the server may still be opening
+      if (state.program) await Promise.all(loadProgram());
       loadOps();
-      if (state.program) loadProgram();
     } catch (e) { fail(e); } finally { busy(-1); }
   }
 
