@@ -10,7 +10,6 @@
 #include "rf_rules.h"
 #include "rf_time.h"
 
-
 typedef rf_explain_t explain_t;
 typedef rf_explain_totals_t totals_t;
 #define EXPLAIN_ASSETS RF_EXPLAIN_ASSETS

@@ -259,7 +259,8 @@ static void test_programs_series_ops(void **state)
     (void)state;
     json_t *j = get_json("/v1/programs", 200);
     assert_int_equal(json_array_size(json_object_get(j, "programs")), 1);
-    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "programs"), 0)), "shop");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "programs"), 0)),
+                        "shop");
     json_decref(j);
     /* the latest day is bob's (2026-01-08): four days back to alice's first */
     j = get_json("/v1/programs/shop/series?unit=day&n=4", 200);
@@ -283,9 +284,9 @@ static void test_programs_series_ops(void **state)
                      2500);
     json_decref(j);
     j = get_json("/v1/programs/shop/series?unit=week&n=1", 200);
-    assert_string_equal(
-        json_string_value(json_object_get(json_array_get(json_object_get(j, "periods"), 0), "period")),
-        "week:2026-W02");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(j, "periods"), 0), "period")),
+                        "week:2026-W02");
     json_decref(j);
     expect_status("/v1/programs/shop/series?unit=year", 400);
     expect_status("/v1/programs/shop/series?n=0", 400);
@@ -360,8 +361,8 @@ static void test_referral_refused(void **state)
     char a[RF_REFTOKEN_MAX + 1], forged[2 * RF_REFTOKEN_MAX];
     ref_token("shop", "alice", now_s() - 1, a); /* expired */
     json_t *j = referral(a, 401);
-    assert_non_null(strstr(json_string_value(json_object_get(json_object_get(j, "error"), "message")),
-                           "expired"));
+    assert_non_null(strstr(
+        json_string_value(json_object_get(json_object_get(j, "error"), "message")), "expired"));
     json_decref(j);
     ref_token("shop", "alice", now_s() + 600, a);
     char *dot = strchr(a, '.'); /* alice's token with bob's user field */

@@ -104,10 +104,17 @@ static void test_tampered(void **state)
     }
     rf_errbuf_t eb = {{0}};
     int64_t exp;
-    assert_int_equal(rf_reftoken_verify("another-secret-of-enough-bytes", tok, NOW, p, u, &exp, &eb),
-                     RF_ERR_BAD_INPUT);
-    const char *malformed[] = {"", ".", "...", "a.b.c", "c3ByaW5n.YWxpY2U.1.00", "c3ByaW5n..1.ab",
-                               "c3ByaW5n.YWxpY2U.-5.00", "!!!.YWxpY2U.1790003600.00",
+    assert_int_equal(
+        rf_reftoken_verify("another-secret-of-enough-bytes", tok, NOW, p, u, &exp, &eb),
+        RF_ERR_BAD_INPUT);
+    const char *malformed[] = {"",
+                               ".",
+                               "...",
+                               "a.b.c",
+                               "c3ByaW5n.YWxpY2U.1.00",
+                               "c3ByaW5n..1.ab",
+                               "c3ByaW5n.YWxpY2U.-5.00",
+                               "!!!.YWxpY2U.1790003600.00",
                                "c3ByaW5n.YWxpY2U.1790003600.zz.zz"};
     for (size_t i = 0; i < sizeof malformed / sizeof *malformed; i++)
         assert_int_equal(verify(malformed[i], NOW, p, u), RF_ERR_BAD_INPUT);

@@ -35,8 +35,8 @@ struct rf_pages {
     pthread_cond_t cv;
     pthread_t ops_thread;
     bool ops_started, stopping;
-    json_t *ops_snap;       /* latest snapshot; NULL until the first */
-    int64_t ops_asked_ms;   /* last /v1/ops request (wall clock) */
+    json_t *ops_snap;     /* latest snapshot; NULL until the first */
+    int64_t ops_asked_ms; /* last /v1/ops request (wall clock) */
     char ops_err[RF_ERRMSG_MAX];
 };
 
@@ -234,9 +234,9 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json
 static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *code,
                                   const char *msg, const char *param)
 {
-    return send_json(c, status,
-                     json_pack("{s:{s:s, s:s, s:s?}}", "error", "code", code, "message", msg,
-                               "param", param));
+    return send_json(
+        c, status,
+        json_pack("{s:{s:s, s:s, s:s?}}", "error", "code", code, "message", msg, "param", param));
 }
 
 static enum MHD_Result send_result(struct MHD_Connection *c, json_t *j, rf_err_t err,
@@ -245,7 +245,8 @@ static enum MHD_Result send_result(struct MHD_Connection *c, json_t *j, rf_err_t
     if (j) return send_json(c, MHD_HTTP_OK, j);
     if (err == RF_ERR_BAD_INPUT || err == RF_ERR_OVERSIZE)
         return send_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", eb->msg, NULL);
-    if (err == RF_ERR_NOT_FOUND) return send_error(c, MHD_HTTP_NOT_FOUND, "not_found", eb->msg, NULL);
+    if (err == RF_ERR_NOT_FOUND)
+        return send_error(c, MHD_HTTP_NOT_FOUND, "not_found", eb->msg, NULL);
     rf_log(RF_LOG_ERROR, "serve: %s", eb->msg);
     return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "internal error", NULL);
 }
@@ -289,7 +290,10 @@ static enum MHD_Result send_ref_page(rf_pages_t *p, struct MHD_Connection *c, co
               (t[tl] >= '0' && t[tl] <= '9') || strchr("-_.", t[tl])))
             return send_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "malformed referral token",
                               "t");
-    char *out = malloc(a->len + 8 * (tl + 1) + 1), *o = out;
+    size_t holes = 0;
+    for (const char *m = (const char *)a->data; (m = strstr(m, "{{T}}")); m += 5)
+        holes++;
+    char *out = malloc(a->len + holes * tl + 1), *o = out;
     if (!out) return MHD_NO;
     for (const char *s = (const char *)a->data, *e = s + a->len; s < e;) {
         const char *m = strstr(s, "{{T}}"); /* the embedded data ends with a NUL */
@@ -317,11 +321,6 @@ static enum MHD_Result send_page(rf_pages_t *p, struct MHD_Connection *c, const 
 
 /* ---- parsing ----------------------------------------------------------------- */
 
-static int hexv(char ch)
-{
-    return rf_hex_digit(ch);
-}
-
 /* Percent-decodes s[0..n) into out; false on a bad escape or a
  * control byte. */
 static bool decode(const char *s, size_t n, char *out, size_t cap)
@@ -331,7 +330,7 @@ static bool decode(const char *s, size_t n, char *out, size_t cap)
         unsigned char ch = (unsigned char)s[i];
         if (ch == '%') {
             if (i + 2 >= n) return false; /* a truncated escape */
-            int h = hexv(s[i + 1]), l = hexv(s[i + 2]);
+            int h = rf_hex_digit(s[i + 1]), l = rf_hex_digit(s[i + 2]);
             if (h < 0 || l < 0) return false;
             ch = (unsigned char)(h * 16 + l);
             i += 2;
@@ -434,15 +433,18 @@ static enum MHD_Result route_referral(rf_pages_t *p, struct MHD_Connection *c, c
     if (!p->ref_on)
         return send_error(c, MHD_HTTP_NOT_FOUND, "not_found",
                           "the referral page is off (start serve with --ref-secret)", NULL);
-    if (bad) return send_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "unknown query parameter", bad);
+    if (bad)
+        return send_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "unknown query parameter", bad);
     if (!query_param(pt->query, "t", t, &present) || !present)
         return send_error(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "missing referral token", "t");
-    if (rf_reftoken_verify(p->ref_secret, t, rf_wall_ms() / 1000, program, user, &exp,
-                           &eb) != RF_OK)
+    if (rf_reftoken_verify(p->ref_secret, t, rf_wall_ms() / 1000, program, user, &exp, &eb) !=
+        RF_OK)
         return send_error(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", eb.msg, "t");
-    if (!q) return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "projection not ready", NULL);
-    json_t *j = rf_query_referral_json(q, program, user, p->link_on ? p->link_base : NULL, exp,
-                                       &err, &eb);
+    if (!q)
+        return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "projection not ready",
+                          NULL);
+    json_t *j =
+        rf_query_referral_json(q, program, user, p->link_on ? p->link_base : NULL, exp, &err, &eb);
     return send_result(c, j, err, &eb);
 }
 
@@ -453,9 +455,12 @@ static enum MHD_Result route_series(struct MHD_Connection *c, const path_t *pt, 
     const char *bad = unknown_param(pt->query, "unit,n");
     rf_errbuf_t eb = {{0}};
     rf_err_t err = RF_OK;
-    if (bad) return send_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "unknown query parameter", bad);
-    if (!query_param(pt->query, "unit", unit, &has_unit) || !query_param(pt->query, "n", nb, &has_n))
-        return send_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "bad or repeated parameter", NULL);
+    if (bad)
+        return send_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "unknown query parameter", bad);
+    if (!query_param(pt->query, "unit", unit, &has_unit) ||
+        !query_param(pt->query, "n", nb, &has_n))
+        return send_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "bad or repeated parameter",
+                          NULL);
     int64_t n = 30;
     if (has_n && rf_parse_i64(nb, 1, RF_SERIES_MAX, &n, "n", &eb) != RF_OK)
         return send_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", eb.msg, "n");
@@ -533,8 +538,8 @@ bool rf_pages_route(rf_pages_t *p, struct MHD_Connection *c, const char *method,
         else if (explain)
             *ret = route_explain(p, c, &pt, q);
         else if (pt.query[0])
-            *ret = send_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "unknown query parameter",
-                              NULL);
+            *ret =
+                send_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "unknown query parameter", NULL);
         else if (!strcmp(pt.seg[1], "ops"))
             *ret = route_ops(p, c, q);
         else

@@ -62,14 +62,13 @@ static void period_back(const char *unit, int64_t day, int i, char out[32])
 
 static json_t *series_point(const char *period, const rf_stat_row_t *rows, int n)
 {
-    json_t *o = json_pack("{s:s, s:i, s:i, s:i, s:{}}", "period", period, "rewards", 0, "voids",
-                          0, "clawbacks", 0, "reward_cost");
+    json_t *o = json_pack("{s:s, s:i, s:i, s:i, s:{}}", "period", period, "rewards", 0, "voids", 0,
+                          "clawbacks", 0, "reward_cost");
     for (int i = 0; i < n; i++) {
         const rf_stat_row_t *r = &rows[i];
         if (r->channel[0]) continue;
         if (!strcmp(r->metric, "reward_cost") && r->tail[0])
-            json_object_set_new(json_object_get(o, "reward_cost"), r->tail,
-                                json_integer(r->value));
+            json_object_set_new(json_object_get(o, "reward_cost"), r->tail, json_integer(r->value));
         else if (!r->tail[0] && (!strcmp(r->metric, "rewards") || !strcmp(r->metric, "voids") ||
                                  !strcmp(r->metric, "clawbacks")))
             json_object_set_new(o, r->metric, json_integer(r->value));
@@ -211,8 +210,7 @@ static size_t pct_seg(const char *in, char *out)
 }
 
 json_t *rf_query_referral_json(rf_query_t *q, const char *program, const char *user,
-                               const char *link_base, int64_t exp_s, rf_err_t *err,
-                               rf_errbuf_t *eb)
+                               const char *link_base, int64_t exp_s, rf_err_t *err, rf_errbuf_t *eb)
 {
     char code[RF_FACT_VAL_MAX + 1], when[RF_TIME_BUF], period[32];
     rf_err_t r = rf_query_period(q, program, "all", period, eb); /* an unknown program: 404 */

@@ -118,7 +118,8 @@ rf_err_t rf_reftoken_verify(const char *secret, const char *token, int64_t now_s
     if (!d3 || strchr(d3 + 1, '.') || strlen(d3 + 1) != 2 * SIG_LEN)
         return rf_errf(eb, RF_ERR_BAD_INPUT, "malformed referral token");
     int64_t exp = 0;
-    if (d3 == d2 + 1 || d3 - d2 - 1 > 12) return rf_errf(eb, RF_ERR_BAD_INPUT, "malformed referral token");
+    if (d3 == d2 + 1 || d3 - d2 - 1 > 12)
+        return rf_errf(eb, RF_ERR_BAD_INPUT, "malformed referral token");
     for (const char *p = d2 + 1; p < d3; p++) {
         if (*p < '0' || *p > '9') return rf_errf(eb, RF_ERR_BAD_INPUT, "malformed referral token");
         exp = exp * 10 + (*p - '0');
@@ -133,7 +134,8 @@ rf_err_t rf_reftoken_verify(const char *secret, const char *token, int64_t now_s
         return rf_errf(eb, RF_ERR_BAD_INPUT, "referral token has a bad signature");
     if (exp <= now_s) return rf_errf(eb, RF_ERR_BAD_INPUT, "referral token expired");
     if (exp - now_s > RF_REFTOKEN_TTL_MAX_S)
-        return rf_errf(eb, RF_ERR_BAD_INPUT, "referral token expires too far ahead (over %lld days)",
+        return rf_errf(eb, RF_ERR_BAD_INPUT,
+                       "referral token expires too far ahead (over %lld days)",
                        RF_REFTOKEN_TTL_MAX_S / 86400);
     if (exp_s) *exp_s = exp;
     return RF_OK;
