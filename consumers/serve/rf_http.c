@@ -14,6 +14,7 @@
 #include "rf_http.h"
 #include "rf_hex.h"
 #include "rf_limits.h"
+#include "rf_pages.h"
 #include "rf_query.h"
 
 #define SEGS_MAX   8 /* the longest route has 6 segments */
@@ -26,6 +27,7 @@ struct rf_http {
     char token[256];
     uint16_t port;
     uint64_t requests; /* atomic */
+    rf_pages_t *pages; /* the caller's; NULL: none */
     pthread_t refresher;
     bool refresher_started;
     pthread_mutex_t mu;
@@ -336,6 +338,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET is supported");
     if (!rq) return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     if (rq->len > RF_HTTP_URL_MAX) return send_error(c, MHD_HTTP_URI_TOO_LONG, "URI too long");
+    enum MHD_Result pr; /* the pages and their endpoints (rf_pages.h) go first */
+    if (rf_pages_route(h->pages, c, method, rq->uri, __atomic_load_n(&h->q, __ATOMIC_ACQUIRE), &pr))
+        return pr;
     static _Thread_local route_t r; /* ~4 KiB: off the small MHD thread stacks */
     memset(&r, 0, offsetof(route_t, segbuf));
     const char *bad = parse_uri(rq->uri, &r);
@@ -435,6 +440,7 @@ rf_http_t *rf_http_start(const rf_http_opts_t *opts, rf_errbuf_t *eb)
         rf_errf(eb, RF_ERR_CONFIG, "data directory or token too long");
         return NULL;
     }
+    h->pages = opts->pages;
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
     rf_errbuf_t qeb = {{0}};

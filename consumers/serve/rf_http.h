@@ -21,6 +21,7 @@ typedef struct rf_http_opts {
     const char *listen;   /* "host:port"; NULL: 127.0.0.1:8080; port 0 picks a free one */
     const char *token;    /* bearer token; NULL or "": no authentication */
     int threads;          /* 0: RF_HTTP_THREADS */
+    struct rf_pages *pages; /* the pages (rf_pages.h), asked first; NULL: API only */
 } rf_http_opts_t;
 
 /* Binds and starts serving (returns at once). NULL with a message when the

@@ -755,3 +755,42 @@ void rf_query_applied_seqs(rf_query_t *q, uint64_t applied[RF_PARTITIONS_MAX])
         if (meta[i].partition >= 0 && meta[i].partition < RF_PARTITIONS_MAX)
             applied[meta[i].partition] = meta[i].applied_seq;
 }
+
+/* ---- programs ------------------------------------------------------------- */
+
+typedef struct prog_scan {
+    char (*out)[RF_ID_BUF];
+    int cap, n;
+} prog_scan_t;
+
+static int prog_row(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque)
+{
+    prog_scan_t *s = opaque;
+    size_t nl = kl - 3; /* 'N' 'p' '\0' program */
+    (void)v;
+    (void)vl;
+    if (nl == 0 || nl > RF_ID_MAX) return 0;
+    if (s->n >= s->cap) return 1;
+    memcpy(s->out[s->n], k + 3, nl);
+    s->out[s->n++][nl] = '\0';
+    return 0;
+}
+
+static int prog_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+int rf_query_programs(rf_query_t *q, char (*out)[RF_ID_BUF], int cap, rf_errbuf_t *eb)
+{
+    const uint8_t prefix[3] = {RF__PK_NAME, RF__NAME_PROGRAM, 0};
+    prog_scan_t s = {out, cap, 0};
+    for (int i = 0; i < RF_PARTITIONS_MAX; i++) {
+        qpart_t *qp = part_at(q, i);
+        if (!qp) continue;
+        rf_err_t err = qscan(q, qp, prefix, sizeof prefix, prog_row, &s, eb);
+        if (err != RF_OK) return err;
+    }
+    qsort(out, (size_t)s.n, sizeof *out, prog_cmp);
+    return s.n;
+}

@@ -130,6 +130,11 @@ rf_err_t rf_query_period(rf_query_t *q, const char *program, const char *period,
 int rf_query_stat_rows(rf_query_t *q, const char *program, const char *period, rf_stat_row_t *out,
                        int cap, rf_errbuf_t *eb);
 
+/* ---- programs ---- */
+/* The programs the projection knows, sorted; returns the count (at most cap)
+ * or a negative rf_err_t. */
+int rf_query_programs(rf_query_t *q, char (*out)[RF_ID_BUF], int cap, rf_errbuf_t *eb);
+
 /* ---- JSON reports (CLI --json and HTTP bodies) ---- */
 json_t *rf_query_balance_json(rf_query_t *q, const char *user, const char *program, rf_err_t *err,
                               rf_errbuf_t *eb);
