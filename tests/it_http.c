@@ -734,6 +734,32 @@ static void test_missing_data_dir(void **state)
     assert_non_null(strstr(out, "no data directory"));
 }
 
+/* `refold code --data` prints the code the referrer holds (ALICE-7Q was
+ * given in its CodeIssued), not the derived one; without --data it says the
+ * code is the derived one. */
+static void test_code_command(void **state)
+{
+    (void)state;
+    char out[2048];
+    assert_int_equal(
+        rf_test_refold(out, sizeof out, 0, "code --data %s --program shop --referrer alice", dir),
+        0);
+    assert_string_equal(out, "ALICE-7Q\n");
+    assert_int_equal(rf_test_refold(out, sizeof out, 0,
+                                    "code --data %s --program shop --referrer alice --json", dir),
+                     0);
+    assert_non_null(strstr(out, "\"code\":\"ALICE-7Q\""));
+    assert_non_null(strstr(out, "\"source\":\"issued\""));
+    assert_int_equal(rf_test_refold(out, sizeof out, 1,
+                                    "code --data %s --program shop --referrer carol --json",
+                                    dir),
+                     1);
+    assert_non_null(strstr(out, "{\"error\":{\"code\":\"not_found\""));
+    assert_int_equal(rf_test_refold(out, sizeof out, 1, "code --program shop --referrer alice"), 0);
+    assert_non_null(strstr(out, "the derived code"));
+    assert_null(strstr(out, "ALICE-7Q"));
+}
+
 /* The server follows the store: a commit shows up within the refresh period. */
 static void test_follows_worker(void **state)
 {
@@ -806,6 +832,7 @@ int main(void)
         cmocka_unit_test(test_auth_scheme_case), cmocka_unit_test(test_keep_alive),
         cmocka_unit_test(test_pagination),     cmocka_unit_test(test_openapi),
         cmocka_unit_test(test_cors),           cmocka_unit_test(test_missing_data_dir),
+        cmocka_unit_test(test_code_command),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
