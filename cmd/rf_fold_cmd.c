@@ -112,7 +112,8 @@ static int parse_args(int argc, char **argv, fold_args_t *a)
         RF_OPT_BOOL(0, "no-outbox", &c->no_outbox,
                     "do not publish records to refold.ledger (benchmarks)"),
         RF_OPT_FLAG(0, "stats", &stats, "a stats line on stderr every second"),
-        RF_OPT_BOOL(0, "json", &a->json, "the summary as one JSON object"),
+        RF_OPT_BOOL(0, "json", &a->json,
+                    "the summary as one JSON object, errors as {\"error\":{...}}"),
         RF_CMD_OPT_METRICS(&a->metrics),
         RF_OPT_FLAG(0, "log-json", &log_json, "log one JSON object per line on stderr"),
         RF_OPT_HELP(),
@@ -159,14 +160,14 @@ int rf_cmd_fold(int argc, char **argv)
     rf_errbuf_t eb = {{0}};
     rf_fold_worker_t *w = rf_fold_worker_new(&a.conf, &eb);
     if (!w) {
-        fprintf(stderr, "refold fold: %s\n", eb.msg);
+        rf_cmd_error("fold", a.json, RF_ERR_CONFIG, "%s", eb.msg);
         return 2;
     }
     struct sigaction sa = {0}, old_int, old_term;
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     if (rf_cmd_metrics_start(&a.metrics, "fold", metrics_hook, w, &eb) != RF_OK) {
-        fprintf(stderr, "refold fold: metrics: %s\n", eb.msg);
+        rf_cmd_error("fold", a.json, RF_ERR_CONFIG, "metrics: %s", eb.msg);
         rf_fold_worker_destroy(w);
         return 1;
     }
@@ -186,7 +187,10 @@ int rf_cmd_fold(int argc, char **argv)
     printf("%s\n", line);
     fflush(stdout);
     if (err != RF_OK) {
-        fprintf(stderr, "refold fold: %s (%s)\n", eb.msg, rf_err_str(err));
+        if (a.json)
+            rf_cmd_error("fold", true, err, "%s", eb.msg);
+        else
+            fprintf(stderr, "refold fold: %s (%s)\n", eb.msg, rf_err_str(err));
         return 1;
     }
     return 0;
