@@ -378,7 +378,8 @@ static int explain_partition(explain_t *x, const char *data, int32_t part, json_
     rf_errbuf_t eb = {{0}};
     rf_ledger_t *l = rf_ledger_open(data, part, RF_LEDGER_READONLY, &eb);
     if (!l) {
-        fprintf(stderr, "refold explain: cannot open partition %d: %s\n", (int)part, eb.msg);
+        rf_cmd_error("explain", x->json, RF_ERR_STORAGE, "cannot open partition %d: %s",
+                     (int)part, eb.msg);
         return -1;
     }
     uint64_t before = x->matched;
@@ -387,7 +388,7 @@ static int explain_partition(explain_t *x, const char *data, int32_t part, json_
     if (!err && x->matched > before) err = rf_ledger_scan_balances(l, balance_cb, &bs, &eb);
     rf_ledger_close(l);
     if (err) {
-        fprintf(stderr, "refold explain: partition %d: %s\n", (int)part, eb.msg);
+        rf_cmd_error("explain", x->json, err, "partition %d: %s", (int)part, eb.msg);
         return -1;
     }
     return 0;
@@ -469,7 +470,8 @@ int rf_cmd_explain(int argc, char **argv)
     int32_t parts[RF_PARTITIONS_MAX];
     int n = rf_ledger_list_partitions(data, parts, RF_PARTITIONS_MAX);
     if (n < 0) {
-        fprintf(stderr, "refold explain: cannot list ledgers under '%s/fold'\n", data);
+        rf_cmd_error("explain", x.json, RF_ERR_NOT_FOUND, "cannot list ledgers under '%s/fold'",
+                     data);
         return 1;
     }
     x.records = json_array();

@@ -186,15 +186,15 @@ static int dlq_show(const dlq_args_t *a, const char *which)
 {
     dlq_pos_t p;
     if (parse_pos(which, &p)) {
-        fprintf(stderr, "refold dlq show: '%s': want PARTITION:OFFSET (or OFFSET of partition 0)\n",
-                which);
+        rf_cmd_error("dlq show", a->json, RF_ERR_CONFIG,
+                     "'%s': want PARTITION:OFFSET (or OFFSET of partition 0)", which);
         return 2;
     }
     rf_errbuf_t eb = {{0}};
     int json = a->json;
     rf_err_t err = dlq_read(a, &p, 1, show_one, &json, &eb);
     if (err) {
-        fprintf(stderr, "refold dlq show: %s\n", eb.msg);
+        rf_cmd_error("dlq show", a->json, err, "%s", eb.msg);
         return 1;
     }
     return 0;

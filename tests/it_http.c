@@ -309,6 +309,17 @@ static void expect_status(const char *path, int status)
     json_decref(get_json(path, status));
 }
 
+/* Runs a shell command (not the refold binary); its output into out. */
+static int run_sh(char *out, size_t cap, const char *cmd)
+{
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 /* ---- tests ------------------------------------------------------------------- */
 
 static int setup(void **state)
@@ -644,6 +655,12 @@ static void test_openapi(void **state)
     assert_true(json_equal(served, openapi));
     json_decref(served);
     assert_string_equal(json_string_value(json_object_get(openapi, "openapi")), "3.0.3");
+    /* the document itself is valid OpenAPI 3.0, by a validator from npm */
+    char out[4096];
+    int rc = run_sh(out, sizeof out,
+                               "sh " RF_TEST_SOURCE_DIR "/tests/openapi/check.sh " RF_TEST_SOURCE_DIR
+                               "/docs/openapi.json 2>&1");
+    if (rc != 0) fail_msg("tests/openapi/check.sh (swagger-parser) failed (%d):\n%s", rc, out);
     const char *tmpl;
     json_t *item;
     int n = 0;

@@ -1,7 +1,7 @@
 /* rf_http.c: the HTTP JSON API (`refold serve`): libmicrohttpd daemon,
  * our own parsing of the raw request URI (path segments and query string,
- * percent-decoded with strict limits), bearer token, CORS, and a table of
- * routes (rf_http_routes.c's siblings add rows: docs/http-api.md). */
+ * percent-decoded with strict limits), bearer token, CORS, and the table of
+ * routes (a new endpoint is a row: docs/http-api.md, "Adding an endpoint"). */
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
