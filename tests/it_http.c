@@ -259,7 +259,9 @@ static void oa_check(const char *path, int status, json_t *body)
     if (!item || status == 405 || status == 414) {
         assert_true(status >= 400);
         snprintf(where, sizeof where, "%d %.500s", status, path);
-        oa_validate(json_pack("{s:s}", "$ref", "#/components/schemas/Error"), body, where);
+        json_t *err = json_pack("{s:s}", "$ref", "#/components/schemas/Error");
+        oa_validate(err, body, where);
+        json_decref(err);
         return;
     }
     json_t *resp = json_object_get(json_object_get(json_object_get(item, "get"), "responses"), st);

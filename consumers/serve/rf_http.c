@@ -37,6 +37,9 @@ struct rf_http {
 };
 
 #define SEGS_MAX   8 /* the longest route has 6 segments */
+/* How long a browser may reuse a preflight's answer: short, so a changed
+ * --cors-origin takes effect within minutes. */
+#define CORS_MAX_AGE_S "600"
 #define PARAMS_MAX 6 /* the leaderboard's period, by, limit (or top), cursor, asset */
 
 /* A request's decoded path segments and query parameters. */
@@ -532,7 +535,7 @@ static enum MHD_Result send_preflight(rf_http_req_t *rq)
     MHD_add_response_header(r, "Access-Control-Allow-Origin", rq->h->cors);
     MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
     MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization");
-    MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+    MHD_add_response_header(r, "Access-Control-Max-Age", CORS_MAX_AGE_S);
     MHD_add_response_header(r, "Vary", "Origin");
     enum MHD_Result ret = MHD_queue_response(rq->c, MHD_HTTP_NO_CONTENT, r);
     MHD_destroy_response(r);
