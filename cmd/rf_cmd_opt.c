@@ -56,9 +56,9 @@ void rf_cmd_error(const char *cmd, bool json, rf_err_t code, const char *fmt, ..
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    json_t *o = json ? json_pack("{s:{s:s, s:s}}", "error", "code", rf_err_str(code), "message",
-                                 msg)
-                     : NULL;
+    json_t *o = json
+                    ? json_pack("{s:{s:s, s:s}}", "error", "code", rf_err_str(code), "message", msg)
+                    : NULL;
     char *text = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     if (text)
         fprintf(stderr, "%s\n", text);

@@ -378,8 +378,8 @@ static int explain_partition(explain_t *x, const char *data, int32_t part, json_
     rf_errbuf_t eb = {{0}};
     rf_ledger_t *l = rf_ledger_open(data, part, RF_LEDGER_READONLY, &eb);
     if (!l) {
-        rf_cmd_error("explain", x->json, RF_ERR_STORAGE, "cannot open partition %d: %s",
-                     (int)part, eb.msg);
+        rf_cmd_error("explain", x->json, RF_ERR_STORAGE, "cannot open partition %d: %s", (int)part,
+                     eb.msg);
         return -1;
     }
     uint64_t before = x->matched;

@@ -70,13 +70,11 @@ static void print_json_line(json_t *o)
 static int list_one(const rf_dlq_letter_t *d, void *opaque)
 {
     if (*(const bool *)opaque) { /* JSON lines: one object per dead letter, as read */
-        print_json_line(json_pack("{s:i,s:I,s:o,s:o,s:s,s:s,s:s,s:s%,s:i}", "partition",
-                                  (int)d->pos.partition, "offset", (json_int_t)d->pos.offset,
-                                  "source_partition", header_int(d->src_part), "source_offset",
-                                  header_int(d->src_off), "error", d->error, "reason", d->reason,
-                                  "event_id", d->event_id, "key",
-                                  d->key ? (const char *)d->key : "", d->key_len, "bytes",
-                                  (int)d->len));
+        print_json_line(json_pack(
+            "{s:i,s:I,s:o,s:o,s:s,s:s,s:s,s:s%,s:i}", "partition", (int)d->pos.partition, "offset",
+            (json_int_t)d->pos.offset, "source_partition", header_int(d->src_part), "source_offset",
+            header_int(d->src_off), "error", d->error, "reason", d->reason, "event_id", d->event_id,
+            "key", d->key ? (const char *)d->key : "", d->key_len, "bytes", (int)d->len));
         return 0;
     }
     printf("%d:%-8lld source %s:%-8s %-16s %-36s %-16.*s %6zu bytes  %s\n", (int)d->pos.partition,
@@ -134,11 +132,12 @@ static int show_one(const rf_dlq_letter_t *d, void *opaque)
     else if (line)
         line[0] = 0;
     if (json) {
-        json_t *o = json_pack(
-            "{s:i,s:I,s:o,s:o,s:s,s:s,s:s,s:s,s:i,s:s}", "partition", (int)d->pos.partition,
-            "offset", (json_int_t)d->pos.offset, "source_partition", header_int(d->src_part),
-            "source_offset", header_int(d->src_off), "error", d->error, "reason", d->reason, "event_id", d->event_id, "decode",
-            derr ? eb.msg : "ok", "bytes", (int)d->len, "event", line ? line : "");
+        json_t *o = json_pack("{s:i,s:I,s:o,s:o,s:s,s:s,s:s,s:s,s:i,s:s}", "partition",
+                              (int)d->pos.partition, "offset", (json_int_t)d->pos.offset,
+                              "source_partition", header_int(d->src_part), "source_offset",
+                              header_int(d->src_off), "error", d->error, "reason", d->reason,
+                              "event_id", d->event_id, "decode", derr ? eb.msg : "ok", "bytes",
+                              (int)d->len, "event", line ? line : "");
         char *s = json_dumps(o, JSON_COMPACT);
         if (s) puts(s);
         free(s);

@@ -208,14 +208,14 @@ int rf_cmd_emit(int argc, char **argv)
                    ",\"invalid\":%" PRIu64 "}\n",
                    st.emitted, st.delivered, undelivered, n.invalid);
         else
-            printf("sent %" PRIu64 ", delivered %" PRIu64 ", failed %" PRIu64
-                   ", invalid %" PRIu64 "\n",
+            printf("sent %" PRIu64 ", delivered %" PRIu64 ", failed %" PRIu64 ", invalid %" PRIu64
+                   "\n",
                    st.emitted, st.delivered, undelivered, n.invalid);
         if (undelivered) status = 1;
     } else {
         if (emit_json)
-            printf("{\"dry_run\":true,\"valid\":%" PRIu64 ",\"invalid\":%" PRIu64 "}\n",
-                   n.valid, n.invalid);
+            printf("{\"dry_run\":true,\"valid\":%" PRIu64 ",\"invalid\":%" PRIu64 "}\n", n.valid,
+                   n.invalid);
         else
             printf("dry run: valid %" PRIu64 ", invalid %" PRIu64 "\n", n.valid, n.invalid);
     }

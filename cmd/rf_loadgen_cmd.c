@@ -202,8 +202,8 @@ static void lg_on_delivery(const rf_delivery_t *d, void *opaque)
     if (d->err == RF_OK) return;
     /* The first few failures in detail; the summary has the count. */
     if (r->failed_reported++ < 10)
-        rf_cmd_error("loadgen", r->o->json, d->err, "event %s of %s not delivered: %s",
-                     d->event_id, d->program_id, d->errmsg);
+        rf_cmd_error("loadgen", r->o->json, d->err, "event %s of %s not delivered: %s", d->event_id,
+                     d->program_id, d->errmsg);
 }
 
 static int open_outputs(lg_run_t *r, rf_errbuf_t *eb)
@@ -245,7 +245,8 @@ static void stop_msg(lg_run_t *r, const rf_lag_sample_t *s, int64_t cap)
 {
     if (r->o->json) {
         rf_cmd_error("loadgen", true, RF_ERR_RETRY,
-                     "stopping: partition %d of %s holds %" PRId64 " unconsumed events (limit %" PRId64
+                     "stopping: partition %d of %s holds %" PRId64
+                     " unconsumed events (limit %" PRId64
                      ") and consumer group '%s' has committed no offsets",
                      s->max_partition, r->o->topic, s->max_lag, cap, r->o->lag_group);
         return;

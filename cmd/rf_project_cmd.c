@@ -35,14 +35,14 @@ static void print_summary_json(const rf_project_stats_t *st)
 {
     json_t *parts = json_array();
     for (int i = 0; i < st->nparts; i++)
-        json_array_append_new(
-            parts, json_pack("{s:i, s:I, s:I, s:I}", "partition", (int)st->parts[i].partition,
-                             "applied_seq", (json_int_t)st->parts[i].applied_seq, "next_offset",
-                             (json_int_t)st->parts[i].next_offset, "lag",
-                             (json_int_t)st->parts[i].lag));
-    json_t *o = json_pack("{s:I, s:I, s:I, s:o}", "records", (json_int_t)st->records,
-                          "duplicates", (json_int_t)st->duplicates, "commits",
-                          (json_int_t)st->commits, "partitions", parts);
+        json_array_append_new(parts, json_pack("{s:i, s:I, s:I, s:I}", "partition",
+                                               (int)st->parts[i].partition, "applied_seq",
+                                               (json_int_t)st->parts[i].applied_seq, "next_offset",
+                                               (json_int_t)st->parts[i].next_offset, "lag",
+                                               (json_int_t)st->parts[i].lag));
+    json_t *o = json_pack("{s:I, s:I, s:I, s:o}", "records", (json_int_t)st->records, "duplicates",
+                          (json_int_t)st->duplicates, "commits", (json_int_t)st->commits,
+                          "partitions", parts);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (text) printf("%s\n", text);
     free(text);
@@ -118,8 +118,9 @@ static int parse_args(int argc, char **argv, rf_project_opts_t *o, char *topic, 
                     "exit 0 once every assigned partition reached the end it\n"
                     "had when assigned"),
         RF_CMD_OPT_METRICS(&metrics),
-        RF_OPT_BOOL(0, "json", &json_out, "the summary as one JSON object on stdout, errors as\n"
-                                          "{\"error\":{\"code\",\"message\"}} on stderr"),
+        RF_OPT_BOOL(0, "json", &json_out,
+                    "the summary as one JSON object on stdout, errors as\n"
+                    "{\"error\":{\"code\",\"message\"}} on stderr"),
         RF_OPT_FLAG(0, "log-json", &log_json, "log one JSON object per line on stderr"),
         RF_CMD_OPT_X(&o->kafka),
         RF_OPT_HELP(),

@@ -391,18 +391,25 @@ static void render_process(text_t *t)
     if (proc_stat(&cpu, &start, &vsize, &rss)) {
         char v[40];
         fmt_double(cpu, v);
-        tput(t, "# HELP process_cpu_seconds_total user and system CPU time spent, seconds\n"
-                "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %s\n", v);
+        tput(t,
+             "# HELP process_cpu_seconds_total user and system CPU time spent, seconds\n"
+             "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %s\n",
+             v);
         fmt_double(rss * (double)sysconf(_SC_PAGESIZE), v);
-        tput(t, "# HELP process_resident_memory_bytes resident memory size, bytes\n"
-                "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %s\n",
+        tput(t,
+             "# HELP process_resident_memory_bytes resident memory size, bytes\n"
+             "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %s\n",
              v);
         fmt_double(vsize, v);
-        tput(t, "# HELP process_virtual_memory_bytes virtual memory size, bytes\n"
-                "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes %s\n", v);
+        tput(t,
+             "# HELP process_virtual_memory_bytes virtual memory size, bytes\n"
+             "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes %s\n",
+             v);
         fmt_double(boot_time() + start, v);
-        tput(t, "# HELP process_start_time_seconds start time of the process, Unix seconds\n"
-                "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %s\n", v);
+        tput(t,
+             "# HELP process_start_time_seconds start time of the process, Unix seconds\n"
+             "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %s\n",
+             v);
     }
     long fds = 0;
     DIR *d = opendir("/proc/self/fd");
@@ -410,13 +417,16 @@ static void render_process(text_t *t)
         for (struct dirent *e; (e = readdir(d));)
             fds += e->d_name[0] != '.';
         closedir(d);
-        tput(t, "# HELP process_open_fds open file descriptors\n"
-                "# TYPE process_open_fds gauge\nprocess_open_fds %ld\n", fds - 1 /* d's own */);
+        tput(t,
+             "# HELP process_open_fds open file descriptors\n"
+             "# TYPE process_open_fds gauge\nprocess_open_fds %ld\n",
+             fds - 1 /* d's own */);
     }
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-        tput(t, "# HELP process_max_fds limit of open file descriptors\n"
-                "# TYPE process_max_fds gauge\nprocess_max_fds %llu\n",
+        tput(t,
+             "# HELP process_max_fds limit of open file descriptors\n"
+             "# TYPE process_max_fds gauge\nprocess_max_fds %llu\n",
              (unsigned long long)rl.rlim_cur);
 }
 
@@ -631,8 +641,8 @@ static const struct std_family {
      RF_METRIC_COUNTER, true},
     {"project", RF_METRIC_PROJECTION_DUPLICATES,
      "republished ledger records dropped by the projection", RF_METRIC_COUNTER, true},
-    {"project", RF_METRIC_PROJECTION_LAG, "messages of refold.ledger not yet applied, per partition",
-     RF_METRIC_GAUGE, false},
+    {"project", RF_METRIC_PROJECTION_LAG,
+     "messages of refold.ledger not yet applied, per partition", RF_METRIC_GAUGE, false},
     {"project", RF_METRIC_PROJECTION_APPLIED_SEQ, "last applied ledger seq, per partition",
      RF_METRIC_GAUGE, false},
     {"project", RF_METRIC_PROJECTION_COMMITS, "synced partition commits of the projection",

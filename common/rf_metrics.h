@@ -58,11 +58,11 @@ typedef enum rf_metric_type {
 #define RF_METRIC_BUILD_INFO             "refold_build_info"             /* gauge {version} */
 #define RF_METRIC_HTTP_REQUESTS          "refold_http_requests_total"    /* counter (serve) */
 #define RF_METRIC_HTTP_READY             "refold_http_projection_ready"  /* gauge (serve) */
+#define RF_METRIC_DROPPED                "refold_metrics_dropped_total" /* counter: series over the bound */
 /* Process metrics (Prometheus' client conventions), rendered from /proc at
  * each scrape once rf_metrics_declare_worker ran: process_cpu_seconds_total,
  * process_resident_memory_bytes, process_virtual_memory_bytes,
  * process_open_fds, process_max_fds, process_start_time_seconds. */
-#define RF_METRIC_DROPPED                "refold_metrics_dropped_total" /* counter: series over the bound */
 
 /* Declares a metric family. bounds: histogram bucket upper bounds, ascending,
  * at most RF_METRICS_BUCKETS_MAX (NULL: Prometheus' default latency buckets

@@ -157,8 +157,7 @@ static void test_json(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "delivered")), 2);
     assert_int_equal(json_integer_value(json_object_get(j, "invalid")), 1);
     json_decref(j);
-    rc = rf_test_refold(out, sizeof out, 0,
-                        "emit --brokers %s --file '%s' --json 2>&1 >/dev/null",
+    rc = rf_test_refold(out, sizeof out, 0, "emit --brokers %s --file '%s' --json 2>&1 >/dev/null",
                         rf_broker_bootstraps(f->broker), f->path);
     assert_int_equal(rc, 1);
     j = json_loads(out, JSON_DISABLE_EOF_CHECK, &je); /* the first stderr line */

@@ -178,7 +178,8 @@ static void oa_validate(json_t *schema, json_t *v, const char *where)
     if (!type) return; /* any */
     if (!strcmp(type, "object")) {
         if (!json_is_object(v)) fail_msg("%s: not an object", where);
-        json_t *props = json_object_get(schema, "properties"), *req = json_object_get(schema, "required");
+        json_t *props = json_object_get(schema, "properties"),
+               *req = json_object_get(schema, "required");
         json_t *extra = json_object_get(schema, "additionalProperties");
         size_t i;
         json_t *x;
@@ -551,8 +552,8 @@ static void test_auth_scheme_case(void **state)
     http_get_auth("/v1/users/alice/balance", "Bearer" TOKEN, &r); /* no space */
     assert_int_equal(r.status, 401);
     json_t *j = json_loads(r.body, 0, NULL);
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(j, "error"), "code")), "unauthorized");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+                        "unauthorized");
     json_decref(j);
 }
 
@@ -622,8 +623,7 @@ static void test_pagination(void **state)
         json_t *j = get_json(path, 200);
         json_t *e = json_object_get(j, "entries");
         assert_int_equal(json_array_size(e), 1);
-        assert_int_equal(json_integer_value(json_object_get(json_array_get(e, 0), "rank")),
-                         ++rank);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(e, 0), "rank")), ++rank);
         pages++;
         const char *c = json_string_value(json_object_get(j, "next_cursor"));
         if (!c) {
@@ -660,8 +660,8 @@ static void test_openapi(void **state)
     /* the document itself is valid OpenAPI 3.0, by a validator from npm */
     char out[4096];
     int rc = run_sh(out, sizeof out,
-                               "sh " RF_TEST_SOURCE_DIR "/tests/openapi/check.sh " RF_TEST_SOURCE_DIR
-                               "/docs/openapi.json 2>&1");
+                    "sh " RF_TEST_SOURCE_DIR "/tests/openapi/check.sh " RF_TEST_SOURCE_DIR
+                    "/docs/openapi.json 2>&1");
     if (rc != 0) fail_msg("tests/openapi/check.sh (swagger-parser) failed (%d):\n%s", rc, out);
     const char *tmpl;
     json_t *item;
@@ -678,10 +678,10 @@ static void test_openapi(void **state)
             const char *end = strchr(t, '}');
             size_t i;
             const char *ex = NULL;
-            json_array_foreach(params, i, pa) if (!strncmp(json_string_value(json_object_get(
-                                                               pa, "name")),
-                                                           t + 1, (size_t)(end - t - 1)))
-                ex = json_string_value(json_object_get(pa, "example"));
+            json_array_foreach(params, i,
+                               pa) if (!strncmp(json_string_value(json_object_get(pa, "name")),
+                                                t + 1, (size_t)(end - t - 1))) ex =
+                json_string_value(json_object_get(pa, "example"));
             assert_non_null(ex); /* documented; this projection's ids replace it */
             o += sprintf(o, "%s", !strncmp(t, "{program}", 9) ? "shop" : "alice");
             t = end + 1;
@@ -747,9 +747,8 @@ static void test_missing_data_dir(void **state)
     assert_null(rf_http_start(&o, &eb));
     assert_non_null(strstr(eb.msg, "no-such-dir"));
     char out[1024];
-    assert_int_equal(rf_test_refold(out, sizeof out, 1, "serve --data %s --listen 127.0.0.1:0",
-                                    missing),
-                     1);
+    assert_int_equal(
+        rf_test_refold(out, sizeof out, 1, "serve --data %s --listen 127.0.0.1:0", missing), 1);
     assert_non_null(strstr(out, "no data directory"));
 }
 
@@ -770,8 +769,7 @@ static void test_code_command(void **state)
     assert_non_null(strstr(out, "\"code\":\"ALICE-7Q\""));
     assert_non_null(strstr(out, "\"source\":\"issued\""));
     assert_int_equal(rf_test_refold(out, sizeof out, 1,
-                                    "code --data %s --program shop --referrer carol --json",
-                                    dir),
+                                    "code --data %s --program shop --referrer carol --json", dir),
                      1);
     assert_non_null(strstr(out, "{\"error\":{\"code\":\"not_found\""));
     assert_int_equal(rf_test_refold(out, sizeof out, 1, "code --program shop --referrer alice"), 0);
@@ -843,14 +841,22 @@ static void test_serve_command(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_health),         cmocka_unit_test(test_code),
-        cmocka_unit_test(test_balance),        cmocka_unit_test(test_rank_and_leaderboard),
-        cmocka_unit_test(test_stats),          cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_huge_uri),       cmocka_unit_test(test_auth),
-        cmocka_unit_test(test_follows_worker), cmocka_unit_test(test_serve_command),
-        cmocka_unit_test(test_auth_scheme_case), cmocka_unit_test(test_keep_alive),
-        cmocka_unit_test(test_pagination),     cmocka_unit_test(test_openapi),
-        cmocka_unit_test(test_cors),           cmocka_unit_test(test_missing_data_dir),
+        cmocka_unit_test(test_health),
+        cmocka_unit_test(test_code),
+        cmocka_unit_test(test_balance),
+        cmocka_unit_test(test_rank_and_leaderboard),
+        cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_huge_uri),
+        cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_follows_worker),
+        cmocka_unit_test(test_serve_command),
+        cmocka_unit_test(test_auth_scheme_case),
+        cmocka_unit_test(test_keep_alive),
+        cmocka_unit_test(test_pagination),
+        cmocka_unit_test(test_openapi),
+        cmocka_unit_test(test_cors),
+        cmocka_unit_test(test_missing_data_dir),
         cmocka_unit_test(test_code_command),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

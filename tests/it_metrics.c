@@ -60,7 +60,8 @@ static void scrape(int port, char *out, size_t cap)
             static char buf[1 << 20];
             size_t used = 0;
             ssize_t n;
-            while (used < sizeof buf - 1 && (n = recv(fd, buf + used, sizeof buf - 1 - used, 0)) > 0)
+            while (used < sizeof buf - 1 &&
+                   (n = recv(fd, buf + used, sizeof buf - 1 - used, 0)) > 0)
                 used += (size_t)n;
             buf[used] = 0;
             close(fd);
@@ -86,8 +87,8 @@ static int http_get(int port, const char *path, char *out, size_t cap)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     char req[256], buf[16384];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-                     path);
+    int n =
+        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
     assert_true(send(fd, req, (size_t)n, MSG_NOSIGNAL) == n);
     size_t used = 0;
     ssize_t r;
@@ -147,12 +148,12 @@ static void test_workers_pass_promtool(void **state)
     snprintf(ls, sizeof ls, "127.0.0.1:%d", ps);
     snprintf(lh, sizeof lh, "127.0.0.1:%d", http);
     const char *brokers = rf_broker_bootstraps(b);
-    char *fold[] = {"refold", "fold", "--brokers", (char *)brokers, "--data", dir,
-                    "--metrics-listen", lf, NULL};
-    char *proj[] = {"refold", "project", "--brokers", (char *)brokers, "--data", dir,
-                    "--metrics-listen", lp, NULL};
-    char *serve[] = {"refold", "serve", "--data", dir, "--listen", lh, "--metrics-listen", ls,
-                     NULL};
+    char *fold[] = {"refold",           "fold", "--brokers", (char *)brokers, "--data", dir,
+                    "--metrics-listen", lf,     NULL};
+    char *proj[] = {"refold",           "project", "--brokers", (char *)brokers, "--data", dir,
+                    "--metrics-listen", lp,        NULL};
+    char *serve[] = {"refold",           "serve", "--data", dir, "--listen", lh,
+                     "--metrics-listen", ls,      NULL};
     pid_t pids[3] = {spawn(fold), spawn(proj), spawn(serve)};
     static char text[1 << 20];
     const char *workers[3] = {"fold", "project", "serve"};
@@ -194,9 +195,8 @@ static void test_workers_pass_promtool(void **state)
     const char *urls[2][2] = {{lh, "/v1/health"}, {lf, "/metrics"}};
     for (int i = 0; i < 2; i++) {
         char cmd[512], out[16384];
-        snprintf(cmd, sizeof cmd,
-                 "curl -sv -o /dev/null -o /dev/null http://%s%s http://%s%s 2>&1", urls[i][0],
-                 urls[i][1], urls[i][0], urls[i][1]);
+        snprintf(cmd, sizeof cmd, "curl -sv -o /dev/null -o /dev/null http://%s%s http://%s%s 2>&1",
+                 urls[i][0], urls[i][1], urls[i][0], urls[i][1]);
         FILE *p = popen(cmd, "r");
         size_t n = fread(out, 1, sizeof out - 1, p);
         out[n] = 0;

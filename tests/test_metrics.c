@@ -205,8 +205,8 @@ static void test_serve_listen(void **state)
 {
     (void)state;
     rf_errbuf_t eb = {{0}};
-    const char *bad[] = {"nowhere", "localhost:9", "127.0.0.1", "127.0.0.1:x", "1.2.3.4:70000",
-                         "[::1:9"};
+    const char *bad[] = {"nowhere",     "localhost:9",   "127.0.0.1",
+                         "127.0.0.1:x", "1.2.3.4:70000", "[::1:9"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(rf_metrics_serve_listen(bad[i], &eb), RF_ERR_CONFIG);
         assert_non_null(strstr(eb.msg, "bad metrics address"));

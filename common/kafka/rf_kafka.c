@@ -202,7 +202,8 @@ static void kind_load(void)
     for (char *line = table, *nl; line && *line; line = nl ? nl + 1 : NULL) {
         nl = strchr(line, '\n');
         char name[128], kind[8];
-        if (sscanf(line, "%127s | %7s |", name, kind) == 2 && (!strcmp(kind, "C") || !strcmp(kind, "P")))
+        if (sscanf(line, "%127s | %7s |", name, kind) == 2 &&
+            (!strcmp(kind, "C") || !strcmp(kind, "P")))
             fprintf(o, "%s %s\n", name, kind);
     }
     fclose(o);
@@ -227,8 +228,8 @@ static bool x_applies(const char **name, rd_kafka_type_t t)
 }
 
 /* bootstrap.servers, then every -X in order that applies to this client. */
-static rf_err_t apply_opts(rd_kafka_conf_t *conf, const rf_kafka_opts_t *opts,
-                           rd_kafka_type_t type, rf_errbuf_t *eb)
+static rf_err_t apply_opts(rd_kafka_conf_t *conf, const rf_kafka_opts_t *opts, rd_kafka_type_t type,
+                           rf_errbuf_t *eb)
 {
     rf_err_t err;
     if (opts->brokers &&

@@ -36,11 +36,11 @@ struct rf_http {
     bool stopping;
 };
 
-#define SEGS_MAX   8 /* the longest route has 6 segments */
+#define SEGS_MAX 8 /* the longest route has 6 segments */
 /* How long a browser may reuse a preflight's answer: short, so a changed
  * --cors-origin takes effect within minutes. */
 #define CORS_MAX_AGE_S "600"
-#define PARAMS_MAX 6 /* the leaderboard's period, by, limit (or top), cursor, asset */
+#define PARAMS_MAX     6 /* the leaderboard's period, by, limit (or top), cursor, asset */
 
 /* A request's decoded path segments and query parameters. */
 typedef struct route {
@@ -118,8 +118,7 @@ enum MHD_Result rf_http_result(rf_http_req_t *rq, json_t *j, rf_err_t err, const
         return rf_http_fail(rq, MHD_HTTP_NOT_FOUND, "not_found", nf_param, "%s", msg);
     default:
         rf_log(RF_LOG_ERROR, "serve: %s", eb->msg);
-        return rf_http_fail(rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", NULL,
-                            "internal error");
+        return rf_http_fail(rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", NULL, "internal error");
     }
 }
 
@@ -337,8 +336,7 @@ static enum MHD_Result get_health(rf_http_req_t *rq)
             json_pack("{s:s, s:n, s:[]}", "status", "starting", "lag", "partitions"));
     json_t *j = rf_query_health_json(rq->q);
     return j ? rf_http_send(rq, MHD_HTTP_OK, j)
-             : rf_http_fail(rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", NULL,
-                            "internal error");
+             : rf_http_fail(rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", NULL, "internal error");
 }
 
 extern const char rf__openapi_json[]; /* docs/openapi.json, embedded (embed_openapi.cmake) */
@@ -472,8 +470,7 @@ static const rf_http_route_t routes[] = {
     {"/v1/openapi.json", "", RF_HTTP_OPEN | RF_HTTP_NO_QUERY, get_openapi},
     {"/v1/users/{user}/balance", "", 0, get_user_balance},
     {"/v1/programs/{program}/stats", "period", 0, get_stats},
-    {"/v1/programs/{program}/leaderboard", "period,by,top,limit,cursor,asset", 0,
-     get_leaderboard},
+    {"/v1/programs/{program}/leaderboard", "period,by,top,limit,cursor,asset", 0, get_leaderboard},
     {"/v1/programs/{program}/users/{user}/rank", "period,by,asset", 0, get_rank},
     {"/v1/programs/{program}/users/{user}/code", "", 0, get_code},
     {"/v1/programs/{program}/users/{user}/balance", "", 0, get_program_balance},
@@ -585,8 +582,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     rf_http_req_t rq = {c, h, &r, __atomic_load_n(&h->q, __ATOMIC_ACQUIRE)};
     if (!raw) {
         __atomic_add_fetch(&h->requests, 1, __ATOMIC_RELAXED);
-        return rf_http_fail(&rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", NULL,
-                            "out of memory");
+        return rf_http_fail(&rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", NULL, "out of memory");
     }
     /* Answer once the request is read: a response queued on the first call,
      * before libmicrohttpd knows whether a body follows, closes the

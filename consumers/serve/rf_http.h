@@ -18,10 +18,10 @@
 typedef struct rf_http rf_http_t;
 
 typedef struct rf_http_opts {
-    const char *data_dir; /* required */
-    const char *listen;   /* "host:port"; NULL: 127.0.0.1:8080; port 0 picks a free one */
-    const char *token;    /* bearer token; NULL or "": no authentication */
-    int threads;          /* 0: RF_HTTP_THREADS */
+    const char *data_dir;    /* required */
+    const char *listen;      /* "host:port"; NULL: 127.0.0.1:8080; port 0 picks a free one */
+    const char *token;       /* bearer token; NULL or "": no authentication */
+    int threads;             /* 0: RF_HTTP_THREADS */
     const char *cors_origin; /* Access-Control-Allow-Origin value; NULL: no CORS headers */
 } rf_http_opts_t;
 
