@@ -11,32 +11,73 @@
 #include "rf_explain.h"
 #include "rf_ledger.h"
 #include "rf_opt.h"
+#include "rf_cmd_opt.h"
+#include "rf_query.h"
 #include "rf_rules.h"
 #include "rf_time.h"
 
 /* ---- refold code ---- */
 
+static void print_json(json_t *o)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    printf("%s\n", s ? s : "{}");
+    free(s);
+    json_decref(o);
+}
+
+/* --data: the code the projection holds for the referrer (the live one: a
+ * CodeIssued may have carried its own, like ALICE10). */
+static int code_live(const char *data, const char *program, const char *referrer, bool json)
+{
+    rf_errbuf_t eb = {{0}};
+    rf_query_t *q = rf_query_open(data, RF_QUERY_SNAPSHOT, &eb);
+    if (!q) {
+        rf_cmd_error("code", json, RF_ERR_NOT_FOUND, "%s", eb.msg);
+        return 1;
+    }
+    char code[RF_FACT_VAL_MAX + 1];
+    rf_err_t err = rf_query_code(q, program, referrer, code, &eb);
+    rf_query_close(q);
+    if (err != RF_OK) {
+        rf_cmd_error("code", json, err, "%s", eb.msg[0] ? eb.msg : rf_err_str(err));
+        return 1;
+    }
+    if (json)
+        print_json(json_pack("{s:s, s:s, s:s, s:s}", "program", program, "referrer", referrer,
+                             "code", code, "source", "issued"));
+    else
+        printf("%s\n", code);
+    return 0;
+}
+
 int rf_cmd_code(int argc, char **argv)
 {
-    const char *program = NULL, *referrer = NULL, *check = NULL;
+    const char *program = NULL, *referrer = NULL, *check = NULL, *data = NULL;
     int json = 0;
     const rf_opt_t opts[] = {
         RF_OPT_STR('p', "program", &program, "P", "program id"),
         RF_OPT_STR('r', "referrer", &referrer, "R", "referrer id"),
+        RF_OPT_STR(0, "data", &data, "DIR",
+                   "print the code the referrer holds (from the projection\n"
+                   "under DIR), not the derived one",
+                   .flags = RF_OPT_NODEFAULT),
         RF_OPT_STR('c', "check", &check, "CODE",
                    "validate a derived code (case-insensitive, hyphens ignored)"),
-        RF_OPT_FLAG('j', "json", &json, "print a JSON object"),
+        RF_OPT_FLAG('j', "json", &json, "print a JSON object (\"source\": derived or issued)"),
         RF_OPT_HELP(),
         RF_OPT_END(),
     };
     const rf_opt_cmd_t cmd = {
         "code",
-        "refold code --program P --referrer R [--json]\n"
+        "refold code --program P --referrer R [--data DIR] [--json]\n"
         "       refold code --check CODE [--json]",
         "Prints the stable referral code the fold derives for (program, referrer)\n"
         "when a CodeIssued event carries no code: 10 Crockford base32 symbols (no\n"
-        "I, L, O, U) and a check symbol. --check tells whether CODE has a valid check\n"
-        "symbol (exit 1 if not). docs/programs.md, \"Codes\".",
+        "I, L, O, U) and a check symbol. A referrer whose CodeIssued carried a code\n"
+        "(ALICE10) holds that one instead: --data DIR prints the code the referrer\n"
+        "holds. --check tells whether CODE has a valid check symbol (exit 1 if not).\n"
+        "docs/programs.md, \"Codes\".",
         opts,
         0,
         {NULL}};
@@ -44,37 +85,31 @@ int rf_cmd_code(int argc, char **argv)
     if (n < 0) return rf_opt_status(n);
     if (check) {
         int ok = rf_rules_code_valid(check);
-        if (json) {
-            json_t *o = json_pack("{s:s, s:b}", "code", check, "valid", ok);
-            char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-            printf("%s\n", s ? s : "{}");
-            free(s);
-            json_decref(o);
-        } else {
+        if (json)
+            print_json(json_pack("{s:s, s:b}", "code", check, "valid", ok));
+        else
             printf("%s\n", ok ? "valid" : "invalid");
-        }
         return ok ? 0 : 1;
     }
     if (!program || !referrer || !program[0] || !referrer[0]) {
-        fprintf(stderr, "refold code: --program and --referrer are required\n");
+        rf_cmd_error("code", json, RF_ERR_CONFIG, "--program and --referrer are required");
         return 2;
     }
     if (strlen(program) > RF_ID_MAX || strlen(referrer) > RF_ID_MAX) {
-        fprintf(stderr, "refold code: ids are at most %d bytes\n", RF_ID_MAX);
+        rf_cmd_error("code", json, RF_ERR_CONFIG, "ids are at most %d bytes", RF_ID_MAX);
         return 2;
     }
+    if (data) return code_live(data, program, referrer, json);
     char code[RF_RULES_CODE_BUF];
     rf_rules_derive_code(program, referrer, code);
-    if (!json) {
-        printf("%s\n", code);
+    if (json) {
+        print_json(json_pack("{s:s, s:s, s:s, s:s}", "program", program, "referrer", referrer,
+                             "code", code, "source", "derived"));
         return 0;
     }
-    json_t *o =
-        json_pack("{s:s, s:s, s:s}", "program", program, "referrer", referrer, "code", code);
-    char *s = json_dumps(o, JSON_COMPACT);
-    printf("%s\n", s);
-    free(s);
-    json_decref(o);
+    printf("%s\n", code);
+    fprintf(stderr, "refold code: the derived code; a referrer whose CodeIssued carried a code "
+                    "holds that one (refold code --data DIR prints it)\n");
     return 0;
 }
 
@@ -174,8 +209,9 @@ int rf_cmd_explain(int argc, char **argv)
     json_t *bal = json_array();
     rf_errbuf_t eb = {{0}};
     rc = 0;
-    if (rf_explain_scan(data, &x, print_record, &out, bal, &eb) != RF_OK) {
-        fprintf(stderr, "refold explain: %s\n", eb.msg);
+    rf_err_t err = rf_explain_scan(data, &x, print_record, &out, bal, &eb);
+    if (err != RF_OK) {
+        rf_cmd_error("explain", out.json, err, "%s", eb.msg);
         rc = -1;
     }
     if (rc == 0 && out.json) {

@@ -1,4 +1,4 @@
-/* rf_http_cmd.c: `refold serve`: the HTTP JSON API over the projection
+/* rf_serve_cmd.c: `refold serve`: the HTTP JSON API over the projection
  * until SIGINT/SIGTERM (endpoints: docs/http-api.md). */
 #include <signal.h>
 #include <stdio.h>
@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "rf_cmd_opt.h"
 #include "rf_commands.h"
 #include "rf_http.h"
 #include "rf_limits.h"
@@ -14,6 +15,14 @@
 #include "rf_reftoken.h"
 
 static volatile sig_atomic_t serve_stop;
+
+/* Scrape hook: the server's request count and readiness. */
+static void metrics_hook(void *opaque)
+{
+    const rf_http_t *h = opaque;
+    rf_metrics_counter_set(RF_METRIC_HTTP_REQUESTS, NULL, rf_http_requests(h));
+    rf_metrics_gauge_set(RF_METRIC_HTTP_READY, NULL, rf_http_ready(h) ? 1 : 0);
+}
 
 static void on_signal(int sig)
 {
@@ -45,6 +54,7 @@ static void print_pages(const char *host, unsigned port, const char *secret, con
 
 int rf_cmd_serve(int argc, char **argv)
 {
+    rf_cmd_metrics_t metrics = {0};
     rf_http_opts_t o = {.listen = "127.0.0.1:8080", .token = getenv("REFOLD_HTTP_TOKEN")};
     rf_pages_opts_t po = {.ref_secret = getenv("REFOLD_REF_SECRET")};
     const char *ref_for = NULL;
@@ -69,16 +79,23 @@ int rf_cmd_serve(int argc, char **argv)
         RF_OPT_STR(0, "ref-link", &ref_for, "PROGRAM:USER",
                    "print a referral page link for USER, valid 30 days (needs\n"
                    "--ref-secret; for trying the page: apps mint their own)"),
+        RF_OPT_STR(0, "cors-origin", &o.cors_origin, "ORIGIN",
+                   "answer browsers from ORIGIN (https://app.example.com, or *):\n"
+                   "Access-Control-Allow-Origin and OPTIONS preflights",
+                   .def = "none: no CORS headers"),
+        RF_CMD_OPT_METRICS(&metrics),
         RF_OPT_HELP(),
         RF_OPT_END(),
     };
     const rf_opt_cmd_t cmd = {
         "serve",
-        "refold serve --data DIR [--listen HOST:PORT] [--token T] [--threads N]",
+        "refold serve --data DIR [--listen HOST:PORT] [--token T] [--threads N]\n"
+        "                    [--cors-origin ORIGIN] [--metrics-port N | --metrics-listen A:P]",
         "Serves the projection under DIR/project as a JSON API (GET only), following\n"
         "the projection workers while they run. Endpoints (docs/http-api.md):\n"
         "  /v1/health  /v1/users/{u}/balance  /v1/programs/{p}/leaderboard\n"
         "  /v1/programs/{p}/stats  /v1/programs/{p}/users/{u}/code|balance|rank\n"
+        "  /v1/openapi.json (the OpenAPI 3 description of all of them)\n"
         "Also serves the owner dashboard at / and referral pages at /ref\n"
         "(docs/dashboard.md). Prints 'listening on http://HOST:PORT' once ready,\n"
         "then the dashboard's address.",
@@ -106,6 +123,12 @@ int rf_cmd_serve(int argc, char **argv)
         rf_pages_destroy(pages);
         return 1;
     }
+    if (rf_cmd_metrics_start(&metrics, "serve", metrics_hook, h, &eb) != RF_OK) {
+        fprintf(stderr, "refold serve: metrics: %s\n", eb.msg);
+        rf_http_stop(h);
+        rf_pages_destroy(pages);
+        return 1;
+    }
     const char *host = o.listen;
     char hostbuf[256];
     snprintf(hostbuf, sizeof hostbuf, "%s", host);
@@ -115,6 +138,7 @@ int rf_cmd_serve(int argc, char **argv)
     print_pages(hostbuf, rf_http_port(h), po.ref_secret, ref_for);
     fflush(stdout);
     rf_wait_stop(&serve_stop);
+    rf_cmd_metrics_stop(&metrics, metrics_hook, h);
     rf_http_stop(h);
     rf_pages_destroy(pages);
     return 0;

@@ -271,9 +271,10 @@ void rf__fold_publish_stats(rf_fold_worker_t *w)
     rf_fold_stats_t *st = &w->st;
     st->elapsed_ns = rf_now_ns() - w->start_ns;
     st->at_end = rf__fold_at_end(w);
-    st->nparts = 0;
+    int open = 0;
     for (int i = 0; i < RF_PARTITIONS_MAX; i++)
-        if (w->parts[i]) part_stats(w, w->parts[i], &st->parts[st->nparts++]);
+        if (w->parts[i]) part_stats(w, w->parts[i], &st->parts[open++]);
+    if (open > 0 || w->consumer) st->nparts = open; /* closed: the partitions it held */
     pthread_mutex_lock(&w->snap_lock);
     w->snap = *st;
     pthread_mutex_unlock(&w->snap_lock);

@@ -73,7 +73,7 @@ typedef struct rf_fold_stats {
     rf_fold_hist_t commit_us; /* one partition's synced commit */
     rf_fold_hist_t cycle_us;  /* a cycle's durable phase: DLQ flush + every commit */
     bool at_end;              /* exit_at_end condition currently met */
-    int nparts;
+    int nparts;               /* open partitions; once run returns, those open at its last cycle */
     rf_fold_part_stats_t parts[RF_PARTITIONS_MAX];
 } rf_fold_stats_t;
 

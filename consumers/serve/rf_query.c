@@ -286,6 +286,13 @@ static rf_err_t find_program(rf_query_t *q, const char *program, qpart_t **qpo, 
     return rf_errf(eb, RF_ERR_NOT_FOUND, "unknown program '%.64s'", program);
 }
 
+rf_err_t rf_query_program(rf_query_t *q, const char *program, rf_errbuf_t *eb)
+{
+    qpart_t *qp;
+    uint32_t no;
+    return find_program(q, program, &qp, &no, eb);
+}
+
 /* ---- balances -------------------------------------------------------------- */
 
 typedef struct bal_scan {

@@ -49,6 +49,10 @@ int rf_query_progress(rf_query_t *q, rf_projection_meta_t *out, int cap);
 /* applied[p]: the last ledger seq of partition p applied (0: none). */
 void rf_query_applied_seqs(rf_query_t *q, uint64_t applied[RF_PARTITIONS_MAX]);
 
+/* RF_OK when program has been seen by the projection; RF_ERR_NOT_FOUND
+ * ("unknown program '...'") otherwise. */
+rf_err_t rf_query_program(rf_query_t *q, const char *program, rf_errbuf_t *eb);
+
 /* ---- balances ---- */
 typedef struct rf_query_balance {
     char program[RF_ID_BUF]; /* "" in totals */
