@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rf_cmd_opt.h"
 #include "rf_commands.h"
@@ -189,11 +190,13 @@ int rf_cmd_gateway(int argc, char **argv)
     if (colon) *colon = '\0';
     printf("listening on http://%s:%u\n", host, (unsigned)rf_gateway_port(g));
     fflush(stdout);
-    rf_wait_stop(&gateway_stop);
+    while (!gateway_stop && !rf_gateway_failed(g)) /* a failed producer: exit 1, restart */
+        usleep(RF_STOP_POLL_MS * 1000);
+    int status = rf_gateway_failed(g) ? 1 : 0;
     if (metrics_port) {
         rf_metrics_stop();
         rf_metrics_remove_hook(metrics_hook, g);
     }
     rf_gateway_stop(g); /* answers waiting POSTs, publishes queued clicks */
-    return 0;
+    return status;
 }

@@ -379,8 +379,10 @@ static enum MHD_Result route_get(rf_gateway_t *g, struct MHD_Connection *c, req_
     if (!strncmp(rq->uri, "/r/", 3)) return link_not_found(g, c, rq);
     if (!strcmp(rq->uri, "/v1/health")) {
         rf_query_t *q = __atomic_load_n(&g->q, __ATOMIC_ACQUIRE);
-        return send_json(c, rq, q ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
-                         json_pack("{s:s, s:b, s:I}", "status", q ? "ok" : "starting",
+        bool failed = rf_gateway_failed(g), ok = q && !failed;
+        return send_json(c, rq, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+                         json_pack("{s:s, s:b, s:I}", "status",
+                                   failed ? "producer_failed" : q ? "ok" : "starting",
                                    "read_side", q != NULL, "click_queue",
                                    (json_int_t)queue_depth(g)),
                          NULL);
@@ -588,6 +590,11 @@ rf_gateway_t *rf_gateway_start(const rf_gateway_opts_t *opts, rf_errbuf_t *eb)
     g->port = di ? di->port : 0;
     if (pthread_create(&g->refresher, NULL, refresher_main, g) == 0) g->refresher_started = true;
     return g;
+}
+
+bool rf_gateway_failed(rf_gateway_t *g)
+{
+    return __atomic_load_n(&g->failed, __ATOMIC_ACQUIRE);
 }
 
 uint16_t rf_gateway_port(const rf_gateway_t *g)

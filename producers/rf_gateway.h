@@ -68,6 +68,11 @@ typedef struct rf_gateway_stats {
 } rf_gateway_stats_t;
 void rf_gateway_stats(rf_gateway_t *g, rf_gateway_stats_t *out);
 
+/* True once the producer failed fatally (librdkafka's idempotence state
+ * lost): every POST then gets 503 and clicks are dropped; /v1/health says
+ * so. `refold gateway` exits with status 1 so its supervisor restarts it. */
+bool rf_gateway_failed(rf_gateway_t *g);
+
 /* Stops accepting, answers every POST still waiting for the broker, stops
  * HTTP, then publishes the clicks still queued (flushing up to
  * RF_GATEWAY_ACK_TIMEOUT_MS) and frees. NULL is a no-op. */

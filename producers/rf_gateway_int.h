@@ -67,6 +67,7 @@ struct rf_gateway {
     bool ref_stop, pub_stop;
     pthread_t refresher, publisher;
     bool refresher_started, publisher_started;
+    bool failed; /* atomic: the producer failed fatally (rf_gateway_failed) */
     int64_t drop_logged_ms; /* rate limit of the dropped-click log line */
     uint64_t drops_unlogged;
 
@@ -76,6 +77,8 @@ struct rf_gateway {
 #define RF__GW_ADD(g, field, n) __atomic_add_fetch(&(g)->st.field, (n), __ATOMIC_RELAXED)
 
 /* Publisher (rf_gateway_pub.c). */
+/* Marks the producer failed (a fatal librdkafka error): logged once. */
+void rf__gw_fatal(rf_gateway_t *g, const char *msg);
 rf_err_t rf__gw_pub_start(rf_gateway_t *g, rf_errbuf_t *eb);
 /* Stops after publishing the queued clicks and flushing (bounded). */
 void rf__gw_pub_stop(rf_gateway_t *g);

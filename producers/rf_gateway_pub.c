@@ -117,6 +117,12 @@ static void on_delivery(const rf_delivery_t *d, void *opaque)
     if (--b->pending == 0) batch_complete(g, b);
 }
 
+void rf__gw_fatal(rf_gateway_t *g, const char *msg)
+{
+    if (!__atomic_exchange_n(&g->failed, true, __ATOMIC_ACQ_REL))
+        rf_log(RF_LOG_ERROR, "gateway: the producer failed: %s (restart the gateway)", msg);
+}
+
 static void emit_click(rf_gateway_t *g, rf_event_t *ev, const rf__gw_click_t *c)
 {
     rf_event_clear(ev);
@@ -132,6 +138,7 @@ static void emit_click(rf_gateway_t *g, rf_event_t *ev, const rf__gw_click_t *c)
     rf_errbuf_t eb = {{0}};
     rf_err_t err = rf_producer_emit(g->prod, ev, NULL, &eb);
     if (err == RF_OK) return;
+    if (err == RF_ERR_KAFKA) rf__gw_fatal(g, eb.msg);
     RF__GW_ADD(g, clicks_dropped, 1);
     rf_log(RF_LOG_WARN, "gateway: click %s dropped: %s", c->event_id, eb.msg);
 }
@@ -145,6 +152,7 @@ static void emit_batch(rf_gateway_t *g, rf_event_t *ev, rf__gw_batch_t *b)
         rf_errbuf_t eb = {{0}};
         rf_err_t err = rf_producer_emit(g->prod, ev, it, &eb);
         if (err == RF_OK) continue;
+        if (err == RF_ERR_KAFKA) rf__gw_fatal(g, eb.msg);
         /* not queued: this event and the rest fail; the request gets 503 */
         if (b->failed == 0) rf_strlcpy(b->errmsg, eb.msg, sizeof b->errmsg);
         long left = b->n - i;

@@ -460,11 +460,59 @@ static void test_bad_input(void **state)
     free(r);
 }
 
+/* Kafka unavailable: 503 with Retry-After (after message.timeout.ms), and
+ * the gateway serves again once the broker is back. */
+static void test_kafka_down(void **state)
+{
+    (void)state;
+    static rf_gateway_opts_t o;
+    memset(&o, 0, sizeof o);
+    o.kafka.brokers = F->brokers;
+    o.kafka.x[o.kafka.nx++] = "message.timeout.ms=1500";
+    o.data_dir = F->data;
+    o.listen = "127.0.0.1:0";
+    o.pii_key = "test-pii-key-0123456789";
+    o.tokens[o.ntokens++] = TOKEN;
+    rf_errbuf_t eb = {{0}};
+    rf_gateway_t *gw = rf_gateway_start(&o, &eb);
+    assert_non_null(gw);
+    char base[64], extra[256], v[64];
+    snprintf(base, sizeof base, "%s", F->base);
+    snprintf(F->base, sizeof F->base, "http://127.0.0.1:%u", (unsigned)rf_gateway_port(gw));
+    resp_t *r = malloc(sizeof *r);
+    const char *ev = "{\"type\":\"share\",\"program_id\":\"" PROGRAM "\",\"referrer\":\"alice\","
+                     "\"channel\":\"sms\",\"occurred_at\":1767571200000}";
+    snprintf(extra, sizeof extra, "-H 'Authorization: Bearer " TOKEN "' -H 'Idempotency-Key: down-1'");
+    rd_kafka_mock_cluster_t *mc = rf_broker_mock(F->broker);
+    assert_int_equal(rd_kafka_mock_broker_set_down(mc, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    post(r, "application/json", ev, extra);
+    expect_error(r, 503, "unavailable", NULL);
+    assert_true(header(r, "Retry-After", v, sizeof v));
+    assert_string_equal(v, "5");
+    /* the redirect never waits for Kafka */
+    curl(r, "%s/r/" PROGRAM "/ALICE-7Q", F->base);
+    assert_int_equal(r->status, 302);
+    assert_int_equal(rd_kafka_mock_broker_set_up(mc, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    for (int i = 0; i < 40; i++) { /* the client reconnects with backoff */
+        post(r, "application/json", ev, extra);
+        if (r->status == 202) break;
+        usleep(250000);
+    }
+    assert_int_equal(r->status, 202);
+    snprintf(F->base, sizeof F->base, "%s", base);
+    rf_gateway_stats_t s;
+    rf_gateway_stats(gw, &s);
+    assert_true(s.posts_unavailable >= 1);
+    rf_gateway_stop(gw);
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_funnel),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_kafka_down),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
