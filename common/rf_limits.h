@@ -459,5 +459,9 @@
 #define RF_GATEWAY_TOKENS_MAX       64
 #define RF_GATEWAY_TOKEN_MAX        256
 #define RF_GATEWAY_IDEM_KEY_MAX     128
+/* The gateway producer's linger.ms default (the library's is 10): a POST
+ * waits for its acknowledgement, so linger is latency; under load batches
+ * fill before it runs out anyway (a string: it is a librdkafka property). */
+#define RF_GATEWAY_LINGER_MS_STR "2"
 
 #endif

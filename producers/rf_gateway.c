@@ -218,12 +218,13 @@ static enum MHD_Result route_link(rf_gateway_t *g, struct MHD_Connection *c, req
 
 typedef struct fill {
     rf__gw_batch_t *b;
+    long cap;
 } fill_t;
 
 static rf_err_t add_item(const rf_event_t *ev, long line, void *opaque)
 {
     fill_t *f = opaque;
-    RF_ASSERT(f->b->n < RF_GATEWAY_BATCH_EVENTS_MAX);
+    RF_ASSERT(f->b->n < f->cap);
     rf__gw_item_t *it = &f->b->items[f->b->n++];
     it->batch = f->b;
     it->line = line;
@@ -233,7 +234,18 @@ static rf_err_t add_item(const rf_event_t *ev, long line, void *opaque)
     return RF_OK;
 }
 
-/* The request's events, validated in full before any is published. */
+/* Room for the events of a body: one per line, at most the batch bound (a
+ * body with more is refused by the parser before it fills the rest). */
+static long items_for(const char *body, size_t len, bool ndjson)
+{
+    long lines = 1;
+    for (const char *p = body; ndjson && (p = memchr(p, '\n', len - (size_t)(p - body))); p++)
+        if (++lines > RF_GATEWAY_BATCH_EVENTS_MAX) return RF_GATEWAY_BATCH_EVENTS_MAX;
+    return lines;
+}
+
+/* The request's events, validated in full before any is published (one
+ * pass: the batch is only handed to the publisher when every line passed). */
 static enum MHD_Result intake_submit(rf_gateway_t *g, struct MHD_Connection *c, req_t *rq)
 {
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
@@ -251,19 +263,18 @@ static enum MHD_Result intake_submit(rf_gateway_t *g, struct MHD_Connection *c, 
                           "request body larger than 1 MiB", NULL);
     }
     static _Thread_local rf_event_t ev; /* 17 KiB: off the MHD thread stacks */
+    const char *body = rq->body ? rq->body : "";
+    fill_t f = {.cap = items_for(body, rq->body_len, ndjson)};
+    f.b = calloc(1, sizeof *f.b + (size_t)f.cap * sizeof f.b->items[0]);
+    if (!f.b) return send_error(c, rq, 500, "internal", "out of memory", NULL);
     rf_gateway_error_t e;
-    long n = rf_gateway_parse_body(rq->body ? rq->body : "", rq->body_len, ndjson, idem, &ev,
-                                   NULL, NULL, &e);
-    rf__gw_batch_t *b = n > 0 ? calloc(1, sizeof *b + (size_t)n * sizeof b->items[0]) : NULL;
-    fill_t f = {b};
-    if (n > 0 && !b) return send_error(c, rq, 500, "internal", "out of memory", NULL);
-    if (n > 0) n = rf_gateway_parse_body(rq->body, rq->body_len, ndjson, idem, &ev, add_item, &f,
-                                         &e);
+    long n = rf_gateway_parse_body(body, rq->body_len, ndjson, idem, &ev, add_item, &f, &e);
     if (n <= 0) {
-        free(b);
+        free(f.b);
         RF__GW_ADD(g, posts_rejected, 1);
         return send_error(c, rq, e.status, e.code, e.message, e.field);
     }
+    rf__gw_batch_t *b = f.b;
     RF_ASSERT(b->n == n);
     b->conn = c;
     rq->batch = b;
@@ -292,18 +303,25 @@ static enum MHD_Result intake_answer(rf_gateway_t *g, struct MHD_Connection *c, 
                  "with the same Idempotency-Key", b->failed, b->n, b->errmsg);
         return send_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", msg, NULL);
     }
-    json_t *evs = json_array();
+    /* formatted by hand: ~90 bytes per event, 1000 events per ndjson request */
+    size_t cap = 64 + (size_t)b->n * (RF_UUID_STR_LEN + 80), at;
+    char *out = malloc(cap);
+    if (!out) return MHD_NO;
+    at = (size_t)snprintf(out, cap, "{\"accepted\":%ld,\"events\":[", b->n);
     for (long i = 0; i < b->n; i++) {
-        const rf_event_t *ev = (const rf_event_t *)(const void *)b->items[i].ev;
-        json_array_append_new(evs, json_pack("{s:I, s:s, s:i, s:I}", "line",
-                                             (json_int_t)b->items[i].line, "event_id",
-                                             ev->event_id, "partition", b->items[i].partition,
-                                             "offset", (json_int_t)b->items[i].offset));
+        const rf__gw_item_t *it = &b->items[i];
+        const rf_event_t *ev = (const rf_event_t *)(const void *)it->ev;
+        at += (size_t)snprintf(out + at, cap - at,
+                               "%s{\"line\":%ld,\"event_id\":\"%s\",\"partition\":%d,"
+                               "\"offset\":%lld}",
+                               i ? "," : "", it->line, ev->event_id, (int)it->partition,
+                               (long long)it->offset);
+        RF_ASSERT(at < cap);
     }
+    snprintf(out + at, cap - at, "]}");
     RF__GW_ADD(g, posts_accepted, 1);
     RF__GW_ADD(g, events_accepted, (uint64_t)b->n);
-    return send_json(c, rq, MHD_HTTP_ACCEPTED,
-                     json_pack("{s:I, s:o}", "accepted", (json_int_t)b->n, "events", evs), NULL);
+    return respond(c, rq, MHD_HTTP_ACCEPTED, "application/json; charset=utf-8", out, NULL);
 }
 
 static bool authorized(rf_gateway_t *g, struct MHD_Connection *c)

@@ -215,6 +215,9 @@ rf_err_t rf__gw_pub_start(rf_gateway_t *g, rf_errbuf_t *eb)
              RF_GATEWAY_ACK_TIMEOUT_MS);
     pc.kafka.brokers = g->o.kafka.brokers;
     pc.kafka.x[pc.kafka.nx++] = g->timeout_x;
+    /* a POST waits for its acknowledgement: the library's 10 ms linger would
+     * be most of a single event's latency; under load batches fill anyway */
+    pc.kafka.x[pc.kafka.nx++] = "linger.ms=" RF_GATEWAY_LINGER_MS_STR;
     for (int i = 0; i < g->o.kafka.nx; i++) {
         if (pc.kafka.nx == RF_CONF_X_MAX) return rf_errf(eb, RF_ERR_CONFIG, "too many -X");
         pc.kafka.x[pc.kafka.nx++] = g->o.kafka.x[i];
