@@ -22,6 +22,7 @@
 /* Per request (req_cls): the raw URI, the POST body, the batch in flight. */
 typedef struct req {
     uint64_t t0_ns;
+    char method[8]; /* for the access log */
     unsigned status;
     bool is_post, oversize, submitted;
     size_t body_len, body_cap;
@@ -417,6 +418,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     (void)url;
     (void)version;
     if (!rq) return send_error(c, NULL, 500, "internal", "out of memory", NULL);
+    if (!rq->method[0]) rf_strlcpy(rq->method, method, sizeof rq->method);
     if (!strcmp(method, "POST")) {
         if (rq->submitted) return intake_answer(g, c, rq);
         if (rq->status) { /* answered from the headers: drop the body */
@@ -472,7 +474,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
     if (g->o.access_log) {
         /* the path only: a query string may carry an app's data */
         size_t pl = strcspn(rq->uri, "?");
-        rf_log(RF_LOG_INFO, "gateway: %s %.*s %u %zu %.3f ms", rq->is_post ? "POST" : "GET",
+        rf_log(RF_LOG_INFO, "gateway: %s %.*s %u %zu %.3f ms", rq->method,
                (int)pl, rq->uri, rq->status, rq->body_len,
                (double)(rf_now_ns() - rq->t0_ns) / 1e6);
     }
