@@ -35,7 +35,7 @@ typedef struct rf__gw_item {
     int32_t partition;
     int64_t offset;
     rf_err_t err;
-    unsigned char ev[RF__GW_EV_PREFIX];
+    _Alignas(rf_event_t) unsigned char ev[RF__GW_EV_PREFIX]; /* read as an rf_event_t */
 } rf__gw_item_t;
 
 /* One POST's events, published together; the connection is suspended until
