@@ -425,6 +425,16 @@ static void test_bad_input(void **state)
     post(r, "application/x-ndjson", big, extra);
     expect_error(r, 413, "too_large", NULL);
     free(big);
+    big = NULL;
+    /* chunked: no Content-Length to refuse early; the body is cut off at the bound */
+    big = malloc(RF_GATEWAY_BODY_MAX + 64);
+    memset(big, ' ', RF_GATEWAY_BODY_MAX + 10);
+    big[RF_GATEWAY_BODY_MAX + 10] = '\0';
+    char chunked[600];
+    snprintf(chunked, sizeof chunked, "%s -H 'Transfer-Encoding: chunked' -H 'Expect:'", extra);
+    post(r, "application/x-ndjson", big, chunked);
+    expect_error(r, 413, "too_large", NULL);
+    free(big);
     post(r, "text/plain", good, extra);
     expect_error(r, 415, "unsupported_media_type", NULL);
     post(r, "application/x-ndjson", "\n\n", extra);
@@ -507,11 +517,59 @@ static void test_kafka_down(void **state)
     free(r);
 }
 
+/* Behind a trusted proxy: Secure from X-Forwarded-Proto; a gateway that does
+ * not trust the proxy ignores the header; --secure-cookies always. */
+static void test_proxy_cookies(void **state)
+{
+    (void)state;
+    static rf_gateway_opts_t o;
+    char v[512], base[64];
+    resp_t *r = malloc(sizeof *r);
+    snprintf(base, sizeof base, "%s", F->base);
+    for (int mode = 0; mode < 3; mode++) {
+        memset(&o, 0, sizeof o);
+        o.kafka.brokers = F->brokers;
+        o.data_dir = F->data;
+        o.listen = "127.0.0.1:0";
+        o.pii_key = "test-pii-key-0123456789";
+        o.trust_proxy = mode == 1;
+        o.secure_cookies = mode == 2;
+        rf_errbuf_t eb = {{0}};
+        rf_gateway_t *gw = rf_gateway_start(&o, &eb);
+        assert_non_null(gw);
+        snprintf(F->base, sizeof F->base, "http://127.0.0.1:%u", (unsigned)rf_gateway_port(gw));
+        for (int i = 0; i < 100; i++) { /* its read side opens at start or on a refresh */
+            curl(r, "-I %s/r/" PROGRAM "/ALICE-7Q", F->base);
+            if (r->status == 302) break;
+            usleep(50000);
+        }
+        curl(r, "-H 'X-Forwarded-Proto: https' -H 'X-Forwarded-For: 203.0.113.9, 198.51.100.7' "
+                "%s/r/" PROGRAM "/ALICE-7Q",
+             F->base);
+        assert_int_equal(r->status, 302);
+        assert_true(header(r, "Set-Cookie", v, sizeof v));
+        if (mode == 0)
+            assert_null(strstr(v, "; Secure"));
+        else
+            assert_non_null(strstr(v, "; Secure"));
+        curl(r, "%s/r/" PROGRAM "/ALICE-7Q", F->base);
+        assert_true(header(r, "Set-Cookie", v, sizeof v));
+        if (mode == 2)
+            assert_non_null(strstr(v, "; Secure"));
+        else
+            assert_null(strstr(v, "; Secure"));
+        rf_gateway_stop(gw);
+    }
+    snprintf(F->base, sizeof F->base, "%s", base);
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_funnel),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_proxy_cookies),
         cmocka_unit_test(test_kafka_down),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rf_fold.h"
 #include "rf_gateway.h"
+#include "rf_project.h"
+#include "rf_query.h"
 #include "rf_rules.h"
 #include "rf_testutil.h"
 
@@ -163,12 +166,65 @@ static void test_links(void **state)
     assert_false(rf_gateway_token_ok("token-aaaaaaaaaaaaaaaa", tokens, 0));
 }
 
+static void apply_rec(rf_projection_t *p, uint64_t seq, const char *kind, const char *k1,
+                      const char *v1, const char *k2, const char *v2)
+{
+    static rf_record_t rec;
+    rf_record_clear(&rec);
+    rec.seq = seq;
+    rf_strlcpy(rec.program_id, "shop", sizeof rec.program_id);
+    rf_strlcpy(rec.kind, kind, sizeof rec.kind);
+    rec.occurred_at_ms = 1767571200000LL;
+    if (k1) rf_record_fact(&rec, k1, v1);
+    if (k2) rf_record_fact(&rec, k2, v2);
+    rf_errbuf_t eb = {{0}};
+    assert_int_equal(rf_projection_apply(p, &rec, NULL, &eb), RF_OK);
+    assert_int_equal(rf_projection_commit(p, (int64_t)seq, -1, &eb), RF_OK);
+}
+
+/* The read side the gateway resolves links with: the landing key follows
+ * the program's latest rules; the code index answers code -> referrer. */
+static void test_read_side(void **state)
+{
+    (void)state;
+    char dir[256], user[RF_ID_BUF];
+    rf_test_tmpdir("gateway-rs", dir, sizeof dir);
+    rf_errbuf_t eb = {{0}};
+    rf_projection_t *p = rf_projection_open(dir, 0, RF_PROJECTION_CREATE, &eb);
+    assert_non_null(p);
+    apply_rec(p, 1, RF_KIND_PROGRAM, RF_FACT_LANDING_URL, "https://s.example/w", RF_FACT_ATTR_DAYS,
+              "14");
+    apply_rec(p, 2, RF_KIND_CODE, RF_FACT_REFERRER, "alice", RF_FACT_CODE, "ALICE-7Q");
+    rf_query_t *q = rf_query_open(dir, RF_QUERY_SNAPSHOT, &eb);
+    assert_non_null(q);
+    rf_query_landing_t land;
+    assert_int_equal(rf_query_landing(q, "shop", &land, &eb), RF_OK);
+    assert_string_equal(land.url, "https://s.example/w");
+    assert_int_equal(land.attribution_days, 14);
+    assert_int_equal(rf_query_code_owner(q, "shop", "ALICE-7Q", user, &eb), RF_OK);
+    assert_string_equal(user, "alice");
+    assert_int_equal(rf_query_code_owner(q, "shop", "BOB", user, &eb), RF_ERR_NOT_FOUND);
+    assert_int_equal(rf_query_code_owner(q, "nope", "ALICE-7Q", user, &eb), RF_ERR_NOT_FOUND);
+    assert_int_equal(rf_query_landing(q, "nope", &land, &eb), RF_ERR_NOT_FOUND);
+    rf_query_close(q);
+    /* a new rules version without landing_url: no more tracking links */
+    apply_rec(p, 3, RF_KIND_PROGRAM, RF_FACT_RULE_VERSION, "2", NULL, NULL);
+    q = rf_query_open(dir, RF_QUERY_SNAPSHOT, &eb);
+    assert_non_null(q);
+    assert_int_equal(rf_query_landing(q, "shop", &land, &eb), RF_ERR_NOT_FOUND);
+    assert_int_equal(rf_query_code_owner(q, "shop", "ALICE-7Q", user, &eb), RF_OK);
+    rf_query_close(q);
+    rf_projection_close(p);
+    rf_test_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_landing_rules),
         cmocka_unit_test(test_body),
         cmocka_unit_test(test_links),
+        cmocka_unit_test(test_read_side),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
