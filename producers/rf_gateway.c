@@ -160,6 +160,35 @@ static enum MHD_Result link_not_found(rf_gateway_t *g, struct MHD_Connection *c,
                      "Check the link with the person who shared it.");
 }
 
+/* A person's click: a new visitor gets the cookie (hdr[2..3]); the click
+ * goes on the ring (a full ring drops it: counted, logged, still redirected). */
+static void record_click(rf_gateway_t *g, struct MHD_Connection *c, const char *program,
+                         const char *code, const char *visitor, int64_t days, char *cookie,
+                         size_t cap, const char **hdr)
+{
+    rf__gw_click_t click = {.at_ms = rf_wall_ms()};
+    if (visitor) {
+        memcpy(click.visitor, visitor, sizeof click.visitor);
+    } else {
+        new_visitor(click.visitor);
+        RF__GW_ADD(g, redirects_fresh, 1);
+        int n = snprintf(cookie, cap, "%s=%s; Path=/; HttpOnly; SameSite=Lax%s", VISITOR_COOKIE,
+                         click.visitor, behind_tls(g, c) ? "; Secure" : "");
+        if (days > 0) snprintf(cookie + n, cap - (size_t)n, "; Max-Age=%lld", (long long)days * 86400);
+        hdr[2] = "Set-Cookie";
+        hdr[3] = cookie;
+    }
+    char ip[64];
+    client_ip(g, c, ip);
+    const char *ua = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "User-Agent");
+    rf_strlcpy(click.program, program, sizeof click.program);
+    rf_strlcpy(click.code, code, sizeof click.code);
+    rf_event_id_new(click.event_id);
+    rf_pii_hash(g->o.pii_key, ip, click.ip_hash);
+    rf_pii_hash(g->o.pii_key, ua ? ua : "", click.agent_hash);
+    rf__gw_click_push(g, &click);
+}
+
 static enum MHD_Result route_link(rf_gateway_t *g, struct MHD_Connection *c, req_t *rq,
                                   const char *method, const char *program, const char *code)
 {
@@ -184,32 +213,11 @@ static enum MHD_Result route_link(rf_gateway_t *g, struct MHD_Connection *c, req
     bool known = rf_gateway_cookie_visitor(ck, visitor), bot = prefetch(c, method);
     const char *hdr[5] = {"Location", loc, NULL, NULL, NULL};
     RF__GW_ADD(g, redirects, 1);
-    if (bot) {
+    if (bot) /* redirected like anyone, but no cookie and no click */
         RF__GW_ADD(g, bots, 1);
-        return send_page(c, rq, MHD_HTTP_FOUND, "Redirecting", "Redirecting to the shop.");
-    }
-    if (!known) {
-        new_visitor(visitor);
-        RF__GW_ADD(g, redirects_fresh, 1);
-        int n = snprintf(cookie, sizeof cookie, "%s=%s; Path=/; HttpOnly; SameSite=Lax%s",
-                         VISITOR_COOKIE, visitor, behind_tls(g, c) ? "; Secure" : "");
-        if (land.attribution_days > 0)
-            snprintf(cookie + n, sizeof cookie - (size_t)n, "; Max-Age=%lld",
-                     (long long)land.attribution_days * 86400);
-        hdr[2] = "Set-Cookie";
-        hdr[3] = cookie;
-    }
-    rf__gw_click_t click = {.at_ms = rf_wall_ms()};
-    char ip[64];
-    client_ip(g, c, ip);
-    const char *ua = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "User-Agent");
-    rf_strlcpy(click.program, program, sizeof click.program);
-    rf_strlcpy(click.code, code, sizeof click.code);
-    memcpy(click.visitor, visitor, sizeof click.visitor);
-    rf_event_id_new(click.event_id);
-    rf_pii_hash(g->o.pii_key, ip, click.ip_hash);
-    rf_pii_hash(g->o.pii_key, ua ? ua : "", click.agent_hash);
-    rf__gw_click_push(g, &click); /* full: redirect anyway (counted, logged) */
+    else
+        record_click(g, c, program, code, known ? visitor : NULL, land.attribution_days, cookie,
+                     sizeof cookie, hdr);
     char *body = strdup("Redirecting to the shop.\n");
     if (!body) return MHD_NO;
     return respond(c, rq, MHD_HTTP_FOUND, "text/plain; charset=utf-8", body, hdr);

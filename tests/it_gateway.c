@@ -269,6 +269,8 @@ static void test_funnel(void **state)
     }
     assert_int_equal(r->status, 302);
     assert_false(header(r, "Set-Cookie", v, sizeof v));
+    assert_true(header(r, "Location", v, sizeof v)); /* a prefetch goes where a person goes */
+    assert_string_equal(v, LANDING "&ref=ALICE-7Q");
     assert_int_equal(gw_stats().clicks_queued, 0);
 
     /* the click: cookie, 302 to the landing URL with the code */
@@ -459,6 +461,8 @@ static void test_bad_input(void **state)
          F->base);
     assert_int_equal(r->status, 302);
     assert_false(header(r, "Set-Cookie", extra, sizeof extra));
+    assert_true(header(r, "Location", extra, sizeof extra));
+    assert_string_equal(extra, LANDING "&ref=ALICE-7Q");
     curl(r, "-H 'Sec-Purpose: prefetch' %s/r/" PROGRAM "/ALICE-7Q", F->base);
     assert_int_equal(r->status, 302);
     curl(r, "-X DELETE %s/r/" PROGRAM "/ALICE-7Q", F->base);
