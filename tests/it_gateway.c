@@ -568,12 +568,76 @@ static void test_proxy_cookies(void **state)
     free(r);
 }
 
+/* The command: secrets from files, metrics, SIGTERM answers and exits 0. */
+static void test_command(void **state)
+{
+    (void)state;
+    char tok[400], key[400], out[400], pidf[400], cmd[3000], v[256], base[64];
+    snprintf(tok, sizeof tok, "%s/tokens", F->dir);
+    snprintf(key, sizeof key, "%s/pii-key", F->dir);
+    snprintf(out, sizeof out, "%s/gateway.out", F->dir);
+    snprintf(pidf, sizeof pidf, "%s/gateway.pid", F->dir);
+    rf_test_write_file(tok, "# apps\nshop-backend-token-0001\n\n" TOKEN "\n");
+    rf_test_write_file(key, "pii-key-from-a-file-0123456789\n");
+    int mport = 20000 + (int)(getpid() % 20000);
+    snprintf(cmd, sizeof cmd,
+             "env -u REFOLD_GATEWAY_TOKENS -u REFOLD_PII_KEY '%s' gateway --brokers %s --data '%s' "
+             "--listen 127.0.0.1:0 --tokens-file '%s' --pii-key-file '%s' --metrics-port %d "
+             "--access-log >'%s' 2>'%s.err' & echo $! >'%s'",
+             rf_test_refold_bin(), F->brokers, F->data, tok, key, mport, out, out, pidf);
+    assert_int_equal(system(cmd), 0);
+    char line[256] = "";
+    for (int i = 0; i < 200 && !strstr(line, "listening on "); i++) {
+        FILE *f = fopen(out, "r");
+        if (f) {
+            if (!fgets(line, sizeof line, f)) line[0] = '\0';
+            fclose(f);
+        }
+        usleep(50000);
+    }
+    assert_non_null(strstr(line, "listening on http://"));
+    line[strcspn(line, "\n")] = '\0';
+    snprintf(base, sizeof base, "%s", F->base);
+    assert_true(strlen(line) < 13 + sizeof F->base);
+    memcpy(F->base, line + 13, strlen(line + 13) + 1); /* after "listening on " */
+    resp_t *r = malloc(sizeof *r);
+    post_ok(r, "application/json",
+            "{\"type\":\"share\",\"program_id\":\"" PROGRAM "\",\"referrer\":\"alice\","
+            "\"channel\":\"sms\",\"occurred_at\":1767571200000}",
+            "cmd-1");
+    post(r, "application/json", "{}", "-H 'Authorization: Bearer shop-backend-token-0001'");
+    expect_error(r, 400, "invalid_event", "type"); /* the file's other token works */
+    curl(r, "http://127.0.0.1:%d/metrics", mport);
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->body, "refold_gateway_posts_total{status=\"202\"} 1"));
+    assert_non_null(strstr(r->body, "refold_gateway_events_total{outcome=\"accepted\"} 1"));
+    FILE *pf = fopen(pidf, "r");
+    assert_non_null(pf);
+    long pid = 0;
+    assert_int_equal(fscanf(pf, "%ld", &pid), 1);
+    fclose(pf);
+    snprintf(cmd, sizeof cmd, "kill -TERM %ld; while kill -0 %ld 2>/dev/null; do sleep 0.1; done",
+             pid, pid);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s.err", out);
+    FILE *ef = fopen(cmd, "r");
+    assert_non_null(ef);
+    bool logged = false;
+    while (fgets(v, sizeof v, ef))
+        logged |= strstr(v, "gateway: POST /v1/events 202") != NULL;
+    fclose(ef);
+    assert_true(logged); /* --access-log */
+    snprintf(F->base, sizeof F->base, "%s", base);
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_funnel),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_proxy_cookies),
+        cmocka_unit_test(test_command),
         cmocka_unit_test(test_kafka_down),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
