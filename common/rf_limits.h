@@ -465,5 +465,35 @@
  * asked for RF_OPS_IDLE_MS. */
 #define RF_OPS_REFRESH_MS 5000
 #define RF_OPS_IDLE_MS    60000
+/* A program's landing URL (rules field landing_url, docs/programs.md): it
+ * travels to the read side as a ledger fact, so a fact value's length. */
+#define RF_LANDING_URL_MAX RF_FACT_VAL_MAX
+
+/* `refold gateway` (producers/rf_gateway*.c, docs/intake.md):
+ * - clicks wait for the publisher thread in a ring of this many entries
+ *   (~600 bytes each: ~10 MiB); a full ring still redirects and drops the
+ *   click (counted): at 10k clicks/s it holds 1.6 s of a stalled broker;
+ * - one POST carries at most this many events and bytes (an ndjson batch
+ *   is parsed and validated in full before anything is published, ~1.4 KiB
+ *   per event held: ~1.4 MiB per request at most) and one JSON event at most
+ *   RF_JSON_LINE_MAX bytes;
+ * - a POST waits this long for the broker's acknowledgements before 503 (the
+ *   producer's message.timeout.ms default, so every event has its report by
+ *   then), and tells the client to retry after this many seconds;
+ * - POSTs waiting for acknowledgements at once (each holds its events);
+ * - app tokens (--tokens-file), and the longest token and Idempotency-Key. */
+#define RF_GATEWAY_CLICK_QUEUE_MAX  16384
+#define RF_GATEWAY_BATCH_EVENTS_MAX 1000
+#define RF_GATEWAY_BODY_MAX         (1u << 20)
+#define RF_GATEWAY_ACK_TIMEOUT_MS   10000
+#define RF_GATEWAY_RETRY_AFTER_S    5
+#define RF_GATEWAY_PENDING_MAX      256
+#define RF_GATEWAY_TOKENS_MAX       64
+#define RF_GATEWAY_TOKEN_MAX        256
+#define RF_GATEWAY_IDEM_KEY_MAX     128
+/* The gateway producer's linger.ms default (the library's is 10): a POST
+ * waits for its acknowledgement, so linger is latency; under load batches
+ * fill before it runs out anyway (a string: it is a librdkafka property). */
+#define RF_GATEWAY_LINGER_MS_STR "2"
 
 #endif

@@ -160,6 +160,7 @@ void rf__tail_commit(rf_ledger_t *l)
         tail_clear(l);
         return;
     }
+    if (l->recs_buf.len == 0) return; /* nothing new (and memcpy of NULL is undefined) */
     memcpy(l->tail_buf.p + l->tail_buf.len, l->recs_buf.p, l->recs_buf.len);
     memcpy(l->tail_len.p + l->tail_len.len, l->recs_len.p, l->recs_len.len);
     l->tail_buf.len += l->recs_buf.len;

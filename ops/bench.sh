@@ -76,6 +76,7 @@ run scale_f2 "$bin/bench_e2e" --events "$NSCALE" --partitions 16 --folders 2
 run replay env RF_BENCH=1 RF_BENCH_EVENTS="$NREPLAY" "$build/tests/test_replay_bench"
 # shellcheck disable=SC2086
 run project "$bin/bench_project" $PROJECT_ARGS
+run gateway tests/bench/bench_gateway.sh "$([ $quick = 1 ] && echo 5 || echo 15)" 32
 
 # ---- docs/benchmarks.md -------------------------------------------------------
 # jget FILE KEY: a value from the file's last JSON line
@@ -193,6 +194,17 @@ out=docs/benchmarks.md
     echo
     echo '```'
     cat "$logs/project.out"
+    echo '```'
+    echo
+    echo "## Gateway: tracking links and the HTTP intake (wrk)"
+    echo
+    echo "\`tests/bench/bench_gateway.sh\`: wrk on the same 2 cores as the gateway, the broker and (for"
+    echo "the redirects) the fold and the projection; the clicks in the ledger are checked"
+    echo "against the redirects answered without a cookie. Targets: 10k redirects/s with p99"
+    echo "under 10 ms; 50k events/s through ndjson POSTs ([intake.md](intake.md))."
+    echo
+    echo '```'
+    grep -E '^==|Requests/sec|^ +(50|99)%|requests in|^gateway:|^ledger:|^ndjson:' "$logs/gateway.out" || true
     echo '```'
     echo
     echo "## How to run"

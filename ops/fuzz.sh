@@ -13,7 +13,7 @@ set -eu
 cd "$(dirname "$0")/.."
 secs=${1:-30}
 [ $# -gt 0 ] && shift
-targets=${*:-"fuzz_codec fuzz_jsonl fuzz_http"}
+targets=${*:-"fuzz_codec fuzz_jsonl fuzz_http fuzz_gateway"}
 case "$secs" in *[!0-9]* | "") echo "usage: ops/fuzz.sh [seconds] [target...]" >&2; exit 2 ;; esac
 
 ./ops/install-deps.sh >/dev/null
@@ -30,6 +30,7 @@ for t in $targets; do
     log="$build/fuzz-$t.log"
     maxlen=8192
     [ "$t" = fuzz_http ] && maxlen=2100 # the server refuses longer URIs before parsing
+    [ "$t" = fuzz_gateway ] && maxlen=65536 # ndjson bodies of many lines
     echo "fuzz: $t for ${secs}s (seeds: tests/fuzz/corpus/$t)"
     # -rss_limit_mb bounds a runaway allocation; -timeout flags a hang
     if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \

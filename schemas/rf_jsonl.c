@@ -264,7 +264,8 @@ static rf_err_t parse_type(json_t *root, rf_event_t *ev, rf_errbuf_t *eb)
     return RF_OK;
 }
 
-static rf_err_t parse_object(json_t *root, rf_event_t *ev, rf_errbuf_t *eb)
+static rf_err_t parse_object(json_t *root, const char *id_if_absent, rf_event_t *ev,
+                             rf_errbuf_t *eb)
 {
     if (!json_is_object(root)) return rf_errf(eb, RF_ERR_BAD_INPUT, "a line must be a JSON object");
     rf_err_t err = parse_type(root, ev, eb);
@@ -278,6 +279,11 @@ static rf_err_t parse_object(json_t *root, rf_event_t *ev, rf_errbuf_t *eb)
         if ((err = set_key(ev, key, v, &seen, &have_time, eb)) != RF_OK) return err;
     }
     if ((err = check_required(ev, seen, eb)) != RF_OK) return err;
+    if (!ev->event_id[0] && id_if_absent && !id_if_absent[0])
+        return rf_errf(eb, RF_ERR_BAD_INPUT, "%s: field 'event_id' is required",
+                       rf_jsonl_type_name(ev->type));
+    if (!ev->event_id[0] && id_if_absent)
+        rf_strlcpy(ev->event_id, id_if_absent, sizeof ev->event_id);
     if (!ev->event_id[0]) rf_event_id_new(ev->event_id);
     if (!have_time) ev->occurred_at_ms = rf_wall_ms();
     /* Its messages already start with the type's snake name. */
@@ -286,6 +292,12 @@ static rf_err_t parse_object(json_t *root, rf_event_t *ev, rf_errbuf_t *eb)
 
 rf_err_t rf_jsonl_parse(const char *line, size_t len, rf_event_t *ev, rf_errbuf_t *eb)
 {
+    return rf_jsonl_parse_id(line, len, NULL, ev, eb);
+}
+
+rf_err_t rf_jsonl_parse_id(const char *line, size_t len, const char *id_if_absent,
+                           rf_event_t *ev, rf_errbuf_t *eb)
+{
     RF_ASSERT(line && ev);
     rf_event_clear(ev);
     json_error_t jerr;
@@ -293,7 +305,7 @@ rf_err_t rf_jsonl_parse(const char *line, size_t len, rf_event_t *ev, rf_errbuf_
     if (!root)
         return rf_errf(eb, RF_ERR_BAD_INPUT, "invalid JSON at column %d: %s", jerr.column,
                        jerr.text);
-    rf_err_t err = parse_object(root, ev, eb);
+    rf_err_t err = parse_object(root, id_if_absent, ev, eb);
     json_decref(root);
     RF_ASSERT(err != RF_OK || ev->type < RF_EV__COUNT);
     return err;

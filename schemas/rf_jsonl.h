@@ -27,6 +27,11 @@
  * into ev and validates the whole event (rf_event_validate). Returns RF_OK
  * or RF_ERR_BAD_INPUT with "<type>: field '<name>' ..." in eb. */
 rf_err_t rf_jsonl_parse(const char *line, size_t len, rf_event_t *ev, rf_errbuf_t *eb);
+/* rf_jsonl_parse, but an absent "event_id" becomes id_if_absent (UUID text:
+ * `refold gateway` derives it from the request's Idempotency-Key), or is
+ * required ("field 'event_id' is required") when id_if_absent is "". */
+rf_err_t rf_jsonl_parse_id(const char *line, size_t len, const char *id_if_absent,
+                           rf_event_t *ev, rf_errbuf_t *eb);
 
 /* Formats ev as one canonical line (fixed field order, optional empty
  * fields left out, occurred_at as RFC 3339 UTC with milliseconds, rules as

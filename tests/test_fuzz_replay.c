@@ -18,6 +18,9 @@
 #define LLVMFuzzerTestOneInput fuzz_http_one
 #include "fuzz/fuzz_http.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_gateway_one
+#include "fuzz/fuzz_gateway.c"
+#undef LLVMFuzzerTestOneInput
 
 typedef int(fuzz_fn_t)(const uint8_t *data, size_t n);
 
@@ -76,6 +79,12 @@ static void test_http_corpus(void **state)
     replay("fuzz_http", fuzz_http_one);
 }
 
+static void test_gateway_corpus(void **state)
+{
+    (void)state;
+    replay("fuzz_gateway", fuzz_gateway_one);
+}
+
 int main(void)
 {
     rf_log_set_level(RF_LOG_ERROR);
@@ -83,6 +92,7 @@ int main(void)
         cmocka_unit_test(test_codec_corpus),
         cmocka_unit_test(test_jsonl_corpus),
         cmocka_unit_test(test_http_corpus),
+        cmocka_unit_test(test_gateway_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

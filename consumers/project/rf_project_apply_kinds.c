@@ -1,6 +1,8 @@
 /* rf_project_apply_kinds.c: the read models per record kind: how one ledger
  * record changes the balances, the code index, the leaderboards and the
  * funnel counters (docs/projections.md has the rules and the key layout). */
+#include <stdio.h>
+
 #include "rf_project_apply_int.h"
 
 /* ---- per kind ------------------------------------------------------------ */
@@ -27,6 +29,18 @@ static rf_err_t on_code(rf__actx_t *c)
         if (err == RF_OK) err = rf__pa_stat1(c, c->per[i], RF__M_CUST_WITH_CODE, NULL, NULL, 1);
     }
     return err;
+}
+
+/* The tracking links' target of the program's current rules (`refold
+ * gateway`): rules without a landing URL clear it. */
+static rf_err_t on_program(rf__actx_t *c)
+{
+    const char *url = rf__pa_fact(c->rec, RF_FACT_LANDING_URL),
+               *days = rf__pa_fact(c->rec, RF_FACT_ATTR_DAYS);
+    char v[RF_FACT_VAL_MAX * 2 + 2] = "";
+    if (*url && *days) snprintf(v, sizeof v, "%s %s", days, url);
+    rf__pa_put_str(c, RF__PK_LANDING, "", v);
+    return RF_OK;
 }
 
 static rf_err_t on_share(rf__actx_t *c)
@@ -366,6 +380,7 @@ static rf_err_t apply_kind(rf__actx_t *c)
     const char *kind = c->rec->kind;
     if (!strcmp(kind, RF_KIND_CODE)) return on_code(c);
     if (!strcmp(kind, RF_KIND_SHARE)) return on_share(c);
+    if (!strcmp(kind, RF_KIND_PROGRAM)) return on_program(c);
     if (!strcmp(kind, RF_KIND_CLICK)) return on_click(c);
     if (!strcmp(kind, RF_KIND_SIGNUP)) return on_signup(c);
     if (!strcmp(kind, RF_KIND_PURCHASE)) return on_purchase(c);
@@ -377,7 +392,7 @@ static rf_err_t apply_kind(rf__actx_t *c)
     if (!strcmp(kind, RF_KIND_REFUND)) return rf__pa_stat4(c, c->per, RF__M_REFUNDS, NULL, NULL, 1);
     if (!strcmp(kind, RF_KIND_REDEMPTION))
         return rf__pa_stat4(c, c->per, RF__M_REDEMPTIONS, NULL, NULL, 1);
-    return RF_OK; /* program_configured, reward_matured, review, adjustment, clock */
+    return RF_OK; /* reward_matured, review, adjustment, clock */
 }
 
 rf_err_t rf__project_apply_models(rf_projection_t *p, const rf_record_t *rec, rf_errbuf_t *eb)

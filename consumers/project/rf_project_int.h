@@ -29,6 +29,7 @@
 #define RF__PK_STAT      'S' /* 'S' prog(4) period(5) metric(1) channel \0 tail -> be64 */
 #define RF__PK_FLAGS     'F' /* 'F' prog(4) user -> summary of 1-byte flags, profile (below) */
 #define RF__PK_FLAGS_OLD 'f' /* 'f' prog(4) period(5) user -> flags(1) (older periods) */
+#define RF__PK_LANDING   'C' /* 'C' prog(4) -> "<attribution days> <landing url>"; "" when none */
 
 /* 2: per-user period summaries ('U', 'F'); 3: rank nodes, the user profile in
  * 'F' (no more 'H' and 'A' keys), reward memos in blocks */

@@ -428,6 +428,51 @@ rf_err_t rf_query_code(rf_query_t *q, const char *program, const char *user,
     return err;
 }
 
+rf_err_t rf_query_code_owner(rf_query_t *q, const char *program, const char *code,
+                             char user[RF_ID_BUF], rf_errbuf_t *eb)
+{
+    qpart_t *qp;
+    uint32_t no;
+    size_t cl = strlen(code), vl;
+    if (!*code || cl > RF_ID_MAX) return rf_errf(eb, RF_ERR_BAD_INPUT, "bad code");
+    rf_err_t err = find_program(q, program, &qp, &no, eb);
+    if (err != RF_OK) return err;
+    uint8_t k[QKEY_MAX];
+    k[0] = RF__PK_CODEREV;
+    rf_be32_put(k + 1, no);
+    memcpy(k + 5, code, cl);
+    err = qget(q, qp, k, 5 + cl, (uint8_t *)user, RF_ID_MAX, &vl, eb);
+    if (err == RF_ERR_NOT_FOUND)
+        return rf_errf(eb, RF_ERR_NOT_FOUND, "no code '%.64s' in '%.64s'", code, program);
+    if (err == RF_OK) user[vl] = '\0';
+    return err;
+}
+
+rf_err_t rf_query_landing(rf_query_t *q, const char *program, rf_query_landing_t *out,
+                          rf_errbuf_t *eb)
+{
+    qpart_t *qp;
+    uint32_t no;
+    size_t vl;
+    char v[2 * RF_FACT_VAL_MAX + 2];
+    rf_err_t err = find_program(q, program, &qp, &no, eb);
+    if (err != RF_OK) return err;
+    uint8_t k[5] = {RF__PK_LANDING};
+    rf_be32_put(k + 1, no);
+    err = qget(q, qp, k, sizeof k, (uint8_t *)v, sizeof v - 1, &vl, eb);
+    if (err == RF_OK) v[vl] = '\0';
+    char *sp = err == RF_OK ? strchr(v, ' ') : NULL;
+    if (err == RF_ERR_NOT_FOUND || (err == RF_OK && vl == 0))
+        return rf_errf(eb, RF_ERR_NOT_FOUND, "program '%.64s' has no landing_url", program);
+    if (err != RF_OK) return err;
+    if (!sp) return rf_errf(eb, RF_ERR_CORRUPT, "program '%.64s': bad landing key", program);
+    *sp = '\0';
+    if (rf_parse_i64(v, 0, INT32_MAX, &out->attribution_days, "attribution days", eb) != RF_OK ||
+        rf_strlcpy(out->url, sp + 1, sizeof out->url) != RF_OK)
+        return rf_errf(eb, RF_ERR_CORRUPT, "program '%.64s': bad landing key", program);
+    return RF_OK;
+}
+
 /* ---- leaderboards ------------------------------------------------------------ */
 
 typedef struct assets_scan {

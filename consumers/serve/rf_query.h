@@ -80,6 +80,22 @@ rf_err_t rf_query_scan_balances(rf_query_t *q, rf_query_balance_cb_t *cb, void *
 rf_err_t rf_query_code(rf_query_t *q, const char *program, const char *user,
                        char out[RF_FACT_VAL_MAX + 1], rf_errbuf_t *eb);
 
+/* The referrer who holds code in program (the code index the projection
+ * keeps from code_issued records): RF_ERR_NOT_FOUND when no such program or
+ * code. For `refold gateway`'s tracking links. */
+rf_err_t rf_query_code_owner(rf_query_t *q, const char *program, const char *code,
+                             char user[RF_ID_BUF], rf_errbuf_t *eb);
+
+/* A program's tracking-link settings from its current rules: landing_url
+ * and the attribution window in days. RF_ERR_NOT_FOUND when the program is
+ * unknown or its rules have no landing_url. */
+typedef struct rf_query_landing {
+    char url[RF_LANDING_URL_MAX + 1];
+    int64_t attribution_days;
+} rf_query_landing_t;
+rf_err_t rf_query_landing(rf_query_t *q, const char *program, rf_query_landing_t *out,
+                          rf_errbuf_t *eb);
+
 /* ---- leaderboards ---- */
 typedef enum rf_board_by {
     RF_BOARD_REFERRALS = 0, /* successful referrals (referrer reward records) */

@@ -338,6 +338,7 @@ static rf_err_t fold_program(rf_fold_ctx_t *ctx, const rf_event_t *ev)
     rf_record_factf(rec, RF_FACT_RULE_VERSION, "%d", (int)ev->version);
     if (p->name[0]) rf_record_fact(rec, "name", p->name);
     rf_record_fact(rec, RF_FACT_CURRENCY, p->currency);
+    rf__prog_record_facts(p, rec);
     return rf_fold_record_append(ctx, rec);
 }
 

@@ -407,12 +407,53 @@ static rf_err_t parse_fraud(json_t *root, rf__prog_t *p, rf_errbuf_t *eb)
     return err;
 }
 
+/* landing_url: where a tracking link redirects (`refold gateway` appends
+ * ?ref=CODE). https only (the visitor cookie is Secure behind TLS and a
+ * referral link must not downgrade), a host without userinfo (no
+ * "https://shop.example.com@evil.example" look-alikes), no fragment (the
+ * code is appended to the query), printable ASCII only (already encoded). */
+static rf_err_t parse_landing(json_t *root, rf__prog_t *p, rf_errbuf_t *eb)
+{
+    static const char scheme[] = "https://";
+    const char *s;
+    rf_err_t err = get_str(root, "landing_url", RF_LANDING_URL_MAX, &s, "", eb);
+    if (err || !s) return err;
+    if (strncmp(s, scheme, sizeof scheme - 1) != 0)
+        return rf_errf(eb, RF_ERR_BAD_INPUT, "field 'landing_url' must start with https://");
+    const char *host = s + sizeof scheme - 1;
+    size_t hl = strcspn(host, "/?#");
+    if (hl == 0) return rf_errf(eb, RF_ERR_BAD_INPUT, "field 'landing_url' has no host");
+    for (size_t i = 0; i < hl; i++)
+        if (!isalnum((unsigned char)host[i]) && !strchr(".-:[]", host[i]))
+            return rf_errf(eb, RF_ERR_BAD_INPUT,
+                           "field 'landing_url': the host may hold letters, digits, '.', '-', "
+                           "':' and '[]' only");
+    for (const char *c = s; *c; c++) {
+        if (*c == '#')
+            return rf_errf(eb, RF_ERR_BAD_INPUT, "field 'landing_url' must not have a fragment");
+        if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f)
+            return rf_errf(eb, RF_ERR_BAD_INPUT,
+                           "field 'landing_url' must be printable ASCII (percent-encode the "
+                           "rest)");
+    }
+    snprintf(p->landing_url, sizeof p->landing_url, "%s", s);
+    return RF_OK;
+}
+
+void rf__prog_record_facts(const rf__prog_t *p, rf_record_t *rec)
+{
+    RF_ASSERT(p != NULL && rec != NULL);
+    if (!p->landing_url[0]) return;
+    rf_record_fact(rec, RF_FACT_LANDING_URL, p->landing_url);
+    rf_record_factf(rec, RF_FACT_ATTR_DAYS, "%lld", (long long)(p->attr_window_ms / DAY_MS));
+}
+
 static rf_err_t parse_root(json_t *root, rf__prog_t *p, rf_errbuf_t *eb)
 {
     static const char *const keys[] = {
         "name",          "currency", "attribution", "qualification", "referrer_reward",
         "friend_reward", "tiers",    "milestones",  "caps",          "budget_minor",
-        "hold_days",     "fraud",    NULL};
+        "hold_days",     "fraud",    "landing_url", NULL};
     const char *s;
     int64_t hold_days = 0;
     rf_err_t err = check_keys(root, keys, "", eb);
@@ -435,6 +476,7 @@ static rf_err_t parse_root(json_t *root, rf__prog_t *p, rf_errbuf_t *eb)
     if (!err) err = get_int(root, "hold_days", 0, DAYS_MAX, 0, &hold_days, "", eb);
     p->hold_ms = hold_days * DAY_MS;
     if (!err) err = parse_fraud(root, p, eb);
+    if (!err) err = parse_landing(root, p, eb);
     return err;
 }
 

@@ -78,10 +78,16 @@ typedef struct rf__prog {
     int64_t budget_minor; /* 0 = unlimited */
     int64_t hold_ms;
     rf__check_t self_ref, ip_cluster, velocity, fast_signup, dup_order;
+    char landing_url[RF_LANDING_URL_MAX + 1]; /* "" when none (no tracking links) */
 } rf__prog_t;
 
 /* Parses and validates rules JSON into p (id and version set by caller). */
 rf_err_t rf__prog_parse(const char *json, rf__prog_t *p, rf_errbuf_t *eb);
+/* The facts a program_configured record carries for the read side (the
+ * tracking links of `refold gateway`): the landing URL and the attribution
+ * window in days, only when the rules have a landing URL (so records of
+ * programs without one are unchanged). */
+void rf__prog_record_facts(const rf__prog_t *p, rf_record_t *rec);
 const char *rf__reward_type_name(uint8_t type);
 const char *rf__action_name(uint8_t action);
 
