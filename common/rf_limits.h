@@ -433,4 +433,9 @@
  * the signal and the shutdown starting. */
 #define RF_STOP_POLL_MS 100
 
+/* Trust roots a fold accepts (`--trust-root FILE`, one or more PEM public
+ * keys): the current root and the retired ones whose signatures history
+ * still holds (docs/security.md). A handful: roots are rotated rarely. */
+#define RF_TRUST_ROOTS_MAX 8
+
 #endif

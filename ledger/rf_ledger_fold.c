@@ -135,7 +135,8 @@ static rf_err_t fold_offset(rf_ledger_t *l, int64_t offset, const uint8_t *bytes
     }
     if ((err = rf__batch_put(l, dkey, sizeof dkey, digest, sizeof digest)))
         return rf_errf(eb, err, "out of memory");
-    if (ev->occurred_at_ms > l->staged.event_time_ms) l->staged.event_time_ms = ev->occurred_at_ms;
+    if (ev->occurred_at_ms > l->staged.event_time_ms && rf_rules_event_moves_time(&l->ctx, ev))
+        l->staged.event_time_ms = ev->occurred_at_ms;
     return fold_event(l, ev, res, eb);
 }
 
