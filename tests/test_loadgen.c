@@ -94,7 +94,7 @@ static void check_program_order(seen_t *s, const rf_event_t *ev)
 {
     json_t *last = json_object_get(s->programs, ev->program_id);
     if (!last) {
-        assert_int_equal(ev->type, RF_EV_PROGRAM_CONFIGURED); /* rules come first */
+        assert_int_equal(ev->type, RF_EV_KEY_REGISTERED); /* the key that signs the rules first */
     } else {
         assert_true(ev->occurred_at_ms >= json_integer_value(last));
     }
@@ -105,6 +105,8 @@ static void check_event(seen_t *s, const rf_event_t *ev)
 {
     check_program_order(s, ev);
     s->by_type[ev->type]++;
+    /* privileged events are signed, the others not */
+    assert_int_equal(ev->auth_key_id[0] != '\0', rf_event_privileged(ev->type));
     switch (ev->type) {
     case RF_EV_CODE_ISSUED:
         assert_null(json_object_get(s->codes, ev->code)); /* issued once */

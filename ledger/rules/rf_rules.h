@@ -53,7 +53,7 @@ rf_err_t rf_rules_fold(rf_fold_ctx_t *ctx, const rf_event_t *ev);
  * trust roots the ledger was folded with to give the same head. */
 typedef struct rf_rules_trust {
     bool enforce;
-    size_t nroots; /* 0..RF_TRUST_ROOTS_MAX; enforce with none refuses all */
+    size_t nroots; /* 0..RF_TRUST_ROOTS_MAX; with none, no key can be registered */
     uint8_t roots[RF_TRUST_ROOTS_MAX][RF_SIGN_PUB_LEN];
 } rf_rules_trust_t;
 void rf_rules_trust_set(const rf_rules_trust_t *t);
