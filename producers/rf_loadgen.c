@@ -607,6 +607,21 @@ static rf_err_t sign(rf_loadgen_t *g, const program_t *p, rf_event_t *ev)
     return rf_event_sign(ev, key_event ? g->keys.root : g->keys.op[p->key], &eb);
 }
 
+rf_err_t rf_loadgen_sign(rf_loadgen_t *g, rf_event_t *ev)
+{
+    RF_ASSERT(g && ev);
+    rf_sign_key_t *keys[3] = {g->keys.root, g->keys.op[0], g->keys.op[1]};
+    for (int i = 0; i < 3; i++) {
+        uint8_t pub[RF_SIGN_PUB_LEN];
+        char id[RF_SIGN_KEY_ID_BUF];
+        rf_sign_key_public(keys[i], pub);
+        rf_sign_key_id(pub, id);
+        rf_errbuf_t eb;
+        if (!strcmp(id, ev->auth_key_id)) return rf_event_sign(ev, keys[i], &eb);
+    }
+    return RF_ERR_BAD_INPUT;
+}
+
 static bool do_clock(rf_loadgen_t *g, program_t *p, const action_t *a, rf_event_t *ev)
 {
     push(g, act(A_CLOCK, p, g, a->t + g->conf.clock_ms));

@@ -88,6 +88,11 @@ void rf_loadgen_stats(const rf_loadgen_t *g, rf_loadgen_stats_t *out);
  * --trust-root` needs for this traffic. */
 rf_sign_key_t *rf_loadgen_root_key(const rf_loadgen_conf_t *conf, rf_errbuf_t *eb);
 
+/* Signs ev again with the generator's key that signed it (its auth_key_id),
+ * after the caller changed a field (the demo moves events to its example
+ * programs). RF_ERR_BAD_INPUT when no key of the generator signed ev. */
+rf_err_t rf_loadgen_sign(rf_loadgen_t *g, rf_event_t *ev);
+
 /* Parses a probability "0.25", "25%" or "1" into parts per million, exactly
  * (decimal digits, no floating point). RF_ERR_CONFIG unless 0..1. */
 rf_err_t rf_loadgen_parse_ppm(const char *s, uint32_t *ppm, rf_errbuf_t *eb);
