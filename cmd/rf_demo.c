@@ -275,7 +275,8 @@ static void keep_broker(const rf_demo_run_t *r)
     const char *d = realpath(r->o->data_dir, dir) ? dir : r->o->data_dir;
     printf("\nbroker still running at %s (Ctrl-C stops it); to add traffic to the same data:\n"
            "  refold loadgen --brokers %s --seed 2 --root-seed %" PRIu64 " --events 100000\n"
-           "  refold fold --brokers %s --data %s --exit-at-end --trust-root %s/" RF_DEMO_TRUST_FILE "\n"
+           "  refold fold --brokers %s --data %s --exit-at-end --trust-root %s/" RF_DEMO_TRUST_FILE
+           "\n"
            "  refold project --brokers %s --data %s --exit-at-end\n",
            r->brokers, r->brokers, r->o->seed, r->brokers, d, d, r->brokers, d);
     fflush(stdout);

@@ -26,12 +26,15 @@ static int keys_generate(int argc, char **argv)
         RF_OPT_END(),
     };
     const rf_opt_cmd_t cmd = {
-        "keys generate", "refold keys generate --out FILE",
+        "keys generate",
+        "refold keys generate --out FILE",
         "Generates an Ed25519 key pair (a trust root or an operator key) and prints\n"
         "its key id. Keep the private key offline for a root; give the public key\n"
         "(FILE.pub) to 'refold fold --trust-root' (a root) or 'refold keys register'\n"
         "(an operator key).",
-        opts, 0, .notes = {NULL}};
+        opts,
+        0,
+        .notes = {NULL}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     char pub_path[PATH_MAX];
@@ -79,8 +82,12 @@ static int load_public(const char *path, uint8_t pub[RF_SIGN_PUB_LEN], const cha
 static int keys_id(int argc, char **argv)
 {
     const rf_opt_t opts[] = {RF_OPT_HELP(), RF_OPT_END()};
-    const rf_opt_cmd_t cmd = {"keys id", "refold keys id FILE",
-                              "Prints the key id of a PEM public or private key file.", opts, -1, .notes = {NULL}};
+    const rf_opt_cmd_t cmd = {"keys id",
+                              "refold keys id FILE",
+                              "Prints the key id of a PEM public or private key file.",
+                              opts,
+                              -1,
+                              .notes = {NULL}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     if (n != 1) {
@@ -123,7 +130,9 @@ static int keys_register(int argc, char **argv)
         "Publishes a KeyRegistered event signed by the trust root: from the event on,\n"
         "the program's fold accepts privileged events of the listed scopes signed by\n"
         "this key, until a KeyRevoked.",
-        opts, 0, .notes = {NULL}};
+        opts,
+        0,
+        .notes = {NULL}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     int rc = rf__op_opts_check(&o, KR);
@@ -170,7 +179,9 @@ static int keys_revoke(int argc, char **argv)
         "rejects what the key signs after this event; what it signed before stays\n"
         "applied (replay gives the same result). A trust root's own id revokes that\n"
         "root for the program.",
-        opts, 0, .notes = {NULL}};
+        opts,
+        0,
+        .notes = {NULL}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     int rc = rf__op_opts_check(&o, KV);
@@ -201,12 +212,13 @@ static int keys_revoke(int argc, char **argv)
 
 static void keys_usage(FILE *f)
 {
-    fprintf(f, "usage: refold keys <subcommand> [options]\n\n"
-               "  generate   write a new Ed25519 key pair (PEM) and print its id\n"
-               "  register   publish a KeyRegistered signed by a trust root\n"
-               "  revoke     publish a KeyRevoked signed by a trust root\n"
-               "  id         print the key id of a PEM key file\n\n"
-               "'refold keys <subcommand> --help' gives its options; docs/security.md the model.\n");
+    fprintf(f,
+            "usage: refold keys <subcommand> [options]\n\n"
+            "  generate   write a new Ed25519 key pair (PEM) and print its id\n"
+            "  register   publish a KeyRegistered signed by a trust root\n"
+            "  revoke     publish a KeyRevoked signed by a trust root\n"
+            "  id         print the key id of a PEM key file\n\n"
+            "'refold keys <subcommand> --help' gives its options; docs/security.md the model.\n");
 }
 
 int rf_cmd_keys(int argc, char **argv)

@@ -29,8 +29,8 @@ typedef struct lg_opts {
     int64_t lag_wait_ms; /* wait for a first commit before stopping */
     uint64_t rate;       /* events/s, 0 = flat out */
     bool progress, no_throttle;
-    const char *root_key;     /* --root-key: the trust root's private key */
-    const char *write_root;   /* --write-trust-root: its public key, for `fold --trust-root` */
+    const char *root_key;       /* --root-key: the trust root's private key */
+    const char *write_root;     /* --write-trust-root: its public key, for `fold --trust-root` */
     const char *root_seed_text; /* --root-seed: derive the root from this seed */
     uint64_t root_seed;
     bool root_seed_given;
@@ -43,7 +43,8 @@ static int lg_root(lg_opts_t *o)
     rf_errbuf_t eb = {{0}};
     rf_loadgen_conf_t c = o->gen;
     if (o->root_seed_given) c.seed = o->root_seed;
-    rf_sign_key_t *k = o->root_key ? rf_sign_key_load(o->root_key, &eb) : rf_loadgen_root_key(&c, &eb);
+    rf_sign_key_t *k =
+        o->root_key ? rf_sign_key_load(o->root_key, &eb) : rf_loadgen_root_key(&c, &eb);
     if (!k) {
         fprintf(stderr, LG "%s\n", eb.msg);
         return 2;
@@ -204,8 +205,8 @@ static int parse_args(lg_opts_t *o, int argc, char **argv)
                    "generator's operator keys",
                    .def = "derived from --seed"),
         RF_OPT_STR(0, "root-seed", &o->root_seed_text, "S",
-                         "derive the root from seed S instead (add traffic to a\n"
-                         "demo's data: its root is derived from the demo's --seed)"),
+                   "derive the root from seed S instead (add traffic to a\n"
+                   "demo's data: its root is derived from the demo's --seed)"),
         RF_OPT_STR(0, "write-trust-root", &o->write_root, "FILE",
                    "write the root's public key (PEM): 'refold fold\n"
                    "--trust-root FILE' then applies this traffic's privileged\n"
@@ -222,7 +223,8 @@ static int parse_args(lg_opts_t *o, int argc, char **argv)
     g->clock_ms = clock_s * 1000;
     o->root_seed_given = o->root_seed_text != NULL;
     int64_t rs = 0;
-    if (o->root_seed_text && rf_parse_i64(o->root_seed_text, 0, INT64_MAX, &rs, NULL, NULL) != RF_OK) {
+    if (o->root_seed_text &&
+        rf_parse_i64(o->root_seed_text, 0, INT64_MAX, &rs, NULL, NULL) != RF_OK) {
         fprintf(stderr, LG "--root-seed '%s' is not a seed\n", o->root_seed_text);
         return 2;
     }

@@ -18,7 +18,8 @@ int rf_cmd_adjust(int argc, char **argv)
     int64_t amount = 0;
     const rf_opt_t opts[] = {
         RF_OPT_STR(0, "program", &program, "ID", "the program", .flags = RF_OPT_REQUIRED),
-        RF_OPT_STR(0, "user", &user, "ID", "the user credited or debited", .flags = RF_OPT_REQUIRED),
+        RF_OPT_STR(0, "user", &user, "ID", "the user credited or debited",
+                   .flags = RF_OPT_REQUIRED),
         RF_OPT_I64_RANGE(0, "amount", &amount, -RF_AMOUNT_MAX, RF_AMOUNT_MAX, "N",
                          "minor units: > 0 credits, < 0 debits the available balance",
                          .flags = RF_OPT_REQUIRED),
@@ -41,7 +42,9 @@ int rf_cmd_adjust(int argc, char **argv)
         "Publishes an Adjustment signed with an operator key: the fold credits (or\n"
         "debits) the user's available balance if the key is registered in the\n"
         "program with scope adjust and not revoked; else it records a rejection.",
-        opts, 0, .notes = {NULL}};
+        opts,
+        0,
+        .notes = {NULL}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     int rc = rf__op_opts_check(&o, AD);
@@ -92,7 +95,9 @@ int rf_cmd_review(int argc, char **argv)
         "Publishes a ReviewDecision signed with an operator key: approve releases the\n"
         "rewards of a referral held for review, reject reverses them. The fold\n"
         "applies it if the key is registered in the program with scope review.",
-        opts, 0, .notes = {NULL}};
+        opts,
+        0,
+        .notes = {NULL}};
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     int rc = rf__op_opts_check(&o, RV);

@@ -23,17 +23,17 @@ typedef struct rf__op_opts {
 /* Option-table entries of rf__op_opts_t (brokers, -X, topic, at, dry-run,
  * json); the key option differs per command and is its own. */
 #define RF__OP_OPTS(o)                                                                             \
-    RF_OPT_STR(0, "brokers", &(o)->kafka.brokers, "HOST:PORT",                                    \
-               "Kafka bootstrap servers (required unless --dry-run)"),                            \
+    RF_OPT_STR(0, "brokers", &(o)->kafka.brokers, "HOST:PORT",                                     \
+               "Kafka bootstrap servers (required unless --dry-run)"),                             \
         RF_CMD_OPT_X(&(o)->kafka), RF_OPT_STR(0, "topic", &(o)->topic, "T", "topic"),              \
         RF_CMD_OPT_TIME(0, "at", &(o)->at_ms,                                                      \
-                        "the event time (occurred_at), e.g. 2026-01-31T12:00:00Z",               \
+                        "the event time (occurred_at), e.g. 2026-01-31T12:00:00Z",                 \
                         .def = "now (the wall clock)"),                                            \
         RF_OPT_BOOL(0, "dry-run", &(o)->dry_run,                                                   \
-                    "print the signed event as a JSON line ('refold emit'\n"                      \
+                    "print the signed event as a JSON line ('refold emit'\n"                       \
                     "input); publish nothing"),                                                    \
         RF_OPT_BOOL(0, "json", &(o)->json,                                                         \
-                    "one object: {type, program, event_id, key_id, topic,\n"                      \
+                    "one object: {type, program, event_id, key_id, topic,\n"                       \
                     "partition, offset}")
 
 void rf__op_opts_init(rf__op_opts_t *o);
@@ -58,9 +58,9 @@ int rf__op_publish(const rf__op_opts_t *o, const rf_event_t *ev, const char *pre
 int rf__trust_root_install(const char *path, const char *prefix);
 #define RF__OPT_TRUST_ROOT(v)                                                                      \
     RF_OPT_STR(0, "trust-root", v, "FILE",                                                         \
-               "the trust roots' public keys (PEM, one or more): privileged\n"                  \
-               "events are applied only when signed with authority from\n"                      \
-               "them (docs/security.md); replays need the same file",                          \
+               "the trust roots' public keys (PEM, one or more): privileged\n"                     \
+               "events are applied only when signed with authority from\n"                         \
+               "them (docs/security.md); replays need the same file",                              \
                .def = "none: open mode, privileged events accepted from anyone")
 
 #endif

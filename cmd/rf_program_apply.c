@@ -27,7 +27,7 @@ typedef struct apply_opts {
     const char *key_file; /* --key: the operator key that signs the event */
     int64_t at_ms;        /* --at: the event time; 0 = the wall clock */
     int32_t version;      /* 0: from --data */
-    int wait_s;      /* --wait: 0 = do not wait for the fold */
+    int wait_s;           /* --wait: 0 = do not wait for the fold */
     bool dry_run, json;
 } apply_opts_t;
 

@@ -50,8 +50,7 @@ rf_sign_key_t *rf_sign_key_generate(rf_errbuf_t *eb)
 
 rf_sign_key_t *rf_sign_key_from_seed(const uint8_t seed[RF_SIGN_SEED_LEN], rf_errbuf_t *eb)
 {
-    EVP_PKEY *pkey =
-        EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, RF_SIGN_SEED_LEN);
+    EVP_PKEY *pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, RF_SIGN_SEED_LEN);
     if (!pkey) ossl_err(eb, RF_ERR_INTERNAL, "cannot make an Ed25519 key");
     return wrap(pkey, eb);
 }
@@ -149,8 +148,7 @@ rf_err_t rf_sign_pubkeys_load(const char *path, uint8_t pubs[][RF_SIGN_PUB_LEN],
             err = rf_errf(eb, RF_ERR_CONFIG, "'%s': key %zu is not Ed25519", path, *n + 1);
         else if (*n >= max)
             err = rf_errf(eb, RF_ERR_CONFIG, "'%s' has more than %zu keys", path, max);
-        else if (EVP_PKEY_get_raw_public_key(pkey, pubs[*n], &len) != 1 ||
-                 len != RF_SIGN_PUB_LEN)
+        else if (EVP_PKEY_get_raw_public_key(pkey, pubs[*n], &len) != 1 || len != RF_SIGN_PUB_LEN)
             err = rf_errf(eb, RF_ERR_CONFIG, "'%s': key %zu has no raw form", path, *n + 1);
         else
             (*n)++;
@@ -158,13 +156,12 @@ rf_err_t rf_sign_pubkeys_load(const char *path, uint8_t pubs[][RF_SIGN_PUB_LEN],
     }
     ERR_clear_error(); /* the read that ended the loop: end of file */
     fclose(f);
-    if (!err && *n == 0)
-        err = rf_errf(eb, RF_ERR_CONFIG, "'%s' holds no PEM public key", path);
+    if (!err && *n == 0) err = rf_errf(eb, RF_ERR_CONFIG, "'%s' holds no PEM public key", path);
     return err;
 }
 
-rf_err_t rf_sign(const rf_sign_key_t *k, const void *msg, size_t len,
-                 uint8_t sig[RF_SIGN_SIG_LEN], rf_errbuf_t *eb)
+rf_err_t rf_sign(const rf_sign_key_t *k, const void *msg, size_t len, uint8_t sig[RF_SIGN_SIG_LEN],
+                 rf_errbuf_t *eb)
 {
     RF_ASSERT(k != NULL && sig != NULL);
     EVP_MD_CTX *md = EVP_MD_CTX_new();

@@ -56,8 +56,8 @@ rf_err_t rf_sign_pubkeys_load(const char *path, uint8_t pubs[][RF_SIGN_PUB_LEN],
                               size_t *n, rf_errbuf_t *eb);
 
 /* Signs msg: 64 bytes into sig. */
-rf_err_t rf_sign(const rf_sign_key_t *k, const void *msg, size_t len,
-                 uint8_t sig[RF_SIGN_SIG_LEN], rf_errbuf_t *eb);
+rf_err_t rf_sign(const rf_sign_key_t *k, const void *msg, size_t len, uint8_t sig[RF_SIGN_SIG_LEN],
+                 rf_errbuf_t *eb);
 /* True when sig is pub's signature of msg. */
 bool rf_sign_verify(const uint8_t pub[RF_SIGN_PUB_LEN], const void *msg, size_t len,
                     const uint8_t sig[RF_SIGN_SIG_LEN]);

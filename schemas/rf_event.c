@@ -10,12 +10,34 @@
 #include <string.h>
 
 static const char *const type_names[RF_EV__COUNT] = {
-    "ProgramConfigured", "CodeIssued",     "Share",      "Click", "Signup", "Purchase", "Refund",
-    "Redemption",        "ReviewDecision", "Adjustment", "Clock",  "KeyRegistered", "KeyRevoked",
+    "ProgramConfigured",
+    "CodeIssued",
+    "Share",
+    "Click",
+    "Signup",
+    "Purchase",
+    "Refund",
+    "Redemption",
+    "ReviewDecision",
+    "Adjustment",
+    "Clock",
+    "KeyRegistered",
+    "KeyRevoked",
 };
 static const char *const type_snake[RF_EV__COUNT] = {
-    "program_configured", "code_issued",     "share",      "click", "signup", "purchase", "refund",
-    "redemption",         "review_decision", "adjustment", "clock",  "key_registered", "key_revoked",
+    "program_configured",
+    "code_issued",
+    "share",
+    "click",
+    "signup",
+    "purchase",
+    "refund",
+    "redemption",
+    "review_decision",
+    "adjustment",
+    "clock",
+    "key_registered",
+    "key_revoked",
 };
 
 const char *rf_event_type_name(rf_event_type_t t)
@@ -357,8 +379,8 @@ static rf_err_t validate(const rf_event_t *ev, rf_errbuf_t *eb, bool strings_che
     if (!err) err = validate_body(&v, ev);
     /* key fields belong to key events only: elsewhere they must be empty */
     if (!err && ev->type != RF_EV_KEY_REGISTERED && (ev->public_key[0] || ev->scopes[0]))
-        err = rf_errf(eb, RF_ERR_BAD_INPUT, "%s: fields 'public_key' and 'scopes' are for key events",
-                      v.tname);
+        err = rf_errf(eb, RF_ERR_BAD_INPUT,
+                      "%s: fields 'public_key' and 'scopes' are for key events", v.tname);
     if (!err && ev->type != RF_EV_KEY_REGISTERED && ev->type != RF_EV_KEY_REVOKED && ev->key_id[0])
         err = rf_errf(eb, RF_ERR_BAD_INPUT, "%s: field 'key_id' is for key events", v.tname);
     /* The asset buffer is shared by the types that have one; others must

@@ -75,10 +75,10 @@ typedef struct rf_event {
     char actor[RF_ID_BUF];          /* Adjustment */
     char reason[RF_TEXT_MAX + 1];   /* ReviewDecision, Adjustment */
     int32_t version;                /* ProgramConfigured */
-    char key_id[RF_ID_BUF];                    /* KeyRegistered, KeyRevoked */
-    char public_key[RF_SIGN_PUB_HEX_BUF];      /* KeyRegistered: 64 hex digits */
-    char scopes[RF_ID_BUF];                    /* KeyRegistered: "program,adjust,..." */
-    char rules_json[RF_RULES_MAX + 1]; /* ProgramConfigured */
+    char key_id[RF_ID_BUF];         /* KeyRegistered, KeyRevoked */
+    char public_key[RF_SIGN_PUB_HEX_BUF]; /* KeyRegistered: 64 hex digits */
+    char scopes[RF_ID_BUF];               /* KeyRegistered: "program,adjust,..." */
+    char rules_json[RF_RULES_MAX + 1];    /* ProgramConfigured */
 } rf_event_t;
 
 /* Resets every field (cheap: only the string heads and scalars). */

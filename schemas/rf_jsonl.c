@@ -79,8 +79,8 @@ static const field_t f_adjustment[] = {
     STR("reason", reason, true), STR("actor", actor, true),          END};
 static const field_t f_clock[] = {END};
 static const field_t f_key_registered[] = {
-    STR("key_id", key_id, true), STR("public_key", public_key, true),
-    STR("scopes", scopes, true), STR("actor", actor, false), END};
+    STR("key_id", key_id, true), STR("public_key", public_key, true), STR("scopes", scopes, true),
+    STR("actor", actor, false), END};
 static const field_t f_key_revoked[] = {STR("key_id", key_id, true), STR("reason", reason, false),
                                         END};
 
@@ -145,8 +145,10 @@ static rf_err_t set_auth(rf_event_t *ev, json_t *v, const char *tname, rf_errbuf
     if (!id || !sig)
         return rf_errf(eb, RF_ERR_BAD_INPUT,
                        "%s: field 'auth' must be an object with key_id and signature", tname);
-    rf_err_t err = set_string(ev->auth_key_id, sizeof ev->auth_key_id, id, tname, "auth.key_id", eb);
-    return err ? err : set_string(ev->auth_sig, sizeof ev->auth_sig, sig, tname, "auth.signature", eb);
+    rf_err_t err =
+        set_string(ev->auth_key_id, sizeof ev->auth_key_id, id, tname, "auth.key_id", eb);
+    return err ? err
+               : set_string(ev->auth_sig, sizeof ev->auth_sig, sig, tname, "auth.signature", eb);
 }
 
 /* "rules" (an object, stored compactly) or "rules_json" (a string that must

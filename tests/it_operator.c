@@ -26,9 +26,9 @@
 #define PROG    "shop"
 #define H1      "1111111111111111111111111111111111111111111111111111111111111111"
 #define RULES                                                                                      \
-    "{\"currency\": \"USD\", \"hold_days\": 0,\n"                                                \
-    " \"referrer_reward\": {\"type\": \"fixed\", \"amount_minor\": 1000},\n"                     \
-    " \"fraud\": {\"ip_cluster\": {\"max_signups\": 1, \"window_hours\": 24, \"action\": "       \
+    "{\"currency\": \"USD\", \"hold_days\": 0,\n"                                                  \
+    " \"referrer_reward\": {\"type\": \"fixed\", \"amount_minor\": 1000},\n"                       \
+    " \"fraud\": {\"ip_cluster\": {\"max_signups\": 1, \"window_hours\": 24, \"action\": "         \
     "\"review\"}}}\n"
 
 typedef struct fx {
@@ -69,8 +69,7 @@ static int teardown(void **state)
     } while (0)
 
 /* `refold <cmd> ... --brokers B --at T` publishing one signed event. */
-#define OP(f, at, fmt, ...)                                                                        \
-    RUN(f, 0, fmt " --brokers %s --at %s", __VA_ARGS__, (f)->brokers, at)
+#define OP(f, at, fmt, ...) RUN(f, 0, fmt " --brokers %s --at %s", __VA_ARGS__, (f)->brokers, at)
 
 static void write_app_events(fx_t *f)
 {
@@ -81,10 +80,12 @@ static void write_app_events(fx_t *f)
         "\"user\":\"carol\",\"code\":\"ALICE1\",\"ip_hash\":\"" H1 "\"}",
         "{\"type\":\"signup\",\"program_id\":\"" PROG "\",\"occurred_at\":\"2026-01-01T00:00:30Z\","
         "\"user\":\"bob\",\"code\":\"ALICE1\",\"ip_hash\":\"" H1 "\"}",
-        "{\"type\":\"purchase\",\"program_id\":\"" PROG "\",\"occurred_at\":\"2026-01-01T00:01:00Z\","
+        "{\"type\":\"purchase\",\"program_id\":\"" PROG
+        "\",\"occurred_at\":\"2026-01-01T00:01:00Z\","
         "\"order_id\":\"o1\",\"user\":\"bob\",\"amount_minor\":5000,\"currency\":\"USD\"}",
         /* the app tries what only operators may do */
-        "{\"type\":\"adjustment\",\"program_id\":\"" PROG "\",\"occurred_at\":\"2026-01-01T00:01:10Z\","
+        "{\"type\":\"adjustment\",\"program_id\":\"" PROG
+        "\",\"occurred_at\":\"2026-01-01T00:01:10Z\","
         "\"user\":\"alice\",\"amount_minor\":100000,\"asset\":\"USD\",\"reason\":\"free\","
         "\"actor\":\"app\"}",
         "{\"type\":\"review_decision\",\"program_id\":\"" PROG
@@ -263,8 +264,9 @@ static void test_operator_path(void **state)
        fin);
     OP(f, "2026-01-01T00:06:00Z", "program apply '%s' --program " PROG " --version 2", rules);
 
-    RUN(f, 0, "fold --brokers %s --data '%s' --partitions 0 --exit-at-end --no-outbox "
-              "--trust-root '%s.pub'",
+    RUN(f, 0,
+        "fold --brokers %s --data '%s' --partitions 0 --exit-at-end --no-outbox "
+        "--trust-root '%s.pub'",
         f->brokers, f->data, root);
     assert_null(strstr(f->out, "open mode"));
     check_ledger(f);
@@ -277,8 +279,8 @@ static void test_operator_path(void **state)
     RUN(f, 1, "replay --from-archive --data '%s' --into '%s/r2' --nosync", f->data, f->dir);
     assert_non_null(strstr(f->out, "open mode"));
     assert_non_null(strstr(f->out, "DIFFERENT"));
-    RUN(f, 2, "replay --from-archive --data '%s' --into '%s/r3' --trust-root '%s'", f->data,
-        f->dir, rules); /* not a key file */
+    RUN(f, 2, "replay --from-archive --data '%s' --into '%s/r3' --trust-root '%s'", f->data, f->dir,
+        rules); /* not a key file */
 
     check_openssl(f, fin);
 }

@@ -613,7 +613,8 @@ static void test_truncated_every_length(void **state)
     rf_errbuf_t eb;
     for (int id = 1; id <= RF_SCHEMA_ID_EVENT; id++)
         for (int t = 0; t < RF_EV__COUNT; t++) {
-            if (id == RF_SCHEMA_ID_LEDGER || (id < RF_SCHEMA_ID_LEDGER && t >= RF_EV_KEY_REGISTERED))
+            if (id == RF_SCHEMA_ID_LEDGER ||
+                (id < RF_SCHEMA_ID_LEDGER && t >= RF_EV_KEY_REGISTERED))
                 continue; /* not an events schema; key events are v3 only */
             fill_event(&ev, (rf_event_type_t)t);
             size_t len;
@@ -772,7 +773,8 @@ static void test_garbage(void **state)
     for (size_t i = 0; i < 20000; i++) { /* valid messages with a few bytes mutated */
         fill_event(&ev, (rf_event_type_t)(i % RF_EV__COUNT));
         size_t len;
-        int id = ev.type >= RF_EV_KEY_REGISTERED || i % 3 == 2 ? RF_SCHEMA_ID_EVENT : 1 + (int)(i % 3);
+        int id =
+            ev.type >= RF_EV_KEY_REGISTERED || i % 3 == 2 ? RF_SCHEMA_ID_EVENT : 1 + (int)(i % 3);
         assert_int_equal(rf_codec_encode_event(codec, &ev, id, buf, sizeof buf, &len, &eb), RF_OK);
         for (int m = 1 + (int)(rng() % 4); m > 0; m--) {
             size_t at = 5 + rng() % (len - 5);

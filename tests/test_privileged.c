@@ -15,11 +15,12 @@
 #include "rf_sign.h"
 #include "rf_testutil.h"
 
-#define PROG  "prog"
-#define T0    1767225600000LL /* 2026-01-01T00:00:00Z */
-#define DAY   86400000LL
-#define RULES "{\"currency\":\"USD\",\"referrer_reward\":{\"type\":\"fixed\",\"amount_minor\":1000}}"
-#define NMSG  64
+#define PROG "prog"
+#define T0   1767225600000LL /* 2026-01-01T00:00:00Z */
+#define DAY  86400000LL
+#define RULES                                                                                      \
+    "{\"currency\":\"USD\",\"referrer_reward\":{\"type\":\"fixed\",\"amount_minor\":1000}}"
+#define NMSG 64
 
 typedef struct fx {
     char dir[512];
@@ -150,8 +151,7 @@ static rf_fold_result_t fold_id(int32_t id)
     if (rf_codec_encode_event(F->codec, &F->ev, id, buf, sizeof F->msgs[0], len, &eb))
         fail_msg("encode: %s", eb.msg);
     int64_t off = rf_ledger_next_offset(F->l);
-    if (rf_ledger_fold(F->l, off < 0 ? 0 : off, buf, *len, &res, &eb))
-        fail_msg("fold: %s", eb.msg);
+    if (rf_ledger_fold(F->l, off < 0 ? 0 : off, buf, *len, &res, &eb)) fail_msg("fold: %s", eb.msg);
     if (rf_ledger_commit(F->l, &eb)) fail_msg("commit: %s", eb.msg);
     return res;
 }

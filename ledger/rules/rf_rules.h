@@ -22,7 +22,8 @@ rf_err_t rf_rules_advance(rf_fold_ctx_t *ctx);
 /* Whether program has rules in this partition (a valid ProgramConfigured
  * was folded, this batch included): RF_OK, RF_ERR_NOT_FOUND (the engine
  * dead-letters the event), or a fatal error (storage, stored rules that do
- * not load). */
+ * not load). Key events (KeyRegistered, KeyRevoked) are RF_OK for any
+ * program: a program's keys come before its first rules. */
 rf_err_t rf_rules_program_known(rf_fold_ctx_t *ctx, const char *program);
 
 /* Folds one event of a known program, or a ProgramConfigured, and appends

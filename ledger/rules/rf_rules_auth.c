@@ -137,7 +137,8 @@ static rf_err_t signer_key(rf_fold_ctx_t *ctx, const rf_event_t *ev, const uint8
     uint8_t need = scope_of(ev->type);
     if (!need) { /* key events: a trust root the program has not revoked */
         if (root < 0)
-            return refuse(reason, cap, "unauthorized: %s must be signed by a trust root; key %s is not one",
+            return refuse(reason, cap,
+                          "unauthorized: %s must be signed by a trust root; key %s is not one",
                           tname, id);
         if (found && k->status == KEY_REVOKED)
             return refuse(reason, cap, "unauthorized: trust root %s was revoked in this program",
@@ -165,7 +166,8 @@ rf_err_t rf__authorize(rf_fold_ctx_t *ctx, const rf_event_t *ev, char *reason, s
     reason[0] = '\0';
     if (!rf_event_privileged(ev->type) || !trust.enforce) return RF_OK;
     if (!ev->auth_key_id[0])
-        return refuse(reason, cap, "unauthorized: %s needs an operator signature (event has no auth)",
+        return refuse(reason, cap,
+                      "unauthorized: %s needs an operator signature (event has no auth)",
                       rf_event_type_name(ev->type));
     const uint8_t *pub = NULL;
     rf__opkey_t k;
@@ -202,8 +204,8 @@ rf_err_t rf__fold_key_registered(rf_fold_ctx_t *ctx, const rf_event_t *ev)
     char reason[RF_FACT_VAL_MAX];
     uint8_t scopes = parse_scopes(ev->scopes);
     if (!scopes) {
-        snprintf(reason, sizeof reason, "scopes '%.40s' are not a list of program, adjust, review, clock",
-                 ev->scopes);
+        snprintf(reason, sizeof reason,
+                 "scopes '%.40s' are not a list of program, adjust, review, clock", ev->scopes);
         return rf_fold_reject(ctx, reason);
     }
     rf__opkey_t k;
