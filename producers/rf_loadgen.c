@@ -768,10 +768,14 @@ void rf_loadgen_destroy(rf_loadgen_t *g)
 rf_err_t rf_loadgen_next(rf_loadgen_t *g, rf_event_t *ev)
 {
     RF_ASSERT(g && ev);
-    if (g->st.events >= g->conf.events) return RF_ERR_NOT_FOUND;
+    /* Key events come on top of conf.events and draw nothing from the PRNG,
+     * so the rest of the traffic is the one an unsigned generator made. */
+    uint64_t traffic =
+        g->st.events - g->st.by_type[RF_EV_KEY_REGISTERED] - g->st.by_type[RF_EV_KEY_REVOKED];
+    if (traffic >= g->conf.events) return RF_ERR_NOT_FOUND;
     /* Half way, the first program changes its rules: replay must apply each
      * version to the events after it. */
-    if (!g->reconfigured && g->conf.events >= 100 && g->st.events >= g->conf.events / 2) {
+    if (!g->reconfigured && g->conf.events >= 100 && traffic >= g->conf.events / 2) {
         g->reconfigured = true;
         /* ... after rotating its operator key: the new key signs the change */
         action_t k = act(A_KEY, &g->progs[0], g, g->now);
