@@ -1,6 +1,6 @@
-/* rf_operator_cmd.c: `refold adjust` and `refold review`: a finance
- * adjustment and a review decision, signed with an operator key and
- * published (docs/security.md). */
+/* rf_operator_cmd.c: `refold adjust`, `refold review` and `refold clock`: a
+ * finance adjustment, a review decision and an event-time heartbeat, signed
+ * with an operator key and published (docs/security.md). */
 #include <stdio.h>
 #include <string.h>
 
@@ -9,6 +9,7 @@
 
 #define AD "refold adjust: "
 #define RV "refold review: "
+#define CK "refold clock: "
 
 int rf_cmd_adjust(int argc, char **argv)
 {
@@ -116,4 +117,43 @@ int rf_cmd_review(int argc, char **argv)
         if ((rc = rf__op_sign(&ev, &o, o.key_file, RV))) return rc;
     }
     return rf__op_publish(&o, &ev, RV);
+}
+
+int rf_cmd_clock(int argc, char **argv)
+{
+    rf__op_opts_t o;
+    rf__op_opts_init(&o);
+    const char *program = NULL;
+    const rf_opt_t opts[] = {
+        RF_OPT_STR(0, "program", &program, "ID", "the program", .flags = RF_OPT_REQUIRED),
+        RF_OPT_STR(0, "key", &o.key_file, "FILE",
+                   "the operator's private key (PEM), registered with scope clock",
+                   .flags = RF_OPT_REQUIRED),
+        RF__OP_OPTS(&o),
+        RF_OPT_HELP(),
+        RF_OPT_END(),
+    };
+    const rf_opt_cmd_t cmd = {
+        "clock",
+        "refold clock --program ID --key FILE [--at TIME] [--brokers HOST:PORT]\n"
+        "             [-X name=value]... [--topic T] [--dry-run] [--json]",
+        "Publishes a Clock event signed with an operator key: the fold advances the\n"
+        "partition's event time to TIME (if later) and matures the holds due by then,\n"
+        "when no other traffic of the partition does. Needs scope clock.",
+        opts,
+        0,
+        .notes = {NULL}};
+    int n = rf_opt_parse(&cmd, argc, argv);
+    if (n < 0) return rf_opt_status(n);
+    int rc = rf__op_opts_check(&o, CK);
+    if (rc >= 0) return rc;
+    rf_event_t ev;
+    rf_errbuf_t eb = {{0}};
+    if (rf_event_clock(&ev, program, &eb) != RF_OK) {
+        fprintf(stderr, CK "%s\n", eb.msg);
+        return 2;
+    }
+    snprintf(ev.source, sizeof ev.source, "refold clock");
+    if ((rc = rf__op_sign(&ev, &o, o.key_file, CK))) return rc;
+    return rf__op_publish(&o, &ev, CK);
 }

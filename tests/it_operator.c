@@ -3,7 +3,8 @@
  * keys, `keys register` gives them scopes in a program, `program apply --key
  * --at` configures it, an app's traffic holds a referral for review, `refold
  * review` and `refold adjust` act with the right key and are refused with the
- * wrong one, `keys revoke` ends a key, and the app's own privileged events
+ * wrong one, `refold clock` moves event time only when signed with the
+ * scope, `keys revoke` ends a key, and the app's own privileged events
  * (unsigned) are refused. `refold fold --trust-root` folds it all; balances,
  * rules, the clock and the rejections' reasons are checked in the ledger, a
  * replay with the trust root gives the same heads and one without it does
@@ -137,7 +138,9 @@ static void check_ledger(fx_t *f)
     assert_int_equal(version, 1); /* the unsigned version 2 changed nothing */
     rf_ledger_head_t h;
     assert_int_equal(rf_ledger_head(l, &h, &eb), RF_OK);
-    assert_true(h.event_time_ms < 1780000000000LL); /* the app's Clock of 2027 did not count */
+    /* the signed Clock set the time; the app's Clock of 2027, the root's of June
+     * and every other refused event did not move it */
+    assert_true(h.event_time_ms == 1767229200000LL); /* 2026-01-01T01:00:00Z */
     static seen_t s;
     memset(&s, 0, sizeof s);
     assert_int_equal(rf_ledger_scan(l, 1, 0, seen_cb, &s, &eb), RF_OK);
@@ -152,6 +155,7 @@ static void check_ledger(fx_t *f)
         "unauthorized: Clock needs an operator signature",
         "lacks scope 'review'",
         "lacks scope 'adjust'",
+        "signs key events only, not Clock",
         "was revoked",
         "unauthorized: ProgramConfigured needs an operator signature",
     };
@@ -233,7 +237,7 @@ static void test_operator_path(void **state)
     RUN(f, 1, "keys generate --out '%s'", ops); /* never overwrites a key */
 
     OP(f, "2026-01-01T00:00:00Z",
-       "keys register --program " PROG " --public-key '%s.pub' --scopes program,review "
+       "keys register --program " PROG " --public-key '%s.pub' --scopes program,review,clock "
        "--holder ops --root-key '%s'",
        ops, root);
     OP(f, "2026-01-01T00:00:01Z",
@@ -263,6 +267,9 @@ static void test_operator_path(void **state)
        "adjust --program " PROG " --user alice --amount 900 --asset USD --reason late --key '%s'",
        fin);
     OP(f, "2026-01-01T00:06:00Z", "program apply '%s' --program " PROG " --version 2", rules);
+    OP(f, "2026-06-01T00:00:00Z", "clock --program " PROG " --key '%s'",
+       root); /* roots: keys only */
+    OP(f, "2026-01-01T01:00:00Z", "clock --program " PROG " --key '%s'", ops);
 
     RUN(f, 0,
         "fold --brokers %s --data '%s' --partitions 0 --exit-at-end --no-outbox "
