@@ -8,6 +8,7 @@
 #include "rf_hex.h"
 #include "rf_operator_int.h"
 #include "rf_producer.h"
+#include "rf_rules.h"
 
 #define KG "refold keys generate: "
 #define KR "refold keys register: "
@@ -102,6 +103,24 @@ static int keys_id(int argc, char **argv)
     return 0;
 }
 
+/* The fold checks scopes too (a rejected record); refusing here saves a
+ * published event that cannot work. */
+static bool scopes_valid(const char *s)
+{
+    static const char *const names[] = {RF_SCOPE_PROGRAM, RF_SCOPE_ADJUST, RF_SCOPE_REVIEW,
+                                        RF_SCOPE_CLOCK};
+    if (!*s) return false;
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        bool known = false;
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            known |= strlen(names[i]) == n && !strncmp(s, names[i], n);
+        if (!known) return false;
+        s += n + (s[n] == ',');
+    }
+    return true;
+}
+
 static int keys_register(int argc, char **argv)
 {
     rf__op_opts_t o;
@@ -137,6 +156,13 @@ static int keys_register(int argc, char **argv)
     if (n < 0) return rf_opt_status(n);
     int rc = rf__op_opts_check(&o, KR);
     if (rc >= 0) return rc;
+    if (!scopes_valid(scopes)) {
+        fprintf(stderr,
+                KR "--scopes '%s': give a comma-separated list of program, adjust, "
+                   "review, clock\n",
+                scopes);
+        return 2;
+    }
     uint8_t pub[RF_SIGN_PUB_LEN];
     if (load_public(pub_file, pub, KR)) return 1;
     rf_event_t ev;

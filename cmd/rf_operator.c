@@ -42,6 +42,21 @@ int rf__op_sign(rf_event_t *ev, const rf__op_opts_t *o, const char *path, const 
     return 0;
 }
 
+int rf__op_key_id(const char *path, char out[RF_SIGN_KEY_ID_BUF], const char *prefix)
+{
+    rf_errbuf_t eb = {{0}};
+    rf_sign_key_t *k = rf_sign_key_load(path, &eb);
+    if (!k) {
+        fprintf(stderr, "%s%s\n", prefix, eb.msg);
+        return 1;
+    }
+    uint8_t pub[RF_SIGN_PUB_LEN];
+    rf_sign_key_public(k, pub);
+    rf_sign_key_id(pub, out);
+    rf_sign_key_destroy(k);
+    return 0;
+}
+
 typedef struct dr {
     bool got;
     rf_err_t err;

@@ -50,19 +50,20 @@ int rf_cmd_adjust(int argc, char **argv)
     if (n < 0) return rf_opt_status(n);
     int rc = rf__op_opts_check(&o, AD);
     if (rc >= 0) return rc;
+    char kid[RF_SIGN_KEY_ID_BUF], by_key[8 + RF_SIGN_KEY_ID_BUF];
+    if (!actor) { /* the signing key names the actor (the record's actor fact) */
+        if ((rc = rf__op_key_id(o.key_file, kid, AD))) return rc;
+        snprintf(by_key, sizeof by_key, "key:%s", kid);
+    }
     rf_event_t ev;
     rf_errbuf_t eb = {{0}};
-    if (rf_event_adjustment(&ev, program, user, amount, asset, reason, actor ? actor : "operator",
+    if (rf_event_adjustment(&ev, program, user, amount, asset, reason, actor ? actor : by_key,
                             &eb) != RF_OK) {
         fprintf(stderr, AD "%s\n", eb.msg);
         return 2;
     }
     snprintf(ev.source, sizeof ev.source, "refold adjust");
     if ((rc = rf__op_sign(&ev, &o, o.key_file, AD))) return rc;
-    if (!actor) { /* the default actor is the signing key: re-sign with it named */
-        snprintf(ev.actor, sizeof ev.actor, "key:%.16s", ev.auth_key_id);
-        if ((rc = rf__op_sign(&ev, &o, o.key_file, AD))) return rc;
-    }
     return rf__op_publish(&o, &ev, AD);
 }
 
@@ -103,19 +104,20 @@ int rf_cmd_review(int argc, char **argv)
     if (n < 0) return rf_opt_status(n);
     int rc = rf__op_opts_check(&o, RV);
     if (rc >= 0) return rc;
+    char kid[RF_SIGN_KEY_ID_BUF], by_key[8 + RF_SIGN_KEY_ID_BUF];
+    if (!reviewer) { /* the signing key names the reviewer (the record's actor fact) */
+        if ((rc = rf__op_key_id(o.key_file, kid, RV))) return rc;
+        snprintf(by_key, sizeof by_key, "key:%s", kid);
+    }
     rf_event_t ev;
     rf_errbuf_t eb = {{0}};
-    if (rf_event_review_decision(&ev, program, user, decision == 0,
-                                 reviewer ? reviewer : "operator", reason, &eb) != RF_OK) {
+    if (rf_event_review_decision(&ev, program, user, decision == 0, reviewer ? reviewer : by_key,
+                                 reason, &eb) != RF_OK) {
         fprintf(stderr, RV "%s\n", eb.msg);
         return 2;
     }
     snprintf(ev.source, sizeof ev.source, "refold review");
     if ((rc = rf__op_sign(&ev, &o, o.key_file, RV))) return rc;
-    if (!reviewer) {
-        snprintf(ev.reviewer, sizeof ev.reviewer, "key:%.16s", ev.auth_key_id);
-        if ((rc = rf__op_sign(&ev, &o, o.key_file, RV))) return rc;
-    }
     return rf__op_publish(&o, &ev, RV);
 }
 

@@ -46,6 +46,10 @@ int rf__op_opts_check(const rf__op_opts_t *o, const char *prefix);
  * returns 0 or an exit status. */
 int rf__op_sign(rf_event_t *ev, const rf__op_opts_t *o, const char *path, const char *prefix);
 
+/* The key id of the private key in path, into out. Prints the error with
+ * prefix; returns 0 or an exit status. */
+int rf__op_key_id(const char *path, char out[RF_SIGN_KEY_ID_BUF], const char *prefix);
+
 /* Publishes ev (key = its program) and waits for the delivery report, or
  * with --dry-run prints it as a JSON line; then prints what was published.
  * Returns the exit status. */

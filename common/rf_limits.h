@@ -438,4 +438,9 @@
  * still holds (docs/security.md). A handful: roots are rotated rarely. */
 #define RF_TRUST_ROOTS_MAX 8
 
+/* The signing string of a privileged event (docs/security.md): the largest is
+ * a ProgramConfigured, its rules (RF_RULES_MAX) and under 600 bytes of other
+ * fields, names and lengths; the rest is room. */
+#define RF_EVENT_AUTH_MSG_MAX (RF_RULES_MAX + 2048)
+
 #endif

@@ -99,9 +99,8 @@ bool rf_event_privileged(rf_event_type_t t);
  * fixed header, then each signed field as "name=<length>:<bytes>\n" in a
  * fixed order: type, event_id, program_id, occurred_at, source, auth_key_id,
  * then the body's fields. The signature itself is never part of it. Writes at
- * most cap bytes (RF_EVENT_AUTH_MSG_MAX always fits a valid event); *len gets
- * the size. RF_ERR_OVERSIZE when it does not fit. */
-#define RF_EVENT_AUTH_MSG_MAX (RF_RULES_MAX + 2048)
+ * most cap bytes (RF_EVENT_AUTH_MSG_MAX of rf_limits.h always fits a valid
+ * event); *len gets the size. RF_ERR_OVERSIZE when it does not fit. */
 rf_err_t rf_event_auth_message(const rf_event_t *ev, char *buf, size_t cap, size_t *len);
 /* Sets ev's auth_key_id to k's id and auth_sig to k's signature of the
  * signing string. Call it last: any later change to a signed field voids the
