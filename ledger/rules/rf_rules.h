@@ -133,6 +133,6 @@ int rf_rules_code_valid(const char *code);
 #define RF_KIND_KEY_REVOKED      "key_revoked"
 #define RF_FACT_KEY_ID           "key_id"
 #define RF_FACT_SCOPES           "scopes"
-#define RF_FACT_SIGNED_BY        "signed_by" /* key events: the root key id ("" in open mode) */
+#define RF_FACT_SIGNED_BY        "signed_by" /* key events: the signing root's key id (if signed) */
 
 #endif

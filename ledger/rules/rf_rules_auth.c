@@ -194,7 +194,7 @@ static rf_err_t key_record(rf_fold_ctx_t *ctx, const rf_event_t *ev, const char 
     if (scopes) rf_record_fact(rec, RF_FACT_SCOPES, scopes);
     if (ev->actor[0]) rf_record_fact(rec, RF_FACT_ACTOR, ev->actor);
     if (ev->reason[0]) rf_record_fact(rec, RF_FACT_REASON, ev->reason);
-    rf_record_fact(rec, RF_FACT_SIGNED_BY, ev->auth_key_id);
+    if (ev->auth_key_id[0]) rf_record_fact(rec, RF_FACT_SIGNED_BY, ev->auth_key_id);
     return rf_fold_record_append(ctx, rec);
 }
 
