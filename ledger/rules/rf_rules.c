@@ -369,7 +369,7 @@ rf_err_t rf_rules_fold(rf_fold_ctx_t *ctx, const rf_event_t *ev)
     RF_ASSERT(ev->type < RF_EV__COUNT);
     /* authority first: an unauthorized privileged event changes nothing */
     char reason[RF_FACT_VAL_MAX];
-    rf_err_t aerr = rf__authorize(ctx, ev, reason, sizeof reason);
+    rf_err_t aerr = rf__authorize_once(ctx, ev, reason, sizeof reason);
     if (aerr == RF_ERR_BAD_INPUT) return rf_fold_reject(ctx, reason);
     if (aerr) return aerr;
     /* events with records of their own, whatever the program's rules */

@@ -178,10 +178,42 @@ rf_err_t rf__authorize(rf_fold_ctx_t *ctx, const rf_event_t *ev, char *reason, s
     return RF_OK;
 }
 
+/* The verdict the engine's time question computed, kept for the fold of
+ * the same event that follows it on this thread: one signature check per
+ * event instead of two (measured: about 70 us each). rf__authorize_once
+ * consumes it for every event, so it never outlives the next fold. */
+static _Thread_local struct {
+    bool set;
+    const rf_fold_ctx_t *ctx;
+    const rf_event_t *ev;
+    char event_id[RF_UUID_STR_LEN + 1];
+    rf_err_t err;
+    char reason[RF_FACT_VAL_MAX];
+} last;
+
 bool rf_rules_event_moves_time(rf_fold_ctx_t *ctx, const rf_event_t *ev)
 {
-    char reason[RF_FACT_VAL_MAX];
-    return rf__authorize(ctx, ev, reason, sizeof reason) != RF_ERR_BAD_INPUT;
+    last.set = false;
+    rf_err_t err = rf__authorize(ctx, ev, last.reason, sizeof last.reason);
+    if ((err == RF_OK || err == RF_ERR_BAD_INPUT) && rf_event_privileged(ev->type) &&
+        trust.enforce) {
+        last.set = true;
+        last.ctx = ctx;
+        last.ev = ev;
+        last.err = err;
+        rf_strlcpy(last.event_id, ev->event_id, sizeof last.event_id);
+    }
+    return err != RF_ERR_BAD_INPUT;
+}
+
+rf_err_t rf__authorize_once(rf_fold_ctx_t *ctx, const rf_event_t *ev, char *reason, size_t cap)
+{
+    bool mine =
+        last.set && last.ctx == ctx && last.ev == ev && !strcmp(last.event_id, ev->event_id);
+    last.set = false;
+    if (!mine) return rf__authorize(ctx, ev, reason, cap);
+    rf_strlcpy(reason, last.reason, cap);
+    return last.err;
 }
 
 /* ---- key events ---- */

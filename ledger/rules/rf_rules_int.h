@@ -395,6 +395,9 @@ typedef struct rf__opkey {
  * with authority), RF_ERR_BAD_INPUT with the reason in reason, or a fatal
  * error. */
 rf_err_t rf__authorize(rf_fold_ctx_t *ctx, const rf_event_t *ev, char *reason, size_t cap);
+/* rf__authorize, or the verdict rf_rules_event_moves_time just computed for
+ * the same event (the engine asks it right before the fold). */
+rf_err_t rf__authorize_once(rf_fold_ctx_t *ctx, const rf_event_t *ev, char *reason, size_t cap);
 rf_err_t rf__fold_key_registered(rf_fold_ctx_t *ctx, const rf_event_t *ev);
 rf_err_t rf__fold_key_revoked(rf_fold_ctx_t *ctx, const rf_event_t *ev);
 
