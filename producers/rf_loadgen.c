@@ -768,11 +768,12 @@ void rf_loadgen_destroy(rf_loadgen_t *g)
 rf_err_t rf_loadgen_next(rf_loadgen_t *g, rf_event_t *ev)
 {
     RF_ASSERT(g && ev);
-    /* Key events come on top of conf.events and draw nothing from the PRNG,
-     * so the rest of the traffic is the one an unsigned generator made. */
+    if (g->st.events >= g->conf.events) return RF_ERR_NOT_FOUND;
+    /* Key events draw nothing from the PRNG and the change below counts the
+     * other events only, so the traffic is the one an unsigned generator
+     * made, but for its last few events (the key events take their places). */
     uint64_t traffic =
         g->st.events - g->st.by_type[RF_EV_KEY_REGISTERED] - g->st.by_type[RF_EV_KEY_REVOKED];
-    if (traffic >= g->conf.events) return RF_ERR_NOT_FOUND;
     /* Half way, the first program changes its rules: replay must apply each
      * version to the events after it. */
     if (!g->reconfigured && g->conf.events >= 100 && traffic >= g->conf.events / 2) {

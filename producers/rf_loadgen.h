@@ -16,9 +16,9 @@
  * signed by the operator key; half way, the first program rotates its key
  * (KeyRegistered of a second key, KeyRevoked of the first). Keys derive from
  * the seed (or the root given in the configuration), and Ed25519 signatures
- * are deterministic, so the bytes stay reproducible. The key events come on
- * top of conf.events and draw nothing from the PRNG: the other events are
- * those of a generator without keys. A fold needs the root's
+ * are deterministic, so the bytes stay reproducible. The key events draw
+ * nothing from the PRNG: the other events are those of a generator without
+ * keys, but for the last few (the key events count in conf.events). A fold needs the root's
  * public key (rf_loadgen_root_key) as its trust root.
  *
  * Thread safety: one generator per thread. */
@@ -35,7 +35,7 @@
 
 typedef struct rf_loadgen_conf {
     uint64_t seed;
-    uint64_t events;           /* events to generate, besides the key events */
+    uint64_t events;           /* total events to generate, key events included */
     int programs;              /* 1..RF_LOADGEN_PROGRAMS_MAX */
     int referrers;             /* per program; programs * referrers <= RF_LOADGEN_REFERRERS_MAX */
     int64_t start_ms;          /* event time of the first event */
@@ -73,7 +73,7 @@ rf_loadgen_t *rf_loadgen_new(const rf_loadgen_conf_t *conf, rf_errbuf_t *eb);
 void rf_loadgen_destroy(rf_loadgen_t *g); /* NULL is a no-op */
 
 /* Fills ev with the next event: RF_OK, or RF_ERR_NOT_FOUND after
- * conf.events events (key events not counted). ev needs no clearing. */
+ * conf.events events. ev needs no clearing. */
 rf_err_t rf_loadgen_next(rf_loadgen_t *g, rf_event_t *ev);
 
 typedef struct rf_loadgen_stats {
