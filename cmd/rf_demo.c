@@ -64,6 +64,11 @@ static int parse_args(int argc, char **argv, rf_demo_opts_t *o)
                    "tree, or share/refold/programs next to the binary)"),
         RF_OPT_STR(0, "json-report", &o->json_report, "FILE",
                    "also write the report as JSON to FILE"),
+        RF_OPT_STR(0, "root-key", &o->root_key, "FILE",
+                   "the trust root's private key (PEM) that registers\n"
+                   "loadgen's operator keys; its public key is written to\n"
+                   "DIR/" RF_DEMO_TRUST_FILE " for later folds and replays",
+                   .def = "derived from --seed"),
         RF_OPT_BOOL(0, "force", &o->force, "delete DIR first if it holds an earlier run"),
         RF_OPT_BOOL(0, "keep-broker", &o->keep_broker,
                     "keep the broker running after the report (Ctrl-C stops)"),
@@ -76,7 +81,8 @@ static int parse_args(int argc, char **argv, rf_demo_opts_t *o)
     const rf_opt_cmd_t cmd = {
         "demo",
         "refold demo [--data DIR] [--events N] [--seed S] [--partitions P]\n"
-        "                   [--programs DIR] [--json-report FILE] [--force] [--keep-broker]",
+        "                   [--programs DIR] [--json-report FILE] [--root-key FILE]\n"
+        "                   [--force] [--keep-broker]",
         "Runs the whole pipeline in one process: the embedded Kafka broker, the fold and\n"
         "projection workers (the real Kafka protocol on loopback between them), the\n"
         "example programs (ops/programs) and deterministic loadgen traffic, throttled so\n"
@@ -107,7 +113,8 @@ static int parse_args(int argc, char **argv, rf_demo_opts_t *o)
  * --force deletes a directory only when it holds nothing else. */
 static bool refold_entry(const char *name)
 {
-    static const char *const known[] = {"fold", "project", "checkpoints", "replay", NULL};
+    static const char *const known[] = {"fold",   "project",          "checkpoints",
+                                        "replay", RF_DEMO_TRUST_FILE, NULL};
     for (int i = 0; known[i]; i++)
         if (!strcmp(name, known[i])) return true;
     return false;
@@ -203,6 +210,8 @@ static rf_err_t start_workers(rf_demo_run_t *r, rf_errbuf_t *eb)
     fc.npartitions = r->o->partitions;
     for (int p = 0; p < r->o->partitions; p++)
         fc.partitions[p] = p;
+    rf_err_t err = rf__demo_trust(r, eb); /* before the fold folds anything */
+    if (err != RF_OK) return err;
     if (!(r->fold = rf_fold_worker_new(&fc, eb))) return RF_ERR_CONFIG;
     rf_project_opts_t po = {.kafka = {.brokers = r->brokers}, .data_dir = r->o->data_dir};
     if (!(r->proj = rf_project_worker_new(&po, eb))) return RF_ERR_CONFIG;
@@ -265,10 +274,11 @@ static void keep_broker(const rf_demo_run_t *r)
     char dir[PATH_MAX];
     const char *d = realpath(r->o->data_dir, dir) ? dir : r->o->data_dir;
     printf("\nbroker still running at %s (Ctrl-C stops it); to add traffic to the same data:\n"
-           "  refold loadgen --brokers %s --seed 2 --events 100000\n"
-           "  refold fold --brokers %s --data %s --exit-at-end\n"
+           "  refold loadgen --brokers %s --seed 2 --root-seed %" PRIu64 " --events 100000\n"
+           "  refold fold --brokers %s --data %s --exit-at-end --trust-root %s/" RF_DEMO_TRUST_FILE
+           "\n"
            "  refold project --brokers %s --data %s --exit-at-end\n",
-           r->brokers, r->brokers, r->brokers, d, r->brokers, d);
+           r->brokers, r->brokers, r->o->seed, r->brokers, d, d, r->brokers, d);
     fflush(stdout);
     rf_wait_stop(&interrupted);
 }

@@ -25,6 +25,7 @@ typedef struct rf_demo_opts {
     const char *data_dir;     /* --data */
     const char *programs_dir; /* --programs (NULL: found next to the binary) */
     const char *json_report;  /* --json-report FILE or NULL */
+    const char *root_key;     /* --root-key FILE or NULL: derived from the seed */
     uint64_t events;          /* loadgen events */
     uint64_t seed;
     int partitions;
@@ -95,6 +96,12 @@ typedef struct rf_demo_run {
     rf_fold_stats_t fs;
     rf_project_stats_t ps;
 } rf_demo_run_t;
+
+/* The trust root of the run (loadgen's, from --root-key or the seed): the
+ * fold's trust configuration, and its public key written to
+ * DATA/trust-root.pem for later folds and replays of the data. */
+#define RF_DEMO_TRUST_FILE "trust-root.pem"
+rf_err_t rf__demo_trust(rf_demo_run_t *r, rf_errbuf_t *eb);
 
 /* Publishes the programs and the traffic, throttled, while drawing the
  * progress; then waits until fold and projection have everything. */

@@ -9,6 +9,8 @@
 
 #include "rf_demo_int.h"
 #include "rf_producer.h"
+#include "rf_rules.h"
+#include <unistd.h>
 
 /* Loadgen's own programs (lg-p1..lg-p4: its four rule shapes); the example
  * programs take over the traffic of the programs after them. */
@@ -31,6 +33,13 @@ static rf_err_t traffic_conf(rf_demo_run_t *r, rf_errbuf_t *eb)
 {
     rf_loadgen_conf_init(&r->lg);
     r->lg.seed = r->o->seed;
+    if (r->o->root_key) {
+        rf_sign_key_t *k = rf_sign_key_load(r->o->root_key, eb);
+        if (!k) return RF_ERR_CONFIG;
+        rf_sign_key_seed(k, r->lg.root_seed);
+        r->lg.root_seed_set = true;
+        rf_sign_key_destroy(k);
+    }
     r->lg.events = r->o->events;
     r->lg.programs = LOADGEN_OWN_PROGRAMS + r->progs->n;
     for (int i = 0; i < r->progs->n; i++) {
@@ -51,12 +60,12 @@ static rf_err_t traffic_conf(rf_demo_run_t *r, rf_errbuf_t *eb)
 /* Moves an event of a remapped loadgen program to its example program: the
  * program id, the rules (in place of loadgen's ProgramConfigured, same event
  * id and time) and the currencies and reward asset. */
-static void remap(const rf_demo_programs_t *ps, rf_event_t *ev)
+static bool remap(const rf_demo_programs_t *ps, rf_event_t *ev)
 {
     const rf_demo_program_t *p = NULL;
     for (int i = 0; i < ps->n && !p; i++)
         if (!strcmp(ev->program_id, ps->p[i].lg_id)) p = &ps->p[i];
-    if (!p) return;
+    if (!p) return false;
     RF_ASSERT(p->id[0] && p->rules_json);
     snprintf(ev->program_id, sizeof ev->program_id, "%s", p->id);
     switch (ev->type) {
@@ -76,6 +85,27 @@ static void remap(const rf_demo_programs_t *ps, rf_event_t *ev)
     default:
         break;
     }
+    return true;
+}
+
+rf_err_t rf__demo_trust(rf_demo_run_t *r, rf_errbuf_t *eb)
+{
+    rf_err_t err = traffic_conf(r, eb);
+    if (err != RF_OK) return err;
+    rf_sign_key_t *root = rf_loadgen_root_key(&r->lg, eb);
+    if (!root) return RF_ERR_CONFIG;
+    static rf_rules_trust_t t; /* installed for the process: one demo at a time */
+    memset(&t, 0, sizeof t);
+    t.enforce = true;
+    t.nroots = 1;
+    rf_sign_key_public(root, t.roots[0]);
+    rf_rules_trust_set(&t);
+    char path[RF_DEMO_PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", r->o->data_dir, RF_DEMO_TRUST_FILE);
+    unlink(path); /* rewritten each run: the public key of this run's root */
+    err = rf_sign_key_write(root, NULL, path, eb);
+    rf_sign_key_destroy(root);
+    return err;
 }
 
 /* ---- delivery reports ---------------------------------------------------- */
@@ -245,7 +275,9 @@ static rf_err_t publish_loop(rf_demo_run_t *r, rf_producer_t *prod, rf_loadgen_t
         err = rf_loadgen_next(gen, &ev);
         if (err == RF_ERR_NOT_FOUND) return RF_OK;
         if (err != RF_OK) return rf_errf(eb, err, "loadgen: %s", rf_err_str(err));
-        remap(r->progs, &ev);
+        /* a moved event's signature covers its old fields: sign it again */
+        if (remap(r->progs, &ev) && ev.auth_key_id[0] && (err = rf_loadgen_sign(gen, &ev)))
+            return rf_errf(eb, err, "cannot sign event %s again", ev.event_id);
         int32_t part = partition_of(r, ev.program_id);
         err = emit_one(r, prod, &ev, eb);
         if (err == RF_OK) r->emitted_p[part]++;

@@ -10,6 +10,7 @@
 #include "rf_kafka.h"
 #include "rf_fold_worker.h"
 #include "rf_metrics.h"
+#include "rf_operator_int.h"
 
 static rf_fold_worker_t *volatile running_worker;
 
@@ -59,6 +60,7 @@ static void print_stats(const rf_fold_stats_t *st, void *opaque)
 
 typedef struct fold_args {
     rf_fold_worker_conf_t conf;
+    const char *trust_root;
     bool json;
     rf_cmd_metrics_t metrics; /* neither option: no metrics endpoint */
     char topics[3][256];
@@ -93,6 +95,7 @@ static int parse_args(int argc, char **argv, fold_args_t *a)
         RF_OPT_BROKERS(&c->kafka.brokers, .flags = RF_OPT_REQUIRED),
         RF_OPT_DATA(&c->data_dir, .flags = RF_OPT_REQUIRED),
         RF_OPT_STR(0, "group", &c->group, "G", "consumer group"),
+        RF__OPT_TRUST_ROOT(&a->trust_root),
         RF_CMD_OPT_X(&c->kafka),
         RF_OPT_BOOL(0, "exit-at-end", &c->exit_at_end,
                     "exit 0 once every assigned partition reached the high\n"
@@ -157,6 +160,7 @@ int rf_cmd_fold(int argc, char **argv)
     rf_fold_worker_conf_init(&a.conf);
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) return rc;
+    if ((rc = rf__trust_root_install(a.trust_root, "refold fold: "))) return rc;
     rf_errbuf_t eb = {{0}};
     rf_fold_worker_t *w = rf_fold_worker_new(&a.conf, &eb);
     if (!w) {

@@ -32,7 +32,36 @@ typedef struct lg_opts {
     uint64_t rate;       /* events/s, 0 = flat out */
     bool progress, no_throttle;
     bool json; /* the summary as one JSON object, errors as JSON lines */
+    const char *root_key;       /* --root-key: the trust root's private key */
+    const char *write_root;     /* --write-trust-root: its public key, for `fold --trust-root` */
+    const char *root_seed_text; /* --root-seed: derive the root from this seed */
+    uint64_t root_seed;
+    bool root_seed_given;
 } lg_opts_t;
+
+/* The generator's trust root: --root-key, --root-seed or --seed; writes its
+ * public key (--write-trust-root). Returns -1 to go on, or the exit status. */
+static int lg_root(lg_opts_t *o)
+{
+    rf_errbuf_t eb = {{0}};
+    rf_loadgen_conf_t c = o->gen;
+    if (o->root_seed_given) c.seed = o->root_seed;
+    rf_sign_key_t *k =
+        o->root_key ? rf_sign_key_load(o->root_key, &eb) : rf_loadgen_root_key(&c, &eb);
+    if (!k) {
+        fprintf(stderr, LG "%s\n", eb.msg);
+        return 2;
+    }
+    rf_sign_key_seed(k, o->gen.root_seed);
+    o->gen.root_seed_set = true;
+    rf_err_t err = o->write_root ? rf_sign_key_write(k, NULL, o->write_root, &eb) : RF_OK;
+    rf_sign_key_destroy(k);
+    if (err) {
+        fprintf(stderr, LG "%s\n", eb.msg);
+        return 1;
+    }
+    return -1;
+}
 
 typedef struct lg_run {
     lg_opts_t *o;
@@ -176,6 +205,18 @@ static int parse_args(lg_opts_t *o, int argc, char **argv)
         LG_PPM("fraud-share", fraud_ppm, "0.02", "shares that start a fraud pattern"),
         RF_OPT_I64_RANGE(0, "clock-interval", &clock_s, 1, 366 * 86400, "S",
                          "Clock heartbeat per program, seconds"),
+        RF_OPT_GROUP("authority (privileged events are signed, docs/security.md):"),
+        RF_OPT_STR(0, "root-key", &o->root_key, "FILE",
+                   "the trust root's private key (PEM) that registers the\n"
+                   "generator's operator keys",
+                   .def = "derived from --seed"),
+        RF_OPT_STR(0, "root-seed", &o->root_seed_text, "S",
+                   "derive the root from seed S instead (add traffic to a\n"
+                   "demo's data: its root is derived from the demo's --seed)"),
+        RF_OPT_STR(0, "write-trust-root", &o->write_root, "FILE",
+                   "write the root's public key (PEM): 'refold fold\n"
+                   "--trust-root FILE' then applies this traffic's privileged\n"
+                   "events"),
         RF_OPT_HELP(),
         RF_OPT_END(),
     };
@@ -186,6 +227,18 @@ static int parse_args(lg_opts_t *o, int argc, char **argv)
     if (n < 0) return rf_opt_status(n);
     o->lag_wait_ms = lag_wait_s * 1000;
     g->clock_ms = clock_s * 1000;
+    o->root_seed_given = o->root_seed_text != NULL;
+    int64_t rs = 0;
+    if (o->root_seed_text &&
+        rf_parse_i64(o->root_seed_text, 0, INT64_MAX, &rs, NULL, NULL) != RF_OK) {
+        fprintf(stderr, LG "--root-seed '%s' is not a seed\n", o->root_seed_text);
+        return 2;
+    }
+    o->root_seed = (uint64_t)rs;
+    if (o->root_key && o->root_seed_given) {
+        fprintf(stderr, LG "give at most one of --root-key and --root-seed\n");
+        return 2;
+    }
     if (!o->out == !o->kafka.brokers) {
         rf_cmd_error("loadgen", o->json, RF_ERR_CONFIG,
                      "give exactly one of --out FILE and --brokers HOST:PORT");
@@ -479,6 +532,7 @@ int rf_cmd_loadgen(int argc, char **argv)
     lg_opts_t o;
     int rc = parse_args(&o, argc, argv);
     if (rc >= 0) return rc;
+    if ((rc = lg_root(&o)) >= 0) return rc;
     rf_errbuf_t eb = {{0}};
     lg_run_t r = {.o = &o, .tty = isatty(2) == 1};
     lg_interrupted = 0;

@@ -24,8 +24,10 @@
 typedef struct apply_opts {
     rf_kafka_opts_t kafka;
     const char *file, *program, *data, *topic;
-    int32_t version; /* 0: from --data */
-    int wait_s;      /* --wait: 0 = do not wait for the fold */
+    const char *key_file; /* --key: the operator key that signs the event */
+    int64_t at_ms;        /* --at: the event time; 0 = the wall clock */
+    int32_t version;      /* 0: from --data */
+    int wait_s;           /* --wait: 0 = do not wait for the fold */
     bool dry_run, json;
 } apply_opts_t;
 
@@ -56,6 +58,15 @@ static int apply_parse(apply_opts_t *o, int argc, char **argv)
                    "Kafka bootstrap servers (required unless --dry-run)"),
         RF_CMD_OPT_X(&o->kafka),
         RF_OPT_STR(0, "topic", &o->topic, "T", "topic"),
+        RF_OPT_STR(0, "key", &o->key_file, "FILE",
+                   "sign the event with this operator key (PEM), registered in\n"
+                   "the program with scope program ('refold keys register'):\n"
+                   "a fold with --trust-root rejects an unsigned one",
+                   .def = "unsigned"),
+        RF_CMD_OPT_TIME(0, "at", &o->at_ms,
+                        "the event time (occurred_at): the rules apply to the\n"
+                        "program's events after it in the partition",
+                        .def = "now (the wall clock)"),
         RF_OPT_BOOL(0, "dry-run", &o->dry_run,
                     "print the event as a JSON line ('refold emit' input);\n"
                     "publish nothing"),
@@ -73,6 +84,7 @@ static int apply_parse(apply_opts_t *o, int argc, char **argv)
     const rf_opt_cmd_t cmd = {
         "program apply",
         "refold program apply FILE --program ID [--version N] [--data DIR]\n"
+        "                            [--key FILE] [--at TIME]\n"
         "                            [--brokers HOST:PORT] [-X name=value]... [--topic T]\n"
         "                            [--dry-run] [--wait S] [--json]",
         "Validates the rules file FILE (as 'refold program validate' does), then\n"
@@ -470,6 +482,13 @@ static rf_err_t apply_event(const apply_opts_t *o, const char *rules, int32_t ve
     if (err) return err;
     const char *base = strrchr(o->file, '/');
     snprintf(ev->source, sizeof ev->source, "refold program apply %s", base ? base + 1 : o->file);
+    if (o->at_ms) ev->occurred_at_ms = o->at_ms;
+    if (o->key_file) { /* last: the signature covers every field */
+        rf_sign_key_t *k = rf_sign_key_load(o->key_file, eb);
+        err = k ? rf_event_sign(ev, k, eb) : RF_ERR_CONFIG;
+        rf_sign_key_destroy(k);
+        if (err) return err;
+    }
     rf_codec_t *codec = rf_codec_new(eb);
     if (!codec) return RF_ERR_NOMEM;
     static uint8_t buf[RF_EVENT_BYTES_MAX];

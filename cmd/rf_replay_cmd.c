@@ -11,6 +11,7 @@
 #include "rf_hex.h"
 #include "rf_commands.h"
 #include "rf_finance.h"
+#include "rf_operator_int.h"
 #include "rf_replay.h"
 
 /* Progress on a terminal only: one line rewritten in place. */
@@ -113,6 +114,7 @@ static int print_compare(const char *live, const char *into, json_t *j)
 
 typedef struct replay_args {
     rf_replay_opts_t o;
+    const char *trust_root;
     int json, compare, archive, nosync;
 } replay_args_t;
 
@@ -137,6 +139,7 @@ static int parse_replay(int argc, char **argv, replay_args_t *a)
                          "partitions replayed in parallel from the archive", .def = "one per CPU"),
         RF_OPT_FLAG('S', "nosync", &a->nosync, "do not sync the new ledgers' writes"),
         RF_OPT_FLAG('j', "json", &a->json, "print one JSON object"),
+        RF__OPT_TRUST_ROOT(&a->trust_root),
         RF_OPT_HELP(),
         RF_OPT_END(),
     };
@@ -145,7 +148,8 @@ static int parse_replay(int argc, char **argv, replay_args_t *a)
         "refold replay --into DIR2 --from-archive --data DIR [--from-offset N | --from-time T]\n"
         "       refold replay --into DIR2 --brokers B [-X k=v]... [--topic T] [--data DIR]\n"
         "                     [--from-offset N | --from-time T]\n"
-        "       common options: [--compare | --no-compare] [--jobs N] [--nosync] [--json]",
+        "       common options: [--compare | --no-compare] [--jobs N] [--nosync] [--json]\n"
+        "                       [--trust-root FILE]",
         "Rebuilds a fresh fold ledger in DIR2 by folding the live ledger's archive or\n"
         "refold.events (assign + seek, no consumer group; up to the end offsets at start),\n"
         "then compares each partition's head (seq, hash) with the live ledger in DIR and\n"
@@ -178,6 +182,7 @@ int rf_cmd_replay(int argc, char **argv)
     a.compare = -1; /* default: compare full replays only */
     int rc = parse_replay(argc, argv, &a);
     if (rc >= 0) return rc;
+    if ((rc = rf__trust_root_install(a.trust_root, "refold replay: "))) return rc;
     if (a.compare < 0) a.compare = a.o.from_offset < 0 && a.o.from_time_ms == INT64_MIN;
     if (!a.json && isatty(2)) a.o.progress = progress_line;
     rf_replay_stats_t *st = malloc(sizeof *st);

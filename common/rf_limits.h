@@ -495,5 +495,14 @@
  * waits for its acknowledgement, so linger is latency; under load batches
  * fill before it runs out anyway (a string: it is a librdkafka property). */
 #define RF_GATEWAY_LINGER_MS_STR "2"
+/* Trust roots a fold accepts (`--trust-root FILE`, one or more PEM public
+ * keys): the current root and the retired ones whose signatures history
+ * still holds (docs/security.md). A handful: roots are rotated rarely. */
+#define RF_TRUST_ROOTS_MAX 8
+
+/* The signing string of a privileged event (docs/security.md): the largest is
+ * a ProgramConfigured, its rules (RF_RULES_MAX) and under 600 bytes of other
+ * fields, names and lengths; the rest is room. */
+#define RF_EVENT_AUTH_MSG_MAX (RF_RULES_MAX + 2048)
 
 #endif

@@ -88,7 +88,8 @@ static rf_err_t fold_event(rf_ledger_t *l, const rf_event_t *ev, int64_t clock_m
     rf_fold_ctx_t *ctx = &l->ctx;
     int64_t bound = time_bound(clock_ms);
     bool future = ev->occurred_at_ms > l->staged.event_time_ms && ev->occurred_at_ms > bound;
-    if (!future && ev->occurred_at_ms > l->staged.event_time_ms)
+    if (!future && ev->occurred_at_ms > l->staged.event_time_ms &&
+        rf_rules_event_moves_time(ctx, ev)) /* an unauthorized privileged event does not */
         l->staged.event_time_ms = ev->occurred_at_ms;
     rf_err_t err = rf_rules_advance(ctx);
     if (err) return rf_errf(eb, err, "rules cannot advance event time: %s", rf_err_str(err));

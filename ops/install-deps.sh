@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential cmake pkg-config git
 librdkafka-dev librocksdb-dev libavro-dev uuid-dev libssl-dev libjansson-dev
 libcmocka-dev libmicrohttpd-dev kcat wrk clang libclang-rt-14-dev curl
-chromium fonts-dejavu-core prometheus"
+chromium fonts-dejavu-core prometheus openssl"
 
 missing=""
 for p in $PKGS; do

@@ -33,6 +33,8 @@ enum kind {
     A_REVIEW,   /* a: user */
     A_ADJUST,   /* a: referrer */
     A_CLOCK,
+    A_KEY,    /* a: operator key index to register */
+    A_REVOKE, /* a: operator key index to revoke (the program moves to the other) */
 };
 
 enum fraud {
@@ -76,6 +78,7 @@ typedef struct program {
     char tag[24]; /* code prefix "<PREFIX><N>" */
     int64_t share_mean_ms;
     uint32_t next_user, next_visitor, next_order, next_request, next_cluster;
+    int key; /* index of the operator key that signs its privileged events */
     referrer_t *ref;
 } program_t;
 
@@ -89,6 +92,7 @@ struct rf_loadgen {
     int64_t now;
     bool reconfigured;
     rf_loadgen_stats_t st;
+    rf__lg_keys_t keys;
 };
 
 void rf_loadgen_conf_init(rf_loadgen_conf_t *c)
@@ -573,6 +577,51 @@ static bool do_adjust(rf_loadgen_t *g, program_t *p, const action_t *a, rf_event
     return true;
 }
 
+/* Key events take no draw from the PRNG (their ids come from a counter), so
+ * the rest of the traffic is the one an unsigned generator made. */
+static bool do_key(rf_loadgen_t *g, program_t *p, const action_t *a, rf_event_t *ev)
+{
+    rf_event_clear(ev);
+    ev->type = a->kind == A_REVOKE ? RF_EV_KEY_REVOKED : RF_EV_KEY_REGISTERED;
+    uint64_t x = g->conf.seed ^ 0x6b65792d6576656eull ^ g->st.events, r2;
+    uint8_t rnd[10];
+    rf_be64_put(rnd, rf__splitmix64(&x));
+    r2 = rf__splitmix64(&x);
+    rnd[8] = (uint8_t)r2, rnd[9] = (uint8_t)(r2 >> 8);
+    rf_event_id_v7(g->now, rnd, ev->event_id);
+    snprintf(ev->program_id, sizeof ev->program_id, "%s", p->id);
+    ev->occurred_at_ms = g->now;
+    snprintf(ev->source, sizeof ev->source, "loadgen");
+    rf__lg_key_body(&g->keys, (int)a->a, a->kind == A_REVOKE, ev);
+    if (a->kind == A_REVOKE) p->key = (int)a->a ^ 1;
+    return true;
+}
+
+/* Signs a privileged event: key events with the root, the others with the
+ * program's operator key. */
+static rf_err_t sign(rf_loadgen_t *g, const program_t *p, rf_event_t *ev)
+{
+    if (!rf_event_privileged(ev->type)) return RF_OK;
+    bool key_event = ev->type == RF_EV_KEY_REGISTERED || ev->type == RF_EV_KEY_REVOKED;
+    rf_errbuf_t eb;
+    return rf_event_sign(ev, key_event ? g->keys.root : g->keys.op[p->key], &eb);
+}
+
+rf_err_t rf_loadgen_sign(rf_loadgen_t *g, rf_event_t *ev)
+{
+    RF_ASSERT(g && ev);
+    rf_sign_key_t *keys[3] = {g->keys.root, g->keys.op[0], g->keys.op[1]};
+    for (int i = 0; i < 3; i++) {
+        uint8_t pub[RF_SIGN_PUB_LEN];
+        char id[RF_SIGN_KEY_ID_BUF];
+        rf_sign_key_public(keys[i], pub);
+        rf_sign_key_id(pub, id);
+        rf_errbuf_t eb;
+        if (!strcmp(id, ev->auth_key_id)) return rf_event_sign(ev, keys[i], &eb);
+    }
+    return RF_ERR_BAD_INPUT;
+}
+
 static bool do_clock(rf_loadgen_t *g, program_t *p, const action_t *a, rf_event_t *ev)
 {
     push(g, act(A_CLOCK, p, g, a->t + g->conf.clock_ms));
@@ -607,6 +656,9 @@ static bool run(rf_loadgen_t *g, const action_t *a, rf_event_t *ev)
         return do_adjust(g, p, a, ev);
     case A_CLOCK:
         return do_clock(g, p, a, ev);
+    case A_KEY:
+    case A_REVOKE:
+        return do_key(g, p, a, ev);
     }
     RF_ASSERT(!"unknown action kind");
     return false;
@@ -667,6 +719,11 @@ rf_loadgen_t *rf_loadgen_new(const rf_loadgen_conf_t *conf, rf_errbuf_t *eb)
     }
     g->conf = *conf;
     g->now = conf->start_ms;
+    if (rf__lg_keys_init(&g->keys, conf, eb) != RF_OK) {
+        free(g->progs);
+        free(g);
+        return NULL;
+    }
     rf__rng_seed(&g->rng, conf->seed);
     for (int i = 0; i < conf->programs; i++) {
         init_program(g, i);
@@ -676,7 +733,13 @@ rf_loadgen_t *rf_loadgen_new(const rf_loadgen_conf_t *conf, rf_errbuf_t *eb)
             return NULL;
         }
     }
-    /* Every program's rules come first, then its perpetual processes. */
+    /* Every program's operator key comes first, then its rules, then its
+     * perpetual processes. */
+    for (int i = 0; i < conf->programs; i++) {
+        action_t k = act(A_KEY, &g->progs[i], g, conf->start_ms);
+        k.a = 0;
+        push(g, k);
+    }
     for (int i = 0; i < conf->programs; i++) {
         action_t c = act(A_CONFIG, &g->progs[i], g, conf->start_ms);
         c.a = 1;
@@ -687,7 +750,7 @@ rf_loadgen_t *rf_loadgen_new(const rf_loadgen_conf_t *conf, rf_errbuf_t *eb)
         push(g, act(A_ARRIVAL, p, g, conf->start_ms + rf__rng_range(&g->rng, 0, p->share_mean_ms)));
         push(g, act(A_CLOCK, p, g, conf->start_ms + conf->clock_ms));
     }
-    RF_ASSERT(g->nheap == 3 * (size_t)conf->programs);
+    RF_ASSERT(g->nheap == 4 * (size_t)conf->programs);
     return g;
 }
 
@@ -698,6 +761,7 @@ void rf_loadgen_destroy(rf_loadgen_t *g)
         free(g->progs[i].ref);
     free(g->progs);
     free(g->heap);
+    rf__lg_keys_free(&g->keys);
     free(g);
 }
 
@@ -705,10 +769,22 @@ rf_err_t rf_loadgen_next(rf_loadgen_t *g, rf_event_t *ev)
 {
     RF_ASSERT(g && ev);
     if (g->st.events >= g->conf.events) return RF_ERR_NOT_FOUND;
+    /* Key events draw nothing from the PRNG and the change below counts the
+     * other events only, so the traffic is the one an unsigned generator
+     * made, but for its last few events (the key events take their places). */
+    uint64_t traffic =
+        g->st.events - g->st.by_type[RF_EV_KEY_REGISTERED] - g->st.by_type[RF_EV_KEY_REVOKED];
     /* Half way, the first program changes its rules: replay must apply each
      * version to the events after it. */
-    if (!g->reconfigured && g->conf.events >= 100 && g->st.events >= g->conf.events / 2) {
+    if (!g->reconfigured && g->conf.events >= 100 && traffic >= g->conf.events / 2) {
         g->reconfigured = true;
+        /* ... after rotating its operator key: the new key signs the change */
+        action_t k = act(A_KEY, &g->progs[0], g, g->now);
+        k.a = 1;
+        push(g, k);
+        k = act(A_REVOKE, &g->progs[0], g, g->now);
+        k.a = 0;
+        push(g, k);
         action_t c = act(A_CONFIG, &g->progs[0], g, g->now);
         c.a = 2;
         push(g, c);
@@ -720,6 +796,7 @@ rf_err_t rf_loadgen_next(rf_loadgen_t *g, rf_event_t *ev)
         RF_ASSERT(a.t >= g->now);
         g->now = a.t;
         if (run(g, &a, ev)) {
+            if (sign(g, &g->progs[a.prog], ev) != RF_OK) return RF_ERR_INTERNAL;
             g->st.events++;
             g->st.by_type[ev->type]++;
             return RF_OK;

@@ -10,6 +10,17 @@
  * arithmetic only, and never reads a clock. Events come out in event-time
  * order, so every program's events keep their causal order.
  *
+ * Privileged events are signed (docs/security.md): each program's traffic
+ * starts with a KeyRegistered of the generator's operator key, signed by its
+ * trust root; ProgramConfigured, ReviewDecision, Adjustment and Clock are
+ * signed by the operator key; half way, the first program rotates its key
+ * (KeyRegistered of a second key, KeyRevoked of the first). Keys derive from
+ * the seed (or the root given in the configuration), and Ed25519 signatures
+ * are deterministic, so the bytes stay reproducible. The key events draw
+ * nothing from the PRNG: the other events are those of a generator without
+ * keys, but for the last few (the key events count in conf.events). A fold needs the root's
+ * public key (rf_loadgen_root_key) as its trust root.
+ *
  * Thread safety: one generator per thread. */
 #ifndef RF_LOADGEN_H
 #define RF_LOADGEN_H
@@ -17,13 +28,14 @@
 #include <stdint.h>
 
 #include "rf_event.h"
+#include "rf_sign.h"
 
 /* Probabilities are parts per million (1000000 = always). */
 #define RF_PPM 1000000u
 
 typedef struct rf_loadgen_conf {
     uint64_t seed;
-    uint64_t events;           /* total events to generate */
+    uint64_t events;           /* total events to generate, key events included */
     int programs;              /* 1..RF_LOADGEN_PROGRAMS_MAX */
     int referrers;             /* per program; programs * referrers <= RF_LOADGEN_REFERRERS_MAX */
     int64_t start_ms;          /* event time of the first event */
@@ -41,6 +53,10 @@ typedef struct rf_loadgen_conf {
     uint32_t organic_ppm;      /* per share: an unreferred signup journey */
     uint32_t fraud_ppm;        /* a share starts a fraud pattern instead */
     int64_t clock_ms;          /* Clock heartbeat interval per program */
+    /* The trust root that registers the generator's operator keys: its 32-byte
+     * Ed25519 seed when root_seed_set, else derived from seed. */
+    bool root_seed_set;
+    uint8_t root_seed[RF_SIGN_SEED_LEN];
 } rf_loadgen_conf_t;
 
 /* Defaults: seed 1, 1000000 events, 8 programs, 1000 referrers each, start
@@ -68,6 +84,16 @@ typedef struct rf_loadgen_stats {
     uint64_t pending;               /* actions scheduled now */
 } rf_loadgen_stats_t;
 void rf_loadgen_stats(const rf_loadgen_t *g, rf_loadgen_stats_t *out);
+
+/* The generator's trust root for conf (its seed or conf->root_seed): a new
+ * key the caller destroys; its public half is what `refold fold
+ * --trust-root` needs for this traffic. */
+rf_sign_key_t *rf_loadgen_root_key(const rf_loadgen_conf_t *conf, rf_errbuf_t *eb);
+
+/* Signs ev again with the generator's key that signed it (its auth_key_id),
+ * after the caller changed a field (the demo moves events to its example
+ * programs). RF_ERR_BAD_INPUT when no key of the generator signed ev. */
+rf_err_t rf_loadgen_sign(rf_loadgen_t *g, rf_event_t *ev);
 
 /* Parses a probability "0.25", "25%" or "1" into parts per million, exactly
  * (decimal digits, no floating point). RF_ERR_CONFIG unless 0..1. */

@@ -75,4 +75,15 @@ typedef struct rf__lg_program {
 /* The parameters of program index i (deterministic in conf->seed and i). */
 void rf__loadgen_program(const rf_loadgen_conf_t *conf, int i, int version, rf__lg_program_t *out);
 
+/* The generator's keys (rf_loadgen_keys.c): a trust root and two operator
+ * keys (the second replaces the first in the mid-run key rotation). */
+typedef struct rf__lg_keys {
+    rf_sign_key_t *root;
+    rf_sign_key_t *op[2];
+} rf__lg_keys_t;
+rf_err_t rf__lg_keys_init(rf__lg_keys_t *k, const rf_loadgen_conf_t *conf, rf_errbuf_t *eb);
+void rf__lg_keys_free(rf__lg_keys_t *k);
+/* Fills the body of a KeyRegistered (every scope) or KeyRevoked of op[i]. */
+void rf__lg_key_body(const rf__lg_keys_t *k, int i, bool revoke, rf_event_t *ev);
+
 #endif

@@ -90,7 +90,7 @@ rf_producer_t *rf_producer_new(const rf_producer_conf_t *conf, rf_errbuf_t *eb)
 {
     RF_ASSERT(conf);
     int32_t sid = conf->schema_id ? conf->schema_id : RF_SCHEMA_ID_EVENT;
-    if (sid != RF_SCHEMA_ID_EVENT && sid != RF_SCHEMA_ID_EVENT_V1) {
+    if (sid != RF_SCHEMA_ID_EVENT && sid != RF_SCHEMA_ID_EVENT_V2 && sid != RF_SCHEMA_ID_EVENT_V1) {
         rf_errf(eb, RF_ERR_CONFIG, "schema id %d is not an event schema", (int)sid);
         return NULL;
     }

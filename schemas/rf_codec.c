@@ -24,6 +24,7 @@
 
 extern const char rf__manifest_txt[];
 extern const char rf__schema_event_v1_avsc[];
+extern const char rf__schema_event_v2_avsc[];
 extern const char rf__schema_event_avsc[];
 extern const char rf__schema_ledger_record_avsc[];
 
@@ -34,6 +35,7 @@ static const struct {
     const char *text;
 } embedded[] = {
     {"event.v1.avsc", rf__schema_event_v1_avsc},
+    {"event.v2.avsc", rf__schema_event_v2_avsc},
     {"event.avsc", rf__schema_event_avsc},
     {"ledger_record.avsc", rf__schema_ledger_record_avsc},
 };

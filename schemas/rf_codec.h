@@ -20,8 +20,9 @@
 typedef struct rf_codec rf_codec_t;
 
 #define RF_SCHEMA_ID_EVENT_V1 1
-#define RF_SCHEMA_ID_EVENT    2 /* current writer schema of events */
+#define RF_SCHEMA_ID_EVENT_V2 2 /* events before auth fields and key events */
 #define RF_SCHEMA_ID_LEDGER   3 /* current writer schema of ledger records */
+#define RF_SCHEMA_ID_EVENT    4 /* current writer schema of events (v3) */
 #define RF_FRAME_HEADER       5 /* magic byte + schema id */
 
 /* Creates a codec with the embedded manifest's schemas. NULL on failure
@@ -35,7 +36,8 @@ rf_err_t rf_codec_register_schema(rf_codec_t *c, int32_t id, const char *subject
                                   rf_errbuf_t *eb);
 
 /* Encodes ev (validated first) as framed Avro with schema_id (normally
- * RF_SCHEMA_ID_EVENT; RF_SCHEMA_ID_EVENT_V1 writes the older schema, for tests).
+ * RF_SCHEMA_ID_EVENT; RF_SCHEMA_ID_EVENT_V1 and _V2 write the older schemas, for
+ * tests; they have no auth fields or key events).
  * Writes at most cap bytes into buf; *len gets the size. RF_ERR_OVERSIZE when
  * cap is too small. */
 rf_err_t rf_codec_encode_event(rf_codec_t *c, const rf_event_t *ev, int32_t schema_id, uint8_t *buf,

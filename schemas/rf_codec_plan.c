@@ -91,6 +91,8 @@ static const rf__slot_t s_envelope[] = {
     EV_STR("program_id", program_id),
     NUM("occurred_at", RF__K_LONG, rf_event_t, occurred_at_ms),
     EV_STR("source", source),
+    EV_STR("auth_key_id", auth_key_id),
+    EV_STR("auth_signature", auth_sig),
     {"body", RF__K_BODY, 0, 0, NULL, 0, 0},
 };
 static const rf__slot_t s_program[] = {
@@ -139,6 +141,13 @@ static const rf__slot_t s_adjustment[] = {
     EV_STR("asset", asset), EV_STR("reason", reason),
     EV_STR("actor", actor),
 };
+static const rf__slot_t s_key_registered[] = {
+    EV_STR("key_id", key_id),
+    EV_STR("public_key", public_key),
+    EV_STR("scopes", scopes),
+    EV_STR("actor", actor),
+};
+static const rf__slot_t s_key_revoked[] = {EV_STR("key_id", key_id), EV_STR("reason", reason)};
 
 /* Indexed by rf_event_type_t (the union order of event.avsc). */
 static const rf__tdesc_t body_tdesc[RF_EV__COUNT] = {
@@ -153,6 +162,8 @@ static const rf__tdesc_t body_tdesc[RF_EV__COUNT] = {
     TDESC("ReviewDecision", "review_decision", RF_EV_REVIEW_DECISION, s_review),
     TDESC("Adjustment", "adjustment", RF_EV_ADJUSTMENT, s_adjustment),
     {"Clock", "clock", RF_EV_CLOCK, NULL, 0},
+    TDESC("KeyRegistered", "key_registered", RF_EV_KEY_REGISTERED, s_key_registered),
+    TDESC("KeyRevoked", "key_revoked", RF_EV_KEY_REVOKED, s_key_revoked),
 };
 
 const rf__tdesc_t rf__tdesc_event = TDESC("Event", "event", -1, s_envelope);

@@ -10,12 +10,34 @@
 #include <string.h>
 
 static const char *const type_names[RF_EV__COUNT] = {
-    "ProgramConfigured", "CodeIssued",     "Share",      "Click", "Signup", "Purchase", "Refund",
-    "Redemption",        "ReviewDecision", "Adjustment", "Clock",
+    "ProgramConfigured",
+    "CodeIssued",
+    "Share",
+    "Click",
+    "Signup",
+    "Purchase",
+    "Refund",
+    "Redemption",
+    "ReviewDecision",
+    "Adjustment",
+    "Clock",
+    "KeyRegistered",
+    "KeyRevoked",
 };
 static const char *const type_snake[RF_EV__COUNT] = {
-    "program_configured", "code_issued",     "share",      "click", "signup", "purchase", "refund",
-    "redemption",         "review_decision", "adjustment", "clock",
+    "program_configured",
+    "code_issued",
+    "share",
+    "click",
+    "signup",
+    "purchase",
+    "refund",
+    "redemption",
+    "review_decision",
+    "adjustment",
+    "clock",
+    "key_registered",
+    "key_revoked",
 };
 
 const char *rf_event_type_name(rf_event_type_t t)
@@ -40,6 +62,8 @@ void rf_event_clear(rf_event_t *ev)
     ev->type = RF_EV_CLOCK;
     ev->schema_id = 0;
     ev->event_id[0] = ev->program_id[0] = ev->source[0] = '\0';
+    ev->auth_key_id[0] = ev->auth_sig[0] = '\0';
+    ev->key_id[0] = ev->public_key[0] = ev->scopes[0] = '\0';
     ev->occurred_at_ms = 0;
     ev->user[0] = ev->referrer[0] = ev->code[0] = ev->visitor[0] = ev->channel[0] = '\0';
     ev->order_id[0] = ev->request_id[0] = ev->asset[0] = '\0';
@@ -175,6 +199,22 @@ static rf_err_t check_asset(const vctx_t *v, const char *field, const char *s)
     return RF_OK;
 }
 
+/* Exactly digits lowercase hex digits (key ids, keys, signatures), or empty
+ * when not required. */
+static rf_err_t check_hex(const vctx_t *v, const char *field, const char *s, size_t cap,
+                          size_t digits, bool required)
+{
+    rf_err_t err = check_str(v, field, s, cap, required);
+    if (err || s[0] == '\0') return err;
+    unsigned ok = strnlen(s, cap) == digits;
+    for (size_t i = 0; ok && i < digits; i++)
+        ok &= rf_hex_is_lower(s[i]);
+    if (!ok)
+        return rf_errf(v->eb, RF_ERR_BAD_INPUT, "%s: field '%s' is not %zu lowercase hex digits",
+                       v->tname, field, digits);
+    return RF_OK;
+}
+
 static bool uuid_text(const char *s)
 {
     unsigned ok = 1;
@@ -216,7 +256,17 @@ static rf_err_t validate_envelope(const vctx_t *v, const rf_event_t *ev)
         return rf_errf(v->eb, RF_ERR_BAD_INPUT,
                        "%s: field 'occurred_at' must be positive ms since the epoch (%" PRId64 ")",
                        v->tname, ev->occurred_at_ms);
-    return check_str(v, "source", ev->source, sizeof ev->source, false);
+    if ((err = check_str(v, "source", ev->source, sizeof ev->source, false))) return err;
+    if ((err = check_hex(v, "auth_key_id", ev->auth_key_id, sizeof ev->auth_key_id,
+                         RF_SIGN_KEY_ID_LEN, false)))
+        return err;
+    if ((err = check_hex(v, "auth_signature", ev->auth_sig, sizeof ev->auth_sig,
+                         2 * RF_SIGN_SIG_LEN, false)))
+        return err;
+    if (!ev->auth_key_id[0] != !ev->auth_sig[0])
+        return rf_errf(v->eb, RF_ERR_BAD_INPUT,
+                       "%s: fields 'auth_key_id' and 'auth_signature' go together", v->tname);
+    return RF_OK;
 }
 
 /* The fields every type may carry but none requires; checked for every type
@@ -237,6 +287,7 @@ static rf_err_t validate_optional(const vctx_t *v, const rf_event_t *ev)
     OPT(actor);
     OPT(reason);
     OPT(rules_json);
+    OPT(scopes);
 #undef OPT
     if ((err = check_hash(v, "ip_hash", ev->ip_hash))) return err;
     if ((err = check_hash(v, "agent_hash", ev->agent_hash))) return err;
@@ -302,6 +353,14 @@ static rf_err_t validate_body(const vctx_t *v, const rf_event_t *ev)
         return check_asset(v, "asset", ev->asset);
     case RF_EV_CLOCK:
         return RF_OK;
+    case RF_EV_KEY_REGISTERED:
+        REQ(scopes);
+        if ((err = check_hex(v, "public_key", ev->public_key, sizeof ev->public_key,
+                             2 * RF_SIGN_PUB_LEN, true)))
+            return err;
+        return check_hex(v, "key_id", ev->key_id, sizeof ev->key_id, RF_SIGN_KEY_ID_LEN, true);
+    case RF_EV_KEY_REVOKED:
+        return check_hex(v, "key_id", ev->key_id, sizeof ev->key_id, RF_SIGN_KEY_ID_LEN, true);
     case RF_EV__COUNT:
         break;
     }
@@ -318,6 +377,12 @@ static rf_err_t validate(const rf_event_t *ev, rf_errbuf_t *eb, bool strings_che
     rf_err_t err = validate_envelope(&v, ev);
     if (!err) err = validate_optional(&v, ev);
     if (!err) err = validate_body(&v, ev);
+    /* key fields belong to key events only: elsewhere they must be empty */
+    if (!err && ev->type != RF_EV_KEY_REGISTERED && (ev->public_key[0] || ev->scopes[0]))
+        err = rf_errf(eb, RF_ERR_BAD_INPUT,
+                      "%s: fields 'public_key' and 'scopes' are for key events", v.tname);
+    if (!err && ev->type != RF_EV_KEY_REGISTERED && ev->type != RF_EV_KEY_REVOKED && ev->key_id[0])
+        err = rf_errf(eb, RF_ERR_BAD_INPUT, "%s: field 'key_id' is for key events", v.tname);
     /* The asset buffer is shared by the types that have one; others must
      * leave it empty or well formed. */
     if (!err && ev->asset[0] != '\0') err = check_asset(&v, "asset", ev->asset);

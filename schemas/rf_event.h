@@ -12,6 +12,7 @@
 
 #include "rf_common.h"
 #include "rf_limits.h"
+#include "rf_sign.h"
 
 /* Event types, in the order of the Avro body union (schemas/event.avsc). */
 typedef enum rf_event_type {
@@ -26,6 +27,8 @@ typedef enum rf_event_type {
     RF_EV_REVIEW_DECISION,
     RF_EV_ADJUSTMENT,
     RF_EV_CLOCK,
+    RF_EV_KEY_REGISTERED, /* schema v3 (id 4) on */
+    RF_EV_KEY_REVOKED,
     RF_EV__COUNT
 } rf_event_type_t;
 
@@ -48,6 +51,10 @@ typedef struct rf_event {
     char program_id[RF_ID_BUF];
     int64_t occurred_at_ms; /* event time, ms since the epoch */
     char source[RF_TEXT_MAX + 1];
+    /* Authority (schema v3): the signing key's id and the Ed25519 signature
+     * of rf_event_auth_message, in hex; both empty when unsigned. */
+    char auth_key_id[RF_ID_BUF];
+    char auth_sig[RF_SIGN_SIG_HEX_BUF];
 
     char user[RF_ID_BUF];           /* Signup, Purchase, Redemption, ReviewDecision, Adjustment */
     char referrer[RF_ID_BUF];       /* CodeIssued, Share */
@@ -68,7 +75,10 @@ typedef struct rf_event {
     char actor[RF_ID_BUF];          /* Adjustment */
     char reason[RF_TEXT_MAX + 1];   /* ReviewDecision, Adjustment */
     int32_t version;                /* ProgramConfigured */
-    char rules_json[RF_RULES_MAX + 1]; /* ProgramConfigured */
+    char key_id[RF_ID_BUF];         /* KeyRegistered, KeyRevoked */
+    char public_key[RF_SIGN_PUB_HEX_BUF]; /* KeyRegistered: 64 hex digits */
+    char scopes[RF_ID_BUF];               /* KeyRegistered: "program,adjust,..." */
+    char rules_json[RF_RULES_MAX + 1];    /* ProgramConfigured */
 } rf_event_t;
 
 /* Resets every field (cheap: only the string heads and scalars). */
@@ -79,6 +89,26 @@ void rf_event_clear(rf_event_t *ev);
  * Returns RF_ERR_BAD_INPUT with a message naming the field. Encoding and
  * decoding both call it, so nothing invalid is written or read. */
 rf_err_t rf_event_validate(const rf_event_t *ev, rf_errbuf_t *eb);
+
+/* Privileged events: what only an operator key may publish (ProgramConfigured,
+ * ReviewDecision, Adjustment, Clock, KeyRegistered, KeyRevoked), see
+ * docs/security.md. */
+bool rf_event_privileged(rf_event_type_t t);
+
+/* The signing string of an event (docs/security.md, "What is signed"): a
+ * fixed header, then each signed field as "name=<length>:<bytes>\n" in a
+ * fixed order: type, event_id, program_id, occurred_at, source, auth_key_id,
+ * then the body's fields. The signature itself is never part of it. Writes at
+ * most cap bytes (RF_EVENT_AUTH_MSG_MAX of rf_limits.h always fits a valid
+ * event); *len gets the size. RF_ERR_OVERSIZE when it does not fit. */
+rf_err_t rf_event_auth_message(const rf_event_t *ev, char *buf, size_t cap, size_t *len);
+/* Sets ev's auth_key_id to k's id and auth_sig to k's signature of the
+ * signing string. Call it last: any later change to a signed field voids the
+ * signature. */
+rf_err_t rf_event_sign(rf_event_t *ev, const rf_sign_key_t *k, rf_errbuf_t *eb);
+/* Whether ev carries a valid signature by pub (its auth_key_id must be pub's
+ * id). */
+bool rf_event_auth_verify(const rf_event_t *ev, const uint8_t pub[RF_SIGN_PUB_LEN]);
 
 /* Ledger record buckets. User accounts use the first four; program accounts
  * (owner "#expense", "#adjustment") use the last two. */

@@ -78,6 +78,11 @@ static const field_t f_adjustment[] = {
     STR("user", user, true),     LONG("amount_minor", amount_minor), STR("asset", asset, true),
     STR("reason", reason, true), STR("actor", actor, true),          END};
 static const field_t f_clock[] = {END};
+static const field_t f_key_registered[] = {
+    STR("key_id", key_id, true), STR("public_key", public_key, true), STR("scopes", scopes, true),
+    STR("actor", actor, false), END};
+static const field_t f_key_revoked[] = {STR("key_id", key_id, true), STR("reason", reason, false),
+                                        END};
 
 static const struct {
     const char *snake;
@@ -94,6 +99,8 @@ static const struct {
     [RF_EV_REVIEW_DECISION] = {"review_decision", f_review_decision},
     [RF_EV_ADJUSTMENT] = {"adjustment", f_adjustment},
     [RF_EV_CLOCK] = {"clock", f_clock},
+    [RF_EV_KEY_REGISTERED] = {"key_registered", f_key_registered},
+    [RF_EV_KEY_REVOKED] = {"key_revoked", f_key_revoked},
 };
 
 const char *rf_jsonl_type_name(rf_event_type_t t)
@@ -125,6 +132,23 @@ static rf_err_t set_string(char *dst, size_t cap, json_t *v, const char *tname, 
                        name);
     memcpy(dst, json_string_value(v), n + 1);
     return RF_OK;
+}
+
+/* "auth": {"key_id": "...", "signature": "..."}, both strings, nothing else
+ * (the JSON form of the Avro fields auth_key_id and auth_signature). */
+static rf_err_t set_auth(rf_event_t *ev, json_t *v, const char *tname, rf_errbuf_t *eb)
+{
+    if (!json_is_object(v) || json_object_size(v) != 2)
+        return rf_errf(eb, RF_ERR_BAD_INPUT,
+                       "%s: field 'auth' must be an object with key_id and signature", tname);
+    json_t *id = json_object_get(v, "key_id"), *sig = json_object_get(v, "signature");
+    if (!id || !sig)
+        return rf_errf(eb, RF_ERR_BAD_INPUT,
+                       "%s: field 'auth' must be an object with key_id and signature", tname);
+    rf_err_t err =
+        set_string(ev->auth_key_id, sizeof ev->auth_key_id, id, tname, "auth.key_id", eb);
+    return err ? err
+               : set_string(ev->auth_sig, sizeof ev->auth_sig, sig, tname, "auth.signature", eb);
 }
 
 /* "rules" (an object, stored compactly) or "rules_json" (a string that must
@@ -221,6 +245,7 @@ static rf_err_t set_key(rf_event_t *ev, const char *key, json_t *v, unsigned *se
         return set_string(ev->program_id, sizeof ev->program_id, v, tname, key, eb);
     }
     if (!strcmp(key, "source")) return set_string(ev->source, sizeof ev->source, v, tname, key, eb);
+    if (!strcmp(key, "auth")) return set_auth(ev, v, tname, eb);
     if (!strcmp(key, "occurred_at")) {
         *have_time = true;
         return set_occurred_at(ev, v, tname, eb);
@@ -492,6 +517,14 @@ rf_err_t rf_jsonl_format(const rf_event_t *ev, char *buf, size_t cap, size_t *le
     if (ev->source[0]) {
         put_key(&o, "source");
         put_quoted(&o, ev->source);
+    }
+    if (ev->auth_key_id[0] || ev->auth_sig[0]) {
+        put_key(&o, "auth");
+        put_cstr(&o, "{\"key_id\":");
+        put_quoted(&o, ev->auth_key_id);
+        put_cstr(&o, ",\"signature\":");
+        put_quoted(&o, ev->auth_sig);
+        put(&o, "}", 1);
     }
     put_body(&o, ev);
     put(&o, "}\n", 2);

@@ -86,9 +86,20 @@ static void fill_event(rf_event_t *ev, rf_event_type_t t)
         strcpy(ev->user, "alice"), ev->amount_minor = -250, strcpy(ev->asset, "CREDIT_USD");
         strcpy(ev->reason, "goodwill"), strcpy(ev->actor, "fin-joe");
         break;
+    case RF_EV_KEY_REGISTERED:
+        strcpy(ev->key_id, "0123456789abcdef"), strcpy(ev->public_key, HASH_B);
+        strcpy(ev->scopes, "adjust,review"), strcpy(ev->actor, "fin-joe");
+        break;
+    case RF_EV_KEY_REVOKED:
+        strcpy(ev->key_id, "0123456789abcdef"), strcpy(ev->reason, "left the team");
+        break;
     case RF_EV_CLOCK:
     case RF_EV__COUNT:
         break;
+    }
+    if (rf_event_privileged(t) && t >= RF_EV_KEY_REGISTERED) { /* v3 only: signed */
+        strcpy(ev->auth_key_id, "fedcba9876543210");
+        strcpy(ev->auth_sig, HASH_A), strcat(ev->auth_sig, HASH_C);
     }
 }
 
@@ -103,6 +114,7 @@ static void assert_event_equal(const rf_event_t *a, const rf_event_t *b)
     S(user), S(referrer), S(code), S(visitor), S(channel), S(order_id), S(request_id), S(asset);
     S(ip_hash), S(agent_hash), S(email_hash), S(device_hash), S(payment_hash);
     S(reviewer), S(actor), S(reason), S(rules_json);
+    S(auth_key_id), S(auth_sig), S(key_id), S(public_key), S(scopes);
 #undef S
     assert_true(a->amount_minor == b->amount_minor);
     assert_int_equal(a->approve, b->approve);
@@ -305,7 +317,7 @@ static void test_evolution_v1(void **state)
     (void)state;
     rf_event_t in, out;
     rf_errbuf_t eb = {{0}};
-    for (int t = 0; t < RF_EV__COUNT; t++) {
+    for (int t = 0; t < RF_EV_KEY_REGISTERED; t++) { /* the types v1 and v2 know */
         fill_event(&in, (rf_event_type_t)t);
         size_t len1, len2;
         assert_int_equal(
@@ -554,7 +566,7 @@ static void test_register_limits(void **state)
         }
         ok++;
     }
-    assert_int_equal(ok, RF_CODEC_SCHEMAS_MAX - 3); /* 3 embedded */
+    assert_int_equal(ok, RF_CODEC_SCHEMAS_MAX - 4); /* 4 embedded */
     rf_codec_destroy(c);
     rf_codec_destroy(NULL);
 }
@@ -599,8 +611,11 @@ static void test_truncated_every_length(void **state)
     (void)state;
     rf_event_t ev;
     rf_errbuf_t eb;
-    for (int id = 1; id <= 2; id++)
+    for (int id = 1; id <= RF_SCHEMA_ID_EVENT; id++)
         for (int t = 0; t < RF_EV__COUNT; t++) {
+            if (id == RF_SCHEMA_ID_LEDGER ||
+                (id < RF_SCHEMA_ID_LEDGER && t >= RF_EV_KEY_REGISTERED))
+                continue; /* not an events schema; key events are v3 only */
             fill_event(&ev, (rf_event_type_t)t);
             size_t len;
             assert_int_equal(rf_codec_encode_event(codec, &ev, id, buf, sizeof buf, &len, &eb),
@@ -758,8 +773,9 @@ static void test_garbage(void **state)
     for (size_t i = 0; i < 20000; i++) { /* valid messages with a few bytes mutated */
         fill_event(&ev, (rf_event_type_t)(i % RF_EV__COUNT));
         size_t len;
-        assert_int_equal(
-            rf_codec_encode_event(codec, &ev, 1 + (int)(i % 2), buf, sizeof buf, &len, &eb), RF_OK);
+        int id =
+            ev.type >= RF_EV_KEY_REGISTERED || i % 3 == 2 ? RF_SCHEMA_ID_EVENT : 1 + (int)(i % 3);
+        assert_int_equal(rf_codec_encode_event(codec, &ev, id, buf, sizeof buf, &len, &eb), RF_OK);
         for (int m = 1 + (int)(rng() % 4); m > 0; m--) {
             size_t at = 5 + rng() % (len - 5);
             buf[at] = (rng() % 3) ? (uint8_t)rng() : buf[at] ^ 0x80;
@@ -912,14 +928,14 @@ static void test_manifest(void **state)
 {
     (void)state;
     assert_non_null(strstr(rf_codec_manifest(), "refold.events-value"));
-    for (int32_t id = 1; id <= 3; id++) {
+    for (int32_t id = 1; id <= 4; id++) {
         const char *json = rf_codec_schema_json(id);
         assert_non_null(json);
         avro_schema_t s;
         assert_int_equal(avro_schema_from_json_length(json, strlen(json), &s), 0);
         avro_schema_decref(s);
     }
-    assert_null(rf_codec_schema_json(4));
+    assert_null(rf_codec_schema_json(5));
     assert_null(rf_codec_schema_json(-1));
 }
 

@@ -36,6 +36,10 @@ static const char *const canonical[] = {
     "{\"type\":\"adjustment\"," EID T0 ",\"user\":\"r1\",\"amount_minor\":-250,\"asset\":\"USD\","
     "\"reason\":\"correction\",\"actor\":\"finance\"}\n",
     "{\"type\":\"clock\"," EID T0 "}\n",
+    "{\"type\":\"key_registered\"," EID T0 ",\"auth\":{\"key_id\":\"0123456789abcdef\","
+    "\"signature\":\"" H64 H64 "\"},\"key_id\":\"fedcba9876543210\",\"public_key\":\"" H64
+    "\",\"scopes\":\"adjust,review\",\"actor\":\"fin-ann\"}\n",
+    "{\"type\":\"key_revoked\"," EID T0 ",\"key_id\":\"fedcba9876543210\",\"reason\":\"left\"}\n",
 };
 
 static char *fmt(const rf_event_t *ev)

@@ -94,7 +94,7 @@ static void check_program_order(seen_t *s, const rf_event_t *ev)
 {
     json_t *last = json_object_get(s->programs, ev->program_id);
     if (!last) {
-        assert_int_equal(ev->type, RF_EV_PROGRAM_CONFIGURED); /* rules come first */
+        assert_int_equal(ev->type, RF_EV_KEY_REGISTERED); /* the key that signs the rules first */
     } else {
         assert_true(ev->occurred_at_ms >= json_integer_value(last));
     }
@@ -105,6 +105,8 @@ static void check_event(seen_t *s, const rf_event_t *ev)
 {
     check_program_order(s, ev);
     s->by_type[ev->type]++;
+    /* privileged events are signed, the others not */
+    assert_int_equal(ev->auth_key_id[0] != '\0', rf_event_privileged(ev->type));
     switch (ev->type) {
     case RF_EV_CODE_ISSUED:
         assert_null(json_object_get(s->codes, ev->code)); /* issued once */
@@ -187,6 +189,9 @@ static void test_traffic_is_valid_and_causal(void **state)
     rf_loadgen_stats(g, &st);
     assert_true(st.fraud_journeys > 0);
     assert_int_equal(st.dropped, 0);
+    /* key events: one per program and the first program's rotation (two) */
+    assert_int_equal(st.by_type[RF_EV_KEY_REGISTERED], conf.programs + 1);
+    assert_int_equal(st.by_type[RF_EV_KEY_REVOKED], 1);
     assert_int_equal(st.events, conf.events);
     json_decref(s.codes);
     json_decref(s.orders);

@@ -293,6 +293,10 @@ rf_err_t rf__prog_get(rf_fold_ctx_t *ctx, const char *program, const rf__prog_t 
 rf_err_t rf_rules_program_known(rf_fold_ctx_t *ctx, const char *program)
 {
     RF_ASSERT(ctx != NULL && program != NULL);
+    /* Keys come before rules: the key that signs a program's first
+     * ProgramConfigured is registered while the program has none. */
+    const rf_event_t *ev = rf_fold_event(ctx);
+    if (ev && (ev->type == RF_EV_KEY_REGISTERED || ev->type == RF_EV_KEY_REVOKED)) return RF_OK;
     const rf__prog_t *p = NULL; /* compiled now: the event's fold uses it next */
     return rf__prog_get(ctx, program, &p);
 }
@@ -364,8 +368,17 @@ rf_err_t rf_rules_fold(rf_fold_ctx_t *ctx, const rf_event_t *ev)
 {
     RF_ASSERT(ctx != NULL && ev != NULL);
     RF_ASSERT(ev->type < RF_EV__COUNT);
+    /* authority first: an unauthorized privileged event changes nothing */
+    char reason[RF_FACT_VAL_MAX];
+    rf_err_t aerr = rf__authorize_once(ctx, ev, reason, sizeof reason);
+    if (aerr == RF_ERR_BAD_INPUT) return rf_fold_reject(ctx, reason);
+    if (aerr) return aerr;
     /* events with records of their own, whatever the program's rules */
     switch (ev->type) {
+    case RF_EV_KEY_REGISTERED:
+        return rf__fold_key_registered(ctx, ev);
+    case RF_EV_KEY_REVOKED:
+        return rf__fold_key_revoked(ctx, ev);
     case RF_EV_PROGRAM_CONFIGURED:
         return fold_config(ctx, ev);
     case RF_EV_ADJUSTMENT:

@@ -11,6 +11,7 @@
 #define RF_RULES_H
 
 #include "rf_fold.h"
+#include "rf_sign.h"
 
 /* Called once per event, before the event's own records, after the
  * partition's event time advanced to rf_fold_now_ms(ctx): matures pending
@@ -21,7 +22,8 @@ rf_err_t rf_rules_advance(rf_fold_ctx_t *ctx);
 /* Whether program has rules in this partition (a valid ProgramConfigured
  * was folded, this batch included): RF_OK, RF_ERR_NOT_FOUND (the engine
  * dead-letters the event), or a fatal error (storage, stored rules that do
- * not load). */
+ * not load). Key events (KeyRegistered, KeyRevoked) are RF_OK for any
+ * program: a program's keys come before its first rules. */
 rf_err_t rf_rules_program_known(rf_fold_ctx_t *ctx, const char *program);
 
 /* Folds one event of a known program, or a ProgramConfigured, and appends
@@ -33,6 +35,42 @@ rf_err_t rf_rules_program_known(rf_fold_ctx_t *ctx, const char *program);
  * reason fact, or a "rejected" record; never an error. Errors are only
  * fatal ones (storage, invariants). */
 rf_err_t rf_rules_fold(rf_fold_ctx_t *ctx, const rf_event_t *ev);
+
+/* ---- authority over privileged events (rf_rules_auth.c, docs/security.md) ----
+ *
+ * Privileged events (rf_event_privileged) change money, rules or time; the
+ * fold applies one only when it is signed by a key with the authority for
+ * it: key events (KeyRegistered, KeyRevoked) by a trust root not revoked in
+ * the program, the others by an operator key the program's ledger has
+ * registered (by a root) and not revoked, with the event's scope. Anything
+ * else is a "rejected" record whose reason starts with "unauthorized:", and
+ * does not move the partition's event time.
+ *
+ * The trust configuration is process-wide: set it once, before any fold
+ * starts (the fold workers, replay and the demo fold on several threads and
+ * only read it). Not enforced (the default, and what NULL sets) is open mode:
+ * every privileged event is applied unchecked, as before authority existed;
+ * `refold fold` and `refold replay` say so loudly. A replay must use the
+ * trust roots the ledger was folded with to give the same head. */
+typedef struct rf_rules_trust {
+    bool enforce;
+    size_t nroots; /* 0..RF_TRUST_ROOTS_MAX; with none, no key can be registered */
+    uint8_t roots[RF_TRUST_ROOTS_MAX][RF_SIGN_PUB_LEN];
+} rf_rules_trust_t;
+void rf_rules_trust_set(const rf_rules_trust_t *t);
+bool rf_rules_trust_enforced(void);
+
+/* The engine asks before an event advances the partition's event time:
+ * false for a privileged event the trust configuration refuses (its
+ * rejection must not mature holds). True on a storage error: the fold then
+ * meets the same error and stops. */
+bool rf_rules_event_moves_time(rf_fold_ctx_t *ctx, const rf_event_t *ev);
+
+/* Scope names of operator keys (KeyRegistered.scopes, comma-separated). */
+#define RF_SCOPE_PROGRAM "program" /* ProgramConfigured */
+#define RF_SCOPE_ADJUST  "adjust"  /* Adjustment */
+#define RF_SCOPE_REVIEW  "review"  /* ReviewDecision */
+#define RF_SCOPE_CLOCK   "clock"   /* Clock */
 
 /* Frees the per-ledger rules cache (rf_fold_rules_cache). NULL is a no-op. */
 void rf_rules_cache_free(void *cache);
@@ -91,5 +129,10 @@ int rf_rules_code_valid(const char *code);
 #define RF_FACT_REFUNDED         "refunded"    /* refund: cumulative refunded amount of the order */
 #define RF_FACT_DERIVED          "derived"     /* code_issued: 1 when the fold derived the code */
 #define RF_FACT_ATTRIBUTION      "attribution" /* signup: code | first_touch | last_touch */
+#define RF_KIND_KEY_REGISTERED   "key_registered"
+#define RF_KIND_KEY_REVOKED      "key_revoked"
+#define RF_FACT_KEY_ID           "key_id"
+#define RF_FACT_SCOPES           "scopes"
+#define RF_FACT_SIGNED_BY        "signed_by" /* key events: the signing root's key id (if signed) */
 
 #endif

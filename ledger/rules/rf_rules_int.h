@@ -119,6 +119,7 @@ typedef struct rf__scache rf__scache_t; /* rf_rules_state.c */
 #define RF__X_VELOCITY 'e' /* prog \0 referrer -> rf__ring_t */
 #define RF__X_COUPON   'Q' /* prog \0 coupon code -> reward id */
 #define RF__X_REQUEST  'R' /* prog \0 user \0 request id -> rf__request_t (applied redemptions) */
+#define RF__X_KEY      'K' /* prog \0 key id -> rf__opkey_t (rf_rules_auth.c) */
 
 #define RF__STATE_FMT 1
 
@@ -394,5 +395,27 @@ rf_err_t rf__unqualify(rf_fold_ctx_t *ctx, const char *prog, rf__user_t *friend_
 /* Integer math: floor(a * b / c) and ceil(a * b / c) without overflow. */
 int64_t rf__muldiv_floor(int64_t a, int64_t b, int64_t c);
 int64_t rf__muldiv_ceil(int64_t a, int64_t b, int64_t c);
+
+/* ---- authority (rf_rules_auth.c) ---- */
+
+/* A key of a program: an operator key registered by a root, or a root the
+ * program revoked (then only status and root matter). */
+typedef struct rf__opkey {
+    uint8_t fmt;
+    uint8_t status; /* 1 active, 2 revoked */
+    uint8_t root;   /* 1: a trust root's revocation entry */
+    uint8_t scopes; /* RF__SCOPE_* bits */
+    uint8_t pub[RF_SIGN_PUB_LEN];
+} rf__opkey_t;
+
+/* Whether ev may be applied: RF_OK (not privileged, open mode, or signed
+ * with authority), RF_ERR_BAD_INPUT with the reason in reason, or a fatal
+ * error. */
+rf_err_t rf__authorize(rf_fold_ctx_t *ctx, const rf_event_t *ev, char *reason, size_t cap);
+/* rf__authorize, or the verdict rf_rules_event_moves_time just computed for
+ * the same event (the engine asks it right before the fold). */
+rf_err_t rf__authorize_once(rf_fold_ctx_t *ctx, const rf_event_t *ev, char *reason, size_t cap);
+rf_err_t rf__fold_key_registered(rf_fold_ctx_t *ctx, const rf_event_t *ev);
+rf_err_t rf__fold_key_revoked(rf_fold_ctx_t *ctx, const rf_event_t *ev);
 
 #endif

@@ -25,6 +25,13 @@ static const char *const fc_v3 =
     "{\"name\":\"user\",\"type\":[\"null\",\"string\"]},"
     "{\"name\":\"order_id\",\"type\":\"string\"}]}]}]}";
 
+/* loadgen's first operator key for seed 1 (gen_seeds' traffic): the signed
+ * seeds verify, so mutations reach the signature check with a real key. */
+static const uint8_t fc_pub[32] = {0xd9, 0x05, 0x3c, 0x4b, 0x18, 0xae, 0x36, 0x72, 0x95, 0x0d, 0x2c,
+                                   0x9e, 0x7e, 0x06, 0x46, 0xea, 0xff, 0x8e, 0x18, 0x22, 0x55, 0x07,
+                                   0x49, 0xa1, 0xba, 0xf3, 0x9f, 0x70, 0x22, 0x5a, 0x65, 0x8a};
+static char fc_msg[RF_EVENT_AUTH_MSG_MAX];
+
 static rf_codec_t *fc_codec;
 static rf_event_t fc_ev, fc_ev2;
 static rf_record_t fc_rec, fc_rec2;
@@ -50,7 +57,14 @@ static void fc_check_event(const uint8_t *data, size_t n)
     if (rf_codec_decode_event(fc_codec, fc_out, len, &fc_ev2, &eb)) __builtin_trap();
     fc_ev2.schema_id = fc_ev.schema_id;
     if (strcmp(fc_ev.event_id, fc_ev2.event_id) || fc_ev.type != fc_ev2.type ||
-        fc_ev.amount_minor != fc_ev2.amount_minor || strcmp(fc_ev.rules_json, fc_ev2.rules_json))
+        fc_ev.amount_minor != fc_ev2.amount_minor || strcmp(fc_ev.rules_json, fc_ev2.rules_json) ||
+        strcmp(fc_ev.auth_key_id, fc_ev2.auth_key_id) || strcmp(fc_ev.auth_sig, fc_ev2.auth_sig) ||
+        strcmp(fc_ev.public_key, fc_ev2.public_key) || strcmp(fc_ev.scopes, fc_ev2.scopes))
+        __builtin_trap();
+    /* a valid event always has a signing string; its signature checks out
+     * the same on the re-decoded copy */
+    if (rf_event_auth_message(&fc_ev, fc_msg, sizeof fc_msg, &len) != RF_OK) __builtin_trap();
+    if (rf_event_auth_verify(&fc_ev, fc_pub) != rf_event_auth_verify(&fc_ev2, fc_pub))
         __builtin_trap();
 }
 

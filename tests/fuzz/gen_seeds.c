@@ -1,5 +1,6 @@
 /* gen_seeds.c: writes the fuzz targets' seed corpus (tests/fuzz/corpus/):
- * loadgen events of every type as framed Avro (current and v1 schema) and as
+ * loadgen events of every type (signed privileged events and key events
+ * included) as framed Avro (every events schema that can carry them) and as
  * JSON lines, a few ledger records, and the HTTP API's request URIs. Run by
  * hand after a schema or API change: gen_seeds <corpus-dir>. */
 #include <stdio.h>
@@ -132,6 +133,14 @@ int main(int argc, char **argv)
     put_file(jsonl_dir, "hand-rules-object", hand, sizeof hand - 1);
     static const char hand2[] = "{\"type\":\"clock\",\"program_id\":\"p1\",\"occurred_at\":0}";
     put_file(jsonl_dir, "hand-clock-ms", hand2, sizeof hand2 - 1);
+    /* authority: auth objects with a field missing, extra or mistyped */
+    static const char hand3[] =
+        "{\"type\":\"clock\",\"program_id\":\"p1\",\"occurred_at\":1,\"auth\":{\"key_id\":"
+        "\"0123456789abcdef\"}}\n"
+        "{\"type\":\"clock\",\"program_id\":\"p1\",\"occurred_at\":1,\"auth\":{\"key_id\":7,"
+        "\"signature\":\"00\"}}\n"
+        "{\"type\":\"key_revoked\",\"program_id\":\"p1\",\"occurred_at\":1,\"key_id\":\"0123\"}\n";
+    put_file(jsonl_dir, "hand-auth", hand3, sizeof hand3 - 1);
     for (int i = 0; uris[i]; i++) {
         char name[32];
         snprintf(name, sizeof name, "uri-%02d", i);
