@@ -38,6 +38,10 @@
 #include "rf_kafka.h"
 #include "rf_event.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct rf_producer rf_producer_t;
 
 /* One event's delivery result; every string is valid only during the
@@ -162,5 +166,9 @@ rf_err_t rf_event_adjustment(rf_event_t *ev, const char *program_id, const char 
                              int64_t amount_minor, const char *asset, const char *reason,
                              const char *actor, rf_errbuf_t *eb);
 rf_err_t rf_event_clock(rf_event_t *ev, const char *program_id, rf_errbuf_t *eb);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
