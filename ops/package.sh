@@ -54,6 +54,7 @@ for u in refold-fold@.service refold-project@.service refold-serve.service; do
     grep -q "^ExecStart=/usr/bin/refold " "/usr/lib/systemd/system/$u" || fail "$u does not start /usr/bin/refold"
 done
 getent passwd refold >/dev/null || fail "postinst did not create the user refold"
+[ -f /usr/share/man/man1/refold.1 ] || fail "no man page /usr/share/man/man1/refold.1"
 # an app built against the installed library with pkg-config alone
 [ "$(pkg-config --variable=prefix refold)" = /usr ] || fail "refold.pc's prefix is not /usr"
 # shellcheck disable=SC2046

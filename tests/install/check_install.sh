@@ -42,6 +42,9 @@ for f in "$prefix/bin/refold" "$libdir/librefold.a" "$libdir/librefold.so" \
          "$prefix/lib/systemd/system/refold-serve.service"; do
     [ -e "$f" ] || fail "not installed: ${f#"$prefix"/}"
 done
+[ -f "$prefix/share/man/man1/refold.1" ] ||
+    fail "no man page share/man/man1/refold.1: help2man was not found when the build was configured (ops/install-deps.sh installs it)"
+grep -q '^\.SH "SEE ALSO"' "$prefix/share/man/man1/refold.1" || fail "refold.1 has no SEE ALSO section"
 for h in $headers; do
     [ -f "$includedir/refold/$h" ] || fail "header not installed: include/refold/$h"
 done
