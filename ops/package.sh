@@ -19,7 +19,7 @@ for arg in "$@"; do
 done
 ./ops/install-deps.sh >/dev/null
 
-build=build-deb
+build="build-deb"
 rm -f "$build"/refold_*.deb
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr -DBUILD_TESTING=OFF >/dev/null
 cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
@@ -45,7 +45,8 @@ version=$(dpkg-deb --field "$deb" Version)
 # shellcheck disable=SC2230
 [ "$(command -v refold)" = /usr/bin/refold ] || fail "refold is not /usr/bin/refold"
 refold --version | grep -q "$version" || fail "refold --version does not say $version"
-refold help >"$tmp/help" && grep -q demo "$tmp/help" || fail "refold help"
+refold help >"$tmp/help" || fail "refold help"
+grep -q demo "$tmp/help" || fail "refold help does not list demo"
 refold demo --events 2000 --data "$tmp/d" >"$tmp/demo" 2>&1 || { cat "$tmp/demo" >&2; fail "refold demo"; }
 grep -q "programs from /usr/bin/../share/refold/programs" "$tmp/demo" ||
     fail "the demo did not use the installed example programs"

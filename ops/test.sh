@@ -14,9 +14,9 @@ cd "$(dirname "$0")/.."
 build=build; build_type=RelWithDebInfo; cmake_flags=""; labels=""
 for arg in "$@"; do
     case "$arg" in
-    --sanitize) build=build-asan; cmake_flags="-DREFOLD_SANITIZE=ON"; labels="unit|integration" ;;
+    --sanitize) build="build-asan"; cmake_flags="-DREFOLD_SANITIZE=ON"; labels="unit|integration" ;;
     --quick) labels="unit|integration" ;;
-    --release) build=build-release; build_type=Release; labels="unit" ;;
+    --release) build="build-release"; build_type=Release; labels="unit" ;;
     *) echo "usage: ops/test.sh [--sanitize] [--quick] [--release]" >&2; exit 2 ;;
     esac
 done

@@ -1,8 +1,9 @@
 /* rf_producer.h: the C producer library for upstream apps: validate, encode
  * (Avro, Confluent framing) and publish refold events to Kafka, with
  * per-event delivery reports; plus PII-hash helpers (event ids are
- * schemas/rf_event.h's). Library refold_producers (room producers/): what apps
- * link to publish; its Kafka client comes from the Kafka edge.
+ * schemas/rf_event.h's). Room producers/ (refold_producer_core): what apps
+ * link to publish, installed as librefold with <refold/rf_producer.h>
+ * (docs/c-library.md); its Kafka client comes from the Kafka edge.
  *
  * Modelled on librdkafka's producer: a conf struct, an opaque handle, an
  * asynchronous emit whose result arrives later in a delivery callback served
