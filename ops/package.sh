@@ -33,8 +33,19 @@ dpkg-deb --field "$deb" Package Version Architecture Depends
 fail() { echo "package test: FAIL: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || fail "needs root (apt install)"
 tmp=$(mktemp -d)
+# what the postinst creates, when this machine did not have it: checked, then
+# undone at the end (apt remove keeps users, data and /etc/refold)
+had_env=0; [ -e /etc/refold/refold.env ] && had_env=1
+had_user=0; getent passwd refold >/dev/null && had_user=1
 cleanup() {
     apt-get remove -y -qq refold >/dev/null 2>&1 || true
+    dpkg --purge refold >/dev/null 2>&1 || true
+    [ "$had_env" -eq 1 ] || rm -f /etc/refold/refold.env
+    [ "$had_env" -eq 1 ] || rmdir /etc/refold 2>/dev/null || true
+    if [ "$had_user" -eq 0 ] && getent passwd refold >/dev/null; then
+        rmdir /var/lib/refold 2>/dev/null || true
+        userdel refold 2>/dev/null || true
+    fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -55,6 +66,11 @@ for u in refold-fold@.service refold-project@.service refold-serve.service; do
     grep -q "^ExecStart=/usr/bin/refold " "/usr/lib/systemd/system/$u" || fail "$u does not start /usr/bin/refold"
 done
 getent passwd refold >/dev/null || fail "postinst did not create the user refold"
+[ "$(stat -c %U /var/lib/refold)" = refold ] || fail "/var/lib/refold is not the user refold's"
+if [ "$had_env" -eq 0 ]; then
+    cmp -s /etc/refold/refold.env /usr/share/refold/refold.env.example ||
+        fail "postinst did not write /etc/refold/refold.env from the example"
+fi
 [ -f /usr/share/man/man1/refold.1 ] || fail "no man page /usr/share/man/man1/refold.1"
 # an app built against the installed library with pkg-config alone
 [ "$(pkg-config --variable=prefix refold)" = /usr ] || fail "refold.pc's prefix is not /usr"

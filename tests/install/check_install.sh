@@ -36,7 +36,7 @@ for f in "$prefix/bin/refold" "$libdir/librefold.a" "$libdir/librefold.so" \
          "$prefix/share/refold/programs/double_sided.json" "$prefix/share/refold/schemas/event.avsc" \
          "$prefix/share/doc/refold/README.md" "$prefix/share/doc/refold/c-library.md" \
          "$prefix/share/doc/refold/operations.md" "$prefix/share/doc/refold/examples/emit_purchase.c" \
-         "$prefix/share/doc/refold/examples/refold.env.example" \
+         "$prefix/share/refold/refold.env.example" \
          "$prefix/lib/systemd/system/refold-fold@.service" \
          "$prefix/lib/systemd/system/refold-project@.service" \
          "$prefix/lib/systemd/system/refold-serve.service"; do
