@@ -225,7 +225,7 @@ static rf_err_t qscan(rf_query_t *q, qpart_t *qp, const uint8_t *prefix, size_t 
 static rf_err_t read_meta(rf_query_t *q, qpart_t *qp, rf_projection_meta_t *m, rf_errbuf_t *eb)
 {
     uint8_t v[RF__META_LEN], k = RF__PK_META;
-    size_t vl = 0; /* qget sets it on RF_OK; -O3 cannot see it */
+    size_t vl;
     memset(m, 0, sizeof *m);
     m->partition = qp->partition;
     m->next_offset = m->high_watermark = -1;
@@ -284,6 +284,13 @@ static rf_err_t find_program(rf_query_t *q, const char *program, qpart_t **qpo, 
         return RF_OK;
     }
     return rf_errf(eb, RF_ERR_NOT_FOUND, "unknown program '%.64s'", program);
+}
+
+rf_err_t rf_query_program(rf_query_t *q, const char *program, rf_errbuf_t *eb)
+{
+    qpart_t *qp;
+    uint32_t no;
+    return find_program(q, program, &qp, &no, eb);
 }
 
 /* ---- balances -------------------------------------------------------------- */
@@ -754,4 +761,43 @@ void rf_query_applied_seqs(rf_query_t *q, uint64_t applied[RF_PARTITIONS_MAX])
     for (int i = 0; i < n; i++)
         if (meta[i].partition >= 0 && meta[i].partition < RF_PARTITIONS_MAX)
             applied[meta[i].partition] = meta[i].applied_seq;
+}
+
+/* ---- programs ------------------------------------------------------------- */
+
+typedef struct prog_scan {
+    char (*out)[RF_ID_BUF];
+    int cap, n;
+} prog_scan_t;
+
+static int prog_row(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque)
+{
+    prog_scan_t *s = opaque;
+    size_t nl = kl - 3; /* 'N' 'p' '\0' program */
+    (void)v;
+    (void)vl;
+    if (nl == 0 || nl > RF_ID_MAX) return 0;
+    if (s->n >= s->cap) return 1;
+    memcpy(s->out[s->n], k + 3, nl);
+    s->out[s->n++][nl] = '\0';
+    return 0;
+}
+
+static int prog_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+int rf_query_programs(rf_query_t *q, char (*out)[RF_ID_BUF], int cap, rf_errbuf_t *eb)
+{
+    const uint8_t prefix[3] = {RF__PK_NAME, RF__NAME_PROGRAM, 0};
+    prog_scan_t s = {out, cap, 0};
+    for (int i = 0; i < RF_PARTITIONS_MAX; i++) {
+        qpart_t *qp = part_at(q, i);
+        if (!qp) continue;
+        rf_err_t err = qscan(q, qp, prefix, sizeof prefix, prog_row, &s, eb);
+        if (err != RF_OK) return err;
+    }
+    qsort(out, (size_t)s.n, sizeof *out, prog_cmp);
+    return s.n;
 }
