@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "rf_cmd_opt.h"
 #include "rf_commands.h"
 #include "rf_opt.h"
 #include "rf_fold_worker.h"
@@ -305,7 +306,7 @@ int rf_cmd_checkpoint(int argc, char **argv)
     rf_errbuf_t eb = {{0}};
     rf_err_t err = rf_checkpoint_take(data, out, wait_ms, verify, r, &eb);
     if (r->nparts) print_result(r, out, json, err);
-    if (err) fprintf(stderr, "refold checkpoint: %s\n", eb.msg);
+    if (err) rf_cmd_error("checkpoint", json, err, "%s", eb.msg);
     free(r);
     return err ? 1 : 0;
 }

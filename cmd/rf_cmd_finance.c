@@ -16,9 +16,9 @@
 
 static const char *const user_buckets[4] = {"pending", "available", "redeemed", "receivable"};
 
-static int fail(const char *cmd, const rf_errbuf_t *eb, rf_err_t err)
+static int fail(const char *cmd, bool json, const rf_errbuf_t *eb, rf_err_t err)
 {
-    fprintf(stderr, "refold %s: %s\n", cmd, eb->msg[0] ? eb->msg : rf_err_str(err));
+    rf_cmd_error(cmd, json, err, "%s", eb->msg[0] ? eb->msg : rf_err_str(err));
     return 1;
 }
 
@@ -141,7 +141,7 @@ int rf_cmd_statement(int argc, char **argv)
     rf_statement_t s;
     rf_errbuf_t eb = {{0}};
     rf_err_t err = rf_finance_statement(data, user, program, from_ms, to_ms, &s, &eb);
-    if (err) return fail("statement", &eb, err);
+    if (err) return fail("statement", json, &eb, err);
     statement_print(&s, user, program, from_ms, to_ms, json);
     rf_statement_free(&s);
     return 0;
@@ -179,7 +179,7 @@ int rf_cmd_balance_at(int argc, char **argv)
     int n = 0;
     rf_errbuf_t eb = {{0}};
     rf_err_t err = rf_finance_balance_at(data, user, program, ms, &a, &n, &eb);
-    if (err) return fail("balance-at", &eb, err);
+    if (err) return fail("balance-at", json, &eb, err);
     char when[RF_TIME_BUF];
     rf_time_format(ms, when);
     if (json) {
@@ -217,7 +217,7 @@ static int export_run(const char *data, int64_t from, int64_t to, rf_export_form
             err = rf_errf(&eb, RF_ERR_IO, "cannot rename '%s': %s", tmp, strerror(errno));
         if (err) remove(tmp);
     }
-    if (err) return fail("export", &eb, err);
+    if (err) return fail("export", false, &eb, err);
     if (out) fprintf(stderr, "refold export: %llu rows to '%s'\n", (unsigned long long)rows, out);
     return 0;
 }

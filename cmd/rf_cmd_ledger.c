@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "rf_cmd_opt.h"
 #include "rf_commands.h"
 #include "rf_hex.h"
 #include "rf_ledger.h"
@@ -65,7 +66,8 @@ static int partitions(const char *cmd, const ledger_args_t *a, int32_t *parts)
     }
     int n = rf_ledger_list_partitions(a->data, parts, RF_PARTITIONS_MAX);
     if (n <= 0) {
-        fprintf(stderr, "refold %s: no partition ledgers under '%s/fold'\n", cmd, a->data);
+        rf_cmd_error(cmd, a->json, RF_ERR_NOT_FOUND, "no partition ledgers under '%s/fold'",
+                     a->data);
         return -1;
     }
     return n;
@@ -76,7 +78,7 @@ static rf_ledger_t *open_ro(const char *cmd, const ledger_args_t *a, int32_t p)
     rf_errbuf_t eb = {{0}};
     rf_ledger_t *l = a->path ? rf_ledger_open_path(a->path, p, RF_LEDGER_READONLY, &eb)
                              : rf_ledger_open(a->data, p, RF_LEDGER_READONLY, &eb);
-    if (!l) fprintf(stderr, "refold %s: partition %d: %s\n", cmd, (int)p, eb.msg);
+    if (!l) rf_cmd_error(cmd, a->json, RF_ERR_STORAGE, "partition %d: %s", (int)p, eb.msg);
     return l;
 }
 
@@ -119,10 +121,11 @@ int rf_cmd_head(int argc, char **argv)
         rf_ledger_t *l = open_ro(argv[0], &a, parts[i]);
         rf_ledger_head_t h;
         rf_errbuf_t eb = {{0}};
+        rf_err_t err;
         if (!l)
             rc = 1;
-        else if (rf_ledger_head(l, &h, &eb) != RF_OK) {
-            fprintf(stderr, "refold %s: partition %d: %s\n", argv[0], (int)parts[i], eb.msg);
+        else if ((err = rf_ledger_head(l, &h, &eb)) != RF_OK) {
+            rf_cmd_error(argv[0], a.json, err, "partition %d: %s", (int)parts[i], eb.msg);
             rc = 1;
         } else
             print_head(&h, a.json);
@@ -187,7 +190,7 @@ static int verify_one(const char *cmd, const ledger_args_t *a, int32_t p)
     else
         printf("partition=%d FAULT seq=%llu %s: %s\n", (int)p, (unsigned long long)bad,
                rf_err_str(err), eb.msg);
-    if (err) fprintf(stderr, "refold %s: partition %d: %s\n", cmd, (int)p, eb.msg);
+    if (err) rf_cmd_error(cmd, a->json, err, "partition %d: %s", (int)p, eb.msg);
     return err ? 1 : 0;
 }
 

@@ -288,7 +288,7 @@ int rf_cmd_reconcile(int argc, char **argv)
     if (!r) return 1;
     rf_err_t err = rf_finance_reconcile(&o, r, &eb);
     if (err) {
-        fprintf(stderr, "refold reconcile: %s\n", eb.msg[0] ? eb.msg : rf_err_str(err));
+        rf_cmd_error("reconcile", json, err, "%s", eb.msg[0] ? eb.msg : rf_err_str(err));
         free(r);
         return 1;
     }

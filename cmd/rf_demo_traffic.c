@@ -269,6 +269,7 @@ rf_err_t rf__demo_publish(rf_demo_run_t *r, rf_errbuf_t *eb)
     rf_producer_conf_t pc;
     rf_producer_conf_init(&pc);
     pc.kafka.brokers = r->brokers;
+    pc.event_time_stamps = true; /* loadgen's synthetic history: see rf_producer.h */
     pc.on_delivery = on_delivery;
     pc.opaque = r;
     rf_producer_t *prod = rf_producer_new(&pc, eb);

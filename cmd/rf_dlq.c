@@ -48,18 +48,33 @@ static const char *key_str(const rf_dlq_letter_t *d)
     return d->key ? (const char *)d->key : "-";
 }
 
+/* A header holding a number (refold.partition, refold.offset) as a JSON
+ * integer like every other number; null when absent or not a number. */
+static json_t *header_int(const char *s)
+{
+    int64_t v = 0;
+    if (rf_parse_i64(s, INT64_MIN, INT64_MAX, &v, NULL, NULL) != RF_OK) return json_null();
+    return json_integer((json_int_t)v);
+}
+
 /* ---- list ---- */
+
+static void print_json_line(json_t *o)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (s) puts(s);
+    free(s);
+    json_decref(o);
+}
 
 static int list_one(const rf_dlq_letter_t *d, void *opaque)
 {
-    json_t *arr = opaque;
-    if (arr) {
-        json_array_append_new(
-            arr, json_pack("{s:i,s:I,s:s,s:s,s:s,s:s,s:s,s:s%,s:i}", "partition",
-                           (int)d->pos.partition, "offset", (json_int_t)d->pos.offset,
-                           "source_partition", d->src_part, "source_offset", d->src_off, "error",
-                           d->error, "reason", d->reason, "event_id", d->event_id, "key",
-                           d->key ? (const char *)d->key : "", d->key_len, "bytes", (int)d->len));
+    if (*(const bool *)opaque) { /* JSON lines: one object per dead letter, as read */
+        print_json_line(json_pack(
+            "{s:i,s:I,s:o,s:o,s:s,s:s,s:s,s:s%,s:i}", "partition", (int)d->pos.partition, "offset",
+            (json_int_t)d->pos.offset, "source_partition", header_int(d->src_part), "source_offset",
+            header_int(d->src_off), "error", d->error, "reason", d->reason, "event_id", d->event_id,
+            "key", d->key ? (const char *)d->key : "", d->key_len, "bytes", (int)d->len));
         return 0;
     }
     printf("%d:%-8lld source %s:%-8s %-16s %-36s %-16.*s %6zu bytes  %s\n", (int)d->pos.partition,
@@ -71,21 +86,14 @@ static int list_one(const rf_dlq_letter_t *d, void *opaque)
 static int dlq_list(const dlq_args_t *a)
 {
     rf_errbuf_t eb = {{0}};
-    json_t *arr = a->json ? json_array() : NULL;
-    if (!a->json)
+    bool json = a->json;
+    if (!json)
         printf("%-10s %-23s %-16s %-36s %-16s %12s  %s\n", "dlq", "source", "error", "event_id",
                "key", "size", "reason");
-    rf_err_t err = dlq_read(a, NULL, -1, list_one, arr, &eb);
+    rf_err_t err = dlq_read(a, NULL, -1, list_one, &json, &eb);
     if (err) {
-        json_decref(arr);
-        fprintf(stderr, "refold dlq: %s\n", eb.msg);
+        rf_cmd_error("dlq", json, err, "%s", eb.msg);
         return 1;
-    }
-    if (arr) {
-        char *s = json_dumps(arr, JSON_COMPACT);
-        if (s) puts(s);
-        free(s);
-        json_decref(arr);
     }
     return 0;
 }
@@ -124,11 +132,12 @@ static int show_one(const rf_dlq_letter_t *d, void *opaque)
     else if (line)
         line[0] = 0;
     if (json) {
-        json_t *o = json_pack(
-            "{s:i,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s}", "partition", (int)d->pos.partition,
-            "offset", (json_int_t)d->pos.offset, "source_partition", d->src_part, "source_offset",
-            d->src_off, "error", d->error, "reason", d->reason, "event_id", d->event_id, "decode",
-            derr ? eb.msg : "ok", "bytes", (int)d->len, "event", line ? line : "");
+        json_t *o = json_pack("{s:i,s:I,s:o,s:o,s:s,s:s,s:s,s:s,s:i,s:s}", "partition",
+                              (int)d->pos.partition, "offset", (json_int_t)d->pos.offset,
+                              "source_partition", header_int(d->src_part), "source_offset",
+                              header_int(d->src_off), "error", d->error, "reason", d->reason,
+                              "event_id", d->event_id, "decode", derr ? eb.msg : "ok", "bytes",
+                              (int)d->len, "event", line ? line : "");
         char *s = json_dumps(o, JSON_COMPACT);
         if (s) puts(s);
         free(s);
@@ -176,15 +185,15 @@ static int dlq_show(const dlq_args_t *a, const char *which)
 {
     dlq_pos_t p;
     if (parse_pos(which, &p)) {
-        fprintf(stderr, "refold dlq show: '%s': want PARTITION:OFFSET (or OFFSET of partition 0)\n",
-                which);
+        rf_cmd_error("dlq show", a->json, RF_ERR_CONFIG,
+                     "'%s': want PARTITION:OFFSET (or OFFSET of partition 0)", which);
         return 2;
     }
     rf_errbuf_t eb = {{0}};
     int json = a->json;
     rf_err_t err = dlq_read(a, &p, 1, show_one, &json, &eb);
     if (err) {
-        fprintf(stderr, "refold dlq show: %s\n", eb.msg);
+        rf_cmd_error("dlq show", a->json, err, "%s", eb.msg);
         return 1;
     }
     return 0;

@@ -13,14 +13,14 @@
 #include "rf_jsonl.h"
 #include "rf_producer.h"
 
-#define EM "refold emit: "
-
 typedef struct emit_opts {
     rf_kafka_opts_t kafka;
     const char *file; /* NULL or "-" = stdin */
     const char *topic;
     bool skip_invalid, dry_run;
 } emit_opts_t;
+
+static bool emit_json; /* --json: the summary and the errors as JSON */
 
 typedef struct emit_counts {
     uint64_t valid, invalid, failed_reports;
@@ -48,13 +48,16 @@ static int emit_parse(emit_opts_t *o, int argc, char **argv)
                     "report bad lines, skip them and go on (exit 0 if the\n"
                     "rest was delivered)"),
         RF_OPT_BOOL(0, "dry-run", &o->dry_run, "validate and encode only; publish nothing"),
+        RF_OPT_BOOL(0, "json", &emit_json,
+                    "the summary as one JSON object on stdout, each error as\n"
+                    "{\"error\":{\"code\",\"message\"}} on stderr"),
         RF_OPT_HELP(),
         RF_OPT_END(),
     };
     const rf_opt_cmd_t cmd = {
         "emit",
         "refold emit [--brokers HOST:PORT] [-X name=value]... [--file F|-]\n"
-        "                   [--topic T] [--skip-invalid] [--dry-run]",
+        "                   [--topic T] [--skip-invalid] [--dry-run] [--json]",
         "Publishes refold events from JSON lines (one object per line; format in\n"
         "docs/producing.md) to Kafka with key = program id. Each line is validated in\n"
         "full before it is sent. A bad line is reported as 'line N: ...' naming the\n"
@@ -67,7 +70,8 @@ static int emit_parse(emit_opts_t *o, int argc, char **argv)
     int n = rf_opt_parse(&cmd, argc, argv);
     if (n < 0) return rf_opt_status(n);
     if (!o->dry_run && !o->kafka.brokers) {
-        fprintf(stderr, EM "no brokers given (use --brokers host:port, or --dry-run)\n");
+        rf_cmd_error("emit", emit_json, RF_ERR_CONFIG,
+                     "no brokers given (use --brokers host:port, or --dry-run)");
         return 2;
     }
     return -1;
@@ -79,8 +83,8 @@ static void emit_on_delivery(const rf_delivery_t *d, void *opaque)
     if (d->err == RF_OK) return;
     /* Every failure is reported, but not a flood when the broker is gone. */
     if (n->failed_reports++ < 100)
-        fprintf(stderr, EM "line %ld: event %s not delivered: %s\n", (long)(intptr_t)d->msg_opaque,
-                d->event_id, d->errmsg);
+        rf_cmd_error("emit", emit_json, d->err, "line %ld: event %s not delivered: %s",
+                     (long)(intptr_t)d->msg_opaque, d->event_id, d->errmsg);
 }
 
 /* Sends one parsed event (in a dry run: encodes it only). Bad-input codes
@@ -110,7 +114,7 @@ static int emit_lines(const emit_opts_t *o, FILE *in, rf_producer_t *p, rf_codec
     rf_event_t *ev = malloc(sizeof *ev);
     int status = 0;
     if (!r || !ev) {
-        fprintf(stderr, EM "out of memory\n");
+        rf_cmd_error("emit", emit_json, RF_ERR_NOMEM, "out of memory");
         status = 1;
     } else {
         rf_jsonl_reader_init(r, in);
@@ -125,7 +129,7 @@ static int emit_lines(const emit_opts_t *o, FILE *in, rf_producer_t *p, rf_codec
             n->valid++;
             continue;
         }
-        fprintf(stderr, EM "%s\n", eb.msg);
+        rf_cmd_error("emit", emit_json, err, "%s", eb.msg);
         if (rf_err_class(err) != RF_ERRCLASS_BAD_INPUT) {
             status = 1;
         } else {
@@ -134,7 +138,8 @@ static int emit_lines(const emit_opts_t *o, FILE *in, rf_producer_t *p, rf_codec
         }
     }
     if (emit_interrupted) {
-        fprintf(stderr, EM "interrupted after line %ld\n", r ? r->lineno : 0L);
+        rf_cmd_error("emit", emit_json, RF_ERR_TIMEOUT, "interrupted after line %ld",
+                     r ? r->lineno : 0L);
         status = 1;
     }
     free(ev);
@@ -149,7 +154,7 @@ static int emit_flush(rf_producer_t *p)
     rf_err_t err = RF_ERR_TIMEOUT;
     for (int i = 0; i < RF_PRODUCER_RETRY_MAX && err == RF_ERR_TIMEOUT; i++)
         err = rf_producer_flush(p, 1000, &eb);
-    if (err != RF_OK) fprintf(stderr, EM "%s\n", eb.msg);
+    if (err != RF_OK) rf_cmd_error("emit", emit_json, err, "%s", eb.msg);
     return err == RF_OK ? 0 : 1;
 }
 
@@ -163,19 +168,20 @@ static rf_producer_t *emit_producer(const emit_opts_t *o, emit_counts_t *n)
     pc.opaque = n;
     rf_errbuf_t eb = {{0}};
     rf_producer_t *p = rf_producer_new(&pc, &eb);
-    if (!p) fprintf(stderr, EM "%s\n", eb.msg);
+    if (!p) rf_cmd_error("emit", emit_json, RF_ERR_CONFIG, "%s", eb.msg);
     return p;
 }
 
 int rf_cmd_emit(int argc, char **argv)
 {
     emit_opts_t o;
+    emit_json = false;
     int rc = emit_parse(&o, argc, argv);
     if (rc >= 0) return rc;
     bool use_stdin = !o.file || !strcmp(o.file, "-");
     FILE *in = use_stdin ? stdin : fopen(o.file, "r");
     if (!in) {
-        fprintf(stderr, EM "cannot open '%s'\n", o.file);
+        rf_cmd_error("emit", emit_json, RF_ERR_IO, "cannot open '%s'", o.file);
         return 1;
     }
     emit_counts_t n = {0};
@@ -183,7 +189,7 @@ int rf_cmd_emit(int argc, char **argv)
     rf_codec_t *codec = o.dry_run ? rf_codec_new(&eb) : NULL;
     rf_producer_t *p = o.dry_run ? NULL : emit_producer(&o, &n);
     if (o.dry_run ? !codec : !p) {
-        if (o.dry_run) fprintf(stderr, EM "%s\n", eb.msg);
+        if (o.dry_run) rf_cmd_error("emit", emit_json, RF_ERR_CONFIG, "%s", eb.msg);
         if (!use_stdin) fclose(in);
         return 1;
     }
@@ -197,11 +203,21 @@ int rf_cmd_emit(int argc, char **argv)
         rf_producer_stats_t st;
         rf_producer_stats(p, &st);
         uint64_t undelivered = st.emitted - st.delivered;
-        printf("sent %" PRIu64 ", delivered %" PRIu64 ", failed %" PRIu64 ", invalid %" PRIu64 "\n",
-               st.emitted, st.delivered, undelivered, n.invalid);
+        if (emit_json)
+            printf("{\"sent\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"failed\":%" PRIu64
+                   ",\"invalid\":%" PRIu64 "}\n",
+                   st.emitted, st.delivered, undelivered, n.invalid);
+        else
+            printf("sent %" PRIu64 ", delivered %" PRIu64 ", failed %" PRIu64 ", invalid %" PRIu64
+                   "\n",
+                   st.emitted, st.delivered, undelivered, n.invalid);
         if (undelivered) status = 1;
     } else {
-        printf("dry run: valid %" PRIu64 ", invalid %" PRIu64 "\n", n.valid, n.invalid);
+        if (emit_json)
+            printf("{\"dry_run\":true,\"valid\":%" PRIu64 ",\"invalid\":%" PRIu64 "}\n", n.valid,
+                   n.invalid);
+        else
+            printf("dry run: valid %" PRIu64 ", invalid %" PRIu64 "\n", n.valid, n.invalid);
     }
     sigaction(SIGINT, &old_int, NULL);
     rf_producer_destroy(p);

@@ -60,7 +60,7 @@ static void print_stats(const rf_fold_stats_t *st, void *opaque)
 typedef struct fold_args {
     rf_fold_worker_conf_t conf;
     bool json;
-    int metrics_port; /* 0: no metrics endpoint */
+    rf_cmd_metrics_t metrics; /* neither option: no metrics endpoint */
     char topics[3][256];
 } fold_args_t;
 
@@ -112,9 +112,9 @@ static int parse_args(int argc, char **argv, fold_args_t *a)
         RF_OPT_BOOL(0, "no-outbox", &c->no_outbox,
                     "do not publish records to refold.ledger (benchmarks)"),
         RF_OPT_FLAG(0, "stats", &stats, "a stats line on stderr every second"),
-        RF_OPT_BOOL(0, "json", &a->json, "the summary as one JSON object"),
-        RF_OPT_INT_RANGE(0, "metrics-port", &a->metrics_port, 1, 65535, "N",
-                         "serve Prometheus metrics on 127.0.0.1:N/metrics", .def = "none"),
+        RF_OPT_BOOL(0, "json", &a->json,
+                    "the summary as one JSON object, errors as {\"error\":{...}}"),
+        RF_CMD_OPT_METRICS(&a->metrics),
         RF_OPT_FLAG(0, "log-json", &log_json, "log one JSON object per line on stderr"),
         RF_OPT_HELP(),
         RF_OPT_END(),
@@ -137,7 +137,7 @@ static int parse_args(int argc, char **argv, fold_args_t *a)
         c->stats_interval_ms = 1000;
         c->stats_cb = print_stats;
     }
-    if (a->metrics_port) c->metrics = true;
+    if (a->metrics.port || a->metrics.listen) c->metrics = true;
     if (log_json) rf_log_set_json(1);
     return -1;
 }
@@ -150,16 +150,6 @@ static void metrics_hook(void *opaque)
     rf_metrics_from_fold_stats(&st);
 }
 
-static rf_err_t start_metrics(rf_fold_worker_t *w, int port, rf_errbuf_t *eb)
-{
-    rf_metrics_declare_standard();
-    rf_err_t err = rf_metrics_add_hook(metrics_hook, w);
-    if (err != RF_OK) return rf_errf(eb, err, "cannot add the stats hook");
-    err = rf_metrics_serve("127.0.0.1", port, eb);
-    if (err != RF_OK) rf_metrics_remove_hook(metrics_hook, w);
-    return err;
-}
-
 int rf_cmd_fold(int argc, char **argv)
 {
     static fold_args_t a; /* large (partition list); commands run one at a time */
@@ -170,14 +160,14 @@ int rf_cmd_fold(int argc, char **argv)
     rf_errbuf_t eb = {{0}};
     rf_fold_worker_t *w = rf_fold_worker_new(&a.conf, &eb);
     if (!w) {
-        fprintf(stderr, "refold fold: %s\n", eb.msg);
+        rf_cmd_error("fold", a.json, RF_ERR_CONFIG, "%s", eb.msg);
         return 2;
     }
     struct sigaction sa = {0}, old_int, old_term;
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    if (a.metrics_port && start_metrics(w, a.metrics_port, &eb) != RF_OK) {
-        fprintf(stderr, "refold fold: metrics: %s\n", eb.msg);
+    if (rf_cmd_metrics_start(&a.metrics, "fold", metrics_hook, w, &eb) != RF_OK) {
+        rf_cmd_error("fold", a.json, RF_ERR_CONFIG, "metrics: %s", eb.msg);
         rf_fold_worker_destroy(w);
         return 1;
     }
@@ -190,17 +180,17 @@ int rf_cmd_fold(int argc, char **argv)
     running_worker = NULL;
     static rf_fold_stats_t st;
     rf_fold_worker_stats(w, &st);
-    if (a.metrics_port) {
-        rf_metrics_stop();
-        rf_metrics_remove_hook(metrics_hook, w);
-    }
+    rf_cmd_metrics_stop(&a.metrics, metrics_hook, w);
     rf_fold_worker_destroy(w);
     char line[1024];
     rf_fold_stats_format(&st, a.json, line, sizeof line);
     printf("%s\n", line);
     fflush(stdout);
     if (err != RF_OK) {
-        fprintf(stderr, "refold fold: %s (%s)\n", eb.msg, rf_err_str(err));
+        if (a.json)
+            rf_cmd_error("fold", true, err, "%s", eb.msg);
+        else
+            fprintf(stderr, "refold fold: %s (%s)\n", eb.msg, rf_err_str(err));
         return 1;
     }
     return 0;

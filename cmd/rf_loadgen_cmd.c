@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "rf_cmd_opt.h"
 #include "rf_commands.h"
 #include "rf_kafka.h"
@@ -29,6 +31,7 @@ typedef struct lg_opts {
     int64_t lag_wait_ms; /* wait for a first commit before stopping */
     uint64_t rate;       /* events/s, 0 = flat out */
     bool progress, no_throttle;
+    bool json; /* the summary as one JSON object, errors as JSON lines */
 } lg_opts_t;
 
 typedef struct lg_run {
@@ -135,6 +138,9 @@ static int parse_args(lg_opts_t *o, int argc, char **argv)
         RF_OPT_U64_RANGE(0, "rate", &o->rate, 1, 100000000, "R", "events per second",
                          .def = "flat out"),
         RF_OPT_BOOL(0, "progress", &o->progress, "progress line on stderr", .def = "when a tty"),
+        RF_OPT_BOOL(0, "json", &o->json,
+                    "the summary as one JSON object (on stdout, or stderr when\n"
+                    "the events go to stdout), errors as {\"error\":{...}} lines"),
         RF_OPT_STR(0, "lag-group", &o->lag_group, "G", "consumer group to throttle on"),
         RF_OPT_I64_RANGE(0, "lag-max", &o->lag_max, 1, RF_MOCK_LAG_MAX, "N",
                          "max unconsumed events per partition"),
@@ -181,7 +187,8 @@ static int parse_args(lg_opts_t *o, int argc, char **argv)
     o->lag_wait_ms = lag_wait_s * 1000;
     g->clock_ms = clock_s * 1000;
     if (!o->out == !o->kafka.brokers) {
-        fprintf(stderr, LG "give exactly one of --out FILE and --brokers HOST:PORT\n");
+        rf_cmd_error("loadgen", o->json, RF_ERR_CONFIG,
+                     "give exactly one of --out FILE and --brokers HOST:PORT");
         return 2;
     }
     return -1;
@@ -195,8 +202,8 @@ static void lg_on_delivery(const rf_delivery_t *d, void *opaque)
     if (d->err == RF_OK) return;
     /* The first few failures in detail; the summary has the count. */
     if (r->failed_reported++ < 10)
-        fprintf(stderr, LG "event %s of %s not delivered: %s\n", d->event_id, d->program_id,
-                d->errmsg);
+        rf_cmd_error("loadgen", r->o->json, d->err, "event %s of %s not delivered: %s", d->event_id,
+                     d->program_id, d->errmsg);
 }
 
 static int open_outputs(lg_run_t *r, rf_errbuf_t *eb)
@@ -216,6 +223,7 @@ static int open_outputs(lg_run_t *r, rf_errbuf_t *eb)
     pc.kafka = o->kafka;
     pc.topic = o->topic;
     pc.on_delivery = lg_on_delivery;
+    pc.event_time_stamps = true; /* synthetic history: see rf_producer.h */
     pc.opaque = r;
     if (!(r->prod = rf_producer_new(&pc, eb))) return 1;
     if (!o->no_throttle && !(r->lag = rf_lag_new(&o->kafka, o->lag_group, o->topic, eb))) return 1;
@@ -236,6 +244,14 @@ static int64_t lag_cap(const lg_run_t *r)
 
 static void stop_msg(lg_run_t *r, const rf_lag_sample_t *s, int64_t cap)
 {
+    if (r->o->json) {
+        rf_cmd_error("loadgen", true, RF_ERR_RETRY,
+                     "stopping: partition %d of %s holds %" PRId64
+                     " unconsumed events (limit %" PRId64
+                     ") and consumer group '%s' has committed no offsets",
+                     s->max_partition, r->o->topic, s->max_lag, cap, r->o->lag_group);
+        return;
+    }
     fprintf(stderr,
             LG "stopping: partition %d of %s holds %" PRId64 " unconsumed events (limit %" PRId64
                ") and consumer group '%s' has committed no offsets.\n" LG
@@ -362,10 +378,41 @@ static void progress(lg_run_t *r, uint64_t events, bool final)
     r->last_progress_events = events;
 }
 
+/* --json: the summary's numbers as one object. */
+static void summary_json(lg_run_t *r, const rf_loadgen_stats_t *st)
+{
+    json_t *by = json_object();
+    for (int t = 0; t < RF_EV__COUNT; t++)
+        json_object_set_new(by, rf_jsonl_type_name((rf_event_type_t)t),
+                            json_integer((json_int_t)st->by_type[t]));
+    double secs = (double)(rf_now_ns() - r->start_ns) / 1e9;
+    json_t *o = json_pack("{s:I, s:o, s:I, s:I, s:f, s:f}", "events", (json_int_t)st->events,
+                          "by_type", by, "fraud_patterns", (json_int_t)st->fraud_journeys,
+                          "dropped_follow_ups", (json_int_t)st->dropped, "elapsed_s", secs,
+                          "events_per_s", secs > 0 ? (double)st->events / secs : 0.0);
+    if (o && r->prod) {
+        rf_producer_stats_t ps;
+        rf_producer_stats(r->prod, &ps);
+        json_object_set_new(o, "sent", json_integer((json_int_t)ps.emitted));
+        json_object_set_new(o, "delivered", json_integer((json_int_t)ps.delivered));
+        json_object_set_new(o, "failed", json_integer((json_int_t)ps.failed));
+        json_object_set_new(o, "bytes", json_integer((json_int_t)ps.bytes));
+    }
+    char *text = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+    if (text) fprintf(r->report, "%s\n", text);
+    free(text);
+    json_decref(o);
+    fflush(r->report);
+}
+
 static void summary(lg_run_t *r)
 {
     rf_loadgen_stats_t st;
     rf_loadgen_stats(r->gen, &st);
+    if (r->o->json) {
+        summary_json(r, &st);
+        return;
+    }
     FILE *f = r->report;
     fprintf(f, "loadgen: generated %" PRIu64 " events:", st.events);
     for (int t = 0; t < RF_EV__COUNT; t++)
@@ -447,12 +494,12 @@ int rf_cmd_loadgen(int argc, char **argv)
         rf_errbuf_t feb = {{0}};
         rf_err_t ferr = finish(&r, &feb);
         progress(&r, 0, true);
-        if (err != RF_OK && !r.stopped) fprintf(stderr, LG "%s\n", eb.msg);
-        if (ferr != RF_OK) fprintf(stderr, LG "%s\n", feb.msg);
+        if (err != RF_OK && !r.stopped) rf_cmd_error("loadgen", o.json, err, "%s", eb.msg);
+        if (ferr != RF_OK) rf_cmd_error("loadgen", o.json, ferr, "%s", feb.msg);
         if (err == RF_OK) err = ferr;
         summary(&r);
     } else {
-        fprintf(stderr, LG "%s\n", eb.msg);
+        rf_cmd_error("loadgen", o.json, err, "%s", eb.msg);
     }
     if (r.out && r.out != stdout) fclose(r.out);
     rf_lag_destroy(r.lag);

@@ -88,21 +88,24 @@ static int apply_parse(apply_opts_t *o, int argc, char **argv)
     o->version = (int32_t)version;
     o->wait_s = wait_s;
     if (n != 1) {
-        fprintf(stderr, PA "give exactly one rules file\n");
+        rf_cmd_error("program apply", o->json, RF_ERR_CONFIG, "give exactly one rules file");
         return 2;
     }
     o->file = argv[1];
     if (!o->dry_run && !o->kafka.brokers) {
-        fprintf(stderr, PA "no brokers given (use --brokers host:port, or --dry-run)\n");
+        rf_cmd_error("program apply", o->json, RF_ERR_CONFIG,
+                     "no brokers given (use --brokers host:port, or --dry-run)");
         return 2;
     }
     if (o->wait_s && !o->data) {
-        fprintf(stderr, PA "--wait needs --data (the fold's data directory)\n");
+        rf_cmd_error("program apply", o->json, RF_ERR_CONFIG,
+                     "--wait needs --data (the fold's data directory)");
         return 2;
     }
     if (!o->version && !o->data) {
-        fprintf(stderr, PA "no version: give --version N, or --data DIR to publish the live "
-                           "version + 1\n");
+        rf_cmd_error("program apply", o->json, RF_ERR_CONFIG,
+                     "no version: give --version N, or --data DIR to publish the live "
+                     "version + 1");
         return 2;
     }
     return -1;
@@ -192,21 +195,22 @@ static int apply_version(const apply_opts_t *o, const char *rules, rf_program_li
     if (!o->data) return -1;
     rf_errbuf_t eb = {{0}};
     if (rf__program_find_live(o->data, o->program, lv, &eb) != RF_OK) {
-        fprintf(stderr, PA "%s (%s)\n", eb.msg,
-                o->version ? "leave out --data to publish --version unchecked"
-                           : "give --version to publish anyway");
+        rf_cmd_error("program apply", o->json, RF_ERR_NOT_FOUND, "%s (%s)", eb.msg,
+                     o->version ? "leave out --data to publish --version unchecked"
+                                : "give --version to publish anyway");
         return 1;
     }
     int32_t cur = lv->found ? lv->version : 0;
     if (o->version && o->version <= cur) {
-        fprintf(stderr,
-                PA "version %d is not greater than the live version %d of program "
-                   "'%s': the fold would reject it\n",
-                (int)o->version, (int)cur, o->program);
+        rf_cmd_error("program apply", o->json, RF_ERR_CONFLICT,
+                     "version %d is not greater than the live version %d of program "
+                     "'%s': the fold would reject it",
+                     (int)o->version, (int)cur, o->program);
         return 1;
     }
     if (!o->version && cur == INT32_MAX) {
-        fprintf(stderr, PA "program '%s' is at the last version %d\n", o->program, (int)cur);
+        rf_cmd_error("program apply", o->json, RF_ERR_CONFLICT,
+                     "program '%s' is at the last version %d", o->program, (int)cur);
         return 1;
     }
     if (!o->version) *version = cur + 1;
@@ -242,7 +246,7 @@ static rf_producer_t *apply_producer(const apply_opts_t *o, apply_dr_t *r)
     pc.opaque = r;
     rf_errbuf_t eb = {{0}};
     rf_producer_t *p = rf_producer_new(&pc, &eb);
-    if (!p) fprintf(stderr, PA "%s\n", eb.msg);
+    if (!p) rf_cmd_error("program apply", o->json, RF_ERR_KAFKA, "%s", eb.msg);
     return p;
 }
 
@@ -275,23 +279,25 @@ static int apply_check_cover(const apply_opts_t *o, rf_producer_t *p, const rf_p
     rf_errbuf_t eb = {{0}};
     int n = topic_partitions(p, o->topic, &eb);
     if (n < 0) {
-        fprintf(stderr, PA "%s (give --version to publish anyway)\n", eb.msg);
+        rf_cmd_error("program apply", o->json, RF_ERR_KAFKA,
+                     "%s (give --version to publish anyway)", eb.msg);
         return 1;
     }
     int covered = 0;
     for (int i = 0; i < lv->nledgers; i++)
         covered += lv->parts[i] < n;
     if (covered == n) return -1;
-    fprintf(stderr,
-            PA "program '%s' is in no fold ledger under '%s', which has %d of the %d "
-               "partitions of %s: its partition may be folded elsewhere; give --version\n",
-            o->program, o->data, covered, n, o->topic);
+    rf_cmd_error("program apply", o->json, RF_ERR_NOT_FOUND,
+                 "program '%s' is in no fold ledger under '%s', which has %d of the %d "
+                 "partitions of %s: its partition may be folded elsewhere; give --version",
+                 o->program, o->data, covered, n, o->topic);
     return 1;
 }
 
 /* Publishes ev and waits for its delivery report (as `refold emit` does, at
  * most RF_PRODUCER_RETRY_MAX x 1 s: librdkafka's message.timeout.ms). */
-static int apply_publish(rf_producer_t *p, const rf_event_t *ev, apply_dr_t *r)
+static int apply_publish(const apply_opts_t *o, rf_producer_t *p, const rf_event_t *ev,
+                         apply_dr_t *r)
 {
     rf_errbuf_t eb = {{0}};
     rf_err_t err = RF_ERR_RETRY;
@@ -301,12 +307,14 @@ static int apply_publish(rf_producer_t *p, const rf_event_t *ev, apply_dr_t *r)
     for (int i = 0; i < RF_PRODUCER_RETRY_MAX && err == RF_ERR_TIMEOUT && !r->got; i++)
         err = rf_producer_flush(p, 1000, &eb);
     if (!r->got) {
-        fprintf(stderr, PA "%s\n", eb.msg[0] ? eb.msg : "no delivery report");
+        rf_cmd_error("program apply", o->json, RF_ERR_KAFKA, "%s",
+                     eb.msg[0] ? eb.msg : "no delivery report");
         return 1;
     }
     if (r->err) {
-        fprintf(stderr, PA "program '%s' version %d not delivered: %s\n", ev->program_id,
-                (int)ev->version, r->errmsg);
+        rf_cmd_error("program apply", o->json, RF_ERR_KAFKA,
+                     "program '%s' version %d not delivered: %s", ev->program_id, (int)ev->version,
+                     r->errmsg);
         return 1;
     }
     RF_ASSERT(r->partition >= 0 && r->offset >= 0);
@@ -475,14 +483,14 @@ static int apply_run(const apply_opts_t *o, char *rules, rf_program_live_t *lv, 
 {
     rf_errbuf_t eb = {{0}};
     if (rf__program_load_rules(o->file, rules, &eb) != RF_OK) {
-        fprintf(stderr, PA "%s: %s\n", o->file, eb.msg);
+        rf_cmd_error("program apply", o->json, RF_ERR_BAD_INPUT, "%s: %s", o->file, eb.msg);
         return 1;
     }
     int32_t version = 0;
     int rc = apply_version(o, rules, lv, &version);
     if (rc >= 0) return rc;
     if (apply_event(o, rules, version, ev, &eb) != RF_OK) {
-        fprintf(stderr, PA "%s\n", eb.msg);
+        rf_cmd_error("program apply", o->json, RF_ERR_BAD_INPUT, "%s", eb.msg);
         return 1;
     }
     if (o->dry_run) return rf_jsonl_write(stdout, ev, &eb) == RF_OK ? 0 : 1;
@@ -490,7 +498,7 @@ static int apply_run(const apply_opts_t *o, char *rules, rf_program_live_t *lv, 
     rf_producer_t *p = apply_producer(o, &r);
     if (!p) return 1;
     rc = o->data ? apply_check_cover(o, p, lv) : -1;
-    if (rc < 0) rc = apply_publish(p, ev, &r);
+    if (rc < 0) rc = apply_publish(o, p, ev, &r);
     rf_producer_destroy(p);
     if (rc) return rc;
     if (!o->json || !o->wait_s) apply_print(o, ev, &r, V_NONE, "");
@@ -514,7 +522,7 @@ int rf__program_apply(int argc, char **argv)
     rf_program_live_t *lv = malloc(sizeof *lv);
     rf_event_t *ev = malloc(sizeof *ev);
     if (!rules || !lv || !ev) {
-        fprintf(stderr, PA "out of memory\n");
+        rf_cmd_error("program apply", o.json, RF_ERR_NOMEM, "out of memory");
         rc = 1;
     } else {
         rc = apply_run(&o, rules, lv, ev);

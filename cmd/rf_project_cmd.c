@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "rf_kafka.h"
 #include "rf_cmd_opt.h"
 #include "rf_commands.h"
@@ -28,10 +30,33 @@ static void metrics_hook(void *opaque)
     rf_metrics_from_project_stats(&st);
 }
 
-static void print_summary(rf_project_worker_t *w)
+/* --json: one object, the same numbers as the text lines. */
+static void print_summary_json(const rf_project_stats_t *st)
+{
+    json_t *parts = json_array();
+    for (int i = 0; i < st->nparts; i++)
+        json_array_append_new(parts, json_pack("{s:i, s:I, s:I, s:I}", "partition",
+                                               (int)st->parts[i].partition, "applied_seq",
+                                               (json_int_t)st->parts[i].applied_seq, "next_offset",
+                                               (json_int_t)st->parts[i].next_offset, "lag",
+                                               (json_int_t)st->parts[i].lag));
+    json_t *o = json_pack("{s:I, s:I, s:I, s:o}", "records", (json_int_t)st->records, "duplicates",
+                          (json_int_t)st->duplicates, "commits", (json_int_t)st->commits,
+                          "partitions", parts);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (text) printf("%s\n", text);
+    free(text);
+    json_decref(o);
+}
+
+static void print_summary(rf_project_worker_t *w, bool json)
 {
     static rf_project_stats_t st; /* large: not on the stack */
     rf_project_worker_stats(w, &st);
+    if (json) {
+        print_summary_json(&st);
+        return;
+    }
     printf("applied %llu records, dropped %llu duplicates, %llu commits\n",
            (unsigned long long)st.records, (unsigned long long)st.duplicates,
            (unsigned long long)st.commits);
@@ -41,7 +66,8 @@ static void print_summary(rf_project_worker_t *w)
                (long long)st.parts[i].next_offset, (long long)st.parts[i].lag);
 }
 
-static int metrics_port;
+static rf_cmd_metrics_t metrics;
+static bool json_out;
 
 /* --topic-prefix P: the ledger topic is P + refold.ledger. */
 typedef struct prefix_ctx {
@@ -91,8 +117,10 @@ static int parse_args(int argc, char **argv, rf_project_opts_t *o, char *topic, 
         RF_OPT_BOOL(0, "exit-at-end", &o->exit_at_end,
                     "exit 0 once every assigned partition reached the end it\n"
                     "had when assigned"),
-        RF_OPT_INT_RANGE(0, "metrics-port", &metrics_port, 1, 65535, "N",
-                         "serve Prometheus metrics on 127.0.0.1:N/metrics", .def = "none"),
+        RF_CMD_OPT_METRICS(&metrics),
+        RF_OPT_BOOL(0, "json", &json_out,
+                    "the summary as one JSON object on stdout, errors as\n"
+                    "{\"error\":{\"code\",\"message\"}} on stderr"),
         RF_OPT_FLAG(0, "log-json", &log_json, "log one JSON object per line on stderr"),
         RF_CMD_OPT_X(&o->kafka),
         RF_OPT_HELP(),
@@ -103,7 +131,8 @@ static int parse_args(int argc, char **argv, rf_project_opts_t *o, char *topic, 
         "refold project --brokers HOST:PORT --data DIR [--group G] [--topic T]\n"
         "                      [--topic-prefix P] [--exit-at-end] [--threads N]\n"
         "                      [--commit-ms N]\n"
-        "                      [--metrics-port N] [--log-json] [-X name=value ...]",
+        "                      [--metrics-port N | --metrics-listen ADDR:PORT]\n"
+        "                      [--log-json] [--json] [-X name=value ...]",
         "Consumes refold.ledger into the read models (balances, leaderboards, funnel\n"
         "stats, code index) under DIR/project/p-NNNN, one synced RocksDB batch per\n"
         "partition per poll cycle together with the applied seq and offset.\n"
@@ -127,18 +156,13 @@ int rf_cmd_project(int argc, char **argv)
     if (rc >= 0) return rc;
     rf_project_worker_t *w = rf_project_worker_new(&o, &eb);
     if (!w) {
-        fprintf(stderr, "refold project: %s\n", eb.msg);
+        rf_cmd_error("project", json_out, RF_ERR_CONFIG, "%s", eb.msg);
         return 1;
     }
-    if (metrics_port) {
-        rf_metrics_declare_standard();
-        if (rf_metrics_add_hook(metrics_hook, w) != RF_OK ||
-            rf_metrics_serve("127.0.0.1", metrics_port, &eb) != RF_OK) {
-            fprintf(stderr, "refold project: metrics: %s\n", eb.msg);
-            rf_metrics_remove_hook(metrics_hook, w);
-            rf_project_worker_destroy(w);
-            return 1;
-        }
+    if (rf_cmd_metrics_start(&metrics, "project", metrics_hook, w, &eb) != RF_OK) {
+        rf_cmd_error("project", json_out, RF_ERR_CONFIG, "metrics: %s", eb.msg);
+        rf_project_worker_destroy(w);
+        return 1;
     }
     signal_worker = w;
     struct sigaction sa = {0};
@@ -149,14 +173,11 @@ int rf_cmd_project(int argc, char **argv)
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal_worker = NULL;
-    print_summary(w);
-    if (metrics_port) {
-        rf_metrics_stop();
-        rf_metrics_remove_hook(metrics_hook, w);
-    }
+    print_summary(w, json_out);
+    rf_cmd_metrics_stop(&metrics, metrics_hook, w);
     rf_project_worker_destroy(w);
     if (err != RF_OK) {
-        fprintf(stderr, "refold project: %s\n", eb.msg);
+        rf_cmd_error("project", json_out, err, "%s", eb.msg);
         return 1;
     }
     return 0;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rf_cmd_opt.h"
 #include "rf_commands.h"
 #include "rf_opt.h"
 #include "rf_query.h"
@@ -50,16 +51,16 @@ static rf_query_t *open_or_complain(const qcmd_t *cmd, const qopts_t *o)
 {
     rf_errbuf_t eb = {{0}};
     rf_query_t *q = rf_query_open(o->data, RF_QUERY_SNAPSHOT, &eb);
-    if (!q) fprintf(stderr, "refold %s: %s\n", cmd->name, eb.msg);
+    if (!q) rf_cmd_error(cmd->name, o->json, RF_ERR_NOT_FOUND, "%s", eb.msg);
     return q;
 }
 
 /* Prints j as JSON or through the table printer; returns the exit status. */
-static int finish(const qcmd_t *cmd, const qopts_t *o, json_t *j, rf_errbuf_t *eb,
+static int finish(const qcmd_t *cmd, const qopts_t *o, json_t *j, rf_err_t err, rf_errbuf_t *eb,
                   void (*table)(json_t *))
 {
     if (!j) {
-        fprintf(stderr, "refold %s: %s\n", cmd->name, eb->msg[0] ? eb->msg : "query failed");
+        rf_cmd_error(cmd->name, o->json, err, "%s", eb->msg[0] ? eb->msg : "query failed");
         return 1;
     }
     if (o->json) {
@@ -127,8 +128,9 @@ int rf_cmd_balance(int argc, char **argv)
     rf_query_t *q = open_or_complain(&cmd, &o);
     if (!q) return 1;
     rf_errbuf_t eb = {{0}};
-    json_t *j = rf_query_balance_json(q, o.user, o.program, NULL, &eb);
-    rc = finish(&cmd, &o, j, &eb, balance_table);
+    rf_err_t err = RF_OK;
+    json_t *j = rf_query_balance_json(q, o.user, o.program, &err, &eb);
+    rc = finish(&cmd, &o, j, err, &eb, balance_table);
     rf_query_close(q);
     return rc;
 }
@@ -175,9 +177,10 @@ static int board_report(const qcmd_t *cmd, qopts_t *o, bool rank)
     if (!q) return 1;
     rf_errbuf_t eb = {{0}};
     rf_board_sel_t sel = board_sel(o);
-    json_t *j = rank ? rf_query_rank_json(q, &sel, o->user, NULL, &eb)
-                     : rf_query_top_json(q, &sel, o->top, NULL, &eb);
-    int rc = finish(cmd, o, j, &eb, rank ? rank_table : top_table);
+    rf_err_t err = RF_OK;
+    json_t *j = rank ? rf_query_rank_json(q, &sel, o->user, &err, &eb)
+                     : rf_query_top_json(q, &sel, o->top, &err, &eb);
+    int rc = finish(cmd, o, j, err, &eb, rank ? rank_table : top_table);
     rf_query_close(q);
     return rc;
 }
@@ -282,8 +285,9 @@ int rf_cmd_stats(int argc, char **argv)
     rf_query_t *q = open_or_complain(&cmd, &o);
     if (!q) return 1;
     rf_errbuf_t eb = {{0}};
-    json_t *j = rf_query_stats_json(q, o.program, o.period, NULL, &eb);
-    rc = finish(&cmd, &o, j, &eb, stats_table);
+    rf_err_t err = RF_OK;
+    json_t *j = rf_query_stats_json(q, o.program, o.period, &err, &eb);
+    rc = finish(&cmd, &o, j, err, &eb, stats_table);
     rf_query_close(q);
     return rc;
 }

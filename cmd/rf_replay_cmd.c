@@ -74,7 +74,7 @@ static int print_compare(const char *live, const char *into, json_t *j)
     rf_errbuf_t eb = {{0}};
     int n = rf_replay_compare(live, into, rows, RF_PARTITIONS_MAX, &eb);
     if (n < 0) {
-        fprintf(stderr, "refold replay: compare: %s\n", eb.msg);
+        rf_cmd_error("replay", j != NULL, (rf_err_t)n, "compare: %s", eb.msg);
         return 1;
     }
     int bad = 0;
@@ -186,7 +186,7 @@ int rf_cmd_replay(int argc, char **argv)
     rf_err_t err = rf_replay_run(&a.o, st, &eb);
     if (a.o.progress) fprintf(stderr, "\n");
     if (err) {
-        fprintf(stderr, "refold replay: %s\n", eb.msg[0] ? eb.msg : rf_err_str(err));
+        rf_cmd_error("replay", a.json, err, "%s", eb.msg[0] ? eb.msg : rf_err_str(err));
         free(st);
         return 1;
     }
@@ -303,7 +303,7 @@ static int whatif_diff(const char *data, const char *into, const rf_replay_stats
     rf_err_t err = rf_finance_sum_rewards(data, m, 0, ends, &eb);
     if (!err) err = rf_finance_sum_rewards(into, m, 1, NULL, &eb);
     if (err) {
-        fprintf(stderr, "refold whatif: %s\n", eb.msg);
+        rf_cmd_error("whatif", j != NULL, err, "%s", eb.msg);
         rf_acct_map_free(m);
         return 1;
     }
@@ -387,7 +387,7 @@ int rf_cmd_whatif(int argc, char **argv)
     if (o.progress) fprintf(stderr, "\n");
     int rc = 1;
     if (err)
-        fprintf(stderr, "refold whatif: %s\n", eb.msg[0] ? eb.msg : rf_err_str(err));
+        rf_cmd_error("whatif", json, err, "%s", eb.msg[0] ? eb.msg : rf_err_str(err));
     else
         rc = whatif_report(&o, rules, st, all, json);
     free(rules_json);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "rf_limits.h"
+#include "rf_time.h"
 
 const char *rf_err_str(rf_err_t err)
 {
@@ -134,8 +135,9 @@ void rf_log(rf_log_level_t level, const char *fmt, ...)
     }
     pthread_mutex_lock(&log_lock);
     if (log_json) {
-        fprintf(stderr, "{\"ts_ms\":%lld,\"level\":\"%s\",\"msg\":", (long long)rf_wall_ms(),
-                names[level]);
+        char ts[RF_TIME_BUF]; /* RFC 3339 like every time refold prints */
+        rf_time_format(rf_wall_ms(), ts);
+        fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":", ts, names[level]);
         log_json_string(stderr, msg);
         fputs("}\n", stderr);
     } else {

@@ -204,6 +204,15 @@
  * insert each. A chunk closes once it holds this many bytes, so reading one
  * archived offset reads at most this plus one event. */
 #define RF_LEDGER_ARCHIVE_CHUNK_BYTES (64u << 10)
+/* How far an event's occurred_at may run ahead of its message's trusted
+ * clock (the broker's timestamp, archived with the event) and still advance
+ * the partition's event time (docs/reliability.md, "Event time"). NTP-synced
+ * hosts differ by milliseconds; a producer's batching and retries add
+ * seconds: 5 minutes leaves honest apps far inside it, and bounds what a
+ * wrong or hostile clock can skip (a hold period is days). A constant, not a
+ * setting: the fold must give the same ledger from the same archive whoever
+ * replays it, so changing it is a change to the fold, like a rule. */
+#define RF_LEDGER_CLOCK_SKEW_MS (5 * 60 * 1000LL)
 /* Committed records a writable ledger keeps in memory for its outbox until
  * acknowledged (the outbox reads them from there, not back from RocksDB).
  * About RF_FOLD_OUTBOX_INFLIGHT_MAX records of ~400 bytes; an outbox lagging
@@ -432,5 +441,29 @@
  * `demo --keep-broker`) looks at its stop flag: the longest delay between
  * the signal and the shutdown starting. */
 #define RF_STOP_POLL_MS 100
+
+/* `refold serve`'s pages (consumers/serve/rf_pages.c): a referral-page token
+ * (rf_reftoken.h) lives at most RF_REFTOKEN_TTL_MAX_S (400 days: a yearly
+ * campaign plus slack; a longer one is refused so a leaked link dies), its
+ * text is at most RF_REFTOKEN_MAX bytes (two base64url ids, the expiry and
+ * 64 hex digits), and the secret it is signed with is 16..256 bytes (HMAC
+ * keys shorter than 16 bytes are guessable). The dashboard's reward chart
+ * asks for at most RF_SERIES_MAX periods (a year of days plus one). */
+#define RF_REFTOKEN_TTL_MAX_S  (400LL * 86400)
+#define RF_REFTOKEN_MAX        320
+#define RF_REFTOKEN_SECRET_MIN 16
+#define RF_REFTOKEN_SECRET_MAX 256
+#define RF_SERIES_MAX          367
+/* The dashboard's user lookup (/v1/programs/{p}/users/{u}/explain) returns at
+ * most this many records of `refold explain` (a busy referrer has thousands;
+ * the summary still counts them all). */
+#define RF_EXPLAIN_HTTP_RECORDS 500
+/* /v1/ops reads the fold ledgers' heads in a background thread of serve
+ * (opening 16 ledgers of a 1M-event demo read-only takes 1.5 s: done in a
+ * request it would stall every connection of that HTTP thread): at most every
+ * RF_OPS_REFRESH_MS while the dashboard asks, and not at all once nobody has
+ * asked for RF_OPS_IDLE_MS. */
+#define RF_OPS_REFRESH_MS 5000
+#define RF_OPS_IDLE_MS    60000
 
 #endif

@@ -3,6 +3,7 @@
 #include "rf_metrics.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -11,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -54,6 +57,7 @@ static uint64_t dropped;
 static hook_t hooks[HOOKS_MAX];
 static struct MHD_Daemon *daemon_;
 static int port_ = -1;
+static bool process_on; /* render process_* (rf_metrics_declare_worker) */
 
 static bool valid_name(const char *n)
 {
@@ -338,6 +342,94 @@ static void render_family(text_t *t, int fi)
     }
 }
 
+/* /proc/self/stat fields 14, 15 (utime, stime, in ticks), 22 (start time,
+ * ticks after boot), 23 (vsize, bytes), 24 (rss, pages); false when unreadable. */
+static bool proc_stat(double *cpu_s, double *start_ticks, double *vsize, double *rss_pages)
+{
+    char buf[1024];
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (!f) return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    if (!p) return false;
+    unsigned long long v[24] = {0}; /* fields 3.. after the name */
+    int field = 3;
+    for (p++; *p && field < 3 + 24; field++) {
+        while (*p == ' ')
+            p++;
+        v[field - 3] = strtoull(p, NULL, 10);
+        while (*p && *p != ' ')
+            p++;
+    }
+    long tck = sysconf(_SC_CLK_TCK);
+    if (field < 25 || tck <= 0) return false;
+    *cpu_s = (double)(v[14 - 3] + v[15 - 3]) / (double)tck;
+    *start_ticks = (double)v[22 - 3] / (double)tck;
+    *vsize = (double)v[23 - 3];
+    *rss_pages = (double)v[24 - 3];
+    return true;
+}
+
+/* The boot time in Unix seconds (/proc/stat's btime); 0 when unknown. */
+static double boot_time(void)
+{
+    char line[256];
+    double bt = 0;
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "btime ", 6)) bt = strtod(line + 6, NULL);
+    fclose(f);
+    return bt;
+}
+
+static void render_process(text_t *t)
+{
+    double cpu, start, vsize, rss;
+    if (proc_stat(&cpu, &start, &vsize, &rss)) {
+        char v[40];
+        fmt_double(cpu, v);
+        tput(t,
+             "# HELP process_cpu_seconds_total user and system CPU time spent, seconds\n"
+             "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %s\n",
+             v);
+        fmt_double(rss * (double)sysconf(_SC_PAGESIZE), v);
+        tput(t,
+             "# HELP process_resident_memory_bytes resident memory size, bytes\n"
+             "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %s\n",
+             v);
+        fmt_double(vsize, v);
+        tput(t,
+             "# HELP process_virtual_memory_bytes virtual memory size, bytes\n"
+             "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes %s\n",
+             v);
+        fmt_double(boot_time() + start, v);
+        tput(t,
+             "# HELP process_start_time_seconds start time of the process, Unix seconds\n"
+             "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %s\n",
+             v);
+    }
+    long fds = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        for (struct dirent *e; (e = readdir(d));)
+            fds += e->d_name[0] != '.';
+        closedir(d);
+        tput(t,
+             "# HELP process_open_fds open file descriptors\n"
+             "# TYPE process_open_fds gauge\nprocess_open_fds %ld\n",
+             fds - 1 /* d's own */);
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        tput(t,
+             "# HELP process_max_fds limit of open file descriptors\n"
+             "# TYPE process_max_fds gauge\nprocess_max_fds %llu\n",
+             (unsigned long long)rl.rlim_cur);
+}
+
 char *rf_metrics_render(size_t *len)
 {
     hook_t hs[HOOKS_MAX];
@@ -357,6 +449,7 @@ char *rf_metrics_render(size_t *len)
          "# HELP %s metric updates dropped: series beyond RF_METRICS_SERIES_MAX\n"
          "# TYPE %s counter\n%s %llu\n",
          RF_METRIC_DROPPED, RF_METRIC_DROPPED, RF_METRIC_DROPPED, (unsigned long long)dropped);
+    if (process_on) render_process(&t);
     pthread_mutex_unlock(&mu);
     if (t.oom) {
         free(t.buf);
@@ -375,6 +468,7 @@ void rf_metrics_reset(void)
     nseries = 0;
     nfamilies = 0;
     dropped = 0;
+    process_on = false;
     memset(slots, 0, sizeof slots);
     memset(hooks, 0, sizeof hooks);
     pthread_mutex_unlock(&mu);
@@ -397,10 +491,20 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **con_cls)
 {
-    (void)cls, (void)version, (void)upload, (void)con_cls;
+    (void)cls, (void)version, (void)upload;
     static char not_found[] = "not found: metrics are at /metrics\n";
     static char bad_method[] = "method not allowed\n";
-    if (*upload_size) *upload_size = 0; /* ignore bodies */
+    static int seen;
+    /* Answer on the second call, once the request is read: a response queued
+     * on the first one makes libmicrohttpd close the connection (no keep-alive). */
+    if (!*con_cls) {
+        *con_cls = &seen;
+        return MHD_YES;
+    }
+    if (*upload_size) { /* ignore bodies */
+        *upload_size = 0;
+        return MHD_YES;
+    }
     if (strcmp(method, "GET") && strcmp(method, "HEAD"))
         return reply(c, 405, "text/plain", bad_method, strlen(bad_method), MHD_RESPMEM_PERSISTENT);
     if (strcmp(url, "/metrics"))
@@ -410,6 +514,32 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (!body) return MHD_NO;
     return reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", body, len,
                  MHD_RESPMEM_MUST_FREE);
+}
+
+/* Starts the daemon on sa (port in it; 0: any). */
+static rf_err_t serve_at(const struct sockaddr *sa, const char *shown, rf_errbuf_t *eb)
+{
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD;
+    if (sa->sa_family == AF_INET6) flags |= MHD_USE_IPv6;
+    pthread_mutex_lock(&mu);
+    rf_err_t err = RF_OK;
+    if (daemon_)
+        err = rf_errf(eb, RF_ERR_CONFIG, "the metrics endpoint already runs");
+    else {
+        /* a few connections and a short timeout: Prometheus scrapes, nobody else */
+        daemon_ = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, sa,
+                                   MHD_OPTION_CONNECTION_LIMIT, 16u, MHD_OPTION_CONNECTION_TIMEOUT,
+                                   10u, MHD_OPTION_END);
+        if (!daemon_)
+            err = rf_errf(eb, RF_ERR_IO, "cannot serve metrics on %s (port in use?)", shown);
+        else {
+            const union MHD_DaemonInfo *di =
+                MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
+            port_ = di ? (int)di->port : 0;
+        }
+    }
+    pthread_mutex_unlock(&mu);
+    return err;
 }
 
 rf_err_t rf_metrics_serve(const char *bind_addr, int port, rf_errbuf_t *eb)
@@ -423,27 +553,37 @@ rf_err_t rf_metrics_serve(const char *bind_addr, int port, rf_errbuf_t *eb)
     sa.sin_addr.s_addr = htonl(INADDR_ANY);
     if (bind_addr && inet_pton(AF_INET, bind_addr, &sa.sin_addr) != 1)
         return rf_errf(eb, RF_ERR_CONFIG, "metrics address '%s' is not an IPv4 address", bind_addr);
-    pthread_mutex_lock(&mu);
-    rf_err_t err = RF_OK;
-    if (daemon_)
-        err = rf_errf(eb, RF_ERR_CONFIG, "the metrics endpoint already runs");
-    else {
-        /* a few connections and a short timeout: Prometheus scrapes, nobody else */
-        daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL,
-                                   handle, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                                   MHD_OPTION_CONNECTION_LIMIT, 16u, MHD_OPTION_CONNECTION_TIMEOUT,
-                                   10u, MHD_OPTION_END);
-        if (!daemon_)
-            err = rf_errf(eb, RF_ERR_IO, "cannot serve metrics on %s:%d (port in use?)",
-                          bind_addr ? bind_addr : "0.0.0.0", port);
-        else {
-            const union MHD_DaemonInfo *di =
-                MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
-            port_ = di ? (int)di->port : port;
-        }
+    char shown[64];
+    snprintf(shown, sizeof shown, "%s:%d", bind_addr ? bind_addr : "0.0.0.0", port);
+    return serve_at((struct sockaddr *)&sa, shown, eb);
+}
+
+rf_err_t rf_metrics_serve_listen(const char *listen, rf_errbuf_t *eb)
+{
+    char host[64];
+    const char *colon = strrchr(listen, ':');
+    int64_t port = 0;
+    size_t hl = colon ? (size_t)(colon - listen) : 0;
+    if (!colon || hl >= sizeof host || rf_parse_i64(colon + 1, 0, 65535, &port, NULL, NULL))
+        return rf_errf(eb, RF_ERR_CONFIG, "bad metrics address '%s' (want ADDR:PORT)", listen);
+    memcpy(host, listen, hl);
+    host[hl] = 0;
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        struct sockaddr_in6 sa6;
+        memset(&sa6, 0, sizeof sa6);
+        sa6.sin6_family = AF_INET6;
+        sa6.sin6_port = htons((uint16_t)port);
+        host[hl - 1] = 0;
+        if (inet_pton(AF_INET6, host + 1, &sa6.sin6_addr) != 1)
+            return rf_errf(eb, RF_ERR_CONFIG, "bad metrics address '%s' (want ADDR:PORT)", listen);
+        return serve_at((struct sockaddr *)&sa6, listen, eb);
     }
-    pthread_mutex_unlock(&mu);
-    return err;
+    struct in_addr a;
+    if (inet_pton(AF_INET, host, &a) != 1)
+        return rf_errf(eb, RF_ERR_CONFIG,
+                       "bad metrics address '%s' (want a numeric IPv4 ADDR:PORT or [IPv6]:PORT)",
+                       listen);
+    return rf_metrics_serve(host, (int)port, eb);
 }
 
 int rf_metrics_port(void)
@@ -466,60 +606,92 @@ void rf_metrics_stop(void)
 
 /* ---- refold's metrics ---- */
 
+static const double commit_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                       0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
+
+/* Every refold family, with the worker that exports it (NULL: every worker). */
+static const struct std_family {
+    const char *worker, *name, *help;
+    rf_metric_type_t type;
+    bool plain; /* has a label-less series */
+} std_families[] = {
+    {"fold", RF_METRIC_EVENTS_CONSUMED, "offsets of refold.events consumed by the fold",
+     RF_METRIC_COUNTER, true},
+    {"fold", RF_METRIC_EVENTS, "consumed offsets by outcome and reason (error code name)",
+     RF_METRIC_COUNTER, false},
+    {"fold", RF_METRIC_DLQ_PRODUCED, "dead letters delivered to refold.events.dlq",
+     RF_METRIC_COUNTER, true},
+    {"fold", RF_METRIC_BATCHES, "poll cycles that committed at least one partition",
+     RF_METRIC_COUNTER, true},
+    {"fold", RF_METRIC_LEDGER_COMMITS, "synced partition ledger commits", RF_METRIC_COUNTER, true},
+    {"fold", RF_METRIC_BATCH_COMMIT_SECONDS, "latency of one synced partition commit",
+     RF_METRIC_HISTOGRAM, true},
+    {"fold", RF_METRIC_CONSUMER_LAG, "messages of refold.events not yet folded, per partition",
+     RF_METRIC_GAUGE, false},
+    {"fold", RF_METRIC_LEDGER_HEAD_SEQ, "last committed ledger record seq, per partition",
+     RF_METRIC_GAUGE, false},
+    {"fold", RF_METRIC_OUTBOX_BACKLOG, "committed records not yet acknowledged by refold.ledger",
+     RF_METRIC_GAUGE, true},
+    {"fold", RF_METRIC_OUTBOX_SENT, "records produced to refold.ledger (republished included)",
+     RF_METRIC_COUNTER, true},
+    {"fold", RF_METRIC_OUTBOX_FAILED, "failed refold.ledger deliveries (republished later)",
+     RF_METRIC_COUNTER, true},
+    {"fold", RF_METRIC_REBALANCES, "partition assignments received", RF_METRIC_COUNTER, true},
+    {"project", RF_METRIC_PROJECTION_RECORDS, "ledger records applied by the projection",
+     RF_METRIC_COUNTER, true},
+    {"project", RF_METRIC_PROJECTION_DUPLICATES,
+     "republished ledger records dropped by the projection", RF_METRIC_COUNTER, true},
+    {"project", RF_METRIC_PROJECTION_LAG,
+     "messages of refold.ledger not yet applied, per partition", RF_METRIC_GAUGE, false},
+    {"project", RF_METRIC_PROJECTION_APPLIED_SEQ, "last applied ledger seq, per partition",
+     RF_METRIC_GAUGE, false},
+    {"project", RF_METRIC_PROJECTION_COMMITS, "synced partition commits of the projection",
+     RF_METRIC_COUNTER, true},
+    {"serve", RF_METRIC_HTTP_REQUESTS, "HTTP API requests answered (every status)",
+     RF_METRIC_COUNTER, true},
+    {"serve", RF_METRIC_HTTP_READY, "1 once the projection is open, 0 while serve waits for it",
+     RF_METRIC_GAUGE, true},
+    {NULL, RF_METRIC_UP, "1 while the worker runs", RF_METRIC_GAUGE, false},
+    {NULL, RF_METRIC_BUILD_INFO, "always 1; the version of refold in a label", RF_METRIC_GAUGE,
+     false},
+};
+
+static void declare_one(const struct std_family *sf)
+{
+    bool hist = sf->type == RF_METRIC_HISTOGRAM;
+    rf_metrics_declare(sf->name, sf->type, sf->help, hist ? commit_bounds : NULL,
+                       hist ? (int)(sizeof commit_bounds / sizeof commit_bounds[0]) : 0);
+    if (!sf->plain) return;
+    if (sf->type == RF_METRIC_COUNTER)
+        rf_metrics_counter_add(sf->name, NULL, 0);
+    else if (sf->type == RF_METRIC_GAUGE)
+        rf_metrics_gauge_add(sf->name, NULL, 0);
+    else {
+        pthread_mutex_lock(&mu);
+        series_get(sf->name, RF_METRIC_HISTOGRAM, "");
+        pthread_mutex_unlock(&mu);
+    }
+}
+
 void rf_metrics_declare_standard(void)
 {
-    static const double commit_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                           0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
-    static const struct {
-        const char *name, *help;
-        rf_metric_type_t type;
-        bool plain; /* has a label-less series */
-    } std[] = {
-        {RF_METRIC_EVENTS_CONSUMED, "offsets of refold.events consumed by the fold",
-         RF_METRIC_COUNTER, true},
-        {RF_METRIC_EVENTS, "consumed offsets by outcome and reason (error code name)",
-         RF_METRIC_COUNTER, false},
-        {RF_METRIC_DLQ_PRODUCED, "dead letters delivered to refold.events.dlq", RF_METRIC_COUNTER,
-         true},
-        {RF_METRIC_BATCHES, "poll cycles that committed at least one partition", RF_METRIC_COUNTER,
-         true},
-        {RF_METRIC_LEDGER_COMMITS, "synced partition ledger commits", RF_METRIC_COUNTER, true},
-        {RF_METRIC_BATCH_COMMIT_SECONDS, "latency of one synced partition commit",
-         RF_METRIC_HISTOGRAM, true},
-        {RF_METRIC_CONSUMER_LAG, "messages of refold.events not yet folded, per partition",
-         RF_METRIC_GAUGE, false},
-        {RF_METRIC_LEDGER_HEAD_SEQ, "last committed ledger record seq, per partition",
-         RF_METRIC_GAUGE, false},
-        {RF_METRIC_OUTBOX_BACKLOG, "committed records not yet acknowledged by refold.ledger",
-         RF_METRIC_GAUGE, true},
-        {RF_METRIC_OUTBOX_SENT, "records produced to refold.ledger (republished included)",
-         RF_METRIC_COUNTER, true},
-        {RF_METRIC_OUTBOX_FAILED, "failed refold.ledger deliveries (republished later)",
-         RF_METRIC_COUNTER, true},
-        {RF_METRIC_REBALANCES, "partition assignments received", RF_METRIC_COUNTER, true},
-        {RF_METRIC_PROJECTION_RECORDS, "ledger records applied by the projection",
-         RF_METRIC_COUNTER, true},
-        {RF_METRIC_PROJECTION_DUPLICATES, "republished ledger records dropped by the projection",
-         RF_METRIC_COUNTER, true},
-        {RF_METRIC_PROJECTION_LAG, "messages of refold.ledger not yet applied, per partition",
-         RF_METRIC_GAUGE, false},
-        {RF_METRIC_PROJECTION_APPLIED_SEQ, "last applied ledger seq, per partition",
-         RF_METRIC_GAUGE, false},
-        {RF_METRIC_UP, "1 while the worker runs", RF_METRIC_GAUGE, false},
-    };
-    for (size_t i = 0; i < sizeof std / sizeof std[0]; i++) {
-        bool hist = std[i].type == RF_METRIC_HISTOGRAM;
-        rf_metrics_declare(std[i].name, std[i].type, std[i].help, hist ? commit_bounds : NULL,
-                           hist ? (int)(sizeof commit_bounds / sizeof commit_bounds[0]) : 0);
-        if (!std[i].plain) continue;
-        if (std[i].type == RF_METRIC_COUNTER)
-            rf_metrics_counter_add(std[i].name, NULL, 0);
-        else if (std[i].type == RF_METRIC_GAUGE)
-            rf_metrics_gauge_add(std[i].name, NULL, 0);
-        else {
-            pthread_mutex_lock(&mu);
-            series_get(std[i].name, RF_METRIC_HISTOGRAM, "");
-            pthread_mutex_unlock(&mu);
-        }
+    for (size_t i = 0; i < sizeof std_families / sizeof std_families[0]; i++)
+        declare_one(&std_families[i]);
+}
+
+void rf_metrics_declare_worker(const char *worker, const char *version)
+{
+    RF_ASSERT(worker != NULL && version != NULL);
+    for (size_t i = 0; i < sizeof std_families / sizeof std_families[0]; i++) {
+        const struct std_family *sf = &std_families[i];
+        if (!sf->worker || !strcmp(sf->worker, worker)) declare_one(sf);
     }
+    char labels[RF_METRICS_LABELS_MAX + 1];
+    rf_metrics_labels(labels, sizeof labels, "worker", worker, NULL);
+    rf_metrics_gauge_set(RF_METRIC_UP, labels, 1);
+    rf_metrics_labels(labels, sizeof labels, "version", version, NULL);
+    rf_metrics_gauge_set(RF_METRIC_BUILD_INFO, labels, 1);
+    pthread_mutex_lock(&mu);
+    process_on = true;
+    pthread_mutex_unlock(&mu);
 }

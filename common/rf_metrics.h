@@ -3,8 +3,8 @@
  * HTTP endpoint (libmicrohttpd) serving it at /metrics.
  *
  * Usage (a worker command):
- *     rf_metrics_declare_standard();
- *     if (rf_metrics_serve(NULL, port, &eb)) ...;        // --metrics-port
+ *     rf_metrics_declare_worker("fold", REFOLD_VERSION);
+ *     if (rf_metrics_serve_listen("0.0.0.0:9464", &eb)) ...; // --metrics-listen
  *     rf_metrics_add_hook(mirror_stats, worker);          // refresh on scrape
  *     ... rf_metrics_observe(RF_METRIC_BATCH_COMMIT_SECONDS, NULL, secs);
  *     rf_metrics_stop();
@@ -51,10 +51,18 @@ typedef enum rf_metric_type {
 #define RF_METRIC_REBALANCES             "refold_rebalances_total"            /* counter */
 #define RF_METRIC_PROJECTION_RECORDS     "refold_projection_records_total"    /* counter */
 #define RF_METRIC_PROJECTION_DUPLICATES  "refold_projection_duplicates_total" /* counter */
+#define RF_METRIC_PROJECTION_COMMITS     "refold_projection_commits_total"    /* counter */
 #define RF_METRIC_PROJECTION_LAG         "refold_projection_lag"         /* gauge {partition} */
 #define RF_METRIC_PROJECTION_APPLIED_SEQ "refold_projection_applied_seq" /* gauge {partition} */
 #define RF_METRIC_UP                     "refold_up"                     /* gauge {worker} */
+#define RF_METRIC_BUILD_INFO             "refold_build_info"             /* gauge {version} */
+#define RF_METRIC_HTTP_REQUESTS          "refold_http_requests_total"    /* counter (serve) */
+#define RF_METRIC_HTTP_READY             "refold_http_projection_ready"  /* gauge (serve) */
 #define RF_METRIC_DROPPED                "refold_metrics_dropped_total" /* counter: series over the bound */
+/* Process metrics (Prometheus' client conventions), rendered from /proc at
+ * each scrape once rf_metrics_declare_worker ran: process_cpu_seconds_total,
+ * process_resident_memory_bytes, process_virtual_memory_bytes,
+ * process_open_fds, process_max_fds, process_start_time_seconds. */
 
 /* Declares a metric family. bounds: histogram bucket upper bounds, ascending,
  * at most RF_METRICS_BUCKETS_MAX (NULL: Prometheus' default latency buckets
@@ -65,6 +73,11 @@ rf_err_t rf_metrics_declare(const char *name, rf_metric_type_t type, const char 
 /* Declares every family listed above, with label-less series at zero for the
  * label-less ones, so a scrape shows them from the start. Idempotent. */
 void rf_metrics_declare_standard(void);
+/* Declares what one worker exports and nothing else: its own families
+ * ("fold", "project" or "serve"; others get only the common ones), the
+ * samples refold_up{worker} 1 and refold_build_info{version} 1, and turns
+ * the process metrics on. Idempotent. */
+void rf_metrics_declare_worker(const char *worker, const char *version);
 
 void rf_metrics_counter_add(const char *name, const char *labels, uint64_t n);
 /* Sets a counter to a total kept elsewhere (a worker's stats); a counter
@@ -94,6 +107,9 @@ char *rf_metrics_render(size_t *len);
  * an IPv4 address otherwise; port 0: any free port) from a libmicrohttpd
  * thread. One server per process: RF_ERR_CONFIG if one runs. */
 rf_err_t rf_metrics_serve(const char *bind_addr, int port, rf_errbuf_t *eb);
+/* The same from "ADDR:PORT": a numeric IPv4 address ("0.0.0.0:9464" for
+ * every interface) or a bracketed IPv6 one ("[::]:9464"). */
+rf_err_t rf_metrics_serve_listen(const char *listen, rf_errbuf_t *eb);
 /* The port served (after port 0), or -1 when not serving. */
 int rf_metrics_port(void);
 void rf_metrics_stop(void); /* no-op when not serving */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "rf_finance.h"
+#include "rf_fold.h"
 #include "rf_time.h"
 #include "rf_hex.h"
 
@@ -56,10 +57,23 @@ static void put_json_str(row_t *r, const char *s)
     put(r, "\"", 1);
 }
 
+/* A fact's value as exported: hold_until, epoch ms in the ledger (hashed as
+ * it is), in RFC 3339 like every other time of the export. */
+static const char *fact_shown(const rf_fact_t *f, char when[RF_TIME_BUF])
+{
+    int64_t ms = 0;
+    if (strcmp(f->key, RF_FACT_HOLD_UNTIL) != 0 ||
+        rf_parse_i64(f->value, INT64_MIN, INT64_MAX, &ms, NULL, NULL) != RF_OK)
+        return f->value;
+    rf_time_format(ms, when);
+    return when;
+}
+
 /* facts as one JSON object in record order; a repeated key gets "#2", "#3"
  * appended so no value is lost and keys stay unique. */
 static void put_facts(row_t *r, const rf_record_t *rec)
 {
+    char when[RF_TIME_BUF];
     put(r, "{", 1);
     for (uint32_t i = 0; i < rec->nfacts; i++) {
         int dup = 1;
@@ -74,7 +88,7 @@ static void put_facts(row_t *r, const rf_record_t *rec)
             put_json_str(r, k);
         }
         put(r, ":", 1);
-        put_json_str(r, rec->facts[i].value);
+        put_json_str(r, fact_shown(&rec->facts[i], when));
     }
     put(r, "}", 1);
 }

@@ -83,10 +83,11 @@ typedef struct arch_st {
     int64_t expect;
 } arch_st_t;
 
-static int arch_offset(int64_t offset, const uint8_t *bytes, size_t len, void *opaque)
+static int arch_offset(int64_t offset, int64_t clock_ms, const uint8_t *bytes, size_t len,
+                       void *opaque)
 {
     arch_st_t *st = opaque;
-    (void)bytes, (void)len;
+    (void)clock_ms, (void)bytes, (void)len;
     if (st->row->archived == 0)
         st->row->first_offset = offset;
     else if (offset != st->expect && st->row->first_gap < 0)
@@ -336,6 +337,7 @@ static int pay_cmp(const void *x, const void *y)
 {
     const rf_payout_t *a = x, *b = y;
     int c = strcmp(a->program, b->program);
+    if (!c) c = strcmp(a->user, b->user);
     if (!c) c = strcmp(a->request_id, b->request_id);
     if (!c && a->partition != b->partition) c = a->partition < b->partition ? -1 : 1;
     if (!c && a->seq != b->seq) c = a->seq < b->seq ? -1 : 1;
@@ -361,10 +363,12 @@ static void pay_issue(rf_reconcile_t *r, rf_payout_issue_kind_t kind, const rf_p
     if (file) is->file = *file;
 }
 
-/* Merges the two sorted lists by (program, request_id). Within one key the
- * i-th redemption pairs with the i-th payout line; the rest are missing or
- * unexpected (a request paid twice is one match and one unexpected). A
- * redemption without request id can never match: it is missing. */
+/* Merges the two sorted lists by (program, user, request_id), the fold's
+ * idempotency key of a redemption (a repeated request is a "duplicate"
+ * record, never a second redemption). Within one key the i-th redemption
+ * pairs with the i-th payout line; the rest are missing or unexpected (a
+ * request paid twice is one match and one unexpected). A redemption without
+ * request id can never match: it is missing. */
 static void pay_merge(pay_vec_t *led, pay_vec_t *file, rf_reconcile_t *r)
 {
     size_t i = 0, j = 0;
@@ -372,6 +376,7 @@ static void pay_merge(pay_vec_t *led, pay_vec_t *file, rf_reconcile_t *r)
         int c = i == led->n ? 1 : j == file->n ? -1 : 0;
         if (c == 0) {
             c = strcmp(led->v[i].program, file->v[j].program);
+            if (!c) c = strcmp(led->v[i].user, file->v[j].user);
             if (!c) c = strcmp(led->v[i].request_id, file->v[j].request_id);
             if (!c && !led->v[i].request_id[0]) c = -1;
         }
@@ -381,8 +386,7 @@ static void pay_merge(pay_vec_t *led, pay_vec_t *file, rf_reconcile_t *r)
             pay_issue(r, RF_PAYOUT_UNEXPECTED, NULL, &file->v[j++]);
         } else {
             const rf_payout_t *a = &led->v[i++], *b = &file->v[j++];
-            if (strcmp(a->user, b->user) || strcmp(a->asset, b->asset) ||
-                a->amount_minor != b->amount_minor)
+            if (strcmp(a->asset, b->asset) || a->amount_minor != b->amount_minor)
                 pay_issue(r, RF_PAYOUT_MISMATCH, a, b);
             else
                 r->matched++;

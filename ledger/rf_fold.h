@@ -125,6 +125,10 @@ rf_err_t rf_fold_ledger_scan(struct rf_ledger *l, const void *start, size_t slen
 #define RF_KIND_ADJUSTMENT "adjustment"
 #define RF_KIND_CLOCK      "clock"
 #define RF_KIND_REJECTED   "rejected" /* fact reason */
+/* A repeat of an applied request (a Redemption's request_id): no postings,
+ * facts request_id, duplicate_of (the applied record's seq) and reason; the
+ * offset's outcome is RF_OUTCOME_DUPLICATE. */
+#define RF_KIND_DUPLICATE "duplicate"
 
 /* Fact keys. */
 #define RF_FACT_TYPE         "event_type" /* every record: the source event's type */
@@ -153,5 +157,6 @@ rf_err_t rf_fold_ledger_scan(struct rf_ledger *l, const void *start, size_t slen
 #define RF_FACT_ACTOR        "actor"
 #define RF_FACT_REQUEST      "request_id"
 #define RF_FACT_SUCCESSFUL   "successful_referrals" /* referrer's count after this reward */
+#define RF_FACT_DUPLICATE_OF "duplicate_of"         /* seq of the record a duplicate repeats */
 
 #endif

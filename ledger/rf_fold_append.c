@@ -130,6 +130,7 @@ static rf_err_t apply_postings(rf_ledger_t *l, const rf_record_t *rec)
 
 static void note_rejection(rf_fold_ctx_t *ctx, const rf_record_t *rec)
 {
+    if (ctx->own && strcmp(rec->kind, RF_KIND_DUPLICATE) == 0) ctx->duplicate = 1;
     if (!ctx->own || ctx->rejected || strcmp(rec->kind, RF_KIND_REJECTED) != 0) return;
     const char *reason = rf_record_get_fact(rec, RF_FACT_REASON);
     ctx->rejected = 1;

@@ -25,6 +25,7 @@ void rf__ctx_reset(rf_ledger_t *l, const rf_event_t *ev, int64_t offset)
     ctx->nbegun = 0;
     ctx->nappended = 0;
     ctx->rejected = 0;
+    ctx->duplicate = 0;
     ctx->reject_reason[0] = 0;
 }
 

@@ -311,16 +311,19 @@ rf_err_t rf__batch_record(rf_ledger_t *l, const uint8_t *val, size_t vlen)
     return RF_OK;
 }
 
-rf_err_t rf__batch_archive(rf_ledger_t *l, int64_t offset, const uint8_t *bytes, size_t len)
+rf_err_t rf__batch_archive(rf_ledger_t *l, int64_t offset, int64_t clock_ms, const uint8_t *bytes,
+                           size_t len)
 {
     RF_ASSERT(len <= UINT32_MAX && offset >= 0);
-    if (rf__buf_reserve(&l->arch, 4 + len)) return RF_ERR_NOMEM;
+    if (rf__buf_reserve(&l->arch, 4 + RF__ARCHIVE_CLOCK + len)) return RF_ERR_NOMEM;
     if (l->arch.len == 0) l->arch_first = offset;
     uint8_t *p = l->arch.p + l->arch.len;
     for (int i = 0; i < 4; i++)
         p[i] = (uint8_t)(len >> (8 * i));
-    if (len) memcpy(p + 4, bytes, len);
-    l->arch.len += 4 + len;
+    for (int i = 0; i < RF__ARCHIVE_CLOCK; i++)
+        p[4 + i] = (uint8_t)((uint64_t)clock_ms >> (8 * i));
+    if (len) memcpy(p + 4 + RF__ARCHIVE_CLOCK, bytes, len);
+    l->arch.len += 4 + RF__ARCHIVE_CLOCK + len;
     return RF_OK;
 }
 
@@ -404,7 +407,7 @@ static void drop_batch(rf_ledger_t *l)
 
 /* Archived events of the batch in chunks of consecutive offsets, each closed
  * once it holds RF_LEDGER_ARCHIVE_CHUNK_BYTES: 'a' + be64(first offset) ->
- * RF__ARCHIVE_FMT || (u32 LE length || bytes)... */
+ * RF__ARCHIVE_FMT || (u32 LE length || i64 LE clock || bytes)... */
 static rf_err_t put_archive(rf_ledger_t *l, rf_errbuf_t *eb)
 {
     const uint8_t *p = l->arch.p, *end = p + l->arch.len;
@@ -416,8 +419,8 @@ static rf_err_t put_archive(rf_ledger_t *l, rf_errbuf_t *eb)
         do {
             uint32_t n =
                 (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-            RF_ASSERT(n <= (size_t)(end - p) - 4);
-            p += 4 + n;
+            RF_ASSERT(n <= (size_t)(end - p) - 4 - RF__ARCHIVE_CLOCK);
+            p += 4 + RF__ARCHIVE_CLOCK + n;
             off++;
         } while (p < end && (size_t)(p - start) < RF_LEDGER_ARCHIVE_CHUNK_BYTES);
         if (l->bulk) {

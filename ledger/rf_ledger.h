@@ -91,7 +91,9 @@ long rf_ledger_lock_holder(const char *data_dir, int32_t partition);
 typedef enum rf_outcome {
     RF_OUTCOME_APPLIED = 0, /* records appended */
     RF_OUTCOME_REJECTED,    /* a "rejected" record with the reason appended */
-    RF_OUTCOME_DUPLICATE,   /* same event id and bytes seen before: no effect */
+    RF_OUTCOME_DUPLICATE,   /* same event id and bytes seen before: no effect, no
+                             * record; or a repeated request (a Redemption's
+                             * request_id): a "duplicate" record, no postings */
     RF_OUTCOME_DEAD_LETTER, /* bad input: caller must publish to the DLQ */
     RF_OUTCOME__COUNT
 } rf_outcome_t;
@@ -105,7 +107,23 @@ typedef struct rf_fold_result {
     char program_id[RF_ID_BUF]; /* decoded program id ("" if undecodable) */
 } rf_fold_result_t;
 
-/* Folds the message at offset into the open batch. Offsets: for an empty
+/* The trusted clock of a consumed message: the broker's timestamp of the
+ * Kafka message (LogAppendTime where the topic sets it, else the producer's
+ * CreateTime: docs/reliability.md, "Event time"), in ms since the epoch,
+ * archived with the bytes so a replay folds the same. An event whose
+ * occurred_at is more than RF_LEDGER_CLOCK_SKEW_MS ahead of it and would
+ * advance the partition's event time is rejected (a "rejected" record,
+ * reason "occurred_at ... ahead of the broker time ..."): one wrong or
+ * hostile clock cannot mature holds or skip windows. Negative values (a
+ * message the broker gave no timestamp) bound as 0: such an event never
+ * advances time past epoch + skew.
+ * RF_LEDGER_CLOCK_NONE: no trusted clock, the event time is not bounded:
+ * archive entries written before the clock was archived replay so, as they
+ * folded, and callers folding synthetic streams (tests, benchmarks) pass it. */
+#define RF_LEDGER_CLOCK_NONE INT64_MIN
+
+/* Folds the message at offset, with its trusted clock clock_ms (above), into
+ * the open batch. Offsets: for an empty
  * ledger (next offset -1) the first folded offset may be any value >= 0 (the
  * topic's earliest offset may not be 0); after that offsets must be
  * contiguous: an offset above the next one is RF_ERR_GAP (something was lost
@@ -116,8 +134,8 @@ typedef struct rf_fold_result {
  * after one the open batch is partial and refuses to commit (close and
  * reopen). The next offset counts folds in the open batch; the committed one
  * (rf_ledger_next_offset) moves only on commit. */
-rf_err_t rf_ledger_fold(rf_ledger_t *l, int64_t offset, const uint8_t *bytes, size_t len,
-                        rf_fold_result_t *res, rf_errbuf_t *eb);
+rf_err_t rf_ledger_fold(rf_ledger_t *l, int64_t offset, int64_t clock_ms, const uint8_t *bytes,
+                        size_t len, rf_fold_result_t *res, rf_errbuf_t *eb);
 
 /* Makes the open batch durable (one synced WriteBatch). No-op when empty.
  * On failure (RF_ERR_STORAGE) the batch is dropped and the handle is back at
@@ -149,7 +167,7 @@ typedef struct rf_ledger_head {
     uint64_t seq;                       /* last record's seq; 0 when empty */
     uint8_t hash[32];                   /* last record's hash; zeros when empty */
     int64_t next_offset;                /* -1 when nothing folded */
-    int64_t event_time_ms;              /* the partition's event time (max occurred_at) */
+    int64_t event_time_ms;              /* the partition's event time (max occurred_at folded) */
     uint64_t counts[RF_OUTCOME__COUNT]; /* offsets by outcome, committed */
     uint64_t outbox_seq;                /* last seq acknowledged by refold.ledger */
 } rf_ledger_head_t;
@@ -175,11 +193,14 @@ typedef int(rf_balance_cb_t)(const char *program, const char *owner, const char 
 rf_err_t rf_ledger_scan_balances(rf_ledger_t *l, rf_balance_cb_t *cb, void *opaque,
                                  rf_errbuf_t *eb);
 
-/* The archived bytes of a consumed offset (every outcome is archived).
- * *len gets the size; RF_ERR_NOT_FOUND; RF_ERR_OVERSIZE if cap too small. */
+/* The archived bytes of a consumed offset (every outcome is archived) and
+ * the trusted clock it was folded with (RF_LEDGER_CLOCK_NONE for entries
+ * archived without one). *len gets the size; clock_ms may be NULL;
+ * RF_ERR_NOT_FOUND; RF_ERR_OVERSIZE if cap too small. */
 rf_err_t rf_ledger_archive_get(rf_ledger_t *l, int64_t offset, uint8_t *buf, size_t cap,
-                               size_t *len, rf_errbuf_t *eb);
-typedef int(rf_archive_cb_t)(int64_t offset, const uint8_t *bytes, size_t len, void *opaque);
+                               size_t *len, int64_t *clock_ms, rf_errbuf_t *eb);
+typedef int(rf_archive_cb_t)(int64_t offset, int64_t clock_ms, const uint8_t *bytes, size_t len,
+                             void *opaque);
 rf_err_t rf_ledger_archive_scan(rf_ledger_t *l, int64_t from_offset, rf_archive_cb_t *cb,
                                 void *opaque, rf_errbuf_t *eb);
 

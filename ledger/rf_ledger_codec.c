@@ -253,7 +253,7 @@ rf_err_t rf__meta_decode(const uint8_t *buf, size_t len, rf__meta_t *m, rf_errbu
         return rf_errf(eb, RF_ERR_CONFIG,
                        "ledger format 1 (before column families and archive chunks): rebuild "
                        "the partition by replay");
-    if (len != RF__META_LEN || buf[0] != RF__META_VERSION)
+    if (len != RF__META_LEN || (buf[0] != RF__META_VERSION && buf[0] != 2))
         return rf_errf(eb, RF_ERR_CORRUPT, "meta row has length %zu or unknown version", len);
     const uint8_t *p = buf + 1;
     m->partition = (int32_t)(uint32_t)get_le(&p, 4);

@@ -10,6 +10,7 @@
 #include "rf_ledger_int.h"
 #include "rf_hex.h"
 #include "rf_rules.h"
+#include "rf_time.h"
 
 const char *rf_outcome_name(rf_outcome_t o)
 {
@@ -45,24 +46,64 @@ static rf_err_t dead_letter(rf_ledger_t *l, int64_t offset, rf_err_t err, const 
     return RF_OK;
 }
 
+/* The latest event time a message with trusted clock clock_ms may set
+ * (rf_ledger.h): INT64_MAX without a clock. */
+static int64_t time_bound(int64_t clock_ms)
+{
+    if (clock_ms == RF_LEDGER_CLOCK_NONE) return INT64_MAX;
+    if (clock_ms < 0) clock_ms = 0; /* no broker timestamp: trust nothing ahead */
+    return clock_ms > INT64_MAX - RF_LEDGER_CLOCK_SKEW_MS ? INT64_MAX
+                                                          : clock_ms + RF_LEDGER_CLOCK_SKEW_MS;
+}
+
+/* An event dated beyond its message's time bound that would move the
+ * partition's time: refused, with both times in the reason. Its record is
+ * dated at the bound, not at the claimed time, so no record carries a time
+ * the ledger did not accept (projections take their "now" from record
+ * times). The rules see nothing of it: no state, no clock, no balance. */
+static rf_err_t reject_future(rf_fold_ctx_t *ctx, const rf_event_t *ev, int64_t clock_ms,
+                              int64_t bound)
+{
+    char claimed[RF_TIME_BUF], broker[RF_TIME_BUF], reason[2 * RF_TIME_BUF + 96];
+    rf_time_format(ev->occurred_at_ms, claimed);
+    rf_time_format(clock_ms < 0 ? 0 : clock_ms, broker);
+    snprintf(reason, sizeof reason,
+             "occurred_at %s is more than %lld s ahead of the broker time %s", claimed,
+             (long long)(RF_LEDGER_CLOCK_SKEW_MS / 1000), broker);
+    rf_record_t *rec = rf_fold_record_begin(ctx, RF_KIND_REJECTED);
+    rec->occurred_at_ms = bound;
+    if (ev->user[0]) rf_record_fact(rec, RF_FACT_USER, ev->user);
+    if (ev->referrer[0]) rf_record_fact(rec, RF_FACT_REFERRER, ev->referrer);
+    if (ev->request_id[0]) rf_record_fact(rec, RF_FACT_REQUEST, ev->request_id);
+    rf_record_fact(rec, RF_FACT_REASON, reason);
+    return rf_fold_record_append(ctx, rec);
+}
+
 /* Applies a decoded, new event of a known program (or a ProgramConfigured):
- * every type goes to the rules, which append at least one record. */
-static rf_err_t fold_event(rf_ledger_t *l, const rf_event_t *ev, rf_fold_result_t *res,
-                           rf_errbuf_t *eb)
+ * every type goes to the rules, which append at least one record, unless it
+ * is dated too far ahead of its trusted clock to move time (refused here). */
+static rf_err_t fold_event(rf_ledger_t *l, const rf_event_t *ev, int64_t clock_ms,
+                           rf_fold_result_t *res, rf_errbuf_t *eb)
 {
     rf_fold_ctx_t *ctx = &l->ctx;
+    int64_t bound = time_bound(clock_ms);
+    bool future = ev->occurred_at_ms > l->staged.event_time_ms && ev->occurred_at_ms > bound;
+    if (!future && ev->occurred_at_ms > l->staged.event_time_ms)
+        l->staged.event_time_ms = ev->occurred_at_ms;
     rf_err_t err = rf_rules_advance(ctx);
     if (err) return rf_errf(eb, err, "rules cannot advance event time: %s", rf_err_str(err));
     ctx->own = 1;
     uint32_t before = ctx->nappended;
-    err = rf_rules_fold(ctx, ev);
+    err = future ? reject_future(ctx, ev, clock_ms, bound) : rf_rules_fold(ctx, ev);
     if (err)
         return rf_errf(eb, err, "cannot fold %s event %s: %s", rf_event_type_name(ev->type),
                        ev->event_id, rf_err_str(err));
     if (ctx->nappended == before)
         return rf_errf(eb, RF_ERR_INTERNAL, "no record for %s event %s",
                        rf_event_type_name(ev->type), ev->event_id);
-    res->outcome = ctx->rejected ? RF_OUTCOME_REJECTED : RF_OUTCOME_APPLIED;
+    res->outcome = ctx->rejected    ? RF_OUTCOME_REJECTED
+                   : ctx->duplicate ? RF_OUTCOME_DUPLICATE
+                                    : RF_OUTCOME_APPLIED;
     if (ctx->rejected) {
         res->err = RF_ERR_BAD_INPUT;
         rf_strlcpy(res->reason, ctx->reject_reason, sizeof res->reason);
@@ -108,10 +149,10 @@ static int program_known(rf_ledger_t *l, const rf_event_t *ev, rf_errbuf_t *eb, 
     return 0;
 }
 
-static rf_err_t fold_offset(rf_ledger_t *l, int64_t offset, const uint8_t *bytes, size_t len,
-                            rf_fold_result_t *res, rf_errbuf_t *eb)
+static rf_err_t fold_offset(rf_ledger_t *l, int64_t offset, int64_t clock_ms, const uint8_t *bytes,
+                            size_t len, rf_fold_result_t *res, rf_errbuf_t *eb)
 {
-    rf_err_t err = rf__batch_archive(l, offset, bytes, len);
+    rf_err_t err = rf__batch_archive(l, offset, clock_ms, bytes, len);
     if (err) return rf_errf(eb, err, "out of memory");
     rf_errbuf_t deb = {{0}};
     err = rf_codec_decode_event(l->codec, bytes, len, l->ev, &deb);
@@ -135,8 +176,7 @@ static rf_err_t fold_offset(rf_ledger_t *l, int64_t offset, const uint8_t *bytes
     }
     if ((err = rf__batch_put(l, dkey, sizeof dkey, digest, sizeof digest)))
         return rf_errf(eb, err, "out of memory");
-    if (ev->occurred_at_ms > l->staged.event_time_ms) l->staged.event_time_ms = ev->occurred_at_ms;
-    return fold_event(l, ev, res, eb);
+    return fold_event(l, ev, clock_ms, res, eb);
 }
 
 static rf_err_t prepare_fold(rf_ledger_t *l, int64_t offset, rf_errbuf_t *eb)
@@ -163,15 +203,15 @@ static rf_err_t prepare_fold(rf_ledger_t *l, int64_t offset, rf_errbuf_t *eb)
     return RF_OK;
 }
 
-rf_err_t rf_ledger_fold(rf_ledger_t *l, int64_t offset, const uint8_t *bytes, size_t len,
-                        rf_fold_result_t *res, rf_errbuf_t *eb)
+rf_err_t rf_ledger_fold(rf_ledger_t *l, int64_t offset, int64_t clock_ms, const uint8_t *bytes,
+                        size_t len, rf_fold_result_t *res, rf_errbuf_t *eb)
 {
     RF_ASSERT(l != NULL && res != NULL && (bytes != NULL || len == 0));
     memset(res, 0, sizeof *res);
     rf_err_t err = prepare_fold(l, offset, eb);
     if (err) return err;
     /* from here the batch changes: a fatal error leaves it partial */
-    err = fold_offset(l, offset, bytes ? bytes : (const uint8_t *)"", len, res, eb);
+    err = fold_offset(l, offset, clock_ms, bytes ? bytes : (const uint8_t *)"", len, res, eb);
     if (err) {
         l->poisoned = 1;
         return err;

@@ -21,8 +21,11 @@
 #define RF__K_PROGRAM    'p' /* retired: neither written nor read (rf_fold.h) */
 #define RF__K_UNFINISHED 'u' /* present while a bulk load runs (RF_LEDGER_BULK) */
 
-/* 'a' + be64(first offset): a chunk of archived events (docs/ledger.md) */
-#define RF__ARCHIVE_FMT 1 /* a chunk value's first byte */
+/* 'a' + be64(first offset): a chunk of archived events (docs/ledger.md); a
+ * chunk value's first byte says how its events are framed. */
+#define RF__ARCHIVE_FMT_V1 1 /* u32 LE length || bytes (no clock: read as RF_LEDGER_CLOCK_NONE) */
+#define RF__ARCHIVE_FMT    2 /* u32 LE length || i64 LE clock_ms || bytes: what is written */
+#define RF__ARCHIVE_CLOCK  8 /* bytes of an entry's clock */
 
 /* 'b' program \0 owner \0 asset */
 #define RF__BALANCE_KEY_MAX (1 + RF_ID_BUF + RF_ID_BUF + RF_ASSET_MAX + 1)
@@ -32,8 +35,11 @@
 #define RF__RECORD_HDR 64
 /* Version byte of the canonical encoding and of the meta value. */
 #define RF__CANON_VERSION 1
-/* 2: archive in chunks (version 1 had one 'a' key per offset) */
-#define RF__META_VERSION 2
+/* 2: archive in chunks (version 1 had one 'a' key per offset); 3: chunks
+ * of format 2 (a trusted clock per event) may follow those of format 1, so
+ * a refold before it refuses the ledger instead of calling them malformed.
+ * Version 2 meta rows read as they are (their chunks are all format 1). */
+#define RF__META_VERSION 3
 
 /* The open batch's overlay (rf_overlay.c): every key of the state column
  * family written since the last commit (each once, the last value), read
@@ -103,6 +109,7 @@ struct rf_fold_ctx {
     uint32_t nbegun;    /* record slots handed out for this offset */
     uint32_t nappended; /* records appended for this offset */
     int rejected;       /* the event's own records include a "rejected" one */
+    int duplicate;      /* ... or a "duplicate" one (a repeated request id) */
     char reject_reason[RF_FACT_VAL_MAX + 1];
 };
 
@@ -126,7 +133,7 @@ struct rf_ledger {
     rf__overlay_t *ov;                /* the batch's state keys (read-your-writes) */
     rf__buf_t recs_buf;               /* the batch's records: stored values back to back */
     rf__buf_t recs_len;               /* ... and their lengths (uint32_t each), in seq order */
-    rf__buf_t arch;                   /* the batch's consumed bytes: u32 LE length || bytes */
+    rf__buf_t arch; /* the batch's consumed messages: u32 LE length || i64 LE clock || bytes */
     /* Committed records the outbox has not acknowledged yet, kept as stored
      * (values back to back, lengths apart) from the handle's first outbox
      * ack or scan on: the outbox then reads what it publishes from memory,
@@ -283,7 +290,8 @@ rf_err_t rf__batch_get(rf_ledger_t *l, const void *key, size_t klen, void *val, 
                        size_t *vlen);
 /* Stages a record's stored value (seq = staged head); archives an event. */
 rf_err_t rf__batch_record(rf_ledger_t *l, const uint8_t *val, size_t vlen);
-rf_err_t rf__batch_archive(rf_ledger_t *l, int64_t offset, const uint8_t *bytes, size_t len);
+rf_err_t rf__batch_archive(rf_ledger_t *l, int64_t offset, int64_t clock_ms, const uint8_t *bytes,
+                           size_t len);
 /* Whether the open batch holds anything. */
 int rf__batch_open(const rf_ledger_t *l);
 

@@ -284,21 +284,29 @@ rf_err_t rf__archive_chunk_each(int64_t first, const uint8_t *v, size_t vl, rf_a
     RF_ASSERT(count != NULL && stopped != NULL);
     *count = 0;
     *stopped = 0;
-    if (vl < 1 || v[0] != RF__ARCHIVE_FMT) return RF_ERR_CORRUPT;
-    size_t pos = 1;
+    if (vl < 1 || (v[0] != RF__ARCHIVE_FMT && v[0] != RF__ARCHIVE_FMT_V1)) return RF_ERR_CORRUPT;
+    /* format 1 (before the trusted clock): no clock, replayed unbounded as it folded */
+    size_t hdr = v[0] == RF__ARCHIVE_FMT ? 4 + RF__ARCHIVE_CLOCK : 4, pos = 1;
     /* bounded: each step consumes at least the 4-byte length */
     while (pos < vl) {
-        if (vl - pos < 4) return RF_ERR_CORRUPT;
+        if (vl - pos < hdr) return RF_ERR_CORRUPT;
         const uint8_t *p = v + pos;
         size_t n = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
-        if (n > vl - pos - 4) return RF_ERR_CORRUPT;
-        if (cb && cb(first + (int64_t)*count, p + 4, n, opaque)) {
+        if (n > vl - pos - hdr) return RF_ERR_CORRUPT;
+        int64_t clock = RF_LEDGER_CLOCK_NONE;
+        if (hdr > 4) {
+            uint64_t c = 0;
+            for (int i = RF__ARCHIVE_CLOCK - 1; i >= 0; i--)
+                c = c << 8 | p[4 + i];
+            clock = (int64_t)c;
+        }
+        if (cb && cb(first + (int64_t)*count, clock, p + hdr, n, opaque)) {
             (*count)++;
             *stopped = 1;
             return RF_OK;
         }
         (*count)++;
-        pos += 4 + n;
+        pos += hdr + n;
     }
     return *count ? RF_OK : RF_ERR_CORRUPT; /* a chunk holds at least one event */
 }
@@ -339,10 +347,11 @@ typedef struct arch_st {
     rf_errbuf_t *eb;
 } arch_st_t;
 
-static int archive_from(int64_t offset, const uint8_t *bytes, size_t len, void *opaque)
+static int archive_from(int64_t offset, int64_t clock_ms, const uint8_t *bytes, size_t len,
+                        void *opaque)
 {
     arch_st_t *st = opaque;
-    return offset < st->from ? 0 : st->cb(offset, bytes, len, st->opaque);
+    return offset < st->from ? 0 : st->cb(offset, clock_ms, bytes, len, st->opaque);
 }
 
 static int archive_chunk(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque)
@@ -369,14 +378,17 @@ typedef struct get_st {
     int64_t offset;
     uint8_t *buf;
     size_t cap, *len;
+    int64_t *clock_ms;
     rf_err_t err;
 } get_st_t;
 
-static int archive_copy(int64_t offset, const uint8_t *bytes, size_t len, void *opaque)
+static int archive_copy(int64_t offset, int64_t clock_ms, const uint8_t *bytes, size_t len,
+                        void *opaque)
 {
     get_st_t *g = opaque;
     if (offset != g->offset) return 0;
     *g->len = len;
+    if (g->clock_ms) *g->clock_ms = clock_ms;
     if (len > g->cap)
         g->err = RF_ERR_OVERSIZE;
     else {
@@ -387,10 +399,10 @@ static int archive_copy(int64_t offset, const uint8_t *bytes, size_t len, void *
 }
 
 rf_err_t rf_ledger_archive_get(rf_ledger_t *l, int64_t offset, uint8_t *buf, size_t cap,
-                               size_t *len, rf_errbuf_t *eb)
+                               size_t *len, int64_t *clock_ms, rf_errbuf_t *eb)
 {
     RF_ASSERT(l != NULL && len != NULL);
-    get_st_t g = {offset, buf, cap, len, RF_ERR_NOT_FOUND};
+    get_st_t g = {offset, buf, cap, len, clock_ms, RF_ERR_NOT_FOUND};
     uint8_t key[9];
     size_t kl = 0;
     rf_err_t err = offset < 0 ? RF_OK : chunk_start(l, offset, key, &kl, eb);
@@ -536,4 +548,3 @@ rf_err_t rf_ledger_checkpoint_fn(void *ledger, const char *dir, rf_errbuf_t *eb)
     RF_ASSERT(ledger != NULL && dir != NULL);
     return rf_ledger_checkpoint(ledger, dir, eb);
 }
-

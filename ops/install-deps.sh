@@ -6,9 +6,11 @@
 # help2man: the man page.
 set -eu
 
+# prometheus: its promtool checks the workers' /metrics (tests/it_metrics.c)
 PKGS="build-essential cmake pkg-config git
 librdkafka-dev librocksdb-dev libavro-dev uuid-dev libssl-dev libjansson-dev
 libcmocka-dev libmicrohttpd-dev kcat wrk clang libclang-rt-14-dev curl
+chromium fonts-dejavu-core prometheus
 g++ dpkg-dev file help2man"
 
 missing=""
@@ -33,3 +35,12 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing
+# Only promtool is wanted from prometheus: on a host with systemd, do not
+# leave the server it installs running (the container has no systemd).
+case " $missing " in
+*" prometheus "*)
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+    fi
+    ;;
+esac

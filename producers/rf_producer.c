@@ -140,10 +140,19 @@ static rf_err_t produce_bytes(rf_producer_t *p, const rf_event_t *ev, size_t len
     RF_ASSERT(klen > 0 && len > RF_FRAME_HEADER);
     uint64_t deadline = 0; /* set on the first full queue: no clock read per event */
     for (;;) {
-        if (rd_kafka_produce(p->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, p->buf, len,
-                             ev->program_id, klen, msg_opaque) == 0)
-            return RF_OK;
-        rd_kafka_resp_err_t kerr = rd_kafka_last_error();
+        rd_kafka_resp_err_t kerr;
+        if (p->conf.event_time_stamps)
+            kerr = rd_kafka_producev(
+                p->rk, RD_KAFKA_V_RKT(p->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_VALUE(p->buf, len), RD_KAFKA_V_KEY(ev->program_id, klen),
+                RD_KAFKA_V_TIMESTAMP(ev->occurred_at_ms), RD_KAFKA_V_OPAQUE(msg_opaque),
+                RD_KAFKA_V_END);
+        else
+            kerr = rd_kafka_produce(p->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, p->buf, len,
+                                    ev->program_id, klen, msg_opaque) == 0
+                       ? RD_KAFKA_RESP_ERR_NO_ERROR
+                       : rd_kafka_last_error();
+        if (!kerr) return RF_OK;
         if (kerr != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             char fatal[256] = "";
             if (kerr == RD_KAFKA_RESP_ERR__FATAL) rd_kafka_fatal_error(p->rk, fatal, sizeof fatal);

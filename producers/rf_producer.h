@@ -67,6 +67,12 @@ typedef struct rf_producer_conf {
     int32_t schema_id;             /* writer schema; 0: RF_SCHEMA_ID_EVENT */
     rf_delivery_cb_t *on_delivery; /* NULL: results only counted in the stats */
     void *opaque;                  /* passed to on_delivery */
+    bool event_time_stamps;        /* message timestamp = occurred_at, not the wall
+                                    * clock: for backfills and synthetic history
+                                    * (loadgen, the demo), whose event times may run
+                                    * ahead of today; the fold bounds event time by the
+                                    * message timestamp (docs/reliability.md). A topic
+                                    * with LogAppendTime ignores it, as it should. */
 } rf_producer_conf_t;
 
 /* Zeroes conf (no brokers, default topic and schema, no callback). */

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "rf_kafka.h"
 #include "rf_testutil.h"
 
@@ -137,6 +139,42 @@ static void test_usage(void **state)
     assert_non_null(strstr(out, "cannot open '/nonexistent'"));
 }
 
+/* --json: the summary as one object on stdout, each error as one
+ * {"error":{"code","message"}} line on stderr; loadgen's summary too. */
+static void test_json(void **state)
+{
+    fixture_t *f = *state;
+    rf_test_write_file(f->path, GOOD1 BAD GOOD2);
+    char out[4096];
+    int rc = rf_test_refold(out, sizeof out, 0,
+                            "emit --brokers %s --file '%s' --skip-invalid --json 2>/dev/null",
+                            rf_broker_bootstraps(f->broker), f->path);
+    assert_int_equal(rc, 0);
+    json_error_t je;
+    json_t *j = json_loads(out, 0, &je);
+    if (!j) fail_msg("emit --json printed no JSON object: %s", out);
+    assert_int_equal(json_integer_value(json_object_get(j, "sent")), 2);
+    assert_int_equal(json_integer_value(json_object_get(j, "delivered")), 2);
+    assert_int_equal(json_integer_value(json_object_get(j, "invalid")), 1);
+    json_decref(j);
+    rc = rf_test_refold(out, sizeof out, 0, "emit --brokers %s --file '%s' --json 2>&1 >/dev/null",
+                        rf_broker_bootstraps(f->broker), f->path);
+    assert_int_equal(rc, 1);
+    j = json_loads(out, JSON_DISABLE_EOF_CHECK, &je); /* the first stderr line */
+    if (!j) fail_msg("emit --json error is not JSON: %s", out);
+    json_t *e = json_object_get(j, "error");
+    assert_string_equal(json_string_value(json_object_get(e, "code")), "bad_input");
+    assert_non_null(strstr(json_string_value(json_object_get(e, "message")), "line 2:"));
+    json_decref(j);
+    rc = rf_test_refold(out, sizeof out, 0, "loadgen --out /dev/null --events 200 --json");
+    assert_int_equal(rc, 0);
+    j = json_loads(out, 0, &je);
+    if (!j) fail_msg("loadgen --json printed no JSON object: %s", out);
+    assert_int_equal(json_integer_value(json_object_get(j, "events")), 200);
+    assert_true(json_is_object(json_object_get(j, "by_type")));
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -146,6 +184,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dry_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_undelivered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -191,6 +191,7 @@ static void test_determinism_and_outbox(void **state)
     rf_err_t err = fold_to_end(brokers, d1, &o, &st, &eb);
     if (err) fail_msg("fold: %s", eb.msg);
     assert_int_equal(st.consumed, EVENTS);
+    assert_int_equal(st.nparts, NPART); /* after run: the partitions it held */
     assert_outcomes_add_up(&st);
     assert_int_equal(st.outcomes[RF_OUTCOME_DEAD_LETTER], 0);
     assert_true(st.outcomes[RF_OUTCOME_APPLIED] > EVENTS / 2);
@@ -207,6 +208,9 @@ static void test_determinism_and_outbox(void **state)
                             brokers, d2);
     if (rc != 0) fail_msg("refold fold exited %d: %s", rc, out);
     assert_non_null(strstr(out, "consumed=20000 "));
+    char parts[32]; /* the partitions it folded, not 0 once they are closed */
+    snprintf(parts, sizeof parts, " partitions=%d ", NPART);
+    assert_non_null(strstr(out, parts));
     fg_heads(d2, NPART, h2);
     assert_heads_equal(h1, h2, NPART);
     assert_at_end(brokers, h2);

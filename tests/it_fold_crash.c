@@ -126,8 +126,10 @@ typedef struct crash_check {
     long gaps;
 } crash_check_t;
 
-static int on_archived(int64_t offset, const uint8_t *bytes, size_t len, void *opaque)
+static int on_archived(int64_t offset, int64_t clock_ms, const uint8_t *bytes, size_t len,
+                       void *opaque)
 {
+    (void)clock_ms;
     (void)bytes, (void)len;
     crash_check_t *c = opaque;
     if (offset != c->next) c->gaps++;

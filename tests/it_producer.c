@@ -223,12 +223,54 @@ static void test_schema_v1(void **state)
     rf_broker_stop(b);
 }
 
+/* event_time_stamps: each message's timestamp is the event's occurred_at
+ * (synthetic history may run ahead of today; the fold bounds event time by
+ * the message timestamp); without it, the time of producing. */
+static void on_ts(const rd_kafka_message_t *m, void *opaque)
+{
+    int64_t *ts = opaque;
+    rd_kafka_timestamp_type_t type;
+    ts[m->offset] = rd_kafka_message_timestamp(m, &type);
+    assert_int_equal(type, RD_KAFKA_TIMESTAMP_CREATE_TIME);
+}
+
+static void test_event_time_stamps(void **state)
+{
+    (void)state;
+    rf_errbuf_t eb = {{0}};
+    rf_broker_t *b = rf_broker_start(1, 1, &eb);
+    assert_non_null(b);
+    rf_event_t *ev = malloc(sizeof *ev);
+    const int64_t future = 1893456000000LL; /* 2030-01-01 */
+    for (int mode = 0; mode < 2; mode++) {
+        rf_producer_conf_t conf;
+        rf_producer_conf_init(&conf);
+        conf.kafka.brokers = rf_broker_bootstraps(b);
+        conf.event_time_stamps = mode == 1;
+        rf_producer_t *p = rf_producer_new(&conf, &eb);
+        assert_non_null(p);
+        fill(ev, RF_EV_SHARE, "p0", mode);
+        ev->occurred_at_ms = future;
+        assert_int_equal(rf_producer_emit(p, ev, NULL, &eb), RF_OK);
+        assert_int_equal(rf_producer_flush(p, 30000, &eb), RF_OK);
+        rf_producer_destroy(p);
+    }
+    int64_t ts[2] = {0, 0};
+    int64_t before = rf_wall_ms();
+    assert_int_equal(rf_test_consume_all(rf_broker_bootstraps(b), RF_TOPIC_EVENTS, on_ts, ts), 2);
+    assert_true(ts[0] <= before && ts[0] > before - 600000); /* produced just now */
+    assert_int_equal(ts[1], future);
+    free(ev);
+    rf_broker_stop(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_type_round_trip),
         cmocka_unit_test(test_delivery_failure),
         cmocka_unit_test(test_schema_v1),
+        cmocka_unit_test(test_event_time_stamps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -146,11 +146,18 @@ static void dlq_positions(const char *brokers, char late[32], char garbage[32])
     assert_int_equal(rf_test_refold(out, sizeof out, 0, "dlq list --brokers %s --json", brokers),
                      0);
     json_error_t jerr;
-    json_t *arr = json_loads(out, 0, &jerr);
-    if (!arr) fail_msg("dlq list: %s", out);
+    json_t *arr = json_array(); /* JSON lines: one object per dead letter */
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        json_t *o = json_loads(line, 0, &jerr);
+        if (!o) fail_msg("dlq list: %s", line);
+        json_array_append_new(arr, o);
+    }
     assert_int_equal(json_array_size(arr), 2);
     for (size_t i = 0; i < 2; i++) {
         json_t *o = json_array_get(arr, i);
+        /* numbers are JSON integers, the source position too */
+        assert_true(json_is_integer(json_object_get(o, "source_partition")));
+        assert_true(json_is_integer(json_object_get(o, "source_offset")));
         const char *err = json_string_value(json_object_get(o, "error"));
         char *dst = !strcmp(err, "unknown_program") ? late
                     : !strcmp(err, "bad_magic")     ? garbage

@@ -315,6 +315,7 @@ static inline rh_prod_t *rh_prod_new(const char *brokers, int nparts)
     rf_producer_conf_init(&c);
     c.kafka.brokers = brokers;
     rh_kafka_x_apply(&c.kafka);
+    c.event_time_stamps = true; /* loadgen history may run ahead of today */
     c.on_delivery = rh_prod_dr;
     c.opaque = p;
     rf_errbuf_t eb = {{0}};

@@ -74,7 +74,7 @@ static void *writer_main(void *arg)
         for (int i = 0; i < 50; i++, n++) {
             size_t len = encode(c, ev, buf, n, 1767225600000LL + n);
             rf_fold_result_t res;
-            RF_ASSERT(rf_ledger_fold(w->l, n, buf, len, &res, &eb) == RF_OK);
+            RF_ASSERT(rf_ledger_fold(w->l, n, RF_LEDGER_CLOCK_NONE, buf, len, &res, &eb) == RF_OK);
             RF_ASSERT(res.outcome == RF_OUTCOME_APPLIED);
         }
         RF_ASSERT(rf_ledger_commit(w->l, &eb) == RF_OK);
@@ -127,8 +127,9 @@ static void test_checkpoint_under_load(void **state)
     assert_non_null(w->l);
     assert_int_equal(rf_ledger_next_offset(w->l), resume);
     rf_fold_result_t fr;
-    assert_int_equal(rf_ledger_fold(w->l, resume + 1, (const uint8_t *)"x", 1, &fr, &eb),
-                     RF_ERR_GAP);
+    assert_int_equal(
+        rf_ledger_fold(w->l, resume + 1, RF_LEDGER_CLOCK_NONE, (const uint8_t *)"x", 1, &fr, &eb),
+        RF_ERR_GAP);
     rf_ledger_close(w->l);
     w->l = rf_ledger_open(out, 0, RF_LEDGER_NOSYNC, &eb);
     atomic_store(&w->stop, 0);

@@ -66,7 +66,7 @@ static rf_outcome_t fold_bytes(rf_ledger_t *l, const uint8_t *b, size_t len)
     int64_t off = rf_ledger_next_offset(l);
     rf_fold_result_t res;
     rf_errbuf_t eb = {{0}};
-    rf_err_t err = rf_ledger_fold(l, off < 0 ? 0 : off, b, len, &res, &eb);
+    rf_err_t err = rf_ledger_fold(l, off < 0 ? 0 : off, RF_LEDGER_CLOCK_NONE, b, len, &res, &eb);
     if (err) fail_msg("fold: %s", eb.msg);
     err = rf_ledger_commit(l, &eb);
     if (err) fail_msg("commit: %s", eb.msg);

@@ -197,6 +197,58 @@ static void test_client_new(void **state)
     rd_kafka_destroy(rk);
 }
 
+/* -X scoping: consumer./producer. name the kind of client; an unprefixed
+ * property librdkafka has for one kind only skips the other (it would warn
+ * "ignored by this producer instance" per client); a forced setting changed
+ * by one -X warns once for the command line, not once per client. */
+static void test_x_scope(void **state)
+{
+    (void)state;
+    static rf_kafka_opts_t opts;
+    memset(&opts, 0, sizeof opts);
+    opts.brokers = "127.0.0.1:9";
+    rf_errbuf_t eb = {{0}};
+    const char *x[] = {"fetch.max.bytes=1000000", "producer.linger.ms=7",
+                       "consumer.client.id=reader", "acks=1", "producer.batch.size=20000"};
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++)
+        assert_int_equal(rf_kafka_opts_add_x(&opts, x[i], &eb), RF_OK);
+    rf_kafka_client_t c = {.role = RF_KAFKA_FOLD_CONSUMER, .opts = &opts, .group = "g"};
+    rf_kafka_client_t d = {.role = RF_KAFKA_FOLD_DLQ, .opts = &opts};
+    rf_kafka_client_t o = {.role = RF_KAFKA_FOLD_OUTBOX, .opts = &opts};
+    warnings = 0;
+    rd_kafka_conf_t *cc = rf_kafka_conf_build(&c, &eb), *dc = rf_kafka_conf_build(&d, &eb);
+    rd_kafka_conf_t *oc = rf_kafka_conf_build(&o, &eb);
+    assert_true(cc && dc && oc);
+    assert_string_equal(get(cc, "fetch.max.bytes"), "1000000");
+    assert_string_equal(get(dc, "fetch.max.bytes"), "52428800"); /* not given to producers */
+    assert_string_equal(get(dc, "linger.ms"), "7");
+    assert_string_equal(get(oc, "linger.ms"), "7");
+    assert_string_equal(get(oc, "batch.size"), "20000");
+    assert_string_equal(get(cc, "client.id"), "reader");
+    assert_string_equal(get(dc, "client.id"), "rdkafka");
+    assert_string_equal(get(dc, "acks"), "-1"); /* forced in both producers ... */
+    assert_string_equal(get(oc, "acks"), "-1");
+    assert_int_equal(warnings, 1); /* ... told once */
+    assert_non_null(strstr(last_warning, "acks"));
+    /* librdkafka creates the producer without a word about fetch.max.bytes */
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, dc, errstr, sizeof errstr);
+    assert_non_null(rk);
+    rd_kafka_destroy(rk);
+    assert_int_equal(warnings, 1);
+    rd_kafka_conf_destroy(cc);
+    rd_kafka_conf_destroy(oc);
+    /* a bad property behind a prefix is still named */
+    memset(&opts, 0, sizeof opts);
+    opts.brokers = "127.0.0.1:9";
+    assert_int_equal(rf_kafka_opts_add_x(&opts, "producer.no.such.thing=1", &eb), RF_OK);
+    assert_null(rf_kafka_conf_build(&d, &eb));
+    assert_non_null(strstr(eb.msg, "no.such.thing"));
+    cc = rf_kafka_conf_build(&c, &eb); /* a consumer ignores it */
+    assert_non_null(cc);
+    rd_kafka_conf_destroy(cc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,6 +258,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forced_help, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_new, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_x_scope, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -172,7 +172,7 @@ static rf_outcome_t fold_next(rf_ledger_t *l, fx_t *f, rf_fold_result_t *res)
     rf_errbuf_t eb;
     if (!res) res = &r;
     int64_t off = l->staged.next_offset < 0 ? 0 : l->staged.next_offset;
-    rf_err_t err = rf_ledger_fold(l, off, f->buf, f->len, res, &eb);
+    rf_err_t err = rf_ledger_fold(l, off, RF_LEDGER_CLOCK_NONE, f->buf, f->len, res, &eb);
     if (err) fail_msg("fold at %lld: %s", (long long)off, eb.msg);
     return res->outcome;
 }
@@ -216,20 +216,24 @@ static void test_offsets_contiguous(void **state)
     assert_int_equal(rf_ledger_next_offset(l), -1);
     ev_program(f, PROGRAM, 1);
     /* an empty ledger starts at any offset >= 0 (the topic's earliest) */
-    assert_int_equal(rf_ledger_fold(l, -1, f->buf, f->len, &res, &eb), RF_ERR_GAP);
-    assert_int_equal(rf_ledger_fold(l, 5, f->buf, f->len, &res, &eb), RF_OK);
+    assert_int_equal(rf_ledger_fold(l, -1, RF_LEDGER_CLOCK_NONE, f->buf, f->len, &res, &eb),
+                     RF_ERR_GAP);
+    assert_int_equal(rf_ledger_fold(l, 5, RF_LEDGER_CLOCK_NONE, f->buf, f->len, &res, &eb), RF_OK);
     assert_int_equal(res.outcome, RF_OUTCOME_APPLIED);
     ev_share(f, PROGRAM, "alice");
-    assert_int_equal(rf_ledger_fold(l, 7, f->buf, f->len, &res, &eb), RF_ERR_GAP);
+    assert_int_equal(rf_ledger_fold(l, 7, RF_LEDGER_CLOCK_NONE, f->buf, f->len, &res, &eb),
+                     RF_ERR_GAP);
     assert_non_null(strstr(eb.msg, "expected 6"));
-    assert_int_equal(rf_ledger_fold(l, 5, f->buf, f->len, &res, &eb), RF_ERR_GAP);
-    assert_int_equal(rf_ledger_fold(l, 6, f->buf, f->len, &res, &eb), RF_OK);
+    assert_int_equal(rf_ledger_fold(l, 5, RF_LEDGER_CLOCK_NONE, f->buf, f->len, &res, &eb),
+                     RF_ERR_GAP);
+    assert_int_equal(rf_ledger_fold(l, 6, RF_LEDGER_CLOCK_NONE, f->buf, f->len, &res, &eb), RF_OK);
     assert_int_equal(rf_ledger_batch_size(l), 2);
     assert_int_equal(rf_ledger_next_offset(l), -1); /* not committed yet */
     commit(l);
     assert_int_equal(rf_ledger_next_offset(l), 7);
     assert_int_equal(rf_ledger_batch_size(l), 0);
-    assert_int_equal(rf_ledger_fold(l, 8, f->buf, f->len, &res, &eb), RF_ERR_GAP);
+    assert_int_equal(rf_ledger_fold(l, 8, RF_LEDGER_CLOCK_NONE, f->buf, f->len, &res, &eb),
+                     RF_ERR_GAP);
     assert_verifies(l);
     rf_ledger_close(l);
 }
@@ -296,19 +300,23 @@ static void test_dead_letters(void **state)
     rf_errbuf_t eb;
     uint8_t bad_magic[] = {1, 0, 0, 0, 2, 0};
     uint8_t unknown_schema[] = {0, 0, 0, 0x7f, 0x7f, 0};
-    assert_int_equal(rf_ledger_fold(l, 0, bad_magic, sizeof bad_magic, &res, &eb), RF_OK);
+    assert_int_equal(
+        rf_ledger_fold(l, 0, RF_LEDGER_CLOCK_NONE, bad_magic, sizeof bad_magic, &res, &eb), RF_OK);
     assert_int_equal(res.outcome, RF_OUTCOME_DEAD_LETTER);
     assert_int_equal(res.err, RF_ERR_BAD_MAGIC);
     assert_true(res.reason[0] != 0);
-    assert_int_equal(rf_ledger_fold(l, 1, unknown_schema, sizeof unknown_schema, &res, &eb), RF_OK);
+    assert_int_equal(rf_ledger_fold(l, 1, RF_LEDGER_CLOCK_NONE, unknown_schema,
+                                    sizeof unknown_schema, &res, &eb),
+                     RF_OK);
     assert_int_equal(res.err, RF_ERR_UNKNOWN_SCHEMA);
-    assert_int_equal(rf_ledger_fold(l, 2, NULL, 0, &res, &eb), RF_OK);
+    assert_int_equal(rf_ledger_fold(l, 2, RF_LEDGER_CLOCK_NONE, NULL, 0, &res, &eb), RF_OK);
     assert_int_equal(res.outcome, RF_OUTCOME_DEAD_LETTER);
     ev_share(f, PROGRAM, "alice");
-    assert_int_equal(rf_ledger_fold(l, 3, f->buf, f->len - 3, &res, &eb), RF_OK); /* truncated */
+    assert_int_equal(rf_ledger_fold(l, 3, RF_LEDGER_CLOCK_NONE, f->buf, f->len - 3, &res, &eb),
+                     RF_OK); /* truncated */
     assert_int_equal(res.outcome, RF_OUTCOME_DEAD_LETTER);
     /* a valid event of a program never configured */
-    assert_int_equal(rf_ledger_fold(l, 4, f->buf, f->len, &res, &eb), RF_OK);
+    assert_int_equal(rf_ledger_fold(l, 4, RF_LEDGER_CLOCK_NONE, f->buf, f->len, &res, &eb), RF_OK);
     assert_int_equal(res.outcome, RF_OUTCOME_DEAD_LETTER);
     assert_int_equal(res.err, RF_ERR_UNKNOWN_PROGRAM);
     assert_string_equal(res.program_id, PROGRAM);
@@ -323,7 +331,7 @@ static void test_dead_letters(void **state)
     /* every outcome archives the bytes */
     uint8_t got[64];
     size_t n = 0;
-    assert_int_equal(rf_ledger_archive_get(l, 0, got, sizeof got, &n, &eb), RF_OK);
+    assert_int_equal(rf_ledger_archive_get(l, 0, got, sizeof got, &n, NULL, &eb), RF_OK);
     assert_int_equal(n, sizeof bad_magic);
     assert_memory_equal(got, bad_magic, n);
     /* redriven after the program exists, the same event applies (dead
@@ -333,7 +341,8 @@ static void test_dead_letters(void **state)
     memcpy(saved, f->buf, f->len);
     ev_program(f, PROGRAM, 1);
     fold_next(l, f, NULL);
-    assert_int_equal(rf_ledger_fold(l, 6, saved, saved_len, &res, &eb), RF_OK);
+    assert_int_equal(rf_ledger_fold(l, 6, RF_LEDGER_CLOCK_NONE, saved, saved_len, &res, &eb),
+                     RF_OK);
     assert_int_equal(res.outcome, RF_OUTCOME_APPLIED);
     commit(l);
     assert_verifies(l);
@@ -499,8 +508,10 @@ static int sum_balances(const char *program, const char *owner, const char *asse
     return 0;
 }
 
-static int count_archive(int64_t offset, const uint8_t *bytes, size_t len, void *opaque)
+static int count_archive(int64_t offset, int64_t clock_ms, const uint8_t *bytes, size_t len,
+                         void *opaque)
 {
+    (void)clock_ms;
     int64_t *n = opaque;
     assert_int_equal(offset, *n); /* every offset, in order */
     assert_true(len > 0 && bytes[0] == 0);
@@ -819,7 +830,9 @@ static void test_checkpoint_and_readonly(void **state)
     rf_ledger_head(r, &hc, NULL);
     assert_memory_equal(&h, &hc, sizeof h);
     rf_fold_result_t res;
-    assert_int_equal(rf_ledger_fold(r, h.next_offset, f->buf, f->len, &res, &eb), RF_ERR_CONFIG);
+    assert_int_equal(
+        rf_ledger_fold(r, h.next_offset, RF_LEDGER_CLOCK_NONE, f->buf, f->len, &res, &eb),
+        RF_ERR_CONFIG);
     /* a reader cannot checkpoint: it may not know files the writer made since */
     char cp2[700];
     snprintf(cp2, sizeof cp2, "%s/checkpoint-ro", f->dir);
@@ -1094,8 +1107,9 @@ typedef struct arch_check {
     int bad;
 } arch_check_t;
 
-static int arch_cb(int64_t offset, const uint8_t *bytes, size_t len, void *opaque)
+static int arch_cb(int64_t offset, int64_t clock_ms, const uint8_t *bytes, size_t len, void *opaque)
 {
+    (void)clock_ms;
     arch_check_t *c = opaque;
     static uint8_t want[ARCH_LEN];
     arch_bytes((int)offset, want);
@@ -1113,7 +1127,8 @@ static void test_archive_chunks(void **state)
     for (int i = 0; i < ARCH_N; i++) {
         rf_fold_result_t res;
         arch_bytes(i, buf);
-        assert_int_equal(rf_ledger_fold(l, i, buf, ARCH_LEN, &res, &eb), RF_OK);
+        assert_int_equal(rf_ledger_fold(l, i, RF_LEDGER_CLOCK_NONE, buf, ARCH_LEN, &res, &eb),
+                         RF_OK);
         assert_int_equal(res.outcome, RF_OUTCOME_DEAD_LETTER);
         if (i == 29) commit(l); /* chunks of two batches */
     }
@@ -1122,7 +1137,7 @@ static void test_archive_chunks(void **state)
     for (int i = 0; i < ARCH_N; i++) {
         size_t n = 0;
         arch_bytes(i, buf);
-        assert_int_equal(rf_ledger_archive_get(l, i, got, sizeof got, &n, &eb), RF_OK);
+        assert_int_equal(rf_ledger_archive_get(l, i, got, sizeof got, &n, NULL, &eb), RF_OK);
         assert_int_equal(n, ARCH_LEN);
         assert_memory_equal(got, buf, n);
         arch_check_t c = {i, 0};
@@ -1131,9 +1146,11 @@ static void test_archive_chunks(void **state)
         assert_false(c.bad);
     }
     size_t n = 0;
-    assert_int_equal(rf_ledger_archive_get(l, 3, got, 10, &n, &eb), RF_ERR_OVERSIZE);
-    assert_int_equal(rf_ledger_archive_get(l, ARCH_N, got, sizeof got, &n, &eb), RF_ERR_NOT_FOUND);
-    assert_int_equal(rf_ledger_archive_get(l, -1, got, sizeof got, &n, &eb), RF_ERR_NOT_FOUND);
+    assert_int_equal(rf_ledger_archive_get(l, 3, got, 10, &n, NULL, &eb), RF_ERR_OVERSIZE);
+    assert_int_equal(rf_ledger_archive_get(l, ARCH_N, got, sizeof got, &n, NULL, &eb),
+                     RF_ERR_NOT_FOUND);
+    assert_int_equal(rf_ledger_archive_get(l, -1, got, sizeof got, &n, NULL, &eb),
+                     RF_ERR_NOT_FOUND);
     rf_ledger_close(l);
 }
 
@@ -1147,7 +1164,8 @@ static void test_tamper_archive(void **state)
     for (int i = 0; i < ARCH_N; i++) {
         rf_fold_result_t res;
         arch_bytes(i, buf);
-        assert_int_equal(rf_ledger_fold(l, i, buf, ARCH_LEN, &res, &eb), RF_OK);
+        assert_int_equal(rf_ledger_fold(l, i, RF_LEDGER_CLOCK_NONE, buf, ARCH_LEN, &res, &eb),
+                         RF_OK);
     }
     commit(l);
     rf_ledger_close(l);
@@ -1168,10 +1186,11 @@ static void test_tamper_archive(void **state)
     l = rf_ledger_open(f->dir, 0, RF_LEDGER_READONLY, &eb);
     assert_non_null(l);
     size_t n = 0;
-    assert_int_equal(rf_ledger_archive_get(l, 7, buf, sizeof buf, &n, &eb), RF_OK);
-    assert_int_equal(rf_ledger_archive_get(l, 17, buf, sizeof buf, &n, &eb), RF_OK); /* intact */
-    assert_int_equal(rf_ledger_archive_get(l, 9, buf, sizeof buf, &n, &eb), RF_ERR_NOT_FOUND);
-    assert_int_equal(rf_ledger_archive_get(l, 23, buf, sizeof buf, &n, &eb), RF_ERR_CORRUPT);
+    assert_int_equal(rf_ledger_archive_get(l, 7, buf, sizeof buf, &n, NULL, &eb), RF_OK);
+    assert_int_equal(rf_ledger_archive_get(l, 17, buf, sizeof buf, &n, NULL, &eb),
+                     RF_OK); /* intact */
+    assert_int_equal(rf_ledger_archive_get(l, 9, buf, sizeof buf, &n, NULL, &eb), RF_ERR_NOT_FOUND);
+    assert_int_equal(rf_ledger_archive_get(l, 23, buf, sizeof buf, &n, NULL, &eb), RF_ERR_CORRUPT);
     arch_check_t c = {0, 0};
     assert_int_equal(rf_ledger_archive_scan(l, 0, arch_cb, &c, &eb), RF_ERR_CORRUPT);
     assert_int_equal(c.next, 8); /* stopped at the gap */
@@ -1504,7 +1523,9 @@ static void bench_run(fx_t *f, int nparts, int flags, const char *label)
             rf_ledger_t *l = ls[evs[j].part];
             rf_fold_result_t res;
             int64_t off = l->staged.next_offset < 0 ? 0 : l->staged.next_offset;
-            assert_int_equal(rf_ledger_fold(l, off, arena + evs[j].off, evs[j].len, &res, &eb), 0);
+            assert_int_equal(rf_ledger_fold(l, off, RF_LEDGER_CLOCK_NONE, arena + evs[j].off,
+                                            evs[j].len, &res, &eb),
+                             0);
             assert_int_equal(res.outcome, RF_OUTCOME_APPLIED);
         }
         fold_ns += rf_now_ns() - tf;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rf_fold_worker.h"
@@ -160,11 +161,77 @@ static void test_labels_and_bounds(void **state)
     rf_metrics_reset();
 }
 
+/* A worker exports its own families, refold_up and refold_build_info with a
+ * sample each, and the process metrics; nothing of the other workers. */
+static void test_declare_worker(void **state)
+{
+    (void)state;
+    rf_metrics_reset();
+    rf_metrics_declare_worker("project", "9.8.7");
+    rf_metrics_declare_worker("project", "9.8.7"); /* idempotent */
+    size_t len = 0;
+    char *text = rf_metrics_render(&len);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "\nrefold_up{worker=\"project\"} 1\n"));
+    assert_non_null(strstr(text, "\nrefold_build_info{version=\"9.8.7\"} 1\n"));
+    assert_non_null(strstr(text, "# TYPE refold_projection_records_total counter\n"));
+    assert_non_null(strstr(text, "\nrefold_projection_commits_total 0\n"));
+    assert_null(strstr(text, "refold_events_consumed_total"));
+    assert_null(strstr(text, "refold_batch_commit_seconds"));
+    assert_null(strstr(text, "refold_http_requests_total"));
+    /* process metrics from /proc: plausible values */
+    const char *rss = strstr(text, "\nprocess_resident_memory_bytes ");
+    assert_non_null(rss);
+    assert_true(atof(rss + 31) > 1e5);
+    const char *fds = strstr(text, "\nprocess_open_fds ");
+    assert_non_null(fds);
+    assert_true(atol(fds + 18) >= 3); /* stdin, stdout, stderr at least */
+    const char *start = strstr(text, "\nprocess_start_time_seconds ");
+    assert_non_null(start);
+    double t = atof(start + strlen("\nprocess_start_time_seconds ")), now = (double)time(NULL);
+    assert_true(t > now - 3600 && t <= now + 1);
+    assert_non_null(strstr(text, "\nprocess_cpu_seconds_total "));
+    assert_non_null(strstr(text, "# HELP process_max_fds "));
+    free(text);
+    rf_metrics_reset();
+    text = rf_metrics_render(&len); /* reset: no process metrics, no worker */
+    assert_null(strstr(text, "process_"));
+    assert_null(strstr(text, "refold_up"));
+    free(text);
+}
+
+/* --metrics-listen's parser: ADDR:PORT, IPv4 or [IPv6]; names are refused. */
+static void test_serve_listen(void **state)
+{
+    (void)state;
+    rf_errbuf_t eb = {{0}};
+    const char *bad[] = {"nowhere",     "localhost:9",   "127.0.0.1",
+                         "127.0.0.1:x", "1.2.3.4:70000", "[::1:9"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(rf_metrics_serve_listen(bad[i], &eb), RF_ERR_CONFIG);
+        assert_non_null(strstr(eb.msg, "bad metrics address"));
+    }
+    assert_int_equal(rf_metrics_serve_listen("127.0.0.1:0", &eb), RF_OK);
+    int port = rf_metrics_port();
+    assert_true(port > 0);
+    static char out[65536];
+    http_get(port, "/metrics", out, sizeof out);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    rf_metrics_stop();
+    /* IPv6 parses; binding needs the host to have it */
+    if (rf_metrics_serve_listen("[::1]:0", &eb) == RF_OK)
+        rf_metrics_stop();
+    else
+        assert_null(strstr(eb.msg, "bad metrics address"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_endpoint),
         cmocka_unit_test(test_labels_and_bounds),
+        cmocka_unit_test(test_declare_worker),
+        cmocka_unit_test(test_serve_listen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -68,7 +68,8 @@ static double fold_live(const char *data, uint64_t n, double *cpu)
         int64_t off = rf_ledger_next_offset(l);
         off = off < 0 ? (int64_t)rf_ledger_batch_size(l) : off + rf_ledger_batch_size(l);
         rf_fold_result_t res;
-        if (rf_ledger_fold(l, off, buf, len, &res, &eb)) fail_msg("fold: %s", eb.msg);
+        if (rf_ledger_fold(l, off, RF_LEDGER_CLOCK_NONE, buf, len, &res, &eb))
+            fail_msg("fold: %s", eb.msg);
         if (rf_ledger_batch_size(l) >= RF_FOLD_BATCH_MAX && rf_ledger_commit(l, &eb))
             fail_msg("commit: %s", eb.msg);
         k++;
@@ -94,8 +95,9 @@ static double fold_live(const char *data, uint64_t n, double *cpu)
     return (double)n / s;
 }
 
-static int count_bytes(int64_t offset, const uint8_t *b, size_t len, void *opaque)
+static int count_bytes(int64_t offset, int64_t clock_ms, const uint8_t *b, size_t len, void *opaque)
 {
+    (void)clock_ms;
     (void)offset, (void)b;
     *(uint64_t *)opaque += len;
     return 0;

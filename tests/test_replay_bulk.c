@@ -46,7 +46,8 @@ static rf_ledger_t *fold_range(const char *dir, int flags, int from, int to)
                                                RF_EVENT_BYTES_MAX, &len, &eb),
                          RF_OK);
         rf_fold_result_t res;
-        if (rf_ledger_fold(l, off, buf, len, &res, &eb)) fail_msg("fold: %s", eb.msg);
+        if (rf_ledger_fold(l, off, RF_LEDGER_CLOCK_NONE, buf, len, &res, &eb))
+            fail_msg("fold: %s", eb.msg);
         if (rf_ledger_batch_size(l) >= BATCH && rf_ledger_commit(l, &eb))
             fail_msg("commit: %s", eb.msg);
     }
@@ -84,8 +85,9 @@ static void append(copy_t *c, const void *p, size_t n)
 }
 
 /* Appends (offset, bytes) of every archived event, in offset order. */
-static int copy_one(int64_t offset, const uint8_t *b, size_t len, void *opaque)
+static int copy_one(int64_t offset, int64_t clock_ms, const uint8_t *b, size_t len, void *opaque)
 {
+    (void)clock_ms;
     copy_t *a = opaque;
     assert_int_equal(offset, a->next);
     a->next++;
@@ -162,7 +164,8 @@ static void bulk_equals_normal(uint64_t state_bytes)
         if (rf_ledger_bulk_seal(l, &eb)) fail_msg("seal: %s", eb.msg);
         rf_fold_result_t res;
         const uint8_t junk[1] = {0};
-        assert_int_equal(rf_ledger_fold(l, EVENTS, junk, 1, &res, &eb), RF_ERR_CONFIG);
+        assert_int_equal(rf_ledger_fold(l, EVENTS, RF_LEDGER_CLOCK_NONE, junk, 1, &res, &eb),
+                         RF_ERR_CONFIG);
         assert_non_null(strstr(eb.msg, "sealed"));
         assert_int_equal(rf_ledger_bulk_seal(l, &eb), RF_OK); /* a no-op now */
     }

@@ -254,7 +254,8 @@ static void fold(fx_t *f, rf_fold_result_t *res)
     rf_errbuf_t eb;
     int64_t off = rf_ledger_next_offset(f->l);
     if (off < 0) off = 0;
-    if (rf_ledger_fold(f->l, off, f->buf, f->len, res, &eb)) fail_msg("fold: %s", eb.msg);
+    if (rf_ledger_fold(f->l, off, RF_LEDGER_CLOCK_NONE, f->buf, f->len, res, &eb))
+        fail_msg("fold: %s", eb.msg);
     if (res->outcome == RF_OUTCOME_DEAD_LETTER) fail_msg("dead letter: %s", res->reason);
     if (rf_ledger_commit(f->l, &eb)) fail_msg("commit: %s", eb.msg);
 }
@@ -1332,6 +1333,11 @@ static void test_explain_command(void **state)
     assert_non_null(strstr(out, "no record"));
     assert_int_equal(rf_test_refold(out, sizeof out, 1, "explain --data %s", f->dir), 2);
     assert_non_null(strstr(out, "refold explain: "));
+    /* export: hold_until (epoch ms in the ledger) in RFC 3339 like every other time */
+    rc = rf_test_refold(out, sizeof out, 0, "export --data %s --format jsonl", f->dir);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "\"hold_until\":\"2026-"));
+    assert_null(strstr(out, "\"hold_until\":\"17"));
     /* refold code: the fold's derivation */
     rc = rf_test_refold(out, sizeof out, 0, "code --program spring --referrer alice");
     assert_int_equal(rc, 0);

@@ -159,7 +159,7 @@ static rf_ledger_t *fold_all(const stream_t *s, const char *dir, uint32_t batch,
     uint64_t t0 = rf_now_ns();
     for (uint32_t i = 0; i < s->n; i++) {
         rf_fold_result_t res;
-        if (rf_ledger_fold(l, i, s->arena + s->off[i], s->len[i], &res, &eb))
+        if (rf_ledger_fold(l, i, RF_LEDGER_CLOCK_NONE, s->arena + s->off[i], s->len[i], &res, &eb))
             fail_msg("fold offset %u: %s", i, eb.msg);
         st->outcomes[res.outcome]++;
         if ((i + 1) % batch == 0 && rf_ledger_commit(l, &eb)) fail_msg("commit: %s", eb.msg);
@@ -171,7 +171,7 @@ static rf_ledger_t *fold_all(const stream_t *s, const char *dir, uint32_t batch,
     /* then time passes: clocks until one matures nothing */
     for (uint32_t i = s->n; i < s->n + s->nclock; i++) {
         rf_fold_result_t res;
-        if (rf_ledger_fold(l, i, s->arena + s->off[i], s->len[i], &res, &eb))
+        if (rf_ledger_fold(l, i, RF_LEDGER_CLOCK_NONE, s->arena + s->off[i], s->len[i], &res, &eb))
             fail_msg("fold clock %u: %s", i, eb.msg);
         if (res.nrecords == 1) break;
         assert_true(i + 1 < s->n + s->nclock);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "rf_testutil.h"
 #include "rf_time.h"
@@ -87,12 +88,46 @@ static void test_civil_round_trip(void **state)
     }
 }
 
+/* --log-json lines carry "ts" in RFC 3339 (docs/operations.md), like every
+ * time refold prints, and it parses back to about now. */
+static void test_log_json_ts(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/refold-test-log-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    rf_log_set_json(1);
+    int64_t before = rf_wall_ms();
+    rf_log(RF_LOG_WARN, "disk \"full\"");
+    rf_log_set_json(0);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char line[512] = "";
+    ssize_t n = pread(fd, line, sizeof line - 1, 0);
+    close(fd);
+    unlink(path);
+    assert_true(n > 0);
+    line[n] = 0;
+    assert_true(!strncmp(line, "{\"ts\":\"", 7));
+    char ts[64] = "";
+    memcpy(ts, line + 7, 24);
+    int64_t ms = 0;
+    assert_int_equal(rf_time_parse(ts, &ms, NULL), RF_OK);
+    assert_true(ms >= before - 1000 && ms <= before + 60000);
+    assert_non_null(strstr(line, "\",\"level\":\"warn\",\"msg\":\"disk \\\"full\\\"\"}\n"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_utc_matches_gmtime),
         cmocka_unit_test(test_format_parse),
         cmocka_unit_test(test_civil_round_trip),
+        cmocka_unit_test(test_log_json_ts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,6 +35,9 @@ rf_broker_t *rf_broker_start(int partitions, int nbrokers, rf_errbuf_t *eb)
         rf_errf(eb, RF_ERR_KAFKA, "cannot start the mock cluster");
         return NULL;
     }
+    /* librdkafka 2.0.2's mock has no topic configs: it stores the producer's
+     * record batches as they came (rd_kafka_mock_partition_log_append), so
+     * LogAppendTime cannot be set here; timestamps are CreateTime (rf_broker.h) */
     const char *topics[] = {RF_TOPIC_EVENTS, RF_TOPIC_DLQ, RF_TOPIC_LEDGER};
     for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++) {
         rd_kafka_resp_err_t err =

@@ -4,7 +4,11 @@
  * Limits (librdkafka 2.0.2): in memory only; each partition keeps the last
  * 5 MiB or 100,000 batches, so producers must not run ahead of consumers
  * (RF_MOCK_LAG_MAX); no CreateTopics, no ListOffsets by time, no transactions
- * semantics for read_committed. docs/operations.md has the full list. */
+ * semantics for read_committed; no topic configs, so no
+ * message.timestamp.type=LogAppendTime: the mock keeps the batches as the
+ * producer wrote them, and every message carries its producer's CreateTime
+ * (the fold's trusted clock is then the producer's: docs/reliability.md,
+ * "Event time"). docs/operations.md has the full list. */
 #ifndef RF_BROKER_H
 #define RF_BROKER_H
 

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rf_limits.h"
@@ -176,24 +177,103 @@ rf_err_t rf_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *
     return RF_OK;
 }
 
-/* bootstrap.servers, then every -X in order. */
-static rf_err_t apply_opts(rd_kafka_conf_t *conf, const rf_kafka_opts_t *opts, rf_errbuf_t *eb)
+/* librdkafka's properties for one kind of client only ("C" or "P" in its
+ * property table), read once: a -X without a prefix skips the clients of
+ * the other kind instead of making each of them warn "ignored by this
+ * producer instance". */
+static char *kind_only; /* "\nname C\nname P\n..." */
+static pthread_once_t kind_once = PTHREAD_ONCE_INIT;
+
+static void kind_load(void)
+{
+    char *table = NULL, *out = NULL;
+    size_t tl = 0, ol = 0;
+    FILE *f = open_memstream(&table, &tl), *o = open_memstream(&out, &ol);
+    if (!f || !o) {
+        if (f) fclose(f);
+        if (o) fclose(o);
+        free(table);
+        free(out);
+        return;
+    }
+    rd_kafka_conf_properties_show(f);
+    fclose(f);
+    fputc('\n', o);
+    for (char *line = table, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        char name[128], kind[8];
+        if (sscanf(line, "%127s | %7s |", name, kind) == 2 &&
+            (!strcmp(kind, "C") || !strcmp(kind, "P")))
+            fprintf(o, "%s %s\n", name, kind);
+    }
+    fclose(o);
+    free(table);
+    kind_only = out;
+}
+
+/* Whether a -X property (after its prefix) is for the client of type t:
+ * "consumer."/"producer." name the kind; without, what librdkafka says. */
+static bool x_applies(const char **name, rd_kafka_type_t t)
+{
+    bool consumer = t == RD_KAFKA_CONSUMER;
+    if (!strncmp(*name, "consumer.", 9) || !strncmp(*name, "producer.", 9)) {
+        bool for_consumer = (*name)[0] == 'c';
+        *name += 9;
+        return for_consumer == consumer;
+    }
+    pthread_once(&kind_once, kind_load);
+    char key[272];
+    snprintf(key, sizeof key, "\n%s %s\n", *name, consumer ? "P" : "C");
+    return !kind_only || !strstr(kind_only, key);
+}
+
+/* bootstrap.servers, then every -X in order that applies to this client. */
+static rf_err_t apply_opts(rd_kafka_conf_t *conf, const rf_kafka_opts_t *opts, rd_kafka_type_t type,
+                           rf_errbuf_t *eb)
 {
     rf_err_t err;
     if (opts->brokers &&
         (err = rf_kafka_conf_set(conf, "bootstrap.servers", opts->brokers, eb)) != RF_OK)
         return err;
     for (int i = 0; i < opts->nx; i++) {
-        char name[256];
+        char buf[256];
         const char *eq = strchr(opts->x[i], '=');
         size_t n = (size_t)(eq - opts->x[i]);
-        if (!eq || n >= sizeof name)
+        if (!eq || n >= sizeof buf)
             return rf_errf(eb, RF_ERR_CONFIG, "-X '%s': expected name=value", opts->x[i]);
-        memcpy(name, opts->x[i], n);
-        name[n] = '\0';
+        memcpy(buf, opts->x[i], n);
+        buf[n] = '\0';
+        const char *name = buf;
+        if (!x_applies(&name, type)) continue;
         if ((err = rf_kafka_conf_set(conf, name, eq + 1, eb)) != RF_OK) return err;
     }
     return RF_OK;
+}
+
+/* A -X that changed a forced setting is told once per command line, not
+ * once per client that forces it: the fold's three clients share one
+ * rf_kafka_opts_t (the same -X strings); another command line starts over. */
+static bool warn_once(const rf_kafka_opts_t *opts, const char *name)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static const rf_kafka_opts_t *last;
+    static const char *last_x[RF_CONF_X_MAX];
+    static int last_nx;
+    static char seen[1024]; /* "\nname\nname\n" */
+    char key[160];
+    snprintf(key, sizeof key, "\n%s\n", name);
+    pthread_mutex_lock(&mu);
+    if (opts != last || opts->nx != last_nx ||
+        memcmp(opts->x, last_x, sizeof last_x[0] * (size_t)opts->nx) != 0) {
+        last = opts;
+        last_nx = opts->nx;
+        memcpy(last_x, opts->x, sizeof last_x[0] * (size_t)opts->nx);
+        strcpy(seen, "\n");
+    }
+    bool first = !strstr(seen, key);
+    if (first && strlen(seen) + strlen(key) < sizeof seen) strcat(seen, key + 1);
+    pthread_mutex_unlock(&mu);
+    return first;
 }
 
 /* A role's forced settings, group.id first when the role forces it. */
@@ -231,10 +311,10 @@ static rf_err_t apply_policy(rd_kafka_conf_t *conf, const role_def_t *r,
     for (int i = 0; !err && i < nf; i++)
         if (!(err = rf_kafka_conf_set(conf, forced[i].name, forced[i].value, eb)))
             conf_value(conf, forced[i].name, want[i], sizeof want[i]);
-    if (!err && spec->opts) err = apply_opts(conf, spec->opts, eb);
+    if (!err && spec->opts) err = apply_opts(conf, spec->opts, r->type, eb);
     for (int i = 0; !err && i < nf; i++) {
         conf_value(conf, forced[i].name, got, sizeof got);
-        if (strcmp(got, want[i]) != 0)
+        if (strcmp(got, want[i]) != 0 && warn_once(spec->opts, forced[i].name))
             rf_log(RF_LOG_WARN, "kafka: %s: -X cannot set %s to '%s': kept %s=%s (%s)", r->name,
                    forced[i].name, got, forced[i].name, forced[i].value, forced[i].why);
         err = rf_kafka_conf_set(conf, forced[i].name, forced[i].value, eb);

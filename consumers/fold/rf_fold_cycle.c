@@ -81,6 +81,28 @@ void rf__fold_drop_queued(rf_fold_worker_t *w)
     }
 }
 
+int64_t rf_fold_message_clock(const struct rd_kafka_message_s *m)
+{
+    rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+    int64_t ts = rd_kafka_message_timestamp(m, &type);
+    return type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && ts >= 0 ? ts : -1;
+}
+
+/* Says once per process when the clock the fold trusts is the producers'
+ * (CreateTime: the embedded broker's only mode, Kafka's default), so an
+ * operator sees that the event-time bound does not hold against a hostile app. */
+static void note_create_time(const rd_kafka_message_t *m)
+{
+    static atomic_flag said = ATOMIC_FLAG_INIT;
+    rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+    rd_kafka_message_timestamp(m, &type);
+    if (type != RD_KAFKA_TIMESTAMP_CREATE_TIME || atomic_flag_test_and_set(&said)) return;
+    rf_log(RF_LOG_INFO,
+           "fold: message timestamps are CreateTime (set by producers): event time is bounded by "
+           "the producers' clocks; use message.timestamp.type=LogAppendTime on the events topic "
+           "(docs/reliability.md, \"Event time\")");
+}
+
 /* ---- pool jobs (one partition, any thread: report through p->job_*) ----- */
 
 static void fold_job(rf_fold_worker_t *w, rf_fold_part_t *p)
@@ -88,11 +110,12 @@ static void fold_job(rf_fold_worker_t *w, rf_fold_part_t *p)
     static const uint8_t empty[1];
     uint64_t t0 = rf_now_ns();
     p->job_err = RF_OK;
+    if (p->q_head >= 0) note_create_time(w->msgs[p->q_head]);
     for (int32_t i = p->q_head; i >= 0; i = w->next[i]) {
         const rd_kafka_message_t *m = w->msgs[i];
         rf_errbuf_t eb = {{0}};
-        rf_err_t err = rf_ledger_fold(p->ledger, m->offset, m->payload ? m->payload : empty, m->len,
-                                      &w->res[i], &eb);
+        rf_err_t err = rf_ledger_fold(p->ledger, m->offset, rf_fold_message_clock(m),
+                                      m->payload ? m->payload : empty, m->len, &w->res[i], &eb);
         if (err != RF_OK) {
             p->job_err = rf_errf(&p->job_eb, err, "partition %d offset %" PRId64 ": %s",
                                  p->partition, m->offset, eb.msg);
@@ -248,9 +271,10 @@ void rf__fold_publish_stats(rf_fold_worker_t *w)
     rf_fold_stats_t *st = &w->st;
     st->elapsed_ns = rf_now_ns() - w->start_ns;
     st->at_end = rf__fold_at_end(w);
-    st->nparts = 0;
+    int open = 0;
     for (int i = 0; i < RF_PARTITIONS_MAX; i++)
-        if (w->parts[i]) part_stats(w, w->parts[i], &st->parts[st->nparts++]);
+        if (w->parts[i]) part_stats(w, w->parts[i], &st->parts[open++]);
+    if (open > 0 || w->consumer) st->nparts = open; /* closed: the partitions it held */
     pthread_mutex_lock(&w->snap_lock);
     w->snap = *st;
     pthread_mutex_unlock(&w->snap_lock);

@@ -73,7 +73,7 @@ typedef struct rf_fold_stats {
     rf_fold_hist_t commit_us; /* one partition's synced commit */
     rf_fold_hist_t cycle_us;  /* a cycle's durable phase: DLQ flush + every commit */
     bool at_end;              /* exit_at_end condition currently met */
-    int nparts;
+    int nparts;               /* open partitions; once run returns, those open at its last cycle */
     rf_fold_part_stats_t parts[RF_PARTITIONS_MAX];
 } rf_fold_stats_t;
 
@@ -146,5 +146,14 @@ void rf_metrics_from_fold_stats(const rf_fold_stats_t *st);
  * is the error code name (rf_err_str) for rejected and dead-lettered offsets,
  * "" otherwise: a bounded set. */
 void rf_metrics_fold_outcome(rf_outcome_t outcome, rf_err_t err);
+
+/* The trusted clock rf_ledger_fold gets for a consumed message (rf_ledger.h):
+ * its Kafka timestamp (LogAppendTime or CreateTime, whichever the topic
+ * keeps), or -1 when it has none or a negative one, which the fold bounds as
+ * 0 (fail closed: such an event cannot move time). Never
+ * RF_LEDGER_CLOCK_NONE: nothing a producer sends unbounds the fold. The
+ * worker and a replay from Kafka share it, so both fold the same. */
+struct rd_kafka_message_s;
+int64_t rf_fold_message_clock(const struct rd_kafka_message_s *m);
 
 #endif

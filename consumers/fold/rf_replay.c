@@ -11,6 +11,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "rf_codec.h"
+#include "rf_fold_worker.h"
 
 void rf_replay_opts_init(rf_replay_opts_t *o)
 {
@@ -142,12 +143,12 @@ static rf_err_t commit_batch(rep_t *r, rf_ledger_t *n)
 }
 
 static rf_err_t fold_one(rep_t *r, rf_ledger_t *n, rf_replay_part_t *pp, int64_t off,
-                         const uint8_t *b, size_t len)
+                         int64_t clock_ms, const uint8_t *b, size_t len)
 {
     const uint8_t *orig = b;
     b = rewrite(r, pp, b, &len);
     rf_fold_result_t res;
-    rf_err_t err = rf_ledger_fold(n, off, b, len, &res, r->eb);
+    rf_err_t err = rf_ledger_fold(n, off, clock_ms, b, len, &res, r->eb);
     if (err) return err;
     if (b != orig && res.outcome != RF_OUTCOME_APPLIED)
         return rf_errf(r->eb, RF_ERR_BAD_INPUT,
@@ -183,8 +184,9 @@ typedef struct tmap {
     int64_t t_ms, max_ms, found;
 } tmap_t;
 
-static int tmap_one(int64_t offset, const uint8_t *b, size_t len, void *opaque)
+static int tmap_one(int64_t offset, int64_t clock_ms, const uint8_t *b, size_t len, void *opaque)
 {
+    (void)clock_ms; /* an upper bound on event time: events it refused start the replay earlier */
     tmap_t *m = opaque;
     rf_errbuf_t eb;
     if (rf_codec_decode_event(m->codec, b, len, m->ev, &eb) == RF_OK &&
@@ -322,10 +324,10 @@ typedef struct arch_ctx {
     rf_err_t err;
 } arch_ctx_t;
 
-static int arch_one(int64_t offset, const uint8_t *b, size_t len, void *opaque)
+static int arch_one(int64_t offset, int64_t clock_ms, const uint8_t *b, size_t len, void *opaque)
 {
     arch_ctx_t *a = opaque;
-    a->err = fold_one(a->r, a->n, a->pp, offset, b, len);
+    a->err = fold_one(a->r, a->n, a->pp, offset, clock_ms, b, len);
     return a->err != RF_OK;
 }
 
@@ -634,7 +636,7 @@ static rf_err_t kafka_message(kctx_t *k, const rd_kafka_message_t *m)
     if (m->partition < 0 || m->partition >= k->np) return RF_OK;
     kpart_t *kp = &k->parts[m->partition];
     if (!kp->n || m->offset >= kp->end) return RF_OK; /* beyond the end taken at start */
-    return fold_one(k->r, kp->n, kp->pp, m->offset, m->payload, m->len);
+    return fold_one(k->r, kp->n, kp->pp, m->offset, rf_fold_message_clock(m), m->payload, m->len);
 }
 
 static rf_err_t kafka_loop(kctx_t *k)

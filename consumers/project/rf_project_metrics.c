@@ -17,6 +17,7 @@ void rf_metrics_from_project_stats(const rf_project_stats_t *st)
     RF_ASSERT(st != NULL && st->nparts <= RF_PARTITIONS_MAX);
     rf_metrics_counter_set(RF_METRIC_PROJECTION_RECORDS, NULL, st->records);
     rf_metrics_counter_set(RF_METRIC_PROJECTION_DUPLICATES, NULL, st->duplicates);
+    rf_metrics_counter_set(RF_METRIC_PROJECTION_COMMITS, NULL, st->commits);
     for (int i = 0; i < st->nparts; i++) {
         const rf_project_part_stats_t *p = &st->parts[i];
         if (!p->assigned) continue;

@@ -1,31 +1,36 @@
 /* rf_http.c: the HTTP JSON API (`refold serve`): libmicrohttpd daemon,
  * our own parsing of the raw request URI (path segments and query string,
- * percent-decoded with strict limits), bearer token, routing to rf_query. */
+ * percent-decoded with strict limits), bearer token, CORS, and the table of
+ * routes (a new endpoint is a row: docs/http-api.md, "Adding an endpoint"). */
 #include <netdb.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <microhttpd.h>
 
 #include "rf_http.h"
+#include "rf_http_int.h"
 #include "rf_hex.h"
 #include "rf_limits.h"
+#include "rf_pages.h"
 #include "rf_query.h"
-
-#define SEGS_MAX   8 /* the longest route has 6 segments */
-#define PARAMS_MAX 4 /* period, by, top, asset */
 
 struct rf_http {
     struct MHD_Daemon *d;
     rf_query_t *q; /* NULL until the projection exists; published atomically */
     char data_dir[4096];
     char token[256];
+    char cors[256]; /* Access-Control-Allow-Origin; "" none */
     uint16_t port;
     uint64_t requests; /* atomic */
+    rf_pages_t *pages; /* the caller's; NULL: none */
     pthread_t refresher;
     bool refresher_started;
     pthread_mutex_t mu;
@@ -33,13 +38,13 @@ struct rf_http {
     bool stopping;
 };
 
-/* Per request: the raw URI as the client sent it (MHD's url is decoded, which
- * would turn %2F into a path separator). */
-typedef struct req {
-    size_t len; /* full length of the raw URI */
-    char uri[]; /* first RF_HTTP_URL_MAX bytes */
-} req_t;
+#define SEGS_MAX 8 /* the longest route has 6 segments */
+/* How long a browser may reuse a preflight's answer: short, so a changed
+ * --cors-origin takes effect within minutes. */
+#define CORS_MAX_AGE_S "600"
+#define PARAMS_MAX     6 /* the leaderboard's period, by, limit (or top), cursor, asset */
 
+/* A request's decoded path segments and query parameters. */
 typedef struct route {
     const char *seg[SEGS_MAX];
     int nseg;
@@ -52,11 +57,19 @@ typedef struct route {
     char parambuf[RF_HTTP_URL_MAX + 2 * PARAMS_MAX + 1];
 } route_t;
 
+/* Per request: the raw URI as the client sent it (MHD's url is decoded, which
+ * would turn %2F into a path separator). */
+typedef struct req {
+    bool seen;  /* the handler ran once (it answers on the second call) */
+    size_t len; /* full length of the raw URI */
+    char uri[]; /* first RF_HTTP_URL_MAX bytes */
+} req_t;
+
 /* ---- responses ------------------------------------------------------------ */
 
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *body)
+enum MHD_Result rf_http_send(rf_http_req_t *rq, unsigned status, json_t *body)
 {
-    char *s = json_dumps(body, JSON_COMPACT);
+    char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!s) return MHD_NO;
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
@@ -66,42 +79,49 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json
     }
     MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
     MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (rq->h->cors[0]) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", rq->h->cors);
+        MHD_add_response_header(r, "Vary", "Origin");
+    }
     if (status == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"refold\"");
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(r, "Allow", "GET, HEAD");
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r, "Allow", rq->h->cors[0] ? "GET, HEAD, OPTIONS" : "GET, HEAD");
+    enum MHD_Result ret = MHD_queue_response(rq->c, status, r);
     MHD_destroy_response(r);
     return ret;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *msg)
+enum MHD_Result rf_http_fail(rf_http_req_t *rq, unsigned status, const char *code,
+                             const char *param, const char *fmt, ...)
 {
-    return send_json(c, status, json_pack("{s:s}", "error", msg));
+    char msg[RF_ERRMSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *e = json_pack("{s:s, s:s, s:s?}", "code", code, "message", msg, "param", param);
+    if (e && !param) json_object_set_new(e, "param", json_null());
+    return rf_http_send(rq, status, e ? json_pack("{s:o}", "error", e) : NULL);
 }
 
-static unsigned status_of(rf_err_t err)
+/* A query's answer, or its error: bad input names param, not found names
+ * nf_param (the path parameter that named nothing). */
+enum MHD_Result rf_http_result(rf_http_req_t *rq, json_t *j, rf_err_t err, const rf_errbuf_t *eb,
+                               const char *param, const char *nf_param)
 {
+    if (j) return rf_http_send(rq, MHD_HTTP_OK, j);
+    const char *msg = eb->msg[0] ? eb->msg : rf_err_str(err);
     switch (err) {
     case RF_ERR_BAD_INPUT:
     case RF_ERR_OVERSIZE:
-        return MHD_HTTP_BAD_REQUEST;
+        return rf_http_fail(rq, MHD_HTTP_BAD_REQUEST, "invalid_parameter", param, "%s", msg);
     case RF_ERR_NOT_FOUND:
-        return MHD_HTTP_NOT_FOUND;
+        return rf_http_fail(rq, MHD_HTTP_NOT_FOUND, "not_found", nf_param, "%s", msg);
     default:
-        return MHD_HTTP_INTERNAL_SERVER_ERROR;
-    }
-}
-
-static enum MHD_Result send_result(struct MHD_Connection *c, json_t *j, rf_err_t err,
-                                   const rf_errbuf_t *eb)
-{
-    if (j) return send_json(c, MHD_HTTP_OK, j);
-    unsigned st = status_of(err);
-    if (st == MHD_HTTP_INTERNAL_SERVER_ERROR) {
         rf_log(RF_LOG_ERROR, "serve: %s", eb->msg);
-        return send_error(c, st, "internal error");
+        return rf_http_fail(rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", NULL, "internal error");
     }
-    return send_error(c, st, eb->msg[0] ? eb->msg : rf_err_str(err));
 }
 
 /* ---- parsing ---------------------------------------------------------------- */
@@ -171,21 +191,27 @@ static const char *parse_uri(const char *uri, route_t *r)
     return NULL;
 }
 
-static const char *param(const route_t *r, const char *key)
+const char *rf_http_param(const rf_http_req_t *rq, const char *key)
 {
+    const route_t *r = rq->r;
     for (int i = 0; i < r->nparams; i++)
         if (!strcmp(r->key[i], key)) return r->val[i];
     return NULL;
 }
 
-/* Refuses parameters the endpoint does not take (a typo must not be ignored). */
-static const char *check_params(const route_t *r, const char *allowed)
+const char *rf_http_seg(const rf_http_req_t *rq, int i)
+{
+    return i >= 0 && i < rq->r->nseg ? rq->r->seg[i] : NULL;
+}
+
+/* The first parameter not in the comma-separated list allowed, or NULL. */
+static const char *unknown_param(const route_t *r, const char *allowed)
 {
     for (int i = 0; i < r->nparams; i++) {
         const char *a = strstr(allowed, r->key[i]);
         size_t kl = strlen(r->key[i]);
         if (!kl || !a || (a != allowed && a[-1] != ',') || (a[kl] != ',' && a[kl] != '\0'))
-            return "unknown query parameter";
+            return r->key[i];
     }
     return NULL;
 }
@@ -204,93 +230,274 @@ static bool token_ok(const char *got, const char *want)
     return d == 0;
 }
 
+/* The credentials of "Authorization: Bearer <token>": the scheme is
+ * case-insensitive and followed by one or more spaces (RFC 7235); NULL when
+ * absent or another scheme. */
+static const char *bearer_token(const char *auth)
+{
+    if (!auth || strncasecmp(auth, "Bearer", 6) != 0 || auth[6] != ' ') return NULL;
+    auth += 6;
+    while (*auth == ' ')
+        auth++;
+    return auth;
+}
+
 /* ---- routes ------------------------------------------------------------------ */
 
-/* Reads period, by, asset (and top when top != NULL); NULL or what is wrong. */
-static const char *board_params(const route_t *r, rf_board_sel_t *sel, int *top)
+/* Reads period, by, asset (and the page size when limit != NULL: `limit`,
+ * or its older name `top`); on a bad value returns the parameter's name and
+ * sets *why. */
+static const char *board_params(const rf_http_req_t *rq, rf_board_sel_t *sel, int *limit,
+                                const char **why)
 {
-    const char *by = param(r, "by"), *t = param(r, "top");
-    sel->period = param(r, "period");
-    sel->asset = param(r, "asset");
+    const char *by = rf_http_param(rq, "by"), *t = rf_http_param(rq, "top");
+    const char *l = rf_http_param(rq, "limit");
+    sel->period = rf_http_param(rq, "period");
+    sel->asset = rf_http_param(rq, "asset");
     sel->by = RF_BOARD_REFERRALS;
     if (by && !strcmp(by, "value"))
         sel->by = RF_BOARD_VALUE;
     else if (by && strcmp(by, "referrals") != 0)
-        return "by must be referrals or value";
-    if (sel->asset && (!*sel->asset || strlen(sel->asset) > RF_ASSET_MAX)) return "bad asset";
-    if (top) {
-        char *end = NULL;
-        long v = t ? strtol(t, &end, 10) : 10;
-        if ((t && (*end || end == t)) || v < 1 || v > RF_LEADERBOARD_TOP_MAX)
-            return "top must be 1..1000";
-        *top = (int)v;
-    }
+        return *why = "by must be referrals or value", "by";
+    if (sel->asset && (!*sel->asset || strlen(sel->asset) > RF_ASSET_MAX))
+        return *why = "bad asset", "asset";
+    if (!limit) return NULL;
+    if (t && l) return *why = "give limit or top (its older name), not both", "top";
+    const char *name = l ? "limit" : "top", *v = l ? l : t;
+    int64_t n = 10;
+    if (v && rf_parse_i64(v, 1, RF_LEADERBOARD_TOP_MAX, &n, NULL, NULL) != RF_OK)
+        return *why = "must be 1..1000", name;
+    *limit = (int)n;
     return NULL;
 }
 
-static enum MHD_Result route_program(struct MHD_Connection *c, rf_query_t *q, const route_t *r)
+/* Cursors are opaque to clients: hex of the next entry's 0-based position
+ * and a hash of the board's selection, so a cursor of another board (or a
+ * forged one) is refused instead of paging something else. */
+static uint32_t board_hash(const rf_board_sel_t *sel)
 {
-    const char *program = r->seg[2], *bad;
-    rf_errbuf_t eb = {{0}};
-    rf_err_t err = RF_OK;
-    rf_board_sel_t sel = {.program = program};
-    int top = 0;
-    if (!valid_id(program)) return send_error(c, MHD_HTTP_BAD_REQUEST, "bad program id");
-    if (r->nseg == 4 && !strcmp(r->seg[3], "stats")) {
-        if ((bad = check_params(r, "period"))) return send_error(c, MHD_HTTP_BAD_REQUEST, bad);
-        json_t *j = rf_query_stats_json(q, program, param(r, "period"), &err, &eb);
-        return send_result(c, j, err, &eb);
-    }
-    if (r->nseg == 4 && !strcmp(r->seg[3], "leaderboard")) {
-        if ((bad = check_params(r, "period,by,top,asset")) || (bad = board_params(r, &sel, &top)))
-            return send_error(c, MHD_HTTP_BAD_REQUEST, bad);
-        json_t *j = rf_query_top_json(q, &sel, top, &err, &eb);
-        return send_result(c, j, err, &eb);
-    }
-    if (r->nseg != 6 || strcmp(r->seg[3], "users") != 0)
-        return send_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
-    const char *user = r->seg[4], *what = r->seg[5];
-    if (!valid_id(user)) return send_error(c, MHD_HTTP_BAD_REQUEST, "bad user id");
-    json_t *j = NULL;
-    if (!strcmp(what, "rank")) {
-        if ((bad = check_params(r, "period,by,asset")) || (bad = board_params(r, &sel, NULL)))
-            return send_error(c, MHD_HTTP_BAD_REQUEST, bad);
-        j = rf_query_rank_json(q, &sel, user, &err, &eb);
-    } else if (!strcmp(what, "code") || !strcmp(what, "balance")) {
-        if (r->nparams) return send_error(c, MHD_HTTP_BAD_REQUEST, "unknown query parameter");
-        j = what[0] == 'c' ? rf_query_code_json(q, program, user, &err, &eb)
-                           : rf_query_balance_json(q, user, program, &err, &eb);
-    } else {
-        return send_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
-    }
-    return send_result(c, j, err, &eb);
+    const char *parts[3] = {sel->program, sel->period ? sel->period : "all",
+                            sel->asset ? sel->asset : ""};
+    uint32_t h = 2166136261u ^ (uint32_t)sel->by;
+    for (int i = 0; i < 3; i++)
+        for (const char *p = parts[i];; p++) {
+            h = (h ^ (uint8_t)*p) * 16777619u;
+            if (!*p) break;
+        }
+    return h;
 }
 
-static enum MHD_Result route(struct MHD_Connection *c, rf_http_t *h, const route_t *r)
+static void cursor_make(const rf_board_sel_t *sel, uint32_t pos, char out[17])
 {
-    rf_query_t *q = __atomic_load_n(&h->q, __ATOMIC_ACQUIRE);
+    uint8_t b[8];
+    rf_be32_put(b, pos);
+    rf_be32_put(b + 4, board_hash(sel));
+    rf_hex(b, 8, out);
+}
+
+static bool cursor_read(const rf_board_sel_t *sel, const char *c, uint32_t *pos)
+{
+    uint8_t b[8];
+    if (strlen(c) != 16 || rf_unhex(c, b, 8) != RF_OK || rf_be32_get(b + 4) != board_hash(sel))
+        return false;
+    *pos = rf_be32_get(b);
+    return *pos < RF_LEADERBOARD_TOP_MAX;
+}
+
+/* The program of /v1/programs/{program}/...: valid and known, or answered. */
+static bool program_ok(rf_http_req_t *rq, enum MHD_Result *ret)
+{
+    const char *program = rf_http_seg(rq, 2);
+    rf_errbuf_t eb = {{0}};
+    if (!valid_id(program)) {
+        *ret = rf_http_fail(rq, MHD_HTTP_BAD_REQUEST, "invalid_parameter", "program",
+                            "bad program id (1..%d bytes)", RF_ID_MAX);
+        return false;
+    }
+    rf_err_t err = rf_query_program(rq->q, program, &eb);
+    if (err != RF_OK) {
+        *ret = rf_http_result(rq, NULL, err, &eb, "program", "program");
+        return false;
+    }
+    return true;
+}
+
+static bool user_ok(rf_http_req_t *rq, int seg, enum MHD_Result *ret)
+{
+    if (valid_id(rf_http_seg(rq, seg))) return true;
+    *ret = rf_http_fail(rq, MHD_HTTP_BAD_REQUEST, "invalid_parameter", "user",
+                        "bad user id (1..%d bytes)", RF_ID_MAX);
+    return false;
+}
+
+static enum MHD_Result get_health(rf_http_req_t *rq)
+{
+    if (!rq->q)
+        return rf_http_send(
+            rq, MHD_HTTP_SERVICE_UNAVAILABLE,
+            json_pack("{s:s, s:n, s:[]}", "status", "starting", "lag", "partitions"));
+    json_t *j = rf_query_health_json(rq->q);
+    return j ? rf_http_send(rq, MHD_HTTP_OK, j)
+             : rf_http_fail(rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", NULL, "internal error");
+}
+
+extern const char rf__openapi_json[]; /* docs/openapi.json, embedded (embed_openapi.cmake) */
+
+static enum MHD_Result get_openapi(rf_http_req_t *rq)
+{
+    json_error_t je;
+    json_t *doc = json_loads(rf__openapi_json, 0, &je);
+    RF_ASSERT(doc != NULL); /* checked at build time by tests/it_http.c */
+    return rf_http_send(rq, MHD_HTTP_OK, doc);
+}
+
+static enum MHD_Result get_user_balance(rf_http_req_t *rq)
+{
+    enum MHD_Result ret;
     rf_errbuf_t eb = {{0}};
     rf_err_t err = RF_OK;
-    if (r->nseg < 2 || strcmp(r->seg[0], "v1") != 0)
-        return send_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
-    if (r->nseg == 2 && !strcmp(r->seg[1], "health")) {
-        if (r->nparams) return send_error(c, MHD_HTTP_BAD_REQUEST, "unknown query parameter");
-        if (!q)
-            return send_json(
-                c, MHD_HTTP_SERVICE_UNAVAILABLE,
-                json_pack("{s:s, s:n, s:[]}", "status", "starting", "lag", "partitions"));
-        json_t *j = rf_query_health_json(q);
-        return j ? send_json(c, MHD_HTTP_OK, j) : send_error(c, 500, "internal error");
+    if (!user_ok(rq, 2, &ret)) return ret;
+    json_t *j = rf_query_balance_json(rq->q, rf_http_seg(rq, 2), NULL, &err, &eb);
+    return rf_http_result(rq, j, err, &eb, NULL, "user");
+}
+
+static enum MHD_Result get_stats(rf_http_req_t *rq)
+{
+    enum MHD_Result ret;
+    rf_errbuf_t eb = {{0}};
+    rf_err_t err = RF_OK;
+    if (!program_ok(rq, &ret)) return ret;
+    json_t *j =
+        rf_query_stats_json(rq->q, rf_http_seg(rq, 2), rf_http_param(rq, "period"), &err, &eb);
+    return rf_http_result(rq, j, err, &eb, "period", "program");
+}
+
+/* The canonical period or an answered 400 naming `period`. */
+static bool period_ok(rf_http_req_t *rq, const rf_board_sel_t *sel, enum MHD_Result *ret)
+{
+    char canon[32];
+    rf_errbuf_t eb = {{0}};
+    rf_err_t err = rf_query_period(rq->q, sel->program, sel->period, canon, &eb);
+    if (err == RF_OK) return true;
+    *ret = rf_http_result(rq, NULL, err, &eb, "period", "program");
+    return false;
+}
+
+/* Keeps entries [pos, pos + limit) of a top (pos + limit) answer and adds
+ * next_cursor: the position after them while the board has more (and they
+ * are within the RF_LEADERBOARD_TOP_MAX a board can be paged through). */
+static json_t *board_page(json_t *j, const rf_board_sel_t *sel, uint32_t pos, int limit)
+{
+    json_t *all = json_object_get(j, "entries"), *page = json_array();
+    size_t n = json_array_size(all);
+    for (size_t i = pos; i < n; i++)
+        json_array_append(page, json_array_get(all, i));
+    json_object_set_new(j, "entries", page);
+    json_int_t users = json_integer_value(json_object_get(j, "users"));
+    uint32_t next = pos + (uint32_t)limit;
+    if ((json_int_t)next < users && next < RF_LEADERBOARD_TOP_MAX) {
+        char c[17];
+        cursor_make(sel, next, c);
+        json_object_set_new(j, "next_cursor", json_string(c));
+    } else {
+        json_object_set_new(j, "next_cursor", json_null());
     }
-    if (!q) return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "projection not ready");
-    if (r->nseg >= 4 && !strcmp(r->seg[1], "programs")) return route_program(c, q, r);
-    if (r->nseg == 4 && !strcmp(r->seg[1], "users") && !strcmp(r->seg[3], "balance")) {
-        if (!valid_id(r->seg[2])) return send_error(c, MHD_HTTP_BAD_REQUEST, "bad user id");
-        if (r->nparams) return send_error(c, MHD_HTTP_BAD_REQUEST, "unknown query parameter");
-        json_t *j = rf_query_balance_json(q, r->seg[2], NULL, &err, &eb);
-        return send_result(c, j, err, &eb);
+    return j;
+}
+
+static enum MHD_Result get_leaderboard(rf_http_req_t *rq)
+{
+    enum MHD_Result ret;
+    rf_errbuf_t eb = {{0}};
+    rf_err_t err = RF_OK;
+    if (!program_ok(rq, &ret)) return ret;
+    rf_board_sel_t sel = {.program = rf_http_seg(rq, 2)};
+    int limit = 0;
+    const char *why = NULL, *bad = board_params(rq, &sel, &limit, &why), *c;
+    if (bad) return rf_http_fail(rq, MHD_HTTP_BAD_REQUEST, "invalid_parameter", bad, "%s", why);
+    if (!period_ok(rq, &sel, &ret)) return ret;
+    uint32_t pos = 0;
+    if ((c = rf_http_param(rq, "cursor")) && !cursor_read(&sel, c, &pos))
+        return rf_http_fail(rq, MHD_HTTP_BAD_REQUEST, "invalid_parameter", "cursor",
+                            "bad cursor (pass next_cursor of the same board unchanged)");
+    int k = (int)pos + limit;
+    if (k > RF_LEADERBOARD_TOP_MAX) k = RF_LEADERBOARD_TOP_MAX;
+    json_t *j = rf_query_top_json(rq->q, &sel, k, &err, &eb);
+    if (j) j = board_page(j, &sel, pos, limit);
+    return rf_http_result(rq, j, err, &eb, "asset", "program");
+}
+
+static enum MHD_Result get_rank(rf_http_req_t *rq)
+{
+    enum MHD_Result ret;
+    rf_errbuf_t eb = {{0}};
+    rf_err_t err = RF_OK;
+    if (!program_ok(rq, &ret) || !user_ok(rq, 4, &ret)) return ret;
+    rf_board_sel_t sel = {.program = rf_http_seg(rq, 2)};
+    const char *why = NULL, *bad = board_params(rq, &sel, NULL, &why);
+    if (bad) return rf_http_fail(rq, MHD_HTTP_BAD_REQUEST, "invalid_parameter", bad, "%s", why);
+    if (!period_ok(rq, &sel, &ret)) return ret;
+    json_t *j = rf_query_rank_json(rq->q, &sel, rf_http_seg(rq, 4), &err, &eb);
+    return rf_http_result(rq, j, err, &eb, "asset", "user");
+}
+
+static enum MHD_Result get_code(rf_http_req_t *rq)
+{
+    enum MHD_Result ret;
+    rf_errbuf_t eb = {{0}};
+    rf_err_t err = RF_OK;
+    if (!program_ok(rq, &ret) || !user_ok(rq, 4, &ret)) return ret;
+    json_t *j = rf_query_code_json(rq->q, rf_http_seg(rq, 2), rf_http_seg(rq, 4), &err, &eb);
+    return rf_http_result(rq, j, err, &eb, NULL, "user");
+}
+
+static enum MHD_Result get_program_balance(rf_http_req_t *rq)
+{
+    enum MHD_Result ret;
+    rf_errbuf_t eb = {{0}};
+    rf_err_t err = RF_OK;
+    if (!program_ok(rq, &ret) || !user_ok(rq, 4, &ret)) return ret;
+    json_t *j = rf_query_balance_json(rq->q, rf_http_seg(rq, 4), rf_http_seg(rq, 2), &err, &eb);
+    return rf_http_result(rq, j, err, &eb, NULL, "user");
+}
+
+/* The routes: a path pattern ("{name}" matches one non-empty segment), the
+ * query parameters it takes (comma-separated), flags and the handler. To add
+ * an endpoint, add a row here (or, for a family of routes in its own file,
+ * one row per route pointing at that file's handlers, declared in
+ * rf_http_int.h), and its path to docs/openapi.json: tests/it_http.c checks
+ * that every documented path answers as described. */
+static const rf_http_route_t routes[] = {
+    {"/v1/health", "", RF_HTTP_OPEN | RF_HTTP_NO_QUERY, get_health},
+    {"/v1/openapi.json", "", RF_HTTP_OPEN | RF_HTTP_NO_QUERY, get_openapi},
+    {"/v1/users/{user}/balance", "", 0, get_user_balance},
+    {"/v1/programs/{program}/stats", "period", 0, get_stats},
+    {"/v1/programs/{program}/leaderboard", "period,by,top,limit,cursor,asset", 0, get_leaderboard},
+    {"/v1/programs/{program}/users/{user}/rank", "period,by,asset", 0, get_rank},
+    {"/v1/programs/{program}/users/{user}/code", "", 0, get_code},
+    {"/v1/programs/{program}/users/{user}/balance", "", 0, get_program_balance},
+};
+
+/* Whether the decoded segments match pattern (segment by segment; a {x}
+ * matches an empty one too, so the handler answers 400 for it). */
+static bool route_match(const char *pattern, const route_t *r)
+{
+    int i = 0;
+    for (const char *p = pattern + 1; *p; i++) {
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (i >= r->nseg) return false;
+        if (p[0] != '{' && (strlen(r->seg[i]) != n || memcmp(p, r->seg[i], n))) return false;
+        p += n + (e ? 1 : 0);
     }
-    return send_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+    return i == r->nseg;
+}
+
+static const rf_http_route_t *route_find(const route_t *r)
+{
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (route_match(routes[i].path, r)) return &routes[i];
+    return NULL;
 }
 
 /* ---- libmicrohttpd callbacks ------------------------------------------------- */
@@ -302,6 +509,7 @@ static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *c)
     size_t n = strlen(uri), keep = n > RF_HTTP_URL_MAX ? RF_HTTP_URL_MAX : n;
     req_t *r = malloc(sizeof *r + keep + 1);
     if (!r) return NULL;
+    r->seen = false;
     r->len = n;
     memcpy(r->uri, uri, keep);
     r->uri[keep] = '\0';
@@ -318,36 +526,83 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
     *req_cls = NULL;
 }
 
+/* OPTIONS with --cors-origin: the preflight's answer (no body). */
+static enum MHD_Result send_preflight(rf_http_req_t *rq)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", rq->h->cors);
+    MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
+    MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization");
+    MHD_add_response_header(r, "Access-Control-Max-Age", CORS_MAX_AGE_S);
+    MHD_add_response_header(r, "Vary", "Origin");
+    enum MHD_Result ret = MHD_queue_response(rq->c, MHD_HTTP_NO_CONTENT, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result dispatch(rf_http_req_t *rq, const char *method, const req_t *raw)
+{
+    bool options = rq->h->cors[0] && !strcmp(method, "OPTIONS");
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 && !options)
+        return rf_http_fail(rq, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", NULL,
+                            "only GET is supported");
+    if (raw->len > RF_HTTP_URL_MAX)
+        return rf_http_fail(rq, MHD_HTTP_URI_TOO_LONG, "uri_too_long", NULL, "URI too long");
+    const char *bad = parse_uri(raw->uri, rq->r);
+    if (bad) return rf_http_fail(rq, MHD_HTTP_BAD_REQUEST, "bad_request", NULL, "%s", bad);
+    if (options) return send_preflight(rq); /* before the token: browsers send none */
+    const rf_http_route_t *rt = route_find(rq->r);
+    if (rq->h->token[0] && !(rt && (rt->flags & RF_HTTP_OPEN))) { /* unknown paths too */
+        const char *auth =
+            MHD_lookup_connection_value(rq->c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        if (!token_ok(bearer_token(auth), rq->h->token))
+            return rf_http_fail(rq, MHD_HTTP_UNAUTHORIZED, "unauthorized", NULL,
+                                "missing or wrong bearer token");
+    }
+    if (!rt) return rf_http_fail(rq, MHD_HTTP_NOT_FOUND, "not_found", NULL, "no such endpoint");
+    const char *unknown = unknown_param(rq->r, rt->params);
+    if (unknown)
+        return rf_http_fail(rq, MHD_HTTP_BAD_REQUEST, "unknown_parameter", unknown,
+                            "unknown query parameter '%.64s'", unknown);
+    if (!rq->q && !(rt->flags & RF_HTTP_NO_QUERY))
+        return rf_http_fail(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "not_ready", NULL,
+                            "projection not ready");
+    return rt->fn(rq);
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
                                const char *method, const char *version, const char *upload,
                                size_t *upload_size, void **req_cls)
 {
     rf_http_t *h = cls;
-    req_t *rq = *req_cls;
+    req_t *raw = *req_cls;
     (void)url;
     (void)version;
     (void)upload;
-    __atomic_add_fetch(&h->requests, 1, __ATOMIC_RELAXED);
-    if (*upload_size) { /* a body we do not read: answer once, drop it */
+    static _Thread_local route_t r; /* ~4 KiB: off the small MHD thread stacks */
+    rf_http_req_t rq = {c, h, &r, __atomic_load_n(&h->q, __ATOMIC_ACQUIRE)};
+    if (!raw) {
+        __atomic_add_fetch(&h->requests, 1, __ATOMIC_RELAXED);
+        return rf_http_fail(&rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", NULL, "out of memory");
+    }
+    /* Answer once the request is read: a response queued on the first call,
+     * before libmicrohttpd knows whether a body follows, closes the
+     * connection (no keep-alive). A body we do not read is dropped. */
+    if (!raw->seen) {
+        raw->seen = true;
+        return MHD_YES;
+    }
+    if (*upload_size) {
         *upload_size = 0;
         return MHD_YES;
     }
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET is supported");
-    if (!rq) return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-    if (rq->len > RF_HTTP_URL_MAX) return send_error(c, MHD_HTTP_URI_TOO_LONG, "URI too long");
-    static _Thread_local route_t r; /* ~4 KiB: off the small MHD thread stacks */
+    __atomic_add_fetch(&h->requests, 1, __ATOMIC_RELAXED);
+    enum MHD_Result pr; /* the pages and their endpoints (rf_pages.h) go first */
+    if (raw->len <= RF_HTTP_URL_MAX && rf_pages_route(h->pages, c, method, raw->uri, rq.q, &pr))
+        return pr;
     memset(&r, 0, offsetof(route_t, segbuf));
-    const char *bad = parse_uri(rq->uri, &r);
-    if (bad) return send_error(c, MHD_HTTP_BAD_REQUEST, bad);
-    bool health = r.nseg == 2 && !strcmp(r.seg[0], "v1") && !strcmp(r.seg[1], "health");
-    if (h->token[0] && !health) {
-        const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-        const char *got = auth && !strncmp(auth, "Bearer ", 7) ? auth + 7 : NULL;
-        if (!token_ok(got, h->token))
-            return send_error(c, MHD_HTTP_UNAUTHORIZED, "missing or wrong bearer token");
-    }
-    return route(c, h, &r);
+    return dispatch(&rq, method, raw);
 }
 
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
@@ -389,6 +644,11 @@ static void *refresher_main(void *arg)
     return NULL;
 }
 
+bool rf_http_ready(const rf_http_t *h)
+{
+    return __atomic_load_n(&h->q, __ATOMIC_ACQUIRE) != NULL;
+}
+
 static rf_err_t resolve_listen(const char *listen, struct sockaddr_storage *ss, rf_errbuf_t *eb)
 {
     char host[256], *colon;
@@ -423,6 +683,12 @@ rf_http_t *rf_http_start(const rf_http_opts_t *opts, rf_errbuf_t *eb)
         rf_errf(eb, RF_ERR_CONFIG, "--data is required");
         return NULL;
     }
+    struct stat st;
+    if (stat(opts->data_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        rf_errf(eb, RF_ERR_CONFIG, "no data directory '%s' (run refold project --data DIR first)",
+                opts->data_dir);
+        return NULL;
+    }
     if (resolve_listen(listen, &ss, eb) != RF_OK) return NULL;
     rf_http_t *h = calloc(1, sizeof *h);
     if (!h) {
@@ -430,11 +696,13 @@ rf_http_t *rf_http_start(const rf_http_opts_t *opts, rf_errbuf_t *eb)
         return NULL;
     }
     if (rf_strlcpy(h->data_dir, opts->data_dir, sizeof h->data_dir) != RF_OK ||
-        rf_strlcpy(h->token, opts->token ? opts->token : "", sizeof h->token) != RF_OK) {
+        rf_strlcpy(h->token, opts->token ? opts->token : "", sizeof h->token) != RF_OK ||
+        rf_strlcpy(h->cors, opts->cors_origin ? opts->cors_origin : "", sizeof h->cors) != RF_OK) {
         free(h);
-        rf_errf(eb, RF_ERR_CONFIG, "data directory or token too long");
+        rf_errf(eb, RF_ERR_CONFIG, "data directory, token or CORS origin too long");
         return NULL;
     }
+    h->pages = opts->pages;
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
     rf_errbuf_t qeb = {{0}};

@@ -49,6 +49,10 @@ int rf_query_progress(rf_query_t *q, rf_projection_meta_t *out, int cap);
 /* applied[p]: the last ledger seq of partition p applied (0: none). */
 void rf_query_applied_seqs(rf_query_t *q, uint64_t applied[RF_PARTITIONS_MAX]);
 
+/* RF_OK when program has been seen by the projection; RF_ERR_NOT_FOUND
+ * ("unknown program '...'") otherwise. */
+rf_err_t rf_query_program(rf_query_t *q, const char *program, rf_errbuf_t *eb);
+
 /* ---- balances ---- */
 typedef struct rf_query_balance {
     char program[RF_ID_BUF]; /* "" in totals */
@@ -129,6 +133,11 @@ rf_err_t rf_query_period(rf_query_t *q, const char *program, const char *period,
 /* The raw counters of a program and period (RF_STATS_ROWS_MAX at most). */
 int rf_query_stat_rows(rf_query_t *q, const char *program, const char *period, rf_stat_row_t *out,
                        int cap, rf_errbuf_t *eb);
+
+/* ---- programs ---- */
+/* The programs the projection knows, sorted; returns the count (at most cap)
+ * or a negative rf_err_t. */
+int rf_query_programs(rf_query_t *q, char (*out)[RF_ID_BUF], int cap, rf_errbuf_t *eb);
 
 /* ---- JSON reports (CLI --json and HTTP bodies) ---- */
 json_t *rf_query_balance_json(rf_query_t *q, const char *user, const char *program, rf_err_t *err,

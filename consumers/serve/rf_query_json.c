@@ -129,10 +129,11 @@ json_t *rf_query_health_json(rf_query_t *q)
     int64_t total = 0;
     bool known = true;
     for (int i = 0; i < n; i++) {
-        int64_t lag = -1;
-        if (m[i].high_watermark >= 0 && m[i].next_offset >= 0)
-            lag =
-                m[i].high_watermark > m[i].next_offset ? m[i].high_watermark - m[i].next_offset : 0;
+        /* nothing applied yet (next_offset -1): every record below the high
+         * watermark is still to apply, none for an empty partition */
+        int64_t lag = -1, next = m[i].next_offset >= 0 ? m[i].next_offset : 0;
+        if (m[i].high_watermark >= 0)
+            lag = m[i].high_watermark > next ? m[i].high_watermark - next : 0;
         if (lag < 0)
             known = false;
         else

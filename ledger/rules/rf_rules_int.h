@@ -112,6 +112,7 @@ typedef struct rf__scache rf__scache_t; /* rf_rules_state.c */
 #define RF__X_IP       'i' /* prog \0 ip hash -> rf__ring_t */
 #define RF__X_VELOCITY 'e' /* prog \0 referrer -> rf__ring_t */
 #define RF__X_COUPON   'Q' /* prog \0 coupon code -> reward id */
+#define RF__X_REQUEST  'R' /* prog \0 user \0 request id -> rf__request_t (applied redemptions) */
 
 #define RF__STATE_FMT 1
 
@@ -239,6 +240,16 @@ typedef struct rf__click {
     int64_t time_ms;
     char code[RF_ID_BUF]; /* its referrer: the code's owner (codes never move) */
 } rf__click_t;
+
+/* An applied Redemption's request id (its idempotency key): what it
+ * redeemed and its record, to tell a retry (duplicate) from a conflict. */
+typedef struct rf__request {
+    uint8_t fmt;
+    uint8_t pad[7];
+    int64_t amount;
+    uint64_t seq; /* the redemption record */
+    char asset[RF_ASSET_MAX + 1];
+} rf__request_t;
 
 typedef struct rf__capstate {
     uint8_t fmt;

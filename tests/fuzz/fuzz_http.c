@@ -6,20 +6,28 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n);
 
-static void fh_check_route(const route_t *r)
+static void fh_check_route(route_t *r)
 {
     rf_board_sel_t sel = {.program = "p"};
+    rf_http_req_t rq = {.r = r};
     int top = 0;
-    /* the parameter checks must cope with whatever parse_uri accepted */
-    (void)check_params(r, "period,by,top,asset");
-    (void)check_params(r, "period");
-    if (!board_params(r, &sel, &top) && (top < 1 || top > RF_LEADERBOARD_TOP_MAX)) __builtin_trap();
+    const char *why = NULL, *c;
+    uint32_t pos = 0;
+    /* the parameter checks and the router must cope with whatever parse_uri accepted */
+    (void)unknown_param(r, "period,by,top,limit,cursor,asset");
+    (void)unknown_param(r, "period");
+    (void)route_find(r);
+    if (!board_params(&rq, &sel, &top, &why) && (top < 1 || top > RF_LEADERBOARD_TOP_MAX))
+        __builtin_trap();
+    if ((c = rf_http_param(&rq, "cursor")) && cursor_read(&sel, c, &pos) &&
+        pos >= RF_LEADERBOARD_TOP_MAX)
+        __builtin_trap();
     for (int i = 0; i < r->nseg; i++) {
-        if (!r->seg[i]) __builtin_trap();
+        if (!r->seg[i] || rf_http_seg(&rq, i) != r->seg[i]) __builtin_trap();
         (void)valid_id(r->seg[i]);
     }
     for (int i = 0; i < r->nparams; i++)
-        if (param(r, r->key[i]) != r->val[i]) __builtin_trap(); /* keys are unique */
+        if (rf_http_param(&rq, r->key[i]) != r->val[i]) __builtin_trap(); /* keys are unique */
 }
 
 /* Bytes after route_t's last buffer: a canary that parse_uri must not touch
@@ -48,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
         fh_check_route(r);
     else if (!*bad)
         __builtin_trap();
-    (void)token_ok(uri, "secret-token");
+    (void)token_ok(bearer_token(uri), "secret-token");
     free(mem);
     free(uri);
     return 0;

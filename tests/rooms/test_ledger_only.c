@@ -50,28 +50,32 @@ static int build(msg_t *m)
     int n = 0;
     ev_new(ev, RF_EV_PROGRAM_CONFIGURED, n)->version = 1;
     rf_strlcpy(ev->rules_json, RULES, sizeof ev->rules_json);
-    assert_int_equal(rf_codec_encode_event(c, ev, RF_SCHEMA_ID_EVENT, m[n].bytes,
-                                           sizeof m[n].bytes, &m[n].len, &eb), RF_OK);
+    assert_int_equal(rf_codec_encode_event(c, ev, RF_SCHEMA_ID_EVENT, m[n].bytes, sizeof m[n].bytes,
+                                           &m[n].len, &eb),
+                     RF_OK);
     n++;
     ev_new(ev, RF_EV_CODE_ISSUED, n);
     rf_strlcpy(ev->referrer, "ann", sizeof ev->referrer);
     rf_strlcpy(ev->code, "ANN1", sizeof ev->code);
-    assert_int_equal(rf_codec_encode_event(c, ev, RF_SCHEMA_ID_EVENT, m[n].bytes,
-                                           sizeof m[n].bytes, &m[n].len, &eb), RF_OK);
+    assert_int_equal(rf_codec_encode_event(c, ev, RF_SCHEMA_ID_EVENT, m[n].bytes, sizeof m[n].bytes,
+                                           &m[n].len, &eb),
+                     RF_OK);
     n++;
     ev_new(ev, RF_EV_SIGNUP, n);
     rf_strlcpy(ev->user, "bob", sizeof ev->user);
     rf_strlcpy(ev->code, "ANN1", sizeof ev->code);
-    assert_int_equal(rf_codec_encode_event(c, ev, RF_SCHEMA_ID_EVENT, m[n].bytes,
-                                           sizeof m[n].bytes, &m[n].len, &eb), RF_OK);
+    assert_int_equal(rf_codec_encode_event(c, ev, RF_SCHEMA_ID_EVENT, m[n].bytes, sizeof m[n].bytes,
+                                           &m[n].len, &eb),
+                     RF_OK);
     n++;
     ev_new(ev, RF_EV_PURCHASE, n);
     rf_strlcpy(ev->user, "bob", sizeof ev->user);
     rf_strlcpy(ev->order_id, "o-1", sizeof ev->order_id);
     rf_strlcpy(ev->asset, "USD", sizeof ev->asset);
     ev->amount_minor = 5000;
-    assert_int_equal(rf_codec_encode_event(c, ev, RF_SCHEMA_ID_EVENT, m[n].bytes,
-                                           sizeof m[n].bytes, &m[n].len, &eb), RF_OK);
+    assert_int_equal(rf_codec_encode_event(c, ev, RF_SCHEMA_ID_EVENT, m[n].bytes, sizeof m[n].bytes,
+                                           &m[n].len, &eb),
+                     RF_OK);
     n++;
     m[n] = m[n - 1]; /* the same event id again: a duplicate */
     n++;
@@ -100,7 +104,8 @@ static void fold_all(const char *dir, const msg_t *m, int n, rf_ledger_head_t *h
     assert_non_null(l);
     for (int i = 0; i < n; i++) {
         rf_fold_result_t res;
-        assert_int_equal(rf_ledger_fold(l, i, m[i].bytes, m[i].len, &res, &eb), RF_OK);
+        assert_int_equal(
+            rf_ledger_fold(l, i, RF_LEDGER_CLOCK_NONE, m[i].bytes, m[i].len, &res, &eb), RF_OK);
         counts[res.outcome]++;
     }
     assert_int_equal(rf_ledger_commit(l, &eb), RF_OK);
