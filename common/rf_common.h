@@ -12,6 +12,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Error codes: 0 is success, every failure is negative. Each code has a class
  * (rf_err_class) telling the caller what to do with it. */
 typedef enum rf_err {
@@ -63,12 +67,17 @@ typedef struct rf_errbuf {
 rf_err_t rf_errf(rf_errbuf_t *eb, rf_err_t err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* RF_INTERNAL blocks: refold's own sources only (its build defines it; apps
+ * including the installed header do not): the assertion macro and inline
+ * helpers written for C, which a C++ compiler rejects. */
+#ifdef RF_INTERNAL
 /* Always-on assertion: for invariants only, never for input. */
 #define RF_ASSERT(cond)                                                                            \
     do {                                                                                           \
         if (__builtin_expect(!(cond), 0)) rf__assert_fail(#cond, __FILE__, __LINE__);              \
     } while (0)
 _Noreturn void rf__assert_fail(const char *expr, const char *file, int line);
+#endif
 
 /* Logging: library code logs through this callback; the default writes
  * "refold: <level>: msg" to stderr (or one JSON object per line when
@@ -85,6 +94,7 @@ void rf_log_set_level(rf_log_level_t level);
 void rf_log_set_json(int on);
 void rf_log(rf_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+#ifdef RF_INTERNAL
 /* A fast, non-cryptographic hash of a short byte string (8 bytes at a time,
  * multiply-xorshift mixing) for in-memory tables: the fold's overlay and the
  * rules' state cache. Never stored: it may change between versions. */
@@ -104,6 +114,7 @@ static inline uint64_t rf_hash64(const void *key, size_t n)
     h = (h ^ w) * 0x94d049bb133111ebULL;
     return h ^ (h >> 29);
 }
+#endif
 
 /* Time: monotonic nanoseconds for measuring, and wall-clock milliseconds for
  * producers only (the fold never reads the wall clock). */
@@ -127,6 +138,7 @@ rf_err_t rf_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out, con
                       rf_errbuf_t *eb);
 rf_err_t rf_strlcpy(char *dst, const char *src, size_t cap);
 
+#ifdef RF_INTERNAL
 /* Big-endian helpers for keys (they sort numerically in RocksDB). */
 static inline void rf_be64_put(uint8_t *p, uint64_t v)
 {
@@ -154,4 +166,11 @@ static inline uint32_t rf_be32_get(const uint8_t *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
+#endif /* RF_INTERNAL */
+
+#ifdef __cplusplus
+}
 #endif
+
+#endif
+

@@ -19,6 +19,10 @@
 
 #include "rf_common.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define RF_SIGN_PUB_LEN     32 /* raw Ed25519 public key */
 #define RF_SIGN_SEED_LEN    32 /* raw Ed25519 private key (the seed) */
 #define RF_SIGN_SIG_LEN     64
@@ -61,5 +65,9 @@ rf_err_t rf_sign(const rf_sign_key_t *k, const void *msg, size_t len, uint8_t si
 /* True when sig is pub's signature of msg. */
 bool rf_sign_verify(const uint8_t pub[RF_SIGN_PUB_LEN], const void *msg, size_t len,
                     const uint8_t sig[RF_SIGN_SIG_LEN]);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -18,7 +18,7 @@ case "$secs" in *[!0-9]* | "") echo "usage: ops/fuzz.sh [seconds] [target...]" >
 
 ./ops/install-deps.sh >/dev/null
 build=build-fuzz
-CC=clang cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREFOLD_FUZZ=ON \
+CC=clang cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREFOLD_FUZZ=ON -DREFOLD_WERROR=ON \
     -DREFOLD_SANITIZE=ON -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link" >/dev/null
 # shellcheck disable=SC2086
 cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" --target $targets

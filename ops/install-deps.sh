@@ -1,13 +1,17 @@
 #!/bin/sh
 # ops/install-deps.sh: installs refold's build and test dependencies from
 # Debian 12's packages. Idempotent: a no-op (no apt-get run) when all is there.
+# g++: tests/install builds a C++ app against librefold; dpkg-dev and file:
+# ops/package.sh's cpack computes the .deb's Depends with dpkg-shlibdeps;
+# help2man: the man page.
 set -eu
 
 # prometheus: its promtool checks the workers' /metrics (tests/it_metrics.c)
 PKGS="build-essential cmake pkg-config git
 librdkafka-dev librocksdb-dev libavro-dev uuid-dev libssl-dev libjansson-dev
 libcmocka-dev libmicrohttpd-dev kcat wrk clang libclang-rt-14-dev curl
-chromium fonts-dejavu-core prometheus openssl"
+chromium fonts-dejavu-core prometheus openssl
+g++ dpkg-dev file help2man"
 
 missing=""
 for p in $PKGS; do

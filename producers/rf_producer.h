@@ -1,8 +1,9 @@
 /* rf_producer.h: the C producer library for upstream apps: validate, encode
  * (Avro, Confluent framing) and publish refold events to Kafka, with
  * per-event delivery reports; plus PII-hash helpers (event ids are
- * schemas/rf_event.h's). Library refold_producers (room producers/): what apps
- * link to publish; its Kafka client comes from the Kafka edge.
+ * schemas/rf_event.h's). Room producers/ (refold_producer_core): what apps
+ * link to publish, installed as librefold with <refold/rf_producer.h>
+ * (docs/c-library.md); its Kafka client comes from the Kafka edge.
  *
  * Modelled on librdkafka's producer: a conf struct, an opaque handle, an
  * asynchronous emit whose result arrives later in a delivery callback served
@@ -37,6 +38,10 @@
 #include "rf_common.h"
 #include "rf_kafka.h"
 #include "rf_event.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct rf_producer rf_producer_t;
 
@@ -168,5 +173,9 @@ rf_err_t rf_event_adjustment(rf_event_t *ev, const char *program_id, const char 
                              int64_t amount_minor, const char *asset, const char *reason,
                              const char *actor, rf_errbuf_t *eb);
 rf_err_t rf_event_clock(rf_event_t *ev, const char *program_id, rf_errbuf_t *eb);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

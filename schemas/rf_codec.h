@@ -17,6 +17,10 @@
 
 #include "rf_event.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct rf_codec rf_codec_t;
 
 #define RF_SCHEMA_ID_EVENT_V1 1
@@ -58,5 +62,9 @@ rf_err_t rf_codec_decode_record(rf_codec_t *c, const uint8_t *buf, size_t len, r
  * the JSON of a schema id (NULL when unknown). */
 const char *rf_codec_manifest(void);
 const char *rf_codec_schema_json(int32_t id);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

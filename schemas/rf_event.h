@@ -14,6 +14,10 @@
 #include "rf_limits.h"
 #include "rf_sign.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Event types, in the order of the Avro body union (schemas/event.avsc). */
 typedef enum rf_event_type {
     RF_EV_PROGRAM_CONFIGURED = 0,
@@ -177,5 +181,9 @@ void rf_event_id_new(char out[RF_UUID_STR_LEN + 1]);
 /* Formats a UUIDv7 from a millisecond timestamp and 10 random bytes
  * (deterministic: used by loadgen with its own PRNG). */
 void rf_event_id_v7(int64_t unix_ms, const uint8_t rnd[10], char out[RF_UUID_STR_LEN + 1]);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -17,6 +17,10 @@
 
 #include "rf_common.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct rf_broker rf_broker_t;
 
 /* Starts a mock cluster with nbrokers brokers and refold's topics
@@ -30,5 +34,9 @@ const char *rf_broker_bootstraps(const rf_broker_t *b);
 rd_kafka_mock_cluster_t *rf_broker_mock(rf_broker_t *b);
 int rf_broker_partitions(const rf_broker_t *b);
 void rf_broker_stop(rf_broker_t *b); /* NULL is a no-op */
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

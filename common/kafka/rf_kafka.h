@@ -7,6 +7,10 @@
 
 #include "rf_common.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* At most this many -X properties on one command line. */
 #define RF_CONF_X_MAX 64
 
@@ -90,5 +94,9 @@ rf_err_t rf_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *
 
 /* Routes librdkafka's logs through rf_log (set on a conf). */
 void rf_kafka_conf_set_logger(rd_kafka_conf_t *conf);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
