@@ -92,7 +92,7 @@ static void write_app_events(fx_t *f)
         "{\"type\":\"review_decision\",\"program_id\":\"" PROG
         "\",\"occurred_at\":\"2026-01-01T00:01:20Z\",\"user\":\"bob\",\"approve\":true,"
         "\"reviewer\":\"app\"}",
-        "{\"type\":\"clock\",\"program_id\":\"" PROG "\",\"occurred_at\":\"2027-06-01T00:00:00Z\"}",
+        "{\"type\":\"clock\",\"program_id\":\"" PROG "\",\"occurred_at\":\"2026-09-01T00:00:00Z\"}",
     };
     char text[4096] = "";
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
@@ -138,7 +138,7 @@ static void check_ledger(fx_t *f)
     assert_int_equal(version, 1); /* the unsigned version 2 changed nothing */
     rf_ledger_head_t h;
     assert_int_equal(rf_ledger_head(l, &h, &eb), RF_OK);
-    /* the signed Clock set the time; the app's Clock of 2027, the root's of June
+    /* the signed Clock set the time; the app's Clock of September, the root's of June
      * and every other refused event did not move it */
     assert_true(h.event_time_ms == 1767229200000LL); /* 2026-01-01T01:00:00Z */
     static seen_t s;
