@@ -311,7 +311,7 @@ rf_err_t rf_codec_encode_event(rf_codec_t *c, const rf_event_t *ev, int32_t sche
     *len = 0;
     rf_err_t err = rf_event_validate(ev, eb);
     if (err) return err;
-    const sch_t *s;
+    const sch_t *s = NULL; /* set when err is RF_OK */
     if ((err = frame_schema(c, schema_id, RF__SUBJ_EVENTS, cap, &s, eb))) return err;
     size_t limit = cap < RF_EVENT_BYTES_MAX ? cap : RF_EVENT_BYTES_MAX;
     buf[0] = 0;
@@ -330,7 +330,7 @@ rf_err_t rf_codec_decode_event(rf_codec_t *c, const uint8_t *buf, size_t len, rf
 {
     RF_ASSERT(c != NULL && ev != NULL);
     rf_event_clear(ev);
-    const sch_t *s;
+    const sch_t *s = NULL; /* set when err is RF_OK */
     rf_err_t err = frame_check(c, buf, len, RF__SUBJ_EVENTS, &s, eb);
     if (err) return err;
     int type = -1;
@@ -350,7 +350,7 @@ rf_err_t rf_codec_encode_record(rf_codec_t *c, const rf_record_t *rec, uint8_t *
     *len = 0;
     rf_err_t err = rf__record_validate(rec, eb);
     if (err) return err;
-    const sch_t *s;
+    const sch_t *s = NULL; /* set when err is RF_OK */
     if ((err = frame_schema(c, RF_SCHEMA_ID_LEDGER, RF__SUBJ_LEDGER, cap, &s, eb))) return err;
     size_t limit = cap < RF_EVENT_BYTES_MAX ? cap : RF_EVENT_BYTES_MAX;
     buf[0] = 0;
@@ -367,7 +367,7 @@ rf_err_t rf_codec_decode_record(rf_codec_t *c, const uint8_t *buf, size_t len, r
 {
     RF_ASSERT(c != NULL && rec != NULL);
     rf_record_clear(rec);
-    const sch_t *s;
+    const sch_t *s = NULL; /* set when err is RF_OK */
     rf_err_t err = frame_check(c, buf, len, RF__SUBJ_LEDGER, &s, eb);
     if (err) return err;
     int type = -1;
