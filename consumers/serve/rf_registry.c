@@ -242,10 +242,14 @@ static enum MHD_Result route(struct MHD_Connection *c, rf_registry_t *g, const c
     if (post && n == 2 && !strcmp(seg[0], "subjects")) return post_subject(c, g, seg[1], false, b);
     if (post && n == 3 && !strcmp(seg[0], "subjects") && !strcmp(seg[2], "versions"))
         return post_subject(c, g, seg[1], true, b);
-    if (get && n == 1 && !strcmp(seg[0], "config"))
+    /* refold evolves its schemas backward-compatibly (docs/events.md); kafkajs'
+     * register() reads a subject's level and sets it (PUT) when there is none */
+    if (get && (n == 1 || (n == 2 && subject_known(g, seg[1]))) && !strcmp(seg[0], "config"))
         return send_json(c, MHD_HTTP_OK, json_pack("{s:s}", "compatibilityLevel", "BACKWARD"));
     if (get && n == 1 && !strcmp(seg[0], "mode"))
         return send_json(c, MHD_HTTP_OK, json_pack("{s:s}", "mode", "READONLY"));
+    if (!strcmp(method, "PUT") || !strcmp(method, "DELETE"))
+        return send_err(c, E_READ_ONLY, "refold's schema registry is read-only");
     if (!get && !post) return send_err(c, 405, "HTTP 405 Method Not Allowed");
     return send_err(c, 404, "HTTP 404 Not Found");
 }
