@@ -11,7 +11,9 @@
  *   dead-lettering or advancing, and folds everything once it is back.
  * - the Python example of docs/producing.md (tests/interop/produce_avro.py,
  *   Debian's python3-confluent-kafka and python3-avro) against refold's
- *   registry: its funnel and Clock fold into the reward.
+ *   registry: its funnel and Clock fold into the reward; kafkajs then reads
+ *   refold.ledger (gzip, the outbox's default: no plugin needed) and decodes
+ *   every record through the registry.
  * Fails loudly when node, the npm packages or the Python packages are missing
  * (the test installs the npm ones with tests/interop/npm-setup.sh; the
  * Debian ones come from ops/install-deps.sh). */
@@ -242,6 +244,22 @@ static void test_python(void **state)
     assert_int_equal(summary_count(f->out, "applied"), 6); /* program + 4 funnel + Clock */
     assert_int_equal(summary_count(f->out, "dead_lettered"), 0);
     assert_int_equal(pending_usd(f, "alice"), 1000);
+    /* kafkajs reads the outbox (gzip by default, no plugin) and decodes the
+     * records through the registry: 6 events + 2 rewards */
+    char cmd2[1024];
+    snprintf(cmd2, sizeof cmd2,
+             "NODE_PATH='%s/node_modules' REFOLD_BROKERS='%s' REFOLD_REGISTRY='%s' REFOLD_WANT=8 "
+             "node '" RF_TEST_SOURCE_DIR "/tests/interop/kafkajs_ledger.js' 2>&1",
+             f->npm, brokers(f), f->url);
+    p = popen(cmd2, "r");
+    assert_non_null(p);
+    n = fread(f->out, 1, sizeof f->out - 1, p);
+    f->out[n] = '\0';
+    if (pclose(p) != 0) fail_msg("kafkajs_ledger.js failed:\n%s", f->out);
+    printf("%s", f->out);
+    assert_non_null(strstr(f->out, "\"records\":8,"));
+    assert_non_null(strstr(f->out, "\"reward\":2"));
+    assert_non_null(strstr(f->out, "\"clock\":1"));
 }
 
 int main(void)
