@@ -32,8 +32,8 @@ static rf_err_t list_cb(const rf__manifest_entry_t *e, void *opaque, rf_errbuf_t
     int current = e->version == l->current[subj];
     if (l->arr) {
         json_t *o =
-            json_pack("{s:i, s:s, s:i, s:s, s:b}", "id", (json_int_t)(l->base + e->id), "subject", e->subject,
-                      "version", e->version, "file", e->file, "current", current);
+            json_pack("{s:i, s:s, s:i, s:s, s:b}", "id", (json_int_t)(l->base + e->id), "subject",
+                      e->subject, "version", e->version, "file", e->file, "current", current);
         if (o) json_array_append_new(l->arr, o);
     } else {
         printf("%-11" PRId32 " %-22s %-8d %s%s\n", l->base + e->id, e->subject, e->version, e->file,
@@ -83,9 +83,8 @@ static int schemas_show(const char *arg)
     /* the wire id; a manifest id (1, 2, ...) is taken too */
     const char *json = NULL;
     if (rf_parse_i64(arg, 0, INT32_MAX, &id, "id", NULL) == RF_OK)
-        json = rf_codec_schema_json(id >= conf.id_base && conf.id_base > 0
-                                        ? (int32_t)(id - conf.id_base)
-                                        : (int32_t)id);
+        json = rf_codec_schema_json(
+            id >= conf.id_base && conf.id_base > 0 ? (int32_t)(id - conf.id_base) : (int32_t)id);
     if (!json) {
         fprintf(stderr, "refold schemas: no schema with id '%s' (see 'refold schemas')\n", arg);
         return 1;

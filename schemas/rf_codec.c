@@ -126,8 +126,8 @@ typedef struct sch {
 } sch_t;
 
 struct rf_codec {
-    int32_t base;                    /* wire id = base + manifest id */
-    char registry[RF_URL_MAX];       /* "" when none */
+    int32_t base;              /* wire id = base + manifest id */
+    char registry[RF_URL_MAX]; /* "" when none */
     size_t n;
     sch_t sch[RF_CODEC_SCHEMAS_MAX];
     const sch_t *reader[RF__SUBJ_COUNT]; /* current schema of each subject */
@@ -202,8 +202,8 @@ rf_err_t rf_codec_conf_env(rf_codec_conf_t *conf, rf_errbuf_t *eb)
     const char *b = getenv(RF_SCHEMA_ID_BASE_ENV);
     if (b && *b) {
         int64_t v;
-        rf_err_t err = rf_parse_i64(b, 0, INT32_MAX - RF_SCHEMA_ID_LOCAL_MAX, &v,
-                                    RF_SCHEMA_ID_BASE_ENV, eb);
+        rf_err_t err =
+            rf_parse_i64(b, 0, INT32_MAX - RF_SCHEMA_ID_LOCAL_MAX, &v, RF_SCHEMA_ID_BASE_ENV, eb);
         if (err) return err;
         conf->id_base = (int32_t)v;
     }
@@ -321,8 +321,7 @@ void rf_codec_destroy(rf_codec_t *c)
     free(c);
 }
 
-static rf_err_t add_schema(rf_codec_t *c, int32_t id, int subj, const char *json,
-                           rf_errbuf_t *eb);
+static rf_err_t add_schema(rf_codec_t *c, int32_t id, int subj, const char *json, rf_errbuf_t *eb);
 
 rf_err_t rf_codec_register_schema(rf_codec_t *c, int32_t id, const char *subject, const char *json,
                                   rf_errbuf_t *eb)

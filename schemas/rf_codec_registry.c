@@ -43,8 +43,10 @@ static rf_err_t url_parse(const char *u, url_t *out, rf_errbuf_t *eb)
     if (hl == 0 || hl >= sizeof out->host || pl == 0 || pl >= sizeof out->port)
         return rf_errf(eb, RF_ERR_CONFIG, "schema registry URL '%s': bad host or port", u);
     memcpy(out->host, h, hl);
-    if (colon) memcpy(out->port, colon + 1, pl);
-    else memcpy(out->port, "80", 3);
+    if (colon)
+        memcpy(out->port, colon + 1, pl);
+    else
+        memcpy(out->port, "80", 3);
     size_t n = strlen(end);
     while (n > 0 && end[n - 1] == '/')
         n--;
@@ -83,8 +85,7 @@ static int dial(const url_t *u, char *why, size_t whycap)
 
 /* Sends the request and reads the whole response (Connection: close) into
  * *resp (NUL-terminated). 0 on success, -1 with why on an I/O failure. */
-static int roundtrip(const url_t *u, int32_t id, char **resp, size_t *len, char *why,
-                     size_t whycap)
+static int roundtrip(const url_t *u, int32_t id, char **resp, size_t *len, char *why, size_t whycap)
 {
     int fd = dial(u, why, whycap);
     if (fd < 0) return -1;
@@ -238,8 +239,8 @@ rf_err_t rf__registry_schema(const char *url, int32_t id, char **json, rf_errbuf
         }
         if (status == 404 || (status >= 400 && status < 500)) {
             err = rf_errf(eb, RF_ERR_UNKNOWN_SCHEMA,
-                          "schema id %" PRId32 " is not in the registry at %s (HTTP %d)", id,
-                          url, status);
+                          "schema id %" PRId32 " is not in the registry at %s (HTTP %d)", id, url,
+                          status);
             free(resp);
             return err;
         }

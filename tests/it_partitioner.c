@@ -32,9 +32,9 @@ static void test_partitioner_hint(void **state)
     assert_int_not_equal(mm, crc);
     char dir[256], out[16384], want[160];
     rf_test_tmpdir("partitioner", dir, sizeof dir);
-    int rc = rf_test_refold(out, sizeof out, 1,
-                            "program apply '" DOUBLE_SIDED "' --program %s --version 1 --brokers '%s'",
-                            program, k);
+    int rc = rf_test_refold(
+        out, sizeof out, 1,
+        "program apply '" DOUBLE_SIDED "' --program %s --version 1 --brokers '%s'", program, k);
     assert_int_equal(rc, 0);
     char file[320], line[160];
     snprintf(file, sizeof file, "%s/events.jsonl", dir);
@@ -43,8 +43,9 @@ static void test_partitioner_hint(void **state)
              "\"code\":\"C1\"}\n",
              program);
     rf_test_write_file(file, line);
-    rc = rf_test_refold(out, sizeof out, 1,
-                        "emit --brokers '%s' -X partitioner=consistent_random --file '%s'", k, file);
+    rc =
+        rf_test_refold(out, sizeof out, 1,
+                       "emit --brokers '%s' -X partitioner=consistent_random --file '%s'", k, file);
     assert_int_equal(rc, 0);
     rc = rf_test_refold(out, sizeof out, 1, "fold --brokers '%s' --data '%s/data' --exit-at-end", k,
                         dir);
@@ -53,7 +54,8 @@ static void test_partitioner_hint(void **state)
     rc = rf_test_refold(out, sizeof out, 1, "dlq list --brokers '%s'", k);
     assert_int_equal(rc, 0);
     printf("%s", out);
-    snprintf(want, sizeof want, "unknown program '%s': program '%s' belongs to partition %d of %d "
+    snprintf(want, sizeof want,
+             "unknown program '%s': program '%s' belongs to partition %d of %d "
              "by murmur2, not %d; producer uses another partitioner?",
              program, program, (int)mm, NPARTS, (int)crc);
     if (!strstr(out, want)) fail_msg("no '%s' in:\n%s", want, out);

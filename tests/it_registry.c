@@ -151,9 +151,9 @@ static long summary_count(const char *out, const char *key)
 /* r1's pending USD after the funnel: the referrer reward of double_sided. */
 static long pending_usd(fixture_t *f, const char *user)
 {
-    int rc = rf_test_refold(f->out, sizeof f->out, 0,
-                            "explain --data '%s' --program " PROGRAM " --user %s --json", f->data,
-                            user);
+    int rc =
+        rf_test_refold(f->out, sizeof f->out, 0,
+                       "explain --data '%s' --program " PROGRAM " --user %s --json", f->data, user);
     assert_int_equal(rc, 0);
     json_error_t jerr;
     json_t *o = json_loads(f->out, 0, &jerr);
@@ -161,7 +161,8 @@ static long pending_usd(fixture_t *f, const char *user)
     json_t *bal = json_object_get(json_object_get(o, "summary"), "balances"), *b;
     size_t i;
     long pending = -1;
-    json_array_foreach(bal, i, b) if (!strcmp(json_string_value(json_object_get(b, "asset")), "USD"))
+    json_array_foreach(bal, i,
+                       b) if (!strcmp(json_string_value(json_object_get(b, "asset")), "USD"))
         pending = (long)json_integer_value(json_object_get(b, "pending"));
     json_decref(o);
     return pending;
@@ -231,8 +232,8 @@ static void test_python(void **state)
     apply_program(f);
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 '" RF_TEST_SOURCE_DIR "/tests/interop/produce_avro.py' '%s' '%s' "
-             PROGRAM " %lld 2>&1",
+             "/usr/bin/python3 '" RF_TEST_SOURCE_DIR
+             "/tests/interop/produce_avro.py' '%s' '%s' " PROGRAM " %lld 2>&1",
              brokers(f), f->url, (long long)time(NULL) * 1000 + 10000);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);

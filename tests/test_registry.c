@@ -59,7 +59,8 @@ static void test_routes(void **state)
     expect("GET", "/schemas/ids/1000000002", NULL, "\"schema\":\"{");
     expect("GET", "/schemas/ids/1000000003/versions", NULL,
            "[{\"subject\":\"refold.ledger-value\",\"version\":1}] [200]");
-    expect("GET", "/schemas/ids/2", NULL, "{\"error_code\":40403,\"message\":\"Schema 2 not found\"} [404]");
+    expect("GET", "/schemas/ids/2", NULL,
+           "{\"error_code\":40403,\"message\":\"Schema 2 not found\"} [404]");
     expect("GET", "/schemas/ids/x", NULL, "\"error_code\":40403");
     expect("GET", "/subjects/orders-value/versions", NULL,
            "{\"error_code\":40401,\"message\":\"Subject 'orders-value' not found.\"} [404]");
@@ -85,7 +86,8 @@ static void test_routes(void **state)
     expect("POST", "/subjects/refold.events-value/versions", foreign,
            "\"error_code\":42205,\"message\":\"Subject 'refold.events-value' is in read-only");
     expect("POST", "/subjects/refold.events-value", foreign, "\"error_code\":40403");
-    expect("POST", "/subjects/refold.events-value", "{\"schema\":\"{oops\"}", "\"error_code\":42201");
+    expect("POST", "/subjects/refold.events-value", "{\"schema\":\"{oops\"}",
+           "\"error_code\":42201");
     expect("POST", "/subjects/refold.events-value", "[]", "\"error_code\":42201");
     expect("POST", "/subjects/refold.events-value",
            "{\"schema\":\"\\\"string\\\"\",\"schemaType\":\"PROTOBUF\"}", "\"error_code\":42201");

@@ -56,8 +56,7 @@ static void test_default_ids(void **state)
         rf_be32_put(buf + 1, foreign);
         assert_int_equal(rf_codec_decode_event(c, buf, len, &out, &eb), RF_ERR_UNKNOWN_SCHEMA);
         char want[64];
-        snprintf(want, sizeof want, "unknown schema id %u (refold's ids are 1000000000+n",
-                 foreign);
+        snprintf(want, sizeof want, "unknown schema id %u (refold's ids are 1000000000+n", foreign);
         if (!strstr(eb.msg, want)) fail_msg("reason '%s' lacks '%s'", eb.msg, want);
         assert_non_null(strstr(eb.msg, RF_SCHEMA_REGISTRY_ENV));
     }
@@ -173,8 +172,7 @@ static void test_lookup(void **state)
     char *compact = json_dumps(j, JSON_COMPACT);
     assert_int_equal(rf_codec_lookup(c, "refold.events-value", compact, &s, &eb), RF_OK);
     assert_int_equal(s.id, 1000000001);
-    assert_int_equal(rf_codec_lookup(c, "refold.ledger-value", compact, &s, &eb),
-                     RF_ERR_NOT_FOUND);
+    assert_int_equal(rf_codec_lookup(c, "refold.ledger-value", compact, &s, &eb), RF_ERR_NOT_FOUND);
     free(compact);
     json_decref(j);
     assert_int_equal(rf_codec_lookup(c, "refold.events-value",
@@ -205,9 +203,12 @@ static void test_registry_unreachable(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_default_ids),    cmocka_unit_test(test_base_zero),
-        cmocka_unit_test(test_bad_conf),       cmocka_unit_test(test_trailing_bytes),
-        cmocka_unit_test(test_ledger_legacy),  cmocka_unit_test(test_lookup),
+        cmocka_unit_test(test_default_ids),
+        cmocka_unit_test(test_base_zero),
+        cmocka_unit_test(test_bad_conf),
+        cmocka_unit_test(test_trailing_bytes),
+        cmocka_unit_test(test_ledger_legacy),
+        cmocka_unit_test(test_lookup),
         cmocka_unit_test(test_registry_unreachable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

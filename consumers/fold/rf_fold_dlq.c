@@ -66,8 +66,8 @@ static int events_partitions(rf_fold_worker_t *w)
 /* An unknown program is most often a producer whose partitioner is not
  * murmur2 (librdkafka's default is consistent_random): the program's rules
  * are in murmur2's partition, its events landed elsewhere. Names the cause. */
-static void reason_of(rf_fold_worker_t *w, const rd_kafka_message_t *m,
-                      const rf_fold_result_t *res, char *out, size_t cap)
+static void reason_of(rf_fold_worker_t *w, const rd_kafka_message_t *m, const rf_fold_result_t *res,
+                      char *out, size_t cap)
 {
     int n = res->err == RF_ERR_UNKNOWN_PROGRAM && res->program_id[0] ? events_partitions(w) : 0;
     int32_t want = n > 0 ? rd_kafka_msg_partitioner_murmur2(NULL, res->program_id,

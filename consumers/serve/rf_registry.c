@@ -133,15 +133,16 @@ static enum MHD_Result get_schema_id(struct MHD_Connection *c, rf_registry_t *g,
     if (!s) return send_err(c, E_SCHEMA_NOT_FOUND, "Schema %s not found", id);
     if (!rest) return send_json(c, MHD_HTTP_OK, json_pack("{s:s}", "schema", s->json));
     if (!strcmp(rest, "versions"))
-        return send_json(c, MHD_HTTP_OK, json_pack("[{s:s, s:i}]", "subject", s->subject,
-                                                   "version", s->version));
+        return send_json(c, MHD_HTTP_OK,
+                         json_pack("[{s:s, s:i}]", "subject", s->subject, "version", s->version));
     return send_err(c, 404, "HTTP 404 Not Found");
 }
 
 static enum MHD_Result get_subject(struct MHD_Connection *c, rf_registry_t *g, const char *subj,
                                    const char *ver, const char *rest)
 {
-    if (!subject_known(g, subj)) return send_err(c, E_SUBJECT_NOT_FOUND, "Subject '%s' not found.", subj);
+    if (!subject_known(g, subj))
+        return send_err(c, E_SUBJECT_NOT_FOUND, "Subject '%s' not found.", subj);
     if (!ver) { /* GET /subjects/{s}/versions */
         json_t *a = json_array();
         for (int i = 0; i < g->n; i++)
@@ -170,8 +171,7 @@ static enum MHD_Result post_subject(struct MHD_Connection *c, rf_registry_t *g, 
                                     bool reg, const body_t *b)
 {
     if (b->over)
-        return send_err(c, E_INVALID_SCHEMA, "request body larger than %d bytes",
-                        RF_HTTP_BODY_MAX);
+        return send_err(c, E_INVALID_SCHEMA, "request body larger than %d bytes", RF_HTTP_BODY_MAX);
     json_error_t jerr;
     json_t *o = b->len ? json_loadb(b->buf, b->len, 0, &jerr) : NULL;
     const char *text = json_string_value(json_object_get(o, "schema"));
@@ -270,8 +270,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     if (*upload_size) {
         size_t take = *upload_size;
         char *nb = b->len + take > RF_HTTP_BODY_MAX ? NULL : realloc(b->buf, b->len + take);
-        if (!nb) b->over = true; /* refused once the body is complete */
-        else memcpy(nb + b->len, upload, take), b->buf = nb, b->len += take;
+        if (!nb)
+            b->over = true; /* refused once the body is complete */
+        else
+            memcpy(nb + b->len, upload, take), b->buf = nb, b->len += take;
         *upload_size = 0;
         return MHD_YES;
     }
@@ -325,11 +327,10 @@ rf_registry_t *rf_registry_start(const char *listen, rf_errbuf_t *eb)
     RF_ASSERT(g->n > 0 && g->n <= SCHEMAS_MAX);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
-    g->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, g, MHD_OPTION_SOCK_ADDR,
-                            (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-                            (unsigned)RF_HTTP_CONN_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned)RF_HTTP_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, completed,
-                            g, MHD_OPTION_END);
+    g->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, handler, g, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)RF_HTTP_CONN_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)RF_HTTP_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, completed, g, MHD_OPTION_END);
     if (!g->d) {
         rf_errf(eb, RF_ERR_CONFIG, "cannot listen on %s (address in use?)", listen);
         rf_registry_stop(g);
