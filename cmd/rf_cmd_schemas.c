@@ -15,7 +15,8 @@ int rf_cmd_schemas(int argc, char **argv);
 typedef struct list_ctx {
     int pass; /* 0: find current versions, 1: print */
     int current[RF__SUBJ_COUNT];
-    json_t *arr; /* --json */
+    int32_t base; /* wire id = base + manifest id (REFOLD_SCHEMA_ID_BASE) */
+    json_t *arr;  /* --json */
 } list_ctx_t;
 
 static rf_err_t list_cb(const rf__manifest_entry_t *e, void *opaque, rf_errbuf_t *eb)
@@ -31,11 +32,11 @@ static rf_err_t list_cb(const rf__manifest_entry_t *e, void *opaque, rf_errbuf_t
     int current = e->version == l->current[subj];
     if (l->arr) {
         json_t *o =
-            json_pack("{s:i, s:s, s:i, s:s, s:b}", "id", (json_int_t)e->id, "subject", e->subject,
-                      "version", e->version, "file", e->file, "current", current);
+            json_pack("{s:i, s:s, s:i, s:s, s:b}", "id", (json_int_t)(l->base + e->id), "subject",
+                      e->subject, "version", e->version, "file", e->file, "current", current);
         if (o) json_array_append_new(l->arr, o);
     } else {
-        printf("%-4" PRId32 " %-22s %-8d %s%s\n", e->id, e->subject, e->version, e->file,
+        printf("%-11" PRId32 " %-22s %-8d %s%s\n", l->base + e->id, e->subject, e->version, e->file,
                current ? "  (current)" : "");
     }
     return RF_OK;
@@ -46,11 +47,14 @@ static int schemas_list(int json)
     list_ctx_t l;
     memset(&l, 0, sizeof l);
     rf_errbuf_t eb = {{0}};
+    rf_codec_conf_t conf;
+    rf_err_t err = rf_codec_conf_env(&conf, &eb);
+    l.base = conf.id_base;
     if (json) l.arr = json_array();
-    rf_err_t err = rf__manifest_each(list_cb, &l, &eb);
+    if (!err) err = rf__manifest_each(list_cb, &l, &eb);
     if (!err) {
         l.pass = 1;
-        if (!json) printf("%-4s %-22s %-8s %s\n", "id", "subject", "version", "file");
+        if (!json) printf("%-11s %-22s %-8s %s\n", "id", "subject", "version", "file");
         err = rf__manifest_each(list_cb, &l, &eb);
     }
     if (err) {
@@ -70,9 +74,17 @@ static int schemas_list(int json)
 static int schemas_show(const char *arg)
 {
     int64_t id = 0;
-    const char *json = rf_parse_i64(arg, 0, INT32_MAX, &id, "id", NULL) == RF_OK
-                           ? rf_codec_schema_json((int32_t)id)
-                           : NULL;
+    rf_codec_conf_t conf;
+    rf_errbuf_t eb = {{0}};
+    if (rf_codec_conf_env(&conf, &eb) != RF_OK) {
+        fprintf(stderr, "refold schemas: %s\n", eb.msg);
+        return 1;
+    }
+    /* the wire id; a manifest id (1, 2, ...) is taken too */
+    const char *json = NULL;
+    if (rf_parse_i64(arg, 0, INT32_MAX, &id, "id", NULL) == RF_OK)
+        json = rf_codec_schema_json(
+            id >= conf.id_base && conf.id_base > 0 ? (int32_t)(id - conf.id_base) : (int32_t)id);
     if (!json) {
         fprintf(stderr, "refold schemas: no schema with id '%s' (see 'refold schemas')\n", arg);
         return 1;
@@ -95,9 +107,10 @@ int rf_cmd_schemas(int argc, char **argv)
         "schemas",
         "refold schemas [--json]\n       refold schemas show ID",
         "Lists the Avro schemas compiled into refold (schemas/manifest.txt): the\n"
-        "Confluent schema id that travels in every message, its subject, version and\n"
-        "file; 'current' marks the reader schema of each subject. 'show ID' prints\n"
-        "the schema's JSON, e.g. to register it with a schema registry.",
+        "Confluent schema id that travels in every message (REFOLD_SCHEMA_ID_BASE +\n"
+        "the manifest id; docs/schema-registry.md), its subject, version and file;\n"
+        "'current' marks the reader schema of each subject. 'show ID' prints the\n"
+        "schema's JSON (ID: the wire id or the manifest id).",
         opts,
         2,
         {NULL}};

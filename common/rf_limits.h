@@ -504,5 +504,21 @@
  * a ProgramConfigured, its rules (RF_RULES_MAX) and under 600 bytes of other
  * fields, names and lengths; the rest is room. */
 #define RF_EVENT_AUTH_MSG_MAX (RF_RULES_MAX + 2048)
+/* Schema registry client (schemas/rf_codec_registry.c): the URL's length
+ * (host, port and a path prefix fit with room to spare); a response's size
+ * (a schema registry answer is one schema: refold's event schema is ~10 KiB
+ * of JSON; 1 MiB leaves room for a large foreign one while a misdirected
+ * URL cannot make the codec buffer without bound); one attempt's connect +
+ * read timeout; attempts before the fold gets RF_ERR_RETRY (with backoff
+ * doubling from RF_REGISTRY_BACKOFF_MS: about 3 s in all, then the worker
+ * stops without advancing and a restart retries; never a dead letter). */
+#define RF_URL_MAX                 512
+#define RF_REGISTRY_RESPONSE_MAX   (1 << 20)
+#define RF_REGISTRY_TIMEOUT_MS     5000
+#define RF_REGISTRY_ATTEMPTS       5
+#define RF_REGISTRY_BACKOFF_MS     200
+/* A request body the schema registry endpoint reads (a schema to look up or
+ * register: refold's event schema is ~10 KiB of JSON). */
+#define RF_HTTP_BODY_MAX (256 * 1024)
 
 #endif

@@ -151,6 +151,7 @@ void rf__tail_commit(rf_ledger_t *l)
     if (l->tail_len.len == 0) l->tail_first = first;
     RF_ASSERT(l->tail_first + l->tail_len.len / 4 == first);
     tail_trim(l, l->committed.outbox_seq);
+    if (nnew == 0) return; /* only dead letters: memcpy from a NULL buffer is undefined */
     if (l->tail_buf.len + l->recs_buf.len > RF_LEDGER_TAIL_BYTES) {
         l->tail_buf.len = l->tail_len.len = 0;
         l->tail_first = first;

@@ -11,7 +11,8 @@ PKGS="build-essential cmake pkg-config git
 librdkafka-dev librocksdb-dev libavro-dev uuid-dev libssl-dev libjansson-dev
 libcmocka-dev libmicrohttpd-dev kcat wrk clang libclang-rt-14-dev curl
 chromium fonts-dejavu-core prometheus openssl
-g++ dpkg-dev file help2man"
+g++ dpkg-dev file help2man
+python3-confluent-kafka python3-avro python3-requests"
 
 missing=""
 for p in $PKGS; do
@@ -19,6 +20,10 @@ for p in $PKGS; do
         missing="$missing $p"
     fi
 done
+
+# npm clients of the interop tests (tests/interop/: kafkajs, the Confluent
+# schema registry client) into a cache dir; a no-op when they are there
+"$(dirname "$0")/../tests/interop/npm-setup.sh" >/dev/null
 
 if [ -z "$missing" ]; then
     echo "refold: all build dependencies are installed"

@@ -842,7 +842,7 @@ rf_err_t rf_loadgen_parse_fixed(const char *s, int decimals, uint64_t max, uint6
 
 rf_err_t rf_loadgen_parse_ppm(const char *s, uint32_t *ppm, rf_errbuf_t *eb)
 {
-    uint64_t v;
+    uint64_t v = 0; /* -O3 cannot see that an error return leaves it unread */
     if (rf_loadgen_parse_fixed(s, 6, RF_PPM, &v, eb) != RF_OK)
         return rf_errf(eb, RF_ERR_CONFIG, "'%s' is not a probability (0..1 or 0%%..100%%)", s);
     *ppm = (uint32_t)v;

@@ -118,7 +118,8 @@ const char *rf_codec_schema_json(int32_t id)
 /* ---- the codec ---- */
 
 typedef struct sch {
-    int32_t id;
+    int32_t id;    /* wire id */
+    int32_t local; /* manifest id; 0 for schemas registered or fetched at runtime */
     int subject;
     int version;          /* manifest version; 0 for schemas registered at runtime */
     avro_schema_t schema; /* owned reference */
@@ -127,10 +128,13 @@ typedef struct sch {
 } sch_t;
 
 struct rf_codec {
+    int32_t base;              /* wire id = base + manifest id */
+    char registry[RF_URL_MAX]; /* "" when none */
     size_t n;
     sch_t sch[RF_CODEC_SCHEMAS_MAX];
     const sch_t *reader[RF__SUBJ_COUNT]; /* current schema of each subject */
     rf__arena_t arena;                   /* plans and default values */
+    bool legacy;                         /* read events framed 1..RF_SCHEMA_ID_LEGACY_MAX */
 };
 
 static sch_t *find_sch(rf_codec_t *c, int32_t id)
@@ -177,9 +181,13 @@ static rf_err_t manifest_load_cb(const rf__manifest_entry_t *e, void *opaque, rf
     int subject = rf__subject_parse(e->subject);
     if (subject < 0)
         return rf_errf(eb, RF_ERR_CONFIG, "manifest: unknown subject '%s'", e->subject);
-    rf_err_t err = load_schema(c, e->id, subject, e->version, e->json, eb);
+    if (e->id < 1 || e->id >= RF_SCHEMA_ID_LOCAL_MAX)
+        return rf_errf(eb, RF_ERR_CONFIG, "manifest: id %" PRId32 " is not in 1..%d", e->id,
+                       RF_SCHEMA_ID_LOCAL_MAX - 1);
+    rf_err_t err = load_schema(c, c->base + e->id, subject, e->version, e->json, eb);
     if (err) return err;
     sch_t *s = &c->sch[c->n++];
+    s->local = e->id;
     if (!c->reader[subject] || c->reader[subject]->version < s->version) c->reader[subject] = s;
     return RF_OK;
 }
@@ -189,14 +197,74 @@ static const rf__tdesc_t *subject_tdesc(int subject)
     return subject == RF__SUBJ_EVENTS ? &rf__tdesc_event : &rf__tdesc_ledger;
 }
 
+rf_err_t rf_codec_conf_env(rf_codec_conf_t *conf, rf_errbuf_t *eb)
+{
+    RF_ASSERT(conf != NULL);
+    conf->id_base = RF_SCHEMA_ID_BASE_DEFAULT;
+    conf->registry_url = NULL;
+    const char *b = getenv(RF_SCHEMA_ID_BASE_ENV);
+    if (b && *b) {
+        int64_t v;
+        rf_err_t err =
+            rf_parse_i64(b, 0, INT32_MAX - RF_SCHEMA_ID_LOCAL_MAX, &v, RF_SCHEMA_ID_BASE_ENV, eb);
+        if (err) return err;
+        conf->id_base = (int32_t)v;
+    }
+    const char *u = getenv(RF_SCHEMA_REGISTRY_ENV);
+    if (u && *u) conf->registry_url = u;
+    conf->legacy_ids = false;
+    const char *l = getenv(RF_SCHEMA_LEGACY_ENV);
+    if (l && *l) {
+        int64_t v;
+        rf_err_t err = rf_parse_i64(l, 0, 1, &v, RF_SCHEMA_LEGACY_ENV, eb);
+        if (err) return err;
+        conf->legacy_ids = v == 1;
+    }
+    return RF_OK;
+}
+
 rf_codec_t *rf_codec_new(rf_errbuf_t *eb)
 {
+    rf_codec_conf_t conf;
+    if (rf_codec_conf_env(&conf, eb) != RF_OK) return NULL;
+    return rf_codec_new_conf(&conf, eb);
+}
+
+static rf_err_t conf_apply(rf_codec_t *c, const rf_codec_conf_t *conf, rf_errbuf_t *eb)
+{
+    if (conf->id_base < 0 || conf->id_base > INT32_MAX - RF_SCHEMA_ID_LOCAL_MAX)
+        return rf_errf(eb, RF_ERR_CONFIG, "schema id base %" PRId32 " is not in 0..%d",
+                       conf->id_base, INT32_MAX - RF_SCHEMA_ID_LOCAL_MAX);
+    c->base = conf->id_base;
+    const char *u = conf->registry_url ? conf->registry_url : "";
+    if (strlen(u) >= sizeof c->registry)
+        return rf_errf(eb, RF_ERR_CONFIG, "schema registry URL longer than %d bytes",
+                       RF_URL_MAX - 1);
+    if (*u && strncmp(u, "http://", 7) != 0)
+        return rf_errf(eb, RF_ERR_CONFIG,
+                       "schema registry URL '%s': only http:// is supported (put a TLS proxy "
+                       "in front of an https registry)",
+                       u);
+    rf_strlcpy(c->registry, u, sizeof c->registry);
+    if (conf->legacy_ids && *u)
+        return rf_errf(eb, RF_ERR_CONFIG,
+                       "legacy schema ids (1..%d) and a schema registry together: the "
+                       "registry's ids would read as refold's (docs/schema-registry.md)",
+                       RF_SCHEMA_ID_LEGACY_MAX);
+    c->legacy = conf->legacy_ids && conf->id_base > 0;
+    return RF_OK;
+}
+
+rf_codec_t *rf_codec_new_conf(const rf_codec_conf_t *conf, rf_errbuf_t *eb)
+{
+    RF_ASSERT(conf != NULL);
     rf_codec_t *c = calloc(1, sizeof *c);
     if (!c) {
         rf_errf(eb, RF_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    rf_err_t err = rf__manifest_each(manifest_load_cb, c, eb);
+    rf_err_t err = conf_apply(c, conf, eb);
+    if (!err) err = rf__manifest_each(manifest_load_cb, c, eb);
     for (int s = 0; !err && s < RF__SUBJ_COUNT; s++)
         if (!c->reader[s]) err = rf_errf(eb, RF_ERR_CONFIG, "manifest: a subject has no schema");
     /* The current reader must match the structs exactly (a field added to an
@@ -218,6 +286,49 @@ rf_codec_t *rf_codec_new(rf_errbuf_t *eb)
     return c;
 }
 
+int32_t rf_codec_wire_id(const rf_codec_t *c, int32_t local)
+{
+    RF_ASSERT(c != NULL && local > 0 && local < RF_SCHEMA_ID_LOCAL_MAX);
+    return c->base + local;
+}
+
+int rf_codec_schemas(const rf_codec_t *c, rf_codec_schema_info_t *out, int cap)
+{
+    static const char *const subj_name[RF__SUBJ_COUNT] = {"refold.events-value",
+                                                          "refold.ledger-value"};
+    int n = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        const sch_t *s = &c->sch[i];
+        if (!s->local) continue;
+        if (n < cap)
+            out[n] = (rf_codec_schema_info_t){s->id, subj_name[s->subject], s->version,
+                                              rf_codec_schema_json(s->local)};
+        n++;
+    }
+    return n;
+}
+
+rf_err_t rf_codec_lookup(const rf_codec_t *c, const char *subject, const char *json,
+                         rf_codec_schema_info_t *info, rf_errbuf_t *eb)
+{
+    RF_ASSERT(c != NULL && subject != NULL && json != NULL && info != NULL);
+    avro_schema_t s;
+    if (avro_schema_from_json_length(json, strlen(json), &s) != 0)
+        return rf_errf(eb, RF_ERR_BAD_INPUT, "invalid Avro schema: %s", avro_strerror());
+    rf_codec_schema_info_t all[RF_CODEC_SCHEMAS_MAX];
+    int n = rf_codec_schemas(c, all, RF_CODEC_SCHEMAS_MAX);
+    rf_err_t err = RF_ERR_NOT_FOUND;
+    for (int i = 0; i < n && i < RF_CODEC_SCHEMAS_MAX && err; i++) {
+        const sch_t *own = find_sch((rf_codec_t *)c, all[i].id);
+        if (strcmp(all[i].subject, subject) == 0 && own && avro_schema_equal(own->schema, s)) {
+            *info = all[i];
+            err = RF_OK;
+        }
+    }
+    avro_schema_decref(s);
+    return err;
+}
+
 void rf_codec_destroy(rf_codec_t *c)
 {
     if (!c) return;
@@ -226,6 +337,8 @@ void rf_codec_destroy(rf_codec_t *c)
     rf__arena_free(&c->arena);
     free(c);
 }
+
+static rf_err_t add_schema(rf_codec_t *c, int32_t id, int subj, const char *json, rf_errbuf_t *eb);
 
 rf_err_t rf_codec_register_schema(rf_codec_t *c, int32_t id, const char *subject, const char *json,
                                   rf_errbuf_t *eb)
@@ -251,6 +364,12 @@ rf_err_t rf_codec_register_schema(rf_codec_t *c, int32_t id, const char *subject
                               "with a different schema",
                               id);
     }
+    return add_schema(c, id, subj, json, eb);
+}
+
+/* Loads and compiles json as writer schema id of subject subj (id unknown). */
+static rf_err_t add_schema(rf_codec_t *c, int32_t id, int subj, const char *json, rf_errbuf_t *eb)
+{
     rf_err_t err = load_schema(c, id, subj, 0, json, eb);
     if (err) return err;
     sch_t *s = &c->sch[c->n];
@@ -263,6 +382,55 @@ rf_err_t rf_codec_register_schema(rf_codec_t *c, int32_t id, const char *subject
         return err;
     }
     c->n++;
+    return RF_OK;
+}
+
+/* ---- ids ---- */
+
+static const sch_t *find_local(const rf_codec_t *c, int32_t local)
+{
+    for (size_t i = 0; local > 0 && i < c->n; i++)
+        if (c->sch[i].local == local) return &c->sch[i];
+    return NULL;
+}
+
+/* The reason names the id and, where it helps, the likely cause. */
+static rf_err_t unknown_id(const rf_codec_t *c, uint32_t id, rf_errbuf_t *eb)
+{
+    if (!c->registry[0] && c->base > 0 && id > 0 && id < (uint32_t)c->base)
+        return rf_errf(eb, RF_ERR_UNKNOWN_SCHEMA,
+                       "unknown schema id %" PRIu32 " (refold's ids are %" PRId32
+                       "+n; an id from the producers' own schema registry needs "
+                       "REFOLD_SCHEMA_REGISTRY%s: docs/schema-registry.md)",
+                       id, c->base,
+                       id <= RF_SCHEMA_ID_LEGACY_MAX
+                           ? "; an event framed by refold before 2026-12 needs "
+                             "REFOLD_SCHEMA_LEGACY_IDS=1"
+                           : "");
+    return rf_errf(eb, RF_ERR_UNKNOWN_SCHEMA, "unknown schema id %" PRIu32, id);
+}
+
+/* Fetches writer schema id from the configured registry and compiles it
+ * against the events reader. Unreachable: RF_ERR_RETRY (the message is not
+ * at fault); not there, not Avro or not readable as a refold event:
+ * RF_ERR_UNKNOWN_SCHEMA naming why. */
+static rf_err_t fetch_schema(rf_codec_t *c, int32_t id, const sch_t **out, rf_errbuf_t *eb)
+{
+    char *json = NULL;
+    rf_err_t err = rf__registry_schema(c->registry, id, &json, eb);
+    if (err) return err;
+    rf_errbuf_t aeb = {{0}};
+    err = add_schema(c, id, RF__SUBJ_EVENTS, json, &aeb);
+    free(json);
+    if (err == RF_ERR_CONFIG && c->n >= RF_CODEC_SCHEMAS_MAX)
+        return rf_errf(eb, RF_ERR_UNKNOWN_SCHEMA, "schema id %" PRId32 ": %s", id, aeb.msg);
+    if (err)
+        return rf_errf(eb, RF_ERR_UNKNOWN_SCHEMA,
+                       "schema id %" PRId32 " of registry %s is not readable as a refold "
+                       "event: %s",
+                       id, c->registry, aeb.msg);
+    *out = find_sch(c, id);
+    RF_ASSERT(*out != NULL);
     return RF_OK;
 }
 
@@ -283,7 +451,18 @@ static rf_err_t frame_check(rf_codec_t *c, const uint8_t *buf, size_t len, int s
     if (buf[0] != 0) return rf_errf(eb, RF_ERR_BAD_MAGIC, "magic byte is 0x%02x, not 0x00", buf[0]);
     uint32_t id = rf_be32_get(buf + 1);
     const sch_t *s = id <= INT32_MAX ? find_sch(c, (int32_t)id) : NULL;
-    if (!s) return rf_errf(eb, RF_ERR_UNKNOWN_SCHEMA, "unknown schema id %" PRIu32, id);
+    /* refold.ledger is written by refold alone: records framed before the id
+     * base existed (id 3) stay readable */
+    if (!s && subject == RF__SUBJ_LEDGER && id == RF_SCHEMA_ID_LEDGER)
+        s = find_local(c, RF_SCHEMA_ID_LEDGER);
+    /* events framed before the base, read only when asked (legacy_ids) */
+    if (!s && subject == RF__SUBJ_EVENTS && c->legacy && id >= 1 && id <= RF_SCHEMA_ID_LEGACY_MAX)
+        s = find_local(c, (int32_t)id);
+    if (!s && subject == RF__SUBJ_EVENTS && c->registry[0] && id <= INT32_MAX) {
+        rf_err_t err = fetch_schema(c, (int32_t)id, &s, eb);
+        if (err) return err;
+    }
+    if (!s) return unknown_id(c, id, eb);
     if (s->subject != subject)
         return rf_errf(eb, RF_ERR_UNKNOWN_SCHEMA, "schema id %" PRIu32 " is not a%s schema", id,
                        subject == RF__SUBJ_EVENTS ? "n events" : " ledger");
@@ -294,7 +473,8 @@ static rf_err_t frame_check(rf_codec_t *c, const uint8_t *buf, size_t len, int s
 static rf_err_t frame_schema(rf_codec_t *c, int32_t id, int subject, size_t cap, const sch_t **out,
                              rf_errbuf_t *eb)
 {
-    const sch_t *s = find_sch(c, id);
+    const sch_t *s = find_local(c, id);
+    if (!s) s = find_sch(c, id);
     if (!s || s->subject != subject)
         return rf_errf(eb, RF_ERR_UNKNOWN_SCHEMA, "no %s schema with id %" PRId32,
                        subject == RF__SUBJ_EVENTS ? "events" : "ledger", id);
@@ -313,11 +493,11 @@ rf_err_t rf_codec_encode_event(rf_codec_t *c, const rf_event_t *ev, int32_t sche
     *len = 0;
     rf_err_t err = rf_event_validate(ev, eb);
     if (err) return err;
-    const sch_t *s;
+    const sch_t *s = NULL; /* set when err is RF_OK */
     if ((err = frame_schema(c, schema_id, RF__SUBJ_EVENTS, cap, &s, eb))) return err;
     size_t limit = cap < RF_EVENT_BYTES_MAX ? cap : RF_EVENT_BYTES_MAX;
     buf[0] = 0;
-    rf_be32_put(buf + 1, (uint32_t)schema_id);
+    rf_be32_put(buf + 1, (uint32_t)s->id);
     size_t n = 0;
     err = rf__plan_encode(s->plan, ev, ev->type, buf + RF_FRAME_HEADER, limit - RF_FRAME_HEADER, &n,
                           eb);
@@ -332,7 +512,7 @@ rf_err_t rf_codec_decode_event(rf_codec_t *c, const uint8_t *buf, size_t len, rf
 {
     RF_ASSERT(c != NULL && ev != NULL);
     rf_event_clear(ev);
-    const sch_t *s;
+    const sch_t *s = NULL; /* set when err is RF_OK */
     rf_err_t err = frame_check(c, buf, len, RF__SUBJ_EVENTS, &s, eb);
     if (err) return err;
     int type = -1;
@@ -352,11 +532,11 @@ rf_err_t rf_codec_encode_record(rf_codec_t *c, const rf_record_t *rec, uint8_t *
     *len = 0;
     rf_err_t err = rf__record_validate(rec, eb);
     if (err) return err;
-    const sch_t *s;
+    const sch_t *s = NULL; /* set when err is RF_OK */
     if ((err = frame_schema(c, RF_SCHEMA_ID_LEDGER, RF__SUBJ_LEDGER, cap, &s, eb))) return err;
     size_t limit = cap < RF_EVENT_BYTES_MAX ? cap : RF_EVENT_BYTES_MAX;
     buf[0] = 0;
-    rf_be32_put(buf + 1, (uint32_t)RF_SCHEMA_ID_LEDGER);
+    rf_be32_put(buf + 1, (uint32_t)s->id);
     size_t n = 0;
     err = rf__plan_encode(s->plan, rec, -1, buf + RF_FRAME_HEADER, limit - RF_FRAME_HEADER, &n, eb);
     if (err) return err;
@@ -369,7 +549,7 @@ rf_err_t rf_codec_decode_record(rf_codec_t *c, const uint8_t *buf, size_t len, r
 {
     RF_ASSERT(c != NULL && rec != NULL);
     rf_record_clear(rec);
-    const sch_t *s;
+    const sch_t *s = NULL; /* set when err is RF_OK */
     rf_err_t err = frame_check(c, buf, len, RF__SUBJ_LEDGER, &s, eb);
     if (err) return err;
     int type = -1;

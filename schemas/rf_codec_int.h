@@ -26,6 +26,14 @@ typedef struct rf__manifest_entry {
 typedef rf_err_t(rf__manifest_cb_t)(const rf__manifest_entry_t *e, void *opaque, rf_errbuf_t *eb);
 rf_err_t rf__manifest_each(rf__manifest_cb_t *cb, void *opaque, rf_errbuf_t *eb);
 
+/* GET {url}/schemas/ids/{id} of a Confluent-compatible registry
+ * (rf_codec_registry.c): *json gets the schema text (caller frees).
+ * RF_ERR_UNKNOWN_SCHEMA when the registry answers that it has no such Avro
+ * schema, RF_ERR_RETRY when it cannot be reached after RF_REGISTRY_ATTEMPTS,
+ * RF_ERR_CONFIG for a malformed URL. Blocks for up to RF_REGISTRY_ATTEMPTS x
+ * RF_REGISTRY_TIMEOUT_MS plus the backoff (~3 s when connections are refused). */
+rf_err_t rf__registry_schema(const char *url, int32_t id, char **json, rf_errbuf_t *eb);
+
 /* Bump allocator for plans: freed all at once with the codec. */
 typedef struct rf__arena_block rf__arena_block_t;
 typedef struct rf__arena {

@@ -172,9 +172,12 @@ typedef struct rd {
     rf_errbuf_t *eb;
 } rd_t;
 
+/* Outputs are set on every path (0 on error), so no caller reads an
+ * indeterminate value whatever the compiler proves about rf_errf. */
 static rf_err_t rd_long(rd_t *r, int64_t *out, const char *what)
 {
     uint64_t v = 0;
+    *out = 0;
     for (int i = 0; i < 10; i++) {
         if (r->p == r->end) return rf_errf(r->eb, RF_ERR_TRUNCATED, "bytes end inside %s", what);
         uint8_t b = *r->p++;
@@ -192,6 +195,7 @@ static rf_err_t rd_long(rd_t *r, int64_t *out, const char *what)
 static rf_err_t rd_len(rd_t *r, size_t *n, const char *what)
 {
     int64_t v;
+    *n = 0;
     rf_err_t err = rd_long(r, &v, what);
     if (err) return err;
     if (v < 0) return rf_errf(r->eb, RF_ERR_DECODE, "negative length %" PRId64 " of %s", v, what);

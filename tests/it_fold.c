@@ -302,7 +302,8 @@ static void make_bad(bad_msg_t *bad, rf_event_t *ev)
     while (ev->type == RF_EV_PROGRAM_CONFIGURED);
     size_t len = encode(c, ev, buf, sizeof buf);
     memset(bad, 0, NBAD * sizeof *bad);
-    uint8_t garbage[40] = {0, 0, 0, 0, 2};
+    uint8_t garbage[40] = {0};
+    rf_be32_put(garbage + 1, (uint32_t)rf_codec_wire_id(c, RF_SCHEMA_ID_EVENT));
     memset(garbage + 5, 0xff, sizeof garbage - 5);
     set_bad(&bad[0], "garbage", "decode", "truncated", garbage, sizeof garbage);
     set_bad(&bad[1], "wrong magic", "bad_magic", NULL, buf, len);

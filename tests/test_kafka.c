@@ -72,7 +72,7 @@ static const role_case_t cases[] = {
      "session.timeout.ms=7000", "session.timeout.ms", "7000", "6000"},
     {RF_KAFKA_FOLD_DLQ, NULL, "acks=1", "acks", "-1", "linger.ms=3", "linger.ms", "3", "0"},
     {RF_KAFKA_FOLD_OUTBOX, NULL, "enable.idempotence=false", "enable.idempotence", "true",
-     "compression.type=zstd", "compression.codec", "zstd", "lz4"},
+     "compression.type=zstd", "compression.codec", "zstd", "gzip"},
     {RF_KAFKA_PROJECT_CONSUMER, "g-proj", "auto.offset.reset=earliest", "auto.offset.reset",
      "error", "fetch.wait.max.ms=70", "fetch.wait.max.ms", "70", "50"},
     {RF_KAFKA_EVENTS_PRODUCER, NULL, "acks=1", "acks", "-1", "linger.ms=20", "linger.ms", "20",

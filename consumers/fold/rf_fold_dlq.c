@@ -48,14 +48,49 @@ rf_err_t rf__fold_dlq_init(rf_fold_worker_t *w, rf_kafka_client_t *spec)
     return RF_OK;
 }
 
+/* The events topic's partition count from the broker (0 when unknown):
+ * asked per unknown-program dead letter only, which is rare. */
+static int events_partitions(rf_fold_worker_t *w)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(w->consumer, w->conf.topic_events, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    int n = 0;
+    if (rkt && rd_kafka_metadata(w->consumer, 0, rkt, &md, 2000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        md->topic_cnt == 1 && !md->topics[0].err)
+        n = md->topics[0].partition_cnt;
+    if (md) rd_kafka_metadata_destroy(md);
+    if (rkt) rd_kafka_topic_destroy(rkt);
+    return n;
+}
+
+/* An unknown program is most often a producer whose partitioner is not
+ * murmur2 (librdkafka's default is consistent_random): the program's rules
+ * are in murmur2's partition, its events landed elsewhere. Names the cause. */
+static void reason_of(rf_fold_worker_t *w, const rd_kafka_message_t *m, const rf_fold_result_t *res,
+                      char *out, size_t cap)
+{
+    int n = res->err == RF_ERR_UNKNOWN_PROGRAM && res->program_id[0] ? events_partitions(w) : 0;
+    int32_t want = n > 0 ? rd_kafka_msg_partitioner_murmur2(NULL, res->program_id,
+                                                            strlen(res->program_id), n, NULL, NULL)
+                         : -1;
+    if (want < 0 || want == m->partition) {
+        snprintf(out, cap, "%s", res->reason);
+        return;
+    }
+    snprintf(out, cap,
+             "%s: program '%s' belongs to partition %d of %d by murmur2, not %d; producer uses "
+             "another partitioner? (set partitioner=murmur2_random: docs/producing.md)",
+             res->reason, res->program_id, (int)want, n, (int)m->partition);
+}
+
 static rd_kafka_headers_t *dlq_headers(rf_fold_worker_t *w, const rd_kafka_message_t *m,
-                                       const rf_fold_result_t *res)
+                                       const rf_fold_result_t *res, const char *reason)
 {
     char part[16], off[24];
     snprintf(part, sizeof part, "%" PRId32, m->partition);
     snprintf(off, sizeof off, "%" PRId64, m->offset);
     rd_kafka_headers_t *h = rd_kafka_headers_new(6);
-    rd_kafka_header_add(h, "refold.reason", -1, res->reason, -1);
+    rd_kafka_header_add(h, "refold.reason", -1, reason, -1);
     rd_kafka_header_add(h, "refold.error", -1, rf_err_str(res->err), -1);
     rd_kafka_header_add(h, "refold.partition", -1, part, -1);
     rd_kafka_header_add(h, "refold.offset", -1, off, -1);
@@ -74,7 +109,9 @@ rf_err_t rf__fold_dlq_send(rf_fold_worker_t *w, const rd_kafka_message_t *m,
                            const rf_fold_result_t *res)
 {
     RF_ASSERT(res->outcome == RF_OUTCOME_DEAD_LETTER && res->err != RF_OK);
-    rd_kafka_headers_t *h = dlq_headers(w, m, res);
+    char reason[RF_ERRMSG_MAX + 192];
+    reason_of(w, m, res, reason, sizeof reason);
+    rd_kafka_headers_t *h = dlq_headers(w, m, res, reason);
     rd_kafka_resp_err_t kerr;
     for (int waited_ms = 0;; waited_ms += 100) {
         kerr = rd_kafka_producev(
@@ -93,7 +130,7 @@ rf_err_t rf__fold_dlq_send(rf_fold_worker_t *w, const rd_kafka_message_t *m,
     }
     w->dlq_pending++;
     rf_log(RF_LOG_INFO, "fold: partition %d offset %" PRId64 " dead-lettered (%s): %s",
-           m->partition, m->offset, rf_err_str(res->err), res->reason);
+           m->partition, m->offset, rf_err_str(res->err), reason);
     return RF_OK;
 }
 

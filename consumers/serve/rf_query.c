@@ -225,7 +225,7 @@ static rf_err_t qscan(rf_query_t *q, qpart_t *qp, const uint8_t *prefix, size_t 
 static rf_err_t read_meta(rf_query_t *q, qpart_t *qp, rf_projection_meta_t *m, rf_errbuf_t *eb)
 {
     uint8_t v[RF__META_LEN], k = RF__PK_META;
-    size_t vl;
+    size_t vl = 0; /* -O3 cannot see that an error return leaves it unread */
     memset(m, 0, sizeof *m);
     m->partition = qp->partition;
     m->next_offset = m->high_watermark = -1;

@@ -148,7 +148,7 @@ static rf_err_t parse_reward(json_t *o, const char *currency, const char *path,
                        "percent, coupon, product",
                        path);
     r->type = (uint8_t)t;
-    int64_t mx;
+    int64_t mx = -1; /* -O3 cannot see that an error return leaves it unread */
     err = get_int(o, "amount_minor", 0, RF_AMOUNT_MAX, 0, &r->amount_minor, path, eb);
     if (!err) err = get_int(o, "percent_bp", 0, 10000, 0, &r->percent_bp, path, eb);
     if (!err) err = get_int(o, "max_minor", 0, RF_AMOUNT_MAX, -1, &mx, path, eb);

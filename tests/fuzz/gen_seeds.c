@@ -61,7 +61,8 @@ static void record_seeds(rf_codec_t *c, const char *dir)
 static void event_seeds(const char *codec_dir, const char *jsonl_dir)
 {
     rf_errbuf_t eb = {{0}};
-    rf_codec_t *c = rf_codec_new(&eb);
+    rf_codec_conf_t cconf = {.id_base = 0}; /* fuzz_codec reads the manifest ids */
+    rf_codec_t *c = rf_codec_new_conf(&cconf, &eb);
     rf_loadgen_conf_t conf;
     rf_loadgen_conf_init(&conf);
     conf.events = 20000;
