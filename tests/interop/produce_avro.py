@@ -35,10 +35,13 @@ def encode(schema, schema_id, program, at_ms, branch, body):
         # occurred_at is a timestamp-millis: python3-avro wants a datetime
         "occurred_at": datetime.datetime.fromtimestamp(at_ms / 1000, tz=datetime.timezone.utc),
         "source": "python",
+        # app events are not signed (privileged ones need an operator key)
+        "auth_key_id": "",
+        "auth_signature": "",
     }
     for f in schema.fields:
         if f.name != "body":
-            w.write_data(f.type, envelope[f.name], enc)
+            w.write_data(f.type, envelope.get(f.name, f.default), enc)
     branches = next(f for f in schema.fields if f.name == "body").type.schemas
     i = [b.name for b in branches].index(branch)
     enc.write_long(i)
