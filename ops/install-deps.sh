@@ -5,7 +5,10 @@ set -eu
 
 PKGS="build-essential cmake pkg-config git
 librdkafka-dev librocksdb-dev libavro-dev uuid-dev libssl-dev libjansson-dev
-libcmocka-dev libmicrohttpd-dev kcat wrk clang libclang-rt-14-dev curl"
+libcmocka-dev libmicrohttpd-dev kcat wrk clang libclang-rt-14-dev curl libcurl4-openssl-dev"
+# Node.js and npm: the webhook test verifies with npm's standardwebhooks
+# (tests/interop/install.sh); Debian's when no node is installed otherwise.
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 
 missing=""
 for p in $PKGS; do
@@ -14,8 +17,10 @@ for p in $PKGS; do
     fi
 done
 
+interop="$(dirname "$0")/../tests/interop/install.sh"
 if [ -z "$missing" ]; then
     echo "refold: all build dependencies are installed"
+    "$interop"
     exit 0
 fi
 
@@ -29,3 +34,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing
+"$interop"
