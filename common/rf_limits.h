@@ -490,6 +490,13 @@
  * cycle ends with one synced commit per partition touched. */
 #define RF_WEBHOOK_CYCLE_MAX 4096
 #define RF_WEBHOOK_CYCLE_MS  20
+/* How long a cycle delivers before it commits the outcomes: attempts that
+ * finished within it are sent again after a kill -9 (they count as in
+ * flight); longer amortises the synced commits over more deliveries. */
+#define RF_WEBHOOK_DELIVER_MS 50
+/* Partition stores committed at once, each on its own thread: their synced
+ * writes overlap instead of queueing one fsync after another. */
+#define RF_WEBHOOK_COMMIT_THREADS 8
 /* The relay's block cache (its stores are small: pending, parked, history). */
 #define RF_WEBHOOK_BLOCK_CACHE_BYTES (16u << 20)
 /* How often the relay looks for operator requests, and how long a command

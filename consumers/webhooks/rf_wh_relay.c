@@ -77,8 +77,8 @@ static void part_close(rf_wh_relay_t *r, int32_t p)
     r->parts[p] = NULL;
 }
 
-/* Stages the lanes' counters, then commits partition p. */
-static rf_err_t part_commit(rf_wh_relay_t *r, int32_t p, rf_errbuf_t *eb)
+/* Stages the lanes' counters of partition p. */
+static rf_err_t part_commit_stage(rf_wh_relay_t *r, int32_t p)
 {
     wh_part_t *wp = r->parts[p];
     for (int e = 0; e < r->neps; e++) {
@@ -87,17 +87,56 @@ static rf_err_t part_commit(rf_wh_relay_t *r, int32_t p, rf_errbuf_t *eb)
         rf__wh_counters_stage(wp->st, r->eps[e].cfg->id, l->delivered, l->failed);
         l->counters_dirty = false;
     }
-    return rf__wh_part_commit(wp->st, eb);
+    return RF_OK;
 }
 
+/* Stages the lanes' counters, then commits partition p. */
+static rf_err_t part_commit(rf_wh_relay_t *r, int32_t p, rf_errbuf_t *eb)
+{
+    part_commit_stage(r, p);
+    return rf__wh_part_commit(r->parts[p]->st, eb);
+}
+
+typedef struct committer {
+    rf_wh_part_t *st;
+    rf_err_t err;
+    rf_errbuf_t eb;
+} committer_t;
+
+static void *commit_main(void *arg)
+{
+    committer_t *c = arg;
+    c->err = rf__wh_part_commit(c->st, &c->eb);
+    return NULL;
+}
+
+/* Commits every dirty partition; the synced writes of different stores run
+ * on threads (up to RF_WEBHOOK_COMMIT_THREADS at once), so a cycle pays for
+ * about one fsync, not one per partition. */
 static rf_err_t commit_all(rf_wh_relay_t *r, rf_errbuf_t *eb)
 {
-    for (int32_t p = 0; p < RF_PARTITIONS_MAX; p++) {
-        if (!r->parts[p]) continue;
-        rf_err_t err = part_commit(r, p, eb);
-        if (err) return err;
+    committer_t c[RF_WEBHOOK_COMMIT_THREADS];
+    pthread_t th[RF_WEBHOOK_COMMIT_THREADS];
+    bool started[RF_WEBHOOK_COMMIT_THREADS];
+    int32_t p = 0;
+    rf_err_t err = RF_OK;
+    while (p < RF_PARTITIONS_MAX && !err) {
+        int n = 0;
+        for (; p < RF_PARTITIONS_MAX && n < RF_WEBHOOK_COMMIT_THREADS; p++) {
+            if (!r->parts[p]) continue;
+            if ((err = part_commit_stage(r, p))) break;
+            if (!r->parts[p]->st->dirty) continue;
+            c[n] = (committer_t){.st = r->parts[p]->st};
+            started[n] = n > 0 && pthread_create(&th[n], NULL, commit_main, &c[n]) == 0;
+            if (!started[n]) commit_main(&c[n]);
+            n++;
+        }
+        for (int i = 0; i < n; i++) {
+            if (started[i]) pthread_join(th[i], NULL);
+            if (c[i].err && !err) err = rf_errf(eb, c[i].err, "%s", c[i].eb.msg);
+        }
     }
-    return RF_OK;
+    return err;
 }
 
 static void on_assign(rf_wh_relay_t *r, rd_kafka_topic_partition_list_t *parts)
@@ -324,19 +363,18 @@ static rf_err_t consume(rf_wh_relay_t *r, int wait_ms, rf_errbuf_t *eb)
 
 /* ---- watermarks, requests, stats ------------------------------------------ */
 
-static void refresh_hwm(rf_wh_relay_t *r)
+/* The partitions' high watermarks: librdkafka's cached values (from the
+ * fetch responses), or asked of the broker (query: a round trip per
+ * partition, only when the relay may be done: exit_when_idle). */
+static void refresh_hwm(rf_wh_relay_t *r, bool query)
 {
     for (int32_t p = 0; p < RF_PARTITIONS_MAX; p++) {
         if (!r->parts[p]) continue;
         int64_t lo = -1, hi = -1;
-        if (rd_kafka_get_watermark_offsets(r->rk, r->topic, p, &lo, &hi) ==
-                RD_KAFKA_RESP_ERR_NO_ERROR &&
-            hi >= 0)
-            r->parts[p]->hwm = hi;
-        if (r->opts.exit_when_idle &&
-            rd_kafka_query_watermark_offsets(r->rk, r->topic, p, &lo, &hi, 2000) ==
-                RD_KAFKA_RESP_ERR_NO_ERROR)
-            r->parts[p]->hwm = hi;
+        rd_kafka_resp_err_t err =
+            query ? rd_kafka_query_watermark_offsets(r->rk, r->topic, p, &lo, &hi, 2000)
+                  : rd_kafka_get_watermark_offsets(r->rk, r->topic, p, &lo, &hi);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR && hi >= 0) r->parts[p]->hwm = hi;
     }
 }
 
@@ -475,23 +513,55 @@ static void commit_broker(rf_wh_relay_t *r)
     rd_kafka_topic_partition_list_destroy(offs);
 }
 
+/* Where a cycle's time goes, logged at debug level every 5 s (tuning). */
+static void note_time(rf_wh_relay_t *r, int phase, uint64_t t0)
+{
+    r->phase_ns[phase] += rf_now_ns() - t0;
+}
+
+static void log_times(rf_wh_relay_t *r, int64_t now)
+{
+    if (now - r->last_times_ms < 5000) return;
+    rf_log(RF_LOG_DEBUG,
+           "webhooks: %llu cycles: consume %.0f ms, commit %.0f ms, deliver %.0f ms; %d in flight",
+           (unsigned long long)r->cycles, r->phase_ns[0] / 1e6, r->phase_ns[1] / 1e6,
+           r->phase_ns[2] / 1e6, r->in_flight);
+    memset(r->phase_ns, 0, sizeof r->phase_ns);
+    r->cycles = 0;
+    r->last_times_ms = now;
+}
+
 static rf_err_t cycle(rf_wh_relay_t *r, rf_errbuf_t *eb)
 {
-    int64_t now = rf_wall_ms();
+    uint64_t t0 = rf_now_ns();
     /* wait on Kafka when nothing is in flight, on the sockets otherwise */
     rf_err_t err = consume(r, r->in_flight ? 0 : 10, eb);
+    note_time(r, 0, t0);
+    t0 = rf_now_ns();
     if (!err) err = commit_all(r, eb); /* outcomes of the last cycle and the new messages */
+    note_time(r, 1, t0);
     if (err) return err;
-    now = rf_wall_ms();
+    int64_t now = rf_wall_ms();
     if (now - r->last_req_ms >= RF_WEBHOOK_REQUEST_POLL_MS) {
         r->last_req_ms = now;
         if ((err = serve_requests(r, eb))) return err;
     }
-    rf__wh_dispatch(r, now);
-    rf__wh_perform(r, r->in_flight ? 5 : 0);
+    /* deliver for up to RF_WEBHOOK_DELIVER_MS before the next commit: the
+     * outcomes of a cycle share one synced commit (a kill -9 before it sends
+     * them again: they count as in flight) */
+    t0 = rf_now_ns();
+    int64_t until = now + RF_WEBHOOK_DELIVER_MS;
+    do {
+        rf__wh_dispatch(r, now);
+        rf__wh_perform(r, r->in_flight ? 5 : 0);
+        now = rf_wall_ms();
+    } while (r->in_flight && now < until && !__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE));
+    note_time(r, 2, t0);
+    r->cycles++;
+    log_times(r, now);
     if (now - r->last_hwm_ms >= 500) {
         r->last_hwm_ms = now;
-        refresh_hwm(r);
+        refresh_hwm(r, false);
         commit_broker(r);
     }
     if (now - r->last_stats_ms >= 200) {
@@ -507,8 +577,10 @@ rf_err_t rf_wh_relay_run(rf_wh_relay_t *r, rf_errbuf_t *eb)
     update_stats(r, true);
     while (!err && !__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
         err = cycle(r, eb);
-        if (!err && r->opts.exit_when_idle && idle(r)) {
-            refresh_hwm(r);
+        if (!err && r->opts.exit_when_idle && idle(r) &&
+            rf_wall_ms() - r->last_idle_check_ms >= 500) { /* idle by the cached watermarks */
+            r->last_idle_check_ms = rf_wall_ms();
+            refresh_hwm(r, true);
             if (idle(r)) break;
         }
     }
