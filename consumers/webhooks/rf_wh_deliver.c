@@ -214,12 +214,13 @@ static bool start(rf_wh_relay_t *r, int32_t p, int e, wh_item_t *it)
     return true;
 }
 
-static void dispatch_lane(rf_wh_relay_t *r, int32_t p, int e, int64_t now)
+static int dispatch_lane(rf_wh_relay_t *r, int32_t p, int e, int64_t now)
 {
     wh_ep_t *ep = &r->eps[e];
     wh_lane_t *l = &r->parts[p]->lanes[e];
-    if (!l->changed && now < l->wake_ms) return;
+    if (!l->changed && now < l->wake_ms) return 0;
     lane_compact(l);
+    int started = 0;
     keyset_now++;
     int64_t wake = INT64_MAX;
     bool capped = false;
@@ -236,22 +237,26 @@ static void dispatch_lane(rf_wh_relay_t *r, int32_t p, int e, int64_t now)
             capped = true;
             break;
         }
+        started++;
     }
     l->changed = capped; /* scan again when a slot frees up */
     l->wake_ms = wake;
+    return started;
 }
 
-void rf__wh_dispatch(rf_wh_relay_t *r, int64_t now_ms)
+int rf__wh_dispatch(rf_wh_relay_t *r, int64_t now_ms)
 {
+    int started = 0;
     for (int e = 0; e < r->neps; e++) {
         if (r->eps[e].disabled) continue;
         for (int32_t p = 0; p < RF_PARTITIONS_MAX; p++) {
             if (!r->parts[p]) continue;
             wh_lane_t *l = &r->parts[p]->lanes[e];
             if (!l->complete && l->n <= RF_WEBHOOK_WINDOW / 2) rf__wh_lane_refill(r, p, e);
-            dispatch_lane(r, p, e, now_ms);
+            started += dispatch_lane(r, p, e, now_ms);
         }
     }
+    return started;
 }
 
 /* ---- outcomes ---------------------------------------------------------- */

@@ -534,8 +534,8 @@ static void log_times(rf_wh_relay_t *r, int64_t now)
 static rf_err_t cycle(rf_wh_relay_t *r, rf_errbuf_t *eb)
 {
     uint64_t t0 = rf_now_ns();
-    /* wait on Kafka when nothing is in flight, on the sockets otherwise */
-    rf_err_t err = consume(r, r->in_flight ? 0 : 10, eb);
+    /* wait on Kafka when nothing is in flight nor was due, on the sockets otherwise */
+    rf_err_t err = consume(r, r->in_flight || r->busy ? 0 : 10, eb);
     note_time(r, 0, t0);
     t0 = rf_now_ns();
     if (!err) err = commit_all(r, eb); /* outcomes of the last cycle and the new messages */
@@ -551,11 +551,15 @@ static rf_err_t cycle(rf_wh_relay_t *r, rf_errbuf_t *eb)
      * them again: they count as in flight) */
     t0 = rf_now_ns();
     int64_t until = now + RF_WEBHOOK_DELIVER_MS;
+    int started;
+    r->busy = false;
     do {
-        rf__wh_dispatch(r, now);
+        started = rf__wh_dispatch(r, now);
+        r->busy |= started > 0;
         rf__wh_perform(r, r->in_flight ? 5 : 0);
         now = rf_wall_ms();
-    } while (r->in_flight && now < until && !__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE));
+    } while ((r->in_flight || started) && now < until &&
+             !__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE));
     note_time(r, 2, t0);
     r->cycles++;
     log_times(r, now);

@@ -85,6 +85,7 @@ struct rf_wh_relay {
     CURLM *multi;
     wh_xfer_t xfers[RF_WEBHOOK_IN_FLIGHT_TOTAL_MAX];
     int in_flight;
+    bool busy;    /* the last cycle started attempts: do not wait on Kafka */
     uint64_t rng; /* jitter only: delivery timing is not the fold */
     int stop;     /* atomic */
     bool ever_assigned;
@@ -100,8 +101,8 @@ struct rf_wh_relay {
 rf_err_t rf__wh_deliver_init(rf_wh_relay_t *r, rf_errbuf_t *eb);
 void rf__wh_deliver_fini(rf_wh_relay_t *r);
 /* Starts the attempts that are due, within the bounds (per endpoint, total,
- * one per ordering key at a time). */
-void rf__wh_dispatch(rf_wh_relay_t *r, int64_t now_ms);
+ * one per ordering key at a time); returns how many it started. */
+int rf__wh_dispatch(rf_wh_relay_t *r, int64_t now_ms);
 /* Lets libcurl work for up to wait_ms and handles the finished attempts
  * (outcomes staged in the stores' batches). */
 void rf__wh_perform(rf_wh_relay_t *r, int wait_ms);
