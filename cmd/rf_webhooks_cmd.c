@@ -46,13 +46,15 @@ static rf_err_t opt_partitions(const rf_opt_t *opt, const char *arg, rf_errbuf_t
 {
     rf_wh_opts_t *o = opt->value;
     char buf[1024];
-    if (rf_strlcpy(buf, arg, sizeof buf) != RF_OK) return rf_errf(eb, RF_ERR_CONFIG, "--partitions: too long");
+    if (rf_strlcpy(buf, arg, sizeof buf) != RF_OK)
+        return rf_errf(eb, RF_ERR_CONFIG, "--partitions: too long");
     char *save = NULL;
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         int64_t a, b;
         char *dash = strchr(tok, '-');
         if (dash) *dash = '\0';
-        if (rf_parse_i64(tok, 0, RF_PARTITIONS_MAX - 1, &a, "--partitions", eb)) return RF_ERR_CONFIG;
+        if (rf_parse_i64(tok, 0, RF_PARTITIONS_MAX - 1, &a, "--partitions", eb))
+            return RF_ERR_CONFIG;
         b = a;
         if (dash && rf_parse_i64(dash + 1, a, RF_PARTITIONS_MAX - 1, &b, "--partitions", eb))
             return RF_ERR_CONFIG;
@@ -182,8 +184,10 @@ static int cmd_list(wh_args_t *a)
             if (es->disabled) {
                 putchar('"');
                 for (const char *c = es->disabled_reason; *c; c++)
-                    if (*c == '"' || *c == '\\') printf("\\%c", *c);
-                    else if ((unsigned char)*c >= 0x20) putchar(*c);
+                    if (*c == '"' || *c == '\\')
+                        printf("\\%c", *c);
+                    else if ((unsigned char)*c >= 0x20)
+                        putchar(*c);
                 putchar('"');
             } else {
                 printf("null");
@@ -227,12 +231,14 @@ static int print_parked(const rf_wh_message_info_t *m, const char *body, void *o
                m->msg_id, (int)m->partition, (unsigned long long)m->seq, m->type, t, m->attempts,
                la, m->last_status);
         for (const char *s = m->last_error; *s; s++)
-            if (*s == '"' || *s == '\\') printf("\\%c", *s);
-            else if ((unsigned char)*s >= 0x20) putchar(*s);
+            if (*s == '"' || *s == '\\')
+                printf("\\%c", *s);
+            else if ((unsigned char)*s >= 0x20)
+                putchar(*s);
         printf("\"%s%s}\n", c->seq ? ",\"body\":" : "", c->seq ? body : "");
     } else {
-        printf("%-16s %-20s %s  attempts %d  last %s: %s\n", m->msg_id, m->type, t, m->attempts,
-               la, m->last_error);
+        printf("%-16s %-20s %s  attempts %d  last %s: %s\n", m->msg_id, m->type, t, m->attempts, la,
+               m->last_error);
     }
     c->n++;
     return c->seq ? 1 : c->n >= RF_WEBHOOK_LIST_MAX;
@@ -313,15 +319,14 @@ static int cmd_write(wh_args_t *a, const char *name, rf_wh_req_kind_t kind)
     if (kind == RF_WH_REQ_ENABLE)
         printf("endpoint '%s' enabled\n", a->endpoint);
     else
-        printf("%llu message(s) of '%s' queued for delivery\n", (unsigned long long)n,
-               a->endpoint);
+        printf("%llu message(s) of '%s' queued for delivery\n", (unsigned long long)n, a->endpoint);
     return 0;
 }
 
 /* ---- options ---- */
 
-static const char *const subs[] = {"run",    "check",     "list",   "parked",
-                                   "show",   "redeliver", "replay", "enable"};
+static const char *const subs[] = {"run",  "check",     "list",   "parked",
+                                   "show", "redeliver", "replay", "enable"};
 #define NSUBS ((int)(sizeof subs / sizeof subs[0]))
 
 static int parse_args(int sub, int argc, char **argv, wh_args_t *a)
@@ -408,13 +413,21 @@ int rf_cmd_webhooks(int argc, char **argv)
     int rc = parse_args(s, argc - 1, argv + 1, &a);
     if (rc < 0) return rf_opt_status(rc);
     switch (s) {
-    case 0: return cmd_run(&a);
-    case 1: return cmd_check(&a);
-    case 2: return cmd_list(&a);
-    case 3: return cmd_parked(&a, false);
-    case 4: return cmd_parked(&a, true);
-    case 5: return cmd_write(&a, "redeliver", RF_WH_REQ_REDELIVER);
-    case 6: return cmd_write(&a, "replay", RF_WH_REQ_REPLAY);
-    default: return cmd_write(&a, "enable", RF_WH_REQ_ENABLE);
+    case 0:
+        return cmd_run(&a);
+    case 1:
+        return cmd_check(&a);
+    case 2:
+        return cmd_list(&a);
+    case 3:
+        return cmd_parked(&a, false);
+    case 4:
+        return cmd_parked(&a, true);
+    case 5:
+        return cmd_write(&a, "redeliver", RF_WH_REQ_REDELIVER);
+    case 6:
+        return cmd_write(&a, "replay", RF_WH_REQ_REPLAY);
+    default:
+        return cmd_write(&a, "enable", RF_WH_REQ_ENABLE);
     }
 }

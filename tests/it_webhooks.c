@@ -167,9 +167,11 @@ static pid_t start_receiver(env_t *e, double fail, double hang)
     snprintf(script, sizeof script, "%s/tests/interop/wh_receiver.mjs", RF_TEST_SOURCE_DIR);
     snprintf(f, sizeof f, "%.2f", fail);
     snprintf(h, sizeof h, "%.2f", hang);
-    char *argv[] = {"node", script, "--modules", (char *)interop_dir(), "--secret", SECRET,
-                    "--port", e->port, "--port-file", e->portf, "--log", e->log,
-                    "--fail-rate", f, "--hang-rate", h, "--hang-ms", "1500", NULL};
+    char *argv[] = {"node",        script,   "--modules",   (char *)interop_dir(),
+                    "--secret",    SECRET,   "--port",      e->port,
+                    "--port-file", e->portf, "--log",       e->log,
+                    "--fail-rate", f,        "--hang-rate", h,
+                    "--hang-ms",   "1500",   NULL};
     unlink(e->portf);
     pid_t pid = spawn(e->rlog, argv);
     for (int i = 0; i < 200 && access(e->portf, R_OK) != 0; i++)
@@ -201,9 +203,19 @@ static void write_config(env_t *e)
 
 static pid_t start_relay(env_t *e, bool until_idle)
 {
-    char *argv[] = {(char *)rf_test_refold_bin(), "webhooks", "run", "--config", e->conf,
-                    "--data", e->data, "--brokers", (char *)e->brokers, "--partitions", "0-3",
-                    until_idle ? "--exit-when-idle" : NULL, NULL};
+    char *argv[] = {(char *)rf_test_refold_bin(),
+                    "webhooks",
+                    "run",
+                    "--config",
+                    e->conf,
+                    "--data",
+                    e->data,
+                    "--brokers",
+                    (char *)e->brokers,
+                    "--partitions",
+                    "0-3",
+                    until_idle ? "--exit-when-idle" : NULL,
+                    NULL};
     char relay_log[320];
     snprintf(relay_log, sizeof relay_log, "%s/relay.log", e->dir);
     return spawn(relay_log, argv);
@@ -383,12 +395,14 @@ static void test_webhooks_check(void **state)
     char dir[256], conf[300], out[4096];
     rf_test_tmpdir("webhooks-check", dir, sizeof dir);
     snprintf(conf, sizeof conf, "%s/c.json", dir);
-    rf_test_write_file(conf, "{\"endpoints\":[{\"id\":\"a\",\"url\":\"http://x/\",\"secrets\":[\"" SECRET
-                             "\"],\"events\":[\"*\"]}]}");
+    rf_test_write_file(conf,
+                       "{\"endpoints\":[{\"id\":\"a\",\"url\":\"http://x/\",\"secrets\":[\"" SECRET
+                       "\"],\"events\":[\"*\"]}]}");
     assert_int_equal(rf_test_refold(out, sizeof out, 1, "webhooks check --config %s", conf), 1);
     assert_non_null(strstr(out, "endpoints[0].url: must be https"));
-    rf_test_write_file(conf, "{\"endpoints\":[{\"id\":\"a\",\"url\":\"https://x/\",\"secrets\":[\"" SECRET
-                             "\"],\"events\":[\"reward.created\"]}]}");
+    rf_test_write_file(conf,
+                       "{\"endpoints\":[{\"id\":\"a\",\"url\":\"https://x/\",\"secrets\":[\"" SECRET
+                       "\"],\"events\":[\"reward.created\"]}]}");
     assert_int_equal(rf_test_refold(out, sizeof out, 1, "webhooks check --config %s", conf), 0);
     assert_non_null(strstr(out, "OK"));
     rf_test_rmtree(dir);

@@ -23,8 +23,8 @@ static void test_sign_vector(void **state)
     rf_wh_sign(s, 1, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, strlen(body), sig);
     assert_string_equal(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     /* rotation: two secrets, two signatures, space separated, new one second */
-    assert_int_equal(rf_wh_secret_parse("whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY=", &s[1], &eb),
-                     RF_OK);
+    assert_int_equal(
+        rf_wh_secret_parse("whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY=", &s[1], &eb), RF_OK);
     rf_wh_sign(s, 2, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, strlen(body), sig);
     assert_true(strncmp(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE= v1,", 51) == 0);
     assert_int_equal(strlen(sig), 47 * 2 + 1);
@@ -35,7 +35,8 @@ static void test_secret_errors(void **state)
     (void)state;
     rf_wh_secret_t s;
     rf_errbuf_t eb = {{0}};
-    assert_int_equal(rf_wh_secret_parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", &s, &eb), RF_ERR_CONFIG);
+    assert_int_equal(rf_wh_secret_parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", &s, &eb),
+                     RF_ERR_CONFIG);
     assert_non_null(strstr(eb.msg, "whsec_"));
     assert_int_equal(rf_wh_secret_parse("whsec_c2hvcnQ=", &s, &eb), RF_ERR_CONFIG); /* 5 bytes */
     assert_non_null(strstr(eb.msg, "24 to 64 bytes"));
@@ -51,8 +52,8 @@ static rf_err_t parse(const char *json, rf_errbuf_t *eb)
 }
 
 #define EP(extra)                                                                                  \
-    "{\"endpoints\":[{\"id\":\"shop\",\"url\":\"https://shop.example/hooks\",\"secrets\":[\"" SECRET \
-    "\"],\"events\":[\"reward.created\"]" extra "}]}"
+    "{\"endpoints\":[{\"id\":\"shop\",\"url\":\"https://shop.example/"                             \
+    "hooks\",\"secrets\":[\"" SECRET "\"],\"events\":[\"reward.created\"]" extra "}]}"
 
 static void expect_err(const char *json, const char *needle)
 {
@@ -137,9 +138,10 @@ static void test_mapping(void **state)
     rf_errbuf_t eb = {{0}};
     assert_int_equal(rf_wh_payload(&r, RF_WH_REWARD_CREATED, body, sizeof body, &len, &eb), RF_OK);
     assert_int_equal(strlen(body), len);
-    assert_true(strncmp(body, "{\"type\":\"reward.created\",\"timestamp\":\"2026-01-01T00:00:00.000Z"
-                              "\",\"data\":{\"program\":\"spring\",\"reward_id\":null,\"user\":"
-                              "\"alice\"",
+    assert_true(strncmp(body,
+                        "{\"type\":\"reward.created\",\"timestamp\":\"2026-01-01T00:00:00.000Z"
+                        "\",\"data\":{\"program\":\"spring\",\"reward_id\":null,\"user\":"
+                        "\"alice\"",
                         90) == 0);
     assert_non_null(strstr(body, "\"amount_minor\":1000,\"asset\":\"USD\""));
     assert_non_null(strstr(body, "\"hold_until\":\"2026-01-02T00:00:00.000Z\""));
@@ -164,7 +166,8 @@ static void test_mapping(void **state)
     rf_record_fact(&r, RF_FACT_REFUSED_REFERRER, "bob");
     rf_record_fact(&r, RF_FACT_REASON, "fraud:ip_cluster");
     assert_int_equal(rf_wh_record_type(&r), RF_WH_REFERRAL_REFUSED);
-    assert_int_equal(rf_wh_payload(&r, RF_WH_REFERRAL_REFUSED, body, sizeof body, &len, &eb), RF_OK);
+    assert_int_equal(rf_wh_payload(&r, RF_WH_REFERRAL_REFUSED, body, sizeof body, &len, &eb),
+                     RF_OK);
     assert_non_null(strstr(body, "\"referrer\":\"bob\",\"stage\":\"signup\""));
     rec_init(&r, RF_KIND_PURCHASE);
     rf_record_fact(&r, RF_FACT_REFERRED, "1");

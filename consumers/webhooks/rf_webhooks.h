@@ -122,17 +122,17 @@ int64_t rf_wh_backoff_ms(const rf_wh_retry_t *r, int n);
 /* ---- the relay ------------------------------------------------------------ */
 
 typedef struct rf_wh_opts {
-    rf_kafka_opts_t kafka;         /* brokers and -X (borrowed) */
-    const char *group;             /* NULL: "refold-webhooks" */
-    const char *topic;             /* NULL: refold.ledger */
-    const char *data_dir;          /* required: stores under DATA/webhooks/ */
-    const rf_wh_config_t *config;  /* required (borrowed for the relay's life) */
-    int npartitions;               /* > 0: assign these partitions, no group */
+    rf_kafka_opts_t kafka;        /* brokers and -X (borrowed) */
+    const char *group;            /* NULL: "refold-webhooks" */
+    const char *topic;            /* NULL: refold.ledger */
+    const char *data_dir;         /* required: stores under DATA/webhooks/ */
+    const rf_wh_config_t *config; /* required (borrowed for the relay's life) */
+    int npartitions;              /* > 0: assign these partitions, no group */
     int32_t partitions[RF_PARTITIONS_MAX];
-    bool exit_when_idle;           /* return once every assigned partition is at
-                                    * its high watermark and nothing is pending
-                                    * but parked or disabled (tests, benchmarks) */
-    bool nosync;                   /* benchmarks only */
+    bool exit_when_idle; /* return once every assigned partition is at
+                          * its high watermark and nothing is pending
+                          * but parked or disabled (tests, benchmarks) */
+    bool nosync;         /* benchmarks only */
 } rf_wh_opts_t;
 
 typedef struct rf_wh_endpoint_stats {
@@ -163,7 +163,7 @@ rf_wh_relay_t *rf_wh_relay_new(const rf_wh_opts_t *opts, rf_errbuf_t *eb);
 /* Runs until rf_wh_relay_stop, exit_when_idle's end, or a fatal error
  * (storage, a seq gap, an undecodable record), which it returns. */
 rf_err_t rf_wh_relay_run(rf_wh_relay_t *r, rf_errbuf_t *eb);
-void rf_wh_relay_stop(rf_wh_relay_t *r); /* thread and signal safe */
+void rf_wh_relay_stop(rf_wh_relay_t *r);                      /* thread and signal safe */
 void rf_wh_relay_stats(rf_wh_relay_t *r, rf_wh_stats_t *out); /* thread safe */
 void rf_wh_relay_destroy(rf_wh_relay_t *r);                   /* NULL: no-op */
 
@@ -216,12 +216,13 @@ rf_err_t rf_wh_request(const char *data_dir, const rf_wh_config_t *cfg, const rf
 
 /* ---- metrics (rf_wh_metrics.c, into common/rf_metrics.h) ---- */
 #define RF_METRIC_WEBHOOK_DELIVERIES "refold_webhook_deliveries_total" /* {endpoint, outcome} */
-#define RF_METRIC_WEBHOOK_ATTEMPT_SECONDS "refold_webhook_attempt_seconds" /* histogram {endpoint} */
-#define RF_METRIC_WEBHOOK_LAG        "refold_webhook_consumer_lag"   /* gauge: records */
-#define RF_METRIC_WEBHOOK_PENDING    "refold_webhook_pending"        /* gauge {endpoint} */
-#define RF_METRIC_WEBHOOK_PARKED     "refold_webhook_parked"         /* gauge {endpoint} */
-#define RF_METRIC_WEBHOOK_DISABLED   "refold_webhook_endpoint_disabled" /* gauge {endpoint} */
-#define RF_METRIC_WEBHOOK_DELAY      "refold_webhook_oldest_pending_seconds" /* gauge {endpoint} */
+#define RF_METRIC_WEBHOOK_ATTEMPT_SECONDS                                                          \
+    "refold_webhook_attempt_seconds"                                  /* histogram {endpoint} */
+#define RF_METRIC_WEBHOOK_LAG      "refold_webhook_consumer_lag"      /* gauge: records */
+#define RF_METRIC_WEBHOOK_PENDING  "refold_webhook_pending"           /* gauge {endpoint} */
+#define RF_METRIC_WEBHOOK_PARKED   "refold_webhook_parked"            /* gauge {endpoint} */
+#define RF_METRIC_WEBHOOK_DISABLED "refold_webhook_endpoint_disabled" /* gauge {endpoint} */
+#define RF_METRIC_WEBHOOK_DELAY    "refold_webhook_oldest_pending_seconds" /* gauge {endpoint} */
 void rf_wh_metrics_declare(void);
 /* Mirrors a relay's stats (gauges); counters and the histogram are updated
  * by the relay as it delivers. */

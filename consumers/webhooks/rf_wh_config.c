@@ -11,8 +11,8 @@
 #include "rf_webhooks.h"
 
 static const char *const type_names[RF_WH__TYPES] = {
-    "reward.created",      "reward.available",    "reward.voided",     "reward.clawed_back",
-    "referral.attributed", "referral.refused",    "redemption.applied", "redemption.rejected",
+    "reward.created",      "reward.available",   "reward.voided",      "reward.clawed_back",
+    "referral.attributed", "referral.refused",   "redemption.applied", "redemption.rejected",
     "review.required",     "program.configured",
 };
 
@@ -117,7 +117,8 @@ static rf_err_t check_url(ctx_t *c, const char *url, bool allow_http)
     if (strncmp(url, "https://", 8) == 0)
         rest = url + 8;
     else if (strncmp(url, "http://", 7) == 0) {
-        if (!allow_http) return bad(c, "url", "must be https (http only with \"allow_http\": true)");
+        if (!allow_http)
+            return bad(c, "url", "must be https (http only with \"allow_http\": true)");
         rest = url + 7;
     } else
         return bad(c, "url", "must start with https://");
@@ -125,8 +126,8 @@ static rf_err_t check_url(ctx_t *c, const char *url, bool allow_http)
     if (hl == 0) return bad(c, "url", "has no host");
     if (memchr(rest, '@', hl)) return bad(c, "url", "must not carry credentials");
     for (size_t i = 0; i < n; i++)
-        if ((unsigned char)url[i] <= ' ' || url[i] == 0x7f)
-            return bad(c, "url", "has a space or control character");
+        if ((unsigned char)url[i] <= ' ' || url[i] == 0x7f || url[i] == '"' || url[i] == '\\')
+            return bad(c, "url", "has a space, control character, quote or backslash");
     return RF_OK;
 }
 
@@ -192,8 +193,7 @@ static rf_err_t parse_programs(ctx_t *c, json_t *arr, rf_wh_endpoint_t *ep)
     {
         char f[32];
         snprintf(f, sizeof f, "programs[%zu]", i);
-        if (!json_is_string(v) || json_string_length(v) == 0 ||
-            json_string_length(v) > RF_ID_MAX)
+        if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > RF_ID_MAX)
             return bad(c, f, "must be a program id (1..64 characters)");
         rf_strlcpy(ep->programs[ep->nprograms++], json_string_value(v), RF_ID_BUF);
     }
@@ -202,8 +202,8 @@ static rf_err_t parse_programs(ctx_t *c, json_t *arr, rf_wh_endpoint_t *ep)
 
 static rf_err_t parse_retry(ctx_t *c, json_t *o, rf_wh_retry_t *r)
 {
-    static const char *const keys[] = {"initial_ms", "max_delay_ms", "max_attempts",
-                                       "max_age_ms", NULL};
+    static const char *const keys[] = {"initial_ms", "max_delay_ms", "max_attempts", "max_age_ms",
+                                       NULL};
     if (!o) return RF_OK;
     if (!json_is_object(o)) return bad(c, "retry", "must be an object");
     size_t pl = strlen(c->path);
@@ -227,19 +227,18 @@ static void endpoint_defaults(rf_wh_endpoint_t *ep)
     memset(ep, 0, sizeof *ep);
     ep->timeout_ms = RF_WEBHOOK_TIMEOUT_MS_DEFAULT;
     ep->max_in_flight = RF_WEBHOOK_IN_FLIGHT_DEFAULT;
-    ep->retry = (rf_wh_retry_t){RF_WEBHOOK_RETRY_INITIAL_MS_DEFAULT,
-                                RF_WEBHOOK_RETRY_MAX_DELAY_MS_DEFAULT,
-                                RF_WEBHOOK_RETRY_ATTEMPTS_DEFAULT,
-                                RF_WEBHOOK_RETRY_MAX_AGE_MS_DEFAULT};
+    ep->retry =
+        (rf_wh_retry_t){RF_WEBHOOK_RETRY_INITIAL_MS_DEFAULT, RF_WEBHOOK_RETRY_MAX_DELAY_MS_DEFAULT,
+                        RF_WEBHOOK_RETRY_ATTEMPTS_DEFAULT, RF_WEBHOOK_RETRY_MAX_AGE_MS_DEFAULT};
     ep->disable_after_failures = RF_WEBHOOK_DISABLE_AFTER_DEFAULT;
 }
 
 static rf_err_t parse_endpoint(ctx_t *c, json_t *o, rf_wh_endpoint_t *ep)
 {
-    static const char *const keys[] = {"id",       "url",        "secrets",
-                                       "events",   "programs",   "allow_http",
-                                       "timeout_ms", "max_in_flight", "retry",
-                                       "disable_after_failures", NULL};
+    static const char *const keys[] = {
+        "id",         "url",        "secrets",       "events", "programs",
+        "allow_http", "timeout_ms", "max_in_flight", "retry",  "disable_after_failures",
+        NULL};
     endpoint_defaults(ep);
     if (!json_is_object(o)) return bad(c, NULL, "must be an object");
     rf_err_t err = only_keys(c, o, keys);

@@ -92,8 +92,8 @@ void rf__wh_lane_refill(rf_wh_relay_t *r, int32_t p, int e)
     lane_compact(l);
     if (l->n > RF_WEBHOOK_WINDOW / 2) return;
     refill_t f = {l, false};
-    rf__wh_scan(r->parts[p]->st, 'q', r->eps[e].cfg->id, l->n ? l->last_loaded + 1 : 0,
-                refill_one, &f);
+    rf__wh_scan(r->parts[p]->st, 'q', r->eps[e].cfg->id, l->n ? l->last_loaded + 1 : 0, refill_one,
+                &f);
     l->complete = !f.full;
     l->changed = true;
 }
@@ -285,8 +285,10 @@ void rf__wh_disable(rf_wh_relay_t *r, int e, const char *reason)
     int64_t now = rf_wall_ms();
     for (int32_t p = 0; p < RF_PARTITIONS_MAX; p++)
         if (r->parts[p]) rf__wh_disabled_stage(r->parts[p]->st, ep->cfg->id, now, reason);
-    rf_log(RF_LOG_ERROR, "webhooks: endpoint '%s' disabled: %s (its messages stay pending; "
-           "`refold webhooks enable --endpoint %s` resumes it)", ep->cfg->id, reason, ep->cfg->id);
+    rf_log(RF_LOG_ERROR,
+           "webhooks: endpoint '%s' disabled: %s (its messages stay pending; "
+           "`refold webhooks enable --endpoint %s` resumes it)",
+           ep->cfg->id, reason, ep->cfg->id);
     rf_metrics_gauge_set(RF_METRIC_WEBHOOK_DISABLED, ep->labels, 1);
 }
 
@@ -440,8 +442,10 @@ rf_err_t rf__wh_deliver_init(rf_wh_relay_t *r, rf_errbuf_t *eb)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, curl_init_once);
-    if (!(r->multi = curl_multi_init())) return rf_errf(eb, RF_ERR_NOMEM, "cannot create curl multi");
-    curl_multi_setopt(r->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)RF_WEBHOOK_IN_FLIGHT_TOTAL_MAX);
+    if (!(r->multi = curl_multi_init()))
+        return rf_errf(eb, RF_ERR_NOMEM, "cannot create curl multi");
+    curl_multi_setopt(r->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+                      (long)RF_WEBHOOK_IN_FLIGHT_TOTAL_MAX);
     r->rng = (rf_now_ns() ^ (uint64_t)rf_wall_ms() << 20) | 1;
     return RF_OK;
 }

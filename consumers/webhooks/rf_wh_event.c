@@ -207,9 +207,9 @@ static void data_reward(jw_t *w, const rf_record_t *r, rf_wh_type_t t)
 
 static const char *stage(const rf_record_t *r)
 {
-    return !strcmp(r->kind, RF_KIND_REVIEW) ? "review"
+    return !strcmp(r->kind, RF_KIND_REVIEW)     ? "review"
            : !strcmp(r->kind, RF_KIND_PURCHASE) ? "purchase"
-                                                 : "signup";
+                                                : "signup";
 }
 
 static void data_referral(jw_t *w, const rf_record_t *r, rf_wh_type_t t)
@@ -252,11 +252,17 @@ static void data_of(jw_t *w, const rf_record_t *r, rf_wh_type_t t)
     case RF_WH_REWARD_CREATED:
     case RF_WH_REWARD_AVAILABLE:
     case RF_WH_REWARD_VOIDED:
-    case RF_WH_REWARD_CLAWED_BACK: data_reward(w, r, t); break;
+    case RF_WH_REWARD_CLAWED_BACK:
+        data_reward(w, r, t);
+        break;
     case RF_WH_REFERRAL_ATTRIBUTED:
-    case RF_WH_REFERRAL_REFUSED: data_referral(w, r, t); break;
+    case RF_WH_REFERRAL_REFUSED:
+        data_referral(w, r, t);
+        break;
     case RF_WH_REDEMPTION_APPLIED:
-    case RF_WH_REDEMPTION_REJECTED: data_redemption(w, r, t); break;
+    case RF_WH_REDEMPTION_REJECTED:
+        data_redemption(w, r, t);
+        break;
     case RF_WH_REVIEW_REQUIRED:
         jw_kfstr(w, "user", r, RF_FACT_USER);
         jw_kfstr(w, "referrer", r, RF_FACT_REFERRER);
@@ -268,7 +274,8 @@ static void data_of(jw_t *w, const rf_record_t *r, rf_wh_type_t t)
         jw_kfstr(w, "currency", r, RF_FACT_CURRENCY);
         jw_kfint(w, "rule_version", r, RF_FACT_RULE_VERSION);
         break;
-    default: RF_ASSERT(0 && "unknown webhook type");
+    default:
+        RF_ASSERT(0 && "unknown webhook type");
     }
 }
 

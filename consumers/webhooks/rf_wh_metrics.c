@@ -24,8 +24,8 @@ void rf_wh_metrics_declare(void)
     rf_metrics_declare(RF_METRIC_WEBHOOK_DISABLED, RF_METRIC_GAUGE,
                        "1 when the endpoint is disabled", NULL, 0);
     rf_metrics_declare(RF_METRIC_WEBHOOK_DELAY, RF_METRIC_GAUGE,
-                       "age (now - event time) of the oldest pending message per endpoint",
-                       NULL, 0);
+                       "age (now - event time) of the oldest pending message per endpoint", NULL,
+                       0);
 }
 
 void rf_wh_metrics_from_stats(const rf_wh_stats_t *st)
@@ -39,9 +39,8 @@ void rf_wh_metrics_from_stats(const rf_wh_stats_t *st)
         rf_metrics_gauge_set(RF_METRIC_WEBHOOK_PENDING, lab, (double)es->pending);
         rf_metrics_gauge_set(RF_METRIC_WEBHOOK_PARKED, lab, (double)es->parked);
         rf_metrics_gauge_set(RF_METRIC_WEBHOOK_DISABLED, lab, es->disabled ? 1 : 0);
-        rf_metrics_gauge_set(RF_METRIC_WEBHOOK_DELAY, lab,
-                             es->oldest_pending_ms >= 0
-                                 ? (double)(now - es->oldest_pending_ms) / 1000.0
-                                 : 0);
+        rf_metrics_gauge_set(
+            RF_METRIC_WEBHOOK_DELAY, lab,
+            es->oldest_pending_ms >= 0 ? (double)(now - es->oldest_pending_ms) / 1000.0 : 0);
     }
 }

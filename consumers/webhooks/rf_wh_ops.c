@@ -63,7 +63,9 @@ rf_err_t rf__wh_request_apply(rf_wh_part_t **parts, int nparts, const rf_wh_conf
         if (req->partition >= 0 && p->partition != req->partition) continue;
         apply_t a = {p, ep, req, 0};
         switch (req->kind) {
-        case RF_WH_REQ_REDELIVER: rf__wh_scan(p, 'd', ep->id, req->seq, redeliver_one, &a); break;
+        case RF_WH_REQ_REDELIVER:
+            rf__wh_scan(p, 'd', ep->id, req->seq, redeliver_one, &a);
+            break;
         case RF_WH_REQ_REPLAY:
             rf__wh_scan(p, 'h', NULL, req->from_ms >= 0 ? 0 : req->seq, replay_one, &a);
             break;
@@ -139,8 +141,8 @@ void rf__wh_request_done(const char *data_dir, const char *name, rf_err_t err, u
 }
 
 /* Hands req to the running relay and waits for its answer. */
-static rf_err_t request_via_file(const char *data_dir, const rf_wh_request_t *req,
-                                 uint64_t *count, rf_errbuf_t *eb)
+static rf_err_t request_via_file(const char *data_dir, const rf_wh_request_t *req, uint64_t *count,
+                                 rf_errbuf_t *eb)
 {
     char dir[4200], tmp[4500], path[4500], done[4600];
     req_dir(data_dir, dir, sizeof dir);
@@ -185,7 +187,8 @@ rf_err_t rf_wh_request(const char *data_dir, const rf_wh_config_t *cfg, const rf
     *count = 0;
     int32_t ids[RF_PARTITIONS_MAX];
     int n = rf__wh_parts_list(data_dir, ids, RF_PARTITIONS_MAX);
-    if (n == 0) return rf_errf(eb, RF_ERR_NOT_FOUND, "no webhook stores under '%s/webhooks'", data_dir);
+    if (n == 0)
+        return rf_errf(eb, RF_ERR_NOT_FOUND, "no webhook stores under '%s/webhooks'", data_dir);
     rf_wh_part_t *parts[RF_PARTITIONS_MAX];
     int open = 0;
     rf_err_t err = RF_OK;
@@ -242,9 +245,8 @@ rf_err_t rf_wh_store_stats(const char *data_dir, const rf_wh_config_t *cfg, rf_w
     int n = rf__wh_parts_list(data_dir, ids, RF_PARTITIONS_MAX);
     for (int i = 0; i < n; i++) {
         rf_wh_part_t *p = NULL;
-        rf_err_t err =
-            rf__wh_part_open(rf_store_env_default(), data_dir, ids[i], RF_STORE_READONLY, false,
-                             &p, eb);
+        rf_err_t err = rf__wh_part_open(rf_store_env_default(), data_dir, ids[i], RF_STORE_READONLY,
+                                        false, &p, eb);
         if (err) return err;
         for (int e = 0; e < cfg->nendpoints; e++) {
             rf_wh_endpoint_stats_t *es = &out->endpoints[e];
@@ -257,8 +259,8 @@ rf_err_t rf_wh_store_stats(const char *data_dir, const rf_wh_config_t *cfg, rf_w
             rf__wh_scan(p, 'd', id, 0, count_one, &es->parked);
             rf__wh_scan(p, 'q', id, 0, oldest_one, &es->oldest_pending_ms);
             if (!es->disabled)
-                es->disabled = rf__wh_disabled_get(p, id, es->disabled_reason,
-                                                   sizeof es->disabled_reason);
+                es->disabled =
+                    rf__wh_disabled_get(p, id, es->disabled_reason, sizeof es->disabled_reason);
         }
         rf__wh_part_close(p);
     }
@@ -308,8 +310,8 @@ rf_err_t rf_wh_parked_scan(const char *data_dir, const char *endpoint, int32_t p
     for (int i = 0; i < n; i++) {
         if (partition >= 0 && ids[i] != partition) continue;
         rf_wh_part_t *p = NULL;
-        rf_err_t err = rf__wh_part_open(rf_store_env_default(), data_dir, ids[i],
-                                        RF_STORE_READONLY, false, &p, eb);
+        rf_err_t err = rf__wh_part_open(rf_store_env_default(), data_dir, ids[i], RF_STORE_READONLY,
+                                        false, &p, eb);
         if (err) return err;
         parked_ctx_t c = {p, cb, opaque, 0};
         rf__wh_scan(p, 'd', endpoint, 0, parked_one, &c);

@@ -216,8 +216,8 @@ rf_wh_relay_t *rf_wh_relay_new(const rf_wh_opts_t *opts, rf_errbuf_t *eb)
     r->neps = opts->config->nendpoints;
     for (int e = 0; e < r->neps; e++) {
         r->eps[e].cfg = &opts->config->endpoints[e];
-        rf_metrics_labels(r->eps[e].labels, sizeof r->eps[e].labels, "endpoint",
-                          r->eps[e].cfg->id, NULL);
+        rf_metrics_labels(r->eps[e].labels, sizeof r->eps[e].labels, "endpoint", r->eps[e].cfg->id,
+                          NULL);
     }
     rf_store_env_conf_t ec = {0};
     if (rf_strlcpy(r->group, opts->group ? opts->group : "refold-webhooks", sizeof r->group) ||
@@ -293,7 +293,8 @@ static rf_err_t handle_record(rf_wh_relay_t *r, const rd_kafka_message_t *m, rf_
     if (st->last_seq > 0 && rec->seq != st->last_seq + 1)
         return rf_errf(eb, RF_ERR_GAP,
                        "%s [%d]: seq %llu after %llu: ledger records are missing, webhooks "
-                       "would be lost", r->topic, (int)p, (unsigned long long)rec->seq,
+                       "would be lost",
+                       r->topic, (int)p, (unsigned long long)rec->seq,
                        (unsigned long long)st->last_seq);
     st->last_seq = rec->seq;
     rf__wh_meta_stage(st);
@@ -432,7 +433,8 @@ static void update_stats(rf_wh_relay_t *r, bool running)
     for (int32_t p = 0; p < RF_PARTITIONS_MAX; p++) {
         wh_part_t *wp = r->parts[p];
         if (!wp) continue;
-        if (wp->hwm < 0) s->lag = -1;
+        if (wp->hwm < 0)
+            s->lag = -1;
         else if (s->lag >= 0 && wp->hwm > wp->st->next_offset)
             s->lag += wp->hwm - (wp->st->next_offset < 0 ? 0 : wp->st->next_offset);
     }

@@ -93,7 +93,7 @@ struct rf_wh_relay {
     rf_errbuf_t fatal_eb;
     int64_t last_hwm_ms, last_req_ms, last_stats_ms, last_idle_check_ms, last_times_ms;
     uint64_t cycles, phase_ns[3]; /* consume, commit, deliver (debug log) */
-    pthread_mutex_t mu; /* guards stats */
+    pthread_mutex_t mu;           /* guards stats */
     rf_wh_stats_t stats;
 };
 

@@ -12,8 +12,8 @@
 
 static bool b64_char(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
 }
 
 rf_err_t rf_wh_secret_parse(const char *text, rf_wh_secret_t *out, rf_errbuf_t *eb)
@@ -28,8 +28,9 @@ rf_err_t rf_wh_secret_parse(const char *text, rf_wh_secret_t *out, rf_errbuf_t *
         pad++;
     for (size_t i = 0; i < n - pad; i++)
         if (!b64_char(b[i]))
-            return rf_errf(eb, RF_ERR_CONFIG, "the secret after '" SECRET_PREFIX
-                                              "' is not base64 (character %zu)", i + 1);
+            return rf_errf(eb, RF_ERR_CONFIG,
+                           "the secret after '" SECRET_PREFIX "' is not base64 (character %zu)",
+                           i + 1);
     if (n == 0 || n % 4 != 0)
         return rf_errf(eb, RF_ERR_CONFIG, "the secret's base64 length is not a multiple of 4");
     size_t bytes = n / 4 * 3 - pad;

@@ -40,8 +40,8 @@ rf_err_t rf__wh_part_open(rf_store_env_t *env, const char *data_dir, int32_t p,
     snprintf(path, sizeof path, "%s/p-%04d", dir, (int)p);
     rf_wh_part_t *w = calloc(1, sizeof *w);
     if (!w) return rf_errf(eb, RF_ERR_NOMEM, "out of memory");
-    rf_store_open_conf_t c = {.kind = RF_STORE_WEBHOOKS, .mode = mode,
-                              .create = mode == RF_STORE_WRITE};
+    rf_store_open_conf_t c = {
+        .kind = RF_STORE_WEBHOOKS, .mode = mode, .create = mode == RF_STORE_WRITE};
     if (!(w->store = rf_store_open(env, path, &c, eb))) {
         free(w);
         return RF_ERR_STORAGE;
@@ -259,8 +259,8 @@ static char *get_small(rf_wh_part_t *p, char space, const char *eid, size_t *n)
 {
     uint8_t k[RF_WH_KEY_MAX];
     char *e = NULL;
-    char *v = rocksdb_get(p->db, p->ropts, (const char *)k, rf__wh_key(k, space, eid, 0, false), n,
-                          &e);
+    char *v =
+        rocksdb_get(p->db, p->ropts, (const char *)k, rf__wh_key(k, space, eid, 0, false), n, &e);
     if (e) {
         rf_log(RF_LOG_WARN, "webhooks: p-%04d: %s", (int)p->partition, e);
         rocksdb_free(e);
@@ -318,7 +318,8 @@ void rf__wh_scan(rf_wh_part_t *p, char space, const char *eid, uint64_t from_seq
     size_t pl = rf__wh_key(k, space, eid, 0, false);
     size_t kl = rf__wh_key(k, space, eid, from_seq, true);
     rocksdb_iterator_t *it = rocksdb_create_iterator(p->db, p->ropts);
-    for (rocksdb_iter_seek(it, (const char *)k, kl); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    for (rocksdb_iter_seek(it, (const char *)k, kl); rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
         size_t n = 0, vl = 0;
         const char *key = rocksdb_iter_key(it, &n);
         if (n != pl + 8 || memcmp(key, k, pl) != 0) break;

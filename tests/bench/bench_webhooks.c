@@ -126,10 +126,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 static struct MHD_Daemon *receiver_start(uint16_t *port)
 {
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, handler, NULL,
-        MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_LIMIT, 1000u,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
+    struct MHD_Daemon *d =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, handler,
+                         NULL, MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_LIMIT, 1000u,
+                         MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
     RF_ASSERT(d);
     *port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
     return d;
@@ -270,7 +270,6 @@ static void count_rewards(const rd_kafka_message_t *m, void *opaque)
         s->rewards++;
 }
 
-
 static double reward_share; /* reward records per loadgen event, from phase 1 */
 
 static void throughput(uint64_t events, int nep, uint16_t port)
@@ -380,9 +379,10 @@ static void latency(double rewards_per_s, int seconds, uint16_t port)
             int64_t folded = 0;
             for (int k = 0; k < NPART; k++)
                 folded += pr.next_offset[k] > 0 ? pr.next_offset[k] : 0;
-            fprintf(stderr, "trace %.1f s: published %llu, folded %lld, relay lag %lld, "
-                    "pending %llu, received %llu\n", rh_secs(t0), (unsigned long long)i,
-                    (long long)folded, (long long)st.lag,
+            fprintf(stderr,
+                    "trace %.1f s: published %llu, folded %lld, relay lag %lld, "
+                    "pending %llu, received %llu\n",
+                    rh_secs(t0), (unsigned long long)i, (long long)folded, (long long)st.lag,
                     (unsigned long long)st.endpoints[0].pending,
                     (unsigned long long)__atomic_load_n(&received, __ATOMIC_RELAXED));
         }
@@ -436,8 +436,8 @@ int main(int argc, char **argv)
             rf_parse_i64(argv[++i], 1, 100000000, &v, "--events", NULL) == RF_OK)
             events = (uint64_t)v;
         else if (!strcmp(argv[i], "--endpoints") && i + 1 < argc &&
-                 rf_parse_i64(argv[++i], 1, RF_WEBHOOK_ENDPOINTS_MAX, &v, "--endpoints",
-                              NULL) == RF_OK)
+                 rf_parse_i64(argv[++i], 1, RF_WEBHOOK_ENDPOINTS_MAX, &v, "--endpoints", NULL) ==
+                     RF_OK)
             nep = (int)v;
         else if (!strcmp(argv[i], "--rewards-per-s") && i + 1 < argc &&
                  rf_parse_i64(argv[++i], 1, 1000000, &v, "--rewards-per-s", NULL) == RF_OK)
