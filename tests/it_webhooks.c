@@ -185,7 +185,7 @@ static pid_t start_receiver(env_t *e, double fail, double hang)
 
 static void write_config(env_t *e)
 {
-    char text[2048];
+    char text[4096];
     snprintf(text, sizeof text,
              "{\"endpoints\":["
              "{\"id\":\"good\",\"url\":\"http://127.0.0.1:%s/good\",\"allow_http\":true,"
@@ -196,8 +196,13 @@ static void write_config(env_t *e)
              "{\"id\":\"wrong\",\"url\":\"http://127.0.0.1:%s/wrong\",\"allow_http\":true,"
              "\"secrets\":[\"" WRONG "\"],\"events\":[\"program.configured\"],"
              "\"timeout_ms\":500,\"disable_after_failures\":100000,"
-             "\"retry\":{\"initial_ms\":20,\"max_delay_ms\":50,\"max_attempts\":2}}]}",
-             e->port, e->port);
+             "\"retry\":{\"initial_ms\":20,\"max_delay_ms\":50,\"max_attempts\":2}},"
+             "{\"id\":\"gone\",\"url\":\"http://127.0.0.1:%s/gone\",\"allow_http\":true,"
+             "\"secrets\":[\"" SECRET "\"],\"events\":[\"program.configured\"]},"
+             "{\"id\":\"dead\",\"url\":\"http://127.0.0.1:1/\",\"allow_http\":true,"
+             "\"secrets\":[\"" SECRET "\"],\"events\":[\"program.configured\"],"
+             "\"disable_after_failures\":3,\"retry\":{\"initial_ms\":20,\"max_delay_ms\":50}}]}",
+             e->port, e->port, e->port);
     rf_test_write_file(e->conf, text);
 }
 
@@ -350,11 +355,27 @@ static void test_webhooks_e2e(void **state)
     rc = rf_test_refold(out, sizeof out, 1, "webhooks list --config %s --data %s --json", e.conf,
                         e.data);
     assert_int_equal(rc, 0);
-    assert_non_null(strstr(out, "\"endpoint\":\"good\",\"url\""));
-    assert_non_null(strstr(out, "\"pending\":0,"));
+    char *good = strstr(out, "\"endpoint\":\"good\",\"url\"");
+    assert_non_null(good);
+    char *eol = strchr(good, '\n');
+    if (eol) *eol = '\0';
+    assert_non_null(strstr(good, "\"state\":\"active\""));
+    assert_non_null(strstr(good, "\"pending\":0,"));
+    if (eol) *eol = '\n';
     char expect_parked[64];
     snprintf(expect_parked, sizeof expect_parked, "\"parked\":%d", nparked);
     assert_non_null(strstr(out, expect_parked));
+    /* a 410 disabled "gone", connection failures disabled "dead"; their
+     * messages stay pending */
+    assert_non_null(strstr(out, "\"endpoint\":\"gone\""));
+    assert_non_null(strstr(out, "\"state\":\"disabled\",\"disabled_reason\":\"410 Gone\""));
+    assert_non_null(strstr(out, "\"disabled_reason\":\"3 failed attempts in a row"));
+    rc = rf_test_refold(out, sizeof out, 1,
+                        "webhooks enable --config %s --data %s --endpoint gone", e.conf, e.data);
+    assert_int_equal(rc, 0);
+    rc = rf_test_refold(out, sizeof out, 1, "webhooks list --config %s --data %s --json", e.conf,
+                        e.data);
+    assert_null(strstr(out, "410 Gone"));
     rc = rf_test_refold(out, sizeof out, 1,
                         "webhooks redeliver --config %s --data %s --endpoint wrong --all", e.conf,
                         e.data);

@@ -7,6 +7,7 @@
 // Every path verifies with the one secret. Accepted (verified, first time
 // seen on that path): a line "path id" appended to --log before the 2xx.
 // Refused signatures: a line "path id reason" in --log + ".rejected", 401.
+// Paths starting with /gone answer 410 Gone (after verifying).
 import { createRequire } from 'node:module';
 import http from 'node:http';
 import fs from 'node:fs';
@@ -47,6 +48,7 @@ const server = http.createServer((req, res) => {
       res.writeHead(400).end('id mismatch');
       return;
     }
+    if (req.url.startsWith('/gone')) { res.writeHead(410).end('gone'); return; } // verified, then 410
     const r = Math.random();
     if (r < hangRate) { setTimeout(() => res.destroy(), hangMs); return; } // the relay times out
     if (r < hangRate + failRate) { res.writeHead(500).end('injected failure'); return; }
