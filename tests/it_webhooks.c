@@ -206,7 +206,9 @@ static void write_config(env_t *e)
     rf_test_write_file(e->conf, text);
 }
 
-static pid_t start_relay(env_t *e, bool until_idle)
+/* group: join a consumer group (rebalance callbacks) instead of assigning
+ * the partitions (a killed member would hold them for its session) */
+static pid_t start_relay(env_t *e, bool until_idle, bool group)
 {
     char *argv[] = {(char *)rf_test_refold_bin(),
                     "webhooks",
@@ -217,8 +219,8 @@ static pid_t start_relay(env_t *e, bool until_idle)
                     e->data,
                     "--brokers",
                     (char *)e->brokers,
-                    "--partitions",
-                    "0-3",
+                    group ? "--group" : "--partitions",
+                    group ? "it-webhooks" : "0-3",
                     until_idle ? "--exit-when-idle" : NULL,
                     NULL};
     char relay_log[320];
@@ -313,7 +315,7 @@ static void test_webhooks_e2e(void **state)
     /* the relay is killed with SIGKILL three times; the receiver restarts once */
     srand(7);
     for (int round = 0; round < 3; round++) {
-        pid_t relay = start_relay(&e, false);
+        pid_t relay = start_relay(&e, false, false);
         sleep_ms(700 + rand() % 1200);
         if (round == 1) { /* the receiver dies mid-run and comes back on its port */
             kill9(recv);
@@ -325,7 +327,7 @@ static void test_webhooks_e2e(void **state)
     static char got[IDS_MAX][RF_WH_MSGID_BUF];
     int ngot = read_log(e.log, "/good", got, IDS_MAX);
     fprintf(stderr, "it_webhooks: %d of %d accepted before the last run\n", ngot, x.n);
-    pid_t relay = start_relay(&e, true);
+    pid_t relay = start_relay(&e, true, false);
     int rc = wait_exit(relay, 150);
     if (rc != 0) fail_msg("the relay did not finish (status %d): see %s/relay.log", rc, e.dir);
 
@@ -392,7 +394,7 @@ static void test_webhooks_e2e(void **state)
                         e.conf, e.data);
     assert_int_equal(rc, 0);
     assert_null(strstr(out, " 0 message(s)"));
-    relay = start_relay(&e, true);
+    relay = start_relay(&e, true, true); /* in a consumer group this time */
     assert_int_equal(wait_exit(relay, 120), 0);
     ngot = read_log(e.log, "/good", got, IDS_MAX);
     assert_exactly_once(x.ids, x.n, got, ngot);
