@@ -343,7 +343,7 @@ static int parse_args(int sub, int argc, char **argv, wh_args_t *a)
         RF_OPT_STR(0, "message", &a->msg, "ID", "a message: its webhook-id msg_P_S (or P:S)"),
         RF_OPT_FLAG(0, "all", &a->all, "redeliver: every parked message of the endpoint"),
         RF_OPT_I64_RANGE(0, "from-seq", &a->from_seq, 1, INT64_MAX, "S",
-                         "replay: from this ledger seq (with --partition)"),
+                         "replay: from this ledger seq (with --partition)", .def = "none"),
         RF_CMD_OPT_TIME(0, "from-time", &a->from_time,
                         "replay: from this event time (RFC 3339 or Unix ms)"),
         RF_OPT_INT_RANGE(0, "partition", &a->partition, 0, RF_PARTITIONS_MAX - 1, "N",

@@ -385,6 +385,13 @@ static void test_webhooks_e2e(void **state)
     char expect_q[64];
     snprintf(expect_q, sizeof expect_q, "%d message(s) of 'wrong' queued", nparked);
     assert_non_null(strstr(out, expect_q));
+    /* a replay by event time, over every partition, finds the same ones */
+    rc = rf_test_refold(out, sizeof out, 1,
+                        "webhooks replay --config %s --data %s --endpoint wrong --from-time "
+                        "2000-01-01T00:00:00Z",
+                        e.conf, e.data);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, expect_q));
 
     /* replay partition 0 of the good endpoint: the same webhook-ids again,
      * which the receiver deduplicates: still exactly once */
