@@ -520,5 +520,77 @@
 /* A request body the schema registry endpoint reads (a schema to look up or
  * register: refold's event schema is ~10 KiB of JSON). */
 #define RF_HTTP_BODY_MAX (256 * 1024)
+/* ---- the webhook relay (consumers/webhooks/, docs/webhooks.md) ---- */
+/* Endpoints in one config file: each holds in-memory windows per partition,
+ * and every one is a label value of the metrics (bounded series). */
+#define RF_WEBHOOK_ENDPOINTS_MAX 32
+/* Signing secrets per endpoint at once: a rotation needs two (old and new);
+ * a few more cover a staged rollout. */
+#define RF_WEBHOOK_SECRETS_MAX 4
+/* Standard Webhooks: a secret's key is 24 to 64 bytes (base64 after whsec_). */
+#define RF_WEBHOOK_SECRET_BYTES_MIN 24
+#define RF_WEBHOOK_SECRET_BYTES_MAX 64
+/* An endpoint id (metric label, store key): short and plain. */
+#define RF_WEBHOOK_ID_MAX 64
+/* A URL: browsers and proxies handle 2 KiB everywhere. */
+#define RF_WEBHOOK_URL_MAX 2048
+/* Programs an endpoint may name (absent: every program). */
+#define RF_WEBHOOK_PROGRAMS_MAX 64
+/* The config file: endpoints times a few KiB each. */
+#define RF_WEBHOOK_CONFIG_BYTES_MAX (256u << 10)
+/* A payload: the largest record's facts (RF_FACTS_MAX values of
+ * RF_FACT_VAL_MAX) as JSON with escapes, and the envelope. */
+#define RF_WEBHOOK_BODY_MAX 16384
+/* Concurrent requests per endpoint (config max_in_flight, default 8): one
+ * slow endpoint holds at most this many of the relay's connections. */
+#define RF_WEBHOOK_IN_FLIGHT_MAX     64
+#define RF_WEBHOOK_IN_FLIGHT_DEFAULT 8
+/* Requests in flight over all endpoints: bounds sockets and body copies. */
+#define RF_WEBHOOK_IN_FLIGHT_TOTAL_MAX 512
+/* Pending deliveries kept in memory per (endpoint, partition); the rest wait
+ * in RocksDB and are read back as the window drains. Bounds memory whatever
+ * the backlog of a failing endpoint, at the price of head-of-line blocking
+ * when the whole window waits on retries of a few users. */
+#define RF_WEBHOOK_WINDOW 1024
+/* Attempt timeout (config timeout_ms): a receiver should answer within
+ * seconds (Standard Webhooks recommends 15 s at most); at most 60 s. */
+#define RF_WEBHOOK_TIMEOUT_MS_DEFAULT 10000
+#define RF_WEBHOOK_TIMEOUT_MS_MAX     60000
+/* The default retry schedule (config retry.*): first retry after 5 s,
+ * doubling to at most 1 h between attempts, 12 attempts over at most
+ * 24 h (whichever ends first), each delay jittered by +-20%. */
+#define RF_WEBHOOK_RETRY_INITIAL_MS_DEFAULT 5000
+#define RF_WEBHOOK_RETRY_MAX_DELAY_MS_DEFAULT 3600000
+#define RF_WEBHOOK_RETRY_ATTEMPTS_DEFAULT 12
+#define RF_WEBHOOK_RETRY_MAX_AGE_MS_DEFAULT 86400000
+#define RF_WEBHOOK_RETRY_JITTER_PCT 20
+/* Bounds a config may set: 100 attempts, a week of retries. */
+#define RF_WEBHOOK_RETRY_ATTEMPTS_MAX 100
+#define RF_WEBHOOK_RETRY_MAX_AGE_MS_MAX (7 * 86400000LL)
+/* Failed attempts in a row (no 2xx between) after which an endpoint is
+ * disabled (config disable_after_failures). */
+#define RF_WEBHOOK_DISABLE_AFTER_DEFAULT 100
+#define RF_WEBHOOK_DISABLE_AFTER_MAX 1000000
+/* A response body kept with a failed attempt (diagnostics only). */
+#define RF_WEBHOOK_ERROR_MAX 200
+/* Ledger records read per poll cycle, and the cycle's time budget: each
+ * cycle ends with one synced commit per partition touched. */
+#define RF_WEBHOOK_CYCLE_MAX 4096
+#define RF_WEBHOOK_CYCLE_MS  20
+/* How long a cycle delivers before it commits the outcomes: attempts that
+ * finished within it are sent again after a kill -9 (they count as in
+ * flight); longer amortises the synced commits over more deliveries. */
+#define RF_WEBHOOK_DELIVER_MS 50
+/* Partition stores committed at once, each on its own thread: their synced
+ * writes overlap instead of queueing one fsync after another. */
+#define RF_WEBHOOK_COMMIT_THREADS 8
+/* The relay's block cache (its stores are small: pending, parked, history). */
+#define RF_WEBHOOK_BLOCK_CACHE_BYTES (16u << 20)
+/* How often the relay looks for operator requests, and how long a command
+ * waits for a running relay to apply one. */
+#define RF_WEBHOOK_REQUEST_POLL_MS 200
+#define RF_WEBHOOK_REQUEST_WAIT_MS 30000
+/* Rows an operator listing prints at most (`webhooks parked`). */
+#define RF_WEBHOOK_LIST_MAX 100000
 
 #endif

@@ -51,7 +51,7 @@ struct rf_store_env {
     size_t writers_expected;
 };
 
-static const char *const kind_names[RF_STORE__KINDS] = {"ledger", "projection"};
+static const char *const kind_names[RF_STORE__KINDS] = {"ledger", "projection", "webhook store"};
 static const char *const ledger_cf_names[RF_STORE_LEDGER_CFS] = {"default", "records", "archive"};
 
 const char *rf_store_ledger_cf_name(int i)
@@ -105,6 +105,8 @@ rf_store_env_t *rf_store_env_new(const rf_store_env_conf_t *conf, rf_errbuf_t *e
         c.ledger_cache_bytes ? c.ledger_cache_bytes : RF_LEDGER_BLOCK_CACHE_BYTES;
     env->cache_bytes[RF_STORE_PROJECTION] =
         c.projection_cache_bytes ? c.projection_cache_bytes : RF_PROJECT_BLOCK_CACHE_BYTES;
+    env->cache_bytes[RF_STORE_WEBHOOKS] =
+        c.webhooks_cache_bytes ? c.webhooks_cache_bytes : RF_WEBHOOK_BLOCK_CACHE_BYTES;
     env->budget_bytes =
         c.memtable_budget_bytes ? c.memtable_budget_bytes : RF_LEDGER_MEMTABLE_BUDGET_BYTES;
     pthread_mutex_init(&env->cache_mu, NULL);

@@ -43,6 +43,7 @@
 typedef enum rf_store_kind {
     RF_STORE_LEDGER,     /* a fold ledger: column families below, budgeted memtables */
     RF_STORE_PROJECTION, /* a projection store: the default column family only */
+    RF_STORE_WEBHOOKS,   /* a webhook relay store: the projection's profile, its own cache */
     RF_STORE__KINDS,
 } rf_store_kind_t;
 
@@ -53,6 +54,7 @@ typedef struct rf_store_env_conf {
     size_t ledger_cache_bytes;     /* RF_LEDGER_BLOCK_CACHE_BYTES */
     size_t projection_cache_bytes; /* RF_PROJECT_BLOCK_CACHE_BYTES */
     size_t memtable_budget_bytes;  /* writable ledgers: RF_LEDGER_MEMTABLE_BUDGET_BYTES */
+    size_t webhooks_cache_bytes;   /* RF_WEBHOOK_BLOCK_CACHE_BYTES */
 } rf_store_env_conf_t;
 
 /* A new environment (conf NULL: every default). A cache is created on the

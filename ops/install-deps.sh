@@ -12,7 +12,11 @@ librdkafka-dev librocksdb-dev libavro-dev uuid-dev libssl-dev libjansson-dev
 libcmocka-dev libmicrohttpd-dev kcat wrk clang libclang-rt-14-dev curl
 chromium fonts-dejavu-core prometheus openssl
 g++ dpkg-dev file help2man
-python3-confluent-kafka python3-avro python3-requests"
+python3-confluent-kafka python3-avro python3-requests libcurl4-openssl-dev"
+# Node.js and npm: the interop tests run npm's kafkajs, Confluent registry
+# client and standardwebhooks (tests/interop/npm-setup.sh); Debian's when no
+# node is installed otherwise.
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 
 missing=""
 for p in $PKGS; do
@@ -21,12 +25,15 @@ for p in $PKGS; do
     fi
 done
 
-# npm clients of the interop tests (tests/interop/: kafkajs, the Confluent
-# schema registry client) into a cache dir; a no-op when they are there
-"$(dirname "$0")/../tests/interop/npm-setup.sh" >/dev/null
+# The npm packages of the interop tests (tests/interop/package.json) into a
+# cache dir, after node itself; a no-op when they are there.
+npm_packages() {
+    "$(dirname "$0")/../tests/interop/npm-setup.sh" >/dev/null
+}
 
 if [ -z "$missing" ]; then
     echo "refold: all build dependencies are installed"
+    npm_packages
     exit 0
 fi
 
@@ -49,3 +56,4 @@ case " $missing " in
     fi
     ;;
 esac
+npm_packages

@@ -38,6 +38,7 @@ typedef enum rf_kafka_role {
     RF_KAFKA_FOLD_DLQ,         /* fold worker: dead letters to refold.events.dlq */
     RF_KAFKA_FOLD_OUTBOX,      /* fold worker: ledger records to refold.ledger */
     RF_KAFKA_PROJECT_CONSUMER, /* projection worker: refold.ledger; offsets live in the store */
+    RF_KAFKA_WEBHOOK_CONSUMER, /* webhook relay: refold.ledger; offsets live in its store */
     RF_KAFKA_EVENTS_PRODUCER,  /* producer library (emit, loadgen, apps): refold.events */
     RF_KAFKA_REDRIVE_PRODUCER, /* refold dlq redrive: dead letters back to refold.events */
     RF_KAFKA_REPLAY_READER,    /* refold replay from Kafka: assign() only, never commits */

@@ -13,12 +13,13 @@ set(RF_FILE_LINES_MAX 900)
 set(errors "")
 
 set(kafka_free_dirs common schemas ledger ledger/rules consumers/project consumers/serve)
-set(lib_dirs ${kafka_free_dirs} common/kafka producers consumers/fold)
+set(lib_dirs ${kafka_free_dirs} common/kafka producers consumers/fold consumers/webhooks)
 set(inc "")
 foreach(d ${kafka_free_dirs})
   list(APPEND inc "-I${SRC}/${d}")
 endforeach()
-set(kafka_inc ${inc} "-I${SRC}/common/kafka" "-I${SRC}/producers" "-I${SRC}/consumers/fold")
+set(kafka_inc ${inc} "-I${SRC}/common/kafka" "-I${SRC}/producers" "-I${SRC}/consumers/fold"
+    "-I${SRC}/consumers/webhooks")
 separate_arguments(extra UNIX_COMMAND "${EXTRA_CFLAGS}")
 
 function(deps file flags out_var ok_var)
