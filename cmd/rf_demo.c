@@ -69,6 +69,12 @@ static int parse_args(int argc, char **argv, rf_demo_opts_t *o)
                    "loadgen's operator keys; its public key is written to\n"
                    "DIR/" RF_DEMO_TRUST_FILE " for later folds and replays",
                    .def = "derived from --seed"),
+        RF_OPT_STR(0, "webhooks", &o->webhooks_url, "URL",
+                   "also run the webhook relay, delivering every event type\n"
+                   "to URL (http allowed: a local receiver); the report\n"
+                   "counts deliveries (docs/demo.md)"),
+        RF_OPT_STR(0, "webhooks-secret", &o->webhooks_secret, "whsec_...",
+                   "the endpoint's signing secret", .def = "generated, printed"),
         RF_OPT_BOOL(0, "force", &o->force, "delete DIR first if it holds an earlier run"),
         RF_OPT_BOOL(0, "keep-broker", &o->keep_broker,
                     "keep the broker running after the report (Ctrl-C stops)"),
@@ -82,7 +88,7 @@ static int parse_args(int argc, char **argv, rf_demo_opts_t *o)
         "demo",
         "refold demo [--data DIR] [--events N] [--seed S] [--partitions P]\n"
         "                   [--programs DIR] [--json-report FILE] [--root-key FILE]\n"
-        "                   [--force] [--keep-broker]",
+        "                   [--webhooks URL [--webhooks-secret S]] [--force] [--keep-broker]",
         "Runs the whole pipeline in one process: the embedded Kafka broker, the fold and\n"
         "projection workers (the real Kafka protocol on loopback between them), the\n"
         "example programs (ops/programs) and deterministic loadgen traffic, throttled so\n"
@@ -104,6 +110,10 @@ static int parse_args(int argc, char **argv, rf_demo_opts_t *o)
                              "(docs/demo.md)\n");
         return 2;
     }
+    if (o->webhooks_secret && !o->webhooks_url) {
+        fprintf(stderr, DEMO "--webhooks-secret needs --webhooks URL\n");
+        return 2;
+    }
     return -1;
 }
 
@@ -113,8 +123,8 @@ static int parse_args(int argc, char **argv, rf_demo_opts_t *o)
  * --force deletes a directory only when it holds nothing else. */
 static bool refold_entry(const char *name)
 {
-    static const char *const known[] = {"fold",   "project",          "checkpoints",
-                                        "replay", RF_DEMO_TRUST_FILE, NULL};
+    static const char *const known[] = {
+        "fold", "project", "checkpoints", "replay", RF_DEMO_TRUST_FILE, "webhooks", NULL};
     for (int i = 0; known[i]; i++)
         if (!strcmp(name, known[i])) return true;
     return false;
@@ -200,6 +210,80 @@ static void *proj_main(void *arg)
     return NULL;
 }
 
+static void *wh_main(void *arg)
+{
+    rf_demo_run_t *r = arg;
+    r->wh_t.err = rf_wh_relay_run(r->wh, &r->wh_t.eb);
+    atomic_store(&r->wh_t.done, 1);
+    return NULL;
+}
+
+/* A secret for the demo's endpoint: 48 random base64 characters (36 bytes). */
+static rf_err_t gen_secret(char out[RF_DEMO_WH_SECRET_BUF], rf_errbuf_t *eb)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    unsigned char rnd[RF_DEMO_WH_SECRET_CHARS];
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(rnd, 1, sizeof rnd, f) != sizeof rnd) {
+        if (f) fclose(f);
+        return rf_errf(eb, RF_ERR_IO, "cannot read '/dev/urandom' for the webhook secret");
+    }
+    fclose(f);
+    memcpy(out, "whsec_", 6);
+    for (int i = 0; i < RF_DEMO_WH_SECRET_CHARS; i++)
+        out[6 + i] = b64[rnd[i] & 63];
+    out[6 + RF_DEMO_WH_SECRET_CHARS] = '\0';
+    return RF_OK;
+}
+
+/* The demo's one endpoint, through the relay's own strict config parser (a
+ * bad URL or secret is reported like in a config file). */
+static rf_err_t webhooks_config(rf_demo_run_t *r, rf_errbuf_t *eb)
+{
+    static rf_wh_config_t cfg; /* large; one demo at a time */
+    const rf_demo_opts_t *o = r->o;
+    rf_err_t err = RF_OK;
+    if (o->webhooks_secret)
+        err = rf_strlcpy(r->wh_secret, o->webhooks_secret, sizeof r->wh_secret) == RF_OK
+                  ? RF_OK
+                  : rf_errf(eb, RF_ERR_CONFIG, "--webhooks-secret: too long");
+    else
+        err = gen_secret(r->wh_secret, eb);
+    if (err != RF_OK) return err;
+    json_t *doc =
+        json_pack("{s:[{s:s, s:s, s:b, s:[s], s:[s], s:i, s:{s:i, s:i, s:i, s:i}}]}", "endpoints",
+                  "id", RF_DEMO_WH_ENDPOINT, "url", o->webhooks_url, "allow_http", 1, "secrets",
+                  r->wh_secret, "events", "*", "timeout_ms", RF_DEMO_WH_TIMEOUT_MS, "retry",
+                  "initial_ms", RF_DEMO_WH_INITIAL_MS, "max_delay_ms", RF_DEMO_WH_MAX_DELAY_MS,
+                  "max_attempts", RF_DEMO_WH_ATTEMPTS, "max_age_ms", RF_DEMO_WH_MAX_AGE_MS);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!text) return rf_errf(eb, RF_ERR_NOMEM, "cannot build the webhooks config");
+    rf_errbuf_t ceb = {{0}};
+    err = rf_wh_config_parse(text, strlen(text), &cfg, &ceb);
+    free(text);
+    if (err != RF_OK) return rf_errf(eb, err, "--webhooks: %s", ceb.msg);
+    r->wh_cfg = &cfg;
+    return RF_OK;
+}
+
+static rf_err_t start_relay(rf_demo_run_t *r, rf_errbuf_t *eb)
+{
+    static rf_wh_opts_t wo; /* large (partition list) */
+    memset(&wo, 0, sizeof wo);
+    wo.kafka.brokers = r->brokers;
+    wo.data_dir = r->o->data_dir;
+    wo.config = r->wh_cfg;
+    wo.npartitions = r->o->partitions; /* assigned: no group join, as the fold */
+    for (int p = 0; p < r->o->partitions; p++)
+        wo.partitions[p] = p;
+    if (!(r->wh = rf_wh_relay_new(&wo, eb))) return RF_ERR_CONFIG;
+    if (pthread_create(&r->wh_t.tid, NULL, wh_main, r) != 0)
+        return rf_errf(eb, RF_ERR_INTERNAL, "cannot start the webhook relay thread");
+    r->wh_t.started = true;
+    return RF_OK;
+}
+
 static rf_err_t start_workers(rf_demo_run_t *r, rf_errbuf_t *eb)
 {
     static rf_fold_worker_conf_t fc; /* large (partition list); one demo at a time */
@@ -221,7 +305,7 @@ static rf_err_t start_workers(rf_demo_run_t *r, rf_errbuf_t *eb)
     if (pthread_create(&r->proj_t.tid, NULL, proj_main, r) != 0)
         return rf_errf(eb, RF_ERR_INTERNAL, "cannot start the projection thread");
     r->proj_t.started = true;
-    return RF_OK;
+    return r->wh_cfg ? start_relay(r, eb) : RF_OK;
 }
 
 /* Stops and joins both workers; the first failure (if any) in eb. */
@@ -229,10 +313,11 @@ static rf_err_t stop_workers(rf_demo_run_t *r, rf_errbuf_t *eb)
 {
     if (r->fold_t.started) rf_fold_worker_stop(r->fold);
     if (r->proj_t.started) rf_project_worker_stop(r->proj);
+    if (r->wh_t.started) rf_wh_relay_stop(r->wh);
     rf_err_t err = RF_OK;
-    rf_demo_thread_t *ts[2] = {&r->fold_t, &r->proj_t};
-    const char *names[2] = {"fold worker", "projection worker"};
-    for (int i = 0; i < 2; i++) {
+    rf_demo_thread_t *ts[3] = {&r->fold_t, &r->proj_t, &r->wh_t};
+    const char *names[3] = {"fold worker", "projection worker", "webhook relay"};
+    for (int i = 0; i < 3; i++) {
         if (!ts[i]->started) continue;
         pthread_join(ts[i]->tid, NULL);
         ts[i]->started = false;
@@ -248,9 +333,11 @@ static void destroy_run(rf_demo_run_t *r)
 {
     rf_fold_worker_destroy(r->fold);
     rf_project_worker_destroy(r->proj);
+    rf_wh_relay_destroy(r->wh);
     rf_broker_stop(r->broker);
     r->fold = NULL;
     r->proj = NULL;
+    r->wh = NULL;
     r->broker = NULL;
 }
 
@@ -266,6 +353,10 @@ static void print_header(const rf_demo_run_t *r)
     for (int i = 0; i < r->progs->n; i++)
         printf(" %s", r->progs->p[i].id);
     printf("\n");
+    if (r->wh_cfg)
+        printf("  webhooks: every event type to %s (endpoint '" RF_DEMO_WH_ENDPOINT
+               "'), secret %s\n",
+               r->wh_cfg->endpoints[0].url, r->wh_secret);
     fflush(stdout);
 }
 
@@ -295,6 +386,7 @@ static rf_err_t run_pipeline(rf_demo_run_t *r, rf_errbuf_t *eb)
     rf_err_t err = start_workers(r, eb);
     if (err == RF_OK) err = rf__demo_publish(r, eb);
     if (err == RF_OK) err = rf__demo_wait_caught_up(r, eb);
+    if (err == RF_OK && r->wh) err = rf__demo_wait_webhooks(r, eb);
     /* the last frame stays on screen; later log lines must not erase what
      * is printed below it */
     rf__demo_progress(r, true);
@@ -324,6 +416,7 @@ int rf_cmd_demo(int argc, char **argv)
     char dir[RF_DEMO_PATH_MAX];
     rf_err_t err = rf__demo_find_programs(o.programs_dir, dir, &eb);
     if (err == RF_OK) err = rf__demo_load_programs(dir, &progs, &eb);
+    if (err == RF_OK && o.webhooks_url) err = webhooks_config(&r, &eb);
     if (err == RF_OK) err = prepare_data_dir(&o, &eb);
     if (err != RF_OK) {
         rf__demo_free_programs(&progs);

@@ -18,8 +18,23 @@
 #include "rf_limits.h"
 #include "rf_loadgen.h"
 #include "rf_project_worker.h"
+#include "rf_webhooks.h"
 
 #define RF_DEMO_PATH_MAX 4096
+/* "whsec_" + 48 base64 characters (36 bytes of key) + NUL. */
+#define RF_DEMO_WH_SECRET_CHARS 48
+#define RF_DEMO_WH_SECRET_BUF   (6 + RF_DEMO_WH_SECRET_CHARS + 1)
+/* The demo's endpoint: a local receiver, so short timeouts and retries that
+ * end (parked) within RF_DEMO_WH_MAX_AGE_MS of a message's first attempt. */
+#define RF_DEMO_WH_ENDPOINT     "demo"
+#define RF_DEMO_WH_TIMEOUT_MS   2000
+#define RF_DEMO_WH_INITIAL_MS   200
+#define RF_DEMO_WH_MAX_DELAY_MS 2000
+#define RF_DEMO_WH_ATTEMPTS     5
+#define RF_DEMO_WH_MAX_AGE_MS   20000
+/* After the projection caught up, the wait for the relay ends when nothing
+ * moved for this long (a receiver that hangs without answering). */
+#define RF_DEMO_WH_STALL_MS 30000
 
 typedef struct rf_demo_opts {
     const char *data_dir;     /* --data */
@@ -29,9 +44,11 @@ typedef struct rf_demo_opts {
     uint64_t events;          /* loadgen events */
     uint64_t seed;
     int partitions;
-    bool force;       /* wipe an existing refold data directory first */
-    bool keep_broker; /* keep the broker running after the report */
-    bool progress;    /* live progress lines (stdout is a terminal) */
+    bool force;                  /* wipe an existing refold data directory first */
+    bool keep_broker;            /* keep the broker running after the report */
+    bool progress;               /* live progress lines (stdout is a terminal) */
+    const char *webhooks_url;    /* --webhooks URL: run the relay too, or NULL */
+    const char *webhooks_secret; /* --webhooks-secret whsec_... (NULL: generated) */
 } rf_demo_opts_t;
 
 /* One example program (ops/programs/<file>.json), and the loadgen program
@@ -80,6 +97,13 @@ typedef struct rf_demo_run {
     rf_fold_worker_t *fold;
     rf_project_worker_t *proj;
     rf_demo_thread_t fold_t, proj_t;
+    /* the webhook relay (--webhooks only, else NULL) */
+    rf_wh_relay_t *wh;
+    rf_demo_thread_t wh_t;
+    rf_wh_config_t *wh_cfg;
+    char wh_secret[RF_DEMO_WH_SECRET_BUF];
+    uint64_t wh_done_ns;  /* when the relay had everything (or the wait ended) */
+    bool wh_drained;      /* nothing pending when the wait ended */
     rf_loadgen_conf_t lg; /* the traffic's configuration */
     uint64_t start_ns, publish_done_ns, end_ns;
     /* producer side (main thread only) */
@@ -95,6 +119,7 @@ typedef struct rf_demo_run {
     /* snapshots (large: kept here, not on the stack) */
     rf_fold_stats_t fs;
     rf_project_stats_t ps;
+    rf_wh_stats_t ws;
 } rf_demo_run_t;
 
 /* The trust root of the run (loadgen's, from --root-key or the seed): the
@@ -107,6 +132,10 @@ rf_err_t rf__demo_trust(rf_demo_run_t *r, rf_errbuf_t *eb);
  * progress; then waits until fold and projection have everything. */
 rf_err_t rf__demo_publish(rf_demo_run_t *r, rf_errbuf_t *eb);
 rf_err_t rf__demo_wait_caught_up(rf_demo_run_t *r, rf_errbuf_t *eb);
+/* With --webhooks: waits until the relay read the whole ledger and nothing
+ * is pending (delivered or parked), or nothing moved for RF_DEMO_WH_STALL_MS
+ * (then r->wh_drained stays false; the report says what is pending). */
+rf_err_t rf__demo_wait_webhooks(rf_demo_run_t *r, rf_errbuf_t *eb);
 /* Fails with the worker's error when a worker thread stopped on its own. */
 rf_err_t rf__demo_check_workers(rf_demo_run_t *r, rf_errbuf_t *eb);
 /* Takes fresh snapshots of the workers' stats into r->fs / r->ps. */

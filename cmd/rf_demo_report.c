@@ -416,6 +416,30 @@ static void print_programs(json_t *rep)
     }
 }
 
+/* The relay's deliveries per endpoint (--webhooks only). */
+static void print_webhooks(json_t *rep)
+{
+    json_t *w = json_object_get(rep, "webhooks");
+    if (!w) return;
+    printf("\nwebhooks (%s s after the projection caught up): %s ledger records read, %s "
+           "messages queued\n",
+           json_string_value(json_object_get(w, "drain_s")), N(jint(w, "records")),
+           N(jint(w, "messages")));
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(w, "endpoints"), i, t)
+    {
+        printf("  %s %s: delivered %s, failed attempts %s, pending %s, parked %s%s\n",
+               json_string_value(json_object_get(t, "endpoint")),
+               json_string_value(json_object_get(t, "url")), N(jint(t, "delivered")),
+               N(jint(t, "failed_attempts")), N(jint(t, "pending")), N(jint(t, "parked")),
+               json_is_true(json_object_get(t, "disabled")) ? ", DISABLED" : "");
+    }
+    if (!json_is_true(json_object_get(w, "answered")))
+        printf("  the receiver never answered 2xx: delivery not checked (is it running? see "
+               "docs/demo.md)\n");
+}
+
 static void print_reconciliation(json_t *rep)
 {
     printf(
@@ -450,6 +474,7 @@ static void print_reconciliation(json_t *rep)
                json_is_true(json_object_get(t, "ok")) ? "" : "  FAULT");
     }
     printf("head: %s\n", json_string_value(json_object_get(v, "head")));
+    print_webhooks(rep);
     printf("\nchecks:\n");
     json_array_foreach(json_object_get(rep, "checks"), i, t)
     {
@@ -542,6 +567,45 @@ static void header_json(const rf_demo_run_t *r, json_t *rep)
         json_pack("{s:s, s:s, s:I}", "total_s", total, "publish_s", pub, "events_per_s", eps));
 }
 
+/* The relay's counters (its stats after the wait) and, when the receiver
+ * answered at all, the check that every subscribed record was delivered:
+ * nothing pending or parked, delivered = queued. Messages are counted since
+ * the relay started, which is the demo's start: the data directory was new. */
+static void webhooks_json(const rf_demo_run_t *r, json_t *rep, checks_t *c)
+{
+    const rf_wh_stats_t *st = &r->ws;
+    char drain[32];
+    snprintf(drain, sizeof drain, "%.2f", (double)(r->wh_done_ns - r->end_ns) / 1e9);
+    json_t *eps = json_array();
+    uint64_t delivered = 0, pending = 0, parked = 0;
+    for (int e = 0; e < st->nendpoints; e++) {
+        const rf_wh_endpoint_stats_t *es = &st->endpoints[e];
+        json_array_append_new(eps, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:b}", "endpoint",
+                                             es->id, "url", r->wh_cfg->endpoints[e].url,
+                                             "delivered", (json_int_t)es->delivered,
+                                             "failed_attempts", (json_int_t)es->failed, "pending",
+                                             (json_int_t)es->pending, "parked",
+                                             (json_int_t)es->parked, "disabled", es->disabled));
+        delivered += es->delivered;
+        pending += es->pending;
+        parked += es->parked;
+    }
+    bool answered = delivered > 0;
+    json_object_set_new(rep, "webhooks",
+                        json_pack("{s:I, s:I, s:s, s:b, s:b, s:o}", "records",
+                                  (json_int_t)st->records, "messages", (json_int_t)st->messages,
+                                  "drain_s", drain, "drained", r->wh_drained, "answered", answered,
+                                  "endpoints", eps));
+    if (!answered) return;
+    if (pending == 0 && parked == 0 && delivered == st->messages)
+        check(c, true, "webhooks", "every subscribed record delivered (%s messages)",
+              N((json_int_t)delivered));
+    else
+        check(c, false, "webhooks", "delivered %s of %s messages (%s pending, %s parked)",
+              N((json_int_t)delivered), N((json_int_t)st->messages), N((json_int_t)pending),
+              N((json_int_t)parked));
+}
+
 /* Everything the report needs from the stores, into rep and c. */
 static rf_err_t gather(const rf_demo_run_t *r, json_t *rep, checks_t *c, rf_errbuf_t *eb)
 {
@@ -565,6 +629,7 @@ rf_err_t rf__demo_report(rf_demo_run_t *r, rf_errbuf_t *eb)
     json_t *rep = json_object();
     header_json(r, rep);
     rf_err_t err = gather(r, rep, &c, eb);
+    if (err == RF_OK && r->wh_cfg) webhooks_json(r, rep, &c);
     if (err != RF_OK) {
         json_decref(c.arr);
         json_decref(rep);

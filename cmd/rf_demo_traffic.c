@@ -146,14 +146,15 @@ void rf__demo_snapshot(rf_demo_run_t *r)
 {
     rf_fold_worker_stats(r->fold, &r->fs);
     rf_project_worker_stats(r->proj, &r->ps);
+    if (r->wh) rf_wh_relay_stats(r->wh, &r->ws);
 }
 
 rf_err_t rf__demo_check_workers(rf_demo_run_t *r, rf_errbuf_t *eb)
 {
-    rf_demo_thread_t *ts[2] = {&r->fold_t, &r->proj_t};
-    const char *names[2] = {"fold worker", "projection worker"};
-    for (int i = 0; i < 2; i++) {
-        if (!atomic_load(&ts[i]->done)) continue;
+    rf_demo_thread_t *ts[3] = {&r->fold_t, &r->proj_t, &r->wh_t};
+    const char *names[3] = {"fold worker", "projection worker", "webhook relay"};
+    for (int i = 0; i < 3; i++) {
+        if (!ts[i]->started || !atomic_load(&ts[i]->done)) continue;
         if (ts[i]->err != RF_OK)
             return rf_errf(eb, ts[i]->err, "%s failed: %s (%s)", names[i], ts[i]->eb.msg,
                            rf_err_str(ts[i]->err));
@@ -183,6 +184,9 @@ static void lags(const rf_demo_run_t *r, int64_t ev_lag[], int64_t rec_lag[])
         ev_lag[p] = (int64_t)r->emitted_p[p] - next[p];
         if (ev_lag[p] < 0) ev_lag[p] = 0;
         rec_lag[p] = head[p] > applied[p] ? (int64_t)(head[p] - applied[p]) : 0;
+        /* the relay reads the same ledger: its lag is a sum over partitions,
+         * counted whole against each (at worst it is all one partition's) */
+        if (r->wh && r->ws.lag > rec_lag[p]) rec_lag[p] = r->ws.lag;
     }
 }
 
@@ -206,7 +210,9 @@ static bool may_publish(const rf_demo_run_t *r)
 /* A progress measure of the whole pipeline: it moves while anything moves. */
 static uint64_t pipeline_position(const rf_demo_run_t *r)
 {
-    uint64_t pos = r->delivered + r->fs.consumed + r->ps.records;
+    uint64_t pos = r->delivered + r->fs.consumed + r->ps.records + r->ws.records;
+    for (int e = 0; e < r->ws.nendpoints; e++)
+        pos += r->ws.endpoints[e].delivered + r->ws.endpoints[e].failed;
     for (int i = 0; i < r->fs.nparts; i++)
         pos += r->fs.parts[i].outbox_seq;
     return pos;
@@ -354,6 +360,51 @@ rf_err_t rf__demo_wait_caught_up(rf_demo_run_t *r, rf_errbuf_t *eb)
     rf_err_t err = wait_until(r, NULL, caught_up, "the fold and the projection", eb);
     r->end_ns = rf_now_ns();
     return err;
+}
+
+/* Every endpoint is disabled (nothing more will be sent until an operator
+ * enables it): waiting longer shows nothing new. */
+static bool webhooks_all_disabled(const rf_demo_run_t *r)
+{
+    for (int e = 0; e < r->ws.nendpoints; e++)
+        if (!r->ws.endpoints[e].disabled) return false;
+    return r->ws.nendpoints > 0;
+}
+
+/* The relay read the whole ledger and nothing is queued. */
+static bool webhooks_drained(const rf_demo_run_t *r)
+{
+    if (r->ws.lag != 0) return false;
+    for (int e = 0; e < r->ws.nendpoints; e++)
+        if (r->ws.endpoints[e].pending > 0) return false;
+    return true;
+}
+
+rf_err_t rf__demo_wait_webhooks(rf_demo_run_t *r, rf_errbuf_t *eb)
+{
+    uint64_t last_pos = UINT64_MAX, last_move_ns = rf_now_ns();
+    for (;;) {
+        if (*r->interrupted) return rf_errf(eb, RF_ERR_RETRY, "interrupted");
+        rf__demo_snapshot(r);
+        if (webhooks_drained(r)) {
+            r->wh_drained = true;
+            break;
+        }
+        if (r->ws.lag == 0 && webhooks_all_disabled(r)) break;
+        rf_err_t err = rf__demo_check_workers(r, eb);
+        if (err != RF_OK) return err;
+        uint64_t pos = pipeline_position(r), now = rf_now_ns();
+        if (pos != last_pos) {
+            last_pos = pos;
+            last_move_ns = now;
+        } else if (now - last_move_ns > (uint64_t)RF_DEMO_WH_STALL_MS * 1000000u) {
+            break; /* a receiver that never answers: the report says what is pending */
+        }
+        rf__demo_progress(r, false);
+        sleep_ms(5);
+    }
+    r->wh_done_ns = rf_now_ns();
+    return RF_OK;
 }
 
 /* ---- progress lines ------------------------------------------------------ */
