@@ -5,6 +5,7 @@
 #   ops/bench.sh            the full suite (1M and 5M events; about 30-60 min
 #                           on 2 cores)
 #   ops/bench.sh --quick    small sizes (a few minutes; figures are noisier)
+#                           (bench_webhooks: 10,000 events, 8 s of latency)
 #   ops/bench.sh --reuse    keep the outputs already in build/bench-logs and
 #                           run only the missing ones (delete one to redo it)
 # Raw outputs stay in build/bench-logs/. Exits non-zero when a benchmark
@@ -26,7 +27,7 @@ done
 build=build
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" \
-    --target refold bench_fold bench_e2e bench_project test_replay_bench >/dev/null
+    --target refold bench_fold bench_e2e bench_project bench_webhooks test_replay_bench >/dev/null
 logs=$build/bench-logs
 [ $reuse = 1 ] || rm -rf "$logs"
 mkdir -p "$logs"
@@ -36,9 +37,11 @@ refold=$build/cmd/refold
 if [ $quick = 1 ]; then
     N1=200000; N5=0; NLAT=100000; PROBES=100; NSCALE=100000; NREPLAY=100000
     PROJECT_ARGS="--records 100000 --referrers 50000 --kafka-records 50000 --samples 5000 --http-seconds 2"
+    WEBHOOKS_ARGS="--events 10000 --seconds 8"
 else
     N1=1000000; N5=5000000; NLAT=300000; PROBES=300; NSCALE=500000; NREPLAY=1000000
     PROJECT_ARGS=""
+    WEBHOOKS_ARGS="" # its defaults: 40,000 events, 4 endpoints, 1,000 rewards/s for 20 s
 fi
 
 fail=0
@@ -76,6 +79,8 @@ run scale_f2 "$bin/bench_e2e" --events "$NSCALE" --partitions 16 --folders 2
 run replay env RF_BENCH=1 RF_BENCH_EVENTS="$NREPLAY" "$build/tests/test_replay_bench"
 # shellcheck disable=SC2086
 run project "$bin/bench_project" $PROJECT_ARGS
+# shellcheck disable=SC2086
+run webhooks "$bin/bench_webhooks" $WEBHOOKS_ARGS
 run gateway tests/bench/bench_gateway.sh "$([ $quick = 1 ] && echo 5 || echo 15)" 32
 
 # ---- docs/benchmarks.md -------------------------------------------------------
@@ -89,6 +94,16 @@ ratio() {
 }
 k() { awk -v v="${1:-}" 'BEGIN { if (v == "") print "-"; else printf "%.0f k", v / 1000 }'; }
 ms() { awk -v v="${1:-}" 'BEGIN { if (v == "") print "-"; else printf "%.1f ms", v / 1000 }'; }
+# wh_figures FILE: bench_webhooks' figures as shell assignments (wh_eps,
+# wh_msgs, wh_eps_n; wh_rps, wh_n, wh_p50, wh_p99, wh_max: all webhooks;
+# wh_wn, wh_wp50, wh_wp99, wh_wmax: purchases after the first 5 s); empty
+# when a line is missing
+wh_figures() {
+    sed -n -e 's/^throughput: .* -> \([0-9]*\) messages to \([0-9]*\) endpoints: .* = \([0-9]*\) deliveries\/s.*/wh_msgs=\1 wh_eps_n=\2 wh_eps=\3/p' \
+        -e 's/^latency: published in .* reward records in the ledger (\([0-9]*\)\/s), \([0-9]*\) reward.created webhooks measured: p50 \([0-9.]*\) ms, p99 \([0-9.]*\) ms, max \([0-9.]*\) ms.*/wh_rps=\1 wh_n=\2 wh_p50=\3 wh_p99=\4 wh_max=\5/p' \
+        -e 's/^latency: of them published after the first 5 s (\([0-9]*\)): p50 \([0-9.]*\) ms, p99 \([0-9.]*\) ms, max \([0-9.]*\) ms.*/wh_wn=\1 wh_wp50=\2 wh_wp99=\3 wh_wmax=\4/p' \
+        "$1" 2>/dev/null
+}
 mib() { awk -v v="${1:-}" 'BEGIN { if (v == "") print "-"; else printf "%.0f MiB", v / 1024 }'; }
 
 raw=$(jget "$logs/fold.out" raw_consume_per_s)
@@ -207,10 +222,30 @@ out=docs/benchmarks.md
     grep -E '^==|Requests/sec|^ +(50|99)%|requests in|^gateway:|^ledger:|^ndjson:' "$logs/gateway.out" || true
     echo '```'
     echo
+    echo "## Webhooks: deliveries/s and reward-to-webhook latency"
+    echo
+    wh_eps='' wh_msgs='' wh_eps_n='' wh_rps='' wh_n='' wh_p50='' wh_p99='' wh_max=''
+    wh_wn='' wh_wp50='' wh_wp99='' wh_wmax=''
+    eval "$(wh_figures "$logs/webhooks.out")"
+    echo "\`bench_webhooks$([ -n "$WEBHOOKS_ARGS" ] && echo " $WEBHOOKS_ARGS")\` ([webhooks.md](webhooks.md#benchmark)): the relay"
+    echo "delivers every ledger record of every type to endpoints on an in-process receiver that"
+    echo "answers 204 at once (synced commits); then purchases are published at the rate that"
+    echo "gives 1,000 reward records/s with the fold, the projection and the relay running, and"
+    echo "each \`reward.created\` webhook is timed from its purchase being published to its"
+    echo "arrival. The first seconds (stores opening, consumers settling) make the whole run's"
+    echo "tail: the row after the first 5 s is the steady state. Targets: at least 5,000"
+    echo "deliveries/s; p99 under 250 ms."
+    echo
+    echo "| measure | value |"
+    echo "|---|---|"
+    echo "| deliveries/s ($(k "$wh_msgs") messages to ${wh_eps_n:--} endpoints) | ${wh_eps:--} |"
+    echo "| reward-to-webhook latency, all ${wh_n:--} webhooks (${wh_rps:--} reward records/s) | p50 ${wh_p50:--} ms, p99 ${wh_p99:--} ms, max ${wh_max:--} ms |"
+    echo "| the same, purchases after the first 5 s (${wh_wn:--} webhooks) | p50 ${wh_wp50:--} ms, p99 ${wh_wp99:--} ms, max ${wh_wmax:--} ms |"
+    echo
     echo "## How to run"
     echo
     echo "\`ops/bench.sh\` (full) or \`ops/bench.sh --quick\`; each program also runs alone:"
-    echo "\`build/tests/bench/bench_e2e --help\`, \`bench_fold --help\`, \`bench_project --help\`,"
+    echo "\`build/tests/bench/bench_e2e --help\`, \`bench_fold --help\`, \`bench_project --help\`, \`bench_webhooks --help\`,"
     echo "\`RF_BENCH=1 RF_BENCH_EVENTS=N build/tests/test_replay_bench\`. Raw outputs of the last run:"
     echo "\`build/bench-logs/\`."
 } >"$out"
