@@ -21,20 +21,8 @@
 #include "rf_webhooks.h"
 
 #define RF_DEMO_PATH_MAX 4096
-/* "whsec_" + 48 base64 characters (36 bytes of key) + NUL. */
-#define RF_DEMO_WH_SECRET_CHARS 48
-#define RF_DEMO_WH_SECRET_BUF   (6 + RF_DEMO_WH_SECRET_CHARS + 1)
-/* The demo's endpoint: a local receiver, so short timeouts and retries that
- * end (parked) within RF_DEMO_WH_MAX_AGE_MS of a message's first attempt. */
-#define RF_DEMO_WH_ENDPOINT     "demo"
-#define RF_DEMO_WH_TIMEOUT_MS   2000
-#define RF_DEMO_WH_INITIAL_MS   200
-#define RF_DEMO_WH_MAX_DELAY_MS 2000
-#define RF_DEMO_WH_ATTEMPTS     5
-#define RF_DEMO_WH_MAX_AGE_MS   20000
-/* After the projection caught up, the wait for the relay ends when nothing
- * moved for this long (a receiver that hangs without answering). */
-#define RF_DEMO_WH_STALL_MS 30000
+/* The demo's one webhook endpoint (--webhooks; its bounds: rf_limits.h). */
+#define RF_DEMO_WH_ENDPOINT "demo"
 
 typedef struct rf_demo_opts {
     const char *data_dir;     /* --data */

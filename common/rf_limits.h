@@ -408,6 +408,21 @@
 /* A pipeline stage that makes no progress for this long while it has work
  * fails the demo (a stuck worker, not a slow one: stages move every 50 ms). */
 #define RF_DEMO_STALL_MS 60000
+/* `refold demo --webhooks`: its endpoint's generated secret, "whsec_" + 48
+ * base64 characters (36 bytes of key, within RF_WEBHOOK_SECRET_BYTES_MAX) + NUL. */
+#define RF_DEMO_WH_SECRET_CHARS 48
+#define RF_DEMO_WH_SECRET_BUF   (6 + RF_DEMO_WH_SECRET_CHARS + 1)
+/* The demo's endpoint is a local receiver: short timeouts, and retries that
+ * end (parked) within RF_DEMO_WH_MAX_AGE_MS of a message's first attempt so
+ * the demo ends. */
+#define RF_DEMO_WH_TIMEOUT_MS   2000
+#define RF_DEMO_WH_INITIAL_MS   200
+#define RF_DEMO_WH_MAX_DELAY_MS 2000
+#define RF_DEMO_WH_ATTEMPTS     5
+#define RF_DEMO_WH_MAX_AGE_MS   20000
+/* After the projection caught up, the demo's wait for the relay ends when
+ * nothing moved for this long (a receiver that hangs without answering). */
+#define RF_DEMO_WH_STALL_MS 30000
 
 /* `refold program` (consumers/rf_program_cmd.c): the largest rules file it
  * reads: the rules (at most RF_RULES_MAX once compacted into the event) plus
