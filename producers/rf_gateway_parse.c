@@ -55,10 +55,12 @@ static long fail(rf_gateway_error_t *e, unsigned status, const char *code, long 
     snprintf(e->code, sizeof e->code, "%s", code);
     snprintf(e->field, sizeof e->field, "%s", field ? field : "");
     e->line = line;
+    /* messages are cut to the buffer on purpose: the precision says so */
     if (line > 0)
-        snprintf(e->message, sizeof e->message, "line %ld: %s", line, msg);
+        snprintf(e->message, sizeof e->message, "line %ld: %.*s", line,
+                 (int)sizeof e->message - 32, msg);
     else
-        snprintf(e->message, sizeof e->message, "%s", msg);
+        snprintf(e->message, sizeof e->message, "%.*s", (int)sizeof e->message - 1, msg);
     return -1;
 }
 
