@@ -6,7 +6,8 @@ set -eu
 PKGS="build-essential cmake pkg-config git
 librdkafka-dev librocksdb-dev libavro-dev uuid-dev libssl-dev libjansson-dev
 libcmocka-dev libmicrohttpd-dev kcat wrk clang libclang-rt-14-dev curl
-chromium fonts-dejavu-core"
+chromium fonts-dejavu-core
+iproute2 socat"
 
 missing=""
 for p in $PKGS; do
