@@ -90,11 +90,15 @@ mh_broker() {
     ip netns exec "$MH_NSK" socat "TCP-LISTEN:$MH_PORT,bind=$MH_BROKER_IP,fork,reuseaddr" \
         "TCP:127.0.0.1:$MH_PORT" 2>"$dir/relay-k.err" &
     local ns
-    for ns in "${MH_HOSTS[@]}"; do
-        ip netns exec "$ns" socat "TCP-LISTEN:$MH_PORT,bind=127.0.0.1,fork,reuseaddr" \
-            "TCP:$MH_BROKER_IP:$MH_PORT" 2>"$dir/relay-$ns.err" &
-    done
+    for ns in "${MH_HOSTS[@]}"; do mh_relay "$ns" "$dir"; done
     sleep 0.5
+}
+
+# mh_relay NS DIR: the host's loopback end of the broker (after mh_broker;
+# again when a killed host comes back).
+mh_relay() {
+    ip netns exec "$1" socat "TCP-LISTEN:$MH_PORT,bind=127.0.0.1,fork,reuseaddr" \
+        "TCP:$MH_BROKER_IP:$MH_PORT" 2>>"$2/relay-$1.err" &
 }
 
 # mh_in NS CMD...: runs CMD in namespace NS.

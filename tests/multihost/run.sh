@@ -44,16 +44,27 @@ mh_setup "rfmh$$" 3
 mh_broker "$REFOLD" "$WORK"
 say "broker in $MH_NSK at $MH_BROKER_IP:$MH_PORT; hosts ${MH_HOSTS[*]}"
 
-# start_host I: fold (group refold-fold), project --replica and serve on host I.
+# start_host I [RUN]: fold (group refold-fold), project --replica and serve
+# on host I; logs DIR/{fold,project,serve}RUN.{out,err}.
 start_host() {
-    local i=$1 ns=${MH_HOSTS[$(($1 - 1))]} d=$WORK/h$1
+    local i=$1 ns=${MH_HOSTS[$(($1 - 1))]} d=$WORK/h$1 r=${2:-}
     mkdir -p "$d/data"
     mh_in "$ns" "$REFOLD" fold --brokers "$MH_BROKERS" --data "$d/data" \
-        >"$d/fold.out" 2>"$d/fold.err" &
+        >"$d/fold$r.out" 2>"$d/fold$r.err" &
     mh_in "$ns" "$REFOLD" project --replica --brokers "$MH_BROKERS" --data "$d/data" \
-        >"$d/project.out" 2>"$d/project.err" &
+        >"$d/project$r.out" 2>"$d/project$r.err" &
     mh_in "$ns" "$REFOLD" serve --data "$d/data" --listen 127.0.0.1:8080 \
-        >"$d/serve.out" 2>"$d/serve.err" &
+        >"$d/serve$r.out" 2>"$d/serve$r.err" &
+}
+
+# wait_serving I: until host I's serve answers /v1/health
+wait_serving() {
+    for _ in $(seq 1 100); do
+        mh_in "${MH_HOSTS[$(($1 - 1))]}" curl -s -o /dev/null --max-time 2 \
+            http://127.0.0.1:8080/v1/health && return 0
+        sleep 0.2
+    done
+    fail "host $1's serve does not answer"
 }
 
 # get NS PATH: the body of GET http://127.0.0.1:8080PATH inside NS (the
@@ -110,13 +121,7 @@ converge() {
 }
 
 for i in 1 2 3; do start_host $i; done
-for i in 1 2 3; do # serve is up once /v1/health answers (503 until a store exists)
-    for _ in $(seq 1 100); do
-        mh_in "${MH_HOSTS[$((i - 1))]}" curl -s -o /dev/null --max-time 2 \
-            http://127.0.0.1:8080/v1/health && break
-        sleep 0.2
-    done
-done
+for i in 1 2 3; do wait_serving $i; done
 sleep 6 # the fold group forms (about 3 s on the embedded broker)
 say "three hosts up; traffic: 20000 events"
 mh_in "$MH_NSK" "$REFOLD" loadgen --brokers "$MH_BROKERS" --events 20000 --programs 16 \
@@ -149,19 +154,37 @@ moved=$(grep -hc "assigned: resume at offset 0 (topic 0\.\.[1-9]" "$WORK"/h[12]/
     awk '{ n += $1 } END { print n + 0 }')
 [ "$moved" -gt 0 ] || fail "no partition moved to hosts 1 and 2"
 
+# host 3 comes back with the stores it had when it died: the group gives it
+# partitions that hosts 1 and 2 folded further meanwhile; it must catch up
+# (outbox held until its ledger reaches refold.ledger's last record) rather
+# than fold or publish from a stale store
+mh_relay "${MH_HOSTS[2]}" "$WORK"
+sleep 0.3
+start_host 3 .2
+wait_serving 3
+sleep 6 # rejoin and rebalance
+mh_in "$MH_NSK" "$REFOLD" loadgen --brokers "$MH_BROKERS" --events 5000 --programs 16 \
+    --referrers 300 --seed 3 --start 2026-04-01T00:00:00Z --no-throttle \
+    >"$WORK/loadgen3.out" 2>&1 || fail "loadgen: $(tail -2 "$WORK/loadgen3.out")"
+converge 35000 1 2 3
+stale=$(grep -c "is behind 'refold.ledger'" "$WORK/h3/fold.2.err" || true)
+[ "$stale" -gt 0 ] || fail "host 3 came back without a stale partition (no 'is behind' in its log)"
+grep -q "equals 'refold.ledger''s" "$WORK/h3/fold.2.err" || fail "host 3 never verified a caught-up seq"
+say "host 3 came back: $stale stale partitions caught up and verified; three hosts answer alike"
+
 # single-host fold of the same events: replay from Kafka into a fresh directory
 mh_in "$MH_NSK" "$REFOLD" replay --into "$WORK/ref" --brokers "$MH_BROKERS" --no-compare \
     >"$WORK/replay.out" 2>"$WORK/replay.err" || fail "replay: $(tail -2 "$WORK/replay.err")"
 mh_heads "$REFOLD" "$WORK/ref" >"$WORK/heads.ref"
-mh_heads "$REFOLD" "$WORK/h1/data" "$WORK/h2/data" >"$WORK/heads.hosts"
+mh_heads "$REFOLD" "$WORK/h1/data" "$WORK/h2/data" "$WORK/h3/data" >"$WORK/heads.hosts"
 [ "$(wc -l <"$WORK/heads.ref")" -gt 3 ] || fail "the reference fold has too few partitions"
 diff "$WORK/heads.ref" "$WORK/heads.hosts" >&2 || fail "fold heads differ from a single-host fold"
-say "fold heads of hosts 1+2 equal a single-host fold ($(wc -l <"$WORK/heads.ref") partitions)"
+say "fold heads of the hosts equal a single-host fold ($(wc -l <"$WORK/heads.ref") partitions)"
 
 # the projections: each host applied every seq of every partition once, and
 # answers as a fresh replica built from refold.ledger afterwards
 awk '{ print $1, $2 }' "$WORK/heads.ref" >"$WORK/seqs.ref"
-for i in 1 2; do
+for i in 1 2 3; do
     get "${MH_HOSTS[$((i - 1))]}" /v1/health | grep -o '"partition":[0-9]*,"applied_seq":[0-9]*' |
         sed 's/"partition":\([0-9]*\),"applied_seq":\([0-9]*\)/\1 \2/' | awk '$2 > 0' |
         sort -n >"$WORK/seqs.h$i"
@@ -180,6 +203,6 @@ done
 ask "$MH_NSK" 8090 >"$WORK/answers.fresh"
 diff "$WORK/answers.fresh" "$WORK/answers.h1" >/dev/null ||
     fail "host 1 answers differently from a fresh replica"
-say "hosts 1 and 2 answer as a fresh replica (which dropped $dups republished duplicates)"
+say "the hosts answer as a fresh replica (which dropped $dups republished duplicates)"
 say "PASS: $moved partitions rebuilt from offset 0 on a new owner"
 OK=1
