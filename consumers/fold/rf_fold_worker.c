@@ -300,6 +300,19 @@ static rf_err_t ledger_tails(rf_fold_worker_t *w, const rd_kafka_topic_partition
 bool rf__fold_outbox_held(rf_fold_worker_t *w, rf_fold_part_t *p)
 {
     if (p->hold_seq == 0) return false;
+    /* record hold_seq came from events consumed before this assignment, so
+     * below the high watermark read then: folding up to it and still short
+     * of that seq means the history here differs */
+    if (p->head_seq < p->hold_seq && p->durable_offset >= p->end_offset) {
+        rf__fold_fail(w, RF_ERR_CORRUPT,
+                      "partition %d: folded every event up to offset %" PRId64 " into %" PRIu64
+                      " records, but '%s' already holds record %" PRIu64 ": this ledger's history "
+                      "diverged; nothing of it was published. Rebuild the partition: move "
+                      "%s/fold/p-%04d away and restart",
+                      p->partition, p->durable_offset, p->head_seq, w->conf.topic_ledger,
+                      p->hold_seq, w->conf.data_dir, p->partition);
+        return true;
+    }
     if (p->head_seq < p->hold_seq) return true;
     rf_errbuf_t eb = {{0}};
     rf_err_t err = rf_ledger_get_record(p->ledger, p->hold_seq, w->tail_rec, &eb);
@@ -340,7 +353,7 @@ static void hold_outbox(rf_fold_worker_t *w, rf_fold_part_t *p, uint64_t seq, co
     if (seq == 0) return;
     p->hold_seq = seq;
     memcpy(p->hold_hash, hash, 32);
-    if (p->head_seq < seq)
+    if (p->head_seq < seq && p->durable_offset < p->end_offset)
         rf_log(RF_LOG_INFO,
                "fold: partition %d: this ledger (seq %" PRIu64 ") is behind '%s' (seq %" PRIu64
                "): catching up from offset %" PRId64 ", publishing again once seq %" PRIu64

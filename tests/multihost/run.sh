@@ -181,6 +181,26 @@ mh_heads "$REFOLD" "$WORK/h1/data" "$WORK/h2/data" "$WORK/h3/data" >"$WORK/heads
 diff "$WORK/heads.ref" "$WORK/heads.hosts" >&2 || fail "fold heads differ from a single-host fold"
 say "fold heads of the hosts equal a single-host fold ($(wc -l <"$WORK/heads.ref") partitions)"
 
+# a divergent ledger must never publish: a partial replay (from offset 1, so
+# its records differ from the partition's) folded by a worker given that
+# partition; it must stop with RF_ERR_CORRUPT and refold.ledger not grow
+div_p=$(awk '$4 > 1 { print $1; exit }' "$WORK/heads.ref")
+ledger_end() {
+    mh_in "$MH_NSK" kcat -b "$MH_BROKERS" -Q -t "refold.ledger:$div_p:-1" 2>/dev/null |
+        sed -n 's/.* offset \([0-9]*\).*/\1/p'
+}
+end0=$(ledger_end)
+[ -n "$end0" ] || fail "kcat cannot read refold.ledger's end offsets"
+mh_in "$MH_NSK" "$REFOLD" replay --into "$WORK/div" --brokers "$MH_BROKERS" --from-offset 1 \
+    --no-compare >"$WORK/div-replay.out" 2>&1 || fail "partial replay: $(tail -2 "$WORK/div-replay.out")"
+rc=0
+mh_in "$MH_NSK" timeout 60 "$REFOLD" fold --brokers "$MH_BROKERS" --data "$WORK/div" \
+    --partitions "$div_p" --exit-at-end >"$WORK/div.out" 2>"$WORK/div.err" || rc=$?
+[ "$rc" = 1 ] && grep -q "history diverged; nothing of it was published" "$WORK/div.err" ||
+    fail "a divergent ledger of partition $div_p was not refused (exit $rc): $(tail -2 "$WORK/div.err")"
+[ "$(ledger_end)" = "$end0" ] || fail "the divergent ledger published to refold.ledger"
+say "a divergent ledger of partition $div_p was refused, nothing published"
+
 # the projections: each host applied every seq of every partition once, and
 # answers as a fresh replica built from refold.ledger afterwards
 awk '{ print $1, $2 }' "$WORK/heads.ref" >"$WORK/seqs.ref"
@@ -209,5 +229,5 @@ diff "$WORK/answers.fresh" "$WORK/answers.h1" >/dev/null ||
 say "the hosts answer as a fresh replica ($recs records in $t_fresh s including its start; $dups republished duplicates dropped)"
 mib() { du -sk "$1" | awk '{ printf "%.1f MiB", $1 / 1024 }'; }
 say "on disk: fold ledgers of all partitions $(mib "$WORK/ref/fold"), projection $(mib "$WORK/fresh/project")"
-say "PASS: $moved partitions rebuilt from offset 0 on a new owner"
+say "PASS: $moved rebuilds from offset 0 (an empty ledger assigned a non-empty partition)"
 OK=1
