@@ -3,6 +3,8 @@
 # Debian 12's packages. Idempotent: a no-op (no apt-get run) when all is there.
 set -eu
 
+# iproute2 and socat: tests/multihost (network namespaces; socat carries the
+# embedded broker's loopback port between them)
 PKGS="build-essential cmake pkg-config git
 librdkafka-dev librocksdb-dev libavro-dev uuid-dev libssl-dev libjansson-dev
 libcmocka-dev libmicrohttpd-dev kcat wrk clang libclang-rt-14-dev curl

@@ -63,6 +63,7 @@ mh_setup() {
 # and deletes them, which deletes the veths and the bridge.
 mh_teardown() {
     local ns
+    disown -a 2>/dev/null || true # no "Killed" notices for our own kills
     for ns in "${MH_HOSTS[@]}" "$MH_NSK"; do
         [ -n "$ns" ] || continue
         ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true

@@ -140,6 +140,7 @@ h3_folded=$(mh_folded "$REFOLD" "$WORK/h3/data")
 say "three hosts answer alike (user $USER_ID; host 3 folded $h3_folded events)"
 
 # host 3 dies: every process of it, SIGKILL
+disown -a # no "Killed" notice
 ip netns pids "${MH_HOSTS[2]}" | xargs -r kill -9
 say "host 3 killed; waiting for the rebalance, then 10000 more events"
 sleep 8 # session.timeout.ms=6000: the group drops host 3's member
