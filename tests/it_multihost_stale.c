@@ -35,8 +35,8 @@ static void loadgen(const char *b, int events, int seed)
 
 static void fold(const char *b, const char *dir, const char *group, char *log, size_t cap)
 {
-    int rc = rf_test_refold(log, cap, 1, "fold --brokers %s --data %s --group %s --exit-at-end",
-                            b, dir, group);
+    int rc = rf_test_refold(log, cap, 1, "fold --brokers %s --data %s --group %s --exit-at-end", b,
+                            dir, group);
     if (rc != 0) fprintf(stderr, "%s\n", log);
     assert_int_equal(rc, 0);
 }
@@ -97,11 +97,11 @@ static void test_stale_and_rebuilt(void **state)
                                 {"leaderboard", "--program lg-p2 --json"},
                                 {"stats", "--program lg-p5"}};
     for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
-        assert_int_equal(
-            rf_test_refold(out, sizeof out, 1, "%s --data %s %s", queries[i][0], rep, queries[i][1]),
-            0);
-        assert_int_equal(rf_test_refold(out2, sizeof out2, 1, "%s --data %s %s", queries[i][0],
-                                        grp, queries[i][1]),
+        assert_int_equal(rf_test_refold(out, sizeof out, 1, "%s --data %s %s", queries[i][0], rep,
+                                        queries[i][1]),
+                         0);
+        assert_int_equal(rf_test_refold(out2, sizeof out2, 1, "%s --data %s %s", queries[i][0], grp,
+                                        queries[i][1]),
                          0);
         assert_string_equal(out, out2);
     }

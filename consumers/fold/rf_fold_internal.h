@@ -61,7 +61,8 @@ struct rf_fold_worker {
     rd_kafka_t *consumer;
     rd_kafka_t *dlq;    /* producer for dead letters */
     rd_kafka_t *outbox; /* idempotent producer for refold.ledger (NULL: --no-outbox) */
-    rd_kafka_t *tail_reader; /* reads refold.ledger's last record at assignment */
+    /* reads refold.ledger's last record of each partition at assignment */
+    rd_kafka_t *tail_reader;
     rf_record_t *tail_rec;
     rf_codec_t *codec;
     rf_event_t *ev;  /* scratch for decoding dead letters' event ids */

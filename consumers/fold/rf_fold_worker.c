@@ -266,8 +266,9 @@ static rf_err_t ledger_tails(rf_fold_worker_t *w, const rd_kafka_topic_partition
                                                                     &hi, WATERMARK_TIMEOUT_MS);
         if (kerr) {
             rd_kafka_topic_partition_list_destroy(want);
-            return rf__fold_fail(w, RF_ERR_KAFKA, "partition %d of '%s': cannot read watermarks: %s",
-                                 pn, topic, rd_kafka_err2str(kerr));
+            return rf__fold_fail(w, RF_ERR_KAFKA,
+                                 "partition %d of '%s': cannot read watermarks: %s", pn, topic,
+                                 rd_kafka_err2str(kerr));
         }
         last[pn] = hi - 1;
         if (hi > lo) rd_kafka_topic_partition_list_add(want, topic, pn)->offset = hi - 1;
@@ -281,8 +282,10 @@ static rf_err_t ledger_tails(rf_fold_worker_t *w, const rd_kafka_topic_partition
         int32_t pn = m->partition;
         if (!m->err && pn >= 0 && pn < RF_PARTITIONS_MAX && m->offset == last[pn] && !seqs[pn]) {
             if (rf_codec_decode_record(w->codec, m->payload, m->len, w->tail_rec, &eb) != RF_OK)
-                rf__fold_fail(w, RF_ERR_CORRUPT, "partition %d: the last record of '%s' does not "
-                              "decode: %s", pn, topic, eb.msg);
+                rf__fold_fail(w, RF_ERR_CORRUPT,
+                              "partition %d: the last record of '%s' does not "
+                              "decode: %s",
+                              pn, topic, eb.msg);
             seqs[pn] = w->tail_rec->seq;
             memcpy(hashes[pn], w->tail_rec->hash, 32);
             left--;
@@ -492,7 +495,7 @@ static rf_err_t acquire_parts(rf_fold_worker_t *w, rd_kafka_topic_partition_list
             err = open_part(w, pn, &tp->offset, ok ? tail_seq[pn] : 0, ok ? tail_hash[pn] : NULL);
         if (err != RF_OK) {
             int opened = ok && w->parts[pn] ? i + 1 : i; /* a divergent one stays open */
-            if (opened < cnt) /* those left unopened */
+            if (opened < cnt)                            /* those left unopened */
                 rf_store_env_expect_writers(w->store_env, -(cnt - opened));
             return err;
         }

@@ -645,7 +645,8 @@ rf_err_t rf_project_worker_run(rf_project_worker_t *w, rf_errbuf_t *eb)
             w->parts[p].proj = NULL;
         }
     }
-    if (w->opts.replica) replica_release(w); /* commits what is pending (when no error) */
+    /* a replica commits what is pending (when no error) here */
+    if (w->opts.replica) replica_release(w);
     rd_kafka_consumer_close(w->rk); /* revoke: commits what is pending (when no error) */
     if (err == RF_OK && w->fatal != RF_OK) err = rf_errf(eb, w->fatal, "%s", w->fatal_eb.msg);
     pthread_mutex_lock(&w->mu);
