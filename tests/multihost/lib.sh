@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/multihost/lib.sh: three refold hosts as network namespaces on this
 # machine, sourced by run.sh (the test) and bench.sh (docs/operations.md,
 # "Several hosts"). Nothing is shared between the hosts but the broker:
@@ -70,7 +71,7 @@ mh_teardown() {
     done
     sleep 0.2
     for ns in "${MH_HOSTS[@]}" "$MH_NSK"; do
-        [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null || true
+        if [ -n "$ns" ]; then ip netns del "$ns" 2>/dev/null || true; fi
     done
 }
 
@@ -87,6 +88,7 @@ mh_broker() {
     [ -s "$dir/bootstrap" ] || { echo "FAIL: the broker did not start" >&2; return 1; }
     MH_PORT=$(sed -n 's/^127\.0\.0\.1:\([0-9]*\)$/\1/p' "$dir/bootstrap")
     [ -n "$MH_PORT" ] || { echo "FAIL: bootstrap '$(cat "$dir/bootstrap")'" >&2; return 1; }
+    # shellcheck disable=SC2034 # used by the scripts that source this
     MH_BROKERS=127.0.0.1:$MH_PORT
     ip netns exec "$MH_NSK" socat "TCP-LISTEN:$MH_PORT,bind=$MH_BROKER_IP,fork,reuseaddr" \
         "TCP:127.0.0.1:$MH_PORT" 2>"$dir/relay-k.err" &

@@ -197,8 +197,9 @@ mh_in "$MH_NSK" "$REFOLD" replay --into "$WORK/div" --brokers "$MH_BROKERS" --fr
 rc=0
 mh_in "$MH_NSK" timeout 60 "$REFOLD" fold --brokers "$MH_BROKERS" --data "$WORK/div" \
     --partitions "$div_p" --exit-at-end >"$WORK/div.out" 2>"$WORK/div.err" || rc=$?
-[ "$rc" = 1 ] && grep -q "history diverged; nothing of it was published" "$WORK/div.err" ||
+if [ "$rc" != 1 ] || ! grep -q "history diverged; nothing of it was published" "$WORK/div.err"; then
     fail "a divergent ledger of partition $div_p was not refused (exit $rc): $(tail -2 "$WORK/div.err")"
+fi
 [ "$(ledger_end)" = "$end0" ] || fail "the divergent ledger published to refold.ledger"
 say "a divergent ledger of partition $div_p was refused, nothing published"
 
