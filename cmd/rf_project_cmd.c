@@ -114,6 +114,11 @@ static int parse_args(int argc, char **argv, rf_project_opts_t *o, char *topic, 
                         "before its commit: fewer writes of hot keys, reads up to\n"
                         "N ms staler (0: commit every poll cycle)",
                         .def = "0"),
+        RF_OPT_BOOL(0, "replica", &o->replica,
+                    "read replica: consume every partition of the topic (assigned\n"
+                    "directly, no group; --group unused), so this host's stores\n"
+                    "answer every query: serving hosts of a multi-host deployment\n"
+                    "(docs/operations.md, \"Several hosts\")"),
         RF_OPT_BOOL(0, "exit-at-end", &o->exit_at_end,
                     "exit 0 once every assigned partition reached the end it\n"
                     "had when assigned"),
@@ -130,7 +135,7 @@ static int parse_args(int argc, char **argv, rf_project_opts_t *o, char *topic, 
         "project",
         "refold project --brokers HOST:PORT --data DIR [--group G] [--topic T]\n"
         "                      [--topic-prefix P] [--exit-at-end] [--threads N]\n"
-        "                      [--commit-ms N]\n"
+        "                      [--commit-ms N] [--replica]\n"
         "                      [--metrics-port N | --metrics-listen ADDR:PORT]\n"
         "                      [--log-json] [--json] [-X name=value ...]",
         "Consumes refold.ledger into the read models (balances, leaderboards, funnel\n"

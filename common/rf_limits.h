@@ -276,6 +276,13 @@
  * calling thread included): partitions share nothing, so more threads than
  * cores only add switching. */
 #define RF_PROJECT_THREADS_MAX 16
+/* A projection replica (refold project --replica) asks for the ledger
+ * topic's partition count this often, to take up partitions added later:
+ * one metadata round trip, and a new partition is rarely urgent. */
+#define RF_PROJECT_REPLICA_REFRESH_MS 10000
+/* How long a replica waits for the ledger topic's metadata at start: the
+ * topic may be created by the first fold worker's outbox. */
+#define RF_PROJECT_REPLICA_METADATA_MS 30000
 /* The projection's per-partition write-back cache: a batch commits early
  * when it holds this many keys (a referral touches ~100 keys: 8 boards with
  * their rank counters), and a commit drops the cache above RF_PROJECT_CACHE_KEEP

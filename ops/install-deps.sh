@@ -6,13 +6,16 @@
 # help2man: the man page.
 set -eu
 
-# prometheus: its promtool checks the workers' /metrics (tests/it_metrics.c)
+# prometheus: its promtool checks the workers' /metrics (tests/it_metrics.c);
+# iproute2 and socat: tests/multihost (network namespaces; socat carries the
+# embedded broker's loopback port between them)
 PKGS="build-essential cmake pkg-config git
 librdkafka-dev librocksdb-dev libavro-dev uuid-dev libssl-dev libjansson-dev
 libcmocka-dev libmicrohttpd-dev kcat wrk clang libclang-rt-14-dev curl
 chromium fonts-dejavu-core prometheus openssl
 g++ dpkg-dev file help2man
-python3-confluent-kafka python3-avro python3-requests libcurl4-openssl-dev"
+python3-confluent-kafka python3-avro python3-requests libcurl4-openssl-dev
+iproute2 socat"
 # Node.js and npm: the interop tests run npm's kafkajs, Confluent registry
 # client and standardwebhooks (tests/interop/npm-setup.sh); Debian's when no
 # node is installed otherwise.

@@ -62,7 +62,7 @@ refold demo --events 2000 --data "$tmp/d" >"$tmp/demo" 2>&1 || { cat "$tmp/demo"
 grep -q "programs from /usr/bin/../share/refold/programs" "$tmp/demo" ||
     fail "the demo did not use the installed example programs"
 grep -q "^verify: OK" "$tmp/demo" || fail "the demo's ledger does not verify"
-for u in refold-fold@.service refold-project@.service refold-serve.service refold-webhooks.service; do
+for u in refold-fold@.service refold-project@.service refold-serve.service refold-webhooks.service refold-gateway.service refold-replica@.service; do
     grep -q "^ExecStart=/usr/bin/refold " "/usr/lib/systemd/system/$u" || fail "$u does not start /usr/bin/refold"
 done
 getent passwd refold >/dev/null || fail "postinst did not create the user refold"

@@ -33,6 +33,11 @@ typedef struct rf_fold_part {
     bool ob_failed;                     /* a delivery failed: rewind once in-flight drains */
     int ob_fail_rounds;                 /* rewinds in a row without an acknowledgement */
     uint64_t ob_bits[RF_FOLD_OB_WORDS]; /* acks above ob_acked, by seq % window */
+    /* stale store: refold.ledger already holds seq hold_seq (hash hold_hash)
+     * from another owner; nothing is published until the local record
+     * hold_seq is folded and equal to it (rf__fold_outbox_hold) */
+    uint64_t hold_seq;
+    uint8_t hold_hash[32];
     /* this cycle: queued messages (indexes into w->msgs, chained by w->next)
      * and the result of the job a pool thread ran on the partition */
     int32_t q_head, q_tail;
@@ -56,6 +61,9 @@ struct rf_fold_worker {
     rd_kafka_t *consumer;
     rd_kafka_t *dlq;    /* producer for dead letters */
     rd_kafka_t *outbox; /* idempotent producer for refold.ledger (NULL: --no-outbox) */
+    /* reads refold.ledger's last record of each partition at assignment */
+    rd_kafka_t *tail_reader;
+    rf_record_t *tail_rec;
     rf_codec_t *codec;
     rf_event_t *ev;  /* scratch for decoding dead letters' event ids */
     uint8_t *recbuf; /* scratch for encoding records (RF_RECORD_BYTES_MAX) */
@@ -124,6 +132,10 @@ rf_err_t rf__fold_outbox_init(rf_fold_worker_t *w, rf_kafka_client_t *spec);
 void rf__fold_outbox_open(rf_fold_worker_t *w, rf_fold_part_t *p, uint64_t acked_seq);
 /* Publishes what each partition may (bounded in-flight) and serves reports. */
 rf_err_t rf__fold_outbox_pump(rf_fold_worker_t *w);
+/* True while p's outbox is held (a stale store catching up); releases the
+ * hold once the local record hold_seq matches refold.ledger's, fails the
+ * worker (RF_ERR_CORRUPT) when it differs. rf_fold_worker.c. */
+bool rf__fold_outbox_held(rf_fold_worker_t *w, rf_fold_part_t *p);
 /* Stages the acknowledged seq of p into its ledger when it advanced. Safe
  * on a pool thread: reports only through eb. */
 rf_err_t rf__fold_outbox_store(rf_fold_worker_t *w, rf_fold_part_t *p, rf_errbuf_t *eb);

@@ -170,6 +170,7 @@ static rf_err_t rewind_part(rf_fold_worker_t *w, rf_fold_part_t *p)
 
 static rf_err_t publish_part(rf_fold_worker_t *w, rf_fold_part_t *p, bool *full)
 {
+    if (rf__fold_outbox_held(w, p)) return w->err;
     if (p->ob_failed) {
         if (p->ob_inflight > 0) return RF_OK;
         rf_err_t err = rewind_part(w, p);

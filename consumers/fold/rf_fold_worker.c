@@ -3,6 +3,7 @@
  * (docs/fold-worker.md). */
 #include "rf_checkpoint.h" /* tools hook */
 #include "rf_fold_internal.h"
+#include "rf_hex.h"
 #include "rf_store.h"
 
 #include <inttypes.h>
@@ -236,7 +237,138 @@ static rf_ledger_t *open_ledger(rf_fold_worker_t *w, int32_t pn, rf_errbuf_t *eb
     }
 }
 
-static rf_err_t open_part(rf_fold_worker_t *w, int32_t pn, int64_t *start)
+/* ---- stale stores (docs/operations.md, "Several hosts") ------------------ */
+
+/* The last record refold.ledger holds for each partition of tl (what the
+ * newest owner published): seqs[p] 0 when there is none. One reader, assigned
+ * at each partition's last offset, for the whole assignment at once. */
+static rf_err_t ledger_tails(rf_fold_worker_t *w, const rd_kafka_topic_partition_list_t *tl,
+                             uint64_t *seqs, uint8_t (*hashes)[32])
+{
+    memset(seqs, 0, RF_PARTITIONS_MAX * sizeof *seqs);
+    if (!w->outbox) return RF_OK;
+    rf_errbuf_t eb = {{0}};
+    if (!w->tail_reader) {
+        rf_kafka_client_t spec = client_spec(w, RF_KAFKA_REPLAY_READER);
+        if (rf_kafka_client_new(&spec, &w->tail_reader, &eb) != RF_OK)
+            return rf__fold_fail(w, RF_ERR_KAFKA, "ledger tail reader: %s", eb.msg);
+        if (!(w->tail_rec = malloc(sizeof *w->tail_rec)))
+            return rf__fold_fail(w, RF_ERR_NOMEM, "out of memory");
+    }
+    const char *topic = w->conf.topic_ledger;
+    int64_t last[RF_PARTITIONS_MAX];
+    rd_kafka_topic_partition_list_t *want = rd_kafka_topic_partition_list_new(tl->cnt);
+    for (int i = 0; i < tl->cnt; i++) {
+        int32_t pn = tl->elems[i].partition;
+        int64_t lo = -1, hi = -1;
+        if (pn < 0 || pn >= RF_PARTITIONS_MAX) continue; /* open_part refuses it */
+        rd_kafka_resp_err_t kerr = rd_kafka_query_watermark_offsets(w->tail_reader, topic, pn, &lo,
+                                                                    &hi, WATERMARK_TIMEOUT_MS);
+        if (kerr) {
+            rd_kafka_topic_partition_list_destroy(want);
+            return rf__fold_fail(w, RF_ERR_KAFKA,
+                                 "partition %d of '%s': cannot read watermarks: %s", pn, topic,
+                                 rd_kafka_err2str(kerr));
+        }
+        last[pn] = hi - 1;
+        if (hi > lo) rd_kafka_topic_partition_list_add(want, topic, pn)->offset = hi - 1;
+    }
+    int left = want->cnt;
+    if (left > 0 && rd_kafka_assign(w->tail_reader, want)) left = -1;
+    uint64_t deadline = rf_now_ns() + (uint64_t)WATERMARK_TIMEOUT_MS * 1000000u;
+    while (left > 0 && w->err == RF_OK && rf_now_ns() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(w->tail_reader, 100);
+        if (!m) continue;
+        int32_t pn = m->partition;
+        if (!m->err && pn >= 0 && pn < RF_PARTITIONS_MAX && m->offset == last[pn] && !seqs[pn]) {
+            if (rf_codec_decode_record(w->codec, m->payload, m->len, w->tail_rec, &eb) != RF_OK)
+                rf__fold_fail(w, RF_ERR_CORRUPT,
+                              "partition %d: the last record of '%s' does not "
+                              "decode: %s",
+                              pn, topic, eb.msg);
+            seqs[pn] = w->tail_rec->seq;
+            memcpy(hashes[pn], w->tail_rec->hash, 32);
+            left--;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_assign(w->tail_reader, NULL);
+    rd_kafka_topic_partition_list_destroy(want);
+    if (left != 0 && w->err == RF_OK)
+        rf__fold_fail(w, RF_ERR_KAFKA, "cannot read the last records of '%s' in %d ms", topic,
+                      WATERMARK_TIMEOUT_MS);
+    return w->err;
+}
+
+bool rf__fold_outbox_held(rf_fold_worker_t *w, rf_fold_part_t *p)
+{
+    if (p->hold_seq == 0) return false;
+    /* record hold_seq came from events consumed before this assignment, so
+     * below the high watermark read then: folding up to it and still short
+     * of that seq means the history here differs */
+    if (p->head_seq < p->hold_seq && p->durable_offset >= p->end_offset) {
+        rf__fold_fail(w, RF_ERR_CORRUPT,
+                      "partition %d: folded every event up to offset %" PRId64 " into %" PRIu64
+                      " records, but '%s' already holds record %" PRIu64 ": this ledger's history "
+                      "diverged; nothing of it was published. Rebuild the partition: move "
+                      "%s/fold/p-%04d away and restart",
+                      p->partition, p->durable_offset, p->head_seq, w->conf.topic_ledger,
+                      p->hold_seq, w->conf.data_dir, p->partition);
+        return true;
+    }
+    if (p->head_seq < p->hold_seq) return true;
+    rf_errbuf_t eb = {{0}};
+    rf_err_t err = rf_ledger_get_record(p->ledger, p->hold_seq, w->tail_rec, &eb);
+    if (err != RF_OK) {
+        rf__fold_fail(w, err, "partition %d: cannot read record %" PRIu64 ": %s", p->partition,
+                      p->hold_seq, eb.msg);
+        return true;
+    }
+    if (memcmp(w->tail_rec->hash, p->hold_hash, 32) != 0) {
+        char here[65], there[65];
+        rf_hex(w->tail_rec->hash, 32, here);
+        rf_hex(p->hold_hash, 32, there);
+        rf__fold_fail(w, RF_ERR_CORRUPT,
+                      "partition %d: record %" PRIu64 " folded here (hash %s) differs from the "
+                      "one in '%s' (hash %s): this ledger's history diverged; nothing of it was "
+                      "published. Rebuild the partition: move %s/fold/p-%04d away and restart",
+                      p->partition, p->hold_seq, here, w->conf.topic_ledger, there,
+                      w->conf.data_dir, p->partition);
+        return true;
+    }
+    /* nothing is in flight while held. The topic holds 1..hold_seq: an owner's
+     * outbox publishes in seq order from an idempotent producer and rewinds
+     * on any failure, so a record there follows all before it */
+    rf_log(RF_LOG_INFO,
+           "fold: partition %d: record %" PRIu64 " equals '%s''s: publishing from seq %" PRIu64,
+           p->partition, p->hold_seq, w->conf.topic_ledger,
+           (p->ob_acked > p->hold_seq ? p->ob_acked : p->hold_seq) + 1);
+    if (p->ob_acked < p->hold_seq) rf__fold_outbox_open(w, p, p->hold_seq);
+    p->hold_seq = 0;
+    return false;
+}
+
+/* A partition whose ledger is behind (or level with) what refold.ledger
+ * already holds: the outbox waits until the fold reached that seq and the
+ * two records are equal (same hash: same history, by the hash chain). */
+static void hold_outbox(rf_fold_worker_t *w, rf_fold_part_t *p, uint64_t seq, const uint8_t *hash)
+{
+    if (seq == 0) return;
+    p->hold_seq = seq;
+    memcpy(p->hold_hash, hash, 32);
+    if (p->head_seq < seq && p->durable_offset < p->end_offset)
+        rf_log(RF_LOG_INFO,
+               "fold: partition %d: this ledger (seq %" PRIu64 ") is behind '%s' (seq %" PRIu64
+               "): catching up from offset %" PRId64 ", publishing again once seq %" PRIu64
+               " matches",
+               p->partition, p->head_seq, w->conf.topic_ledger, seq,
+               p->next_offset < 0 ? 0 : p->next_offset, seq);
+    else
+        (void)rf__fold_outbox_held(w, p); /* check it now: a divergent ledger stops here */
+}
+
+static rf_err_t open_part(rf_fold_worker_t *w, int32_t pn, int64_t *start, uint64_t tail_seq,
+                          const uint8_t *tail_hash)
 {
     if (pn < 0 || pn >= RF_PARTITIONS_MAX)
         return rf__fold_fail(w, RF_ERR_CONFIG, "partition %d: refold handles 0..%d", pn,
@@ -290,6 +422,8 @@ static rf_err_t open_part(rf_fold_worker_t *w, int32_t pn, int64_t *start)
     p->q_head = p->q_tail = -1;
     rf__fold_outbox_open(w, p, head.outbox_seq);
     w->parts[pn] = p;
+    hold_outbox(w, p, tail_seq, tail_hash);
+    if (w->err != RF_OK) return w->err;
     *start = head.next_offset < 0 ? 0 : head.next_offset;
     rf_log(RF_LOG_INFO,
            "fold: partition %d assigned: resume at offset %" PRId64 " (topic %" PRId64 "..%" PRId64
@@ -349,13 +483,20 @@ static rf_err_t acquire_parts(rf_fold_worker_t *w, rd_kafka_topic_partition_list
     /* the ledgers size their memtables for the whole assignment at once */
     int cnt = tl->cnt < RF_PARTITIONS_MAX ? tl->cnt : RF_PARTITIONS_MAX;
     rf_store_env_expect_writers(w->store_env, cnt);
+    uint64_t tail_seq[RF_PARTITIONS_MAX];
+    uint8_t tail_hash[RF_PARTITIONS_MAX][32];
+    rf_err_t err = ledger_tails(w, tl, tail_seq, tail_hash);
     for (int i = 0; i < tl->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &tl->elems[i];
         RF_ASSERT(strcmp(tp->topic, w->conf.topic_events) == 0);
-        rf_err_t err = open_part(w, tp->partition, &tp->offset);
+        int32_t pn = tp->partition;
+        bool ok = pn >= 0 && pn < RF_PARTITIONS_MAX;
+        if (err == RF_OK)
+            err = open_part(w, pn, &tp->offset, ok ? tail_seq[pn] : 0, ok ? tail_hash[pn] : NULL);
         if (err != RF_OK) {
-            if (i < cnt) /* those left unopened */
-                rf_store_env_expect_writers(w->store_env, -(cnt - i));
+            int opened = ok && w->parts[pn] ? i + 1 : i; /* a divergent one stays open */
+            if (opened < cnt)                            /* those left unopened */
+                rf_store_env_expect_writers(w->store_env, -(cnt - opened));
             return err;
         }
     }
@@ -462,6 +603,10 @@ static void shutdown_clients(rf_fold_worker_t *w)
         rd_kafka_destroy(w->consumer);
         w->consumer = NULL;
     }
+    if (w->tail_reader) {
+        rd_kafka_destroy(w->tail_reader);
+        w->tail_reader = NULL;
+    }
     rd_kafka_t *producers[2] = {w->dlq, w->outbox};
     for (int i = 0; i < 2; i++) {
         if (!producers[i]) continue;
@@ -515,6 +660,7 @@ void rf_fold_worker_destroy(rf_fold_worker_t *w)
     rf__fold_pool_destroy(w->pool);
     rf_codec_destroy(w->codec);
     free(w->ev);
+    free(w->tail_rec);
     free(w->recbuf);
     free(w->msgs);
     free(w->next);

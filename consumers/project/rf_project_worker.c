@@ -1,7 +1,8 @@
 /* rf_project_worker.c: the projection worker: a consumer group on
- * refold.ledger that applies each partition's records in seq order and
- * commits one synced WriteBatch per partition per poll cycle, with the next
- * offset stored next to the read models (broker commits: monitoring only). */
+ * refold.ledger (or, as a read replica, every partition assigned directly)
+ * that applies each partition's records in seq order and commits one synced
+ * WriteBatch per partition per poll cycle, with the next offset stored next
+ * to the read models (broker commits: monitoring only). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -475,7 +476,8 @@ static rf_err_t commit_all(rf_project_worker_t *w, rf_errbuf_t *eb)
         if (err == RF_OK)
             rd_kafka_topic_partition_list_add(offs, w->topic, p)->offset = w->parts[p].pos;
     }
-    if (err == RF_OK && offs->cnt > 0) rd_kafka_commit(w->rk, offs, 1);
+    /* a replica is in no group: hosts would overwrite each other's offsets */
+    if (err == RF_OK && offs->cnt > 0 && !w->opts.replica) rd_kafka_commit(w->rk, offs, 1);
     rd_kafka_topic_partition_list_destroy(offs);
     return err;
 }
@@ -510,8 +512,91 @@ static bool reached_end(rf_project_worker_t *w)
     return true;
 }
 
-rf_err_t rf_project_worker_run(rf_project_worker_t *w, rf_errbuf_t *eb)
+/* ---- replica mode: every partition, no group ------------------------------- */
+
+/* The ledger topic's partition count, asking until timeout_ms passed (the
+ * topic may not exist yet). */
+static rf_err_t topic_partitions(rf_project_worker_t *w, int timeout_ms, int *count,
+                                 rf_errbuf_t *eb)
 {
+    uint64_t deadline = rf_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    const char *why = "no answer";
+    for (;;) {
+        rd_kafka_topic_t *t = rd_kafka_topic_new(w->rk, w->topic, NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t kerr =
+            t ? rd_kafka_metadata(w->rk, 0, t, &md, timeout_ms) : rd_kafka_last_error();
+        if (t) rd_kafka_topic_destroy(t);
+        if (!kerr && md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0) {
+            *count = md->topics[0].partition_cnt;
+            rd_kafka_metadata_destroy(md);
+            if (*count > RF_PARTITIONS_MAX)
+                return rf_errf(eb, RF_ERR_CONFIG, "%s has %d partitions; refold handles %d",
+                               w->topic, *count, RF_PARTITIONS_MAX);
+            return RF_OK;
+        }
+        why = rd_kafka_err2str(kerr ? kerr : md->topic_cnt ? md->topics[0].err : kerr);
+        if (md) rd_kafka_metadata_destroy(md);
+        if (rf_now_ns() >= deadline || __atomic_load_n(&w->stop, __ATOMIC_ACQUIRE))
+            return rf_errf(eb, RF_ERR_KAFKA, "cannot learn the partitions of %s: %s", w->topic,
+                           why);
+        usleep(200000);
+    }
+}
+
+/* Assigns partitions 0..count-1: those not held yet start at their stored
+ * offsets (on_assign), the others stay at their positions. Runs between poll
+ * cycles, so no message of an old position is pending. */
+static rf_err_t replica_assign(rf_project_worker_t *w, int count, rf_errbuf_t *eb)
+{
+    rd_kafka_topic_partition_list_t *all = rd_kafka_topic_partition_list_new(count);
+    rd_kafka_topic_partition_list_t *fresh = rd_kafka_topic_partition_list_new(count);
+    for (int32_t p = 0; p < count; p++)
+        if (w->parts[p].assigned)
+            rd_kafka_topic_partition_list_add(all, w->topic, p)->offset = w->parts[p].pos;
+        else
+            rd_kafka_topic_partition_list_add(fresh, w->topic, p);
+    if (fresh->cnt > 0) on_assign(w, fresh);
+    for (int i = 0; i < fresh->cnt; i++)
+        rd_kafka_topic_partition_list_add(all, w->topic, fresh->elems[i].partition)->offset =
+            fresh->elems[i].offset;
+    rf_err_t err = RF_OK;
+    rd_kafka_resp_err_t kerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (w->fatal != RF_OK)
+        err = rf_errf(eb, w->fatal, "%s", w->fatal_eb.msg);
+    else if (fresh->cnt > 0 && (kerr = rd_kafka_assign(w->rk, all)))
+        err = rf_errf(eb, RF_ERR_KAFKA, "cannot assign %s: %s", w->topic, rd_kafka_err2str(kerr));
+    if (err == RF_OK && fresh->cnt > 0)
+        rf_log(RF_LOG_INFO, "project: replica of %s: %d partitions (%d new)", w->topic, count,
+               fresh->cnt);
+    rd_kafka_topic_partition_list_destroy(all);
+    rd_kafka_topic_partition_list_destroy(fresh);
+    return err;
+}
+
+/* Takes up partitions added to the topic since the last look. */
+static rf_err_t replica_refresh(rf_project_worker_t *w, uint64_t *last_ns, rf_errbuf_t *eb)
+{
+    uint64_t now = rf_now_ns();
+    if (now - *last_ns < (uint64_t)RF_PROJECT_REPLICA_REFRESH_MS * 1000000u) return RF_OK;
+    *last_ns = now;
+    int count = 0;
+    rf_errbuf_t meb = {{0}};
+    if (topic_partitions(w, 1000, &count, &meb) != RF_OK) { /* try again next time */
+        rf_log(RF_LOG_WARN, "project: %s", meb.msg);
+        return RF_OK;
+    }
+    return replica_assign(w, count, eb);
+}
+
+/* Joins the group (subscribe) or, as a replica, assigns every partition. */
+static rf_err_t start_consuming(rf_project_worker_t *w, rf_errbuf_t *eb)
+{
+    if (w->opts.replica) {
+        int count = 0;
+        rf_err_t err = topic_partitions(w, RF_PROJECT_REPLICA_METADATA_MS, &count, eb);
+        return err == RF_OK ? replica_assign(w, count, eb) : err;
+    }
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, w->topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t kerr = rd_kafka_subscribe(w->rk, topics);
@@ -519,11 +604,31 @@ rf_err_t rf_project_worker_run(rf_project_worker_t *w, rf_errbuf_t *eb)
     if (kerr)
         return rf_errf(eb, RF_ERR_KAFKA, "cannot subscribe to %s: %s", w->topic,
                        rd_kafka_err2str(kerr));
-    rf_err_t err = RF_OK;
+    return RF_OK;
+}
+
+/* A replica has no rebalance callback to revoke its partitions at close:
+ * commits and closes them here (what on_revoke does for a group member). */
+static void replica_release(rf_project_worker_t *w)
+{
+    rd_kafka_topic_partition_list_t *mine = rd_kafka_topic_partition_list_new(RF_PARTITIONS_MAX);
+    for (int32_t p = 0; p < RF_PARTITIONS_MAX; p++)
+        if (w->parts[p].proj) rd_kafka_topic_partition_list_add(mine, w->topic, p);
+    on_revoke(w, mine);
+    rd_kafka_topic_partition_list_destroy(mine);
+    rd_kafka_assign(w->rk, NULL);
+}
+
+rf_err_t rf_project_worker_run(rf_project_worker_t *w, rf_errbuf_t *eb)
+{
+    rf_err_t err = start_consuming(w, eb);
+    if (err != RF_OK) return err;
+    uint64_t refreshed_ns = rf_now_ns();
     update_stats(w, true);
     while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
         err = poll_cycle(w, eb);
         if (err == RF_OK) err = commit_all(w, eb);
+        if (err == RF_OK && w->opts.replica) err = replica_refresh(w, &refreshed_ns, eb);
         if (err != RF_OK) break;
         /* tools hook (consumers/rf_checkpoint.h): serve `refold checkpoint` between cycles */
         for (int p = 0; p < RF_PARTITIONS_MAX; p++)
@@ -540,6 +645,8 @@ rf_err_t rf_project_worker_run(rf_project_worker_t *w, rf_errbuf_t *eb)
             w->parts[p].proj = NULL;
         }
     }
+    /* a replica commits what is pending (when no error) here */
+    if (w->opts.replica) replica_release(w);
     rd_kafka_consumer_close(w->rk); /* revoke: commits what is pending (when no error) */
     if (err == RF_OK && w->fatal != RF_OK) err = rf_errf(eb, w->fatal, "%s", w->fatal_eb.msg);
     pthread_mutex_lock(&w->mu);

@@ -24,6 +24,11 @@ typedef struct rf_project_opts {
     bool exit_at_end;      /* return once every assigned partition reached the
                             * high watermark it had when it was assigned */
     bool nosync;           /* tests/bench only */
+    bool replica;          /* read replica: assign() every partition of the
+                            * topic (its count from metadata), no group
+                            * membership, no broker commits; every serving
+                            * host answers every query (docs/operations.md,
+                            * "Several hosts"). group is then unused. */
     int threads;           /* partitions applied in parallel; 0: online CPUs
                             * (at most RF_PROJECT_THREADS_MAX) */
     int commit_ms;         /* 0: every partition commits every poll cycle

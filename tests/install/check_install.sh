@@ -40,7 +40,9 @@ for f in "$prefix/bin/refold" "$libdir/librefold.a" "$libdir/librefold.so" \
          "$prefix/lib/systemd/system/refold-fold@.service" \
          "$prefix/lib/systemd/system/refold-project@.service" \
          "$prefix/lib/systemd/system/refold-serve.service" \
-         "$prefix/lib/systemd/system/refold-webhooks.service"; do
+         "$prefix/lib/systemd/system/refold-webhooks.service" \
+         "$prefix/lib/systemd/system/refold-gateway.service" \
+         "$prefix/lib/systemd/system/refold-replica@.service"; do
     [ -e "$f" ] || fail "not installed: ${f#"$prefix"/}"
 done
 [ -f "$prefix/share/man/man1/refold.1" ] ||
