@@ -465,6 +465,11 @@
  * asked for RF_OPS_IDLE_MS. */
 #define RF_OPS_REFRESH_MS 5000
 #define RF_OPS_IDLE_MS    60000
+/* The dashboard's review queue (/v1/programs/{p}/reviews?limit=N) lists at
+ * most this many held referrals, oldest first: a page a reviewer works
+ * through; the answer says when more are waiting. */
+#define RF_REVIEWS_MAX     200
+#define RF_REVIEWS_DEFAULT 50
 /* A program's landing URL (rules field landing_url, docs/programs.md): it
  * travels to the read side as a ledger fact, so a fact value's length. */
 #define RF_LANDING_URL_MAX RF_FACT_VAL_MAX

@@ -395,6 +395,119 @@ static void test_ref_page(void **state)
     assert_int_equal(r.status, 400);
 }
 
+/* ---- review queue ----------------------------------------------------------- */
+
+static void review(const char *friend_, const char *referrer, const char *status, int64_t at)
+{
+    rf_record_t *r = rec_new(RF_KIND_REVIEW, at);
+    rf_record_fact(r, RF_FACT_USER, friend_);
+    rf_record_fact(r, RF_FACT_FRIEND, friend_);
+    rf_record_fact(r, RF_FACT_REFERRER, referrer);
+    rf_record_fact(r, "status", status);
+    if (!strcmp(status, "held")) {
+        rf_record_fact(r, RF_FACT_REASON, "fraud:ip_cluster");
+        rf_record_fact(r, RF_FACT_CHECKS, "self_referral=pass,ip_cluster=fail:review");
+    }
+    apply(r);
+}
+
+/* A reward posted while friend_ is held (fact review=held). */
+static void held_reward(const char *friend_, const char *referrer, int64_t amount, int64_t at)
+{
+    rf_record_t *r = rec_new(RF_KIND_REWARD, at);
+    rf_record_fact(r, RF_FACT_ROLE, "referrer");
+    rf_record_fact(r, RF_FACT_REFERRER, referrer);
+    rf_record_fact(r, RF_FACT_FRIEND, friend_);
+    rf_record_fact(r, "review", "held");
+    rf_record_post(r, referrer, RF_BUCKET_PENDING, "USD", amount);
+    rf_record_post(r, "#expense", RF_BUCKET_EXPENSE, "USD", -amount);
+    apply(r);
+}
+
+static void commit(void)
+{
+    rf_errbuf_t eb = {{0}};
+    assert_int_equal(rf_projection_commit(proj, (int64_t)seq, (int64_t)seq, &eb), RF_OK);
+}
+
+/* The queue once serve has picked up the last commit (it refreshes every
+ * RF_QUERY_REFRESH_MS): waits until it holds want entries, 5 s at most. */
+static json_t *reviews_when(size_t want)
+{
+    json_t *j = NULL;
+    for (int i = 0; i < 100; i++) {
+        json_decref(j);
+        j = get_json("/v1/programs/shop/reviews", 200);
+        if (json_array_size(json_object_get(j, "reviews")) == want) break;
+        usleep(50000);
+    }
+    return j;
+}
+
+static const char *entry_str(json_t *j, size_t i, const char *key)
+{
+    return json_string_value(json_object_get(json_array_get(json_object_get(j, "reviews"), i), key));
+}
+
+static json_int_t entry_int(json_t *j, size_t i, const char *key)
+{
+    return json_integer_value(
+        json_object_get(json_array_get(json_object_get(j, "reviews"), i), key));
+}
+
+static void test_review_queue(void **state)
+{
+    (void)state;
+    json_t *j = get_json("/v1/programs/shop/reviews", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "reviews")), 0);
+    assert_false(json_is_true(json_object_get(j, "more")));
+    json_decref(j);
+    /* carol held first in seq but later in time than dave: dave is oldest */
+    review("carol", "alice", "held", T0 + 2 * 3600000);
+    held_reward("carol", "alice", 700, T0 + 2 * 3600000);
+    review("dave", "bob", "held", T0 + 3600000);
+    review("erin", "bob", "approved", T0 + 3600000); /* no hold: changes nothing */
+    commit();
+    j = reviews_when(2);
+    assert_int_equal(json_array_size(json_object_get(j, "reviews")), 2);
+    assert_string_equal(entry_str(j, 0, "friend"), "dave");
+    assert_string_equal(entry_str(j, 0, "referrer"), "bob");
+    assert_int_equal(entry_int(j, 0, "held_at_ms"), T0 + 3600000);
+    assert_int_equal(entry_int(j, 0, "rewards"), 0);
+    assert_string_equal(entry_str(j, 0, "asset"), "");
+    assert_string_equal(entry_str(j, 1, "friend"), "carol");
+    assert_string_equal(entry_str(j, 1, "reason"), "fraud:ip_cluster");
+    assert_string_equal(entry_str(j, 1, "checks"), "self_referral=pass,ip_cluster=fail:review");
+    assert_int_equal(entry_int(j, 1, "amount"), 700);
+    assert_string_equal(entry_str(j, 1, "asset"), "USD");
+    assert_int_equal(entry_int(j, 1, "rewards"), 1);
+    json_decref(j);
+    j = get_json("/v1/programs/shop/reviews?limit=1", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "reviews")), 1);
+    assert_string_equal(entry_str(j, 0, "friend"), "dave");
+    assert_true(json_is_true(json_object_get(j, "more")));
+    json_decref(j);
+    expect_status("/v1/programs/shop/reviews?limit=0", 400);
+    expect_status("/v1/programs/shop/reviews?limit=201", 400);
+    expect_status("/v1/programs/shop/reviews?n=3", 400);
+    expect_status("/v1/programs/nope/reviews", 404);
+    static resp_t r;
+    http_get_auth("/v1/programs/shop/reviews", NULL, &r);
+    assert_int_equal(r.status, 401);
+    /* the decision takes dave out; carol's rejection empties the queue */
+    review("dave", "bob", "approved", T0 + 5 * 3600000);
+    commit();
+    j = reviews_when(1);
+    assert_int_equal(json_array_size(json_object_get(j, "reviews")), 1);
+    assert_string_equal(entry_str(j, 0, "friend"), "carol");
+    json_decref(j);
+    review("carol", "alice", "rejected", T0 + 5 * 3600000);
+    commit();
+    j = reviews_when(0);
+    assert_int_equal(json_array_size(json_object_get(j, "reviews")), 0);
+    json_decref(j);
+}
+
 static void test_bad_options(void **state)
 {
     (void)state;
@@ -419,6 +532,7 @@ int main(void)
         cmocka_unit_test(test_referral_own_data_only),
         cmocka_unit_test(test_referral_refused),
         cmocka_unit_test(test_ref_page),
+        cmocka_unit_test(test_review_queue),
         cmocka_unit_test(test_bad_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -375,6 +375,124 @@ static rf_err_t on_checks(rf__actx_t *c, const char *checks)
     return RF_OK;
 }
 
+/* Facts the rules add (ledger/rules/rf_rules.h, outside this room). */
+#define FACT_STATUS "status" /* review: held | approved | rejected */
+#define FACT_REVIEW "review" /* reward: "held" while the referral is in review */
+
+/* ---- review queue ('Q', 'q') ----------------------------------------------
+ * A review record "held" puts the friend in the program's queue, keyed by the
+ * hold's event time and seq (oldest first); its decision (approved or
+ * rejected) takes it out. Rewards posted while the friend is held add their
+ * amount to the entry. 'q' finds the entry from the friend. */
+static void review_index_key(rf__actx_t *c, const char *friend_, rf__kbuf_t *k)
+{
+    rf__kb_init(k, RF__PK_REVIEW_IDX);
+    rf__kb_be32(k, c->prog);
+    rf__kb_str(k, friend_);
+}
+
+/* The 'Q' key of the queue entry the friend's 'q' key points at. */
+static rf_err_t review_entry_key(rf__actx_t *c, const char *friend_, rf__kbuf_t *idx,
+                                 rf__kbuf_t *k)
+{
+    const uint8_t *v;
+    size_t vl;
+    review_index_key(c, friend_, idx);
+    rf_err_t err = rf__pj_get(c->p, idx->b, idx->n, &v, &vl);
+    if (err != RF_OK) return err;
+    if (vl != 16) return RF_ERR_CORRUPT;
+    rf__kb_init(k, RF__PK_REVIEW);
+    rf__kb_be32(k, c->prog);
+    rf__kb_put(k, v, 16);
+    return RF_OK;
+}
+
+static rf_err_t on_review(rf__actx_t *c)
+{
+    const char *friend_ = rf__pa_fact(c->rec, RF_FACT_FRIEND);
+    const char *status = rf__pa_fact(c->rec, FACT_STATUS);
+    if (!*friend_) return RF_OK;
+    rf__kbuf_t idx, k;
+    rf_err_t err = review_entry_key(c, friend_, &idx, &k);
+    if (err == RF_OK) { /* a decision, or a new hold replacing an older one */
+        rf__pj_del(c->p, k.b, k.n);
+        rf__pj_del(c->p, idx.b, idx.n);
+    } else if (err != RF_ERR_NOT_FOUND) {
+        return err;
+    }
+    if (strcmp(status, "held") != 0) return RF_OK;
+    uint8_t ts[16];
+    int64_t t = c->rec->occurred_at_ms > 0 ? c->rec->occurred_at_ms : 0;
+    rf_be64_put(ts, (uint64_t)t);
+    rf_be64_put(ts + 8, c->rec->seq);
+    rf__kb_init(&k, RF__PK_REVIEW);
+    rf__kb_be32(&k, c->prog);
+    rf__kb_put(&k, ts, 16);
+    rf__pj_put(c->p, idx.b, idx.n, ts, 16);
+    uint8_t v[RF__REVIEW_VAL_MAX];
+    size_t n = 0;
+    const char *fields[4] = {friend_, rf__pa_fact(c->rec, RF_FACT_REFERRER),
+                             rf__pa_fact(c->rec, RF_FACT_REASON),
+                             rf__pa_fact(c->rec, RF_FACT_CHECKS)};
+    for (int i = 0; i < 4; i++) {
+        size_t l = strnlen(fields[i], RF_FACT_VAL_MAX);
+        memcpy(v + n, fields[i], l);
+        n += l;
+        v[n++] = '\0';
+    }
+    v[n++] = '\0'; /* asset: none yet */
+    memset(v + n, 0, 12); /* be64 amount, be32 rewards */
+    rf__pj_put(c->p, k.b, k.n, v, n + 12);
+    return RF_OK;
+}
+
+/* A reward posted while its friend is held: its amount joins the entry (an
+ * entry whose rewards differ in asset says "mixed" and no amount). */
+static rf_err_t review_reward(rf__actx_t *c)
+{
+    rf__kbuf_t idx, k;
+    rf_err_t err = review_entry_key(c, rf__pa_fact(c->rec, RF_FACT_FRIEND), &idx, &k);
+    if (err == RF_ERR_NOT_FOUND) return RF_OK;
+    const uint8_t *cv;
+    size_t vl;
+    if (err == RF_OK) err = rf__pj_get(c->p, k.b, k.n, &cv, &vl);
+    if (err != RF_OK) return err;
+    uint8_t v[RF__REVIEW_VAL_MAX];
+    if (vl > sizeof v || vl < 12 + 5) return RF_ERR_CORRUPT;
+    memcpy(v, cv, vl);
+    size_t off = 0;
+    for (int i = 0; i < 4; i++)
+        off += strnlen((const char *)v + off, vl - off) + 1;
+    if (off >= vl - 12) return RF_ERR_CORRUPT;
+    char asset[RF_ASSET_MAX + 1];
+    rf_strlcpy(asset, (const char *)v + off, sizeof asset);
+    int64_t amount = (int64_t)rf_be64_get(v + vl - 12);
+    uint32_t nrw = rf_be32_get(v + vl - 4);
+    char assets[ASSETS_MAX][RF_ASSET_MAX + 1];
+    int64_t amounts[ASSETS_MAX];
+    int na = net_by_asset(c->rec, NULL, assets, amounts);
+    for (int i = 0; i < na; i++) {
+        if (!amounts[i]) continue;
+        if (!asset[0] && nrw == 0) rf_strlcpy(asset, assets[i], sizeof asset);
+        if (strcmp(asset, assets[i]) != 0) {
+            rf_strlcpy(asset, "mixed", sizeof asset);
+            amount = 0;
+        } else if (!rf__pj_add_ok(amount, amounts[i], &amount)) {
+            return RF_ERR_CORRUPT;
+        }
+    }
+    nrw++;
+    uint8_t nv[RF__REVIEW_VAL_MAX];
+    memcpy(nv, v, off);
+    size_t al = strlen(asset);
+    memcpy(nv + off, asset, al + 1);
+    size_t n = off + al + 1;
+    rf_be64_put(nv + n, (uint64_t)amount);
+    rf_be32_put(nv + n + 8, nrw);
+    rf__pj_put(c->p, k.b, k.n, nv, n + 12);
+    return RF_OK;
+}
+
 static rf_err_t apply_kind(rf__actx_t *c)
 {
     const char *kind = c->rec->kind;
@@ -384,7 +502,13 @@ static rf_err_t apply_kind(rf__actx_t *c)
     if (!strcmp(kind, RF_KIND_CLICK)) return on_click(c);
     if (!strcmp(kind, RF_KIND_SIGNUP)) return on_signup(c);
     if (!strcmp(kind, RF_KIND_PURCHASE)) return on_purchase(c);
-    if (!strcmp(kind, RF_KIND_REWARD)) return on_reward(c);
+    if (!strcmp(kind, RF_KIND_REWARD)) {
+        rf_err_t err = on_reward(c);
+        if (err == RF_OK && !strcmp(rf__pa_fact(c->rec, FACT_REVIEW), "held"))
+            err = review_reward(c);
+        return err;
+    }
+    if (!strcmp(kind, RF_KIND_REVIEW)) return on_review(c);
     if (!strcmp(kind, RF_KIND_VOID)) return on_reversal(c, RF__M_VOIDS);
     if (!strcmp(kind, RF_KIND_CLAWBACK)) return on_reversal(c, RF__M_CLAWBACKS);
     if (!strcmp(kind, RF_KIND_REJECTED))
@@ -392,7 +516,7 @@ static rf_err_t apply_kind(rf__actx_t *c)
     if (!strcmp(kind, RF_KIND_REFUND)) return rf__pa_stat4(c, c->per, RF__M_REFUNDS, NULL, NULL, 1);
     if (!strcmp(kind, RF_KIND_REDEMPTION))
         return rf__pa_stat4(c, c->per, RF__M_REDEMPTIONS, NULL, NULL, 1);
-    return RF_OK; /* reward_matured, review, adjustment, clock */
+    return RF_OK; /* reward_matured, adjustment, clock */
 }
 
 rf_err_t rf__project_apply_models(rf_projection_t *p, const rf_record_t *rec, rf_errbuf_t *eb)

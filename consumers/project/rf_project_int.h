@@ -30,10 +30,18 @@
 #define RF__PK_FLAGS     'F' /* 'F' prog(4) user -> summary of 1-byte flags, profile (below) */
 #define RF__PK_FLAGS_OLD 'f' /* 'f' prog(4) period(5) user -> flags(1) (older periods) */
 #define RF__PK_LANDING   'C' /* 'C' prog(4) -> "<attribution days> <landing url>"; "" when none */
+#define RF__PK_REVIEW     'Q' /* 'Q' prog(4) be64(held ms) be64(seq) -> review entry (below) */
+#define RF__PK_REVIEW_IDX 'q' /* 'q' prog(4) friend -> be64(held ms) be64(seq) of its 'Q' key */
+
+/* A review queue entry: friend, referrer, reason, checks and asset, each
+ * NUL-terminated, then be64 amount and be32 rewards held (posted while the
+ * friend was held). */
+#define RF__REVIEW_VAL_MAX (5 * (RF_FACT_VAL_MAX + 1) + 12)
 
 /* 2: per-user period summaries ('U', 'F'); 3: rank nodes, the user profile in
- * 'F' (no more 'H' and 'A' keys), reward memos in blocks */
-#define RF__META_VERSION 3
+ * 'F' (no more 'H' and 'A' keys), reward memos in blocks; 4: the review queue
+ * ('Q', 'q': a store of layout 3 would miss the holds it applied before) */
+#define RF__META_VERSION 4
 #define RF__META_LEN     65 /* version 1, partition 4, 7 x 8, name id 4 */
 #define RF__BAL_VAL_LEN  (8 * RF_BUCKET__COUNT)
 

@@ -761,6 +761,74 @@ int rf_query_stat_rows(rf_query_t *q, const char *program, const char *period, r
     return err != RF_OK ? err : s.n;
 }
 
+/* ---- review queue ---------------------------------------------------------- */
+
+typedef struct review_scan {
+    rf_review_row_t *out;
+    int cap, n;
+    bool more, bad;
+} review_scan_t;
+
+/* Copies the NUL-terminated field at *off of v into out (cap bytes). */
+static bool review_field(const uint8_t *v, size_t vl, size_t *off, char *out, size_t cap)
+{
+    size_t l = strnlen((const char *)v + *off, vl - *off);
+    if (*off + l >= vl || l >= cap) return false;
+    memcpy(out, v + *off, l);
+    out[l] = '\0';
+    *off += l + 1;
+    return true;
+}
+
+static int review_row(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque)
+{
+    review_scan_t *s = opaque;
+    if (s->n == s->cap) {
+        s->more = true;
+        return 1;
+    }
+    rf_review_row_t *r = &s->out[s->n];
+    size_t off = 0;
+    if (kl != 1 + 4 + 16 || vl < 12 + 5 || vl > RF__REVIEW_VAL_MAX) goto bad;
+    if (!review_field(v, vl - 12, &off, r->friend_, sizeof r->friend_) ||
+        !review_field(v, vl - 12, &off, r->referrer, sizeof r->referrer) ||
+        !review_field(v, vl - 12, &off, r->reason, sizeof r->reason) ||
+        !review_field(v, vl - 12, &off, r->checks, sizeof r->checks) ||
+        !review_field(v, vl - 12, &off, r->asset, sizeof r->asset) || off != vl - 12)
+        goto bad;
+    r->amount = (int64_t)rf_be64_get(v + vl - 12);
+    r->rewards = rf_be32_get(v + vl - 4);
+    r->held_at_ms = (int64_t)rf_be64_get(k + 5);
+    r->seq = rf_be64_get(k + 13);
+    s->n++;
+    return 0;
+bad:
+    s->bad = true;
+    return 1;
+}
+
+int rf_query_reviews(rf_query_t *q, const char *program, rf_review_row_t *out, int cap,
+                     bool *more, rf_errbuf_t *eb)
+{
+    qpart_t *qp;
+    uint32_t no;
+    *more = false;
+    if (!program || !*program || strlen(program) > RF_ID_MAX)
+        return rf_errf(eb, RF_ERR_BAD_INPUT, "bad program id");
+    rf_err_t err = find_program(q, program, &qp, &no, eb);
+    if (err != RF_OK) return err;
+    uint8_t prefix[1 + 4];
+    prefix[0] = RF__PK_REVIEW;
+    rf_be32_put(prefix + 1, no);
+    review_scan_t s = {.out = out, .cap = cap};
+    err = qscan(q, qp, prefix, sizeof prefix, review_row, &s, eb);
+    if (err == RF_OK && s.bad)
+        err = rf_errf(eb, RF_ERR_CORRUPT, "partition %d: corrupt review queue entry",
+                      (int)qp->partition);
+    *more = s.more;
+    return err != RF_OK ? err : s.n;
+}
+
 rf_err_t rf_query_period(rf_query_t *q, const char *program, const char *period, char out[32],
                          rf_errbuf_t *eb)
 {

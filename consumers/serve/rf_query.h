@@ -150,6 +150,25 @@ rf_err_t rf_query_period(rf_query_t *q, const char *program, const char *period,
 int rf_query_stat_rows(rf_query_t *q, const char *program, const char *period, rf_stat_row_t *out,
                        int cap, rf_errbuf_t *eb);
 
+/* ---- review queue ---- */
+/* A referral held for fraud review (docs/projections.md, 'Q' keys). */
+typedef struct rf_review_row {
+    char friend_[RF_ID_BUF];
+    char referrer[RF_ID_BUF];
+    char reason[RF_FACT_VAL_MAX + 1]; /* why it was held, e.g. "fraud:ip_cluster" */
+    char checks[RF_FACT_VAL_MAX + 1]; /* the checks fact of the hold */
+    char asset[RF_ID_BUF];            /* of the rewards held; "" none, "mixed" */
+    int64_t amount;                   /* sum of the rewards held (0 when mixed) */
+    int64_t rewards;                  /* rewards posted while held */
+    int64_t held_at_ms;               /* event time of the hold */
+    uint64_t seq;                     /* the hold's ledger seq */
+} rf_review_row_t;
+
+/* The program's held referrals, oldest first: at most cap rows; *more is set
+ * when another one follows. Returns the count or a negative rf_err_t. */
+int rf_query_reviews(rf_query_t *q, const char *program, rf_review_row_t *out, int cap,
+                     bool *more, rf_errbuf_t *eb);
+
 /* ---- programs ---- */
 /* The programs the projection knows, sorted; returns the count (at most cap)
  * or a negative rf_err_t. */

@@ -108,6 +108,36 @@ json_t *rf_query_series_json(rf_query_t *q, const char *program, const char *uni
     return ok(err, json_pack("{s:s, s:s, s:o}", "program", program, "unit", unit, "periods", a));
 }
 
+/* ---- review queue ---------------------------------------------------------- */
+
+json_t *rf_query_reviews_json(rf_query_t *q, const char *program, int limit, rf_err_t *err,
+                              rf_errbuf_t *eb)
+{
+    if (limit < 1 || limit > RF_REVIEWS_MAX)
+        return fail(err, rf_errf(eb, RF_ERR_BAD_INPUT, "limit must be 1..%d", RF_REVIEWS_MAX));
+    rf_review_row_t *rows = calloc((size_t)limit, sizeof *rows);
+    if (!rows) return fail(err, rf_errf(eb, RF_ERR_NOMEM, "out of memory"));
+    bool more = false;
+    int n = rf_query_reviews(q, program, rows, limit, &more, eb);
+    if (n < 0) {
+        free(rows);
+        return fail(err, (rf_err_t)n);
+    }
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) {
+        const rf_review_row_t *r = &rows[i];
+        json_array_append_new(
+            a, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "friend", r->friend_,
+                         "referrer", r->referrer, "reason", r->reason, "checks", r->checks,
+                         "asset", r->asset, "amount", (json_int_t)r->amount, "rewards",
+                         (json_int_t)r->rewards, "held_at_ms", (json_int_t)r->held_at_ms, "seq",
+                         (json_int_t)r->seq));
+    }
+    free(rows);
+    return ok(err, json_pack("{s:s, s:i, s:b, s:o}", "program", program, "limit", limit, "more",
+                             more, "reviews", a));
+}
+
 /* ---- operations ------------------------------------------------------------ */
 
 static json_t *fold_partition(const char *data_dir, int32_t p)

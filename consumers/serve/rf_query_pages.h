@@ -33,6 +33,12 @@ json_t *rf_ops_fold_snapshot(const char *data_dir, rf_errbuf_t *eb);
  * time the fold was read. */
 json_t *rf_query_ops_json(rf_query_t *q, const json_t *snap, rf_err_t *err, rf_errbuf_t *eb);
 
+/* The program's review queue: {"program", "limit", "more", "reviews": [{"friend",
+ * "referrer", "reason", "checks", "asset", "amount", "rewards", "held_at_ms",
+ * "seq"}]}, at most limit (1..RF_REVIEWS_MAX) entries, oldest hold first. */
+json_t *rf_query_reviews_json(rf_query_t *q, const char *program, int limit, rf_err_t *err,
+                              rf_errbuf_t *eb);
+
 /* One referrer's page: code and tracking link (link_base "/r/" program "/"
  * code; link_base NULL: no link), balances in the program, rank on the
  * all-time referrals board (null when not on it), expiry of the token. */

@@ -84,7 +84,8 @@ async function checkDashboard(browser, program, errors) {
   const p = '/v1/programs/' + program;
   await page.goto(BASE + '/?program=' + program);
   const drawn = "document.querySelector('#top table') && document.querySelector('#series table') && " +
-    "document.querySelector('#cost table') && document.querySelector('#fraud table') && document.querySelector('#ops b')";
+    "document.querySelector('#cost table') && document.querySelector('#fraud table') && document.querySelector('#ops b') && " +
+    "(document.querySelector('#reviews table') || document.querySelector('#reviews-empty'))";
   await ready(page, drawn);
   eq(await page.$eval('#program', (s) => s.value), program, 'program selected');
   const [stats, top, series, ops, health] = await Promise.all([api(p + '/stats?period=all'),
@@ -123,6 +124,11 @@ async function checkDashboard(browser, program, errors) {
   for (const [action, m] of [['rejected', stats.fraud.rejections], ['held for review', stats.fraud.reviews]])
     for (const [check, n] of Object.entries(m).sort()) want.push([check, action, n]);
   eq(fraud.map(([c, a, n]) => [c, a, num(n)]), want, `${program} fraud`);
+  // review queue: the rows (oldest first) are the API's
+  const queue = await api(p + '/reviews?limit=50');
+  const held = await page.$$eval('#reviews tbody tr[data-seq]', (trs) => trs.map((t) => [t.dataset.seq, t.dataset.friend]));
+  eq(held, queue.reviews.map((e) => [String(e.seq), e.friend]), `${program} review queue`);
+  eq(await page.$$eval('#reviews-empty', (e) => e.length), queue.reviews.length ? 0 : 1, `${program} empty queue`);
   // rewards over time (the chart's numbers) and the bars drawn
   const ser = await rows(page, '#series tbody tr[data-period]');
   eq(ser.map(([pe, g, v, c]) => [pe, num(g), num(v), num(c)]),

@@ -78,6 +78,23 @@
       ['Check', 'Action', { text: 'Count', n: 1 }], fr));
   }
 
+  function drawReviews(r) {
+    const box = RF.clear($('reviews'));
+    if (!r.reviews.length) {
+      box.append(RF.el('p', { id: 'reviews-empty', text: 'Nothing is held for review.' }));
+      return;
+    }
+    box.append(RF.table('Review queue, oldest first',
+      ['Held since', 'Friend', 'Referrer', { text: 'Amount held', n: 1 }, 'Asset', 'Reason', 'Checks'],
+      r.reviews.map((e) => ({ attrs: { 'data-seq': e.seq, 'data-friend': e.friend },
+        cells: [new Date(e.held_at_ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC', e.friend,
+          e.referrer || 'none',
+          { text: e.asset && e.asset !== 'mixed' ? RF.fmtAmount(e.asset, e.amount) : 'n/a', v: e.amount, n: 1 },
+          e.asset || 'none', e.reason, e.checks] }))));
+    if (r.more)
+      box.append(RF.el('p', { class: 'muted', text: `The oldest ${r.limit} are shown: more are waiting.` }));
+  }
+
   function drawTop(b) {
     const unit = b.by === 'value' ? b.asset : 'referrals';
     RF.clear($('top')).append(RF.table('Top referrers',
@@ -127,6 +144,7 @@
   });
   const base = () => '/v1/programs/' + enc(state.program);
   const loadStats = () => track(async () => drawStats(await api(base() + '/stats?period=' + enc(state.period))));
+  const loadReviews = () => track(async () => drawReviews(await api(base() + '/reviews?limit=50')));
   const loadTop = () => track(async () =>
     drawTop(await api(base() + '/leaderboard?top=10&by=' + state.by + '&period=' + enc(state.period))));
   const loadSeries = () => track(async () =>
@@ -165,7 +183,7 @@
 
   function loadProgram() {
     $('err').textContent = '';
-    return [loadStats(), loadTop(), loadSeries()];
+    return [loadStats(), loadTop(), loadSeries(), loadReviews()];
   }
 
   async function start() {
