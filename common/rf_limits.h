@@ -470,6 +470,11 @@
  * through; the answer says when more are waiting. */
 #define RF_REVIEWS_MAX     200
 #define RF_REVIEWS_DEFAULT 50
+/* The referral page lists a referrer's most recent friends with their
+ * progress: the projection keeps this many per referrer in a ring (a
+ * referrer with thousands of friends costs a bounded key range, and the page
+ * stays one screen); older friends drop out, the total is still counted. */
+#define RF_REFERRAL_FRIENDS_MAX 20
 /* A program's landing URL (rules field landing_url, docs/programs.md): it
  * travels to the read side as a ledger fact, so a fact value's length. */
 #define RF_LANDING_URL_MAX RF_FACT_VAL_MAX

@@ -508,6 +508,140 @@ static void test_review_queue(void **state)
     json_decref(j);
 }
 
+/* ---- a referrer's friends ---------------------------------------------------- */
+
+static void signup(const char *friend_, const char *referrer, int64_t at)
+{
+    rf_record_t *r = rec_new(RF_KIND_SIGNUP, at);
+    rf_record_fact(r, RF_FACT_USER, friend_);
+    rf_record_fact(r, RF_FACT_REFERRED, "1");
+    rf_record_fact(r, RF_FACT_REFERRER, referrer);
+    apply(r);
+}
+
+static void purchase(const char *friend_, const char *referrer, int64_t at)
+{
+    rf_record_t *r = rec_new(RF_KIND_PURCHASE, at);
+    rf_record_fact(r, RF_FACT_USER, friend_);
+    rf_record_fact(r, RF_FACT_REFERRED, "1");
+    rf_record_fact(r, RF_FACT_REFERRER, referrer);
+    rf_record_fact(r, RF_FACT_AMOUNT, "5000");
+    apply(r);
+}
+
+/* The referrer's reward for friend_, pending until `until`, then matured. */
+static void friend_reward(const char *friend_, const char *referrer, int64_t at, int64_t until)
+{
+    rf_record_t *r = rec_new(RF_KIND_REWARD, at);
+    rf_record_fact(r, RF_FACT_ROLE, "referrer");
+    rf_record_fact(r, RF_FACT_REFERRER, referrer);
+    rf_record_fact(r, RF_FACT_FRIEND, friend_);
+    rf_record_factf(r, RF_FACT_HOLD_UNTIL, "%lld", (long long)until);
+    rf_record_post(r, referrer, RF_BUCKET_PENDING, "USD", 300);
+    rf_record_post(r, "#expense", RF_BUCKET_EXPENSE, "USD", -300);
+    apply(r);
+}
+
+static void matured(const char *friend_, const char *referrer, int64_t at)
+{
+    rf_record_t *r = rec_new(RF_KIND_MATURED, at);
+    rf_record_fact(r, RF_FACT_ROLE, "referrer");
+    rf_record_fact(r, RF_FACT_REFERRER, referrer);
+    rf_record_fact(r, RF_FACT_FRIEND, friend_);
+    rf_record_post(r, referrer, RF_BUCKET_PENDING, "USD", -300);
+    rf_record_post(r, referrer, RF_BUCKET_AVAILABLE, "USD", 300);
+    apply(r);
+}
+
+/* referrer's /v1/referral once serve shows friend i (newest first) with
+ * status want: waits for the last commit, 5 s at most. */
+static json_t *friends_when(const char *referrer, size_t i, const char *want)
+{
+    char tok[RF_REFTOKEN_MAX + 1];
+    ref_token("shop", referrer, now_s() + 600, tok);
+    json_t *j = NULL;
+    for (int k = 0; k < 100; k++) {
+        json_decref(j);
+        j = referral(tok, 200);
+        json_t *f = json_array_get(json_object_get(j, "friends"), i);
+        if (f && !strcmp(json_string_value(json_object_get(f, "status")), want)) break;
+        usleep(50000);
+    }
+    return j;
+}
+
+static json_t *friend_at(json_t *j, size_t i)
+{
+    return json_array_get(json_object_get(j, "friends"), i);
+}
+
+static void test_referral_friends(void **state)
+{
+    (void)state;
+    const int64_t until = T0 + 20 * 86400000LL;
+    signup("fred", "alice", T0 + 4 * 3600000);
+    commit();
+    json_t *j = friends_when("alice", 0, "signed_up");
+    assert_int_equal(json_array_size(json_object_get(j, "friends")), 1);
+    assert_int_equal(json_integer_value(json_object_get(j, "friends_total")), 1);
+    assert_string_equal(json_string_value(json_object_get(friend_at(j, 0), "friend")), "fred");
+    assert_string_equal(json_string_value(json_object_get(friend_at(j, 0), "status")), "signed_up");
+    assert_string_equal(json_string_value(json_object_get(friend_at(j, 0), "since")),
+                        "2026-01-05T04:00:00.000Z");
+    assert_true(json_is_null(json_object_get(friend_at(j, 0), "reward")));
+    json_decref(j);
+    purchase("fred", "alice", T0 + 5 * 3600000);
+    commit();
+    j = friends_when("alice", 0, "purchased");
+    assert_string_equal(json_string_value(json_object_get(friend_at(j, 0), "status")), "purchased");
+    json_decref(j);
+    friend_reward("fred", "alice", T0 + 5 * 3600000, until);
+    commit();
+    j = friends_when("alice", 0, "pending");
+    json_t *f = friend_at(j, 0);
+    assert_string_equal(json_string_value(json_object_get(f, "status")), "pending");
+    assert_string_equal(json_string_value(json_object_get(f, "pending_until")),
+                        "2026-01-25T00:00:00.000Z");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(f, "reward"), "amount")),
+                     300);
+    json_decref(j);
+    matured("fred", "alice", until);
+    commit();
+    j = friends_when("alice", 0, "available");
+    f = friend_at(j, 0);
+    assert_string_equal(json_string_value(json_object_get(f, "status")), "available");
+    assert_true(json_is_null(json_object_get(f, "pending_until")));
+    json_decref(j);
+    /* bob sees none of alice's friends */
+    j = friends_when("bob", 0, "none");
+    assert_int_equal(json_array_size(json_object_get(j, "friends")), 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "friends_total")), 0);
+    json_decref(j);
+    /* gina's ring keeps her RF_REFERRAL_FRIENDS_MAX most recent friends */
+    char name[32];
+    for (int i = 0; i < RF_REFERRAL_FRIENDS_MAX + 2; i++) {
+        snprintf(name, sizeof name, "g%02d", i);
+        signup(name, "gina", T0 + 6 * 3600000 + i);
+    }
+    purchase("g00", "gina", T0 + 7 * 3600000); /* dropped out: no entry comes back */
+    purchase("g02", "gina", T0 + 7 * 3600000);
+    commit();
+    j = friends_when("gina", RF_REFERRAL_FRIENDS_MAX - 1, "purchased");
+    assert_int_equal(json_array_size(json_object_get(j, "friends")), RF_REFERRAL_FRIENDS_MAX);
+    assert_int_equal(json_integer_value(json_object_get(j, "friends_total")),
+                     RF_REFERRAL_FRIENDS_MAX + 2);
+    snprintf(name, sizeof name, "g%02d", RF_REFERRAL_FRIENDS_MAX + 1);
+    assert_string_equal(json_string_value(json_object_get(friend_at(j, 0), "friend")), name);
+    f = friend_at(j, RF_REFERRAL_FRIENDS_MAX - 1);
+    assert_string_equal(json_string_value(json_object_get(f, "friend")), "g02");
+    assert_string_equal(json_string_value(json_object_get(f, "status")), "purchased");
+    char *dump = json_dumps(j, 0);
+    assert_null(strstr(dump, "\"g00\""));
+    assert_null(strstr(dump, "\"g01\""));
+    free(dump);
+    json_decref(j);
+}
+
 static void test_bad_options(void **state)
 {
     (void)state;
@@ -533,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_referral_refused),
         cmocka_unit_test(test_ref_page),
         cmocka_unit_test(test_review_queue),
+        cmocka_unit_test(test_referral_friends),
         cmocka_unit_test(test_bad_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

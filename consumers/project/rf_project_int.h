@@ -32,11 +32,30 @@
 #define RF__PK_LANDING   'C' /* 'C' prog(4) -> "<attribution days> <landing url>"; "" when none */
 #define RF__PK_REVIEW     'Q' /* 'Q' prog(4) be64(held ms) be64(seq) -> review entry (below) */
 #define RF__PK_REVIEW_IDX 'q' /* 'q' prog(4) friend -> be64(held ms) be64(seq) of its 'Q' key */
+#define RF__PK_FRIEND     'P' /* 'P' prog(4) referrer \0 be16(slot) -> friend entry (below);
+                               * 'P' prog(4) referrer \0 -> be64 friends ever attributed */
+#define RF__PK_FRIEND_IDX 'p' /* 'p' prog(4) friend -> be64 n, referrer: its 'P' entry */
 
 /* A review queue entry: friend, referrer, reason, checks and asset, each
  * NUL-terminated, then be64 amount and be32 rewards held (posted while the
  * friend was held). */
 #define RF__REVIEW_VAL_MAX (5 * (RF_FACT_VAL_MAX + 1) + 12)
+
+/* A referrer's friends: the n-th friend attributed to a referrer (n from 0)
+ * lives in slot n % RF_REFERRAL_FRIENDS_MAX, replacing friend n - MAX. Entry:
+ * be64 n, be64 signed up ms, be64 hold until ms, be64 amount, status (below),
+ * flags, asset \0, friend. The referrer's reward for the friend sets hold,
+ * amount and asset. */
+enum {
+    RF__FS_SIGNED_UP = 1,
+    RF__FS_PURCHASED = 2,
+    RF__FS_PENDING = 3,   /* the referrer's reward is pending until its hold */
+    RF__FS_AVAILABLE = 4, /* ... matured */
+    RF__FS_REVERSED = 5,  /* ... voided or clawed back */
+};
+#define RF__FF_IN_REVIEW   1 /* the friend is held for fraud review */
+#define RF__FRIEND_FIXED   34
+#define RF__FRIEND_VAL_MAX (RF__FRIEND_FIXED + RF_ASSET_MAX + 1 + RF_FACT_VAL_MAX)
 
 /* 2: per-user period summaries ('U', 'F'); 3: rank nodes, the user profile in
  * 'F' (no more 'H' and 'A' keys), reward memos in blocks; 4: the review queue

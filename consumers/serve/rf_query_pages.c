@@ -239,6 +239,39 @@ static size_t pct_seg(const char *in, char *out)
     return o;
 }
 
+/* {"friends_total", "friends": [...]}: the referrer's most recent friends. */
+static json_t *friends_json(rf_query_t *q, const char *program, const char *user, rf_err_t *err,
+                            rf_errbuf_t *eb)
+{
+    static _Thread_local rf_friend_row_t rows[RF_REFERRAL_FRIENDS_MAX];
+    int64_t total = 0;
+    int n = rf_query_friends(q, program, user, rows, &total, eb);
+    if (n < 0) return fail(err, (rf_err_t)n);
+    json_t *a = json_array();
+    char when[RF_TIME_BUF];
+    for (int i = 0; i < n; i++) {
+        const rf_friend_row_t *r = &rows[i];
+        rf_time_format(r->signed_up_ms, when);
+        json_t *f = json_pack("{s:s, s:s, s:b, s:s}", "friend", r->friend_, "status", r->status,
+                              "in_review", r->in_review, "since", when);
+        bool reward = strcmp(r->status, "signed_up") != 0 && strcmp(r->status, "purchased") != 0;
+        if (!strcmp(r->status, "pending") && r->hold_until_ms > 0) {
+            rf_time_format(r->hold_until_ms, when);
+            json_object_set_new(f, "pending_until", json_string(when));
+        } else {
+            json_object_set_new(f, "pending_until", json_null());
+        }
+        json_object_set_new(f, "reward",
+                            reward && r->asset[0]
+                                ? json_pack("{s:s, s:I}", "asset", r->asset, "amount",
+                                            (json_int_t)r->amount)
+                                : json_null());
+        json_array_append_new(a, f);
+    }
+    return ok(err, json_pack("{s:I, s:i, s:o}", "friends_total", (json_int_t)total,
+                             "friends_max", RF_REFERRAL_FRIENDS_MAX, "friends", a));
+}
+
 json_t *rf_query_referral_json(rf_query_t *q, const char *program, const char *user,
                                const char *link_base, int64_t exp_s, rf_err_t *err, rf_errbuf_t *eb)
 {
@@ -281,6 +314,12 @@ json_t *rf_query_referral_json(rf_query_t *q, const char *program, const char *u
     json_object_set_new(o, "balances", json_incref(json_object_get(bal, "balances")));
     json_decref(bal);
     json_object_set_new(o, "rank", rank ? rank : json_null());
+    json_t *fr = friends_json(q, program, user, &r, eb);
+    if (!fr) {
+        json_decref(o);
+        return fail(err, r);
+    }
+    json_object_update_new(o, fr);
     rf_time_format(exp_s * 1000, when);
     json_object_set_new(o, "expires_at", json_string(when));
     return ok(err, o);

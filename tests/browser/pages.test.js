@@ -187,6 +187,14 @@ async function checkReferral(browser, program, user, errors) {
     r.balances.map((b) => [b.asset, b.pending, b.available, b.redeemed]), `${program} ref balances`);
   eq(await page.$$eval('#share a', (as) => as.map((a) => a.dataset.channel)),
     ['email', 'sms', 'whatsapp', 'x', 'facebook'], 'share buttons');
+  // each friend's progress: the rows are /v1/referral's friends, newest first
+  const friends = await page.$$eval('#friends tbody tr[data-friend]', (trs) => trs.map((t) =>
+    [t.dataset.friend, t.dataset.status, t.cells[2].textContent]));
+  eq(friends.map(([f, st]) => [f, st]), r.friends.map((f) => [f.friend, f.status]), `${program} friends`);
+  for (const [i, [, st, text]] of friends.entries())
+    if (st === 'pending' && r.friends[i].pending_until)
+      assert.ok(text.includes('until ' + r.friends[i].pending_until.slice(0, 10)), `${program} pending until: ${text}`);
+  assert.ok(r.friends.length > 0, `${program}: the top referrer has no friends listed`);
   await shoot(page, 'referral-' + program, drawn);
   await page.close();
   return t;
