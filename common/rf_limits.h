@@ -475,6 +475,10 @@
  * referrer with thousands of friends costs a bounded key range, and the page
  * stays one screen); older friends drop out, the total is still counted. */
 #define RF_REFERRAL_FRIENDS_MAX 20
+/* `refold verify --data DIR` records its result in DIR/verify.json for
+ * /v1/ops; serve reads at most this many bytes of it (16 partitions' lines
+ * with their messages fit with room to spare; a larger file is not ours). */
+#define RF_VERIFY_RESULT_MAX 65536
 /* A program's landing URL (rules field landing_url, docs/programs.md): it
  * travels to the read side as a ledger fact, so a fact value's length. */
 #define RF_LANDING_URL_MAX RF_FACT_VAL_MAX

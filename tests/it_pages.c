@@ -642,6 +642,37 @@ static void test_referral_friends(void **state)
     json_decref(j);
 }
 
+/* /v1/ops reports DIR/verify.json (what `refold verify --data` writes; it_demo
+ * checks the writing). The fold heads and the file are re-read at most every
+ * RF_OPS_REFRESH_MS while asked: waits up to two periods. */
+static void test_ops_last_verify(void **state)
+{
+    (void)state;
+    char path[600];
+    snprintf(path, sizeof path, "%s/verify.json", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"at\":\"2026-12-07T09:00:00.000Z\",\"at_ms\":1796634000000,\"ok\":false,"
+          "\"partitions\":[{\"partition\":0,\"ok\":true,\"seq\":12},"
+          "{\"partition\":1,\"ok\":false,\"bad_seq\":7,\"error\":\"corrupt\"}]}",
+          f);
+    fclose(f);
+    json_t *j = NULL, *lv = NULL;
+    for (int i = 0; i < 2 * RF_OPS_REFRESH_MS / 100; i++) {
+        json_decref(j);
+        j = get_json("/v1/ops", 200);
+        lv = json_object_get(j, "last_verify");
+        if (!json_is_null(lv)) break;
+        usleep(100000);
+    }
+    assert_true(json_is_object(lv));
+    assert_true(json_is_false(json_object_get(lv, "ok")));
+    assert_string_equal(json_string_value(json_object_get(lv, "at")), "2026-12-07T09:00:00.000Z");
+    json_t *p1 = json_array_get(json_object_get(lv, "partitions"), 1);
+    assert_int_equal(json_integer_value(json_object_get(p1, "bad_seq")), 7);
+    json_decref(j);
+}
+
 static void test_bad_options(void **state)
 {
     (void)state;
@@ -668,6 +699,7 @@ int main(void)
         cmocka_unit_test(test_ref_page),
         cmocka_unit_test(test_review_queue),
         cmocka_unit_test(test_referral_friends),
+        cmocka_unit_test(test_ops_last_verify),
         cmocka_unit_test(test_bad_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -159,6 +159,24 @@ static json_t *fold_partition(const char *data_dir, int32_t p)
     return o;
 }
 
+/* data_dir/verify.json (written by `refold verify --data`): null when there
+ * is none, {"error": ...} when it cannot be read as the object verify writes. */
+static json_t *last_verify(const char *data_dir)
+{
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/" RF_VERIFY_RESULT_FILE, data_dir);
+    if (stat(path, &st) != 0) return json_null();
+    json_t *j = NULL;
+    if (S_ISREG(st.st_mode) && st.st_size <= RF_VERIFY_RESULT_MAX)
+        j = json_load_file(path, JSON_REJECT_DUPLICATES, NULL);
+    if (j && json_is_object(j) && json_is_boolean(json_object_get(j, "ok")) &&
+        json_is_string(json_object_get(j, "at")))
+        return j;
+    json_decref(j);
+    return json_pack("{s:s}", "error", "cannot read " RF_VERIFY_RESULT_FILE " in the data directory");
+}
+
 json_t *rf_ops_fold_snapshot(const char *data_dir, rf_errbuf_t *eb)
 {
     int32_t parts[RF_PARTITIONS_MAX];
@@ -174,8 +192,8 @@ json_t *rf_ops_fold_snapshot(const char *data_dir, rf_errbuf_t *eb)
     json_t *a = json_array();
     for (int i = 0; i < n; i++)
         json_array_append_new(a, fold_partition(data_dir, parts[i]));
-    return json_pack("{s:b, s:I, s:o}", "here", here, "at_ms", (json_int_t)rf_wall_ms(),
-                     "partitions", a);
+    return json_pack("{s:b, s:I, s:o, s:o}", "here", here, "at_ms", (json_int_t)rf_wall_ms(),
+                     "partitions", a, "last_verify", last_verify(data_dir));
 }
 
 json_t *rf_query_ops_json(rf_query_t *q, const json_t *snap, rf_err_t *err, rf_errbuf_t *eb)
@@ -213,8 +231,8 @@ json_t *rf_query_ops_json(rf_query_t *q, const json_t *snap, rf_err_t *err, rf_e
     json_object_set_new(o, "fold_records", known ? json_integer(head) : json_null());
     json_object_set_new(o, "lag", known ? json_integer(lag) : json_null());
     json_object_set_new(o, "dead_letters", known ? json_integer(dead) : json_null());
-    /* refold verify prints its result and keeps no record of it */
-    json_object_set_new(o, "last_verify", json_null());
+    json_t *lv = json_object_get(snap, "last_verify");
+    json_object_set_new(o, "last_verify", lv ? json_deep_copy(lv) : json_null());
     json_object_set_new(o, "partitions", a);
     return ok(err, o);
 }

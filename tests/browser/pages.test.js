@@ -141,6 +141,11 @@ async function checkDashboard(browser, program, errors) {
     const text = await page.$eval('#' + id, (b) => b.textContent);
     eq(v === null ? text : num(text), v === null ? 'n/a' : v, `${program} ${id}`);
   }
+  // the last verify (run.sh ran refold verify --data before serve)
+  assert.ok(ops.last_verify && ops.last_verify.ok === true, `${program}: last_verify ${JSON.stringify(ops.last_verify)}`);
+  eq(await page.$eval('#ops-verify', (e) => e.textContent),
+    `last verify: OK at ${ops.last_verify.at.replace('T', ' ').slice(0, 16)} UTC (${ops.last_verify.partitions.length} partitions)`,
+    `${program} last verify`);
   // another period
   await page.select('#period', 'month');
   await ready(page, `document.querySelector('#funnel-period').textContent.includes('month')`);

@@ -118,6 +118,17 @@
           { text: RF.fmtInt(p.voids), v: p.voids, n: 1 }, { text: RF.fmtInt(p.clawbacks), v: p.clawbacks, n: 1 }] }))));
   }
 
+  // the last `refold verify --data`: OK, or the partitions at fault with their bad seq
+  const verifyText = (v) => {
+    if (v === null) return 'not recorded (run refold verify --data DIR)';
+    if (v.error) return v.error;
+    const when = v.at.replace('T', ' ').slice(0, 16) + ' UTC';
+    if (v.ok) return `OK at ${when} (${v.partitions.length} partitions)`;
+    const bad = v.partitions.filter((p) => !p.ok)
+      .map((p) => `partition ${p.partition}` + (p.bad_seq !== undefined ? ` seq ${p.bad_seq}` : ''));
+    return `FAULT at ${when}: ${bad.join(', ')}`;
+  };
+
   function drawOps(o, h) {
     const box = RF.clear($('ops'));
     const item = (label, id, v, cls) => box.append(RF.el('span', {}, label + ' ',
@@ -127,7 +138,7 @@
     item('dead letters', 'ops-dead', o.dead_letters, o.dead_letters ? 'warn' : 'ok');
     item('projection lag behind refold.ledger', 'ops-kafka-lag', h.lag);
     box.append(RF.el('span', { class: 'muted', text: 'fold read at ' + o.fold_read_at.slice(11, 19) + ' UTC' }));
-    box.append(RF.el('span', { class: 'muted', text: 'last verify: ' + (o.last_verify === null ? 'not recorded (run refold verify)' : o.last_verify) }));
+    box.append(RF.el('span', { id: 'ops-verify', class: 'muted', text: 'last verify: ' + verifyText(o.last_verify) }));
     const det = RF.el('details', {}, RF.el('summary', { text: 'Per partition' }));
     det.append(RF.table('Per partition', [{ text: 'Partition', n: 1 }, { text: 'Fold head seq', n: 1 },
       { text: 'Projection applied seq', n: 1 }, { text: 'Lag', n: 1 }, { text: 'Dead letters', n: 1 }],
