@@ -470,6 +470,10 @@
  * through; the answer says when more are waiting. */
 #define RF_REVIEWS_MAX     200
 #define RF_REVIEWS_DEFAULT 50
+/* A held referral's entry sums its held rewards per asset for this many
+ * assets (a program pays in a referrer asset, a friend asset and maybe a
+ * milestone asset); rewards in further assets are counted, not summed. */
+#define RF_REVIEW_ASSETS_MAX 4
 /* The referral page lists a referrer's most recent friends with their
  * progress: the projection keeps this many per referrer in a ring (a
  * referrer with thousands of friends costs a bounded key range, and the page

@@ -411,16 +411,22 @@ static void review(const char *friend_, const char *referrer, const char *status
     apply(r);
 }
 
-/* A reward posted while friend_ is held (fact review=held). */
-static void held_reward(const char *friend_, const char *referrer, int64_t amount, int64_t at)
+/* Rewards posted while friend_ is held (fact review=held): amount in asset to
+ * the referrer, and credit CREDIT to the friend when not 0. */
+static void held_reward(const char *friend_, const char *referrer, int64_t amount,
+                        const char *asset, int64_t credit, int64_t at)
 {
     rf_record_t *r = rec_new(RF_KIND_REWARD, at);
     rf_record_fact(r, RF_FACT_ROLE, "referrer");
     rf_record_fact(r, RF_FACT_REFERRER, referrer);
     rf_record_fact(r, RF_FACT_FRIEND, friend_);
     rf_record_fact(r, "review", "held");
-    rf_record_post(r, referrer, RF_BUCKET_PENDING, "USD", amount);
-    rf_record_post(r, "#expense", RF_BUCKET_EXPENSE, "USD", -amount);
+    rf_record_post(r, referrer, RF_BUCKET_PENDING, asset, amount);
+    rf_record_post(r, "#expense", RF_BUCKET_EXPENSE, asset, -amount);
+    if (credit) {
+        rf_record_post(r, friend_, RF_BUCKET_PENDING, "CREDIT", credit);
+        rf_record_post(r, "#expense", RF_BUCKET_EXPENSE, "CREDIT", -credit);
+    }
     apply(r);
 }
 
@@ -449,6 +455,11 @@ static const char *entry_str(json_t *j, size_t i, const char *key)
     return json_string_value(json_object_get(json_array_get(json_object_get(j, "reviews"), i), key));
 }
 
+static json_t *entry_held(json_t *j, size_t i)
+{
+    return json_object_get(json_array_get(json_object_get(j, "reviews"), i), "held");
+}
+
 static json_int_t entry_int(json_t *j, size_t i, const char *key)
 {
     return json_integer_value(
@@ -464,7 +475,8 @@ static void test_review_queue(void **state)
     json_decref(j);
     /* carol held first in seq but later in time than dave: dave is oldest */
     review("carol", "alice", "held", T0 + 2 * 3600000);
-    held_reward("carol", "alice", 700, T0 + 2 * 3600000);
+    held_reward("carol", "alice", 700, "USD", 0, T0 + 2 * 3600000);
+    held_reward("carol", "alice", 200, "USD", 150, T0 + 2 * 3600000); /* + the friend's */
     review("dave", "bob", "held", T0 + 3600000);
     review("erin", "bob", "approved", T0 + 3600000); /* no hold: changes nothing */
     commit();
@@ -474,13 +486,19 @@ static void test_review_queue(void **state)
     assert_string_equal(entry_str(j, 0, "referrer"), "bob");
     assert_int_equal(entry_int(j, 0, "held_at_ms"), T0 + 3600000);
     assert_int_equal(entry_int(j, 0, "rewards"), 0);
-    assert_string_equal(entry_str(j, 0, "asset"), "");
+    assert_int_equal(json_array_size(entry_held(j, 0)), 0);
     assert_string_equal(entry_str(j, 1, "friend"), "carol");
     assert_string_equal(entry_str(j, 1, "reason"), "fraud:ip_cluster");
     assert_string_equal(entry_str(j, 1, "checks"), "self_referral=pass,ip_cluster=fail:review");
-    assert_int_equal(entry_int(j, 1, "amount"), 700);
-    assert_string_equal(entry_str(j, 1, "asset"), "USD");
-    assert_int_equal(entry_int(j, 1, "rewards"), 1);
+    /* 700 + 200 USD and 150 CREDIT from two rewards */
+    assert_int_equal(entry_int(j, 1, "rewards"), 2);
+    json_t *held = entry_held(j, 1);
+    assert_int_equal(json_array_size(held), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(held, 0), "asset")), "USD");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(held, 0), "amount")), 900);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(held, 1), "asset")),
+                        "CREDIT");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(held, 1), "amount")), 150);
     json_decref(j);
     j = get_json("/v1/programs/shop/reviews?limit=1", 200);
     assert_int_equal(json_array_size(json_object_get(j, "reviews")), 1);

@@ -441,14 +441,13 @@ static rf_err_t on_review(rf__actx_t *c)
         n += l;
         v[n++] = '\0';
     }
-    v[n++] = '\0'; /* asset: none yet */
-    memset(v + n, 0, 12); /* be64 amount, be32 rewards */
-    rf__pj_put(c->p, k.b, k.n, v, n + 12);
+    memset(v + n, 0, 4); /* be32 rewards; no asset yet */
+    rf__pj_put(c->p, k.b, k.n, v, n + 4);
     return RF_OK;
 }
 
-/* A reward posted while its friend is held: its amount joins the entry (an
- * entry whose rewards differ in asset says "mixed" and no amount). */
+/* A reward posted while its friend is held: its amount joins the entry's sum
+ * for its asset. */
 static rf_err_t review_reward(rf__actx_t *c)
 {
     rf__kbuf_t idx, k;
@@ -459,38 +458,38 @@ static rf_err_t review_reward(rf__actx_t *c)
     if (err == RF_OK) err = rf__pj_get(c->p, k.b, k.n, &cv, &vl);
     if (err != RF_OK) return err;
     uint8_t v[RF__REVIEW_VAL_MAX];
-    if (vl > sizeof v || vl < 12 + 5) return RF_ERR_CORRUPT;
+    if (vl > sizeof v || vl < 4 + 4) return RF_ERR_CORRUPT;
     memcpy(v, cv, vl);
     size_t off = 0;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 4 && off < vl; i++)
         off += strnlen((const char *)v + off, vl - off) + 1;
-    if (off >= vl - 12) return RF_ERR_CORRUPT;
-    char asset[RF_ASSET_MAX + 1];
-    rf_strlcpy(asset, (const char *)v + off, sizeof asset);
-    int64_t amount = (int64_t)rf_be64_get(v + vl - 12);
-    uint32_t nrw = rf_be32_get(v + vl - 4);
+    if (off + 4 > vl) return RF_ERR_CORRUPT;
+    rf_be32_put(v + off, rf_be32_get(v + off) + 1);
     char assets[ASSETS_MAX][RF_ASSET_MAX + 1];
     int64_t amounts[ASSETS_MAX];
     int na = net_by_asset(c->rec, NULL, assets, amounts);
     for (int i = 0; i < na; i++) {
         if (!amounts[i]) continue;
-        if (!asset[0] && nrw == 0) rf_strlcpy(asset, assets[i], sizeof asset);
-        if (strcmp(asset, assets[i]) != 0) {
-            rf_strlcpy(asset, "mixed", sizeof asset);
-            amount = 0;
-        } else if (!rf__pj_add_ok(amount, amounts[i], &amount)) {
-            return RF_ERR_CORRUPT;
+        size_t p = off + 4, al = strlen(assets[i]);
+        int held = 0;
+        while (p < vl) { /* this asset's sum, or the end */
+            size_t l = strnlen((const char *)v + p, vl - p);
+            if (p + l + 1 + 8 > vl) return RF_ERR_CORRUPT;
+            if (l == al && !memcmp(v + p, assets[i], al)) break;
+            p += l + 1 + 8;
+            held++;
         }
+        if (p == vl) {
+            if (held == RF_REVIEW_ASSETS_MAX) continue; /* counted, not summed */
+            memcpy(v + p, assets[i], al + 1);
+            memset(v + p + al + 1, 0, 8);
+            vl += al + 1 + 8;
+        }
+        int64_t sum = (int64_t)rf_be64_get(v + p + al + 1);
+        if (!rf__pj_add_ok(sum, amounts[i], &sum)) return RF_ERR_CORRUPT;
+        rf_be64_put(v + p + al + 1, (uint64_t)sum);
     }
-    nrw++;
-    uint8_t nv[RF__REVIEW_VAL_MAX];
-    memcpy(nv, v, off);
-    size_t al = strlen(asset);
-    memcpy(nv + off, asset, al + 1);
-    size_t n = off + al + 1;
-    rf_be64_put(nv + n, (uint64_t)amount);
-    rf_be32_put(nv + n + 8, nrw);
-    rf__pj_put(c->p, k.b, k.n, nv, n + 12);
+    rf__pj_put(c->p, k.b, k.n, v, vl);
     return RF_OK;
 }
 

@@ -36,10 +36,12 @@
                                * 'P' prog(4) referrer \0 -> be64 friends ever attributed */
 #define RF__PK_FRIEND_IDX 'p' /* 'p' prog(4) friend -> be64 n, referrer: its 'P' entry */
 
-/* A review queue entry: friend, referrer, reason, checks and asset, each
- * NUL-terminated, then be64 amount and be32 rewards held (posted while the
- * friend was held). */
-#define RF__REVIEW_VAL_MAX (5 * (RF_FACT_VAL_MAX + 1) + 12)
+/* A review queue entry: friend, referrer, reason and checks, each
+ * NUL-terminated, be32 rewards held (posted while the friend was held), then
+ * per asset (at most RF_REVIEW_ASSETS_MAX) asset NUL-terminated and be64
+ * amount held. */
+#define RF__REVIEW_VAL_MAX \
+    (4 * (RF_FACT_VAL_MAX + 1) + 4 + RF_REVIEW_ASSETS_MAX * (RF_ASSET_MAX + 1 + 8))
 
 /* A referrer's friends: the n-th friend attributed to a referrer (n from 0)
  * lives in slot n % RF_REFERRAL_FRIENDS_MAX, replacing friend n - MAX. Entry:

@@ -875,15 +875,23 @@ static int review_row(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, 
     }
     rf_review_row_t *r = &s->out[s->n];
     size_t off = 0;
-    if (kl != 1 + 4 + 16 || vl < 12 + 5 || vl > RF__REVIEW_VAL_MAX) goto bad;
-    if (!review_field(v, vl - 12, &off, r->friend_, sizeof r->friend_) ||
-        !review_field(v, vl - 12, &off, r->referrer, sizeof r->referrer) ||
-        !review_field(v, vl - 12, &off, r->reason, sizeof r->reason) ||
-        !review_field(v, vl - 12, &off, r->checks, sizeof r->checks) ||
-        !review_field(v, vl - 12, &off, r->asset, sizeof r->asset) || off != vl - 12)
+    memset(r, 0, sizeof *r);
+    if (kl != 1 + 4 + 16 || vl < 4 + 4 || vl > RF__REVIEW_VAL_MAX) goto bad;
+    if (!review_field(v, vl, &off, r->friend_, sizeof r->friend_) ||
+        !review_field(v, vl, &off, r->referrer, sizeof r->referrer) ||
+        !review_field(v, vl, &off, r->reason, sizeof r->reason) ||
+        !review_field(v, vl, &off, r->checks, sizeof r->checks) || off + 4 > vl)
         goto bad;
-    r->amount = (int64_t)rf_be64_get(v + vl - 12);
-    r->rewards = rf_be32_get(v + vl - 4);
+    r->rewards = rf_be32_get(v + off);
+    off += 4;
+    while (off < vl) {
+        if (r->nheld == RF_REVIEW_ASSETS_MAX ||
+            !review_field(v, vl, &off, r->held[r->nheld].asset, sizeof r->held[0].asset) ||
+            off + 8 > vl)
+            goto bad;
+        r->held[r->nheld++].amount = (int64_t)rf_be64_get(v + off);
+        off += 8;
+    }
     r->held_at_ms = (int64_t)rf_be64_get(k + 5);
     r->seq = rf_be64_get(k + 13);
     s->n++;

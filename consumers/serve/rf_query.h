@@ -157,9 +157,12 @@ typedef struct rf_review_row {
     char referrer[RF_ID_BUF];
     char reason[RF_FACT_VAL_MAX + 1]; /* why it was held, e.g. "fraud:ip_cluster" */
     char checks[RF_FACT_VAL_MAX + 1]; /* the checks fact of the hold */
-    char asset[RF_ID_BUF];            /* of the rewards held; "" none, "mixed" */
-    int64_t amount;                   /* sum of the rewards held (0 when mixed) */
     int64_t rewards;                  /* rewards posted while held */
+    int nheld;                        /* their sums per asset: */
+    struct {
+        char asset[RF_ID_BUF];
+        int64_t amount;
+    } held[RF_REVIEW_ASSETS_MAX];
     int64_t held_at_ms;               /* event time of the hold */
     uint64_t seq;                     /* the hold's ledger seq */
 } rf_review_row_t;

@@ -126,12 +126,15 @@ json_t *rf_query_reviews_json(rf_query_t *q, const char *program, int limit, rf_
     json_t *a = json_array();
     for (int i = 0; i < n; i++) {
         const rf_review_row_t *r = &rows[i];
+        json_t *held = json_array();
+        for (int h = 0; h < r->nheld; h++)
+            json_array_append_new(held, json_pack("{s:s, s:I}", "asset", r->held[h].asset,
+                                                  "amount", (json_int_t)r->held[h].amount));
         json_array_append_new(
-            a, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "friend", r->friend_,
+            a, json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:I, s:I}", "friend", r->friend_,
                          "referrer", r->referrer, "reason", r->reason, "checks", r->checks,
-                         "asset", r->asset, "amount", (json_int_t)r->amount, "rewards",
-                         (json_int_t)r->rewards, "held_at_ms", (json_int_t)r->held_at_ms, "seq",
-                         (json_int_t)r->seq));
+                         "rewards", (json_int_t)r->rewards, "held", held, "held_at_ms",
+                         (json_int_t)r->held_at_ms, "seq", (json_int_t)r->seq));
     }
     free(rows);
     return ok(err, json_pack("{s:s, s:i, s:b, s:o}", "program", program, "limit", limit, "more",

@@ -36,8 +36,8 @@ json_t *rf_ops_fold_snapshot(const char *data_dir, rf_errbuf_t *eb);
 json_t *rf_query_ops_json(rf_query_t *q, const json_t *snap, rf_err_t *err, rf_errbuf_t *eb);
 
 /* The program's review queue: {"program", "limit", "more", "reviews": [{"friend",
- * "referrer", "reason", "checks", "asset", "amount", "rewards", "held_at_ms",
- * "seq"}]}, at most limit (1..RF_REVIEWS_MAX) entries, oldest hold first. */
+ * "referrer", "reason", "checks", "rewards", "held": [{"asset", "amount"}],
+ * "held_at_ms", "seq"}]}, at most limit (1..RF_REVIEWS_MAX) entries, oldest hold first. */
 json_t *rf_query_reviews_json(rf_query_t *q, const char *program, int limit, rf_err_t *err,
                               rf_errbuf_t *eb);
 

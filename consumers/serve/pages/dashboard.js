@@ -85,12 +85,13 @@
       return;
     }
     box.append(RF.table('Review queue, oldest first',
-      ['Held since', 'Friend', 'Referrer', { text: 'Amount held', n: 1 }, 'Asset', 'Reason', 'Checks'],
+      ['Held since', 'Friend', 'Referrer', { text: 'Rewards held', n: 1 }, 'Reason', 'Checks'],
       r.reviews.map((e) => ({ attrs: { 'data-seq': e.seq, 'data-friend': e.friend },
         cells: [new Date(e.held_at_ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC', e.friend,
           e.referrer || 'none',
-          { text: e.asset && e.asset !== 'mixed' ? RF.fmtAmount(e.asset, e.amount) : 'n/a', v: e.amount, n: 1 },
-          e.asset || 'none', e.reason, e.checks] }))));
+          { text: e.held.length ? e.held.map((h) => RF.fmtAmount(h.asset, h.amount) + ' ' + h.asset).join(', ') : 'none',
+            v: e.rewards, n: 1 },
+          e.reason, e.checks] }))));
     if (r.more)
       box.append(RF.el('p', { class: 'muted', text: `The oldest ${r.limit} are shown: more are waiting.` }));
   }
