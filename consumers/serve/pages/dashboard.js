@@ -91,7 +91,7 @@
           e.referrer || 'none',
           { text: e.held.length ? e.held.map((h) => RF.fmtAmount(h.asset, h.amount) + ' ' + h.asset).join(', ') : 'none',
             v: e.rewards, n: 1 },
-          e.reason, e.checks] }))));
+          e.reason, e.checks.split(',').join(', ')] }))));
     if (r.more)
       box.append(RF.el('p', { class: 'muted', text: `The oldest ${r.limit} are shown: more are waiting.` }));
   }
