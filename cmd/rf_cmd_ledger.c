@@ -190,10 +190,10 @@ static int verify_one(const char *cmd, const ledger_args_t *a, int32_t p, json_t
     char hex[65];
     rf_hex(h.hash, 32, hex);
     json_array_append_new(
-        res, err ? json_pack("{s:i, s:b, s:I, s:s, s:s}", "partition", (int)p, "ok", 0, "bad_seq",
-                             (json_int_t)bad, "error", rf_err_str(err), "message", eb.msg)
-                 : json_pack("{s:i, s:b, s:I}", "partition", (int)p, "ok", 1, "seq",
-                             (json_int_t)h.seq));
+        res,
+        err ? json_pack("{s:i, s:b, s:I, s:s, s:s}", "partition", (int)p, "ok", 0, "bad_seq",
+                        (json_int_t)bad, "error", rf_err_str(err), "message", eb.msg)
+            : json_pack("{s:i, s:b, s:I}", "partition", (int)p, "ok", 1, "seq", (json_int_t)h.seq));
     if (a->json && !err)
         print_json(json_pack("{s:i, s:b, s:I, s:s, s:I}", "partition", (int)p, "ok", 1, "seq",
                              (json_int_t)h.seq, "hash", hex, "next_offset",

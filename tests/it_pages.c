@@ -452,7 +452,8 @@ static json_t *reviews_when(size_t want)
 
 static const char *entry_str(json_t *j, size_t i, const char *key)
 {
-    return json_string_value(json_object_get(json_array_get(json_object_get(j, "reviews"), i), key));
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(j, "reviews"), i), key));
 }
 
 static json_t *entry_held(json_t *j, size_t i)
@@ -494,7 +495,8 @@ static void test_review_queue(void **state)
     assert_int_equal(entry_int(j, 1, "rewards"), 2);
     json_t *held = entry_held(j, 1);
     assert_int_equal(json_array_size(held), 2);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(held, 0), "asset")), "USD");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(held, 0), "asset")),
+                        "USD");
     assert_int_equal(json_integer_value(json_object_get(json_array_get(held, 0), "amount")), 900);
     assert_string_equal(json_string_value(json_object_get(json_array_get(held, 1), "asset")),
                         "CREDIT");

@@ -376,8 +376,8 @@ static rf_err_t on_checks(rf__actx_t *c, const char *checks)
 }
 
 /* Facts the rules add (ledger/rules/rf_rules.h, outside this room). */
-#define FACT_STATUS "status" /* review: held | approved | rejected */
-#define FACT_REVIEW "review" /* reward: "held" while the referral is in review */
+#define FACT_STATUS      "status"      /* review: held | approved | rejected */
+#define FACT_REVIEW      "review"      /* reward: "held" while the referral is in review */
 #define FACT_ATTRIBUTION "attribution" /* how a signup or a guest's purchase was attributed */
 
 /* ---- review queue ('Q', 'q') ----------------------------------------------
@@ -387,14 +387,13 @@ static rf_err_t on_checks(rf__actx_t *c, const char *checks)
  * amount to the entry. 'q' finds the entry from the friend. */
 static void review_index_key(rf__actx_t *c, const char *friend_, rf__kbuf_t *k)
 {
-    rf__kb_init(k, RF__PK_REVIEW_IDX);
+    rf__kb_init(k, RF__PK_REVIDX);
     rf__kb_be32(k, c->prog);
     rf__kb_str(k, friend_);
 }
 
 /* The 'Q' key of the queue entry the friend's 'q' key points at. */
-static rf_err_t review_entry_key(rf__actx_t *c, const char *friend_, rf__kbuf_t *idx,
-                                 rf__kbuf_t *k)
+static rf_err_t review_entry_key(rf__actx_t *c, const char *friend_, rf__kbuf_t *idx, rf__kbuf_t *k)
 {
     const uint8_t *v;
     size_t vl;
@@ -553,7 +552,7 @@ static void friend_slot_key(rf__actx_t *c, const char *referrer, uint64_t n, rf_
 
 static void friend_idx_key(rf__actx_t *c, const char *friend_, rf__kbuf_t *k)
 {
-    rf__kb_init(k, RF__PK_FRIEND_IDX);
+    rf__kb_init(k, RF__PK_FRIENDIX);
     rf__kb_be32(k, c->prog);
     rf__kb_str(k, friend_);
 }
@@ -587,8 +586,7 @@ static void friend_put(rf__actx_t *c, const rf__kbuf_t *k, const friend_ent_t *e
 
 /* An attributed signup (or a guest's referred purchase): the friend joins
  * its referrer's ring, replacing the oldest when full. */
-static rf_err_t friend_add(rf__actx_t *c, const char *friend_, const char *referrer,
-                           uint8_t status)
+static rf_err_t friend_add(rf__actx_t *c, const char *friend_, const char *referrer, uint8_t status)
 {
     rf__kbuf_t k, ck, ik;
     friend_ent_t e;

@@ -30,20 +30,20 @@
 #define RF__PK_FLAGS     'F' /* 'F' prog(4) user -> summary of 1-byte flags, profile (below) */
 #define RF__PK_FLAGS_OLD 'f' /* 'f' prog(4) period(5) user -> flags(1) (older periods) */
 #define RF__PK_LANDING   'C' /* 'C' prog(4) -> "<attribution days> <landing url>"; "" when none */
-#define RF__PK_REVIEW     'Q' /* 'Q' prog(4) be64(held ms) be64(seq) -> review entry (below) */
-#define RF__PK_REVIEW_IDX 'q' /* 'q' prog(4) friend -> be64(held ms) be64(seq) of its 'Q' key */
-#define RF__PK_FRIEND     'P' /* 'P' prog(4) referrer \0 be16(slot) -> friend entry (below);
-                               * 'P' prog(4) referrer \0 -> be64 friends ever attributed */
-#define RF__PK_FRIEND_IDX 'p' /* 'p' prog(4) friend -> be64 n, referrer: its 'P' entry */
+#define RF__PK_REVIEW    'Q' /* 'Q' prog(4) be64(held ms) be64(seq) -> review entry (below) */
+#define RF__PK_REVIDX    'q' /* 'q' prog(4) friend -> be64(held ms) be64(seq) of its 'Q' key */
+#define RF__PK_FRIEND    'P' /* 'P' prog(4) referrer \0 be16(slot) -> friend entry (below) */
+#define RF__PK_FRIENDIX  'p' /* 'p' prog(4) friend -> be64 n, referrer: its 'P' entry */
 
 /* A review queue entry: friend, referrer, reason and checks, each
  * NUL-terminated, be32 rewards held (posted while the friend was held), then
  * per asset (at most RF_REVIEW_ASSETS_MAX) asset NUL-terminated and be64
  * amount held. */
-#define RF__REVIEW_VAL_MAX \
+#define RF__REVIEW_VAL_MAX                                                                         \
     (4 * (RF_FACT_VAL_MAX + 1) + 4 + RF_REVIEW_ASSETS_MAX * (RF_ASSET_MAX + 1 + 8))
 
-/* A referrer's friends: the n-th friend attributed to a referrer (n from 0)
+/* A referrer's friends: 'P' prog(4) referrer \0 -> be64 friends ever
+ * attributed to the referrer; the n-th friend attributed to a referrer (n from 0)
  * lives in slot n % RF_REFERRAL_FRIENDS_MAX, replacing friend n - MAX. Entry:
  * be64 n, be64 signed up ms, be64 hold until ms, be64 amount, status (below),
  * flags, asset \0, friend. The referrer's reward for the friend sets hold,
@@ -61,7 +61,8 @@ enum {
 
 /* 2: per-user period summaries ('U', 'F'); 3: rank nodes, the user profile in
  * 'F' (no more 'H' and 'A' keys), reward memos in blocks; 4: the review queue
- * ('Q', 'q': a store of layout 3 would miss the holds it applied before) */
+ * ('Q', 'q') and a referrer's friends ('P', 'p'): a store of layout 3 would
+ * miss the holds and signups it applied before */
 #define RF__META_VERSION 4
 #define RF__META_LEN     65 /* version 1, partition 4, 7 x 8, name id 4 */
 #define RF__BAL_VAL_LEN  (8 * RF_BUCKET__COUNT)

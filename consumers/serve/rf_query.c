@@ -784,7 +784,7 @@ static const char *friend_status(uint8_t s)
 static int friend_row(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque)
 {
     friend_scan_t *s = opaque;
-    (void)k; /* the scan's prefix: only its length tells the count from an entry */
+    (void)k;             /* the scan's prefix: only its length tells the count from an entry */
     if (kl == s->plen) { /* the referrer's count */
         if (vl != 8) goto bad;
         s->total = (int64_t)rf_be64_get(v);
@@ -822,8 +822,7 @@ static int friend_cmp(const void *a, const void *b)
 }
 
 int rf_query_friends(rf_query_t *q, const char *program, const char *referrer,
-                     rf_friend_row_t out[RF_REFERRAL_FRIENDS_MAX], int64_t *total,
-                     rf_errbuf_t *eb)
+                     rf_friend_row_t out[RF_REFERRAL_FRIENDS_MAX], int64_t *total, rf_errbuf_t *eb)
 {
     qpart_t *qp;
     uint32_t no;
@@ -901,8 +900,8 @@ bad:
     return 1;
 }
 
-int rf_query_reviews(rf_query_t *q, const char *program, rf_review_row_t *out, int cap,
-                     bool *more, rf_errbuf_t *eb)
+int rf_query_reviews(rf_query_t *q, const char *program, rf_review_row_t *out, int cap, bool *more,
+                     rf_errbuf_t *eb)
 {
     qpart_t *qp;
     uint32_t no;

@@ -163,21 +163,21 @@ typedef struct rf_review_row {
         char asset[RF_ID_BUF];
         int64_t amount;
     } held[RF_REVIEW_ASSETS_MAX];
-    int64_t held_at_ms;               /* event time of the hold */
-    uint64_t seq;                     /* the hold's ledger seq */
+    int64_t held_at_ms; /* event time of the hold */
+    uint64_t seq;       /* the hold's ledger seq */
 } rf_review_row_t;
 
 /* The program's held referrals, oldest first: at most cap rows; *more is set
  * when another one follows. Returns the count or a negative rf_err_t. */
-int rf_query_reviews(rf_query_t *q, const char *program, rf_review_row_t *out, int cap,
-                     bool *more, rf_errbuf_t *eb);
+int rf_query_reviews(rf_query_t *q, const char *program, rf_review_row_t *out, int cap, bool *more,
+                     rf_errbuf_t *eb);
 
 /* ---- a referrer's friends ---- */
 typedef struct rf_friend_row {
     char friend_[RF_ID_BUF];
-    const char *status;   /* signed_up, purchased, pending, available, reversed */
-    bool in_review;       /* held for fraud review */
-    int64_t signed_up_ms; /* time of the attributed signup (or guest purchase) */
+    const char *status;    /* signed_up, purchased, pending, available, reversed */
+    bool in_review;        /* held for fraud review */
+    int64_t signed_up_ms;  /* time of the attributed signup (or guest purchase) */
     int64_t hold_until_ms; /* the referrer's reward: pending until; 0 none */
     int64_t amount;        /* the referrer's reward for this friend; 0 none */
     char asset[RF_ID_BUF];
@@ -188,8 +188,7 @@ typedef struct rf_friend_row {
  * first) with their progress; *total counts every friend ever attributed.
  * Returns the count or a negative rf_err_t. */
 int rf_query_friends(rf_query_t *q, const char *program, const char *referrer,
-                     rf_friend_row_t out[RF_REFERRAL_FRIENDS_MAX], int64_t *total,
-                     rf_errbuf_t *eb);
+                     rf_friend_row_t out[RF_REFERRAL_FRIENDS_MAX], int64_t *total, rf_errbuf_t *eb);
 
 /* ---- programs ---- */
 /* The programs the projection knows, sorted; returns the count (at most cap)

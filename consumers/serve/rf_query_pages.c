@@ -128,13 +128,13 @@ json_t *rf_query_reviews_json(rf_query_t *q, const char *program, int limit, rf_
         const rf_review_row_t *r = &rows[i];
         json_t *held = json_array();
         for (int h = 0; h < r->nheld; h++)
-            json_array_append_new(held, json_pack("{s:s, s:I}", "asset", r->held[h].asset,
-                                                  "amount", (json_int_t)r->held[h].amount));
-        json_array_append_new(
-            a, json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:I, s:I}", "friend", r->friend_,
-                         "referrer", r->referrer, "reason", r->reason, "checks", r->checks,
-                         "rewards", (json_int_t)r->rewards, "held", held, "held_at_ms",
-                         (json_int_t)r->held_at_ms, "seq", (json_int_t)r->seq));
+            json_array_append_new(held, json_pack("{s:s, s:I}", "asset", r->held[h].asset, "amount",
+                                                  (json_int_t)r->held[h].amount));
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:I, s:I}", "friend",
+                                           r->friend_, "referrer", r->referrer, "reason", r->reason,
+                                           "checks", r->checks, "rewards", (json_int_t)r->rewards,
+                                           "held", held, "held_at_ms", (json_int_t)r->held_at_ms,
+                                           "seq", (json_int_t)r->seq));
     }
     free(rows);
     return ok(err, json_pack("{s:s, s:i, s:b, s:o}", "program", program, "limit", limit, "more",
@@ -177,7 +177,8 @@ static json_t *last_verify(const char *data_dir)
         json_is_string(json_object_get(j, "at")))
         return j;
     json_decref(j);
-    return json_pack("{s:s}", "error", "cannot read " RF_VERIFY_RESULT_FILE " in the data directory");
+    return json_pack("{s:s}", "error",
+                     "cannot read " RF_VERIFY_RESULT_FILE " in the data directory");
 }
 
 json_t *rf_ops_fold_snapshot(const char *data_dir, rf_errbuf_t *eb)
@@ -283,14 +284,13 @@ static json_t *friends_json(rf_query_t *q, const char *program, const char *user
             json_object_set_new(f, "pending_until", json_null());
         }
         json_object_set_new(f, "reward",
-                            reward && r->asset[0]
-                                ? json_pack("{s:s, s:I}", "asset", r->asset, "amount",
-                                            (json_int_t)r->amount)
-                                : json_null());
+                            reward && r->asset[0] ? json_pack("{s:s, s:I}", "asset", r->asset,
+                                                              "amount", (json_int_t)r->amount)
+                                                  : json_null());
         json_array_append_new(a, f);
     }
-    return ok(err, json_pack("{s:I, s:i, s:o}", "friends_total", (json_int_t)total,
-                             "friends_max", RF_REFERRAL_FRIENDS_MAX, "friends", a));
+    return ok(err, json_pack("{s:I, s:i, s:o}", "friends_total", (json_int_t)total, "friends_max",
+                             RF_REFERRAL_FRIENDS_MAX, "friends", a));
 }
 
 json_t *rf_query_referral_json(rf_query_t *q, const char *program, const char *user,

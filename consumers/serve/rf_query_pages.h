@@ -26,8 +26,9 @@ json_t *rf_query_series_json(rf_query_t *q, const char *program, const char *uni
  * ledger of a million records, so `refold serve` reads them in the
  * background: rf_pages.c): {"here", "at_ms", "partitions": [{"partition",
  * "fold_head_seq", "fold_next_offset", "dead_letters"} or {"partition",
- * "error"}], "last_verify": data_dir/verify.json or null}. Without data_dir/fold (serve on a host of its own) "here" is
- * false and the list empty. NULL with a message when the folder is unreadable. */
+ * "error"}], "last_verify": data_dir/verify.json or null}. Without data_dir/fold (serve on a host
+ * of its own) "here" is false and the list empty. NULL with a message when the folder is
+ * unreadable. */
 json_t *rf_ops_fold_snapshot(const char *data_dir, rf_errbuf_t *eb);
 
 /* The snapshot against the projection: per partition the projection's
