@@ -6,11 +6,14 @@
 
 #include <jansson.h>
 
+#include "rf_checkpoint.h"
 #include "rf_cmd_opt.h"
 #include "rf_commands.h"
 #include "rf_hex.h"
 #include "rf_ledger.h"
 #include "rf_opt.h"
+#include "rf_query_pages.h"
+#include "rf_time.h"
 
 typedef struct ledger_args {
     const char *data;
@@ -46,7 +49,8 @@ static int parse_args(int argc, char **argv, ledger_args_t *a)
         head ? "Prints one line per partition: partition, seq, hash and next offset."
              : "Checks every partition ledger: gapless seq, hash chain, postings, balances "
                "and counts.\nPrints OK with the head, or the first bad seq and why; exits "
-               "1 on any fault.",
+               "1 on any fault. With --data, records the result in DIR/verify.json (time, OK "
+               "or bad seq per partition) for refold serve's /v1/ops.",
         opts,
         0,
         {NULL}};
@@ -151,19 +155,27 @@ static bool verify_pass(const char *cmd, const ledger_args_t *a, int32_t p, rf_e
  * A fault is checked again on a new open before it is reported: a read-only
  * open of a store a worker is writing can race a memtable flush and see an
  * inconsistent view once; damage on disk is found again, a race is not. */
-static int verify_one(const char *cmd, const ledger_args_t *a, int32_t p)
+static int verify_one(const char *cmd, const ledger_args_t *a, int32_t p, json_t *res)
 {
     rf_errbuf_t eb = {{0}};
     uint64_t bad = 0;
     rf_ledger_head_t h;
     memset(&h, 0, sizeof h);
     rf_err_t err = RF_OK;
-    if (!verify_pass(cmd, a, p, &err, &bad, &h, &eb)) return 1;
+    if (!verify_pass(cmd, a, p, &err, &bad, &h, &eb)) {
+        json_array_append_new(res, json_pack("{s:i, s:b, s:s}", "partition", (int)p, "ok", 0,
+                                             "error", "cannot open the ledger"));
+        return 1;
+    }
     if (err) {
         rf_errbuf_t eb2 = {{0}};
         uint64_t bad2 = 0;
         rf_err_t err2 = RF_OK;
-        if (!verify_pass(cmd, a, p, &err2, &bad2, &h, &eb2)) return 1;
+        if (!verify_pass(cmd, a, p, &err2, &bad2, &h, &eb2)) {
+            json_array_append_new(res, json_pack("{s:i, s:b, s:s}", "partition", (int)p, "ok", 0,
+                                                 "error", "cannot open the ledger"));
+            return 1;
+        }
         if (!err2)
             fprintf(stderr,
                     "refold %s: partition %d: the first pass saw seq %llu fail (%s) and a "
@@ -177,6 +189,11 @@ static int verify_one(const char *cmd, const ledger_args_t *a, int32_t p)
     }
     char hex[65];
     rf_hex(h.hash, 32, hex);
+    json_array_append_new(
+        res,
+        err ? json_pack("{s:i, s:b, s:I, s:s, s:s}", "partition", (int)p, "ok", 0, "bad_seq",
+                        (json_int_t)bad, "error", rf_err_str(err), "message", eb.msg)
+            : json_pack("{s:i, s:b, s:I}", "partition", (int)p, "ok", 1, "seq", (json_int_t)h.seq));
     if (a->json && !err)
         print_json(json_pack("{s:i, s:b, s:I, s:s, s:I}", "partition", (int)p, "ok", 1, "seq",
                              (json_int_t)h.seq, "hash", hex, "next_offset",
@@ -194,6 +211,26 @@ static int verify_one(const char *cmd, const ledger_args_t *a, int32_t p)
     return err ? 1 : 0;
 }
 
+/* Writes the result to DIR/verify.json (atomically) for `refold serve`'s
+ * /v1/ops. A data directory that cannot be written (a read-only backup) gets
+ * a warning: the verify's own answer and exit status stand. */
+static void record_result(const char *cmd, const char *data, bool ok, json_t *parts)
+{
+    char path[4200], at[RF_TIME_BUF];
+    rf_errbuf_t eb = {{0}};
+    int64_t now = rf_wall_ms();
+    rf_time_format(now, at);
+    json_t *o = json_pack("{s:s, s:I, s:b, s:O}", "at", at, "at_ms", (json_int_t)now, "ok", ok,
+                          "partitions", parts);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    snprintf(path, sizeof path, "%s/" RF_VERIFY_RESULT_FILE, data);
+    if (!text || rf_checkpoint_write_atomic(path, text, &eb) != RF_OK)
+        fprintf(stderr, "refold %s: warning: cannot record the result in '%s': %s\n", cmd, path,
+                text ? eb.msg : "out of memory");
+    free(text);
+}
+
 int rf_cmd_verify(int argc, char **argv)
 {
     ledger_args_t a;
@@ -203,7 +240,10 @@ int rf_cmd_verify(int argc, char **argv)
     int n = partitions(argv[0], &a, parts);
     if (n < 0) return 1;
     rc = 0;
+    json_t *res = json_array();
     for (int i = 0; i < n; i++)
-        rc |= verify_one(argv[0], &a, parts[i]);
+        rc |= verify_one(argv[0], &a, parts[i], res);
+    if (a.data) record_result(argv[0], a.data, rc == 0, res);
+    json_decref(res);
     return rc;
 }

@@ -487,6 +487,24 @@
  * asked for RF_OPS_IDLE_MS. */
 #define RF_OPS_REFRESH_MS 5000
 #define RF_OPS_IDLE_MS    60000
+/* The dashboard's review queue (/v1/programs/{p}/reviews?limit=N) lists at
+ * most this many held referrals, oldest first: a page a reviewer works
+ * through; the answer says when more are waiting. */
+#define RF_REVIEWS_MAX     200
+#define RF_REVIEWS_DEFAULT 50
+/* A held referral's entry sums its held rewards per asset for this many
+ * assets (a program pays in a referrer asset, a friend asset and maybe a
+ * milestone asset); rewards in further assets are counted, not summed. */
+#define RF_REVIEW_ASSETS_MAX 4
+/* The referral page lists a referrer's most recent friends with their
+ * progress: the projection keeps this many per referrer in a ring (a
+ * referrer with thousands of friends costs a bounded key range, and the page
+ * stays one screen); older friends drop out, the total is still counted. */
+#define RF_REFERRAL_FRIENDS_MAX 20
+/* `refold verify --data DIR` records its result in DIR/verify.json for
+ * /v1/ops; serve reads at most this many bytes of it (16 partitions' lines
+ * with their messages fit with room to spare; a larger file is not ours). */
+#define RF_VERIFY_RESULT_MAX 65536
 /* A program's landing URL (rules field landing_url, docs/programs.md): it
  * travels to the read side as a ledger fact, so a fact value's length. */
 #define RF_LANDING_URL_MAX RF_FACT_VAL_MAX

@@ -123,6 +123,21 @@ static void test_demo_report(void **state)
         rf_test_refold(tmp, OUT_MAX, 1, "demo --events 1000 --data '%s' --continue", dir), 0);
     assert_non_null(strstr(tmp, "--continue is not supported"));
     assert_int_equal(rf_test_refold(tmp, OUT_MAX, 0, "verify --data '%s'", dir), 0);
+    /* verify recorded its result for serve's /v1/ops */
+    char vpath[600];
+    snprintf(vpath, sizeof vpath, "%s/verify.json", dir);
+    json_t *v = json_load_file(vpath, 0, NULL);
+    assert_non_null(v);
+    assert_true(json_is_true(json_object_get(v, "ok")));
+    json_t *vp = json_object_get(v, "partitions");
+    assert_true(json_array_size(vp) >= 1);
+    json_int_t records = 0;
+    for (size_t i = 0; i < json_array_size(vp); i++) {
+        assert_true(json_is_true(json_object_get(json_array_get(vp, i), "ok")));
+        records += json_integer_value(json_object_get(json_array_get(vp, i), "seq"));
+    }
+    assert_true(records > 0);
+    json_decref(v);
 }
 
 static void test_demo_deterministic(void **state)

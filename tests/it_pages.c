@@ -395,6 +395,304 @@ static void test_ref_page(void **state)
     assert_int_equal(r.status, 400);
 }
 
+/* ---- review queue ----------------------------------------------------------- */
+
+static void review(const char *friend_, const char *referrer, const char *status, int64_t at)
+{
+    rf_record_t *r = rec_new(RF_KIND_REVIEW, at);
+    rf_record_fact(r, RF_FACT_USER, friend_);
+    rf_record_fact(r, RF_FACT_FRIEND, friend_);
+    rf_record_fact(r, RF_FACT_REFERRER, referrer);
+    rf_record_fact(r, "status", status);
+    if (!strcmp(status, "held")) {
+        rf_record_fact(r, RF_FACT_REASON, "fraud:ip_cluster");
+        rf_record_fact(r, RF_FACT_CHECKS, "self_referral=pass,ip_cluster=fail:review");
+    }
+    apply(r);
+}
+
+/* Rewards posted while friend_ is held (fact review=held): amount in asset to
+ * the referrer, and credit CREDIT to the friend when not 0. */
+static void held_reward(const char *friend_, const char *referrer, int64_t amount,
+                        const char *asset, int64_t credit, int64_t at)
+{
+    rf_record_t *r = rec_new(RF_KIND_REWARD, at);
+    rf_record_fact(r, RF_FACT_ROLE, "referrer");
+    rf_record_fact(r, RF_FACT_REFERRER, referrer);
+    rf_record_fact(r, RF_FACT_FRIEND, friend_);
+    rf_record_fact(r, "review", "held");
+    rf_record_post(r, referrer, RF_BUCKET_PENDING, asset, amount);
+    rf_record_post(r, "#expense", RF_BUCKET_EXPENSE, asset, -amount);
+    if (credit) {
+        rf_record_post(r, friend_, RF_BUCKET_PENDING, "CREDIT", credit);
+        rf_record_post(r, "#expense", RF_BUCKET_EXPENSE, "CREDIT", -credit);
+    }
+    apply(r);
+}
+
+static void commit(void)
+{
+    rf_errbuf_t eb = {{0}};
+    assert_int_equal(rf_projection_commit(proj, (int64_t)seq, (int64_t)seq, &eb), RF_OK);
+}
+
+/* The queue once serve has picked up the last commit (it refreshes every
+ * RF_QUERY_REFRESH_MS): waits until it holds want entries, 5 s at most. */
+static json_t *reviews_when(size_t want)
+{
+    json_t *j = NULL;
+    for (int i = 0; i < 100; i++) {
+        json_decref(j);
+        j = get_json("/v1/programs/shop/reviews", 200);
+        if (json_array_size(json_object_get(j, "reviews")) == want) break;
+        usleep(50000);
+    }
+    return j;
+}
+
+static const char *entry_str(json_t *j, size_t i, const char *key)
+{
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(j, "reviews"), i), key));
+}
+
+static json_t *entry_held(json_t *j, size_t i)
+{
+    return json_object_get(json_array_get(json_object_get(j, "reviews"), i), "held");
+}
+
+static json_int_t entry_int(json_t *j, size_t i, const char *key)
+{
+    return json_integer_value(
+        json_object_get(json_array_get(json_object_get(j, "reviews"), i), key));
+}
+
+static void test_review_queue(void **state)
+{
+    (void)state;
+    json_t *j = get_json("/v1/programs/shop/reviews", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "reviews")), 0);
+    assert_false(json_is_true(json_object_get(j, "more")));
+    json_decref(j);
+    /* carol held first in seq but later in time than dave: dave is oldest */
+    review("carol", "alice", "held", T0 + 2 * 3600000);
+    held_reward("carol", "alice", 700, "USD", 0, T0 + 2 * 3600000);
+    held_reward("carol", "alice", 200, "USD", 150, T0 + 2 * 3600000); /* + the friend's */
+    review("dave", "bob", "held", T0 + 3600000);
+    review("erin", "bob", "approved", T0 + 3600000); /* no hold: changes nothing */
+    commit();
+    j = reviews_when(2);
+    assert_int_equal(json_array_size(json_object_get(j, "reviews")), 2);
+    assert_string_equal(entry_str(j, 0, "friend"), "dave");
+    assert_string_equal(entry_str(j, 0, "referrer"), "bob");
+    assert_int_equal(entry_int(j, 0, "held_at_ms"), T0 + 3600000);
+    assert_int_equal(entry_int(j, 0, "rewards"), 0);
+    assert_int_equal(json_array_size(entry_held(j, 0)), 0);
+    assert_string_equal(entry_str(j, 1, "friend"), "carol");
+    assert_string_equal(entry_str(j, 1, "reason"), "fraud:ip_cluster");
+    assert_string_equal(entry_str(j, 1, "checks"), "self_referral=pass,ip_cluster=fail:review");
+    /* 700 + 200 USD and 150 CREDIT from two rewards */
+    assert_int_equal(entry_int(j, 1, "rewards"), 2);
+    json_t *held = entry_held(j, 1);
+    assert_int_equal(json_array_size(held), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(held, 0), "asset")),
+                        "USD");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(held, 0), "amount")), 900);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(held, 1), "asset")),
+                        "CREDIT");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(held, 1), "amount")), 150);
+    json_decref(j);
+    j = get_json("/v1/programs/shop/reviews?limit=1", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "reviews")), 1);
+    assert_string_equal(entry_str(j, 0, "friend"), "dave");
+    assert_true(json_is_true(json_object_get(j, "more")));
+    json_decref(j);
+    expect_status("/v1/programs/shop/reviews?limit=0", 400);
+    expect_status("/v1/programs/shop/reviews?limit=201", 400);
+    expect_status("/v1/programs/shop/reviews?n=3", 400);
+    expect_status("/v1/programs/nope/reviews", 404);
+    static resp_t r;
+    http_get_auth("/v1/programs/shop/reviews", NULL, &r);
+    assert_int_equal(r.status, 401);
+    /* the decision takes dave out; carol's rejection empties the queue */
+    review("dave", "bob", "approved", T0 + 5 * 3600000);
+    commit();
+    j = reviews_when(1);
+    assert_int_equal(json_array_size(json_object_get(j, "reviews")), 1);
+    assert_string_equal(entry_str(j, 0, "friend"), "carol");
+    json_decref(j);
+    review("carol", "alice", "rejected", T0 + 5 * 3600000);
+    commit();
+    j = reviews_when(0);
+    assert_int_equal(json_array_size(json_object_get(j, "reviews")), 0);
+    json_decref(j);
+}
+
+/* ---- a referrer's friends ---------------------------------------------------- */
+
+static void signup(const char *friend_, const char *referrer, int64_t at)
+{
+    rf_record_t *r = rec_new(RF_KIND_SIGNUP, at);
+    rf_record_fact(r, RF_FACT_USER, friend_);
+    rf_record_fact(r, RF_FACT_REFERRED, "1");
+    rf_record_fact(r, RF_FACT_REFERRER, referrer);
+    apply(r);
+}
+
+static void purchase(const char *friend_, const char *referrer, int64_t at)
+{
+    rf_record_t *r = rec_new(RF_KIND_PURCHASE, at);
+    rf_record_fact(r, RF_FACT_USER, friend_);
+    rf_record_fact(r, RF_FACT_REFERRED, "1");
+    rf_record_fact(r, RF_FACT_REFERRER, referrer);
+    rf_record_fact(r, RF_FACT_AMOUNT, "5000");
+    apply(r);
+}
+
+/* The referrer's reward for friend_, pending until `until`, then matured. */
+static void friend_reward(const char *friend_, const char *referrer, int64_t at, int64_t until)
+{
+    rf_record_t *r = rec_new(RF_KIND_REWARD, at);
+    rf_record_fact(r, RF_FACT_ROLE, "referrer");
+    rf_record_fact(r, RF_FACT_REFERRER, referrer);
+    rf_record_fact(r, RF_FACT_FRIEND, friend_);
+    rf_record_factf(r, RF_FACT_HOLD_UNTIL, "%lld", (long long)until);
+    rf_record_post(r, referrer, RF_BUCKET_PENDING, "USD", 300);
+    rf_record_post(r, "#expense", RF_BUCKET_EXPENSE, "USD", -300);
+    apply(r);
+}
+
+static void matured(const char *friend_, const char *referrer, int64_t at)
+{
+    rf_record_t *r = rec_new(RF_KIND_MATURED, at);
+    rf_record_fact(r, RF_FACT_ROLE, "referrer");
+    rf_record_fact(r, RF_FACT_REFERRER, referrer);
+    rf_record_fact(r, RF_FACT_FRIEND, friend_);
+    rf_record_post(r, referrer, RF_BUCKET_PENDING, "USD", -300);
+    rf_record_post(r, referrer, RF_BUCKET_AVAILABLE, "USD", 300);
+    apply(r);
+}
+
+/* referrer's /v1/referral once serve shows friend i (newest first) with
+ * status want: waits for the last commit, 5 s at most. */
+static json_t *friends_when(const char *referrer, size_t i, const char *want)
+{
+    char tok[RF_REFTOKEN_MAX + 1];
+    ref_token("shop", referrer, now_s() + 600, tok);
+    json_t *j = NULL;
+    for (int k = 0; k < 100; k++) {
+        json_decref(j);
+        j = referral(tok, 200);
+        json_t *f = json_array_get(json_object_get(j, "friends"), i);
+        if (f && !strcmp(json_string_value(json_object_get(f, "status")), want)) break;
+        usleep(50000);
+    }
+    return j;
+}
+
+static json_t *friend_at(json_t *j, size_t i)
+{
+    return json_array_get(json_object_get(j, "friends"), i);
+}
+
+static void test_referral_friends(void **state)
+{
+    (void)state;
+    const int64_t until = T0 + 20 * 86400000LL;
+    signup("fred", "alice", T0 + 4 * 3600000);
+    commit();
+    json_t *j = friends_when("alice", 0, "signed_up");
+    assert_int_equal(json_array_size(json_object_get(j, "friends")), 1);
+    assert_int_equal(json_integer_value(json_object_get(j, "friends_total")), 1);
+    assert_string_equal(json_string_value(json_object_get(friend_at(j, 0), "friend")), "fred");
+    assert_string_equal(json_string_value(json_object_get(friend_at(j, 0), "status")), "signed_up");
+    assert_string_equal(json_string_value(json_object_get(friend_at(j, 0), "since")),
+                        "2026-01-05T04:00:00.000Z");
+    assert_true(json_is_null(json_object_get(friend_at(j, 0), "reward")));
+    json_decref(j);
+    purchase("fred", "alice", T0 + 5 * 3600000);
+    commit();
+    j = friends_when("alice", 0, "purchased");
+    assert_string_equal(json_string_value(json_object_get(friend_at(j, 0), "status")), "purchased");
+    json_decref(j);
+    friend_reward("fred", "alice", T0 + 5 * 3600000, until);
+    commit();
+    j = friends_when("alice", 0, "pending");
+    json_t *f = friend_at(j, 0);
+    assert_string_equal(json_string_value(json_object_get(f, "status")), "pending");
+    assert_string_equal(json_string_value(json_object_get(f, "pending_until")),
+                        "2026-01-25T00:00:00.000Z");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(f, "reward"), "amount")),
+                     300);
+    json_decref(j);
+    matured("fred", "alice", until);
+    commit();
+    j = friends_when("alice", 0, "available");
+    f = friend_at(j, 0);
+    assert_string_equal(json_string_value(json_object_get(f, "status")), "available");
+    assert_true(json_is_null(json_object_get(f, "pending_until")));
+    json_decref(j);
+    /* bob sees none of alice's friends */
+    j = friends_when("bob", 0, "none");
+    assert_int_equal(json_array_size(json_object_get(j, "friends")), 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "friends_total")), 0);
+    json_decref(j);
+    /* gina's ring keeps her RF_REFERRAL_FRIENDS_MAX most recent friends */
+    char name[32];
+    for (int i = 0; i < RF_REFERRAL_FRIENDS_MAX + 2; i++) {
+        snprintf(name, sizeof name, "g%02d", i);
+        signup(name, "gina", T0 + 6 * 3600000 + i);
+    }
+    purchase("g00", "gina", T0 + 7 * 3600000); /* dropped out: no entry comes back */
+    purchase("g02", "gina", T0 + 7 * 3600000);
+    commit();
+    j = friends_when("gina", RF_REFERRAL_FRIENDS_MAX - 1, "purchased");
+    assert_int_equal(json_array_size(json_object_get(j, "friends")), RF_REFERRAL_FRIENDS_MAX);
+    assert_int_equal(json_integer_value(json_object_get(j, "friends_total")),
+                     RF_REFERRAL_FRIENDS_MAX + 2);
+    snprintf(name, sizeof name, "g%02d", RF_REFERRAL_FRIENDS_MAX + 1);
+    assert_string_equal(json_string_value(json_object_get(friend_at(j, 0), "friend")), name);
+    f = friend_at(j, RF_REFERRAL_FRIENDS_MAX - 1);
+    assert_string_equal(json_string_value(json_object_get(f, "friend")), "g02");
+    assert_string_equal(json_string_value(json_object_get(f, "status")), "purchased");
+    char *dump = json_dumps(j, 0);
+    assert_null(strstr(dump, "\"g00\""));
+    assert_null(strstr(dump, "\"g01\""));
+    free(dump);
+    json_decref(j);
+}
+
+/* /v1/ops reports DIR/verify.json (what `refold verify --data` writes; it_demo
+ * checks the writing). The fold heads and the file are re-read at most every
+ * RF_OPS_REFRESH_MS while asked: waits up to two periods. */
+static void test_ops_last_verify(void **state)
+{
+    (void)state;
+    char path[600];
+    snprintf(path, sizeof path, "%s/verify.json", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"at\":\"2026-12-07T09:00:00.000Z\",\"at_ms\":1796634000000,\"ok\":false,"
+          "\"partitions\":[{\"partition\":0,\"ok\":true,\"seq\":12},"
+          "{\"partition\":1,\"ok\":false,\"bad_seq\":7,\"error\":\"corrupt\"}]}",
+          f);
+    fclose(f);
+    json_t *j = NULL, *lv = NULL;
+    for (int i = 0; i < 2 * RF_OPS_REFRESH_MS / 100; i++) {
+        json_decref(j);
+        j = get_json("/v1/ops", 200);
+        lv = json_object_get(j, "last_verify");
+        if (!json_is_null(lv)) break;
+        usleep(100000);
+    }
+    assert_true(json_is_object(lv));
+    assert_true(json_is_false(json_object_get(lv, "ok")));
+    assert_string_equal(json_string_value(json_object_get(lv, "at")), "2026-12-07T09:00:00.000Z");
+    json_t *p1 = json_array_get(json_object_get(lv, "partitions"), 1);
+    assert_int_equal(json_integer_value(json_object_get(p1, "bad_seq")), 7);
+    json_decref(j);
+}
+
 static void test_bad_options(void **state)
 {
     (void)state;
@@ -419,6 +717,9 @@ int main(void)
         cmocka_unit_test(test_referral_own_data_only),
         cmocka_unit_test(test_referral_refused),
         cmocka_unit_test(test_ref_page),
+        cmocka_unit_test(test_review_queue),
+        cmocka_unit_test(test_referral_friends),
+        cmocka_unit_test(test_ops_last_verify),
         cmocka_unit_test(test_bad_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -375,6 +375,323 @@ static rf_err_t on_checks(rf__actx_t *c, const char *checks)
     return RF_OK;
 }
 
+/* Facts the rules add (ledger/rules/rf_rules.h, outside this room). */
+#define FACT_STATUS      "status"      /* review: held | approved | rejected */
+#define FACT_REVIEW      "review"      /* reward: "held" while the referral is in review */
+#define FACT_ATTRIBUTION "attribution" /* how a signup or a guest's purchase was attributed */
+
+/* ---- review queue ('Q', 'q') ----------------------------------------------
+ * A review record "held" puts the friend in the program's queue, keyed by the
+ * hold's event time and seq (oldest first); its decision (approved or
+ * rejected) takes it out. Rewards posted while the friend is held add their
+ * amount to the entry. 'q' finds the entry from the friend. */
+static void review_index_key(rf__actx_t *c, const char *friend_, rf__kbuf_t *k)
+{
+    rf__kb_init(k, RF__PK_REVIDX);
+    rf__kb_be32(k, c->prog);
+    rf__kb_str(k, friend_);
+}
+
+/* The 'Q' key of the queue entry the friend's 'q' key points at. */
+static rf_err_t review_entry_key(rf__actx_t *c, const char *friend_, rf__kbuf_t *idx, rf__kbuf_t *k)
+{
+    const uint8_t *v;
+    size_t vl;
+    review_index_key(c, friend_, idx);
+    rf_err_t err = rf__pj_get(c->p, idx->b, idx->n, &v, &vl);
+    if (err != RF_OK) return err;
+    if (vl != 16) return RF_ERR_CORRUPT;
+    rf__kb_init(k, RF__PK_REVIEW);
+    rf__kb_be32(k, c->prog);
+    rf__kb_put(k, v, 16);
+    return RF_OK;
+}
+
+static rf_err_t on_review(rf__actx_t *c)
+{
+    const char *friend_ = rf__pa_fact(c->rec, RF_FACT_FRIEND);
+    const char *status = rf__pa_fact(c->rec, FACT_STATUS);
+    if (!*friend_) return RF_OK;
+    rf__kbuf_t idx, k;
+    rf_err_t err = review_entry_key(c, friend_, &idx, &k);
+    if (err == RF_OK) { /* a decision, or a new hold replacing an older one */
+        rf__pj_del(c->p, k.b, k.n);
+        rf__pj_del(c->p, idx.b, idx.n);
+    } else if (err != RF_ERR_NOT_FOUND) {
+        return err;
+    }
+    if (strcmp(status, "held") != 0) return RF_OK;
+    uint8_t ts[16];
+    int64_t t = c->rec->occurred_at_ms > 0 ? c->rec->occurred_at_ms : 0;
+    rf_be64_put(ts, (uint64_t)t);
+    rf_be64_put(ts + 8, c->rec->seq);
+    rf__kb_init(&k, RF__PK_REVIEW);
+    rf__kb_be32(&k, c->prog);
+    rf__kb_put(&k, ts, 16);
+    rf__pj_put(c->p, idx.b, idx.n, ts, 16);
+    uint8_t v[RF__REVIEW_VAL_MAX];
+    size_t n = 0;
+    const char *fields[4] = {friend_, rf__pa_fact(c->rec, RF_FACT_REFERRER),
+                             rf__pa_fact(c->rec, RF_FACT_REASON),
+                             rf__pa_fact(c->rec, RF_FACT_CHECKS)};
+    for (int i = 0; i < 4; i++) {
+        size_t l = strnlen(fields[i], RF_FACT_VAL_MAX);
+        memcpy(v + n, fields[i], l);
+        n += l;
+        v[n++] = '\0';
+    }
+    memset(v + n, 0, 4); /* be32 rewards; no asset yet */
+    rf__pj_put(c->p, k.b, k.n, v, n + 4);
+    return RF_OK;
+}
+
+/* A reward posted while its friend is held: its amount joins the entry's sum
+ * for its asset. */
+static rf_err_t review_reward(rf__actx_t *c)
+{
+    rf__kbuf_t idx, k;
+    rf_err_t err = review_entry_key(c, rf__pa_fact(c->rec, RF_FACT_FRIEND), &idx, &k);
+    if (err == RF_ERR_NOT_FOUND) return RF_OK;
+    const uint8_t *cv;
+    size_t vl;
+    if (err == RF_OK) err = rf__pj_get(c->p, k.b, k.n, &cv, &vl);
+    if (err != RF_OK) return err;
+    uint8_t v[RF__REVIEW_VAL_MAX];
+    if (vl > sizeof v || vl < 4 + 4) return RF_ERR_CORRUPT;
+    memcpy(v, cv, vl);
+    size_t off = 0;
+    for (int i = 0; i < 4 && off < vl; i++)
+        off += strnlen((const char *)v + off, vl - off) + 1;
+    if (off + 4 > vl) return RF_ERR_CORRUPT;
+    rf_be32_put(v + off, rf_be32_get(v + off) + 1);
+    char assets[ASSETS_MAX][RF_ASSET_MAX + 1];
+    int64_t amounts[ASSETS_MAX];
+    int na = net_by_asset(c->rec, NULL, assets, amounts);
+    for (int i = 0; i < na; i++) {
+        if (!amounts[i]) continue;
+        size_t p = off + 4, al = strlen(assets[i]);
+        int held = 0;
+        while (p < vl) { /* this asset's sum, or the end */
+            size_t l = strnlen((const char *)v + p, vl - p);
+            if (p + l + 1 + 8 > vl) return RF_ERR_CORRUPT;
+            if (l == al && !memcmp(v + p, assets[i], al)) break;
+            p += l + 1 + 8;
+            held++;
+        }
+        if (p == vl) {
+            if (held == RF_REVIEW_ASSETS_MAX) continue; /* counted, not summed */
+            memcpy(v + p, assets[i], al + 1);
+            memset(v + p + al + 1, 0, 8);
+            vl += al + 1 + 8;
+        }
+        int64_t sum = (int64_t)rf_be64_get(v + p + al + 1);
+        if (!rf__pj_add_ok(sum, amounts[i], &sum)) return RF_ERR_CORRUPT;
+        rf_be64_put(v + p + al + 1, (uint64_t)sum);
+    }
+    rf__pj_put(c->p, k.b, k.n, v, vl);
+    return RF_OK;
+}
+
+/* ---- a referrer's friends ('P', 'p') ---------------------------------------- */
+
+typedef struct friend_ent {
+    uint64_t n;
+    int64_t signed_ms, hold_ms, amount;
+    uint8_t status, flags;
+    char asset[RF_ASSET_MAX + 1];
+    char friend_[RF_FACT_VAL_MAX + 1];
+} friend_ent_t;
+
+static size_t friend_encode(const friend_ent_t *e, uint8_t *v)
+{
+    rf_be64_put(v, e->n);
+    rf_be64_put(v + 8, (uint64_t)e->signed_ms);
+    rf_be64_put(v + 16, (uint64_t)e->hold_ms);
+    rf_be64_put(v + 24, (uint64_t)e->amount);
+    v[32] = e->status;
+    v[33] = e->flags;
+    size_t al = strlen(e->asset), fl = strlen(e->friend_);
+    memcpy(v + RF__FRIEND_FIXED, e->asset, al + 1);
+    memcpy(v + RF__FRIEND_FIXED + al + 1, e->friend_, fl);
+    return RF__FRIEND_FIXED + al + 1 + fl;
+}
+
+static bool friend_decode(const uint8_t *v, size_t vl, friend_ent_t *e)
+{
+    if (vl < RF__FRIEND_FIXED + 1 || vl > RF__FRIEND_VAL_MAX) return false;
+    e->n = rf_be64_get(v);
+    e->signed_ms = (int64_t)rf_be64_get(v + 8);
+    e->hold_ms = (int64_t)rf_be64_get(v + 16);
+    e->amount = (int64_t)rf_be64_get(v + 24);
+    e->status = v[32];
+    e->flags = v[33];
+    size_t al = strnlen((const char *)v + RF__FRIEND_FIXED, vl - RF__FRIEND_FIXED);
+    if (RF__FRIEND_FIXED + al >= vl || al > RF_ASSET_MAX) return false;
+    memcpy(e->asset, v + RF__FRIEND_FIXED, al + 1);
+    size_t fl = vl - RF__FRIEND_FIXED - al - 1;
+    memcpy(e->friend_, v + RF__FRIEND_FIXED + al + 1, fl);
+    e->friend_[fl] = '\0';
+    return true;
+}
+
+static void friend_key(rf__actx_t *c, const char *referrer, rf__kbuf_t *k)
+{
+    rf__kb_init(k, RF__PK_FRIEND);
+    rf__kb_be32(k, c->prog);
+    rf__kb_str(k, referrer);
+    rf__kb_u8(k, 0);
+}
+
+static void friend_slot_key(rf__actx_t *c, const char *referrer, uint64_t n, rf__kbuf_t *k)
+{
+    friend_key(c, referrer, k);
+    uint16_t slot = (uint16_t)(n % RF_REFERRAL_FRIENDS_MAX);
+    uint8_t b[2] = {(uint8_t)(slot >> 8), (uint8_t)slot};
+    rf__kb_put(k, b, 2);
+}
+
+static void friend_idx_key(rf__actx_t *c, const char *friend_, rf__kbuf_t *k)
+{
+    rf__kb_init(k, RF__PK_FRIENDIX);
+    rf__kb_be32(k, c->prog);
+    rf__kb_str(k, friend_);
+}
+
+/* Loads friend_'s entry: RF_ERR_NOT_FOUND when the friend has none (not
+ * attributed, or dropped out of its referrer's ring). */
+static rf_err_t friend_get(rf__actx_t *c, const char *friend_, rf__kbuf_t *k, friend_ent_t *e)
+{
+    rf__kbuf_t ik;
+    const uint8_t *v;
+    size_t vl;
+    friend_idx_key(c, friend_, &ik);
+    rf_err_t err = rf__pj_get(c->p, ik.b, ik.n, &v, &vl);
+    if (err != RF_OK) return err;
+    if (vl < 9 || vl > 8 + RF_FACT_VAL_MAX) return RF_ERR_CORRUPT;
+    char referrer[RF_FACT_VAL_MAX + 1];
+    uint64_t n = rf_be64_get(v);
+    memcpy(referrer, v + 8, vl - 8);
+    referrer[vl - 8] = '\0';
+    friend_slot_key(c, referrer, n, k);
+    if ((err = rf__pj_get(c->p, k->b, k->n, &v, &vl)) != RF_OK) return err;
+    if (!friend_decode(v, vl, e)) return RF_ERR_CORRUPT;
+    return e->n == n && !strcmp(e->friend_, friend_) ? RF_OK : RF_ERR_NOT_FOUND;
+}
+
+static void friend_put(rf__actx_t *c, const rf__kbuf_t *k, const friend_ent_t *e)
+{
+    uint8_t v[RF__FRIEND_VAL_MAX];
+    rf__pj_put(c->p, k->b, k->n, v, friend_encode(e, v));
+}
+
+/* An attributed signup (or a guest's referred purchase): the friend joins
+ * its referrer's ring, replacing the oldest when full. */
+static rf_err_t friend_add(rf__actx_t *c, const char *friend_, const char *referrer, uint8_t status)
+{
+    rf__kbuf_t k, ck, ik;
+    friend_ent_t e;
+    rf_err_t err = friend_get(c, friend_, &k, &e);
+    if (err != RF_ERR_NOT_FOUND) return err; /* already there (a repeat signup) */
+    int64_t total = 0;
+    friend_key(c, referrer, &ck);
+    if ((err = rf__pj_add(c->p, ck.b, ck.n, 1, &total)) != RF_OK) return err;
+    uint64_t n = (uint64_t)total - 1;
+    friend_slot_key(c, referrer, n, &k);
+    const uint8_t *v;
+    size_t vl;
+    err = rf__pj_get(c->p, k.b, k.n, &v, &vl);
+    if (err == RF_OK) { /* the slot's friend drops out of the ring */
+        if (!friend_decode(v, vl, &e)) return RF_ERR_CORRUPT;
+        friend_idx_key(c, e.friend_, &ik);
+        rf__pj_del(c->p, ik.b, ik.n);
+    } else if (err != RF_ERR_NOT_FOUND) {
+        return err;
+    }
+    memset(&e, 0, sizeof e);
+    e.n = n;
+    e.signed_ms = c->rec->occurred_at_ms;
+    e.status = status;
+    rf_strlcpy(e.friend_, friend_, sizeof e.friend_);
+    friend_put(c, &k, &e);
+    uint8_t iv[8 + RF_FACT_VAL_MAX];
+    size_t rl = strnlen(referrer, RF_FACT_VAL_MAX);
+    rf_be64_put(iv, n);
+    memcpy(iv + 8, referrer, rl);
+    friend_idx_key(c, friend_, &ik);
+    rf__pj_put(c->p, ik.b, ik.n, iv, 8 + rl);
+    return RF_OK;
+}
+
+/* What a record of friend_ changes in its entry. */
+static rf_err_t friend_update(rf__actx_t *c, const char *friend_)
+{
+    if (!*friend_) return RF_OK;
+    rf__kbuf_t k;
+    friend_ent_t e;
+    rf_err_t err = friend_get(c, friend_, &k, &e);
+    if (err == RF_ERR_NOT_FOUND) return RF_OK;
+    if (err != RF_OK) return err;
+    const rf_record_t *r = c->rec;
+    const char *kind = r->kind, *role = rf__pa_fact(r, RF_FACT_ROLE);
+    bool referrer_reward = !strcmp(role, "referrer");
+    if (!strcmp(kind, RF_KIND_PURCHASE)) {
+        if (e.status < RF__FS_PURCHASED) e.status = RF__FS_PURCHASED;
+    } else if (!strcmp(kind, RF_KIND_REWARD) && referrer_reward) {
+        char assets[ASSETS_MAX][RF_ASSET_MAX + 1];
+        int64_t amounts[ASSETS_MAX], hold = 0;
+        int na = net_by_asset(r, NULL, assets, amounts);
+        e.status = RF__FS_PENDING;
+        e.amount = 0;
+        e.asset[0] = '\0';
+        for (int i = 0; i < na && !e.asset[0]; i++)
+            if (amounts[i]) {
+                rf_strlcpy(e.asset, assets[i], sizeof e.asset);
+                e.amount = amounts[i];
+            }
+        if (rf__pa_parse_i64(rf__pa_fact(r, RF_FACT_HOLD_UNTIL), &hold)) e.hold_ms = hold;
+    } else if (!strcmp(kind, RF_KIND_MATURED) && referrer_reward) {
+        e.status = RF__FS_AVAILABLE;
+    } else if ((!strcmp(kind, RF_KIND_VOID) || !strcmp(kind, RF_KIND_CLAWBACK)) &&
+               referrer_reward) {
+        e.status = RF__FS_REVERSED;
+    } else if (!strcmp(kind, RF_KIND_REVIEW)) {
+        if (!strcmp(rf__pa_fact(r, FACT_STATUS), "held"))
+            e.flags |= RF__FF_IN_REVIEW;
+        else
+            e.flags &= (uint8_t)~RF__FF_IN_REVIEW;
+    } else {
+        return RF_OK;
+    }
+    friend_put(c, &k, &e);
+    return RF_OK;
+}
+
+/* The friends model for one record: signups and guest purchases add a
+ * friend; purchases, the referrer's rewards and reviews move its status. */
+static rf_err_t friends_apply(rf__actx_t *c)
+{
+    const rf_record_t *r = c->rec;
+    const char *kind = r->kind, *user = rf__pa_fact(r, RF_FACT_USER),
+               *referrer = rf__pa_fact(r, RF_FACT_REFERRER);
+    if (!strcmp(kind, RF_KIND_SIGNUP)) {
+        if (!*user || !*referrer || !signup_attributed(r) || !strcmp(user, referrer)) return RF_OK;
+        return friend_add(c, user, referrer, RF__FS_SIGNED_UP);
+    }
+    if (!strcmp(kind, RF_KIND_PURCHASE)) {
+        if (!*user || strcmp(rf__pa_fact(r, RF_FACT_REFERRED), "1") != 0) return RF_OK;
+        bool guest = rf_record_get_fact(r, FACT_ATTRIBUTION) != NULL; /* no signup before */
+        rf_err_t err = guest && *referrer && strcmp(user, referrer)
+                           ? friend_add(c, user, referrer, RF__FS_PURCHASED)
+                           : RF_OK;
+        return err != RF_OK ? err : friend_update(c, user);
+    }
+    if (!strcmp(kind, RF_KIND_REWARD) || !strcmp(kind, RF_KIND_MATURED) ||
+        !strcmp(kind, RF_KIND_VOID) || !strcmp(kind, RF_KIND_CLAWBACK) ||
+        !strcmp(kind, RF_KIND_REVIEW))
+        return friend_update(c, rf__pa_fact(r, RF_FACT_FRIEND));
+    return RF_OK;
+}
+
 static rf_err_t apply_kind(rf__actx_t *c)
 {
     const char *kind = c->rec->kind;
@@ -384,7 +701,13 @@ static rf_err_t apply_kind(rf__actx_t *c)
     if (!strcmp(kind, RF_KIND_CLICK)) return on_click(c);
     if (!strcmp(kind, RF_KIND_SIGNUP)) return on_signup(c);
     if (!strcmp(kind, RF_KIND_PURCHASE)) return on_purchase(c);
-    if (!strcmp(kind, RF_KIND_REWARD)) return on_reward(c);
+    if (!strcmp(kind, RF_KIND_REWARD)) {
+        rf_err_t err = on_reward(c);
+        if (err == RF_OK && !strcmp(rf__pa_fact(c->rec, FACT_REVIEW), "held"))
+            err = review_reward(c);
+        return err;
+    }
+    if (!strcmp(kind, RF_KIND_REVIEW)) return on_review(c);
     if (!strcmp(kind, RF_KIND_VOID)) return on_reversal(c, RF__M_VOIDS);
     if (!strcmp(kind, RF_KIND_CLAWBACK)) return on_reversal(c, RF__M_CLAWBACKS);
     if (!strcmp(kind, RF_KIND_REJECTED))
@@ -392,7 +715,7 @@ static rf_err_t apply_kind(rf__actx_t *c)
     if (!strcmp(kind, RF_KIND_REFUND)) return rf__pa_stat4(c, c->per, RF__M_REFUNDS, NULL, NULL, 1);
     if (!strcmp(kind, RF_KIND_REDEMPTION))
         return rf__pa_stat4(c, c->per, RF__M_REDEMPTIONS, NULL, NULL, 1);
-    return RF_OK; /* reward_matured, review, adjustment, clock */
+    return RF_OK; /* reward_matured, adjustment, clock */
 }
 
 rf_err_t rf__project_apply_models(rf_projection_t *p, const rf_record_t *rec, rf_errbuf_t *eb)
@@ -404,6 +727,7 @@ rf_err_t rf__project_apply_models(rf_projection_t *p, const rf_record_t *rec, rf
     if (err == RF_OK && rec->program_id[0])
         err = rf__pj_intern(p, name, rf__pj_name_program(name, rec->program_id), true, &c.prog);
     if (err == RF_OK && rec->program_id[0]) err = apply_kind(&c);
+    if (err == RF_OK && rec->program_id[0]) err = friends_apply(&c);
     /* a review record repeats the checks of its event's signup or purchase:
      * count each decision once, where it was made */
     const char *checks = rf_record_get_fact(rec, RF_FACT_CHECKS);

@@ -30,10 +30,40 @@
 #define RF__PK_FLAGS     'F' /* 'F' prog(4) user -> summary of 1-byte flags, profile (below) */
 #define RF__PK_FLAGS_OLD 'f' /* 'f' prog(4) period(5) user -> flags(1) (older periods) */
 #define RF__PK_LANDING   'C' /* 'C' prog(4) -> "<attribution days> <landing url>"; "" when none */
+#define RF__PK_REVIEW    'Q' /* 'Q' prog(4) be64(held ms) be64(seq) -> review entry (below) */
+#define RF__PK_REVIDX    'q' /* 'q' prog(4) friend -> be64(held ms) be64(seq) of its 'Q' key */
+#define RF__PK_FRIEND    'P' /* 'P' prog(4) referrer \0 be16(slot) -> friend entry (below) */
+#define RF__PK_FRIENDIX  'p' /* 'p' prog(4) friend -> be64 n, referrer: its 'P' entry */
+
+/* A review queue entry: friend, referrer, reason and checks, each
+ * NUL-terminated, be32 rewards held (posted while the friend was held), then
+ * per asset (at most RF_REVIEW_ASSETS_MAX) asset NUL-terminated and be64
+ * amount held. */
+#define RF__REVIEW_VAL_MAX                                                                         \
+    (4 * (RF_FACT_VAL_MAX + 1) + 4 + RF_REVIEW_ASSETS_MAX * (RF_ASSET_MAX + 1 + 8))
+
+/* A referrer's friends: 'P' prog(4) referrer \0 -> be64 friends ever
+ * attributed to the referrer; the n-th friend attributed to a referrer (n from 0)
+ * lives in slot n % RF_REFERRAL_FRIENDS_MAX, replacing friend n - MAX. Entry:
+ * be64 n, be64 signed up ms, be64 hold until ms, be64 amount, status (below),
+ * flags, asset \0, friend. The referrer's reward for the friend sets hold,
+ * amount and asset. */
+enum {
+    RF__FS_SIGNED_UP = 1,
+    RF__FS_PURCHASED = 2,
+    RF__FS_PENDING = 3,   /* the referrer's reward is pending until its hold */
+    RF__FS_AVAILABLE = 4, /* ... matured */
+    RF__FS_REVERSED = 5,  /* ... voided or clawed back */
+};
+#define RF__FF_IN_REVIEW   1 /* the friend is held for fraud review */
+#define RF__FRIEND_FIXED   34
+#define RF__FRIEND_VAL_MAX (RF__FRIEND_FIXED + RF_ASSET_MAX + 1 + RF_FACT_VAL_MAX)
 
 /* 2: per-user period summaries ('U', 'F'); 3: rank nodes, the user profile in
- * 'F' (no more 'H' and 'A' keys), reward memos in blocks */
-#define RF__META_VERSION 3
+ * 'F' (no more 'H' and 'A' keys), reward memos in blocks; 4: the review queue
+ * ('Q', 'q') and a referrer's friends ('P', 'p'): a store of layout 3 would
+ * miss the holds and signups it applied before */
+#define RF__META_VERSION 4
 #define RF__META_LEN     65 /* version 1, partition 4, 7 x 8, name id 4 */
 #define RF__BAL_VAL_LEN  (8 * RF_BUCKET__COUNT)
 

@@ -471,6 +471,28 @@ static enum MHD_Result route_series(struct MHD_Connection *c, const path_t *pt, 
     return send_result(c, j, err, &eb);
 }
 
+static enum MHD_Result route_reviews(struct MHD_Connection *c, const path_t *pt, rf_query_t *q)
+{
+    char nb[PARAM_MAX];
+    bool has_n;
+    const char *bad = unknown_param(pt->query, "limit");
+    rf_errbuf_t eb = {{0}};
+    rf_err_t err = RF_OK;
+    if (bad)
+        return send_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "unknown query parameter", bad);
+    if (!query_param(pt->query, "limit", nb, &has_n))
+        return send_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "bad or repeated parameter",
+                          NULL);
+    int64_t n = RF_REVIEWS_DEFAULT;
+    if (has_n && rf_parse_i64(nb, 1, RF_REVIEWS_MAX, &n, "limit", &eb) != RF_OK)
+        return send_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", eb.msg, "limit");
+    const char *program = pt->seg[2];
+    if (!*program || strlen(program) > RF_ID_MAX)
+        return send_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "bad program id", "program");
+    json_t *j = rf_query_reviews_json(q, program, (int)n, &err, &eb);
+    return send_result(c, j, err, &eb);
+}
+
 static enum MHD_Result route_ops(rf_pages_t *p, struct MHD_Connection *c, rf_query_t *q)
 {
     rf_errbuf_t eb = {{0}};
@@ -510,7 +532,8 @@ bool rf_pages_route(rf_pages_t *p, struct MHD_Connection *c, const char *method,
     bool explain = is(&pt, 6, "v1", "programs") && !strcmp(pt.seg[3], "users") &&
                    !strcmp(pt.seg[5], "explain");
     bool owner_api = is(&pt, 2, "v1", "programs") || is(&pt, 2, "v1", "ops") || explain ||
-                     (is(&pt, 4, "v1", "programs") && !strcmp(pt.seg[3], "series"));
+                     (is(&pt, 4, "v1", "programs") &&
+                      (!strcmp(pt.seg[3], "series") || !strcmp(pt.seg[3], "reviews")));
     if (is(&pt, 1, "", NULL) || is(&pt, 1, "dashboard", NULL)) {
         pthread_mutex_lock(&p->mu); /* its /v1/ops will follow: start reading */
         ops_want(p);
@@ -533,6 +556,8 @@ bool rf_pages_route(rf_pages_t *p, struct MHD_Connection *c, const char *method,
         else if (!q)
             *ret = send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
                               "projection not ready", NULL);
+        else if (pt.nseg == 4 && !strcmp(pt.seg[3], "reviews"))
+            *ret = route_reviews(c, &pt, q);
         else if (pt.nseg == 4)
             *ret = route_series(c, &pt, q);
         else if (explain)

@@ -761,6 +761,167 @@ int rf_query_stat_rows(rf_query_t *q, const char *program, const char *period, r
     return err != RF_OK ? err : s.n;
 }
 
+/* ---- a referrer's friends --------------------------------------------------- */
+
+typedef struct friend_scan {
+    rf_friend_row_t *out;
+    int n;
+    size_t plen; /* the prefix 'P' prog referrer \0 */
+    int64_t total;
+    bool bad;
+} friend_scan_t;
+
+static const char *friend_status(uint8_t s)
+{
+    static const char *names[] = {[RF__FS_SIGNED_UP] = "signed_up",
+                                  [RF__FS_PURCHASED] = "purchased",
+                                  [RF__FS_PENDING] = "pending",
+                                  [RF__FS_AVAILABLE] = "available",
+                                  [RF__FS_REVERSED] = "reversed"};
+    return s < sizeof names / sizeof *names ? names[s] : NULL;
+}
+
+static int friend_row(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque)
+{
+    friend_scan_t *s = opaque;
+    (void)k;             /* the scan's prefix: only its length tells the count from an entry */
+    if (kl == s->plen) { /* the referrer's count */
+        if (vl != 8) goto bad;
+        s->total = (int64_t)rf_be64_get(v);
+        return 0;
+    }
+    if (kl != s->plen + 2 || s->n == RF_REFERRAL_FRIENDS_MAX) goto bad;
+    if (vl < RF__FRIEND_FIXED + 1 || vl > RF__FRIEND_VAL_MAX) goto bad;
+    rf_friend_row_t *r = &s->out[s->n];
+    memset(r, 0, sizeof *r);
+    r->n = rf_be64_get(v);
+    r->signed_up_ms = (int64_t)rf_be64_get(v + 8);
+    r->hold_until_ms = (int64_t)rf_be64_get(v + 16);
+    r->amount = (int64_t)rf_be64_get(v + 24);
+    r->status = friend_status(v[32]);
+    r->in_review = v[33] & RF__FF_IN_REVIEW;
+    size_t al = strnlen((const char *)v + RF__FRIEND_FIXED, vl - RF__FRIEND_FIXED);
+    size_t fl = vl - RF__FRIEND_FIXED - al - 1;
+    if (!r->status || RF__FRIEND_FIXED + al >= vl || al >= sizeof r->asset ||
+        fl >= sizeof r->friend_)
+        goto bad;
+    memcpy(r->asset, v + RF__FRIEND_FIXED, al + 1);
+    memcpy(r->friend_, v + RF__FRIEND_FIXED + al + 1, fl);
+    r->friend_[fl] = '\0';
+    s->n++;
+    return 0;
+bad:
+    s->bad = true;
+    return 1;
+}
+
+static int friend_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const rf_friend_row_t *)a)->n, y = ((const rf_friend_row_t *)b)->n;
+    return x < y ? 1 : x > y ? -1 : 0; /* newest first */
+}
+
+int rf_query_friends(rf_query_t *q, const char *program, const char *referrer,
+                     rf_friend_row_t out[RF_REFERRAL_FRIENDS_MAX], int64_t *total, rf_errbuf_t *eb)
+{
+    qpart_t *qp;
+    uint32_t no;
+    *total = 0;
+    size_t rl = referrer ? strlen(referrer) : 0;
+    if (!rl || rl > RF_ID_MAX) return rf_errf(eb, RF_ERR_BAD_INPUT, "bad user id");
+    rf_err_t err = find_program(q, program, &qp, &no, eb);
+    if (err != RF_OK) return err;
+    uint8_t prefix[QKEY_MAX];
+    prefix[0] = RF__PK_FRIEND;
+    rf_be32_put(prefix + 1, no);
+    memcpy(prefix + 5, referrer, rl);
+    prefix[5 + rl] = 0;
+    friend_scan_t s = {.out = out, .plen = 6 + rl};
+    err = qscan(q, qp, prefix, s.plen, friend_row, &s, eb);
+    if (err == RF_OK && s.bad)
+        err = rf_errf(eb, RF_ERR_CORRUPT, "partition %d: corrupt friend entry", (int)qp->partition);
+    if (err != RF_OK) return err;
+    qsort(out, (size_t)s.n, sizeof *out, friend_cmp);
+    *total = s.total;
+    return s.n;
+}
+
+/* ---- review queue ---------------------------------------------------------- */
+
+typedef struct review_scan {
+    rf_review_row_t *out;
+    int cap, n;
+    bool more, bad;
+} review_scan_t;
+
+/* Copies the NUL-terminated field at *off of v into out (cap bytes). */
+static bool review_field(const uint8_t *v, size_t vl, size_t *off, char *out, size_t cap)
+{
+    size_t l = strnlen((const char *)v + *off, vl - *off);
+    if (*off + l >= vl || l >= cap) return false;
+    memcpy(out, v + *off, l);
+    out[l] = '\0';
+    *off += l + 1;
+    return true;
+}
+
+static int review_row(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, void *opaque)
+{
+    review_scan_t *s = opaque;
+    if (s->n == s->cap) {
+        s->more = true;
+        return 1;
+    }
+    rf_review_row_t *r = &s->out[s->n];
+    size_t off = 0;
+    memset(r, 0, sizeof *r);
+    if (kl != 1 + 4 + 16 || vl < 4 + 4 || vl > RF__REVIEW_VAL_MAX) goto bad;
+    if (!review_field(v, vl, &off, r->friend_, sizeof r->friend_) ||
+        !review_field(v, vl, &off, r->referrer, sizeof r->referrer) ||
+        !review_field(v, vl, &off, r->reason, sizeof r->reason) ||
+        !review_field(v, vl, &off, r->checks, sizeof r->checks) || off + 4 > vl)
+        goto bad;
+    r->rewards = rf_be32_get(v + off);
+    off += 4;
+    while (off < vl) {
+        if (r->nheld == RF_REVIEW_ASSETS_MAX ||
+            !review_field(v, vl, &off, r->held[r->nheld].asset, sizeof r->held[0].asset) ||
+            off + 8 > vl)
+            goto bad;
+        r->held[r->nheld++].amount = (int64_t)rf_be64_get(v + off);
+        off += 8;
+    }
+    r->held_at_ms = (int64_t)rf_be64_get(k + 5);
+    r->seq = rf_be64_get(k + 13);
+    s->n++;
+    return 0;
+bad:
+    s->bad = true;
+    return 1;
+}
+
+int rf_query_reviews(rf_query_t *q, const char *program, rf_review_row_t *out, int cap, bool *more,
+                     rf_errbuf_t *eb)
+{
+    qpart_t *qp;
+    uint32_t no;
+    *more = false;
+    if (!program || !*program || strlen(program) > RF_ID_MAX)
+        return rf_errf(eb, RF_ERR_BAD_INPUT, "bad program id");
+    rf_err_t err = find_program(q, program, &qp, &no, eb);
+    if (err != RF_OK) return err;
+    uint8_t prefix[1 + 4];
+    prefix[0] = RF__PK_REVIEW;
+    rf_be32_put(prefix + 1, no);
+    review_scan_t s = {.out = out, .cap = cap};
+    err = qscan(q, qp, prefix, sizeof prefix, review_row, &s, eb);
+    if (err == RF_OK && s.bad)
+        err = rf_errf(eb, RF_ERR_CORRUPT, "partition %d: corrupt review queue entry",
+                      (int)qp->partition);
+    *more = s.more;
+    return err != RF_OK ? err : s.n;
+}
+
 rf_err_t rf_query_period(rf_query_t *q, const char *program, const char *period, char out[32],
                          rf_errbuf_t *eb)
 {

@@ -150,6 +150,46 @@ rf_err_t rf_query_period(rf_query_t *q, const char *program, const char *period,
 int rf_query_stat_rows(rf_query_t *q, const char *program, const char *period, rf_stat_row_t *out,
                        int cap, rf_errbuf_t *eb);
 
+/* ---- review queue ---- */
+/* A referral held for fraud review (docs/projections.md, 'Q' keys). */
+typedef struct rf_review_row {
+    char friend_[RF_ID_BUF];
+    char referrer[RF_ID_BUF];
+    char reason[RF_FACT_VAL_MAX + 1]; /* why it was held, e.g. "fraud:ip_cluster" */
+    char checks[RF_FACT_VAL_MAX + 1]; /* the checks fact of the hold */
+    int64_t rewards;                  /* rewards posted while held */
+    int nheld;                        /* their sums per asset: */
+    struct {
+        char asset[RF_ID_BUF];
+        int64_t amount;
+    } held[RF_REVIEW_ASSETS_MAX];
+    int64_t held_at_ms; /* event time of the hold */
+    uint64_t seq;       /* the hold's ledger seq */
+} rf_review_row_t;
+
+/* The program's held referrals, oldest first: at most cap rows; *more is set
+ * when another one follows. Returns the count or a negative rf_err_t. */
+int rf_query_reviews(rf_query_t *q, const char *program, rf_review_row_t *out, int cap, bool *more,
+                     rf_errbuf_t *eb);
+
+/* ---- a referrer's friends ---- */
+typedef struct rf_friend_row {
+    char friend_[RF_ID_BUF];
+    const char *status;    /* signed_up, purchased, pending, available, reversed */
+    bool in_review;        /* held for fraud review */
+    int64_t signed_up_ms;  /* time of the attributed signup (or guest purchase) */
+    int64_t hold_until_ms; /* the referrer's reward: pending until; 0 none */
+    int64_t amount;        /* the referrer's reward for this friend; 0 none */
+    char asset[RF_ID_BUF];
+    uint64_t n; /* the referrer's n-th friend (0-based) */
+} rf_friend_row_t;
+
+/* The referrer's most recent friends (at most RF_REFERRAL_FRIENDS_MAX, newest
+ * first) with their progress; *total counts every friend ever attributed.
+ * Returns the count or a negative rf_err_t. */
+int rf_query_friends(rf_query_t *q, const char *program, const char *referrer,
+                     rf_friend_row_t out[RF_REFERRAL_FRIENDS_MAX], int64_t *total, rf_errbuf_t *eb);
+
 /* ---- programs ---- */
 /* The programs the projection knows, sorted; returns the count (at most cap)
  * or a negative rf_err_t. */

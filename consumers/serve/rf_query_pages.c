@@ -108,6 +108,39 @@ json_t *rf_query_series_json(rf_query_t *q, const char *program, const char *uni
     return ok(err, json_pack("{s:s, s:s, s:o}", "program", program, "unit", unit, "periods", a));
 }
 
+/* ---- review queue ---------------------------------------------------------- */
+
+json_t *rf_query_reviews_json(rf_query_t *q, const char *program, int limit, rf_err_t *err,
+                              rf_errbuf_t *eb)
+{
+    if (limit < 1 || limit > RF_REVIEWS_MAX)
+        return fail(err, rf_errf(eb, RF_ERR_BAD_INPUT, "limit must be 1..%d", RF_REVIEWS_MAX));
+    rf_review_row_t *rows = calloc((size_t)limit, sizeof *rows);
+    if (!rows) return fail(err, rf_errf(eb, RF_ERR_NOMEM, "out of memory"));
+    bool more = false;
+    int n = rf_query_reviews(q, program, rows, limit, &more, eb);
+    if (n < 0) {
+        free(rows);
+        return fail(err, (rf_err_t)n);
+    }
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) {
+        const rf_review_row_t *r = &rows[i];
+        json_t *held = json_array();
+        for (int h = 0; h < r->nheld; h++)
+            json_array_append_new(held, json_pack("{s:s, s:I}", "asset", r->held[h].asset, "amount",
+                                                  (json_int_t)r->held[h].amount));
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:I, s:I}", "friend",
+                                           r->friend_, "referrer", r->referrer, "reason", r->reason,
+                                           "checks", r->checks, "rewards", (json_int_t)r->rewards,
+                                           "held", held, "held_at_ms", (json_int_t)r->held_at_ms,
+                                           "seq", (json_int_t)r->seq));
+    }
+    free(rows);
+    return ok(err, json_pack("{s:s, s:i, s:b, s:o}", "program", program, "limit", limit, "more",
+                             more, "reviews", a));
+}
+
 /* ---- operations ------------------------------------------------------------ */
 
 static json_t *fold_partition(const char *data_dir, int32_t p)
@@ -129,6 +162,25 @@ static json_t *fold_partition(const char *data_dir, int32_t p)
     return o;
 }
 
+/* data_dir/verify.json (written by `refold verify --data`): null when there
+ * is none, {"error": ...} when it cannot be read as the object verify writes. */
+static json_t *last_verify(const char *data_dir)
+{
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/" RF_VERIFY_RESULT_FILE, data_dir);
+    if (stat(path, &st) != 0) return json_null();
+    json_t *j = NULL;
+    if (S_ISREG(st.st_mode) && st.st_size <= RF_VERIFY_RESULT_MAX)
+        j = json_load_file(path, JSON_REJECT_DUPLICATES, NULL);
+    if (j && json_is_object(j) && json_is_boolean(json_object_get(j, "ok")) &&
+        json_is_string(json_object_get(j, "at")))
+        return j;
+    json_decref(j);
+    return json_pack("{s:s}", "error",
+                     "cannot read " RF_VERIFY_RESULT_FILE " in the data directory");
+}
+
 json_t *rf_ops_fold_snapshot(const char *data_dir, rf_errbuf_t *eb)
 {
     int32_t parts[RF_PARTITIONS_MAX];
@@ -144,8 +196,8 @@ json_t *rf_ops_fold_snapshot(const char *data_dir, rf_errbuf_t *eb)
     json_t *a = json_array();
     for (int i = 0; i < n; i++)
         json_array_append_new(a, fold_partition(data_dir, parts[i]));
-    return json_pack("{s:b, s:I, s:o}", "here", here, "at_ms", (json_int_t)rf_wall_ms(),
-                     "partitions", a);
+    return json_pack("{s:b, s:I, s:o, s:o}", "here", here, "at_ms", (json_int_t)rf_wall_ms(),
+                     "partitions", a, "last_verify", last_verify(data_dir));
 }
 
 json_t *rf_query_ops_json(rf_query_t *q, const json_t *snap, rf_err_t *err, rf_errbuf_t *eb)
@@ -183,8 +235,8 @@ json_t *rf_query_ops_json(rf_query_t *q, const json_t *snap, rf_err_t *err, rf_e
     json_object_set_new(o, "fold_records", known ? json_integer(head) : json_null());
     json_object_set_new(o, "lag", known ? json_integer(lag) : json_null());
     json_object_set_new(o, "dead_letters", known ? json_integer(dead) : json_null());
-    /* refold verify prints its result and keeps no record of it */
-    json_object_set_new(o, "last_verify", json_null());
+    json_t *lv = json_object_get(snap, "last_verify");
+    json_object_set_new(o, "last_verify", lv ? json_deep_copy(lv) : json_null());
     json_object_set_new(o, "partitions", a);
     return ok(err, o);
 }
@@ -207,6 +259,38 @@ static size_t pct_seg(const char *in, char *out)
         }
     }
     return o;
+}
+
+/* {"friends_total", "friends": [...]}: the referrer's most recent friends. */
+static json_t *friends_json(rf_query_t *q, const char *program, const char *user, rf_err_t *err,
+                            rf_errbuf_t *eb)
+{
+    static _Thread_local rf_friend_row_t rows[RF_REFERRAL_FRIENDS_MAX];
+    int64_t total = 0;
+    int n = rf_query_friends(q, program, user, rows, &total, eb);
+    if (n < 0) return fail(err, (rf_err_t)n);
+    json_t *a = json_array();
+    char when[RF_TIME_BUF];
+    for (int i = 0; i < n; i++) {
+        const rf_friend_row_t *r = &rows[i];
+        rf_time_format(r->signed_up_ms, when);
+        json_t *f = json_pack("{s:s, s:s, s:b, s:s}", "friend", r->friend_, "status", r->status,
+                              "in_review", r->in_review, "since", when);
+        bool reward = strcmp(r->status, "signed_up") != 0 && strcmp(r->status, "purchased") != 0;
+        if (!strcmp(r->status, "pending") && r->hold_until_ms > 0) {
+            rf_time_format(r->hold_until_ms, when);
+            json_object_set_new(f, "pending_until", json_string(when));
+        } else {
+            json_object_set_new(f, "pending_until", json_null());
+        }
+        json_object_set_new(f, "reward",
+                            reward && r->asset[0] ? json_pack("{s:s, s:I}", "asset", r->asset,
+                                                              "amount", (json_int_t)r->amount)
+                                                  : json_null());
+        json_array_append_new(a, f);
+    }
+    return ok(err, json_pack("{s:I, s:i, s:o}", "friends_total", (json_int_t)total, "friends_max",
+                             RF_REFERRAL_FRIENDS_MAX, "friends", a));
 }
 
 json_t *rf_query_referral_json(rf_query_t *q, const char *program, const char *user,
@@ -251,6 +335,12 @@ json_t *rf_query_referral_json(rf_query_t *q, const char *program, const char *u
     json_object_set_new(o, "balances", json_incref(json_object_get(bal, "balances")));
     json_decref(bal);
     json_object_set_new(o, "rank", rank ? rank : json_null());
+    json_t *fr = friends_json(q, program, user, &r, eb);
+    if (!fr) {
+        json_decref(o);
+        return fail(err, r);
+    }
+    json_object_update_new(o, fr);
     rf_time_format(exp_s * 1000, when);
     json_object_set_new(o, "expires_at", json_string(when));
     return ok(err, o);

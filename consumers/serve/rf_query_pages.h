@@ -10,6 +10,8 @@
 #include "rf_query.h"
 
 #define RF_PROGRAMS_LIST_MAX 256 /* programs listed by /v1/programs */
+/* The last `refold verify --data DIR`'s result, in DIR (docs/http-api.md). */
+#define RF_VERIFY_RESULT_FILE "verify.json"
 
 /* {"programs":["a","b"]} sorted. */
 json_t *rf_query_programs_json(rf_query_t *q, rf_err_t *err, rf_errbuf_t *eb);
@@ -24,14 +26,21 @@ json_t *rf_query_series_json(rf_query_t *q, const char *program, const char *uni
  * ledger of a million records, so `refold serve` reads them in the
  * background: rf_pages.c): {"here", "at_ms", "partitions": [{"partition",
  * "fold_head_seq", "fold_next_offset", "dead_letters"} or {"partition",
- * "error"}]}. Without data_dir/fold (serve on a host of its own) "here" is
- * false and the list empty. NULL with a message when the folder is unreadable. */
+ * "error"}], "last_verify": data_dir/verify.json or null}. Without data_dir/fold (serve on a host
+ * of its own) "here" is false and the list empty. NULL with a message when the folder is
+ * unreadable. */
 json_t *rf_ops_fold_snapshot(const char *data_dir, rf_errbuf_t *eb);
 
 /* The snapshot against the projection: per partition the projection's
  * applied seq and the lag (head seq - applied seq, in records), totals, the
  * time the fold was read. */
 json_t *rf_query_ops_json(rf_query_t *q, const json_t *snap, rf_err_t *err, rf_errbuf_t *eb);
+
+/* The program's review queue: {"program", "limit", "more", "reviews": [{"friend",
+ * "referrer", "reason", "checks", "rewards", "held": [{"asset", "amount"}],
+ * "held_at_ms", "seq"}]}, at most limit (1..RF_REVIEWS_MAX) entries, oldest hold first. */
+json_t *rf_query_reviews_json(rf_query_t *q, const char *program, int limit, rf_err_t *err,
+                              rf_errbuf_t *eb);
 
 /* One referrer's page: code and tracking link (link_base "/r/" program "/"
  * code; link_base NULL: no link), balances in the program, rank on the

@@ -72,7 +72,9 @@ async function shoot(page, name, readyExpr) {
   await page.setViewport(PHONE);
   await new Promise((r) => setTimeout(r, 300));
   await ready(page, readyExpr);
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  // against the phone's width, not innerWidth: a mobile viewport widens its
+  // layout viewport to fit content that overflows, so innerWidth grows with it
+  const overflow = await page.evaluate((w) => document.documentElement.scrollWidth - w, PHONE.width);
   assert.ok(overflow <= 0, `${name} is ${overflow}px wider than a phone`);
   await page.screenshot({ path: path.join(OUT, name + '-phone.png'), fullPage: true });
   await page.setViewport(DESKTOP);
@@ -84,7 +86,8 @@ async function checkDashboard(browser, program, errors) {
   const p = '/v1/programs/' + program;
   await page.goto(BASE + '/?program=' + program);
   const drawn = "document.querySelector('#top table') && document.querySelector('#series table') && " +
-    "document.querySelector('#cost table') && document.querySelector('#fraud table') && document.querySelector('#ops b')";
+    "document.querySelector('#cost table') && document.querySelector('#fraud table') && document.querySelector('#ops b') && " +
+    "(document.querySelector('#reviews table') || document.querySelector('#reviews-empty'))";
   await ready(page, drawn);
   eq(await page.$eval('#program', (s) => s.value), program, 'program selected');
   const [stats, top, series, ops, health] = await Promise.all([api(p + '/stats?period=all'),
@@ -123,6 +126,11 @@ async function checkDashboard(browser, program, errors) {
   for (const [action, m] of [['rejected', stats.fraud.rejections], ['held for review', stats.fraud.reviews]])
     for (const [check, n] of Object.entries(m).sort()) want.push([check, action, n]);
   eq(fraud.map(([c, a, n]) => [c, a, num(n)]), want, `${program} fraud`);
+  // review queue: the rows (oldest first) are the API's
+  const queue = await api(p + '/reviews?limit=50');
+  const held = await page.$$eval('#reviews tbody tr[data-seq]', (trs) => trs.map((t) => [t.dataset.seq, t.dataset.friend]));
+  eq(held, queue.reviews.map((e) => [String(e.seq), e.friend]), `${program} review queue`);
+  eq(await page.$$eval('#reviews-empty', (e) => e.length), queue.reviews.length ? 0 : 1, `${program} empty queue`);
   // rewards over time (the chart's numbers) and the bars drawn
   const ser = await rows(page, '#series tbody tr[data-period]');
   eq(ser.map(([pe, g, v, c]) => [pe, num(g), num(v), num(c)]),
@@ -135,6 +143,11 @@ async function checkDashboard(browser, program, errors) {
     const text = await page.$eval('#' + id, (b) => b.textContent);
     eq(v === null ? text : num(text), v === null ? 'n/a' : v, `${program} ${id}`);
   }
+  // the last verify (run.sh ran refold verify --data before serve)
+  assert.ok(ops.last_verify && ops.last_verify.ok === true, `${program}: last_verify ${JSON.stringify(ops.last_verify)}`);
+  eq(await page.$eval('#ops-verify', (e) => e.textContent),
+    `last verify: OK at ${ops.last_verify.at.replace('T', ' ').slice(0, 16)} UTC (${ops.last_verify.partitions.length} partitions)`,
+    `${program} last verify`);
   // another period
   await page.select('#period', 'month');
   await ready(page, `document.querySelector('#funnel-period').textContent.includes('month')`);
@@ -181,6 +194,14 @@ async function checkReferral(browser, program, user, errors) {
     r.balances.map((b) => [b.asset, b.pending, b.available, b.redeemed]), `${program} ref balances`);
   eq(await page.$$eval('#share a', (as) => as.map((a) => a.dataset.channel)),
     ['email', 'sms', 'whatsapp', 'x', 'facebook'], 'share buttons');
+  // each friend's progress: the rows are /v1/referral's friends, newest first
+  const friends = await page.$$eval('#friends tbody tr[data-friend]', (trs) => trs.map((t) =>
+    [t.dataset.friend, t.dataset.status, t.cells[2].textContent]));
+  eq(friends.map(([f, st]) => [f, st]), r.friends.map((f) => [f.friend, f.status]), `${program} friends`);
+  for (const [i, [, st, text]] of friends.entries())
+    if (st === 'pending' && r.friends[i].pending_until)
+      assert.ok(text.includes('until ' + r.friends[i].pending_until.slice(0, 10)), `${program} pending until: ${text}`);
+  assert.ok(r.friends.length > 0, `${program}: the top referrer has no friends listed`);
   await shoot(page, 'referral-' + program, drawn);
   await page.close();
   return t;

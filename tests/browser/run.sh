@@ -37,6 +37,9 @@ trap cleanup EXIT INT TERM
 "$refold" demo --events 20000 --seed 7 --data "$tmp/data" >"$tmp/demo.log" 2>&1 ||
     { cat "$tmp/demo.log" >&2; exit 1; }
 
+# a verify result for the operations strip (DIR/verify.json)
+"$refold" verify --data "$tmp/data" >"$tmp/verify.log" 2>&1 || { cat "$tmp/verify.log" >&2; exit 1; }
+
 token=browser-test-token
 secret=browser-test-referral-secret
 # the iframe test's parent page is served by pages.test.js on FRAME_PORT

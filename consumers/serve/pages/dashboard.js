@@ -78,6 +78,24 @@
       ['Check', 'Action', { text: 'Count', n: 1 }], fr));
   }
 
+  function drawReviews(r) {
+    const box = RF.clear($('reviews'));
+    if (!r.reviews.length) {
+      box.append(RF.el('p', { id: 'reviews-empty', text: 'Nothing is held for review.' }));
+      return;
+    }
+    box.append(RF.table('Review queue, oldest first',
+      ['Held since', 'Friend', 'Referrer', { text: 'Rewards held', n: 1 }, 'Reason', 'Checks'],
+      r.reviews.map((e) => ({ attrs: { 'data-seq': e.seq, 'data-friend': e.friend },
+        cells: [new Date(e.held_at_ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC', e.friend,
+          e.referrer || 'none',
+          { text: e.held.length ? e.held.map((h) => RF.fmtAmount(h.asset, h.amount) + ' ' + h.asset).join(', ') : 'none',
+            v: e.rewards, n: 1 },
+          e.reason, e.checks.split(',').join(', ')] }))));
+    if (r.more)
+      box.append(RF.el('p', { class: 'muted', text: `The oldest ${r.limit} are shown: more are waiting.` }));
+  }
+
   function drawTop(b) {
     const unit = b.by === 'value' ? b.asset : 'referrals';
     RF.clear($('top')).append(RF.table('Top referrers',
@@ -101,6 +119,17 @@
           { text: RF.fmtInt(p.voids), v: p.voids, n: 1 }, { text: RF.fmtInt(p.clawbacks), v: p.clawbacks, n: 1 }] }))));
   }
 
+  // the last `refold verify --data`: OK, or the partitions at fault with their bad seq
+  const verifyText = (v) => {
+    if (v === null) return 'not recorded (run refold verify --data DIR)';
+    if (v.error) return v.error;
+    const when = v.at.replace('T', ' ').slice(0, 16) + ' UTC';
+    if (v.ok) return `OK at ${when} (${v.partitions.length} partitions)`;
+    const bad = v.partitions.filter((p) => !p.ok)
+      .map((p) => `partition ${p.partition}` + (p.bad_seq !== undefined ? ` seq ${p.bad_seq}` : ''));
+    return `FAULT at ${when}: ${bad.join(', ')}`;
+  };
+
   function drawOps(o, h) {
     const box = RF.clear($('ops'));
     const item = (label, id, v, cls) => box.append(RF.el('span', {}, label + ' ',
@@ -110,7 +139,7 @@
     item('dead letters', 'ops-dead', o.dead_letters, o.dead_letters ? 'warn' : 'ok');
     item('projection lag behind refold.ledger', 'ops-kafka-lag', h.lag);
     box.append(RF.el('span', { class: 'muted', text: 'fold read at ' + o.fold_read_at.slice(11, 19) + ' UTC' }));
-    box.append(RF.el('span', { class: 'muted', text: 'last verify: ' + (o.last_verify === null ? 'not recorded (run refold verify)' : o.last_verify) }));
+    box.append(RF.el('span', { id: 'ops-verify', class: 'muted', text: 'last verify: ' + verifyText(o.last_verify) }));
     const det = RF.el('details', {}, RF.el('summary', { text: 'Per partition' }));
     det.append(RF.table('Per partition', [{ text: 'Partition', n: 1 }, { text: 'Fold head seq', n: 1 },
       { text: 'Projection applied seq', n: 1 }, { text: 'Lag', n: 1 }, { text: 'Dead letters', n: 1 }],
@@ -127,6 +156,7 @@
   });
   const base = () => '/v1/programs/' + enc(state.program);
   const loadStats = () => track(async () => drawStats(await api(base() + '/stats?period=' + enc(state.period))));
+  const loadReviews = () => track(async () => drawReviews(await api(base() + '/reviews?limit=50')));
   const loadTop = () => track(async () =>
     drawTop(await api(base() + '/leaderboard?top=10&by=' + state.by + '&period=' + enc(state.period))));
   const loadSeries = () => track(async () =>
@@ -165,7 +195,7 @@
 
   function loadProgram() {
     $('err').textContent = '';
-    return [loadStats(), loadTop(), loadSeries()];
+    return [loadStats(), loadTop(), loadSeries(), loadReviews()];
   }
 
   async function start() {
