@@ -31,7 +31,7 @@ typedef struct lg_opts {
     int64_t lag_wait_ms; /* wait for a first commit before stopping */
     uint64_t rate;       /* events/s, 0 = flat out */
     bool progress, no_throttle;
-    bool json; /* the summary as one JSON object, errors as JSON lines */
+    bool json;                  /* the summary as one JSON object, errors as JSON lines */
     const char *root_key;       /* --root-key: the trust root's private key */
     const char *write_root;     /* --write-trust-root: its public key, for `fold --trust-root` */
     const char *root_seed_text; /* --root-seed: derive the root from this seed */

@@ -43,7 +43,7 @@ rf_err_t rf_checkpoint_write_atomic(const char *path, const char *text, rf_errbu
 }
 
 void rf_checkpoint_marker_path(char *out, size_t cap, const char *dir, const char *store, int32_t p,
-                        const char *ext)
+                               const char *ext)
 {
     snprintf(out, cap, "%s/%s/p-%04d.%s", dir, store, (int)p, ext);
 }
@@ -128,14 +128,16 @@ rf_err_t rf_checkpoint_serve(rf_checkpoint_watch_t *w, int32_t partition, void *
     rf_checkpoint_marker_path(bad, sizeof bad, w->out, w->store, partition, "err");
     snprintf(target, sizeof target, "%s/%s/p-%04d", w->out, w->store, (int)partition);
     /* served already (the requester removes markers once it has read them) */
-    if (rf_checkpoint_exists(done) || rf_checkpoint_exists(bad) || rf_checkpoint_exists(target)) return RF_OK;
+    if (rf_checkpoint_exists(done) || rf_checkpoint_exists(bad) || rf_checkpoint_exists(target))
+        return RF_OK;
     uint64_t t0 = rf_now_ns();
     rf_errbuf_t ceb = {{0}};
     rf_err_t err = fn(handle, target, &ceb);
     char text[RF_ERRMSG_MAX + 8];
     snprintf(text, sizeof text, "%s\n", err ? ceb.msg : "ok");
     rf_errbuf_t meb = {{0}};
-    if (rf_checkpoint_write_atomic(err ? bad : done, text, &meb)) rf_log(RF_LOG_ERROR, "checkpoint: %s", meb.msg);
+    if (rf_checkpoint_write_atomic(err ? bad : done, text, &meb))
+        rf_log(RF_LOG_ERROR, "checkpoint: %s", meb.msg);
     rf_log(err ? RF_LOG_ERROR : RF_LOG_INFO, "checkpoint: %s partition %d into '%s': %s (%.1f ms)",
            w->store, (int)partition, target, err ? ceb.msg : "ok",
            (double)(rf_now_ns() - t0) / 1e6);
@@ -186,4 +188,3 @@ void rf_checkpoint_serve_dir(const char *data_dir, const char *store, int32_t pa
     rf_checkpoint_serve(w, partition, handle, fn, &eb); /* logs errors itself */
     pthread_mutex_unlock(&watches_mu);
 }
-

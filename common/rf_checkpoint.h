@@ -66,7 +66,7 @@ bool rf_checkpoint_exists(const char *path);
 /* Writes text to path atomically (tmp + rename), so a reader never sees half. */
 rf_err_t rf_checkpoint_write_atomic(const char *path, const char *text, rf_errbuf_t *eb);
 /* <dir>/<store>/p-NNNN.<ext>: where a worker leaves its done/err marker. */
-void rf_checkpoint_marker_path(char *out, size_t cap, const char *dir, const char *store,
-                               int32_t p, const char *ext);
+void rf_checkpoint_marker_path(char *out, size_t cap, const char *dir, const char *store, int32_t p,
+                               const char *ext);
 
 #endif

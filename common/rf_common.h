@@ -173,4 +173,3 @@ static inline uint32_t rf_be32_get(const uint8_t *p)
 #endif
 
 #endif
-

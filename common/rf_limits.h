@@ -552,11 +552,11 @@
  * read timeout; attempts before the fold gets RF_ERR_RETRY (with backoff
  * doubling from RF_REGISTRY_BACKOFF_MS: about 3 s in all, then the worker
  * stops without advancing and a restart retries; never a dead letter). */
-#define RF_URL_MAX                 512
-#define RF_REGISTRY_RESPONSE_MAX   (1 << 20)
-#define RF_REGISTRY_TIMEOUT_MS     5000
-#define RF_REGISTRY_ATTEMPTS       5
-#define RF_REGISTRY_BACKOFF_MS     200
+#define RF_URL_MAX               512
+#define RF_REGISTRY_RESPONSE_MAX (1 << 20)
+#define RF_REGISTRY_TIMEOUT_MS   5000
+#define RF_REGISTRY_ATTEMPTS     5
+#define RF_REGISTRY_BACKOFF_MS   200
 /* A request body the schema registry endpoint reads (a schema to look up or
  * register: refold's event schema is ~10 KiB of JSON). */
 #define RF_HTTP_BODY_MAX (256 * 1024)
@@ -599,18 +599,18 @@
 /* The default retry schedule (config retry.*): first retry after 5 s,
  * doubling to at most 1 h between attempts, 12 attempts over at most
  * 24 h (whichever ends first), each delay jittered by +-20%. */
-#define RF_WEBHOOK_RETRY_INITIAL_MS_DEFAULT 5000
+#define RF_WEBHOOK_RETRY_INITIAL_MS_DEFAULT   5000
 #define RF_WEBHOOK_RETRY_MAX_DELAY_MS_DEFAULT 3600000
-#define RF_WEBHOOK_RETRY_ATTEMPTS_DEFAULT 12
-#define RF_WEBHOOK_RETRY_MAX_AGE_MS_DEFAULT 86400000
-#define RF_WEBHOOK_RETRY_JITTER_PCT 20
+#define RF_WEBHOOK_RETRY_ATTEMPTS_DEFAULT     12
+#define RF_WEBHOOK_RETRY_MAX_AGE_MS_DEFAULT   86400000
+#define RF_WEBHOOK_RETRY_JITTER_PCT           20
 /* Bounds a config may set: 100 attempts, a week of retries. */
-#define RF_WEBHOOK_RETRY_ATTEMPTS_MAX 100
+#define RF_WEBHOOK_RETRY_ATTEMPTS_MAX   100
 #define RF_WEBHOOK_RETRY_MAX_AGE_MS_MAX (7 * 86400000LL)
 /* Failed attempts in a row (no 2xx between) after which an endpoint is
  * disabled (config disable_after_failures). */
 #define RF_WEBHOOK_DISABLE_AFTER_DEFAULT 100
-#define RF_WEBHOOK_DISABLE_AFTER_MAX 1000000
+#define RF_WEBHOOK_DISABLE_AFTER_MAX     1000000
 /* A response body kept with a failed attempt (diagnostics only). */
 #define RF_WEBHOOK_ERROR_MAX 200
 /* Ledger records read per poll cycle, and the cycle's time budget: each

@@ -158,7 +158,7 @@ rf_err_t rf_fold_ledger_scan(struct rf_ledger *l, const void *start, size_t slen
 #define RF_FACT_REQUEST      "request_id"
 #define RF_FACT_SUCCESSFUL   "successful_referrals" /* referrer's count after this reward */
 #define RF_FACT_DUPLICATE_OF "duplicate_of"         /* seq of the record a duplicate repeats */
-#define RF_FACT_LANDING_URL  "landing_url"      /* program_configured: tracking links' target */
-#define RF_FACT_ATTR_DAYS    "attribution_days" /* program_configured, with landing_url */
+#define RF_FACT_LANDING_URL  "landing_url"          /* program_configured: tracking links' target */
+#define RF_FACT_ATTR_DAYS    "attribution_days"     /* program_configured, with landing_url */
 
 #endif

@@ -71,9 +71,9 @@ static enum MHD_Result send_error(struct MHD_Connection *c, req_t *rq, unsigned 
     json_t *j = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", code, "message", msg, "field",
                           field && *field ? json_string(field) : json_null());
     return send_json(c, rq, status, j,
-                     status == MHD_HTTP_UNAUTHORIZED           ? auth
+                     status == MHD_HTTP_UNAUTHORIZED          ? auth
                      : status == MHD_HTTP_SERVICE_UNAVAILABLE ? retry
-                                                               : NULL);
+                                                              : NULL);
 }
 
 static enum MHD_Result send_page(struct MHD_Connection *c, req_t *rq, unsigned status,
@@ -118,8 +118,8 @@ static void client_ip(rf_gateway_t *g, struct MHD_Connection *c, char out[64])
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (!ci || !ci->client_addr) return;
     const struct sockaddr *sa = ci->client_addr;
-    socklen_t sl = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                              : sizeof(struct sockaddr_in);
+    socklen_t sl =
+        sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     if (getnameinfo(sa, sl, out, 64, NULL, 0, NI_NUMERICHOST) != 0) out[0] = '\0';
 }
 
@@ -131,8 +131,7 @@ static bool prefetch(struct MHD_Connection *c, const char *method)
     if (!p) p = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Purpose");
     if (!p) p = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Moz");
     if (!p) p = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Purpose");
-    return (p && strstr(p, "prefetch")) || (p && strstr(p, "preview")) ||
-           rf_gateway_bot_agent(ua);
+    return (p && strstr(p, "prefetch")) || (p && strstr(p, "preview")) || rf_gateway_bot_agent(ua);
 }
 
 static void new_visitor(char out[RF_UUID_STR_LEN + 1])
@@ -174,7 +173,8 @@ static void record_click(rf_gateway_t *g, struct MHD_Connection *c, const char *
         RF__GW_ADD(g, redirects_fresh, 1);
         int n = snprintf(cookie, cap, "%s=%s; Path=/; HttpOnly; SameSite=Lax%s", VISITOR_COOKIE,
                          click.visitor, behind_tls(g, c) ? "; Secure" : "");
-        if (days > 0) snprintf(cookie + n, cap - (size_t)n, "; Max-Age=%lld", (long long)days * 86400);
+        if (days > 0)
+            snprintf(cookie + n, cap - (size_t)n, "; Max-Age=%lld", (long long)days * 86400);
         hdr[2] = "Set-Cookie";
         hdr[3] = cookie;
     }
@@ -263,8 +263,7 @@ static enum MHD_Result intake_submit(rf_gateway_t *g, struct MHD_Connection *c, 
     if (!ndjson && !(ct && !strncmp(ct, "application/json", 16))) {
         RF__GW_ADD(g, posts_rejected, 1);
         return send_error(c, rq, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
-                          "Content-Type must be application/json or application/x-ndjson",
-                          NULL);
+                          "Content-Type must be application/json or application/x-ndjson", NULL);
     }
     if (rq->oversize) {
         RF__GW_ADD(g, posts_rejected, 1);
@@ -308,8 +307,10 @@ static enum MHD_Result intake_answer(rf_gateway_t *g, struct MHD_Connection *c, 
         RF__GW_ADD(g, posts_unavailable, 1);
         RF__GW_ADD(g, events_failed, (uint64_t)b->failed);
         char msg[sizeof b->errmsg + 128];
-        snprintf(msg, sizeof msg, "%ld of %ld events not acknowledged by Kafka (%s); retry "
-                 "with the same Idempotency-Key", b->failed, b->n, b->errmsg);
+        snprintf(msg, sizeof msg,
+                 "%ld of %ld events not acknowledged by Kafka (%s); retry "
+                 "with the same Idempotency-Key",
+                 b->failed, b->n, b->errmsg);
         return send_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", msg, NULL);
     }
     /* formatted by hand: ~90 bytes per event, 1000 events per ndjson request */
@@ -409,7 +410,9 @@ static enum MHD_Result route_get(rf_gateway_t *g, struct MHD_Connection *c, req_
         bool failed = rf_gateway_failed(g), ok = q && !failed;
         return send_json(c, rq, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
                          json_pack("{s:s, s:b, s:I}", "status",
-                                   failed ? "producer_failed" : q ? "ok" : "starting",
+                                   failed ? "producer_failed"
+                                   : q    ? "ok"
+                                          : "starting",
                                    "read_side", q != NULL, "click_queue",
                                    (json_int_t)queue_depth(g)),
                          NULL);
@@ -482,9 +485,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
     if (g->o.access_log) {
         /* the path only: a query string may carry an app's data */
         size_t pl = strcspn(rq->uri, "?");
-        rf_log(RF_LOG_INFO, "gateway: %s %.*s %u %zu %.3f ms", rq->method,
-               (int)pl, rq->uri, rq->status, rq->body_len,
-               (double)(rf_now_ns() - rq->t0_ns) / 1e6);
+        rf_log(RF_LOG_INFO, "gateway: %s %.*s %u %zu %.3f ms", rq->method, (int)pl, rq->uri,
+               rq->status, rq->body_len, (double)(rf_now_ns() - rq->t0_ns) / 1e6);
     }
     free(rq->body);
     free(rq->batch);
@@ -571,8 +573,8 @@ static rf_err_t check_opts(const rf_gateway_opts_t *o, rf_errbuf_t *eb)
         return rf_errf(eb, RF_ERR_CONFIG, "at most %d app tokens", RF_GATEWAY_TOKENS_MAX);
     for (int i = 0; i < o->ntokens; i++)
         if (strlen(o->tokens[i]) < 16 || strlen(o->tokens[i]) > RF_GATEWAY_TOKEN_MAX)
-            return rf_errf(eb, RF_ERR_CONFIG, "app token %d must have 16 to %d characters",
-                           i + 1, RF_GATEWAY_TOKEN_MAX);
+            return rf_errf(eb, RF_ERR_CONFIG, "app token %d must have 16 to %d characters", i + 1,
+                           RF_GATEWAY_TOKEN_MAX);
     return RF_OK;
 }
 

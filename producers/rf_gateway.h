@@ -37,10 +37,10 @@ typedef struct rf_gateway_opts {
     const char *pii_key;   /* HMAC key of the clicks' IP and user-agent hashes; required */
     int ntokens;           /* app tokens accepted by POST /v1/events (none: 401) */
     const char *tokens[RF_GATEWAY_TOKENS_MAX]; /* borrowed; outlive the gateway */
-    bool secure_cookies;   /* always mark the visitor cookie Secure (TLS in front) */
-    bool trust_proxy;      /* client address from X-Forwarded-For's last entry and
-                            * Secure when X-Forwarded-Proto is https */
-    bool access_log;       /* one info line per request through rf_log */
+    bool secure_cookies; /* always mark the visitor cookie Secure (TLS in front) */
+    bool trust_proxy;    /* client address from X-Forwarded-For's last entry and
+                          * Secure when X-Forwarded-Proto is https */
+    bool access_log;     /* one info line per request through rf_log */
 } rf_gateway_opts_t;
 
 /* Binds, connects the producer, opens the read side (or waits for it to
@@ -58,13 +58,13 @@ typedef struct rf_gateway_stats {
     uint64_t clicks_queued;   /* clicks put on the ring */
     uint64_t clicks_dropped;  /* clicks lost to a full ring or a failed emit */
     uint64_t clicks_delivered;
-    uint64_t clicks_failed;   /* delivery reports with an error */
-    uint64_t posts_accepted;  /* 202 */
-    uint64_t posts_rejected;  /* 4xx */
+    uint64_t clicks_failed;     /* delivery reports with an error */
+    uint64_t posts_accepted;    /* 202 */
+    uint64_t posts_rejected;    /* 4xx */
     uint64_t posts_unavailable; /* 503 */
-    uint64_t events_accepted; /* events of 202 requests */
-    uint64_t events_failed;   /* events whose delivery failed (their request got 503) */
-    uint64_t queue_depth;     /* clicks on the ring now */
+    uint64_t events_accepted;   /* events of 202 requests */
+    uint64_t events_failed;     /* events whose delivery failed (their request got 503) */
+    uint64_t queue_depth;       /* clicks on the ring now */
 } rf_gateway_stats_t;
 void rf_gateway_stats(rf_gateway_t *g, rf_gateway_stats_t *out);
 
@@ -86,10 +86,10 @@ bool rf_gateway_privileged(rf_event_type_t t);
 
 /* A request's rejection: the HTTP status and the JSON error's fields. */
 typedef struct rf_gateway_error {
-    unsigned status;     /* 400, 403, 413, 415 */
-    char code[32];       /* "invalid_event", "privileged_event", ... */
+    unsigned status;       /* 400, 403, 413, 415 */
+    char code[32];         /* "invalid_event", "privileged_event", ... */
     char field[RF_ID_BUF]; /* the field named ("" when none) */
-    long line;           /* 1-based line of an ndjson body (0: single JSON) */
+    long line;             /* 1-based line of an ndjson body (0: single JSON) */
     char message[RF_ERRMSG_MAX + 32];
 } rf_gateway_error_t;
 

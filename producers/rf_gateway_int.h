@@ -67,7 +67,7 @@ struct rf_gateway {
     bool ref_stop, pub_stop;
     pthread_t refresher, publisher;
     bool refresher_started, publisher_started;
-    bool failed; /* atomic: the producer failed fatally (rf_gateway_failed) */
+    bool failed;            /* atomic: the producer failed fatally (rf_gateway_failed) */
     int64_t drop_logged_ms; /* rate limit of the dropped-click log line */
     uint64_t drops_unlogged;
 

@@ -57,8 +57,8 @@ static long fail(rf_gateway_error_t *e, unsigned status, const char *code, long 
     e->line = line;
     /* messages are cut to the buffer on purpose: the precision says so */
     if (line > 0)
-        snprintf(e->message, sizeof e->message, "line %ld: %.*s", line,
-                 (int)sizeof e->message - 32, msg);
+        snprintf(e->message, sizeof e->message, "line %ld: %.*s", line, (int)sizeof e->message - 32,
+                 msg);
     else
         snprintf(e->message, sizeof e->message, "%.*s", (int)sizeof e->message - 1, msg);
     return -1;
@@ -181,12 +181,35 @@ bool rf_gateway_link_parse(const char *path, char program[RF_ID_BUF], char code[
 
 /* Link-preview fetchers and crawlers: they follow a shared link to draw a
  * card or index it, not because a person clicked (docs/intake.md lists them). */
-static const char *const BOT_AGENTS[] = {
-    "facebookexternalhit", "facebot", "twitterbot", "slackbot", "slack-imgproxy",
-    "linkedinbot", "whatsapp", "telegrambot", "discordbot", "skypeuripreview",
-    "pinterest", "redditbot", "googlebot", "bingbot", "applebot", "yandexbot",
-    "duckduckbot", "baiduspider", "embedly", "iframely", "mastodon", "snapchat",
-    "viber", "google-pagerenderer", "bot/", "crawler", "spider", "preview", NULL};
+static const char *const BOT_AGENTS[] = {"facebookexternalhit",
+                                         "facebot",
+                                         "twitterbot",
+                                         "slackbot",
+                                         "slack-imgproxy",
+                                         "linkedinbot",
+                                         "whatsapp",
+                                         "telegrambot",
+                                         "discordbot",
+                                         "skypeuripreview",
+                                         "pinterest",
+                                         "redditbot",
+                                         "googlebot",
+                                         "bingbot",
+                                         "applebot",
+                                         "yandexbot",
+                                         "duckduckbot",
+                                         "baiduspider",
+                                         "embedly",
+                                         "iframely",
+                                         "mastodon",
+                                         "snapchat",
+                                         "viber",
+                                         "google-pagerenderer",
+                                         "bot/",
+                                         "crawler",
+                                         "spider",
+                                         "preview",
+                                         NULL};
 
 /* The first bytes of a user agent looked at: real ones are ~100-300 bytes
  * and the markers come early. */

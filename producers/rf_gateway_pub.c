@@ -112,8 +112,7 @@ static void on_delivery(const rf_delivery_t *d, void *opaque)
     it->err = d->err;
     it->partition = d->partition;
     it->offset = d->offset;
-    if (d->err != RF_OK && b->failed++ == 0)
-        rf_strlcpy(b->errmsg, d->errmsg, sizeof b->errmsg);
+    if (d->err != RF_OK && b->failed++ == 0) rf_strlcpy(b->errmsg, d->errmsg, sizeof b->errmsg);
     if (--b->pending == 0) batch_complete(g, b);
 }
 
@@ -211,8 +210,7 @@ rf_err_t rf__gw_pub_start(rf_gateway_t *g, rf_errbuf_t *eb)
     rf_producer_conf_t pc;
     rf_producer_conf_init(&pc);
     /* the gateway's default first, so an operator's -X overrides it */
-    snprintf(g->timeout_x, sizeof g->timeout_x, "message.timeout.ms=%d",
-             RF_GATEWAY_ACK_TIMEOUT_MS);
+    snprintf(g->timeout_x, sizeof g->timeout_x, "message.timeout.ms=%d", RF_GATEWAY_ACK_TIMEOUT_MS);
     pc.kafka.brokers = g->o.kafka.brokers;
     pc.kafka.x[pc.kafka.nx++] = g->timeout_x;
     /* a POST waits for its acknowledgement: the library's 10 ms linger would

@@ -320,8 +320,8 @@ rf_err_t rf_jsonl_parse(const char *line, size_t len, rf_event_t *ev, rf_errbuf_
     return rf_jsonl_parse_id(line, len, NULL, ev, eb);
 }
 
-rf_err_t rf_jsonl_parse_id(const char *line, size_t len, const char *id_if_absent,
-                           rf_event_t *ev, rf_errbuf_t *eb)
+rf_err_t rf_jsonl_parse_id(const char *line, size_t len, const char *id_if_absent, rf_event_t *ev,
+                           rf_errbuf_t *eb)
 {
     RF_ASSERT(line && ev);
     rf_event_clear(ev);

@@ -30,8 +30,8 @@ rf_err_t rf_jsonl_parse(const char *line, size_t len, rf_event_t *ev, rf_errbuf_
 /* rf_jsonl_parse, but an absent "event_id" becomes id_if_absent (UUID text:
  * `refold gateway` derives it from the request's Idempotency-Key), or is
  * required ("field 'event_id' is required") when id_if_absent is "". */
-rf_err_t rf_jsonl_parse_id(const char *line, size_t len, const char *id_if_absent,
-                           rf_event_t *ev, rf_errbuf_t *eb);
+rf_err_t rf_jsonl_parse_id(const char *line, size_t len, const char *id_if_absent, rf_event_t *ev,
+                           rf_errbuf_t *eb);
 
 /* Formats ev as one canonical line (fixed field order, optional empty
  * fields left out, occurred_at as RFC 3339 UTC with milliseconds, rules as
@@ -59,7 +59,6 @@ void rf_jsonl_reader_init(rf_jsonl_reader_t *r, FILE *f);
  * with the line after it, so a caller may skip it); RF_ERR_IO on a read
  * error. */
 rf_err_t rf_jsonl_read(rf_jsonl_reader_t *r, rf_event_t *ev, rf_errbuf_t *eb);
-
 
 /* The snake_case name of an event type ("purchase", "code_issued"). */
 const char *rf_jsonl_type_name(rf_event_type_t t);

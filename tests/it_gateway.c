@@ -96,8 +96,8 @@ static void post(resp_t *r, const char *ctype, const char *body, const char *ext
     char path[400];
     snprintf(path, sizeof path, "%s/body", F->dir);
     rf_test_write_file(path, body);
-    curl(r, "-X POST -H 'Content-Type: %s' %s --data-binary @'%s' %s/v1/events", ctype, extra,
-         path, F->base);
+    curl(r, "-X POST -H 'Content-Type: %s' %s --data-binary @'%s' %s/v1/events", ctype, extra, path,
+         F->base);
 }
 
 static void post_ok(resp_t *r, const char *ctype, const char *body, const char *idem)
@@ -152,8 +152,11 @@ static void fold_to_end(void)
 
 static void project_to_end(void)
 {
-    rf_project_opts_t o = {.kafka.brokers = F->brokers, .data_dir = F->data, .exit_at_end = true,
-                           .nosync = true, .threads = 1};
+    rf_project_opts_t o = {.kafka.brokers = F->brokers,
+                           .data_dir = F->data,
+                           .exit_at_end = true,
+                           .nosync = true,
+                           .threads = 1};
     rf_errbuf_t eb = {{0}};
     rf_project_worker_t *w = rf_project_worker_new(&o, &eb);
     assert_non_null(w);
@@ -167,9 +170,8 @@ static long events_published(void)
 {
     int64_t hi[NPART];
     char err[256];
-    assert_int_equal(rf_test_high_watermarks(F->brokers, RF_TOPIC_EVENTS, NPART, hi, 10, err,
-                                             sizeof err),
-                     0);
+    assert_int_equal(
+        rf_test_high_watermarks(F->brokers, RF_TOPIC_EVENTS, NPART, hi, 10, err, sizeof err), 0);
     long n = 0;
     for (int i = 0; i < NPART; i++)
         n += (long)hi[i];
@@ -234,9 +236,10 @@ static void apply_program(void)
 {
     char path[400];
     snprintf(path, sizeof path, "%s/shop.json", F->dir);
-    rf_test_write_file(path, "{\"currency\": \"USD\", \"landing_url\": \"" LANDING "\",\n"
-                             " \"attribution\": {\"model\": \"last_touch\", \"window_days\": 30},\n"
-                             " \"referrer_reward\": {\"type\": \"fixed\", \"amount_minor\": 1000}}\n");
+    rf_test_write_file(path,
+                       "{\"currency\": \"USD\", \"landing_url\": \"" LANDING "\",\n"
+                       " \"attribution\": {\"model\": \"last_touch\", \"window_days\": 30},\n"
+                       " \"referrer_reward\": {\"type\": \"fixed\", \"amount_minor\": 1000}}\n");
     /* privileged: the operator path, never the gateway */
     int rc = rf_test_refold(F->out, sizeof F->out, 1,
                             "program apply '%s' --program " PROGRAM " --version 1 --brokers %s",
@@ -284,7 +287,7 @@ static void test_funnel(void **state)
     assert_non_null(strstr(v, "HttpOnly"));
     assert_non_null(strstr(v, "SameSite=Lax"));
     assert_non_null(strstr(v, "Max-Age=2592000")); /* 30 days */
-    assert_null(strstr(v, "Secure"));               /* plain HTTP, no --secure-cookies */
+    assert_null(strstr(v, "Secure"));              /* plain HTTP, no --secure-cookies */
     /* the same visitor again: no new cookie, a second click */
     curl(r, "-H 'Cookie: theme=dark; rf_vid=%s' %s/r/" PROGRAM "/ALICE-7Q", visitor, F->base);
     assert_int_equal(r->status, 302);
@@ -338,8 +341,8 @@ static void test_funnel(void **state)
     assert_int_equal(rc, 0);
     assert_non_null(strstr(F->out, "referred by alice"));
     assert_non_null(strstr(F->out, "last_touch"));
-    rc = rf_test_refold(F->out, sizeof F->out, 1,
-                        "stats --data '%s' --program " PROGRAM " --json", F->data);
+    rc = rf_test_refold(F->out, sizeof F->out, 1, "stats --data '%s' --program " PROGRAM " --json",
+                        F->data);
     assert_int_equal(rc, 0);
     json_t *st = json_loads(F->out, 0, NULL);
     assert_non_null(st);
@@ -375,13 +378,15 @@ static void test_bad_input(void **state)
     const long before = events_published();
     const uint64_t clicks = gw_stats().clicks_queued;
     const char *auth = "-H 'Authorization: Bearer " TOKEN "'";
-    const char *good = "{\"type\":\"share\",\"program_id\":\"" PROGRAM "\",\"referrer\":\"alice\",\"channel\":\"sms\"}";
+    const char *good = "{\"type\":\"share\",\"program_id\":\"" PROGRAM
+                       "\",\"referrer\":\"alice\",\"channel\":\"sms\"}";
     char extra[512];
 
     post(r, "application/json", good, "-H 'Idempotency-Key: x1'");
     expect_error(r, 401, "unauthorized", NULL);
     assert_true(header(r, "WWW-Authenticate", extra, sizeof extra));
-    post(r, "application/json", good, "-H 'Authorization: Bearer " TOKEN "x' -H 'Idempotency-Key: x1'");
+    post(r, "application/json", good,
+         "-H 'Authorization: Bearer " TOKEN "x' -H 'Idempotency-Key: x1'");
     expect_error(r, 401, "unauthorized", NULL);
     snprintf(extra, sizeof extra, "%s -H 'Idempotency-Key: x2'", auth);
     post(r, "application/json", "{\"type\":\"share\",", extra);
@@ -456,8 +461,9 @@ static void test_bad_input(void **state)
     assert_int_equal(r->status, 404);
     curl(r, "%s/r/" PROGRAM "/A%%2FB", F->base); /* an encoded '/' is no code */
     assert_int_equal(r->status, 404);
-    curl(r, "-A 'Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)' %s/r/" PROGRAM
-            "/ALICE-7Q",
+    curl(r,
+         "-A 'Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)' %s/r/" PROGRAM
+         "/ALICE-7Q",
          F->base);
     assert_int_equal(r->status, 302);
     assert_false(header(r, "Set-Cookie", extra, sizeof extra));
@@ -496,7 +502,8 @@ static void test_kafka_down(void **state)
     resp_t *r = malloc(sizeof *r);
     const char *ev = "{\"type\":\"share\",\"program_id\":\"" PROGRAM "\",\"referrer\":\"alice\","
                      "\"channel\":\"sms\",\"occurred_at\":1767571200000}";
-    snprintf(extra, sizeof extra, "-H 'Authorization: Bearer " TOKEN "' -H 'Idempotency-Key: down-1'");
+    snprintf(extra, sizeof extra,
+             "-H 'Authorization: Bearer " TOKEN "' -H 'Idempotency-Key: down-1'");
     rd_kafka_mock_cluster_t *mc = rf_broker_mock(F->broker);
     assert_int_equal(rd_kafka_mock_broker_set_down(mc, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
     post(r, "application/json", ev, extra);
@@ -547,8 +554,9 @@ static void test_proxy_cookies(void **state)
             if (r->status == 302) break;
             usleep(50000);
         }
-        curl(r, "-H 'X-Forwarded-Proto: https' -H 'X-Forwarded-For: 203.0.113.9, 198.51.100.7' "
-                "%s/r/" PROGRAM "/ALICE-7Q",
+        curl(r,
+             "-H 'X-Forwarded-Proto: https' -H 'X-Forwarded-For: 203.0.113.9, 198.51.100.7' "
+             "%s/r/" PROGRAM "/ALICE-7Q",
              F->base);
         assert_int_equal(r->status, 302);
         assert_true(header(r, "Set-Cookie", v, sizeof v));
@@ -634,10 +642,8 @@ static void test_command(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_funnel),
-        cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_proxy_cookies),
-        cmocka_unit_test(test_command),
+        cmocka_unit_test(test_funnel),        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_proxy_cookies), cmocka_unit_test(test_command),
         cmocka_unit_test(test_kafka_down),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

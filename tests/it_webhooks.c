@@ -372,8 +372,8 @@ static void test_webhooks_e2e(void **state)
     assert_non_null(strstr(out, "\"endpoint\":\"gone\""));
     assert_non_null(strstr(out, "\"state\":\"disabled\",\"disabled_reason\":\"410 Gone\""));
     assert_non_null(strstr(out, "\"disabled_reason\":\"3 failed attempts in a row"));
-    rc = rf_test_refold(out, sizeof out, 1,
-                        "webhooks enable --config %s --data %s --endpoint gone", e.conf, e.data);
+    rc = rf_test_refold(out, sizeof out, 1, "webhooks enable --config %s --data %s --endpoint gone",
+                        e.conf, e.data);
     assert_int_equal(rc, 0);
     rc = rf_test_refold(out, sizeof out, 1, "webhooks list --config %s --data %s --json", e.conf,
                         e.data);

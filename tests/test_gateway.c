@@ -29,7 +29,7 @@ static void test_landing_rules(void **state)
     rules_ok("https://shop.example.com/welcome", true);
     rules_ok("https://shop.example.com:8443/w?src=ref&x=%20", true);
     rules_ok("https://[::1]/w", true);
-    rules_ok("http://shop.example.com/", false);     /* https only */
+    rules_ok("http://shop.example.com/", false);      /* https only */
     rules_ok("https://shop.example.com/#top", false); /* a fragment */
     rules_ok("https://shop.example.com@evil.example/", false);
     rules_ok("https:///path", false);
@@ -60,9 +60,10 @@ static void test_body(void **state)
     static rf_event_t ev;
     rf_gateway_error_t e;
     seen_t s = {0};
-    const char *two = "{\"type\":\"share\",\"program_id\":\"p\",\"referrer\":\"a\",\"channel\":\"x\"}\n"
-                      "\r\n"
-                      "{\"type\":\"click\",\"program_id\":\"p\",\"code\":\"C\",\"visitor\":\"v\"}";
+    const char *two =
+        "{\"type\":\"share\",\"program_id\":\"p\",\"referrer\":\"a\",\"channel\":\"x\"}\n"
+        "\r\n"
+        "{\"type\":\"click\",\"program_id\":\"p\",\"code\":\"C\",\"visitor\":\"v\"}";
     assert_int_equal(rf_gateway_parse_body(two, strlen(two), true, "key-1", &ev, collect, &s, &e),
                      2);
     assert_int_equal(s.lines[0], 1);
@@ -77,11 +78,12 @@ static void test_body(void **state)
     rf_gateway_event_id("key-2", 2, want);
     assert_string_not_equal(s.ids[1], want);
     /* a given event_id wins */
-    const char *withid = "{\"type\":\"share\",\"program_id\":\"p\",\"referrer\":\"a\",\"channel\":\"x\","
-                         "\"event_id\":\"01890a5d-ac96-774b-bcce-b302099a8057\"}";
+    const char *withid =
+        "{\"type\":\"share\",\"program_id\":\"p\",\"referrer\":\"a\",\"channel\":\"x\","
+        "\"event_id\":\"01890a5d-ac96-774b-bcce-b302099a8057\"}";
     s.n = 0;
-    assert_int_equal(rf_gateway_parse_body(withid, strlen(withid), false, "k", &ev, collect, &s, &e),
-                     1);
+    assert_int_equal(
+        rf_gateway_parse_body(withid, strlen(withid), false, "k", &ev, collect, &s, &e), 1);
     assert_string_equal(s.ids[0], "01890a5d-ac96-774b-bcce-b302099a8057");
     /* no id and no key */
     assert_int_equal(rf_gateway_parse_body(two, strlen(two), true, NULL, &ev, NULL, NULL, &e), -1);
@@ -90,16 +92,18 @@ static void test_body(void **state)
     assert_int_equal(e.line, 1);
     assert_non_null(strstr(e.message, "Idempotency-Key"));
     /* the bad line and field are named */
-    const char *bad = "{\"type\":\"share\",\"program_id\":\"p\",\"referrer\":\"a\",\"channel\":\"x\"}\n"
-                      "{\"type\":\"purchase\",\"program_id\":\"p\",\"order_id\":\"o\",\"user\":\"u\","
-                      "\"currency\":\"USD\"}\n";
+    const char *bad =
+        "{\"type\":\"share\",\"program_id\":\"p\",\"referrer\":\"a\",\"channel\":\"x\"}\n"
+        "{\"type\":\"purchase\",\"program_id\":\"p\",\"order_id\":\"o\",\"user\":\"u\","
+        "\"currency\":\"USD\"}\n";
     assert_int_equal(rf_gateway_parse_body(bad, strlen(bad), true, "k", &ev, NULL, NULL, &e), -1);
     assert_int_equal(e.line, 2);
     assert_string_equal(e.field, "amount_minor");
     assert_string_equal(e.code, "invalid_event");
     /* privileged kinds */
-    const char *adj = "{\"type\":\"ReviewDecision\",\"program_id\":\"p\",\"user\":\"u\",\"approve\":true,"
-                      "\"reviewer\":\"r\"}";
+    const char *adj =
+        "{\"type\":\"ReviewDecision\",\"program_id\":\"p\",\"user\":\"u\",\"approve\":true,"
+        "\"reviewer\":\"r\"}";
     assert_int_equal(rf_gateway_parse_body(adj, strlen(adj), false, "k", &ev, NULL, NULL, &e), -1);
     assert_int_equal(e.status, 403);
     assert_true(rf_gateway_privileged(RF_EV_PROGRAM_CONFIGURED));
@@ -111,7 +115,8 @@ static void test_body(void **state)
     assert_string_equal(e.code, "empty");
     char *many = malloc(RF_GATEWAY_BODY_MAX);
     size_t at = 0;
-    const char *line = "{\"type\":\"share\",\"program_id\":\"p\",\"referrer\":\"a\",\"channel\":\"x\"}\n";
+    const char *line =
+        "{\"type\":\"share\",\"program_id\":\"p\",\"referrer\":\"a\",\"channel\":\"x\"}\n";
     for (int i = 0; i <= RF_GATEWAY_BATCH_EVENTS_MAX; i++, at += strlen(line))
         memcpy(many + at, line, strlen(line));
     assert_int_equal(rf_gateway_parse_body(many, at, true, "k", &ev, NULL, NULL, &e), -1);

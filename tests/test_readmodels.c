@@ -78,10 +78,7 @@ static void test_periods(void **state)
                  {2026, 12, 31, 202653}, {2020, 12, 31, 202053}, {2019, 12, 30, 202001},
                  {2016, 1, 3, 201553},   {2023, 1, 1, 202252},   {2023, 1, 2, 202301}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int64_t ms =
-            rf_days_from_civil(cases[i].y, cases[i].m, cases[i].d) *
-                DAY_MS +
-            43200000;
+        int64_t ms = rf_days_from_civil(cases[i].y, cases[i].m, cases[i].d) * DAY_MS + 43200000;
         assert_int_equal(rf__pj_period_of(RF__P_WEEK, ms).value, cases[i].week);
     }
     /* parse / format round trips and refusals */

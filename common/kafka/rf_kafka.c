@@ -119,17 +119,15 @@ static const role_def_t roles[RF_KAFKA_ROLE__COUNT] = {
     /* the projection's settings: offsets live in the relay's store, committed
      * with the delivery state; a 6 s session moves a dead relay's partitions
      * soon (deliveries are at least once: the new owner resends in-flight) */
-    [RF_KAFKA_WEBHOOK_CONSUMER] = {.name = "webhook consumer",
-                                   .type = RD_KAFKA_CONSUMER,
-                                   .needs_brokers = true,
-                                   .group_why =
-                                       "--group: the group whose partitions this relay delivers",
-                                   .defaults = {DFLT("client.id", "refold-webhooks"),
-                                                DFLT("enable.partition.eof", "false"),
-                                                DFLT("fetch.wait.max.ms", "50"), QUEUE_DEFAULTS,
-                                                DFLT("session.timeout.ms", "6000"),
-                                                DFLT("heartbeat.interval.ms", "2000")},
-                                   .forced = {OFFSETS_OWNED("the webhook store")}},
+    [RF_KAFKA_WEBHOOK_CONSUMER] =
+        {.name = "webhook consumer",
+         .type = RD_KAFKA_CONSUMER,
+         .needs_brokers = true,
+         .group_why = "--group: the group whose partitions this relay delivers",
+         .defaults = {DFLT("client.id", "refold-webhooks"), DFLT("enable.partition.eof", "false"),
+                      DFLT("fetch.wait.max.ms", "50"), QUEUE_DEFAULTS,
+                      DFLT("session.timeout.ms", "6000"), DFLT("heartbeat.interval.ms", "2000")},
+         .forced = {OFFSETS_OWNED("the webhook store")}},
     /* murmur2_random: the Java client's default, so other clients put a
      * program in the same partition; large batches, fewer requests; lz4
      * costs ~35% more CPU per event for ~25% smaller batches (-X where

@@ -30,7 +30,6 @@ void rf_metrics_fold_outcome(rf_outcome_t outcome, rf_err_t err)
     rf_metrics_counter_add(RF_METRIC_EVENTS, labels, 1);
 }
 
-
 void rf_metrics_from_fold_stats(const rf_fold_stats_t *st)
 {
     RF_ASSERT(st != NULL && st->nparts <= RF_PARTITIONS_MAX);
@@ -63,4 +62,3 @@ void rf_metrics_from_fold_stats(const rf_fold_stats_t *st)
     }
     rf_metrics_gauge_set(RF_METRIC_OUTBOX_BACKLOG, NULL, (double)backlog);
 }
-

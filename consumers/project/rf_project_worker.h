@@ -82,5 +82,4 @@ void rf_project_worker_destroy(rf_project_worker_t *w);
  * seq per partition. */
 void rf_metrics_from_project_stats(const rf_project_stats_t *st);
 
-
 #endif

@@ -450,10 +450,20 @@ void rf__prog_record_facts(const rf__prog_t *p, rf_record_t *rec)
 
 static rf_err_t parse_root(json_t *root, rf__prog_t *p, rf_errbuf_t *eb)
 {
-    static const char *const keys[] = {
-        "name",          "currency", "attribution", "qualification", "referrer_reward",
-        "friend_reward", "tiers",    "milestones",  "caps",          "budget_minor",
-        "hold_days",     "fraud",    "landing_url", NULL};
+    static const char *const keys[] = {"name",
+                                       "currency",
+                                       "attribution",
+                                       "qualification",
+                                       "referrer_reward",
+                                       "friend_reward",
+                                       "tiers",
+                                       "milestones",
+                                       "caps",
+                                       "budget_minor",
+                                       "hold_days",
+                                       "fraud",
+                                       "landing_url",
+                                       NULL};
     const char *s;
     int64_t hold_days = 0;
     rf_err_t err = check_keys(root, keys, "", eb);

@@ -127,7 +127,7 @@ static rf_err_t coupon_code(rf_fold_ctx_t *ctx, const char *prog, const char *ro
         hex[h] = 0;
         memcpy(out, "CPN-", 4);
         for (int i = 0; i < 4; i++) { /* 4 groups of 20 bits -> 4 symbols each */
-            unsigned v = 0; /* the derived id is lowercase hex: every digit valid */
+            unsigned v = 0;           /* the derived id is lowercase hex: every digit valid */
             for (int j = 0; j < 5; j++)
                 v = v << 4 | (unsigned)rf_hex_digit(hex[5 * i + j]);
             for (int j = 3; j >= 0; j--, v >>= 5)

@@ -36,10 +36,13 @@ static int show_wire_form(const rf_event_t *ev, rf_errbuf_t *eb)
     static uint8_t buf[RF_EVENT_BYTES_MAX];
     static rf_event_t back;
     size_t len = 0;
-    int ok = rf_codec_encode_event(codec, ev, RF_SCHEMA_ID_EVENT, buf, sizeof buf, &len, eb) == RF_OK &&
-             rf_codec_decode_event(codec, buf, len, &back, eb) == RF_OK &&
-             strcmp(back.order_id, ev->order_id) == 0 && back.amount_minor == ev->amount_minor;
-    if (ok) printf("encoded %zu bytes (schema id %d), decoded back unchanged\n", len, RF_SCHEMA_ID_EVENT);
+    int ok =
+        rf_codec_encode_event(codec, ev, RF_SCHEMA_ID_EVENT, buf, sizeof buf, &len, eb) == RF_OK &&
+        rf_codec_decode_event(codec, buf, len, &back, eb) == RF_OK &&
+        strcmp(back.order_id, ev->order_id) == 0 && back.amount_minor == ev->amount_minor;
+    if (ok)
+        printf("encoded %zu bytes (schema id %d), decoded back unchanged\n", len,
+               RF_SCHEMA_ID_EVENT);
     rf_codec_destroy(codec);
     return ok ? 0 : -1;
 }
@@ -57,7 +60,8 @@ int main(int argc, char **argv)
 
     static rf_event_t ev; /* about 18 KiB: not on the stack */
     int rc = 1, delivered = 0;
-    if (rf_event_purchase(&ev, "spring", "order-17", "user-9", 4599, "USD", "ALICE10", &eb) != RF_OK)
+    if (rf_event_purchase(&ev, "spring", "order-17", "user-9", 4599, "USD", "ALICE10", &eb) !=
+        RF_OK)
         goto out;
     /* PII travels as HMAC-SHA256 with the app's secret, never in clear */
     rf_pii_hash("app-secret", "card-fingerprint-4242", ev.payment_hash);

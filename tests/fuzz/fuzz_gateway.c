@@ -56,13 +56,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
     char vis[RF_UUID_STR_LEN + 1];
     const char *tokens[] = {"app-token-0123456789", "other-app-token-999999"};
     switch (mode) {
-    case 0: fg_body(s, n - 1, true, "idem-key-1"); break;
-    case 1: fg_body(s, n - 1, false, NULL); break;
-    case 2: fg_link(s); break;
+    case 0:
+        fg_body(s, n - 1, true, "idem-key-1");
+        break;
+    case 1:
+        fg_body(s, n - 1, false, NULL);
+        break;
+    case 2:
+        fg_link(s);
+        break;
     case 3:
         if (rf_gateway_cookie_visitor(s, vis) && strlen(vis) != RF_UUID_STR_LEN) __builtin_trap();
         break;
-    case 4: (void)rf_gateway_bot_agent(s); break;
+    case 4:
+        (void)rf_gateway_bot_agent(s);
+        break;
     default:
         if (rf_gateway_token_ok(s, tokens, 2) && strcmp(s, tokens[0]) && strcmp(s, tokens[1]))
             __builtin_trap();
