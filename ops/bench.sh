@@ -8,6 +8,16 @@
 #                           (bench_webhooks: 10,000 events, 8 s of latency)
 #   ops/bench.sh --reuse    keep the outputs already in build/bench-logs and
 #                           run only the missing ones (delete one to redo it)
+#   --base DIR              also run the rows of the targets table with an earlier
+#                           build (a cmake build directory of an older checkout:
+#                           DIR/cmd/refold, DIR/tests/bench/), each right before
+#                           this build's run of the same row, so the table shows the
+#                           two side by side from one session (the machine's speed
+#                           changes by the hour: only interleaved ratios compare)
+#   --peer                  also fold the same loadgen stream into PostgreSQL 15
+#                           (tests/bench/pg_peer/: Debian's packages, installed with
+#                           apt-get when missing; needs root) with one and two
+#                           connections, for the side-by-side row
 # Raw outputs stay in build/bench-logs/. Exits non-zero when a benchmark
 # fails (a benchmark checks its own invariants: every event folded, every
 # probe seen); speed itself never fails it.
@@ -15,13 +25,26 @@ set -eu
 cd "$(dirname "$0")/.."
 quick=0
 reuse=0
-for arg in "$@"; do
-    case "$arg" in
+peer=0
+base_dir=""
+usage="usage: ops/bench.sh [--quick] [--reuse] [--base BUILD_DIR] [--peer]"
+while [ $# -gt 0 ]; do
+    case "$1" in
     --quick) quick=1 ;;
     --reuse) reuse=1 ;;
-    *) echo "usage: ops/bench.sh [--quick] [--reuse]" >&2; exit 2 ;;
+    --peer) peer=1 ;;
+    --base)
+        [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }
+        base_dir=$(cd "$2" && pwd) || exit 2
+        for b in cmd/refold tests/bench/bench_fold tests/bench/bench_e2e; do
+            [ -x "$base_dir/$b" ] || { echo "bench: --base $2: no $b there (build it first)" >&2; exit 2; }
+        done
+        shift ;;
+    *) echo "$usage" >&2; exit 2 ;;
     esac
+    shift
 done
+[ $peer = 0 ] || [ "$(id -u)" = 0 ] || { echo "bench: --peer needs root (apt-get, su postgres)" >&2; exit 2; }
 
 ./ops/install-deps.sh >/dev/null
 build=build
@@ -35,11 +58,11 @@ bin=$build/tests/bench
 refold=$build/cmd/refold
 
 if [ $quick = 1 ]; then
-    N1=200000; N5=0; NLAT=100000; PROBES=100; NSCALE=100000; NREPLAY=100000
+    N1=200000; N5=0; NLAT=100000; PROBES=100; NSCALE=100000; NREPLAY=100000; NGROW=2000000
     PROJECT_ARGS="--records 100000 --referrers 50000 --kafka-records 50000 --samples 5000 --http-seconds 2"
     WEBHOOKS_ARGS="--events 10000 --seconds 8"
 else
-    N1=1000000; N5=5000000; NLAT=300000; PROBES=300; NSCALE=500000; NREPLAY=1000000
+    N1=1000000; N5=5000000; NLAT=300000; PROBES=300; NSCALE=500000; NREPLAY=1000000; NGROW=20000000
     PROJECT_ARGS=""
     WEBHOOKS_ARGS="" # its defaults: 40,000 events, 4 endpoints, 1,000 rewards/s for 20 s
 fi
@@ -63,15 +86,45 @@ run() {
     fi
 }
 
-run fold "$bin/bench_fold" --events "$N1" --json
-run fold_sub "$bin/bench_fold" --events "$N1" --subprocess --json
+scratch=$(mktemp -d /tmp/refold-bench.XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+# pair NAME PROGRAM ARGS...: the targets table's rows. PROGRAM is a path inside a
+# build directory (tests/bench/bench_fold, cmd/refold); with --base, base_NAME
+# runs the base build's PROGRAM first, then NAME runs this build's.
+pair() {
+    name=$1; prog=$2; shift 2
+    [ -z "$base_dir" ] || run "base_$name" "$base_dir/$prog" "$@"
+    run "$name" "$build/$prog" "$@"
+}
+# demo_json NAME REFOLD: `refold demo` on N1 events; its JSON report to NAME.json
+demo_run() {
+    rm -rf "$scratch/demo"
+    "$1" demo --events "$N1" --seed 1 --data "$scratch/demo" --force --json-report "$2"
+    rc=$?
+    rm -rf "$scratch/demo"
+    return $rc
+}
+demo_pair() {
+    [ -z "$base_dir" ] || run base_demo demo_run "$base_dir/cmd/refold" "$logs/base_demo.json"
+    run demo demo_run "$refold" "$logs/demo.json"
+}
+
+# the targets table first: each row side by side in one session
+pair fold tests/bench/bench_fold --events "$N1" --json
+pair fold_sub tests/bench/bench_fold --events "$N1" --subprocess --json
+demo_pair
+pair latency tests/bench/bench_e2e --events "$NLAT" --latency --rate 10000 --probes "$PROBES"
+pair grow tests/bench/bench_fold --events "$NGROW" --subprocess --json
+if [ $peer = 1 ]; then
+    "$refold" loadgen --seed 42 --programs 64 --events "$N1" --out "$scratch/peer.jsonl" >/dev/null 2>&1
+    run peer tests/bench/pg_peer/run.sh "$scratch/peer.jsonl"
+    rm -f "$scratch/peer.jsonl"
+fi
 run e2e_1m "$bin/bench_e2e" --events "$N1"
 run e2e_1m_process "$bin/bench_e2e" --events "$N1" --external-broker "$refold"
 if [ "$N5" -gt 0 ]; then
     run e2e_5m "$bin/bench_e2e" --events "$N5"
-    run e2e_5m_process "$bin/bench_e2e" --events "$N5" --external-broker "$refold"
 fi
-run latency "$bin/bench_e2e" --events "$NLAT" --latency --rate 10000 --probes "$PROBES"
 for p in 1 4 16 64; do
     run "scale_p$p" "$bin/bench_e2e" --events "$NSCALE" --partitions $p --programs 64
 done
@@ -128,6 +181,37 @@ e2e_row() { # label file
         "$(r=$(jget "$f" restarts); echo "${r:--}")"
 }
 
+# the targets table's figures of one build: PREFIX is "" (this build) or "base_"
+# t_demo_eps, t_fold_eps, t_sub_cpu_us, t_p50, t_p99, t_epc (events per CPU-s of
+# the whole pipeline), t_grow (late window's rate over the first window's),
+# t_rss1, t_rssn (the fold's RSS at the first and the last window)
+targets() {
+    pre=$1
+    t_demo_eps=$(sed -n 's/.*"events_per_s": *\([0-9]*\).*/\1/p' "$logs/${pre}demo.json" 2>/dev/null | head -1)
+    t_fold_eps=$(jget "$logs/${pre}fold.out" events_per_s)
+    c=$(jget "$logs/${pre}fold_sub.out" cpu_s); n=$(jget "$logs/${pre}fold_sub.out" events)
+    t_sub_cpu_us=$(awk -v c="$c" -v n="$n" 'BEGIN { if (c == "" || n == "" || c < 0) print ""; else printf "%.1f", c * 1e6 / n }')
+    t_p50=$(jget "$logs/${pre}latency.out" visible_p50_ms)
+    t_p99=$(jget "$logs/${pre}latency.out" visible_p99_ms)
+    c=$(jget "$logs/${pre}latency.out" cpu_s); n=$(jget "$logs/${pre}latency.out" events)
+    t_epc=$(awk -v c="$c" -v n="$n" 'BEGIN { if (c == "" || n == "" || c <= 0) print ""; else printf "%.0f", n / c }')
+    f="$logs/${pre}grow.out"
+    t_grow=$(jget "$f" grow_last_over_first)
+    if [ -z "$t_grow" ]; then # a build without windows: the whole run's rate over the 1M run's
+        t_grow=$(ratio "$(jget "$f" events_per_s)" "$(jget "$logs/${pre}fold_sub.out" events_per_s)")
+        [ "$t_grow" != "-" ] || t_grow=""
+    fi
+    t_rss1=$(jget "$f" grow_first_rss_kb); t_rssn=$(jget "$f" grow_last_rss_kb)
+}
+# cell VALUE UNIT: "-" when VALUE is empty
+cell() { if [ -n "${1:-}" ]; then echo "$1${2:-}"; else echo "-"; fi; }
+# met EXPR: "yes"/"no" for an awk condition on the variables given, "-" when one is empty
+met() {
+    for v in "$@"; do case "$v" in *=) echo "-"; return ;; esac; done
+    cond=$1; shift
+    awk "$@" "BEGIN { print ($cond) ? \"yes\" : \"no\" }"
+}
+
 out=docs/benchmarks.md
 {
     echo "# Benchmarks"
@@ -138,6 +222,37 @@ out=docs/benchmarks.md
     echo "- machine: $cores cores ($cpu), $mem memory, $(uname -sr); load average at the end: $load"
     echo "- commit: $commit; build RelWithDebInfo; scratch data under /tmp"
     echo "- the machine is shared and noisy: compare ratios, not absolute figures"
+    echo
+    echo "## Targets (issue #17), side by side"
+    echo
+    targets base_
+    b_demo=$t_demo_eps b_fold=$t_fold_eps b_cpu=$t_sub_cpu_us b_p50=$t_p50 b_p99=$t_p99 b_epc=$t_epc
+    b_grow=$t_grow
+    targets ""
+    pg1=$(jget "$logs/peer.out" one_connection_per_s); pg2=$(jget "$logs/peer.out" two_connections_per_s)
+    if [ -n "$base_dir" ]; then
+        base_commit=$(git -C "$base_dir/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
+        echo "\"before\" is the build in \`$base_dir\` (commit $base_commit), each of its runs right"
+        echo "before this build's run of the same row."
+    else
+        echo "No \`--base\` build was given: the \"before\" column is empty."
+    fi
+    echo "Rows: produce-to-balance-visible latency of probe Adjustments at 10k events/s"
+    echo "(\`bench_e2e --latency\`); \`refold demo\` on $N1 events against \`bench_fold\`'s rate in"
+    echo "the same run; the fold rate of the late part of a $NGROW-event ledger against its"
+    echo "first million (\`bench_fold --subprocess\`, windows); \`bench_fold\` against the PostgreSQL"
+    echo "peer (\`--peer\`) on the same loadgen stream; CPU per event of the \`refold fold\` process"
+    echo "(\`bench_fold --subprocess\`); events per CPU-second of the whole pipeline at 10k"
+    echo "events/s (broker, producer, fold, projection, reader: \`bench_e2e --latency\`, one process)."
+    echo
+    echo "| what | before | this build | target | reached |"
+    echo "|---|---|---|---|---|"
+    echo "| produce-to-balance-visible p50 / p99 | $(cell "$b_p50") / $(cell "$b_p99" " ms") | $(cell "$t_p50") / $(cell "$t_p99" " ms") | p50 < 20 ms, p99 < 50 ms | $(met 'a < 20 && b < 50' -v "a=$t_p50" -v "b=$t_p99") |"
+    echo "| \`refold demo\` events/s, over \`bench_fold\`'s | $(k "$b_demo") / $(k "$b_fold") = $(ratio "$b_demo" "$b_fold") | $(k "$t_demo_eps") / $(k "$t_fold_eps") = $(ratio "$t_demo_eps" "$t_fold_eps") | >= 0.8 | $(met 'a / b >= 0.8' -v "a=$t_demo_eps" -v "b=$t_fold_eps") |"
+    echo "| fold rate at $NGROW events, over the first million's; fold RSS first -> last | $(cell "$b_grow") | $(cell "$t_grow"); $(mib "$t_rss1") -> $(mib "$t_rssn") | >= 0.85, RSS flat | $(met 'g >= 0.85' -v "g=$t_grow") |"
+    echo "| \`bench_fold\` over the PostgreSQL peer (two connections; one: $(k "$pg1")) | $(k "$b_fold") / $(k "$pg2") = $(ratio "$b_fold" "$pg2") | $(k "$t_fold_eps") / $(k "$pg2") = $(ratio "$t_fold_eps" "$pg2") | >= 3 | $(met 'a / b >= 3' -v "a=$t_fold_eps" -v "b=$pg2") |"
+    echo "| CPU per event, \`refold fold\` process | $(cell "$b_cpu" " us") | $(cell "$t_sub_cpu_us" " us") | <= 6 us | $(met 'c <= 6' -v "c=$t_sub_cpu_us") |"
+    echo "| whole pipeline at 10k events/s, events per CPU-second | $(cell "$b_epc") | $(cell "$t_epc") | >= 30000 | $(met 'e >= 30000' -v "e=$t_epc") |"
     echo
     echo "## Raw limits measured in the same run"
     echo
@@ -163,7 +278,6 @@ out=docs/benchmarks.md
     e2e_row "\`refold broker\` process, 16 partitions" e2e_1m_process
     if [ "$N5" -gt 0 ]; then
         e2e_row "in-process broker, 16 partitions" e2e_5m
-        e2e_row "\`refold broker\` process, 16 partitions" e2e_5m_process
     fi
     echo
     echo "The fold benchmark of the fold worker's author (\`bench_fold\`: loadgen traffic, partitions"
@@ -244,7 +358,9 @@ out=docs/benchmarks.md
     echo
     echo "## How to run"
     echo
-    echo "\`ops/bench.sh\` (full) or \`ops/bench.sh --quick\`; each program also runs alone:"
+    echo "\`ops/bench.sh\` (full) or \`ops/bench.sh --quick\`; \`--base OLD_BUILD_DIR\` adds the build before"
+    echo "to the targets table (interleaved), \`--peer\` the PostgreSQL peer (\`tests/bench/pg_peer/run.sh\`);"
+    echo "each program also runs alone:"
     echo "\`build/tests/bench/bench_e2e --help\`, \`bench_fold --help\`, \`bench_project --help\`, \`bench_webhooks --help\`,"
     echo "\`RF_BENCH=1 RF_BENCH_EVENTS=N build/tests/test_replay_bench\`. Raw outputs of the last run:"
     echo "\`build/bench-logs/\`."
