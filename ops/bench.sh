@@ -96,13 +96,14 @@ pair() {
     [ -z "$base_dir" ] || run "base_$name" "$base_dir/$prog" "$@"
     run "$name" "$build/$prog" "$@"
 }
-# demo_json NAME REFOLD: `refold demo` on N1 events; its JSON report to NAME.json
+# demo_run REFOLD JSON: `refold demo` on N1 events, its JSON report to JSON
+# shellcheck disable=SC2317 # called through run
 demo_run() {
     rm -rf "$scratch/demo"
     "$1" demo --events "$N1" --seed 1 --data "$scratch/demo" --force --json-report "$2"
     rc=$?
     rm -rf "$scratch/demo"
-    return $rc
+    return "$rc"
 }
 demo_pair() {
     [ -z "$base_dir" ] || run base_demo demo_run "$base_dir/cmd/refold" "$logs/base_demo.json"
@@ -316,7 +317,7 @@ out=docs/benchmarks.md
     echo "## Replay from the archive"
     echo
     echo '```'
-    cat "$logs/replay.out" | grep -v '^\[' | grep -v '^$' || true
+    grep -v '^\[' "$logs/replay.out" | grep -v '^$' || true
     echo '```'
     echo
     echo "## Projection and queries"

@@ -50,5 +50,5 @@ wait
 t1=$(date +%s.%N)
 two=$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
 echo "pg_peer_two_connections: $n events in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s = $two events/s"
-[ -n "$one" ] && [ -n "$two" ] || { echo "pg_peer: a run failed" >&2; exit 1; }
+if [ -z "$one" ] || [ -z "$two" ]; then echo "pg_peer: a run failed" >&2; exit 1; fi
 echo "{\"bench\":\"pg_peer\",\"events\":$n,\"one_connection_per_s\":$one,\"two_connections_per_s\":$two}"
