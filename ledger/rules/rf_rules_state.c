@@ -32,13 +32,20 @@ typedef struct tags {
     uint32_t hash[WAYS];
 } tags_t;
 
-/* One set-associative table; slots are `stride` bytes, laid out set by set. */
+/* One set-associative table; slots are `stride` bytes, laid out set by set.
+ * nsets is a power of two: a set is the hash's low bits (a mask, not a
+ * division, on every lookup). */
 typedef struct table {
     tags_t *tags;
     uint8_t *slots;
     uint32_t nsets;
     size_t stride, val_max;
 } table_t;
+
+_Static_assert((RF_RULES_STATE_CACHE / WAYS & (RF_RULES_STATE_CACHE / WAYS - 1)) == 0,
+               "RF_RULES_STATE_CACHE / WAYS is a power of two");
+_Static_assert((RF_RULES_CODE_CACHE / WAYS & (RF_RULES_CODE_CACHE / WAYS - 1)) == 0,
+               "RF_RULES_CODE_CACHE / WAYS is a power of two");
 
 /* Two tables, so the many one-off keys (new users, visitors, orders) cannot
  * evict the codes every click and signup reads: in loadgen traffic 30% of
@@ -87,13 +94,19 @@ static uint32_t hash_key(const uint8_t *k, size_t kl)
     return (uint32_t)(h ^ (h >> 32));
 }
 
+static uint32_t set_of(const table_t *t, uint32_t h)
+{
+    return h & (t->nsets - 1);
+}
+
 /* The way of k in its set, or -1. */
 static int find(const table_t *t, const uint8_t *k, size_t kl, uint32_t h)
 {
-    const tags_t *tg = &t->tags[h % t->nsets];
+    uint32_t set = set_of(t, h);
+    const tags_t *tg = &t->tags[set];
     for (int i = 0; i < WAYS; i++) {
         if (!tg->tick[i] || tg->hash[i] != h) continue;
-        const slot_t *s = slot(t, h % t->nsets, i);
+        const slot_t *s = slot(t, set, i);
         if (s->klen == kl && !memcmp(s->key, k, kl)) return i;
     }
     return -1;
@@ -104,31 +117,31 @@ static int claim(table_t *t, const uint8_t *k, size_t kl, uint32_t h)
 {
     int i = find(t, k, kl, h);
     if (i >= 0) return i;
-    tags_t *tg = &t->tags[h % t->nsets];
+    tags_t *tg = &t->tags[set_of(t, h)];
     int victim = 0;
     for (int j = 1; j < WAYS; j++)
         if (tg->tick[j] < tg->tick[victim]) victim = j;
     RF_ASSERT(kl <= RF__KEY_MAX);
-    slot_t *s = slot(t, h % t->nsets, victim);
+    slot_t *s = slot(t, set_of(t, h), victim);
     tg->hash[victim] = h;
     s->klen = (uint16_t)kl;
     memcpy(s->key, k, kl);
     return victim;
 }
 
-static void remember(rf__scache_t *sc, const uint8_t *k, size_t kl, const void *v, size_t vl,
-                     bool absent)
+/* Caches k's value (or its absence); h is hash_key(k). */
+static void remember(rf__scache_t *sc, const uint8_t *k, size_t kl, uint32_t h, const void *v,
+                     size_t vl, bool absent)
 {
     table_t *t = table_of(sc, k);
-    uint32_t h = hash_key(k, kl);
-    tags_t *tg = &t->tags[h % t->nsets];
+    tags_t *tg = &t->tags[set_of(t, h)];
     if (!absent && vl > t->val_max) { /* too big to cache: forget it */
         int i = find(t, k, kl, h);
         if (i >= 0) tg->tick[i] = 0;
         return;
     }
     int i = claim(t, k, kl, h);
-    slot_t *s = slot(t, h % t->nsets, i);
+    slot_t *s = slot(t, set_of(t, h), i);
     tg->tick[i] = ++sc->tick;
     s->absent = absent;
     s->vlen = (uint16_t)(absent ? 0 : vl);
@@ -146,8 +159,8 @@ rf_err_t rf__sget(rf_fold_ctx_t *ctx, const uint8_t *k, size_t klen, void *val, 
     uint32_t h = hash_key(k, klen);
     int i = find(t, k, klen, h);
     if (i >= 0) {
-        const slot_t *s = slot(t, h % t->nsets, i);
-        t->tags[h % t->nsets].tick[i] = ++sc->tick;
+        const slot_t *s = slot(t, set_of(t, h), i);
+        t->tags[set_of(t, h)].tick[i] = ++sc->tick;
         if (s->absent) return RF_ERR_NOT_FOUND;
         *vlen = s->vlen;
         if (s->vlen > cap) return RF_ERR_OVERSIZE;
@@ -156,9 +169,9 @@ rf_err_t rf__sget(rf_fold_ctx_t *ctx, const uint8_t *k, size_t klen, void *val, 
     }
     rf_err_t err = rf_fold_get(ctx, k, klen, val, cap, vlen);
     if (err == RF_OK)
-        remember(sc, k, klen, val, *vlen, false);
+        remember(sc, k, klen, h, val, *vlen, false);
     else if (err == RF_ERR_NOT_FOUND)
-        remember(sc, k, klen, NULL, 0, true);
+        remember(sc, k, klen, h, NULL, 0, true);
     return err;
 }
 
@@ -167,7 +180,7 @@ rf_err_t rf__sput(rf_fold_ctx_t *ctx, const uint8_t *k, size_t klen, const void 
     if (rf_fold_state_in_memory(ctx)) return rf_fold_put(ctx, k, klen, val, vlen);
     rf__scache_t *sc = scache(ctx);
     if (!sc) return RF_ERR_NOMEM;
-    remember(sc, k, klen, val, vlen, false);
+    remember(sc, k, klen, hash_key(k, klen), val, vlen, false);
     return rf_fold_put(ctx, k, klen, val, vlen);
 }
 
@@ -176,6 +189,6 @@ rf_err_t rf__sdel(rf_fold_ctx_t *ctx, const uint8_t *k, size_t klen)
     if (rf_fold_state_in_memory(ctx)) return rf_fold_del(ctx, k, klen);
     rf__scache_t *sc = scache(ctx);
     if (!sc) return RF_ERR_NOMEM;
-    remember(sc, k, klen, NULL, 0, true);
+    remember(sc, k, klen, hash_key(k, klen), NULL, 0, true);
     return rf_fold_del(ctx, k, klen);
 }
