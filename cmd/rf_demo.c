@@ -383,6 +383,10 @@ static rf_err_t run_pipeline(rf_demo_run_t *r, rf_errbuf_t *eb)
     r->brokers = rf_broker_bootstraps(r->broker);
     print_header(r);
     r->start_ns = rf_now_ns();
+    r->tm.cpu0_process_ns = rf__demo_cpu_ns();
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+        r->tm.cpu_main_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     rf_err_t err = start_workers(r, eb);
     if (err == RF_OK) err = rf__demo_publish(r, eb);
     if (err == RF_OK) err = rf__demo_wait_caught_up(r, eb);

@@ -147,6 +147,34 @@ void rf__demo_snapshot(rf_demo_run_t *r)
     rf_fold_worker_stats(r->fold, &r->fs);
     rf_project_worker_stats(r->proj, &r->ps);
     if (r->wh) rf_wh_relay_stats(r->wh, &r->ws);
+    rf_demo_timing_t *tm = &r->tm;
+    uint64_t now = rf_now_ns();
+    if (r->fs.consumed != tm->seen_consumed) {
+        if (!tm->fold_first_ns) tm->fold_first_ns = now;
+        tm->fold_last_ns = now;
+        tm->seen_consumed = r->fs.consumed;
+    }
+    if (r->ps.records != tm->seen_records) {
+        if (!tm->proj_first_ns) tm->proj_first_ns = now;
+        tm->proj_last_ns = now;
+        tm->seen_records = r->ps.records;
+    }
+}
+
+uint64_t rf__demo_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t rf__demo_thread_cpu_ns(const rf_demo_thread_t *t)
+{
+    clockid_t cid;
+    struct timespec ts;
+    if (!t->started || pthread_getcpuclockid(t->tid, &cid) != 0 || clock_gettime(cid, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 rf_err_t rf__demo_check_workers(rf_demo_run_t *r, rf_errbuf_t *eb)
@@ -190,21 +218,28 @@ static void lags(const rf_demo_run_t *r, int64_t ev_lag[], int64_t rec_lag[])
     }
 }
 
-/* True when the producer may publish another CHECK_EVERY events (all of
+/* -1 when the producer may publish another CHECK_EVERY events (all of
  * them, at worst, to one partition) without any partition of either topic
- * outgrowing what the mock keeps. */
-static bool may_publish(const rf_demo_run_t *r)
+ * outgrowing what the mock keeps; else the bound that holds it
+ * (RF_DEMO_HOLD_*). */
+static int held_by(const rf_demo_run_t *r)
 {
     int64_t ev_lag[RF_PARTITIONS_MAX], rec_lag[RF_PARTITIONS_MAX];
     lags(r, ev_lag, rec_lag);
     int64_t ev_bytes = r->emitted ? (int64_t)(r->bytes / r->emitted) + 1 : 256;
     for (int p = 0; p < r->o->partitions; p++) {
         int64_t e = ev_lag[p] + CHECK_EVERY;
-        if (e > RF_MOCK_LAG_MAX || e * ev_bytes > RF_MOCK_LAG_BYTES_MAX) return false;
+        if (e > RF_MOCK_LAG_MAX) return RF_DEMO_HOLD_EVENTS;
+        if (e * ev_bytes > RF_MOCK_LAG_BYTES_MAX) return RF_DEMO_HOLD_EVENT_BYTES;
         int64_t recs = rec_lag[p] + e * RF_DEMO_RECORDS_PER_EVENT_EST;
-        if (recs * RF_DEMO_RECORD_BYTES_EST > RF_MOCK_LAG_BYTES_MAX) return false;
+        if (recs * RF_DEMO_RECORD_BYTES_EST > RF_MOCK_LAG_BYTES_MAX) return RF_DEMO_HOLD_LEDGER;
     }
-    return true;
+    return -1;
+}
+
+static bool may_publish(const rf_demo_run_t *r)
+{
+    return held_by(r) < 0;
 }
 
 /* A progress measure of the whole pipeline: it moves while anything moves. */
@@ -275,7 +310,14 @@ static rf_err_t publish_loop(rf_demo_run_t *r, rf_producer_t *prod, rf_loadgen_t
             rf_producer_stats_t st;
             rf_producer_stats(prod, &st);
             r->bytes = st.bytes;
-            err = wait_until(r, prod, may_publish, "the workers to catch up", eb);
+            rf__demo_snapshot(r);
+            int held = held_by(r);
+            if (held >= 0) {
+                uint64_t t0 = rf_now_ns();
+                err = wait_until(r, prod, may_publish, "the workers to catch up", eb);
+                r->tm.held_ns[held] += rf_now_ns() - t0;
+                r->tm.holds++;
+            }
             if (err != RF_OK) return err;
         }
         err = rf_loadgen_next(gen, &ev);
@@ -315,6 +357,7 @@ rf_err_t rf__demo_publish(rf_demo_run_t *r, rf_errbuf_t *eb)
         rf_loadgen_destroy(gen);
         return RF_ERR_KAFKA;
     }
+    r->tm.publish_first_ns = rf_now_ns();
     err = publish_loop(r, prod, gen, eb);
     if (err == RF_OK) err = wait_until(r, prod, all_delivered, "delivery reports", eb);
     if (err == RF_OK && r->failed)
@@ -359,6 +402,14 @@ rf_err_t rf__demo_wait_caught_up(rf_demo_run_t *r, rf_errbuf_t *eb)
 {
     rf_err_t err = wait_until(r, NULL, caught_up, "the fold and the projection", eb);
     r->end_ns = rf_now_ns();
+    /* the workers' threads still run: their CPU clocks are valid until joined */
+    r->tm.cpu_process_ns = rf__demo_cpu_ns() - r->tm.cpu0_process_ns;
+    r->tm.cpu_fold_ns = rf__demo_thread_cpu_ns(&r->fold_t);
+    r->tm.cpu_proj_ns = rf__demo_thread_cpu_ns(&r->proj_t);
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+        r->tm.cpu_main_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec -
+                            r->tm.cpu_main_ns; /* held the start value */
     return err;
 }
 
