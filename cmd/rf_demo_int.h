@@ -118,6 +118,12 @@ typedef struct rf_demo_run {
     uint64_t emitted_p[RF_PARTITIONS_MAX]; /* per partition (the partitioner's choice) */
     int64_t end_offset[RF_PARTITIONS_MAX]; /* highest delivered offset + 1, or 0 */
     char delivery_error[RF_ERRMSG_MAX];
+    /* what the broker keeps of each partition, measured (rf_demo_traffic.c):
+     * [0] refold.events, [1] refold.ledger; > 0: messages between its low and
+     * high watermark once it deleted its first batch, < 0: -(high watermark)
+     * while it still has everything, 0: not measured */
+    int64_t kept[2][RF_PARTITIONS_MAX];
+    uint64_t kept_ns; /* when measured */
     /* progress display */
     bool drawn;
     uint64_t last_draw_ns;

@@ -192,8 +192,10 @@ rf_err_t rf__demo_check_workers(rf_demo_run_t *r, rf_errbuf_t *eb)
 }
 
 /* Per partition of the last snapshot: events published (delivered or in
- * flight) but not yet durably folded, and ledger records not yet projected. */
-static void lags(const rf_demo_run_t *r, int64_t ev_lag[], int64_t rec_lag[])
+ * flight) but not yet durably folded, ledger records not yet projected, and
+ * the records each unfolded event is expected to become, in hundredths (the
+ * partition's ratio so far plus a margin, rf_limits.h). */
+static void lags(const rf_demo_run_t *r, int64_t ev_lag[], int64_t rec_lag[], int64_t rpe100[])
 {
     uint64_t head[RF_PARTITIONS_MAX] = {0}, applied[RF_PARTITIONS_MAX] = {0};
     int64_t next[RF_PARTITIONS_MAX] = {0};
@@ -215,7 +217,25 @@ static void lags(const rf_demo_run_t *r, int64_t ev_lag[], int64_t rec_lag[])
         /* the relay reads the same ledger: its lag is a sum over partitions,
          * counted whole against each (at worst it is all one partition's) */
         if (r->wh && r->ws.lag > rec_lag[p]) rec_lag[p] = r->ws.lag;
+        int64_t rpe = 100 * RF_DEMO_RECORDS_PER_EVENT_EST;
+        if (next[p] >= RF_DEMO_RPE_MIN_EVENTS) {
+            rpe = (int64_t)head[p] * (100 + RF_DEMO_RPE_MARGIN_PCT) / next[p];
+            if (rpe < 100) rpe = 100;
+        }
+        rpe100[p] = rpe;
     }
+}
+
+/* The messages a partition may hold unread: what the broker is measured to
+ * keep of it (RF_DEMO_KEPT_PCT of the window between its watermarks once it
+ * deletes, as records of the same kind follow) or, until it first deleted,
+ * the larger of the estimate and that share of what it holds so far (all
+ * of it fits in its RF_MOCK_LAG_BYTES_MAX plus margin). */
+static int64_t room(int64_t kept, int64_t estimate)
+{
+    if (kept > 0) return kept * RF_DEMO_KEPT_PCT / 100;
+    int64_t held = -kept * RF_DEMO_KEPT_PCT / 100;
+    return held > estimate ? held : estimate;
 }
 
 /* -1 when the producer may publish another CHECK_EVERY events (all of
@@ -224,17 +244,44 @@ static void lags(const rf_demo_run_t *r, int64_t ev_lag[], int64_t rec_lag[])
  * (RF_DEMO_HOLD_*). */
 static int held_by(const rf_demo_run_t *r)
 {
-    int64_t ev_lag[RF_PARTITIONS_MAX], rec_lag[RF_PARTITIONS_MAX];
-    lags(r, ev_lag, rec_lag);
+    int64_t ev_lag[RF_PARTITIONS_MAX], rec_lag[RF_PARTITIONS_MAX], rpe100[RF_PARTITIONS_MAX];
+    lags(r, ev_lag, rec_lag, rpe100);
     int64_t ev_bytes = r->emitted ? (int64_t)(r->bytes / r->emitted) + 1 : 256;
     for (int p = 0; p < r->o->partitions; p++) {
         int64_t e = ev_lag[p] + CHECK_EVERY;
         if (e > RF_MOCK_LAG_MAX) return RF_DEMO_HOLD_EVENTS;
-        if (e * ev_bytes > RF_MOCK_LAG_BYTES_MAX) return RF_DEMO_HOLD_EVENT_BYTES;
-        int64_t recs = rec_lag[p] + e * RF_DEMO_RECORDS_PER_EVENT_EST;
-        if (recs * RF_DEMO_RECORD_BYTES_EST > RF_MOCK_LAG_BYTES_MAX) return RF_DEMO_HOLD_LEDGER;
+        if (e > room(r->kept[0][p], RF_MOCK_LAG_BYTES_MAX / ev_bytes))
+            return RF_DEMO_HOLD_EVENT_BYTES;
+        int64_t recs = rec_lag[p] + e * rpe100[p] / 100;
+        if (recs > room(r->kept[1][p], RF_MOCK_LAG_BYTES_MAX / RF_DEMO_RECORD_BYTES_EST))
+            return RF_DEMO_HOLD_LEDGER;
     }
     return -1;
+}
+
+/* Measures what the broker keeps of every partition that has messages
+ * (ListOffsets: a round trip on loopback), at most every
+ * RF_DEMO_KEPT_EVERY_MS. A failed query keeps the last measure. */
+static void measure_kept(rf_demo_run_t *r, rf_producer_t *prod)
+{
+    uint64_t now = rf_now_ns();
+    if (now - r->kept_ns < (uint64_t)RF_DEMO_KEPT_EVERY_MS * 1000000u) return;
+    r->kept_ns = now;
+    rd_kafka_t *rk = rf_producer_kafka(prod);
+    uint64_t head[RF_PARTITIONS_MAX] = {0};
+    for (int i = 0; i < r->fs.nparts; i++)
+        head[r->fs.parts[i].partition] = r->fs.parts[i].head_seq;
+    const char *topics[2] = {RF_TOPIC_EVENTS, RF_TOPIC_LEDGER};
+    for (int t = 0; t < 2; t++) {
+        for (int p = 0; p < r->o->partitions; p++) {
+            if (t == 0 ? r->emitted_p[p] == 0 : head[p] == 0) continue;
+            int64_t lo = -1, hi = -1;
+            if (rd_kafka_query_watermark_offsets(rk, topics[t], p, &lo, &hi, 1000) != 0 || lo < 0 ||
+                hi < lo)
+                continue;
+            r->kept[t][p] = lo > 0 ? hi - lo : -hi;
+        }
+    }
 }
 
 static bool may_publish(const rf_demo_run_t *r)
@@ -274,6 +321,7 @@ static rf_err_t wait_until(rf_demo_run_t *r, rf_producer_t *prod,
                            RF_DEMO_STALL_MS / 1000, what);
         }
         rf__demo_progress(r, false);
+        if (prod && cond == may_publish) measure_kept(r, prod);
         if (prod)
             rf_producer_poll(prod, 5);
         else
@@ -311,6 +359,7 @@ static rf_err_t publish_loop(rf_demo_run_t *r, rf_producer_t *prod, rf_loadgen_t
             rf_producer_stats(prod, &st);
             r->bytes = st.bytes;
             rf__demo_snapshot(r);
+            measure_kept(r, prod);
             int held = held_by(r);
             if (held >= 0) {
                 uint64_t t0 = rf_now_ns();
@@ -536,8 +585,8 @@ void rf__demo_progress(rf_demo_run_t *r, bool force)
 
 static void draw(rf_demo_run_t *r)
 {
-    int64_t ev_lag[RF_PARTITIONS_MAX], rec_lag[RF_PARTITIONS_MAX];
-    lags(r, ev_lag, rec_lag);
+    int64_t ev_lag[RF_PARTITIONS_MAX], rec_lag[RF_PARTITIONS_MAX], rpe100[RF_PARTITIONS_MAX];
+    lags(r, ev_lag, rec_lag, rpe100);
     uint64_t evl = 0, recl = 0;
     for (int p = 0; p < r->o->partitions; p++) {
         evl += (uint64_t)ev_lag[p];
