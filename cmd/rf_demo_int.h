@@ -75,6 +75,24 @@ typedef struct rf_demo_thread {
     rf_errbuf_t eb;
 } rf_demo_thread_t;
 
+/* Where the time went: each stage's first and last progress (seen by the
+ * main thread's snapshots, every few ms), the producer's waits on the
+ * throttle by the bound that held it, and CPU time by thread. */
+enum { RF_DEMO_HOLD_EVENTS, RF_DEMO_HOLD_EVENT_BYTES, RF_DEMO_HOLD_LEDGER, RF_DEMO_HOLD__COUNT };
+typedef struct rf_demo_timing {
+    uint64_t publish_first_ns;            /* the producer started */
+    uint64_t fold_first_ns, fold_last_ns; /* fold: first and last event durably folded */
+    uint64_t proj_first_ns, proj_last_ns; /* projection: first and last record applied */
+    uint64_t seen_consumed, seen_records;
+    uint64_t held_ns[RF_DEMO_HOLD__COUNT]; /* producer waiting on the throttle, by bound */
+    uint64_t holds;                        /* times it waited */
+    /* CPU time of the pipeline (start_ns..end_ns): the process, the main
+     * thread (loadgen, producer, throttle), the fold and projection threads
+     * (not the fold's pool helpers: they are in "other") */
+    uint64_t cpu0_process_ns, cpu_process_ns, cpu_main_ns, cpu_fold_ns, cpu_proj_ns;
+    uint64_t checks_ns, cpu_checks_ns; /* the report's checks (after the pipeline) */
+} rf_demo_timing_t;
+
 /* The live pipeline: broker, workers, producer side counters. */
 typedef struct rf_demo_run {
     const rf_demo_opts_t *o;
@@ -94,11 +112,18 @@ typedef struct rf_demo_run {
     bool wh_drained;      /* nothing pending when the wait ended */
     rf_loadgen_conf_t lg; /* the traffic's configuration */
     uint64_t start_ns, publish_done_ns, end_ns;
+    rf_demo_timing_t tm; /* where the time went (the report's "time:") */
     /* producer side (main thread only) */
     uint64_t emitted, delivered, failed, bytes, partition_mismatch;
     uint64_t emitted_p[RF_PARTITIONS_MAX]; /* per partition (the partitioner's choice) */
     int64_t end_offset[RF_PARTITIONS_MAX]; /* highest delivered offset + 1, or 0 */
     char delivery_error[RF_ERRMSG_MAX];
+    /* what the broker keeps of each partition, measured (rf_demo_traffic.c):
+     * [0] refold.events, [1] refold.ledger; > 0: messages between its low and
+     * high watermark once it deleted its first batch, < 0: -(high watermark)
+     * while it still has everything, 0: not measured */
+    int64_t kept[2][RF_PARTITIONS_MAX];
+    uint64_t kept_ns; /* when measured */
     /* progress display */
     bool drawn;
     uint64_t last_draw_ns;
@@ -126,8 +151,12 @@ rf_err_t rf__demo_wait_caught_up(rf_demo_run_t *r, rf_errbuf_t *eb);
 rf_err_t rf__demo_wait_webhooks(rf_demo_run_t *r, rf_errbuf_t *eb);
 /* Fails with the worker's error when a worker thread stopped on its own. */
 rf_err_t rf__demo_check_workers(rf_demo_run_t *r, rf_errbuf_t *eb);
-/* Takes fresh snapshots of the workers' stats into r->fs / r->ps. */
+/* Takes fresh snapshots of the workers' stats into r->fs / r->ps (and notes
+ * the stages' progress times in r->tm). */
 void rf__demo_snapshot(rf_demo_run_t *r);
+/* CPU time consumed so far: the process, or a thread (0 if unavailable). */
+uint64_t rf__demo_cpu_ns(void);
+uint64_t rf__demo_thread_cpu_ns(const rf_demo_thread_t *t);
 /* 1234567 as "1,234,567". */
 void rf__demo_num(uint64_t v, char out[32]);
 /* Redraws the progress lines (force: now, else at most every 200 ms). */

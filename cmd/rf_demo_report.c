@@ -533,6 +533,89 @@ static void print_next(const rf_demo_run_t *r, json_t *rep)
     printf("  refold reconcile --data %s\n", dq);
 }
 
+/* Seconds since the run started (0 for a moment that never came). */
+static double since(const rf_demo_run_t *r, uint64_t ns)
+{
+    return ns > r->start_ns ? (double)(ns - r->start_ns) / 1e9 : 0;
+}
+
+static double secs_of(uint64_t ns)
+{
+    return (double)ns / 1e9;
+}
+
+static json_t *span_json(const rf_demo_run_t *r, uint64_t from, uint64_t to)
+{
+    return json_pack("{s:f, s:f, s:f}", "start_s", since(r, from), "end_s", since(r, to), "s",
+                     since(r, to) - since(r, from));
+}
+
+/* The timing block of the JSON report: each stage's span, the time all
+ * three overlapped, the producer's waits on the throttle, the CPU time. */
+static void time_json(const rf_demo_run_t *r, json_t *t)
+{
+    const rf_demo_timing_t *tm = &r->tm;
+    double ov0 = since(r, tm->publish_first_ns), ov1 = since(r, r->publish_done_ns);
+    if (since(r, tm->fold_first_ns) > ov0) ov0 = since(r, tm->fold_first_ns);
+    if (since(r, tm->proj_first_ns) > ov0) ov0 = since(r, tm->proj_first_ns);
+    if (since(r, tm->fold_last_ns) < ov1) ov1 = since(r, tm->fold_last_ns);
+    if (since(r, tm->proj_last_ns) < ov1) ov1 = since(r, tm->proj_last_ns);
+    uint64_t held = 0;
+    for (int i = 0; i < RF_DEMO_HOLD__COUNT; i++)
+        held += tm->held_ns[i];
+    uint64_t known = tm->cpu_main_ns + tm->cpu_fold_ns + tm->cpu_proj_ns;
+    json_object_set_new(t, "publish", span_json(r, tm->publish_first_ns, r->publish_done_ns));
+    json_object_set_new(t, "fold", span_json(r, tm->fold_first_ns, tm->fold_last_ns));
+    json_object_set_new(t, "project", span_json(r, tm->proj_first_ns, tm->proj_last_ns));
+    json_object_set_new(t, "overlap_s", json_real(ov1 > ov0 ? ov1 - ov0 : 0));
+    json_object_set_new(t, "throttle",
+                        json_pack("{s:f, s:I, s:f, s:f, s:f}", "waited_s", secs_of(held), "waits",
+                                  (json_int_t)tm->holds, "events_s",
+                                  secs_of(tm->held_ns[RF_DEMO_HOLD_EVENTS]), "event_bytes_s",
+                                  secs_of(tm->held_ns[RF_DEMO_HOLD_EVENT_BYTES]), "ledger_s",
+                                  secs_of(tm->held_ns[RF_DEMO_HOLD_LEDGER])));
+    json_object_set_new(
+        t, "cpu",
+        json_pack("{s:f, s:f, s:f, s:f, s:f, s:f}", "pipeline_s", secs_of(tm->cpu_process_ns),
+                  "main_s", secs_of(tm->cpu_main_ns), "fold_s", secs_of(tm->cpu_fold_ns),
+                  "project_s", secs_of(tm->cpu_proj_ns), "other_s",
+                  tm->cpu_process_ns > known ? secs_of(tm->cpu_process_ns - known) : 0.0,
+                  "checks_s", secs_of(tm->cpu_checks_ns)));
+}
+
+static double jreal(json_t *o, const char *path1, const char *path2)
+{
+    json_t *v = json_object_get(o, path1);
+    if (path2) v = json_object_get(v, path2);
+    return json_number_value(v);
+}
+
+static void print_time(const rf_demo_run_t *r, json_t *t)
+{
+    double total = since(r, r->end_ns);
+    printf("time (seconds since the start; the stages overlap):\n");
+    static const char *const stages[] = {"publish", "fold", "project"};
+    for (int i = 0; i < 3; i++)
+        printf("  %-9s %7.2f .. %7.2f  %7.2f s\n", stages[i], jreal(t, stages[i], "start_s"),
+               jreal(t, stages[i], "end_s"), jreal(t, stages[i], "s"));
+    printf("  all three ran together for %.2f s of %.2f; after the last event was published: "
+           "%.2f s to the end\n",
+           jreal(t, "overlap_s", NULL), total, total - jreal(t, "publish", "end_s"));
+    printf("  producer waited on the throttle %.2f s (%" PRIu64 " times: events %.2f s, event "
+           "bytes %.2f s, ledger %.2f s)\n",
+           jreal(t, "throttle", "waited_s"), r->tm.holds, jreal(t, "throttle", "events_s"),
+           jreal(t, "throttle", "event_bytes_s"), jreal(t, "throttle", "ledger_s"));
+    printf("  checks    %7.2f s after the pipeline\n", secs_of(r->tm.checks_ns));
+    double cpu = jreal(t, "cpu", "pipeline_s");
+    printf("  cpu: pipeline %.2f s (%.0f%% of one core; %.1f us per event): main thread (loadgen, "
+           "producer) %.2f, fold thread %.2f, projection thread %.2f, other threads (fold pool, "
+           "librdkafka, broker, rocksdb) %.2f; checks %.2f\n",
+           cpu, total > 0 ? 100.0 * cpu / total : 0,
+           r->delivered ? cpu * 1e6 / (double)r->delivered : 0, jreal(t, "cpu", "main_s"),
+           jreal(t, "cpu", "fold_s"), jreal(t, "cpu", "project_s"), jreal(t, "cpu", "other_s"),
+           jreal(t, "cpu", "checks_s"));
+}
+
 static void print_summary(const rf_demo_run_t *r, json_t *rep)
 {
     char a[32], b[32], c[32];
@@ -542,7 +625,7 @@ static void print_summary(const rf_demo_run_t *r, json_t *rep)
            num(jint(rep, "published"), a), json_string_value(json_object_get(t, "total_s")),
            num(jint(t, "events_per_s"), b), num(jint(rep, "records"), c),
            json_string_value(json_object_get(t, "checks_s")));
-    (void)r;
+    print_time(r, t);
 }
 
 /* ---- the report ---------------------------------------------------------- */
@@ -607,9 +690,9 @@ static void webhooks_json(const rf_demo_run_t *r, json_t *rep, checks_t *c)
 }
 
 /* Everything the report needs from the stores, into rep and c. */
-static rf_err_t gather(const rf_demo_run_t *r, json_t *rep, checks_t *c, rf_errbuf_t *eb)
+static rf_err_t gather(rf_demo_run_t *r, json_t *rep, checks_t *c, rf_errbuf_t *eb)
 {
-    uint64_t t0 = rf_now_ns();
+    uint64_t t0 = rf_now_ns(), cpu0 = rf__demo_cpu_ns();
     rf_errbuf_t qeb = {{0}};
     report_q = rf_query_open(r->o->data_dir, RF_QUERY_SNAPSHOT, &qeb);
     if (!report_q) return rf_errf(eb, RF_ERR_NOT_FOUND, "projection store: %s", qeb.msg);
@@ -617,9 +700,12 @@ static rf_err_t gather(const rf_demo_run_t *r, json_t *rep, checks_t *c, rf_errb
     if (err == RF_OK) json_object_set_new(rep, "programs", programs_json(r, report_q, c));
     rf_query_close(report_q);
     report_q = NULL;
+    r->tm.checks_ns = rf_now_ns() - t0;
+    r->tm.cpu_checks_ns = rf__demo_cpu_ns() - cpu0;
     char secs[32];
-    snprintf(secs, sizeof secs, "%.2f", (double)(rf_now_ns() - t0) / 1e9);
+    snprintf(secs, sizeof secs, "%.2f", (double)r->tm.checks_ns / 1e9);
     json_object_set_new(json_object_get(rep, "timing"), "checks_s", json_string(secs));
+    time_json(r, json_object_get(rep, "timing"));
     return err;
 }
 

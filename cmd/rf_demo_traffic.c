@@ -147,6 +147,34 @@ void rf__demo_snapshot(rf_demo_run_t *r)
     rf_fold_worker_stats(r->fold, &r->fs);
     rf_project_worker_stats(r->proj, &r->ps);
     if (r->wh) rf_wh_relay_stats(r->wh, &r->ws);
+    rf_demo_timing_t *tm = &r->tm;
+    uint64_t now = rf_now_ns();
+    if (r->fs.consumed != tm->seen_consumed) {
+        if (!tm->fold_first_ns) tm->fold_first_ns = now;
+        tm->fold_last_ns = now;
+        tm->seen_consumed = r->fs.consumed;
+    }
+    if (r->ps.records != tm->seen_records) {
+        if (!tm->proj_first_ns) tm->proj_first_ns = now;
+        tm->proj_last_ns = now;
+        tm->seen_records = r->ps.records;
+    }
+}
+
+uint64_t rf__demo_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t rf__demo_thread_cpu_ns(const rf_demo_thread_t *t)
+{
+    clockid_t cid;
+    struct timespec ts;
+    if (!t->started || pthread_getcpuclockid(t->tid, &cid) != 0 || clock_gettime(cid, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 rf_err_t rf__demo_check_workers(rf_demo_run_t *r, rf_errbuf_t *eb)
@@ -164,8 +192,10 @@ rf_err_t rf__demo_check_workers(rf_demo_run_t *r, rf_errbuf_t *eb)
 }
 
 /* Per partition of the last snapshot: events published (delivered or in
- * flight) but not yet durably folded, and ledger records not yet projected. */
-static void lags(const rf_demo_run_t *r, int64_t ev_lag[], int64_t rec_lag[])
+ * flight) but not yet durably folded, ledger records not yet projected, and
+ * the records each unfolded event is expected to become, in hundredths (the
+ * partition's ratio so far plus a margin, rf_limits.h). */
+static void lags(const rf_demo_run_t *r, int64_t ev_lag[], int64_t rec_lag[], int64_t rpe100[])
 {
     uint64_t head[RF_PARTITIONS_MAX] = {0}, applied[RF_PARTITIONS_MAX] = {0};
     int64_t next[RF_PARTITIONS_MAX] = {0};
@@ -187,24 +217,76 @@ static void lags(const rf_demo_run_t *r, int64_t ev_lag[], int64_t rec_lag[])
         /* the relay reads the same ledger: its lag is a sum over partitions,
          * counted whole against each (at worst it is all one partition's) */
         if (r->wh && r->ws.lag > rec_lag[p]) rec_lag[p] = r->ws.lag;
+        int64_t rpe = 100 * RF_DEMO_RECORDS_PER_EVENT_EST;
+        if (next[p] >= RF_DEMO_RPE_MIN_EVENTS) {
+            rpe = (int64_t)head[p] * (100 + RF_DEMO_RPE_MARGIN_PCT) / next[p];
+            if (rpe < 100) rpe = 100;
+        }
+        rpe100[p] = rpe;
     }
 }
 
-/* True when the producer may publish another CHECK_EVERY events (all of
- * them, at worst, to one partition) without any partition of either topic
- * outgrowing what the mock keeps. */
-static bool may_publish(const rf_demo_run_t *r)
+/* The messages a partition may hold unread: what the broker is measured to
+ * keep of it (RF_DEMO_KEPT_PCT of the window between its watermarks once it
+ * deletes, as records of the same kind follow) or, until it first deleted,
+ * the larger of the estimate and that share of what it holds so far (all
+ * of it fits in its RF_MOCK_LAG_BYTES_MAX plus margin). */
+static int64_t room(int64_t kept, int64_t estimate)
 {
-    int64_t ev_lag[RF_PARTITIONS_MAX], rec_lag[RF_PARTITIONS_MAX];
-    lags(r, ev_lag, rec_lag);
+    if (kept > 0) return kept * RF_DEMO_KEPT_PCT / 100;
+    int64_t held = -kept * RF_DEMO_KEPT_PCT / 100;
+    return held > estimate ? held : estimate;
+}
+
+/* -1 when the producer may publish another CHECK_EVERY events (all of
+ * them, at worst, to one partition) without any partition of either topic
+ * outgrowing what the mock keeps; else the bound that holds it
+ * (RF_DEMO_HOLD_*). */
+static int held_by(const rf_demo_run_t *r)
+{
+    int64_t ev_lag[RF_PARTITIONS_MAX], rec_lag[RF_PARTITIONS_MAX], rpe100[RF_PARTITIONS_MAX];
+    lags(r, ev_lag, rec_lag, rpe100);
     int64_t ev_bytes = r->emitted ? (int64_t)(r->bytes / r->emitted) + 1 : 256;
     for (int p = 0; p < r->o->partitions; p++) {
         int64_t e = ev_lag[p] + CHECK_EVERY;
-        if (e > RF_MOCK_LAG_MAX || e * ev_bytes > RF_MOCK_LAG_BYTES_MAX) return false;
-        int64_t recs = rec_lag[p] + e * RF_DEMO_RECORDS_PER_EVENT_EST;
-        if (recs * RF_DEMO_RECORD_BYTES_EST > RF_MOCK_LAG_BYTES_MAX) return false;
+        if (e > RF_MOCK_LAG_MAX) return RF_DEMO_HOLD_EVENTS;
+        if (e > room(r->kept[0][p], RF_MOCK_LAG_BYTES_MAX / ev_bytes))
+            return RF_DEMO_HOLD_EVENT_BYTES;
+        int64_t recs = rec_lag[p] + e * rpe100[p] / 100;
+        if (recs > room(r->kept[1][p], RF_MOCK_LAG_BYTES_MAX / RF_DEMO_RECORD_BYTES_EST))
+            return RF_DEMO_HOLD_LEDGER;
     }
-    return true;
+    return -1;
+}
+
+/* Measures what the broker keeps of every partition that has messages
+ * (ListOffsets: a round trip on loopback), at most every
+ * RF_DEMO_KEPT_EVERY_MS. A failed query keeps the last measure. */
+static void measure_kept(rf_demo_run_t *r, rf_producer_t *prod)
+{
+    uint64_t now = rf_now_ns();
+    if (now - r->kept_ns < (uint64_t)RF_DEMO_KEPT_EVERY_MS * 1000000u) return;
+    r->kept_ns = now;
+    rd_kafka_t *rk = rf_producer_kafka(prod);
+    uint64_t head[RF_PARTITIONS_MAX] = {0};
+    for (int i = 0; i < r->fs.nparts; i++)
+        head[r->fs.parts[i].partition] = r->fs.parts[i].head_seq;
+    const char *topics[2] = {RF_TOPIC_EVENTS, RF_TOPIC_LEDGER};
+    for (int t = 0; t < 2; t++) {
+        for (int p = 0; p < r->o->partitions; p++) {
+            if (t == 0 ? r->emitted_p[p] == 0 : head[p] == 0) continue;
+            int64_t lo = -1, hi = -1;
+            if (rd_kafka_query_watermark_offsets(rk, topics[t], p, &lo, &hi, 1000) != 0 || lo < 0 ||
+                hi < lo)
+                continue;
+            r->kept[t][p] = lo > 0 ? hi - lo : -hi;
+        }
+    }
+}
+
+static bool may_publish(const rf_demo_run_t *r)
+{
+    return held_by(r) < 0;
 }
 
 /* A progress measure of the whole pipeline: it moves while anything moves. */
@@ -239,6 +321,7 @@ static rf_err_t wait_until(rf_demo_run_t *r, rf_producer_t *prod,
                            RF_DEMO_STALL_MS / 1000, what);
         }
         rf__demo_progress(r, false);
+        if (prod && cond == may_publish) measure_kept(r, prod);
         if (prod)
             rf_producer_poll(prod, 5);
         else
@@ -275,7 +358,15 @@ static rf_err_t publish_loop(rf_demo_run_t *r, rf_producer_t *prod, rf_loadgen_t
             rf_producer_stats_t st;
             rf_producer_stats(prod, &st);
             r->bytes = st.bytes;
-            err = wait_until(r, prod, may_publish, "the workers to catch up", eb);
+            rf__demo_snapshot(r);
+            measure_kept(r, prod);
+            int held = held_by(r);
+            if (held >= 0) {
+                uint64_t t0 = rf_now_ns();
+                err = wait_until(r, prod, may_publish, "the workers to catch up", eb);
+                r->tm.held_ns[held] += rf_now_ns() - t0;
+                r->tm.holds++;
+            }
             if (err != RF_OK) return err;
         }
         err = rf_loadgen_next(gen, &ev);
@@ -315,6 +406,7 @@ rf_err_t rf__demo_publish(rf_demo_run_t *r, rf_errbuf_t *eb)
         rf_loadgen_destroy(gen);
         return RF_ERR_KAFKA;
     }
+    r->tm.publish_first_ns = rf_now_ns();
     err = publish_loop(r, prod, gen, eb);
     if (err == RF_OK) err = wait_until(r, prod, all_delivered, "delivery reports", eb);
     if (err == RF_OK && r->failed)
@@ -359,6 +451,14 @@ rf_err_t rf__demo_wait_caught_up(rf_demo_run_t *r, rf_errbuf_t *eb)
 {
     rf_err_t err = wait_until(r, NULL, caught_up, "the fold and the projection", eb);
     r->end_ns = rf_now_ns();
+    /* the workers' threads still run: their CPU clocks are valid until joined */
+    r->tm.cpu_process_ns = rf__demo_cpu_ns() - r->tm.cpu0_process_ns;
+    r->tm.cpu_fold_ns = rf__demo_thread_cpu_ns(&r->fold_t);
+    r->tm.cpu_proj_ns = rf__demo_thread_cpu_ns(&r->proj_t);
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+        r->tm.cpu_main_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec -
+                            r->tm.cpu_main_ns; /* held the start value */
     return err;
 }
 
@@ -485,8 +585,8 @@ void rf__demo_progress(rf_demo_run_t *r, bool force)
 
 static void draw(rf_demo_run_t *r)
 {
-    int64_t ev_lag[RF_PARTITIONS_MAX], rec_lag[RF_PARTITIONS_MAX];
-    lags(r, ev_lag, rec_lag);
+    int64_t ev_lag[RF_PARTITIONS_MAX], rec_lag[RF_PARTITIONS_MAX], rpe100[RF_PARTITIONS_MAX];
+    lags(r, ev_lag, rec_lag, rpe100);
     uint64_t evl = 0, recl = 0;
     for (int p = 0; p < r->o->partitions; p++) {
         evl += (uint64_t)ev_lag[p];

@@ -405,13 +405,28 @@
 #define RF_DEMO_PROGRAM_FILE_MAX (4 * RF_RULES_MAX)
 /* The demo throttles its producer so that no partition of refold.ledger
  * holds more unprojected bytes than RF_MOCK_LAG_BYTES_MAX: it counts the
- * records the fold has not yet produced (events not folded x this many
- * records per event: measured mean 1.16 over 1M loadgen events, so 2 leaves
- * room for reward-heavy stretches) plus the records not yet projected, at
- * this many bytes per record on the wire (the outbox sends uncompressed;
- * measured Avro mean 319 bytes, max 552, plus key and record overhead). */
+ * records the fold has not yet produced (events not folded x records per
+ * event: the partition's own ratio so far (head seq / folded offset;
+ * measured 1.04-1.16 over 1M loadgen events) plus this margin, in percent,
+ * for reward-heavy stretches, and at least 1) plus the records not yet
+ * projected, at this many bytes per record as the broker stores them: the
+ * outbox compresses (gzip level 1, rf_kafka.c); measured on the embedded
+ * broker, 5 MiB held 44,600-46,800 records of a partition, 112-117 bytes
+ * each with batch overhead (uncompressed Avro: mean 319, max 552). Until a
+ * partition has folded RF_DEMO_RPE_MIN_EVENTS events its ratio counts as
+ * RF_DEMO_RECORDS_PER_EVENT_EST. */
 #define RF_DEMO_RECORDS_PER_EVENT_EST 2
-#define RF_DEMO_RECORD_BYTES_EST      448
+#define RF_DEMO_RPE_MARGIN_PCT        50
+#define RF_DEMO_RPE_MIN_EVENTS        4096
+#define RF_DEMO_RECORD_BYTES_EST      192
+/* ... and, better than estimates, it measures what the broker keeps: every
+ * this often, a partition's low and high watermarks on both topics; once the
+ * broker deleted a partition's first batch, the messages between them are
+ * what its 5 MiB hold, and a partition may hold this share of that unread
+ * (the rest: the batch the broker deletes at once, up to 1 MB, and
+ * messages bigger than those measured). */
+#define RF_DEMO_KEPT_EVERY_MS 100
+#define RF_DEMO_KEPT_PCT      70
 /* A pipeline stage that makes no progress for this long while it has work
  * fails the demo (a stuck worker, not a slow one: stages move every 50 ms). */
 #define RF_DEMO_STALL_MS 60000

@@ -91,6 +91,22 @@ static void test_demo_report(void **state)
     assert_int_equal(json_integer_value(json_object_get(off, "consumed")), EVENTS);
     assert_string_equal(json_string_value(json_object_get(json_object_get(rep, "verify"), "head")),
                         head);
+    /* where the time went: each stage's span within the run, the producer's
+     * waits, the CPU (text and JSON) */
+    assert_non_null(strstr(out1, "\ntime (seconds since the start"));
+    assert_non_null(strstr(out1, "\n  cpu: pipeline "));
+    json_t *t = json_object_get(rep, "timing");
+    double total = atof(json_string_value(json_object_get(t, "total_s")));
+    const char *stages[] = {"publish", "fold", "project"};
+    for (int i = 0; i < 3; i++) {
+        json_t *st = json_object_get(t, stages[i]);
+        double s0 = json_number_value(json_object_get(st, "start_s"));
+        double s1 = json_number_value(json_object_get(st, "end_s"));
+        assert_true(s0 > 0 && s0 <= s1 && s1 <= total + 0.01);
+    }
+    assert_true(json_number_value(json_object_get(t, "overlap_s")) >= 0);
+    assert_non_null(json_object_get(json_object_get(t, "throttle"), "waited_s"));
+    assert_true(json_number_value(json_object_get(json_object_get(t, "cpu"), "pipeline_s")) > 0);
     /* each example program's leaderboard is the CLI's, same users in the same order */
     json_t *progs = json_object_get(rep, "programs");
     assert_true(json_array_size(progs) >= 1);
