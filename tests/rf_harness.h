@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -167,6 +168,7 @@ static inline bool rh_sup_once(rh_sup_t *s)
 static inline void *rh_sup_main(void *arg)
 {
     rh_sup_t *s = arg;
+    prctl(PR_SET_NAME, s->kind == RH_FOLD ? "rh-fold" : "rh-project"); /* top -H, perf */
     while (rh_sup_once(s))
         rh_sleep_ms(200);
     pthread_mutex_lock(&s->mu);

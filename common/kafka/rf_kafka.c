@@ -79,7 +79,7 @@ static const role_def_t roles[RF_KAFKA_ROLE__COUNT] = {
                                 .defaults = {DFLT("partition.assignment.strategy", "range"),
                                              DFLT("session.timeout.ms", "6000"),
                                              DFLT("heartbeat.interval.ms", "2000"),
-                                             DFLT("fetch.wait.max.ms", "100"),
+                                             DFLT("fetch.wait.max.ms", "5"),
                                              DFLT("enable.partition.eof", "false"), QUEUE_DEFAULTS},
                                 .forced = {OFFSETS_OWNED("the ledger")}},
     /* 30 s rides out a leader election (RF_FOLD_PRODUCE_TIMEOUT_MS) */
@@ -101,7 +101,7 @@ static const role_def_t roles[RF_KAFKA_ROLE__COUNT] = {
                               .needs_brokers = true,
                               .defaults = {DFLT("message.timeout.ms",
                                                 RF__STR(RF_FOLD_PRODUCE_TIMEOUT_MS)),
-                                           DFLT("linger.ms", "5"), DFLT("compression.type", "gzip"),
+                                           DFLT("linger.ms", "1"), DFLT("compression.type", "gzip"),
                                            DFLT("compression.level", "1")},
                               .forced = {DELIVERY_EXACT}},
     /* offsets live in the store, so a quick failover costs nothing: a dead
@@ -113,7 +113,7 @@ static const role_def_t roles[RF_KAFKA_ROLE__COUNT] = {
                                        "--group: the group whose partitions this worker projects",
                                    .defaults = {DFLT("client.id", "refold-project"),
                                                 DFLT("enable.partition.eof", "false"),
-                                                DFLT("fetch.wait.max.ms", "50"), QUEUE_DEFAULTS,
+                                                DFLT("fetch.wait.max.ms", "5"), QUEUE_DEFAULTS,
                                                 DFLT("session.timeout.ms", "10000")},
                                    .forced = {OFFSETS_OWNED("the projection store")}},
     /* the projection's settings: offsets live in the relay's store, committed

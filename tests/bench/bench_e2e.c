@@ -81,6 +81,23 @@ static pid_t spawn_broker(const opts_t *o, char *bootstraps, size_t cap, const c
     exit(1);
 }
 
+/* CPU seconds (user + system) of process pid so far; 0 when unknown. */
+static double proc_cpu_s(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* ---- latency probes -------------------------------------------------------- */
 
 #define PROBES_MAX 100000
@@ -103,11 +120,14 @@ static void probe_user(long i, char *out, size_t cap)
     snprintf(out, cap, "latency-probe-%ld", i);
 }
 
-/* Poller: follows the projection and stamps each probe when its balance
- * becomes visible. */
+/* Poller: follows the projection as a reader would (a FOLLOW handle that
+ * sleeps until the projection commits, rf_query_wait) and stamps each probe
+ * when its balance becomes visible. It looks for the probes after each
+ * catch-up, so what it measures includes the reader's own delay. */
 static void *poller_main(void *arg)
 {
     probes_t *pr = arg;
+    prctl(PR_SET_NAME, "bench-poller");
     rf_errbuf_t eb = {{0}};
     rf_query_t *q = NULL;
     long next = 0;
@@ -117,31 +137,26 @@ static void *poller_main(void *arg)
             rh_sleep_ms(20);
             continue;
         }
+        if (!rf_query_wait(q, 100)) continue;
+        rf_query_refresh(q, &eb);
         if (!pr->warm) {
             /* probes start once the pipeline runs: the group joins are not latency */
             rf_projection_meta_t meta[RF_PARTITIONS_DEFAULT];
-            rf_query_refresh(q, &eb);
             int np = rf_query_progress(q, meta, RF_PARTITIONS_DEFAULT);
             for (int i = 0; i < np; i++)
                 if (meta[i].applied_seq > 0) pr->warm = 1;
-            rh_sleep_ms(10);
             continue;
         }
-        if (next >= pr->sent) {
-            rh_sleep_ms(1);
-            continue;
-        }
-        rf_query_refresh(q, &eb);
         /* probes are applied in order within their partition: check them all */
-        for (long i = next; i < pr->sent; i++) {
+        long sent = pr->sent;
+        for (long i = next; i < sent; i++) {
             if (pr->seen_ns[i]) continue;
             char user[64];
             probe_user(i, user, sizeof user);
             if (rf_query_balances(q, user, NULL, rows, 8, &eb) > 0) pr->seen_ns[i] = rf_now_ns();
         }
-        while (next < pr->sent && pr->seen_ns[next])
+        while (next < sent && pr->seen_ns[next])
             next++;
-        rh_sleep_ms(1);
     }
     rf_query_close(q);
     return NULL;
@@ -183,7 +198,7 @@ static void both_tick(uint64_t produced, void *opaque)
 
 /* ---- the run ---------------------------------------------------------------- */
 
-static int run(const opts_t *o, const char *brokers, const char *data)
+static int run(const opts_t *o, const char *brokers, const char *data, pid_t broker_pid)
 {
     static rh_pipe_t pp;
     static probes_t pr;
@@ -233,6 +248,13 @@ static int run(const opts_t *o, const char *brokers, const char *data)
     }
     int restarts = rh_pipe_restarts(&pp);
     uint64_t folded = (uint64_t)rh_prod_total(pp.prod);
+    static rf_project_stats_t pst;
+    uint64_t proj_commits = 0;
+    if (o->latency) {
+        pthread_mutex_lock(&pp.proj.mu);
+        if (pp.proj.pw) rf_project_worker_stats(pp.proj.pw, &pst), proj_commits = pst.commits;
+        pthread_mutex_unlock(&pp.proj.mu);
+    }
     rh_pipe_stop(&pp);
     rf_loadgen_destroy(g);
     if (!ok) {
@@ -250,15 +272,27 @@ static int run(const opts_t *o, const char *brokers, const char *data)
     rep.elapsed_s = t_all;
     rep.cpu_s = fg_cpu_s() - cpu0;
     rep.peak_rss_kb = fg_peak_rss_kb();
+    /* the whole run, group join and start-up included: this process and the
+     * broker's, when it is a process of its own */
+    double broker_cpu = o->external ? proc_cpu_s(broker_pid) : 0;
+    double total_cpu = fg_cpu_s() + broker_cpu;
     printf("{\"bench\":\"e2e\",\"partitions\":%d,\"folders\":%d,\"broker\":\"%s\",\"rate\":%ld,"
            "\"join_s\":%.2f,\"produce_s\":%.2f,\"restarts\":%d,",
            o->partitions, o->folders, o->external ? "process" : "in-process", o->rate, join_s,
            t_produce, restarts);
     fg_report_json(stdout, &rep);
+    printf(",\"total_cpu_s\":%.3f,\"total_events_per_cpu_s\":%.0f", total_cpu,
+           total_cpu > 0 ? (double)folded / total_cpu : 0);
+    if (o->external) printf(",\"broker_cpu_s\":%.3f", broker_cpu);
     fprintf(stderr, "bench_e2e: %s broker, %d fold worker(s), cpu counts this process (%s)\n",
             o->external ? "refold broker process" : "in-process", o->folders,
             o->external ? "producer and fold workers" : "producer, fold workers and broker");
     fg_report_text(stderr, &rep, "this process");
+    fprintf(stderr,
+            "whole run: %.3f cpu-seconds (this process%s, group join included) = %.0f events per "
+            "cpu-second\n",
+            total_cpu, o->external ? " and the broker process" : "",
+            total_cpu > 0 ? (double)folded / total_cpu : 0);
     if (o->latency) {
         long seen = 0;
         for (long i = 0; i < pr.sent; i++)
@@ -274,6 +308,13 @@ static int run(const opts_t *o, const char *brokers, const char *data)
                "\"visible_p99_ms\":%.1f,\"visible_max_ms\":%.1f",
                pr.sent, seen, (double)rf_fold_hist_quantile(&pr.hist, 0.5) / 1000,
                (double)rf_fold_hist_quantile(&pr.hist, 0.99) / 1000, (double)pr.hist.max_us / 1000);
+        printf(",\"project_commits\":%" PRIu64, proj_commits);
+        fprintf(stderr,
+                "visible: p50 %.1f ms, p99 %.1f ms, max %.1f ms (%ld probes, produce to balance "
+                "read back); %" PRIu64 " projection partition commits\n",
+                (double)rf_fold_hist_quantile(&pr.hist, 0.5) / 1000,
+                (double)rf_fold_hist_quantile(&pr.hist, 0.99) / 1000, (double)pr.hist.max_us / 1000,
+                seen, proj_commits);
         if (pr.sent == 0) {
             printf("}\n");
             fprintf(stderr, "bench_e2e: no probe sent (the run ended before the projection "
@@ -378,7 +419,7 @@ int main(int argc, char **argv)
         }
         snprintf(bootstraps, sizeof bootstraps, "%s", rf_broker_bootstraps(b));
     }
-    int rc = run(&o, bootstraps, data);
+    int rc = run(&o, bootstraps, data, broker_pid);
     rf_broker_stop(b);
     if (broker_pid > 0) {
         kill(broker_pid, SIGTERM);
