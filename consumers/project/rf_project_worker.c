@@ -426,6 +426,21 @@ static rf_err_t consumer_error(rf_project_worker_t *w, const rd_kafka_message_t 
     return RF_OK; /* transient (broker down, ...): librdkafka retries */
 }
 
+/* How long a cycle may wait for its first record: RF_PROJECT_IDLE_WAIT_MS,
+ * or less when a partition's --commit-ms batch falls due sooner. */
+static int idle_wait_ms(const rf_project_worker_t *w)
+{
+    uint64_t wait_ns = (uint64_t)RF_PROJECT_IDLE_WAIT_MS * 1000000u, now = rf_now_ns();
+    for (int p = 0; p < RF_PARTITIONS_MAX && w->opts.commit_ms > 0; p++) {
+        const wpart_t *wp = &w->parts[p];
+        if (!wp->proj || !wp->pending) continue;
+        uint64_t due = wp->pending_since_ns + (uint64_t)w->opts.commit_ms * 1000000u;
+        uint64_t left = due > now ? due - now : 0;
+        if (left < wait_ns) wait_ns = left;
+    }
+    return (int)((wait_ns + 999999u) / 1000000u);
+}
+
 /* Takes one message into the cycle (true), or handles an error event. */
 static bool take(rf_project_worker_t *w, rd_kafka_message_t *msg, rf_err_t *err, rf_errbuf_t *eb)
 {
@@ -451,7 +466,7 @@ static rf_err_t poll_cycle(rf_project_worker_t *w, rf_errbuf_t *eb)
     cycle_t *cy = w->cy;
     rf_err_t err = RF_OK;
     cy->n = 0;
-    rd_kafka_message_t *msg = rd_kafka_consumer_poll(w->rk, RF_PROJECT_IDLE_WAIT_MS);
+    rd_kafka_message_t *msg = rd_kafka_consumer_poll(w->rk, idle_wait_ms(w));
     if (msg) take(w, msg, &err, eb);
     if (w->fatal != RF_OK && err == RF_OK) err = rf_errf(eb, w->fatal, "%s", w->fatal_eb.msg);
     uint64_t deadline = rf_now_ns() + (uint64_t)RF_PROJECT_BATCH_MS * 1000000u;
