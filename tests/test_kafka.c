@@ -76,7 +76,7 @@ static const role_case_t cases[] = {
     {RF_KAFKA_PROJECT_CONSUMER, "g-proj", "auto.offset.reset=earliest", "auto.offset.reset",
      "error", "fetch.wait.max.ms=70", "fetch.wait.max.ms", "70", "5"},
     {RF_KAFKA_EVENTS_PRODUCER, NULL, "acks=1", "acks", "-1", "linger.ms=20", "linger.ms", "20",
-     "10"},
+     "5"},
     {RF_KAFKA_REDRIVE_PRODUCER, NULL, "enable.idempotence=false", "enable.idempotence", "true",
      "partitioner=consistent", "partitioner", "consistent", "murmur2_random"},
     {RF_KAFKA_REPLAY_READER, NULL, "enable.auto.commit=true", "enable.auto.commit", "false",

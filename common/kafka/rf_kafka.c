@@ -70,7 +70,12 @@ static const role_def_t roles[RF_KAFKA_ROLE__COUNT] = {
      * so a partition's ledger is closed before another member opens it. A
      * 6 s session (librdkafka's default is 45 s): a crashed worker's
      * partitions move on sooner, and the embedded broker holds a group in
-     * rebalance for the session timeout after its last member leaves. */
+     * rebalance for the session timeout after its last member leaves.
+     * fetch.wait.max.ms 5 (was 100): Kafka answers a fetch as soon as data
+     * arrives, so this only bounds how often an idle consumer asks, but the
+     * embedded broker holds an empty fetch for the whole wait and does not
+     * answer early when data arrives: there the wait was added to an event's
+     * latency (docs/fold-worker.md, "Batching"). The same for the projection. */
     [RF_KAFKA_FOLD_CONSUMER] = {.name = "fold consumer",
                                 .type = RD_KAFKA_CONSUMER,
                                 .needs_brokers = true,
@@ -95,7 +100,9 @@ static const role_def_t roles[RF_KAFKA_ROLE__COUNT] = {
      * mainstream client reads it without a plugin (kafkajs needs one for lz4,
      * snappy and zstd); level 1: ~1.7 us of CPU per record against ~5.8 at
      * gzip's default level (docs/fold-worker.md). -X compression.type=lz4
-     * where every reader has it. */
+     * where every reader has it. linger 1 ms (was 5): a cycle publishes
+     * right after its commit, all partitions within well under a
+     * millisecond, so one request still carries the whole cycle. */
     [RF_KAFKA_FOLD_OUTBOX] = {.name = "outbox producer",
                               .type = RD_KAFKA_PRODUCER,
                               .needs_brokers = true,
@@ -131,12 +138,14 @@ static const role_def_t roles[RF_KAFKA_ROLE__COUNT] = {
     /* murmur2_random: the Java client's default, so other clients put a
      * program in the same partition; large batches, fewer requests; lz4
      * costs ~35% more CPU per event for ~25% smaller batches (-X where
-     * bandwidth matters more; docs/producing.md) */
+     * bandwidth matters more; docs/producing.md). linger 5 ms (librdkafka's
+     * default; was 10): an event waits at most that long for its batch, and
+     * a busy producer fills batch.num.messages long before it */
     [RF_KAFKA_EVENTS_PRODUCER] = {.name = "producer",
                                   .type = RD_KAFKA_PRODUCER,
                                   .needs_brokers = true,
                                   .defaults = {DFLT("partitioner", "murmur2_random"),
-                                               DFLT("linger.ms", "10"),
+                                               DFLT("linger.ms", "5"),
                                                DFLT("batch.num.messages", "10000"),
                                                DFLT("batch.size", "1000000"),
                                                DFLT("compression.codec", "none")},

@@ -107,6 +107,13 @@ typedef struct probes {
     long n;
     uint64_t sent_ns[PROBES_MAX];
     uint64_t seen_ns[PROBES_MAX];
+    /* RF_BENCH_STAGES: where each probe landed (its delivery report) and
+     * when the fold committed it, the outbox had it acknowledged and the
+     * projection committed it (the workers' stats, sampled every ms) */
+    volatile int32_t part[PROBES_MAX];
+    volatile int64_t off[PROBES_MAX];
+    uint64_t folded_ns[PROBES_MAX], published_ns[PROBES_MAX], projected_ns[PROBES_MAX];
+    int64_t head_at[PROBES_MAX];
     volatile long sent; /* probes emitted so far */
     volatile int stop;
     volatile int warm; /* the projection has applied records: probes may start */
@@ -162,6 +169,64 @@ static void *poller_main(void *arg)
     return NULL;
 }
 
+static void probe_delivered(const rf_delivery_t *d, void *opaque)
+{
+    probes_t *pr = opaque;
+    long i = (long)(uintptr_t)d->msg_opaque - 1;
+    if (i < 0 || i >= pr->n || d->partition < 0) return;
+    pr->off[i] = d->offset;
+    __atomic_store_n(&pr->part[i], d->partition, __ATOMIC_RELEASE);
+}
+
+/* RF_BENCH_STAGES: stamps the stages of each probe from the workers' stats
+ * every millisecond (a diagnostic: the sampling costs CPU of its own). */
+static void *stages_main(void *arg)
+{
+    probes_t *pr = arg;
+    prctl(PR_SET_NAME, "bench-stages");
+    rh_progress_t g;
+    long first = 0;
+    while (!pr->stop) {
+        rh_sleep_ms(1);
+        rh_pipe_progress(pr->pp, &g);
+        uint64_t now = rf_now_ns();
+        long sent = pr->sent;
+        for (long i = first; i < sent; i++) {
+            int32_t p = __atomic_load_n(&pr->part[i], __ATOMIC_ACQUIRE);
+            if (p < 0) continue;
+            if (!pr->folded_ns[i] && g.next_offset[p] > pr->off[i]) {
+                pr->folded_ns[i] = now;
+                pr->head_at[i] = g.head_seq[p];
+            }
+            if (pr->folded_ns[i] && !pr->published_ns[i] && g.outbox_seq[p] >= pr->head_at[i])
+                pr->published_ns[i] = now;
+            if (pr->folded_ns[i] && !pr->projected_ns[i] && g.applied_seq[p] >= pr->head_at[i])
+                pr->projected_ns[i] = now;
+        }
+        while (first < sent && pr->projected_ns[first])
+            first++;
+    }
+    return NULL;
+}
+
+static void stages_report(const probes_t *pr)
+{
+    static const char *names[3] = {"folded", "published", "projected"};
+    for (int k = 0; k < 3; k++) {
+        rf_fold_hist_t h;
+        memset(&h, 0, sizeof h);
+        for (long i = 0; i < pr->sent; i++) {
+            const uint64_t *at = k == 0   ? pr->folded_ns
+                                 : k == 1 ? pr->published_ns
+                                          : pr->projected_ns;
+            if (at[i] > pr->sent_ns[i]) rf_fold_hist_add(&h, (at[i] - pr->sent_ns[i]) / 1000);
+        }
+        fprintf(stderr, "stage %-9s p50 %.1f ms, p99 %.1f ms after produce\n", names[k],
+                (double)rf_fold_hist_quantile(&h, 0.5) / 1000,
+                (double)rf_fold_hist_quantile(&h, 0.99) / 1000);
+    }
+}
+
 static void probe_tick(uint64_t produced, void *opaque)
 {
     probes_t *pr = opaque;
@@ -178,7 +243,7 @@ static void probe_tick(uint64_t produced, void *opaque)
         RF_ASSERT(rf_event_adjustment(ev, "lg-p1", user, 1, "USD", "latency probe", "bench", &eb) ==
                   RF_OK);
         pr->sent_ns[pr->sent] = rf_now_ns();
-        rh_prod_emit(pr->pp->prod, ev);
+        rh_prod_emit_tagged(pr->pp->prod, ev, (void *)(uintptr_t)(pr->sent + 1));
         pr->sent++;
         free(ev);
     }
@@ -193,7 +258,10 @@ static void both_tick(uint64_t produced, void *opaque)
 {
     both_t *b = opaque;
     if (b->pace.rate > 0) rh_pace_tick(produced, &b->pace);
-    if (b->pr) probe_tick(produced, b->pr);
+    if (b->pr) {
+        probe_tick(produced, b->pr);
+        rf_producer_poll(b->pr->pp->prod->p, 0); /* the probes' delivery reports, on time */
+    }
 }
 
 /* ---- the run ---------------------------------------------------------------- */
@@ -225,7 +293,8 @@ static int run(const opts_t *o, const char *brokers, const char *data, pid_t bro
     double cpu0 = fg_cpu_s();
     uint64_t t0 = rf_now_ns();
     both_t tick = {{t0, (double)o->rate}, NULL};
-    pthread_t poller;
+    pthread_t poller, sampler;
+    bool stages = getenv("RF_BENCH_STAGES") != NULL;
     if (o->latency) {
         memset(&pr, 0, sizeof pr);
         pr.pp = &pp;
@@ -233,7 +302,12 @@ static int run(const opts_t *o, const char *brokers, const char *data, pid_t bro
         pr.n = o->probes;
         pr.t0_ns = t0;
         tick.pr = &pr;
+        for (long i = 0; i < pr.n; i++)
+            pr.part[i] = -1;
+        pp.prod->on_tagged = probe_delivered;
+        pp.prod->tagged_opaque = &pr;
         RF_ASSERT(pthread_create(&poller, NULL, poller_main, &pr) == 0);
+        if (stages) RF_ASSERT(pthread_create(&sampler, NULL, stages_main, &pr) == 0);
     }
     bool ok = rh_pipe_produce(&pp, g, (uint64_t)o->events, 100,
                               o->rate > 0 || o->latency ? both_tick : NULL, &tick);
@@ -245,6 +319,7 @@ static int run(const opts_t *o, const char *brokers, const char *data, pid_t bro
             rh_sleep_ms(10);
         pr.stop = 1;
         pthread_join(poller, NULL);
+        if (stages) pthread_join(sampler, NULL);
     }
     int restarts = rh_pipe_restarts(&pp);
     uint64_t folded = (uint64_t)rh_prod_total(pp.prod);
@@ -315,6 +390,7 @@ static int run(const opts_t *o, const char *brokers, const char *data, pid_t bro
                 (double)rf_fold_hist_quantile(&pr.hist, 0.5) / 1000,
                 (double)rf_fold_hist_quantile(&pr.hist, 0.99) / 1000, (double)pr.hist.max_us / 1000,
                 seen, proj_commits);
+        if (stages) stages_report(&pr);
         if (pr.sent == 0) {
             printf("}\n");
             fprintf(stderr, "bench_e2e: no probe sent (the run ended before the projection "
