@@ -47,7 +47,11 @@ static void usage(FILE *f)
                "p50/p99/p999 and peak RSS. --external-broker runs `refold broker` as a separate\n"
                "process instead of the in-process one. --latency: also the projection, at a\n"
                "fixed --rate (default 10000/s), and prints produce-to-balance-visible latency\n"
-               "p50/p99 of --probes (default 300) probe Adjustments read back via rf_query.\n");
+               "p50/p99 of --probes (default 300) probe Adjustments read back via rf_query.\n"
+               "Every run prints the CPU of the whole run (total_cpu_s, the broker process\n"
+               "included). Diagnostics: RF_BENCH_STAGES=1 adds when each probe was folded,\n"
+               "published and projected; RF_BENCH_X=name=value passes a -X to every client;\n"
+               "RF_BENCH_PROBES=1 prints every probe.\n");
 }
 
 static pid_t spawn_broker(const opts_t *o, char *bootstraps, size_t cap, const char *dir)
@@ -281,6 +285,8 @@ static int run(const opts_t *o, const char *brokers, const char *data, pid_t bro
         fprintf(stderr, "bench_e2e: loadgen: %s\n", eb.msg);
         return 1;
     }
+    /* experiments: RF_BENCH_X=name=value for every client (rh_kafka_x) */
+    if (getenv("RF_BENCH_X")) rh_kafka_x = getenv("RF_BENCH_X");
     rh_pipe_start(&pp, brokers, data, o->partitions, o->folders, o->latency);
     /* the group join (about 3 s with the mock's group protocol) happens once
      * per worker start, not per event: timed apart, not in events/s */
