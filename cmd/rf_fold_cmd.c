@@ -103,7 +103,8 @@ static int parse_args(int argc, char **argv, fold_args_t *a)
         RF_OPT_INT_RANGE(0, "batch", &c->batch_max, 1, RF_FOLD_BATCH_MAX, "N",
                          "messages per poll cycle"),
         RF_OPT_INT_RANGE(0, "batch-ms", &c->batch_ms, 1, RF_FOLD_BATCH_MS_MAX, "MS",
-                         "poll cycle length"),
+                         "longest a poll cycle takes queued messages (it\n"
+                         "ends sooner when none are left)"),
         RF_OPT_INT_RANGE(0, "threads", &c->threads, 1, RF_FOLD_THREADS_MAX, "N",
                          "partitions folded and committed in parallel",
                          .def = "one per CPU, at most " RF_OPT_STRINGIFY(RF_FOLD_THREADS_MAX)),

@@ -57,18 +57,24 @@
 /* Default number of partitions of refold's topics. */
 #define RF_PARTITIONS_DEFAULT 16
 
-/* Fold worker batching: a poll cycle ends after this many messages or this
- * much time, whichever is first; one synced WriteBatch per partition per cycle
- * amortises the ~0.3 ms sync cost (DESIGN.md) over thousands of events. */
+/* Fold worker batching: a poll cycle is a group commit. It starts with the
+ * first message to arrive and takes what the consumer already holds, up to
+ * this many messages or this much queueing time, whichever is first; one
+ * synced WriteBatch per partition per cycle amortises the ~0.3 ms sync cost
+ * (DESIGN.md) over whatever queued while the previous commit ran: thousands
+ * of events under load, a handful at a low rate (docs/fold-worker.md). */
 /* 32768, not 8192: with a backlog the queueing phase fills a cycle in a few
  * ms, and four times fewer, larger commits per partition (denser sorted
  * memtable inserts, fewer WAL writes and fsyncs, fewer outbox rounds) took
  * the fold process from 12.2-13.9 to 10.9-12.3 us CPU per event and the
  * end-to-end benchmark from 106k to 124-125k events/s, for ~110 MiB more
  * peak RSS (65536: no further gain end to end, +210 MiB; docs/fold-worker.md).
- * Under light load the cycle still ends after RF_FOLD_BATCH_MS. */
+ * Under light load a cycle ends as soon as the consumer holds nothing more. */
 #define RF_FOLD_BATCH_MAX 32768
 #define RF_FOLD_BATCH_MS  50
+/* An idle fold worker blocks in the consumer's poll this long (a message
+ * wakes it at once), then serves its stats and the exit-at-end check. */
+#define RF_FOLD_IDLE_WAIT_MS 100
 /* The local queue of the fold's and the projection's consumers (-X
  * overrides both): librdkafka before 2.1 (Debian 12 ships 2.0.2) stops
  * fetching a partition for a fixed second once the consumer queue (shared by
@@ -255,18 +261,26 @@
 /* HTTP API: request line + headers + query string. */
 #define RF_HTTP_URL_MAX 2048
 
-/* Projection worker (consumers/rf_project*.c): a poll cycle ends after this
- * many ledger records or this much time; one synced WriteBatch per partition
- * per cycle, as in the fold. */
+/* Projection worker (consumers/rf_project*.c): a poll cycle is a group
+ * commit, as in the fold: it starts with the first record to arrive and
+ * takes what the consumer already holds, up to RF_PROJECT_CYCLE_MAX records
+ * or RF_PROJECT_BATCH_MS of taking; one synced WriteBatch per partition per
+ * cycle. RF_PROJECT_BATCH_MAX is also --commit-ms's record bound. */
 #define RF_PROJECT_BATCH_MAX 16384
 #define RF_PROJECT_BATCH_MS  50
+/* An idle projection worker blocks in the consumer's poll this long (a
+ * record wakes it at once), then serves its stats, checkpoints and stop. */
+#define RF_PROJECT_IDLE_WAIT_MS 100
+/* A cycle's partitions are applied on more threads only when each thread
+ * gets at least this many records: starting one costs tens of microseconds,
+ * more than applying a handful of records on the polling thread. */
+#define RF_PROJECT_APPLY_THREAD_MIN 256
 /* ... but a worker with a backlog (catching up, or a burst) collects up to
  * this many per cycle: librdkafka hands over ~3,700-record runs of one
  * partition at a time, so a 16,384-record cycle gave ~5 partitions ~3,700
  * records each; 4x fewer cycles mean fewer commits (each rewrites the
- * partition's hot counters) and better-balanced apply threads. Below
- * RF_PROJECT_BATCH_MAX records per RF_PROJECT_BATCH_MS the cycle ends on time
- * as before (~20 MiB of messages held at most). */
+ * partition's hot counters) and better-balanced apply threads (~20 MiB of
+ * messages held at most). */
 #define RF_PROJECT_CYCLE_MAX (4 * RF_PROJECT_BATCH_MAX)
 /* `refold project --commit-ms`: how long a partition may keep applied records
  * uncommitted to batch more of them per commit (reads are that much staler;
@@ -302,9 +316,19 @@
 /* Leaderboard top K and stats rows per query: a page, not an export. */
 #define RF_LEADERBOARD_TOP_MAX 1000
 #define RF_STATS_ROWS_MAX      4096
-/* Query handles following a running worker (rocksdb secondary instances)
- * catch up with it at most this often. */
-#define RF_QUERY_REFRESH_MS 100
+/* Query handles following a running worker (rocksdb secondary instances,
+ * consumers/serve/rf_query.h) catch up when a store's directory changes
+ * (inotify: a commit appends to its WAL), at most every RF_QUERY_REFRESH_MIN_MS
+ * so one catch-up takes a burst of partition commits (the projection commits
+ * its partitions together): a commit is visible to readers within about
+ * that much. A follower sleeps up to RF_QUERY_REFRESH_MS at a time (its
+ * thread's stop is served that often too), catches up every partition every
+ * RF_QUERY_FULL_REFRESH_MS whatever the notifications said (a store whose
+ * writes inotify does not see), and every RF_QUERY_REFRESH_MS where there is
+ * no notification. */
+#define RF_QUERY_REFRESH_MIN_MS  2
+#define RF_QUERY_REFRESH_MS      100
+#define RF_QUERY_FULL_REFRESH_MS 1000
 /* HTTP API (refold serve): connections served at once, worker threads (one
  * per core here), seconds before an idle connection is closed, and the
  * per-connection memory (request line + headers; larger requests get 414/431). */

@@ -448,9 +448,13 @@ static char *open_projection(rf_store_t *s, const rf_store_open_conf_t *c, rocks
     s->opts = projection_options(c->create, cache);
     if (c->mode == RF_STORE_READONLY)
         s->db = rocksdb_open_for_read_only(s->opts, s->path, 0, &errptr);
-    else if (c->mode == RF_STORE_SECONDARY)
+    else if (c->mode == RF_STORE_SECONDARY) {
+        /* every catch-up with the primary rebuilds its version and loads the
+         * table handlers on max_file_opening_threads new threads (16 by
+         * default), even when no file changed: one thread, no spawning */
+        rocksdb_options_set_max_file_opening_threads(s->opts, 1);
         s->db = rocksdb_open_as_secondary(s->opts, s->path, c->secondary_dir, &errptr);
-    else
+    } else
         s->db = rocksdb_open(s->opts, s->path, &errptr);
     return errptr;
 }

@@ -297,7 +297,9 @@ out=docs/benchmarks.md
     echo "back through the projection (rf_query following the projection worker's stores), from"
     echo "the first record projected on (the group joins before it are not latency):"
     echo "$(jget "$f" probes_seen) of $(jget "$f" probes) probes seen; p50 $(jget "$f" visible_p50_ms) ms,"
-    echo "p99 $(jget "$f" visible_p99_ms) ms, max $(jget "$f" visible_max_ms) ms."
+    echo "p99 $(jget "$f" visible_p99_ms) ms, max $(jget "$f" visible_max_ms) ms. The whole pipeline (broker,"
+    echo "producer, fold, projection, reader; group join included) took $(jget "$f" total_cpu_s) CPU-seconds:"
+    echo "$(jget "$f" total_events_per_cpu_s) events per CPU-second."
     echo
     echo "## Scaling"
     echo

@@ -506,8 +506,9 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 
 /* ---- lifecycle ----------------------------------------------------------------- */
 
-/* Opens the read side when it appears, then keeps it caught up: a code issued
- * is resolvable after the projection applied it plus at most this period. */
+/* Opens the read side when it appears, then keeps it caught up: it sleeps
+ * until the projection commits (rf_query_wait), so a code issued resolves
+ * about RF_QUERY_REFRESH_MIN_MS after the projection applied it. */
 static void *refresher_main(void *arg)
 {
     rf_gateway_t *g = arg;
@@ -516,19 +517,21 @@ static void *refresher_main(void *arg)
         pthread_mutex_unlock(&g->mu);
         rf_errbuf_t eb = {{0}};
         rf_query_t *q = __atomic_load_n(&g->q, __ATOMIC_ACQUIRE);
-        if (!q) {
-            q = rf_query_open(g->o.data_dir, RF_QUERY_FOLLOW, &eb);
-            if (q) __atomic_store_n(&g->q, q, __ATOMIC_RELEASE);
-        } else if (rf_query_refresh(q, &eb) != RF_OK) {
-            rf_log(RF_LOG_WARN, "gateway: %s", eb.msg);
+        if (q) {
+            if (rf_query_wait(q, RF_QUERY_REFRESH_MS) && rf_query_refresh(q, &eb) != RF_OK)
+                rf_log(RF_LOG_WARN, "gateway: %s", eb.msg);
+            pthread_mutex_lock(&g->mu);
+            continue;
         }
+        q = rf_query_open(g->o.data_dir, RF_QUERY_FOLLOW, &eb);
+        if (q) __atomic_store_n(&g->q, q, __ATOMIC_RELEASE);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += (long)RF_QUERY_REFRESH_MS * 1000000L;
         ts.tv_sec += ts.tv_nsec / 1000000000L;
         ts.tv_nsec %= 1000000000L;
         pthread_mutex_lock(&g->mu);
-        if (!g->ref_stop) pthread_cond_timedwait(&g->ref_cv, &g->mu, &ts);
+        if (!g->ref_stop && !q) pthread_cond_timedwait(&g->ref_cv, &g->mu, &ts);
     }
     pthread_mutex_unlock(&g->mu);
     return NULL;
@@ -662,6 +665,7 @@ void rf_gateway_stop(rf_gateway_t *g)
     pthread_mutex_lock(&g->mu);
     g->ref_stop = true;
     pthread_cond_broadcast(&g->ref_cv);
+    rf_query_wake(__atomic_load_n(&g->q, __ATOMIC_ACQUIRE));
     pthread_mutex_unlock(&g->mu);
     if (g->refresher_started) pthread_join(g->refresher, NULL);
     rf__gw_pub_stop(g); /* publishes the clicks still queued */

@@ -10,7 +10,7 @@
  * Threads: libmicrohttpd's pool answers requests; one publisher thread owns
  * the rf_producer_t (it is single-threaded) and serves the click ring and
  * the POST batches; one refresher thread keeps the read side caught up
- * (RF_QUERY_FOLLOW, every RF_QUERY_REFRESH_MS).
+ * (RF_QUERY_FOLLOW, woken by the projection's commits: rf_query_wait).
  *
  * The parse functions below are pure (no server needed): the server uses
  * them and tests/fuzz/fuzz_gateway.c feeds them hostile input. */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -167,6 +168,7 @@ static inline bool rh_sup_once(rh_sup_t *s)
 static inline void *rh_sup_main(void *arg)
 {
     rh_sup_t *s = arg;
+    prctl(PR_SET_NAME, s->kind == RH_FOLD ? "rh-fold" : "rh-project"); /* top -H, perf */
     while (rh_sup_once(s))
         rh_sleep_ms(200);
     pthread_mutex_lock(&s->mu);
@@ -291,6 +293,10 @@ typedef struct rh_prod {
     uint64_t emitted, failed;
     int64_t delivered[RF_PARTITIONS_MAX]; /* per partition, reported by librdkafka */
     rf_event_t ev;
+    /* called with the delivery of each event emitted with a msg_opaque
+     * (rh_prod_emit_tagged), on the thread that polls the producer */
+    void (*on_tagged)(const rf_delivery_t *d, void *opaque);
+    void *tagged_opaque;
 } rh_prod_t;
 
 static inline void rh_prod_dr(const rf_delivery_t *d, void *opaque)
@@ -305,6 +311,7 @@ static inline void rh_prod_dr(const rf_delivery_t *d, void *opaque)
      * already had is reported delivered with offset -1 (idempotence); the
      * partition's end may still be more (rh_pipe_read_end) */
     p->delivered[d->partition]++;
+    if (d->msg_opaque && p->on_tagged) p->on_tagged(d, p->tagged_opaque);
 }
 
 static inline rh_prod_t *rh_prod_new(const char *brokers, int nparts)
@@ -326,12 +333,13 @@ static inline rh_prod_t *rh_prod_new(const char *brokers, int nparts)
     return p;
 }
 
-/* Emits ev, retrying while the local queue is full. */
-static inline void rh_prod_emit(rh_prod_t *p, const rf_event_t *ev)
+/* Emits ev with msg_opaque tag (NULL: none; see on_tagged), retrying while
+ * the local queue is full. */
+static inline void rh_prod_emit_tagged(rh_prod_t *p, const rf_event_t *ev, void *tag)
 {
     rf_errbuf_t eb = {{0}};
     for (int i = 0; i < RF_PRODUCER_RETRY_MAX; i++) {
-        rf_err_t err = rf_producer_emit(p->p, ev, NULL, &eb);
+        rf_err_t err = rf_producer_emit(p->p, ev, tag, &eb);
         if (err == RF_OK) {
             p->emitted++;
             return;
@@ -343,6 +351,11 @@ static inline void rh_prod_emit(rh_prod_t *p, const rf_event_t *ev)
         rf_producer_poll(p->p, 100);
     }
     RF_ASSERT(!"producer queue stayed full");
+}
+
+static inline void rh_prod_emit(rh_prod_t *p, const rf_event_t *ev)
+{
+    rh_prod_emit_tagged(p, ev, NULL);
 }
 
 static inline void rh_prod_flush(rh_prod_t *p)

@@ -70,7 +70,12 @@ static const role_def_t roles[RF_KAFKA_ROLE__COUNT] = {
      * so a partition's ledger is closed before another member opens it. A
      * 6 s session (librdkafka's default is 45 s): a crashed worker's
      * partitions move on sooner, and the embedded broker holds a group in
-     * rebalance for the session timeout after its last member leaves. */
+     * rebalance for the session timeout after its last member leaves.
+     * fetch.wait.max.ms 5 (was 100): Kafka answers a fetch as soon as data
+     * arrives, so this only bounds how often an idle consumer asks, but the
+     * embedded broker holds an empty fetch for the whole wait and does not
+     * answer early when data arrives: there the wait was added to an event's
+     * latency (docs/fold-worker.md, "Batching"). The same for the projection. */
     [RF_KAFKA_FOLD_CONSUMER] = {.name = "fold consumer",
                                 .type = RD_KAFKA_CONSUMER,
                                 .needs_brokers = true,
@@ -79,7 +84,7 @@ static const role_def_t roles[RF_KAFKA_ROLE__COUNT] = {
                                 .defaults = {DFLT("partition.assignment.strategy", "range"),
                                              DFLT("session.timeout.ms", "6000"),
                                              DFLT("heartbeat.interval.ms", "2000"),
-                                             DFLT("fetch.wait.max.ms", "100"),
+                                             DFLT("fetch.wait.max.ms", "5"),
                                              DFLT("enable.partition.eof", "false"), QUEUE_DEFAULTS},
                                 .forced = {OFFSETS_OWNED("the ledger")}},
     /* 30 s rides out a leader election (RF_FOLD_PRODUCE_TIMEOUT_MS) */
@@ -95,13 +100,15 @@ static const role_def_t roles[RF_KAFKA_ROLE__COUNT] = {
      * mainstream client reads it without a plugin (kafkajs needs one for lz4,
      * snappy and zstd); level 1: ~1.7 us of CPU per record against ~5.8 at
      * gzip's default level (docs/fold-worker.md). -X compression.type=lz4
-     * where every reader has it. */
+     * where every reader has it. linger 1 ms (was 5): a cycle publishes
+     * right after its commit, all partitions within well under a
+     * millisecond, so one request still carries the whole cycle. */
     [RF_KAFKA_FOLD_OUTBOX] = {.name = "outbox producer",
                               .type = RD_KAFKA_PRODUCER,
                               .needs_brokers = true,
                               .defaults = {DFLT("message.timeout.ms",
                                                 RF__STR(RF_FOLD_PRODUCE_TIMEOUT_MS)),
-                                           DFLT("linger.ms", "5"), DFLT("compression.type", "gzip"),
+                                           DFLT("linger.ms", "1"), DFLT("compression.type", "gzip"),
                                            DFLT("compression.level", "1")},
                               .forced = {DELIVERY_EXACT}},
     /* offsets live in the store, so a quick failover costs nothing: a dead
@@ -113,7 +120,7 @@ static const role_def_t roles[RF_KAFKA_ROLE__COUNT] = {
                                        "--group: the group whose partitions this worker projects",
                                    .defaults = {DFLT("client.id", "refold-project"),
                                                 DFLT("enable.partition.eof", "false"),
-                                                DFLT("fetch.wait.max.ms", "50"), QUEUE_DEFAULTS,
+                                                DFLT("fetch.wait.max.ms", "5"), QUEUE_DEFAULTS,
                                                 DFLT("session.timeout.ms", "10000")},
                                    .forced = {OFFSETS_OWNED("the projection store")}},
     /* the projection's settings: offsets live in the relay's store, committed
@@ -131,12 +138,14 @@ static const role_def_t roles[RF_KAFKA_ROLE__COUNT] = {
     /* murmur2_random: the Java client's default, so other clients put a
      * program in the same partition; large batches, fewer requests; lz4
      * costs ~35% more CPU per event for ~25% smaller batches (-X where
-     * bandwidth matters more; docs/producing.md) */
+     * bandwidth matters more; docs/producing.md). linger 5 ms (librdkafka's
+     * default; was 10): an event waits at most that long for its batch, and
+     * a busy producer fills batch.num.messages long before it */
     [RF_KAFKA_EVENTS_PRODUCER] = {.name = "producer",
                                   .type = RD_KAFKA_PRODUCER,
                                   .needs_brokers = true,
                                   .defaults = {DFLT("partitioner", "murmur2_random"),
-                                               DFLT("linger.ms", "10"),
+                                               DFLT("linger.ms", "5"),
                                                DFLT("batch.num.messages", "10000"),
                                                DFLT("batch.size", "1000000"),
                                                DFLT("compression.codec", "none")},

@@ -9,9 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* While queueing, the outbox is served this often (delivery reports,
- * acknowledged seqs stored): a fifth of the default cycle. */
-#define OUTBOX_PUMP_NS (10u * 1000000u)
+/* While waiting for a cycle's first message with outbox records in flight,
+ * the worker wakes this often to serve their delivery reports (the embedded
+ * broker acknowledges in about a millisecond): the acknowledged seq is
+ * stored sooner and the exit-at-end condition is seen. */
+#define OUTBOX_WAIT_MS 5
+/* With nothing in flight, the worker blocks in the consumer's poll for up to
+ * RF_FOLD_IDLE_WAIT_MS: a message ends the wait at once. */
 
 /* ---- queueing (worker thread) ------------------------------------------- */
 
@@ -300,23 +304,50 @@ static rf_err_t end_cycle(rf_fold_worker_t *w)
     return RF_OK;
 }
 
+/* Waits up to the idle time for the cycle's first message and queues it;
+ * serves the outbox and the stats while none comes. False when none came
+ * (or the worker stops, or the exit-at-end condition holds). */
+static bool wait_first(rf_fold_worker_t *w)
+{
+    uint64_t until = rf_now_ns() + (uint64_t)RF_FOLD_IDLE_WAIT_MS * 1000000u;
+    for (;;) {
+        /* no batch is open while waiting: outbox acknowledgements stored now
+         * shrink what a crash republishes */
+        bool busy = w->outbox && !rf__fold_outbox_drained(w);
+        if (busy && rf__fold_outbox_pump(w) != RF_OK) return false;
+        uint64_t now = rf_now_ns();
+        if (now >= until || rf__fold_stopping(w)) return false;
+        int wait_ms = (int)((until - now + 999999u) / 1000000u);
+        if (busy && wait_ms > OUTBOX_WAIT_MS) wait_ms = OUTBOX_WAIT_MS;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, wait_ms);
+        if (m) return enqueue(w, m) == RF_OK && w->nmsgs > 0;
+        if (busy) rf__fold_publish_stats(w); /* acknowledgements advanced */
+        if (w->conf.exit_at_end && rf__fold_at_end(w)) return false;
+    }
+}
+
+/* A cycle is a group commit: it starts with the first message to arrive
+ * and takes whatever else the consumer already holds (poll without
+ * waiting) up to batch_max or batch_ms of queueing, then folds and commits.
+ * Under load messages queue up while a commit runs, so batches grow by
+ * themselves; a lone event waits for no timer (docs/fold-worker.md). */
 rf_err_t rf__fold_poll_cycle(rf_fold_worker_t *w)
 {
     RF_ASSERT(w->nmsgs == 0);
-    uint64_t deadline = rf_now_ns() + (uint64_t)w->conf.batch_ms * 1000000u, pumped = 0;
-    while (w->nmsgs < w->conf.batch_max && !rf__fold_stopping(w)) {
-        uint64_t now = rf_now_ns();
-        if (now >= deadline) break;
-        /* no batch is open while queueing: outbox acknowledgements stored now
-         * shrink what a crash republishes */
-        if (now - pumped >= OUTBOX_PUMP_NS && rf__fold_outbox_pump(w) == RF_OK) pumped = now;
-        int wait_ms = (int)((deadline - now) / 1000000u);
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, wait_ms > 0 ? wait_ms : 1);
-        if (!m) {
-            if (w->conf.exit_at_end && w->nmsgs == 0 && rf__fold_at_end(w)) break;
-            continue;
+    if (!wait_first(w)) {
+        if (w->err != RF_OK) {
+            rf__fold_drop_queued(w);
+            return w->err;
         }
+        rf__fold_publish_stats(w); /* idle: lag and the exit-at-end condition */
+        return RF_OK;
+    }
+    uint64_t deadline = rf_now_ns() + (uint64_t)w->conf.batch_ms * 1000000u;
+    while (w->nmsgs < w->conf.batch_max && !rf__fold_stopping(w)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, 0);
+        if (!m) break;
         if (enqueue(w, m) != RF_OK) break;
+        if ((w->nmsgs & 1023) == 0 && rf_now_ns() >= deadline) break;
     }
     if (w->err != RF_OK) {
         rf__fold_drop_queued(w);

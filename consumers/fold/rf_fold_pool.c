@@ -5,6 +5,7 @@
 #include "rf_fold_internal.h"
 
 #include <stdlib.h>
+#include <sys/prctl.h>
 
 struct rf_fold_pool {
     pthread_mutex_t mu;
@@ -36,6 +37,7 @@ static void *helper_main(void *arg)
 {
     rf_fold_pool_t *pool = arg;
     uint64_t seen = 0;
+    prctl(PR_SET_NAME, "rf-fold-pool"); /* top -H, perf */
     pthread_mutex_lock(&pool->mu);
     for (;;) {
         while (pool->gen == seen && !pool->quit)

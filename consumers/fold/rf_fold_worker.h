@@ -90,7 +90,8 @@ typedef struct rf_fold_worker_conf {
     const char *topic_dlq;    /* RF_TOPIC_DLQ */
     const char *topic_ledger; /* RF_TOPIC_LEDGER */
     int batch_max;            /* messages per poll cycle, 1..RF_FOLD_BATCH_MAX */
-    int batch_ms;             /* poll cycle length, 1..RF_FOLD_BATCH_MS_MAX */
+    int batch_ms;             /* longest a cycle takes queued messages (it ends sooner
+                                 when none are left), 1..RF_FOLD_BATCH_MS_MAX */
     bool exit_at_end;         /* return once every assigned partition reached the high
                                  watermark it had at assignment and the outbox drained */
     bool no_outbox;           /* do not publish to refold.ledger (benchmarks) */

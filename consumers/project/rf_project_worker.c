@@ -381,6 +381,8 @@ static rf_err_t apply_cycle(rf_project_worker_t *w, rf_errbuf_t *eb)
     for (int k = 0; k < cy->nactive; k++)
         w->parts[cy->active[k]].in_cycle = false;
     int nt = cy->nactive < w->nthreads ? cy->nactive : w->nthreads;
+    int worth = 1 + cy->n / RF_PROJECT_APPLY_THREAD_MIN; /* small cycles: this thread alone */
+    if (nt > worth) nt = worth;
     pthread_t th[RF_PROJECT_THREADS_MAX];
     int started = 0;
     for (int t = 1; t < nt; t++, started++)
@@ -424,28 +426,55 @@ static rf_err_t consumer_error(rf_project_worker_t *w, const rd_kafka_message_t 
     return RF_OK; /* transient (broker down, ...): librdkafka retries */
 }
 
-/* One poll cycle: collect up to RF_PROJECT_CYCLE_MAX messages or
- * RF_PROJECT_BATCH_MS, then apply them (in parallel per partition). */
+/* How long a cycle may wait for its first record: RF_PROJECT_IDLE_WAIT_MS,
+ * or less when a partition's --commit-ms batch falls due sooner. */
+static int idle_wait_ms(const rf_project_worker_t *w)
+{
+    uint64_t wait_ns = (uint64_t)RF_PROJECT_IDLE_WAIT_MS * 1000000u, now = rf_now_ns();
+    for (int p = 0; p < RF_PARTITIONS_MAX && w->opts.commit_ms > 0; p++) {
+        const wpart_t *wp = &w->parts[p];
+        if (!wp->proj || !wp->pending) continue;
+        uint64_t due = wp->pending_since_ns + (uint64_t)w->opts.commit_ms * 1000000u;
+        uint64_t left = due > now ? due - now : 0;
+        if (left < wait_ns) wait_ns = left;
+    }
+    return (int)((wait_ns + 999999u) / 1000000u);
+}
+
+/* Takes one message into the cycle (true), or handles an error event. */
+static bool take(rf_project_worker_t *w, rd_kafka_message_t *msg, rf_err_t *err, rf_errbuf_t *eb)
+{
+    if (w->fatal != RF_OK && *err == RF_OK) /* raised by the rebalance callback */
+        *err = rf_errf(eb, w->fatal, "%s", w->fatal_eb.msg);
+    if (msg->err || *err != RF_OK) {
+        if (*err == RF_OK) *err = consumer_error(w, msg, eb);
+        rd_kafka_message_destroy(msg);
+        return false;
+    }
+    w->cy->msgs[w->cy->n++] = msg;
+    return true;
+}
+
+/* One poll cycle, a group commit: wait up to RF_PROJECT_IDLE_WAIT_MS for the
+ * first record, take what the consumer already holds (up to
+ * RF_PROJECT_CYCLE_MAX, or RF_PROJECT_BATCH_MS of taking), then apply them
+ * (in parallel per partition). Records that arrive while a cycle applies and
+ * commits make the next cycle: batches grow with the load by themselves, and
+ * a lone record waits for no timer. */
 static rf_err_t poll_cycle(rf_project_worker_t *w, rf_errbuf_t *eb)
 {
     cycle_t *cy = w->cy;
-    uint64_t start = rf_now_ns(), budget = (uint64_t)RF_PROJECT_BATCH_MS * 1000000u;
     rf_err_t err = RF_OK;
     cy->n = 0;
-    while (cy->n < RF_PROJECT_CYCLE_MAX && err == RF_OK) {
-        uint64_t used = rf_now_ns() - start;
-        if (used >= budget || __atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) break;
-        int wait_ms = (int)((budget - used) / 1000000u);
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(w->rk, wait_ms > 0 ? wait_ms : 1);
-        if (w->fatal != RF_OK) /* raised by the rebalance callback */
-            err = rf_errf(eb, w->fatal, "%s", w->fatal_eb.msg);
-        if (!msg) break;
-        if (msg->err || err != RF_OK) {
-            if (err == RF_OK) err = consumer_error(w, msg, eb);
-            rd_kafka_message_destroy(msg);
-            continue;
-        }
-        cy->msgs[cy->n++] = msg;
+    rd_kafka_message_t *msg = rd_kafka_consumer_poll(w->rk, idle_wait_ms(w));
+    if (msg) take(w, msg, &err, eb);
+    if (w->fatal != RF_OK && err == RF_OK) err = rf_errf(eb, w->fatal, "%s", w->fatal_eb.msg);
+    uint64_t deadline = rf_now_ns() + (uint64_t)RF_PROJECT_BATCH_MS * 1000000u;
+    while (cy->n > 0 && cy->n < RF_PROJECT_CYCLE_MAX && err == RF_OK) {
+        if (__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) break;
+        if ((cy->n & 1023) == 0 && rf_now_ns() >= deadline) break;
+        if (!(msg = rd_kafka_consumer_poll(w->rk, 0))) break;
+        take(w, msg, &err, eb);
     }
     if (err == RF_OK) err = apply_cycle(w, eb);
     for (int i = 0; i < cy->n; i++)

@@ -617,7 +617,9 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 
 /* ---- lifecycle ---------------------------------------------------------------- */
 
-/* Opens the projection when it appears, then keeps it caught up. */
+/* Opens the projection when it appears, then keeps it caught up: it sleeps
+ * until a worker commits (rf_query_wait), so answers trail a commit by about
+ * RF_QUERY_REFRESH_MIN_MS and an idle server does not wake for nothing. */
 static void *refresher_main(void *arg)
 {
     rf_http_t *h = arg;
@@ -626,19 +628,21 @@ static void *refresher_main(void *arg)
         pthread_mutex_unlock(&h->mu);
         rf_errbuf_t eb = {{0}};
         rf_query_t *q = __atomic_load_n(&h->q, __ATOMIC_ACQUIRE);
-        if (!q) {
-            q = rf_query_open(h->data_dir, RF_QUERY_FOLLOW, &eb);
-            if (q) __atomic_store_n(&h->q, q, __ATOMIC_RELEASE);
-        } else if (rf_query_refresh(q, &eb) != RF_OK) {
-            rf_log(RF_LOG_WARN, "serve: %s", eb.msg);
+        if (q) {
+            if (rf_query_wait(q, RF_QUERY_REFRESH_MS) && rf_query_refresh(q, &eb) != RF_OK)
+                rf_log(RF_LOG_WARN, "serve: %s", eb.msg);
+            pthread_mutex_lock(&h->mu);
+            continue;
         }
+        q = rf_query_open(h->data_dir, RF_QUERY_FOLLOW, &eb);
+        if (q) __atomic_store_n(&h->q, q, __ATOMIC_RELEASE);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += (long)RF_QUERY_REFRESH_MS * 1000000L;
         ts.tv_sec += ts.tv_nsec / 1000000000L;
         ts.tv_nsec %= 1000000000L;
         pthread_mutex_lock(&h->mu);
-        if (!h->stopping) pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+        if (!h->stopping && !q) pthread_cond_timedwait(&h->cv, &h->mu, &ts);
     }
     pthread_mutex_unlock(&h->mu);
     return NULL;
@@ -745,6 +749,7 @@ void rf_http_stop(rf_http_t *h)
     pthread_mutex_lock(&h->mu);
     h->stopping = true;
     pthread_cond_broadcast(&h->cv);
+    rf_query_wake(__atomic_load_n(&h->q, __ATOMIC_ACQUIRE));
     pthread_mutex_unlock(&h->mu);
     if (h->refresher_started) pthread_join(h->refresher, NULL);
     rf_query_close(h->q);

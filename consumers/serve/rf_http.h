@@ -3,9 +3,10 @@
  * token, loopback by default. Endpoints and bodies: docs/http-api.md.
  *
  * The server follows the projection's workers through RocksDB secondary
- * instances (rf_query.h, RF_QUERY_FOLLOW) refreshed every RF_QUERY_REFRESH_MS
- * by a background thread, so answers are at most that stale plus the
- * worker's own lag (reported by /v1/health). Before the projection exists
+ * instances (rf_query.h, RF_QUERY_FOLLOW) that a background thread catches
+ * up whenever a worker commits (at most every RF_QUERY_REFRESH_MIN_MS), so
+ * answers trail a commit by a few ms plus the worker's own lag (reported by
+ * /v1/health). Before the projection exists
  * every endpoint but health answers 503. */
 #ifndef RF_HTTP_H
 #define RF_HTTP_H

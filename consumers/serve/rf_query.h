@@ -9,7 +9,11 @@
  * handle sees the data as of its open (one-shot CLI queries). RF_QUERY_FOLLOW
  * opens RocksDB secondary instances (scratch dirs under $TMPDIR for their
  * logs): rf_query_refresh catches up with the worker's latest commits and
- * picks up partitions created since; a reader sees whole batches only.
+ * picks up partitions created since; a reader sees whole batches only. A
+ * FOLLOW handle watches the stores' directories (inotify), so a refresh
+ * catches up only the partitions written since the last one (and all of
+ * them every RF_QUERY_FULL_REFRESH_MS), and rf_query_wait sleeps until a
+ * worker commits: a follower costs nothing while the stores stand still.
  *
  * Thread safety: every query function may be called from many threads at
  * once on one handle (RocksDB reads are thread safe; the handle's small
@@ -43,6 +47,17 @@ rf_query_t *rf_query_open(const char *data_dir, int flags, rf_errbuf_t *eb);
 void rf_query_close(rf_query_t *q); /* NULL is a no-op */
 /* FOLLOW handles: catch up with the workers (no-op for SNAPSHOT handles). */
 rf_err_t rf_query_refresh(rf_query_t *q, rf_errbuf_t *eb);
+/* FOLLOW handles: blocks until a worker wrote to a store (then, when the
+ * last refresh was less than RF_QUERY_REFRESH_MIN_MS ago, until that much
+ * passed: one refresh takes a burst of commits), rf_query_wake is called, or
+ * timeout_ms passed. True when a refresh is due (a change, a wake-up, the
+ * periodic full catch-up, or every RF_QUERY_REFRESH_MS where the system
+ * gives no change notification). One thread waits on a handle at a time;
+ * SNAPSHOT handles return false at once. */
+bool rf_query_wait(rf_query_t *q, int timeout_ms);
+/* Makes the current or next rf_query_wait on q return (any thread; for
+ * stopping a follower thread). NULL is a no-op. */
+void rf_query_wake(rf_query_t *q);
 
 /* Progress of every open partition (ascending); returns the count. */
 int rf_query_progress(rf_query_t *q, rf_projection_meta_t *out, int cap);
