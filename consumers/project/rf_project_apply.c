@@ -121,15 +121,20 @@ rf_err_t rf__pj_add_later(rf_projection_t *p, const uint8_t *k, size_t kl, int64
 {
     RF_ASSERT(kl > 0 && kl <= UINT16_MAX);
     if (delta == 0) return RF_OK; /* as rf__pj_add: nothing to write */
-    if (!p->dq && !(p->dq = calloc(1, sizeof *p->dq))) return RF_ERR_NOMEM;
+    /* failures are sticky, as rf__pj_add's: this record's other deltas are
+     * in the batch already, so it must never be committed */
+    if (!p->dq && !(p->dq = calloc(1, sizeof *p->dq)))
+        return rf__pj_fail(p, "update", strdup("out of memory"));
     rf__dq_t *q = p->dq;
-    if (2 * (q->count + 1) > q->cap && !dq_grow(q)) return RF_ERR_NOMEM;
+    if (2 * (q->count + 1) > q->cap && !dq_grow(q))
+        return rf__pj_fail(p, "update", strdup("out of memory"));
     uint32_t h = dq_hash(k, kl);
     size_t i = h & (q->cap - 1);
     for (; q->tab[i].klen; i = (i + 1) & (q->cap - 1)) {
         dq_entry_t *e = &q->tab[i];
         if (e->hash == h && e->klen == kl && memcmp(q->keys + e->koff, k, kl) == 0) {
-            if (!rf__pj_add_ok(e->delta, delta, &e->delta)) return RF_ERR_CORRUPT;
+            if (!rf__pj_add_ok(e->delta, delta, &e->delta)) /* ledger limits keep sums far */
+                return rf__pj_fail(p, "update", strdup("int64 counter overflow"));
             p->dirty = true;
             return RF_OK;
         }
@@ -139,7 +144,7 @@ rf_err_t rf__pj_add_later(rf_projection_t *p, const uint8_t *k, size_t kl, int64
         while (nk < q->kused + kl)
             nk *= 2;
         uint8_t *b = realloc(q->keys, nk);
-        if (!b) return RF_ERR_NOMEM;
+        if (!b) return rf__pj_fail(p, "update", strdup("out of memory"));
         q->keys = b;
         q->kcap = nk;
     }

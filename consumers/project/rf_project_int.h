@@ -286,6 +286,9 @@ void rf__pj_put(rf_projection_t *p, const uint8_t *k, size_t kl, const void *v, 
 void rf__pj_del(rf_projection_t *p, const uint8_t *k, size_t kl);
 /* Adds delta to a be64 counter (absent = 0); a counter reaching 0 is deleted. */
 rf_err_t rf__pj_add(rf_projection_t *p, const uint8_t *k, size_t kl, int64_t delta, int64_t *after);
+/* Records a storage failure (sticky: the open batch is lost, the owner must
+ * close); err (malloc'ed, may be NULL) is freed. Returns RF_ERR_STORAGE. */
+rf_err_t rf__pj_fail(rf_projection_t *p, const char *what, char *err);
 /* Marks a slot dirty as it is: the commit writes its value (a delete when
  * absent) even when no change of the batch is left in it. */
 void rf__pj_slot_touch(rf_projection_t *p, rf__pj_slot_t *s);

@@ -358,6 +358,11 @@ static rf_err_t store_fail(rf_projection_t *p, const char *what, char *err)
     return RF_ERR_STORAGE;
 }
 
+rf_err_t rf__pj_fail(rf_projection_t *p, const char *what, char *err)
+{
+    return store_fail(p, what, err);
+}
+
 rf_err_t rf__pj_slot(rf_projection_t *p, const uint8_t *k, size_t kl, rf__pj_slot_t **slot)
 {
     uint32_t h = pc_hash(k, kl);
