@@ -242,6 +242,10 @@ typedef struct rf__pj_writer {
     char *err; /* the last write's error (RocksDB's message), taken by the owner */
 } rf__pj_writer_t;
 
+/* Deferred counter adds (rf_project_apply.c): the funnel counters' deltas of
+ * the open batch, keyed by their 'S' key; they reach the cache at commit. */
+typedef struct rf__dq rf__dq_t;
+
 struct rf_projection {
     rf_store_t *store; /* owns db and its options */
     rocksdb_t *db;     /* the store's, valid while it is open */
@@ -250,6 +254,7 @@ struct rf_projection {
     rocksdb_writebatch_t *wb; /* the batch being built */
     rf__pj_writer_t writer;
     rf__pc_t *cache;
+    rf__dq_t *dq; /* NULL until the first deferred add */
     int32_t partition;
     rf_projection_meta_t meta;   /* staged (in memory, includes the open batch) */
     rf_projection_meta_t stored; /* as of the last batch handed to the writer */
@@ -281,6 +286,24 @@ void rf__pj_put(rf_projection_t *p, const uint8_t *k, size_t kl, const void *v, 
 void rf__pj_del(rf_projection_t *p, const uint8_t *k, size_t kl);
 /* Adds delta to a be64 counter (absent = 0); a counter reaching 0 is deleted. */
 rf_err_t rf__pj_add(rf_projection_t *p, const uint8_t *k, size_t kl, int64_t delta, int64_t *after);
+/* Records a storage failure (sticky: the open batch is lost, the owner must
+ * close); err (malloc'ed, may be NULL) is freed. Returns RF_ERR_STORAGE. */
+rf_err_t rf__pj_fail(rf_projection_t *p, const char *what, char *err);
+/* Marks a slot dirty as it is: the commit writes its value (a delete when
+ * absent) even when no change of the batch is left in it. */
+void rf__pj_slot_touch(rf_projection_t *p, rf__pj_slot_t *s);
+/* A counter add (as rf__pj_add) that no read of the open batch needs: it
+ * gathers with the key's other adds and reaches the cache at commit
+ * (rf__pj_dq_flush). The key must never be read while applying. */
+rf_err_t rf__pj_add_later(rf_projection_t *p, const uint8_t *k, size_t kl, int64_t delta);
+/* Applies the gathered adds to the cache, each key once: the stored result is
+ * that of rf__pj_add per delta (a key with a non-zero delta is written, a
+ * counter reaching 0 deleted). Called by the commit before it builds the batch. */
+rf_err_t rf__pj_dq_flush(rf_projection_t *p);
+/* Keys gathered in the open batch (they count toward the cache's bound). */
+size_t rf__pj_dq_count(const rf_projection_t *p);
+void rf__pj_dq_free(rf__dq_t *dq);
+
 /* The id of an interned name, creating it when create. RF_ERR_NOT_FOUND. */
 rf_err_t rf__pj_intern(rf_projection_t *p, const char *name, size_t nlen, bool create,
                        uint32_t *id);

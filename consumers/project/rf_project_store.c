@@ -358,6 +358,11 @@ static rf_err_t store_fail(rf_projection_t *p, const char *what, char *err)
     return RF_ERR_STORAGE;
 }
 
+rf_err_t rf__pj_fail(rf_projection_t *p, const char *what, char *err)
+{
+    return store_fail(p, what, err);
+}
+
 rf_err_t rf__pj_slot(rf_projection_t *p, const uint8_t *k, size_t kl, rf__pj_slot_t **slot)
 {
     uint32_t h = pc_hash(k, kl);
@@ -413,6 +418,12 @@ void rf__pj_slot_set(rf_projection_t *p, rf__pj_slot_t *s, const void *v, size_t
 {
     if (s->present && s->vlen == vl && memcmp(s->val, v, vl) == 0) return; /* unchanged */
     pc_set(p->cache, s, v, vl);
+    pc_mark_dirty(p->cache, s);
+    p->dirty = true;
+}
+
+void rf__pj_slot_touch(rf_projection_t *p, rf__pj_slot_t *s)
+{
     pc_mark_dirty(p->cache, s);
     p->dirty = true;
 }
@@ -627,6 +638,7 @@ void rf_projection_close(rf_projection_t *p)
     if (p->ropts) rocksdb_readoptions_destroy(p->ropts);
     if (p->wopts) rocksdb_writeoptions_destroy(p->wopts);
     pc_free(p->cache);
+    rf__pj_dq_free(p->dq);
     pthread_cond_destroy(&p->writer.cv);
     pthread_mutex_destroy(&p->writer.mu);
     free(p);
@@ -673,7 +685,7 @@ rf_err_t rf_projection_apply(rf_projection_t *p, const rf_record_t *rec,
 
 bool rf_projection_cache_full(const rf_projection_t *p)
 {
-    return p->cache->count >= RF_PROJECT_CACHE_ENTRIES_MAX;
+    return p->cache->count + rf__pj_dq_count(p) >= RF_PROJECT_CACHE_ENTRIES_MAX;
 }
 
 /* ---- commits: built by the owner, written by the writer thread ------------ */
@@ -779,7 +791,8 @@ rf_err_t rf_projection_commit_start(rf_projection_t *p, int64_t next_offset, int
     RF_ASSERT(p);
     /* the previous batch is durable first: batches land in order, and its
      * keys may leave the cache only now */
-    if (writer_wait(p) != RF_OK) return rf_errf(eb, p->failed, "%s", p->failmsg);
+    if (writer_wait(p) != RF_OK || rf__pj_dq_flush(p) != RF_OK)
+        return rf_errf(eb, p->failed, "%s", p->failmsg);
     if (next_offset >= 0 && next_offset != p->meta.next_offset) {
         p->meta.next_offset = next_offset;
         p->dirty = true;
