@@ -458,6 +458,9 @@
  * long-running worker's LOG grows forever (flush and compaction lines). */
 #define RF_ROCKSDB_LOG_FILES      2
 #define RF_ROCKSDB_LOG_FILE_BYTES (1u << 20)
+/* ... and with statistics on (REFOLD_ROCKSDB_STATS_S): a dump of every
+ * family's statistics is ~30 KiB, so 2 files of 16 MiB keep a few hours. */
+#define RF_ROCKSDB_STATS_LOG_FILE_BYTES (16u << 20)
 
 /* How often a command that runs until SIGINT/SIGTERM (`serve`, `broker`,
  * `demo --keep-broker`) looks at its stop flag: the longest delay between
