@@ -27,7 +27,7 @@ typedef struct bench_opts {
     int batch;
     int threads;
     long window; /* events per growth window (0: none) */
-    bool no_outbox, nosync, json, subprocess, simple;
+    bool no_outbox, nosync, json, subprocess, simple, keep;
     const char *compression; /* of the produced events */
     const char *data;
 } bench_opts_t;
@@ -73,25 +73,27 @@ typedef struct bench_result {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bench_fold [--events N] [--prefill N] [--partitions P] [--programs K]\n"
-               "                  [--batch N] [--threads T] [--no-outbox] [--nosync]\n"
-               "                  [--subprocess] [--simple] [--compression C] [--data DIR]\n"
-               "                  [--window N] [--json]\n"
-               "\n"
-               "Publishes N loadgen events (default 1000000; K programs, default 64) to an\n"
-               "in-process embedded broker with P partitions (default 16) and folds them into\n"
-               "fresh ledgers with synced commits (--nosync: unsynced, for comparison only)\n"
-               "and the outbox on (--no-outbox: off). The broker keeps only 5 MiB per\n"
-               "partition, so --prefill events (default 150000, zstd-compressed) are published\n"
-               "first and the rest while the fold runs, never more than the prefill ahead of\n"
-               "it. Prints events/s, commit latency and peak RSS, with a raw consume of the\n"
-               "prefilled events and a RocksDB synced-batch probe for scale. --subprocess folds\n"
-               "with the `refold fold` binary, so the peak RSS is the fold's alone (in-process\n"
-               "it includes the in-memory broker). --simple: the tests' small generator.\n"
-               "--window N (default 1000000, at most 256 windows): events/s, CPU us per event\n"
-               "and RSS of the fold for every N folded events, so a cost that grows with the\n"
-               "ledger shows (CPU and RSS: the fold process's with --subprocess, else this\n"
-               "process's, with the broker and the producer).\n");
+    fprintf(f,
+            "usage: bench_fold [--events N] [--prefill N] [--partitions P] [--programs K]\n"
+            "                  [--batch N] [--threads T] [--no-outbox] [--nosync]\n"
+            "                  [--subprocess] [--simple] [--compression C] [--data DIR]\n"
+            "                  [--window N] [--keep] [--json]\n"
+            "\n"
+            "Publishes N loadgen events (default 1000000; K programs, default 64) to an\n"
+            "in-process embedded broker with P partitions (default 16) and folds them into\n"
+            "fresh ledgers with synced commits (--nosync: unsynced, for comparison only)\n"
+            "and the outbox on (--no-outbox: off). The broker keeps only 5 MiB per\n"
+            "partition, so --prefill events (default 150000, zstd-compressed) are published\n"
+            "first and the rest while the fold runs, never more than the prefill ahead of\n"
+            "it. Prints events/s, commit latency and peak RSS, with a raw consume of the\n"
+            "prefilled events and a RocksDB synced-batch probe for scale. --subprocess folds\n"
+            "with the `refold fold` binary, so the peak RSS is the fold's alone (in-process\n"
+            "it includes the in-memory broker). --simple: the tests' small generator.\n"
+            "--window N (default 1000000, at most 256 windows): events/s, CPU us per event\n"
+            "and RSS of the fold for every N folded events, so a cost that grows with the\n"
+            "ledger shows (CPU and RSS: the fold process's with --subprocess, else this\n"
+            "process's, with the broker and the producer). --keep: leave the ledgers (and\n"
+            "their RocksDB LOGs: REFOLD_ROCKSDB_STATS_S=N dumps statistics there) for a look.\n");
 }
 
 static double secs_since(uint64_t t0)
@@ -525,6 +527,7 @@ static int parse(int argc, char **argv, bench_opts_t *o)
                                        {"compression", required_argument, 0, 'c'},
                                        {"data", required_argument, 0, 'd'},
                                        {"window", required_argument, 0, 'w'},
+                                       {"keep", no_argument, 0, 'K'},
                                        {"json", no_argument, 0, 'j'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
@@ -569,6 +572,9 @@ static int parse(int argc, char **argv, bench_opts_t *o)
             break;
         case 'w':
             o->window = atol(optarg);
+            break;
+        case 'K':
+            o->keep = true;
             break;
         case 'j':
             o->json = true;
@@ -660,7 +666,10 @@ int main(int argc, char **argv)
     rf_err_t err = run(dir, &o, &st, &r, &eb);
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "bench_fold: cannot remove %s\n", dir);
+    if (o.keep)
+        fprintf(stderr, "bench_fold: kept %s (delete it when done)\n", dir);
+    else if (system(cmd) != 0)
+        fprintf(stderr, "bench_fold: cannot remove %s\n", dir);
     if (err) {
         fprintf(stderr, "bench_fold: %s\n", eb.msg);
         return 1;
