@@ -347,8 +347,11 @@ static void window_mark(bench_result_t *r, const bench_opts_t *o, pid_t pid, lon
         if (rss > r->win_peak_rss_kb) r->win_peak_rss_kb = rss;
         *w_ns = now, *w_cpu = cpu;
         if (!o->json || isatty(2))
-            fprintf(stderr, "bench_fold: %ld events folded, window %.0f events/s\n", done,
-                    (double)o->window / w->wall_s);
+            fprintf(stderr,
+                    "bench_fold: %ld events folded, window %.0f events/s, %.2f us cpu/event, "
+                    "rss %ld KiB\n",
+                    done, (double)o->window / w->wall_s,
+                    w->cpu_s >= 0 ? w->cpu_s * 1e6 / (double)o->window : -1.0, rss);
     }
 }
 
