@@ -124,19 +124,17 @@
 /* Ledger storage: one RocksDB per partition (docs/ledger.md). The block cache
  * is shared by every partition a storage environment (common/rf_store.h: a
  * worker's, or the process default) opens, so read memory does not grow
- * with the partition count. It must hold the state's filter and index blocks
- * (about 1.25 + 0.5 bytes per state key: a dedup key per event plus the
- * rules' keys) and the rules' hot data blocks: 64 MiB did up to ~5M events
- * per worker; at 15-20M its filters (35 MiB) and indexes (15 MiB) left 12 MiB
- * for data, half the data block reads missed, and every miss was a pread, an
- * allocation and an LZ4 decompression (CPU per event 16 -> 45 us:
- * docs/ledger.md, "Flat cost as the ledger grows"). 256 MiB: room for
- * ~100M state keys' filters and indexes with the data blocks beside them. */
-#define RF_LEDGER_BLOCK_CACHE_BYTES (256u << 20)
+ * with the partition count: 64 MiB holds the index/filter blocks and hot
+ * balances and dedup blocks of a 16-partition worker. At 15-20M events per
+ * worker its filters and indexes take 50 MiB and half the state's data block
+ * reads miss; 256 MiB cut those misses to a fifth but not the CPU per event
+ * (37.3 against 37.3 us over 20M: docs/ledger.md, "Flat cost as the ledger
+ * grows"), so it stays at 64 MiB. */
+#define RF_LEDGER_BLOCK_CACHE_BYTES (64u << 20)
 /* ... in 2^3 shards: RocksDB's default splits a 64 MiB cache in 64 shards of
  * 1 MiB; a table's full filter block (about 1.25 bytes per key: 1 MiB and
  * more for a large file) then evicts the others of its shard and every dedup
- * miss read a filter from disk (95 us per event at 1M events). 8 of 32 MiB. */
+ * miss read a filter from disk (95 us per event at 1M events). 8 of 8 MiB. */
 #define RF_LEDGER_CACHE_SHARD_BITS 3
 /* Memtables of all the writable ledgers of an environment: each one gets
  * an equal share (a power of two) for its state memtable, the records and
