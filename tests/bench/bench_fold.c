@@ -55,6 +55,7 @@ typedef struct fold_run {
 #define WINDOWS_MAX 256
 typedef struct window {
     long events;   /* folded at its end */
+    long n;        /* folded in it: a window ends at the first commit past it */
     double wall_s; /* its wall time */
     double cpu_s;  /* the fold's CPU in it (in-process: this whole process) */
     long rss_kb;   /* the fold's RSS at its end */
@@ -330,17 +331,29 @@ static void proc_sample(pid_t pid, double *cpu_s, long *rss_kb)
     }
 }
 
-/* Closes the windows that `done` folded events complete. */
+static double win_rate(const window_t *w)
+{
+    return w->wall_s > 0 ? (double)w->n / w->wall_s : 0;
+}
+
+static double win_cpu_us(const window_t *w)
+{
+    return w->cpu_s >= 0 && w->n > 0 ? w->cpu_s * 1e6 / (double)w->n : -1;
+}
+
+/* Closes the window that `done` folded events complete, if any. */
 static void window_mark(bench_result_t *r, const bench_opts_t *o, pid_t pid, long done,
                         uint64_t *w_ns, double *w_cpu)
 {
-    while (o->window > 0 && r->nwin < WINDOWS_MAX && done >= (r->nwin + 1) * o->window) {
+    /* one window per call: a commit that crosses two ends one, the next call the other */
+    if (o->window > 0 && r->nwin < WINDOWS_MAX && done >= (r->nwin + 1) * o->window) {
         double cpu;
         long rss;
         proc_sample(pid, &cpu, &rss);
         uint64_t now = rf_now_ns();
         window_t *w = &r->win[r->nwin++];
         w->events = done;
+        w->n = done - (r->nwin > 1 ? r->win[r->nwin - 2].events : 0);
         w->wall_s = (double)(now - *w_ns) / 1e9;
         w->cpu_s = cpu - *w_cpu;
         w->rss_kb = rss;
@@ -350,8 +363,7 @@ static void window_mark(bench_result_t *r, const bench_opts_t *o, pid_t pid, lon
             fprintf(stderr,
                     "bench_fold: %ld events folded, window %.0f events/s, %.2f us cpu/event, "
                     "rss %ld KiB\n",
-                    done, (double)o->window / w->wall_s,
-                    w->cpu_s >= 0 ? w->cpu_s * 1e6 / (double)o->window : -1.0, rss);
+                    done, win_rate(w), win_cpu_us(w), rss);
     }
 }
 
@@ -430,16 +442,6 @@ static rf_err_t fold_finish(fold_run_t *f, const bench_opts_t *o, rf_fold_stats_
 
 /* ---- main --------------------------------------------------------------- */
 
-static double win_rate(const bench_opts_t *o, const window_t *w)
-{
-    return w->wall_s > 0 ? (double)o->window / w->wall_s : 0;
-}
-
-static double win_cpu_us(const bench_opts_t *o, const window_t *w)
-{
-    return w->cpu_s >= 0 ? w->cpu_s * 1e6 / (double)o->window : -1;
-}
-
 /* The growth figures as JSON members: the first and the last window side
  * by side (the flat keys ops/bench.sh reads), then every window. */
 static void print_windows_json(const bench_opts_t *o, const bench_result_t *r)
@@ -450,12 +452,11 @@ static void print_windows_json(const bench_opts_t *o, const bench_result_t *r)
            "\"win_last_vs_first\":%.3f,\"win_first_cpu_us\":%.2f,\"win_last_cpu_us\":%.2f,"
            "\"win_first_rss_kb\":%ld,\"win_last_rss_kb\":%ld,\"fold_rss_peak_kb\":%ld,"
            "\"windows\":[",
-           o->window, win_rate(o, a), win_rate(o, z),
-           win_rate(o, a) > 0 ? win_rate(o, z) / win_rate(o, a) : 0, win_cpu_us(o, a),
-           win_cpu_us(o, z), a->rss_kb, z->rss_kb, r->win_peak_rss_kb);
+           o->window, win_rate(a), win_rate(z), win_rate(a) > 0 ? win_rate(z) / win_rate(a) : 0,
+           win_cpu_us(a), win_cpu_us(z), a->rss_kb, z->rss_kb, r->win_peak_rss_kb);
     for (int i = 0; i < r->nwin; i++)
         printf("%s{\"events\":%ld,\"events_per_s\":%.0f,\"cpu_us\":%.2f,\"rss_kb\":%ld}",
-               i ? "," : "", r->win[i].events, win_rate(o, &r->win[i]), win_cpu_us(o, &r->win[i]),
+               i ? "," : "", r->win[i].events, win_rate(&r->win[i]), win_cpu_us(&r->win[i]),
                r->win[i].rss_kb);
     printf("]");
 }
@@ -467,13 +468,13 @@ static void print_windows_text(const bench_opts_t *o, const bench_result_t *r)
            o->subprocess ? "the refold fold process" : "this whole process");
     printf("  %10s %10s %8s %10s\n", "folded", "events/s", "cpu us", "rss MiB");
     for (int i = 0; i < r->nwin; i++)
-        printf("  %10ld %10.0f %8.2f %10.1f\n", r->win[i].events, win_rate(o, &r->win[i]),
-               win_cpu_us(o, &r->win[i]), (double)r->win[i].rss_kb / 1024);
+        printf("  %10ld %10.0f %8.2f %10.1f\n", r->win[i].events, win_rate(&r->win[i]),
+               win_cpu_us(&r->win[i]), (double)r->win[i].rss_kb / 1024);
     const window_t *a = &r->win[0], *z = &r->win[r->nwin - 1];
     printf("growth: last window %.0f events/s = %.3f of the first; cpu %.2f -> %.2f us/event; "
            "fold RSS %ld -> %ld KiB (peak sampled %ld KiB)\n",
-           win_rate(o, z), win_rate(o, a) > 0 ? win_rate(o, z) / win_rate(o, a) : 0,
-           win_cpu_us(o, a), win_cpu_us(o, z), a->rss_kb, z->rss_kb, r->win_peak_rss_kb);
+           win_rate(z), win_rate(a) > 0 ? win_rate(z) / win_rate(a) : 0, win_cpu_us(a),
+           win_cpu_us(z), a->rss_kb, z->rss_kb, r->win_peak_rss_kb);
 }
 
 static void print_result(const bench_opts_t *o, const bench_result_t *r)
