@@ -131,7 +131,11 @@
  * is shared by every partition a storage environment (common/rf_store.h: a
  * worker's, or the process default) opens, so read memory does not grow
  * with the partition count: 64 MiB holds the index/filter blocks and hot
- * balances and dedup blocks of a 16-partition worker. */
+ * balances and dedup blocks of a 16-partition worker. At 15-20M events per
+ * worker its filters and indexes take 50 MiB and half the state's data block
+ * reads miss; 256 MiB cut those misses to a fifth but not the CPU per event
+ * (37.3 against 37.3 us over 20M: docs/ledger.md, "Flat cost as the ledger
+ * grows"), so it stays at 64 MiB. */
 #define RF_LEDGER_BLOCK_CACHE_BYTES (64u << 20)
 /* ... in 2^3 shards: RocksDB's default splits a 64 MiB cache in 64 shards of
  * 1 MiB; a table's full filter block (about 1.25 bytes per key: 1 MiB and
@@ -497,6 +501,9 @@
  * long-running worker's LOG grows forever (flush and compaction lines). */
 #define RF_ROCKSDB_LOG_FILES      2
 #define RF_ROCKSDB_LOG_FILE_BYTES (1u << 20)
+/* ... and with statistics on (REFOLD_ROCKSDB_STATS_S): a dump of every
+ * family's statistics is ~30 KiB, so 2 files of 16 MiB keep a few hours. */
+#define RF_ROCKSDB_STATS_LOG_FILE_BYTES (16u << 20)
 
 /* How often a command that runs until SIGINT/SIGTERM (`serve`, `broker`,
  * `demo --keep-broker`) looks at its stop flag: the longest delay between

@@ -36,6 +36,9 @@
  * aborts the process when it writes a LOG line after a failed one, which is
  * what a full data filesystem does to a LOG kept there. */
 #define RF_STORE_LOG_DIR_ENV "REFOLD_ROCKSDB_LOG_DIR"
+/* Seconds between dumps of a ledger's RocksDB statistics to its info LOG;
+ * unset or 0: statistics off (common/rf_store.c, docs/ledger.md). */
+#define RF_STORE_STATS_ENV "REFOLD_ROCKSDB_STATS_S"
 
 /* ---- environment ---- */
 

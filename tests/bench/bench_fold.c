@@ -26,7 +26,8 @@ typedef struct bench_opts {
     int programs;
     int batch;
     int threads;
-    bool no_outbox, nosync, json, subprocess, simple;
+    long window; /* events per growth window (0: none) */
+    bool no_outbox, nosync, json, subprocess, simple, keep;
     const char *compression; /* of the produced events */
     const char *data;
 } bench_opts_t;
@@ -49,31 +50,51 @@ typedef struct fold_run {
     int out_fd;
 } fold_run_t;
 
+/* The growth figures: one per window of o->window folded events, so a
+ * rate or CPU per event that grows with the ledger shows in one run. */
+#define WINDOWS_MAX 256
+typedef struct window {
+    long events;   /* folded at its end */
+    long n;        /* folded in it: a window ends at the first commit past it */
+    double wall_s; /* its wall time */
+    double cpu_s;  /* the fold's CPU in it (in-process: this whole process) */
+    long rss_kb;   /* the fold's RSS at its end */
+} window_t;
+
 typedef struct bench_result {
     double produce_per_s, raw_per_s;
     uint64_t sync1_us, sync1000_us;
     double sync1000_puts_per_s;
     long rss_before_kb;
     fg_report_t rep; /* the fold's figures (shared with bench_e2e) */
+    window_t win[WINDOWS_MAX];
+    int nwin;
+    long win_peak_rss_kb; /* the fold's, sampled at the windows' ends */
 } bench_result_t;
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bench_fold [--events N] [--prefill N] [--partitions P] [--programs K]\n"
-               "                  [--batch N] [--threads T] [--no-outbox] [--nosync]\n"
-               "                  [--subprocess] [--simple] [--compression C] [--data DIR]\n"
-               "                  [--json]\n"
-               "\n"
-               "Publishes N loadgen events (default 1000000; K programs, default 64) to an\n"
-               "in-process embedded broker with P partitions (default 16) and folds them into\n"
-               "fresh ledgers with synced commits (--nosync: unsynced, for comparison only)\n"
-               "and the outbox on (--no-outbox: off). The broker keeps only 5 MiB per\n"
-               "partition, so --prefill events (default 150000, zstd-compressed) are published\n"
-               "first and the rest while the fold runs, never more than the prefill ahead of\n"
-               "it. Prints events/s, commit latency and peak RSS, with a raw consume of the\n"
-               "prefilled events and a RocksDB synced-batch probe for scale. --subprocess folds\n"
-               "with the `refold fold` binary, so the peak RSS is the fold's alone (in-process\n"
-               "it includes the in-memory broker). --simple: the tests' small generator.\n");
+    fprintf(f,
+            "usage: bench_fold [--events N] [--prefill N] [--partitions P] [--programs K]\n"
+            "                  [--batch N] [--threads T] [--no-outbox] [--nosync]\n"
+            "                  [--subprocess] [--simple] [--compression C] [--data DIR]\n"
+            "                  [--window N] [--keep] [--json]\n"
+            "\n"
+            "Publishes N loadgen events (default 1000000; K programs, default 64) to an\n"
+            "in-process embedded broker with P partitions (default 16) and folds them into\n"
+            "fresh ledgers with synced commits (--nosync: unsynced, for comparison only)\n"
+            "and the outbox on (--no-outbox: off). The broker keeps only 5 MiB per\n"
+            "partition, so --prefill events (default 150000, zstd-compressed) are published\n"
+            "first and the rest while the fold runs, never more than the prefill ahead of\n"
+            "it. Prints events/s, commit latency and peak RSS, with a raw consume of the\n"
+            "prefilled events and a RocksDB synced-batch probe for scale. --subprocess folds\n"
+            "with the `refold fold` binary, so the peak RSS is the fold's alone (in-process\n"
+            "it includes the in-memory broker). --simple: the tests' small generator.\n"
+            "--window N (default 1000000, at most 256 windows): events/s, CPU us per event\n"
+            "and RSS of the fold for every N folded events, so a cost that grows with the\n"
+            "ledger shows (CPU and RSS: the fold process's with --subprocess, else this\n"
+            "process's, with the broker and the producer). --keep: leave the ledgers (and\n"
+            "their RocksDB LOGs: REFOLD_ROCKSDB_STATS_S=N dumps statistics there) for a look.\n");
 }
 
 static double secs_since(uint64_t t0)
@@ -283,15 +304,83 @@ static rd_kafka_t *group_reader(const char *brokers)
     return rk;
 }
 
+/* CPU seconds (user + system) and resident KiB of process pid (0: this
+ * one), from /proc; -1 where unreadable. */
+static void proc_sample(pid_t pid, double *cpu_s, long *rss_kb)
+{
+    char path[64], buf[1024];
+    *cpu_s = -1, *rss_kb = -1;
+    snprintf(path, sizeof path, "/proc/%d/stat", pid ? (int)pid : (int)getpid());
+    FILE *f = fopen(path, "r");
+    if (f) {
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = '\0';
+        fclose(f);
+        const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+        unsigned long ut, st;
+        if (p &&
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+            *cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    }
+    snprintf(path, sizeof path, "/proc/%d/status", pid ? (int)pid : (int)getpid());
+    f = fopen(path, "r");
+    if (f) {
+        while (fgets(buf, sizeof buf, f))
+            if (sscanf(buf, "VmRSS: %ld kB", rss_kb) == 1) break;
+        fclose(f);
+    }
+}
+
+static double win_rate(const window_t *w)
+{
+    return w->wall_s > 0 ? (double)w->n / w->wall_s : 0;
+}
+
+static double win_cpu_us(const window_t *w)
+{
+    return w->cpu_s >= 0 && w->n > 0 ? w->cpu_s * 1e6 / (double)w->n : -1;
+}
+
+/* Closes the window that `done` folded events complete, if any. */
+static void window_mark(bench_result_t *r, const bench_opts_t *o, pid_t pid, long done,
+                        uint64_t *w_ns, double *w_cpu)
+{
+    /* one window per call: a commit that crosses two ends one, the next call the other */
+    if (o->window > 0 && r->nwin < WINDOWS_MAX && done >= (r->nwin + 1) * o->window) {
+        double cpu;
+        long rss;
+        proc_sample(pid, &cpu, &rss);
+        uint64_t now = rf_now_ns();
+        window_t *w = &r->win[r->nwin++];
+        w->events = done;
+        w->n = done - (r->nwin > 1 ? r->win[r->nwin - 2].events : 0);
+        w->wall_s = (double)(now - *w_ns) / 1e9;
+        w->cpu_s = cpu - *w_cpu;
+        w->rss_kb = rss;
+        if (rss > r->win_peak_rss_kb) r->win_peak_rss_kb = rss;
+        *w_ns = now, *w_cpu = cpu;
+        if (!o->json || isatty(2))
+            fprintf(stderr,
+                    "bench_fold: %ld events folded, window %.0f events/s, %.2f us cpu/event, "
+                    "rss %ld KiB\n",
+                    done, win_rate(w), win_cpu_us(w), rss);
+    }
+}
+
 /* Publishes the rest of the events at most `prefill` ahead of the fold, and
  * waits until the fold made every event durable. Returns false on a stall. */
-static bool feed_and_wait(source_t *src, const char *brokers, const bench_opts_t *o)
+static bool feed_and_wait(source_t *src, const char *brokers, const bench_opts_t *o, pid_t pid,
+                          bench_result_t *r)
 {
     rd_kafka_t *rk = group_reader(brokers);
-    uint64_t last_ns = rf_now_ns();
+    uint64_t last_ns = rf_now_ns(), w_ns = last_ns;
+    double w_cpu;
+    long rss0;
+    proc_sample(pid, &w_cpu, &rss0);
     int64_t last = 0, done = 0;
     while (done < o->events) {
         done = folded(rk, o->partitions);
+        window_mark(r, o, pid, (long)done, &w_ns, &w_cpu);
         if (done > last) last = done, last_ns = rf_now_ns();
         if (rf_now_ns() - last_ns > STALL_NS) break;
         long room = o->prefill - ((long)src->produced - (long)done);
@@ -353,6 +442,41 @@ static rf_err_t fold_finish(fold_run_t *f, const bench_opts_t *o, rf_fold_stats_
 
 /* ---- main --------------------------------------------------------------- */
 
+/* The growth figures as JSON members: the first and the last window side
+ * by side (the flat keys ops/bench.sh reads), then every window. */
+static void print_windows_json(const bench_opts_t *o, const bench_result_t *r)
+{
+    if (r->nwin == 0) return;
+    const window_t *a = &r->win[0], *z = &r->win[r->nwin - 1];
+    printf(",\"window_events\":%ld,\"win_first_per_s\":%.0f,\"win_last_per_s\":%.0f,"
+           "\"win_last_vs_first\":%.3f,\"win_first_cpu_us\":%.2f,\"win_last_cpu_us\":%.2f,"
+           "\"win_first_rss_kb\":%ld,\"win_last_rss_kb\":%ld,\"fold_rss_peak_kb\":%ld,"
+           "\"windows\":[",
+           o->window, win_rate(a), win_rate(z), win_rate(a) > 0 ? win_rate(z) / win_rate(a) : 0,
+           win_cpu_us(a), win_cpu_us(z), a->rss_kb, z->rss_kb, r->win_peak_rss_kb);
+    for (int i = 0; i < r->nwin; i++)
+        printf("%s{\"events\":%ld,\"events_per_s\":%.0f,\"cpu_us\":%.2f,\"rss_kb\":%ld}",
+               i ? "," : "", r->win[i].events, win_rate(&r->win[i]), win_cpu_us(&r->win[i]),
+               r->win[i].rss_kb);
+    printf("]");
+}
+
+static void print_windows_text(const bench_opts_t *o, const bench_result_t *r)
+{
+    if (r->nwin == 0) return;
+    printf("growth, per window of %ld events (CPU and RSS of %s):\n", o->window,
+           o->subprocess ? "the refold fold process" : "this whole process");
+    printf("  %10s %10s %8s %10s\n", "folded", "events/s", "cpu us", "rss MiB");
+    for (int i = 0; i < r->nwin; i++)
+        printf("  %10ld %10.0f %8.2f %10.1f\n", r->win[i].events, win_rate(&r->win[i]),
+               win_cpu_us(&r->win[i]), (double)r->win[i].rss_kb / 1024);
+    const window_t *a = &r->win[0], *z = &r->win[r->nwin - 1];
+    printf("growth: last window %.0f events/s = %.3f of the first; cpu %.2f -> %.2f us/event; "
+           "fold RSS %ld -> %ld KiB (peak sampled %ld KiB)\n",
+           win_rate(z), win_rate(a) > 0 ? win_rate(z) / win_rate(a) : 0, win_cpu_us(a),
+           win_cpu_us(z), a->rss_kb, z->rss_kb, r->win_peak_rss_kb);
+}
+
 static void print_result(const bench_opts_t *o, const bench_result_t *r)
 {
     const fg_report_t *rep = &r->rep;
@@ -364,9 +488,11 @@ static void print_result(const bench_opts_t *o, const bench_result_t *r)
         fg_report_json(stdout, rep);
         printf(",\"produce_per_s\":%.0f,\"raw_consume_per_s\":%.0f,\"fold_vs_raw\":%.3f,"
                "\"sync_1put_p50_us\":%" PRIu64 ",\"sync_1000puts_p50_us\":%" PRIu64
-               ",\"sync_1000puts_per_s\":%.0f}\n",
+               ",\"sync_1000puts_per_s\":%.0f",
                r->produce_per_s, r->raw_per_s, rate / r->raw_per_s, r->sync1_us, r->sync1000_us,
                r->sync1000_puts_per_s);
+        print_windows_json(o, r);
+        printf("}\n");
         return;
     }
     printf("events=%ld partitions=%d sync=%s outbox=%s fold=%s\n", o->events, o->partitions,
@@ -387,6 +513,7 @@ static void print_result(const bench_opts_t *o, const bench_result_t *r)
            " us (%.0f puts/s); partition commit p50 / 1-put sync = %.2f\n",
            r->sync1_us, r->sync1000_us, r->sync1000_puts_per_s,
            r->sync1_us ? (double)rep->pct[0] / (double)r->sync1_us : 0.0);
+    print_windows_text(o, r);
 }
 
 static int parse(int argc, char **argv, bench_opts_t *o)
@@ -403,6 +530,8 @@ static int parse(int argc, char **argv, bench_opts_t *o)
                                        {"simple", no_argument, 0, 'g'},
                                        {"compression", required_argument, 0, 'c'},
                                        {"data", required_argument, 0, 'd'},
+                                       {"window", required_argument, 0, 'w'},
+                                       {"keep", no_argument, 0, 'K'},
                                        {"json", no_argument, 0, 'j'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
@@ -445,6 +574,12 @@ static int parse(int argc, char **argv, bench_opts_t *o)
         case 'd':
             o->data = optarg;
             break;
+        case 'w':
+            o->window = atol(optarg);
+            break;
+        case 'K':
+            o->keep = true;
+            break;
         case 'j':
             o->json = true;
             break;
@@ -459,7 +594,7 @@ static int parse(int argc, char **argv, bench_opts_t *o)
     if (o->events < 1 || o->prefill < 20000 || o->partitions < 1 ||
         o->partitions > RF_PARTITIONS_MAX || o->programs < 1 || o->programs > FG_PROGRAMS_MAX ||
         o->batch < 1 || o->batch > RF_FOLD_BATCH_MAX || o->threads < 0 ||
-        o->threads > RF_FOLD_THREADS_MAX || (o->subprocess && o->nosync)) {
+        o->threads > RF_FOLD_THREADS_MAX || o->window < 0 || (o->subprocess && o->nosync)) {
         fprintf(stderr, "bench_fold: bad options (see --help)\n");
         return 2;
     }
@@ -498,7 +633,7 @@ static rf_err_t run(const char *dir, const bench_opts_t *o, rf_fold_stats_t *st,
         fold_start_subprocess(&f, brokers, data, o);
     else
         fold_start_in_process(&f, brokers, data, o);
-    bool ok = feed_and_wait(&src, brokers, o);
+    bool ok = feed_and_wait(&src, brokers, o, o->subprocess ? f.pid : 0, r);
     r->rep.elapsed_s = secs_since(t0);
     rf_err_t err = fold_finish(&f, o, st, r, eb);
     if (!o->subprocess) r->rep.cpu_s = fg_cpu_s() - cpu0; /* else the child's, from wait4 */
@@ -519,6 +654,7 @@ int main(int argc, char **argv)
                       .partitions = RF_PARTITIONS_DEFAULT,
                       .programs = 64,
                       .batch = RF_FOLD_BATCH_MAX,
+                      .window = 1000000,
                       .compression = "zstd"};
     if (parse(argc, argv, &o)) return 2;
     rf_log_set_level(RF_LOG_WARN);
@@ -534,7 +670,10 @@ int main(int argc, char **argv)
     rf_err_t err = run(dir, &o, &st, &r, &eb);
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "bench_fold: cannot remove %s\n", dir);
+    if (o.keep)
+        fprintf(stderr, "bench_fold: kept %s (delete it when done)\n", dir);
+    else if (system(cmd) != 0)
+        fprintf(stderr, "bench_fold: cannot remove %s\n", dir);
     if (err) {
         fprintf(stderr, "bench_fold: %s\n", eb.msg);
         return 1;
