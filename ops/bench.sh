@@ -139,8 +139,9 @@ run gateway tests/bench/bench_gateway.sh "$([ $quick = 1 ] && echo 5 || echo 15)
 
 # ---- docs/benchmarks.md -------------------------------------------------------
 # jget FILE KEY: a value from the file's last JSON line
-jget() {
-    grep '^{' "$1" 2>/dev/null | tail -1 | sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p"
+jget() { # (arrays dropped first: bench_fold's windows[] repeat the top level's key names)
+    grep '^{' "$1" 2>/dev/null | tail -1 | sed -e 's/,"[a-z_]*":\[[^]]*\]//g' |
+        sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p"
 }
 # ratio A B: A/B with two decimals, "-" when either is missing
 ratio() {
@@ -197,12 +198,12 @@ targets() {
     c=$(jget "$logs/${pre}latency.out" cpu_s); n=$(jget "$logs/${pre}latency.out" events)
     t_epc=$(awk -v c="$c" -v n="$n" 'BEGIN { if (c == "" || n == "" || c <= 0) print ""; else printf "%.0f", n / c }')
     f="$logs/${pre}grow.out"
-    t_grow=$(jget "$f" grow_last_over_first)
+    t_grow=$(jget "$f" win_last_vs_first)
     if [ -z "$t_grow" ]; then # a build without windows: the whole run's rate over the 1M run's
         t_grow=$(ratio "$(jget "$f" events_per_s)" "$(jget "$logs/${pre}fold_sub.out" events_per_s)")
         [ "$t_grow" != "-" ] || t_grow=""
     fi
-    t_rss1=$(jget "$f" grow_first_rss_kb); t_rssn=$(jget "$f" grow_last_rss_kb)
+    t_rss1=$(jget "$f" win_first_rss_kb); t_rssn=$(jget "$f" win_last_rss_kb)
 }
 # cell VALUE UNIT: "-" when VALUE is empty
 cell() { if [ -n "${1:-}" ]; then echo "$1${2:-}"; else echo "-"; fi; }
