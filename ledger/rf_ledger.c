@@ -253,6 +253,7 @@ void rf_ledger_close(rf_ledger_t *l)
     rf__buf_free(&l->enc);
     rf__tail_free(l);
     rf__bulk_free(l->bulk);
+    rf__idf_free(l->idf);
     EVP_MD_CTX_free(l->sha);
     rf_store_close(l->store); /* a writer leaves the budget: the others may grow */
     if (l->ro) rocksdb_readoptions_destroy(l->ro);

@@ -117,6 +117,7 @@ static rf_err_t fold_event(rf_ledger_t *l, const rf_event_t *ev, int64_t clock_m
 static int seen_before(rf_ledger_t *l, const uint8_t dkey[17], const uint8_t digest[32],
                        rf_fold_result_t *res, rf_err_t *errp, rf_errbuf_t *eb)
 {
+    if (!rf__idf_maybe(l->idf, dkey + 1)) return 0; /* certainly new: no RocksDB read */
     uint8_t v[32];
     size_t vlen = 0;
     rf_err_t err = rf__batch_get(l, dkey, 17, v, sizeof v, &vlen);
@@ -175,8 +176,9 @@ static rf_err_t fold_offset(rf_ledger_t *l, int64_t offset, int64_t clock_ms, co
         snprintf(reason, sizeof reason, "unknown program '%s'", ev->program_id);
         return dead_letter(l, offset, RF_ERR_UNKNOWN_PROGRAM, reason, res);
     }
-    if ((err = rf__batch_put(l, dkey, sizeof dkey, digest, sizeof digest)))
-        return rf_errf(eb, err, "out of memory");
+    if ((err = rf__batch_put(l, dkey, sizeof dkey, digest, sizeof digest)) ||
+        rf__idf_add(l->idf, dkey + 1) != 0)
+        return rf_errf(eb, err ? err : RF_ERR_NOMEM, "out of memory");
     return fold_event(l, ev, clock_ms, res, eb);
 }
 
@@ -196,6 +198,10 @@ static rf_err_t prepare_fold(rf_ledger_t *l, int64_t offset, rf_errbuf_t *eb)
         return rf_errf(eb, RF_ERR_GAP, "partition %d: offset %lld folded, expected %lld%s",
                        (int)l->partition, (long long)offset, (long long)next,
                        offset < next ? " (already folded: refold from stored state)" : "");
+    if (!l->idf) {
+        rf_err_t err = rf__idf_build(l, eb);
+        if (err) return err;
+    }
     if (!l->codec && !(l->codec = rf_codec_new(eb))) return RF_ERR_INTERNAL;
     if (!l->ev && !(l->ev = malloc(sizeof *l->ev)))
         return rf_errf(eb, RF_ERR_NOMEM, "out of memory");

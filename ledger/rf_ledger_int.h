@@ -87,6 +87,21 @@ void rf__buf_free(rf__buf_t *b);
 EVP_MD_CTX *rf__sha_new(void);
 void rf__sha256(EVP_MD_CTX *c, const void *a, size_t an, const void *b, size_t bn, uint8_t out[32]);
 
+/* The filter of folded event ids (rf_ledger_idf.c): no false negatives, so
+ * "not in it" means the event is new without reading RocksDB. */
+typedef struct rf__idf rf__idf_t;
+/* An empty filter sized for cap ids (at least 64k); NULL when out of memory. */
+rf__idf_t *rf__idf_new(uint64_t cap);
+int rf__idf_segments(const rf__idf_t *f);
+/* Builds l->idf from every stored dedup key; at a handle's first fold. */
+rf_err_t rf__idf_build(rf_ledger_t *l, rf_errbuf_t *eb);
+/* 0, or -1 when out of memory (the filter is then incomplete: fail the fold) */
+int rf__idf_add(rf__idf_t *f, const uint8_t id[16]);
+/* 0: certainly never added; 1: maybe (read the dedup key) */
+int rf__idf_maybe(const rf__idf_t *f, const uint8_t id[16]);
+uint64_t rf__idf_keys(const rf__idf_t *f);
+void rf__idf_free(rf__idf_t *f);
+
 /* The partition's meta row ('m'): everything the ledger keeps in memory
  * between commits. `committed` mirrors storage, `staged` includes the batch. */
 typedef struct rf__meta {
@@ -144,6 +159,7 @@ struct rf_ledger {
     int64_t arch_first;    /* offset of the first event in arch */
     struct rf__bulk *bulk; /* RF_LEDGER_BULK: records and archive table files */
     EVP_MD_CTX *sha;       /* reused for every hash of this ledger */
+    rf__idf_t *idf;        /* folded event ids; built at the first fold */
     rf__buf_t enc;         /* a rules value being encoded at commit */
     int32_t partition;
     int flags;
