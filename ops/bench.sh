@@ -91,10 +91,10 @@ trap 'rm -rf "$scratch"' EXIT
 # pair NAME PROGRAM ARGS...: the targets table's rows. PROGRAM is a path inside a
 # build directory (tests/bench/bench_fold, cmd/refold); with --base, base_NAME
 # runs the base build's PROGRAM first, then NAME runs this build's.
-pair() {
-    name=$1; prog=$2; shift 2
-    [ -z "$base_dir" ] || run "base_$name" "$base_dir/$prog" "$@"
-    run "$name" "$build/$prog" "$@"
+pair() { # (its own variable names: run() sets name)
+    pair_name=$1; pair_prog=$2; shift 2
+    [ -z "$base_dir" ] || run "base_$pair_name" "$base_dir/$pair_prog" "$@"
+    run "$pair_name" "$build/$pair_prog" "$@"
 }
 # demo_run REFOLD JSON: `refold demo` on N1 events, its JSON report to JSON
 # shellcheck disable=SC2317 # called through run
