@@ -333,6 +333,10 @@
 #define RF_QUERY_REFRESH_MIN_MS  2
 #define RF_QUERY_REFRESH_MS      100
 #define RF_QUERY_FULL_REFRESH_MS 1000
+/* A follower's secondary instance has a scratch dir under $TMPDIR named with
+ * its pid; a dir of a process that is gone and untouched this long is
+ * removed by the next follower that starts (a killed process leaves its own). */
+#define RF_QUERY_SCRATCH_STALE_S 600
 /* HTTP API (refold serve): connections served at once, worker threads (one
  * per core here), seconds before an idle connection is closed, and the
  * per-connection memory (request line + headers; larger requests get 414/431). */

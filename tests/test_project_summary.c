@@ -5,6 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <time.h>
+#include <utime.h>
 
 #include <rocksdb/c.h>
 
@@ -247,13 +253,92 @@ static void test_layout_version(void **state)
     rf_test_rmtree(f.dir);
 }
 
+/* mkdir DIR/NAME, its mtime age_s seconds ago */
+static void scratch_dir(const char *dir, const char *name, int age_s)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    assert_int_equal(mkdir(path, 0700), 0);
+    struct utimbuf t = {.actime = time(NULL) - age_s, .modtime = time(NULL) - age_s};
+    assert_int_equal(utime(path, &t), 0);
+}
+
+static bool exists(const char *dir, const char *name)
+{
+    char path[1024];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return stat(path, &st) == 0;
+}
+
+/* Counts DIR's entries starting with prefix. */
+static int count_prefix(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    return n;
+}
+
+/* A follower's secondary instances keep scratch dirs under $TMPDIR named
+ * with its pid, removed on close; a killed process leaves its own, and the
+ * next follower removes those of processes that are gone and untouched for
+ * RF_QUERY_SCRATCH_STALE_S, never a live process's or a recent one. */
+static void test_scratch_sweep(void **state)
+{
+    (void)state;
+    feed_t f;
+    feed_open(&f, "sumscratch");
+    rf_record_t *r = rec_new(&f, RF_KIND_SHARE, T0);
+    rf_record_fact(r, RF_FACT_REFERRER, "a");
+    apply(&f, r);
+    commit(&f);
+    rf_projection_close(f.p);
+    char tmp[600], name[3][64], mine[64];
+    snprintf(tmp, sizeof tmp, "%s/tmp", f.dir);
+    assert_int_equal(mkdir(tmp, 0700), 0);
+    pid_t dead = fork(); /* a pid that is gone */
+    assert_true(dead >= 0);
+    if (dead == 0) _exit(0);
+    assert_int_equal(waitpid(dead, NULL, 0), dead);
+    snprintf(name[0], sizeof name[0], "refold-secondary-%ld-aaaaaa", (long)dead);
+    snprintf(name[1], sizeof name[1], "refold-secondary-%ld-bbbbbb", (long)dead);
+    snprintf(name[2], sizeof name[2], "refold-secondary-%ld-cccccc", (long)getppid());
+    scratch_dir(tmp, name[0], RF_QUERY_SCRATCH_STALE_S + 60); /* gone, old: removed */
+    scratch_dir(tmp, name[1], 0);                             /* gone, recent: kept */
+    scratch_dir(tmp, name[2], RF_QUERY_SCRATCH_STALE_S + 60); /* alive: kept */
+    const char *old_tmp = getenv("TMPDIR");
+    char *saved = old_tmp ? strdup(old_tmp) : NULL;
+    setenv("TMPDIR", tmp, 1);
+    rf_errbuf_t eb = {{0}};
+    rf_query_t *q = rf_query_open(f.dir, RF_QUERY_FOLLOW, &eb);
+    if (!q) fail_msg("open: %s", eb.msg);
+    assert_false(exists(tmp, name[0]));
+    assert_true(exists(tmp, name[1]));
+    assert_true(exists(tmp, name[2]));
+    snprintf(mine, sizeof mine, "refold-secondary-%ld-", (long)getpid());
+    assert_int_equal(count_prefix(tmp, mine), 1); /* partition 0's, named with our pid */
+    rf_query_close(q);
+    assert_int_equal(count_prefix(tmp, mine), 0); /* removed on close */
+    if (saved) {
+        setenv("TMPDIR", saved, 1);
+        free(saved);
+    } else {
+        unsetenv("TMPDIR");
+    }
+    rf_test_rmtree(f.dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_boards_back_in_time),
-        cmocka_unit_test(test_customers_back_in_time),
-        cmocka_unit_test(test_cache_trim),
-        cmocka_unit_test(test_layout_version),
+        cmocka_unit_test(test_boards_back_in_time), cmocka_unit_test(test_customers_back_in_time),
+        cmocka_unit_test(test_cache_trim),          cmocka_unit_test(test_layout_version),
+        cmocka_unit_test(test_scratch_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

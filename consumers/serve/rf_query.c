@@ -1,312 +1,11 @@
-/* rf_query.c: read-only access to the projection stores: opening them
- * (read-only snapshot or following secondary instances), balances, codes,
- * leaderboards with the rank algorithm, and raw funnel counters. */
-#include <dirent.h>
-#include <errno.h>
-#include <poll.h>
-#include <pthread.h>
+/* rf_query.c: read-only access to the projection stores (opened and
+ * followed by rf_query_follow.c): balances, codes, leaderboards with the
+ * rank algorithm, funnel counters, friends, the review queue, programs. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/inotify.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "rf_project_int.h"
-#include "rf_query.h"
-
-#define PROGRAM_CACHE 64 /* direct-mapped program -> partition cache */
-#define QKEY_MAX      512
-
-typedef struct qpart {
-    rf_store_t *store; /* read-only or secondary (common/rf_store.h) */
-    rocksdb_t *db;     /* the store's */
-    int32_t partition;
-    int wd;              /* FOLLOW: inotify watch of the store's directory (-1: none) */
-    char secondary[256]; /* FOLLOW: scratch dir of the secondary instance */
-} qpart_t;
-
-typedef struct prog_slot {
-    char program[RF_ID_BUF];
-    int32_t partition;
-    uint32_t no;
-} prog_slot_t;
-
-struct rf_query {
-    char data_dir[4096];
-    int flags;
-    rocksdb_readoptions_t *ropts;
-    qpart_t *parts[RF_PARTITIONS_MAX]; /* by partition; published with atomics */
-    pthread_mutex_t mu;                /* the program cache */
-    pthread_mutex_t refresh_mu;        /* one refresh at a time; guards what follows */
-    prog_slot_t cache[PROGRAM_CACHE];
-    /* FOLLOW: which stores changed (inotify on their directories: a commit
-     * appends to the store's WAL), so a refresh catches up only those, and
-     * rf_query_wait sleeps until one does. ino_fd -1: no notification (every
-     * refresh catches up every partition). */
-    int ino_fd;
-    int project_wd;                  /* <data>/project: partitions created */
-    bool changed[RF_PARTITIONS_MAX]; /* seen changed, not caught up yet */
-    bool rescan;                     /* look for new partitions */
-    uint64_t full_ns, refreshed_ns;  /* last catch-up of all / of any */
-    int wake_fd;                     /* eventfd: rf_query_wake */
-};
-
-static qpart_t *part_at(rf_query_t *q, int i)
-{
-    return __atomic_load_n(&q->parts[i], __ATOMIC_ACQUIRE);
-}
-
-static void rm_scratch(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *de;
-    char path[512];
-    while ((de = readdir(d)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        unlink(path); /* only RocksDB's LOG files live here */
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static void qpart_close(rf_query_t *q, qpart_t *qp)
-{
-    if (!qp) return;
-    if (qp->wd >= 0 && q->ino_fd >= 0) inotify_rm_watch(q->ino_fd, qp->wd);
-    rf_store_close(qp->store);
-    if (qp->secondary[0]) rm_scratch(qp->secondary);
-    free(qp);
-}
-
-static qpart_t *qpart_open(rf_query_t *q, int32_t partition, rf_errbuf_t *eb)
-{
-    char path[4200];
-    qpart_t *qp = calloc(1, sizeof *qp);
-    if (!qp || rf__project_part_path(q->data_dir, partition, path, sizeof path) != RF_OK) {
-        free(qp);
-        rf_errf(eb, RF_ERR_NOMEM, "cannot open partition %d", (int)partition);
-        return NULL;
-    }
-    qp->partition = partition;
-    qp->wd = -1;
-    rf_store_open_conf_t c = {.kind = RF_STORE_PROJECTION, .mode = RF_STORE_READONLY};
-    if (q->flags & RF_QUERY_FOLLOW) {
-        const char *tmp = getenv("TMPDIR");
-        snprintf(qp->secondary, sizeof qp->secondary, "%s/refold-secondary-XXXXXX",
-                 tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(qp->secondary)) {
-            qp->secondary[0] = '\0';
-            rf_errf(eb, RF_ERR_IO, "cannot create a scratch dir for '%s'", path);
-            qpart_close(q, qp);
-            return NULL;
-        }
-        c.mode = RF_STORE_SECONDARY;
-        c.secondary_dir = qp->secondary;
-    }
-    /* watched before it is opened: a commit in between is caught up later */
-    if (q->ino_fd >= 0)
-        qp->wd = inotify_add_watch(q->ino_fd, path, IN_MODIFY | IN_CREATE | IN_MOVED_TO);
-    if (!(qp->store = rf_store_open(rf_store_env_default(), path, &c, eb))) {
-        qpart_close(q, qp);
-        return NULL;
-    }
-    qp->db = rf_store_db(qp->store);
-    return qp;
-}
-
-/* ---- following: change notification ---------------------------------------- */
-
-/* Sets up the inotify watch of <data>/project (the partitions' directories
- * are watched as they are opened) and the wake-up eventfd. Without inotify
- * (or with too few watches) every refresh catches up every partition. */
-static void follow_init(rf_query_t *q)
-{
-    char dir[4200];
-    q->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    q->ino_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-    snprintf(dir, sizeof dir, "%s/project", q->data_dir);
-    if (q->ino_fd >= 0 &&
-        (q->project_wd = inotify_add_watch(q->ino_fd, dir, IN_CREATE | IN_MOVED_TO)) < 0) {
-        close(q->ino_fd);
-        q->ino_fd = -1;
-    }
-}
-
-/* Reads the pending notifications into q->changed (under refresh_mu).
- * Returns false when they cannot be trusted (the queue overflowed, a
- * partition's watch failed): catch up everything. */
-static bool drain_changes(rf_query_t *q)
-{
-    _Alignas(struct inotify_event) char buf[8192];
-    bool ok = true;
-    for (;;) {
-        ssize_t n = read(q->ino_fd, buf, sizeof buf);
-        if (n <= 0) return ok && (n == 0 || errno == EAGAIN || errno == EWOULDBLOCK);
-        for (ssize_t off = 0; off < n;) {
-            const struct inotify_event *ev = (const struct inotify_event *)(buf + off);
-            off += (ssize_t)(sizeof *ev + ev->len);
-            if (ev->mask & IN_Q_OVERFLOW) ok = false;
-            if (ev->wd == q->project_wd) {
-                q->rescan = true;
-                continue;
-            }
-            for (int i = 0; i < RF_PARTITIONS_MAX; i++) {
-                const qpart_t *qp = part_at(q, i);
-                if (qp && qp->wd == ev->wd) {
-                    q->changed[i] = true;
-                    break;
-                }
-            }
-        }
-    }
-}
-
-/* Opens the partitions present under <data>/project that are not open yet. */
-static rf_err_t scan_parts(rf_query_t *q, rf_errbuf_t *eb)
-{
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s/project", q->data_dir);
-    DIR *d = opendir(dir);
-    if (!d) return rf_errf(eb, RF_ERR_NOT_FOUND, "no projection under '%s'", q->data_dir);
-    struct dirent *de;
-    rf_err_t err = RF_OK;
-    while (err == RF_OK && (de = readdir(d)) != NULL) {
-        int p, n = 0;
-        if (sscanf(de->d_name, "p-%4d%n", &p, &n) != 1 || n != 6 || de->d_name[6] != '\0') continue;
-        if (p < 0 || p >= RF_PARTITIONS_MAX || part_at(q, p)) continue;
-        qpart_t *qp = qpart_open(q, p, eb);
-        if (!qp) {
-            err = RF_ERR_STORAGE;
-            break;
-        }
-        __atomic_store_n(&q->parts[p], qp, __ATOMIC_RELEASE);
-    }
-    closedir(d);
-    return err;
-}
-
-rf_query_t *rf_query_open(const char *data_dir, int flags, rf_errbuf_t *eb)
-{
-    rf_query_t *q = calloc(1, sizeof *q);
-    if (!q) {
-        rf_errf(eb, RF_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
-    if (rf_strlcpy(q->data_dir, data_dir, sizeof q->data_dir) != RF_OK) {
-        free(q);
-        rf_errf(eb, RF_ERR_CONFIG, "data directory path too long");
-        return NULL;
-    }
-    q->flags = flags;
-    q->ropts = rocksdb_readoptions_create();
-    pthread_mutex_init(&q->mu, NULL);
-    pthread_mutex_init(&q->refresh_mu, NULL);
-    q->ino_fd = q->project_wd = q->wake_fd = -1;
-    if (flags & RF_QUERY_FOLLOW) follow_init(q);
-    if (scan_parts(q, eb) != RF_OK) {
-        rf_query_close(q);
-        return NULL;
-    }
-    int n = 0;
-    for (int i = 0; i < RF_PARTITIONS_MAX; i++)
-        n += part_at(q, i) != NULL;
-    if (n == 0) {
-        rf_errf(eb, RF_ERR_NOT_FOUND, "no projection partitions under '%s/project'", data_dir);
-        rf_query_close(q);
-        return NULL;
-    }
-    return q;
-}
-
-void rf_query_close(rf_query_t *q)
-{
-    if (!q) return;
-    for (int i = 0; i < RF_PARTITIONS_MAX; i++)
-        qpart_close(q, q->parts[i]);
-    if (q->ino_fd >= 0) close(q->ino_fd);
-    if (q->wake_fd >= 0) close(q->wake_fd);
-    rocksdb_readoptions_destroy(q->ropts);
-    pthread_mutex_destroy(&q->mu);
-    pthread_mutex_destroy(&q->refresh_mu);
-    free(q);
-}
-
-rf_err_t rf_query_refresh(rf_query_t *q, rf_errbuf_t *eb)
-{
-    if (!(q->flags & RF_QUERY_FOLLOW)) return RF_OK;
-    pthread_mutex_lock(&q->refresh_mu);
-    uint64_t now = rf_now_ns();
-    /* everything now and then all the same: a store on a filesystem whose
-     * writes inotify does not see (another host's) is still followed */
-    bool all = q->ino_fd < 0 || now - q->full_ns >= (uint64_t)RF_QUERY_FULL_REFRESH_MS * 1000000u;
-    if (!all && !drain_changes(q)) all = true;
-    if (all) {
-        q->full_ns = now;
-        q->rescan = true;
-    }
-    rf_err_t err = RF_OK;
-    for (int i = 0; i < RF_PARTITIONS_MAX && err == RF_OK; i++) {
-        qpart_t *qp = part_at(q, i);
-        char *e = NULL;
-        if (!qp || !(all || q->changed[i] || qp->wd < 0)) continue;
-        q->changed[i] = false;
-        rocksdb_try_catch_up_with_primary(qp->db, &e);
-        if (e) err = rf_store_err(eb, e, "partition %d: catch up", i);
-    }
-    if (err == RF_OK && q->rescan) {
-        q->rescan = false;
-        err = scan_parts(q, eb);
-    }
-    q->refreshed_ns = rf_now_ns();
-    pthread_mutex_unlock(&q->refresh_mu);
-    return err;
-}
-
-static void sleep_ns(uint64_t ns)
-{
-    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
-    nanosleep(&ts, NULL);
-}
-
-bool rf_query_wait(rf_query_t *q, int timeout_ms)
-{
-    RF_ASSERT(timeout_ms >= 0);
-    if (!(q->flags & RF_QUERY_FOLLOW)) return false;
-    struct pollfd fds[2] = {{.fd = q->wake_fd, .events = POLLIN},
-                            {.fd = q->ino_fd, .events = POLLIN}};
-    /* without notification a refresh is due every RF_QUERY_REFRESH_MS */
-    if (q->ino_fd < 0 && timeout_ms > RF_QUERY_REFRESH_MS) timeout_ms = RF_QUERY_REFRESH_MS;
-    int n = poll(fds, q->ino_fd >= 0 ? 2 : 1, timeout_ms);
-    if (n > 0 && (fds[0].revents & POLLIN)) {
-        uint64_t v;
-        if (read(q->wake_fd, &v, sizeof v) < 0) { /* a concurrent wait took it */
-        }
-        return true;
-    }
-    pthread_mutex_lock(&q->refresh_mu);
-    uint64_t last = q->refreshed_ns, full = q->full_ns;
-    pthread_mutex_unlock(&q->refresh_mu);
-    uint64_t now = rf_now_ns(), gap = (uint64_t)RF_QUERY_REFRESH_MIN_MS * 1000000u;
-    if (q->ino_fd < 0) return true;
-    if (n <= 0) return now - full >= (uint64_t)RF_QUERY_FULL_REFRESH_MS * 1000000u;
-    /* a store changed: commits come in bursts (one per partition of a
-     * projection cycle), so wait out the rest of the minimum gap and catch
-     * them up together */
-    if (now - last < gap) sleep_ns(gap - (now - last));
-    return true;
-}
-
-void rf_query_wake(rf_query_t *q)
-{
-    uint64_t one = 1;
-    if (q && q->wake_fd >= 0 && write(q->wake_fd, &one, sizeof one) < 0) {
-        /* the counter is full: a wake-up is pending anyway */
-    }
-}
+#include "rf_query_int.h"
 
 /* ---- point reads and scans -------------------------------------------------- */
 
@@ -368,7 +67,7 @@ int rf_query_progress(rf_query_t *q, rf_projection_meta_t *out, int cap)
 {
     int n = 0;
     for (int i = 0; i < RF_PARTITIONS_MAX && n < cap; i++) {
-        qpart_t *qp = part_at(q, i);
+        qpart_t *qp = rf__q_part(q, i);
         if (qp && read_meta(q, qp, &out[n], NULL) == RF_OK) n++;
     }
     return n;
@@ -390,13 +89,13 @@ static rf_err_t find_program(rf_query_t *q, const char *program, qpart_t **qpo, 
     int32_t part = s->partition;
     uint32_t id = s->no;
     pthread_mutex_unlock(&q->mu);
-    if (hit && part_at(q, part)) {
-        *qpo = part_at(q, part);
+    if (hit && rf__q_part(q, part)) {
+        *qpo = rf__q_part(q, part);
         *no = id;
         return RF_OK;
     }
     for (int i = 0; i < RF_PARTITIONS_MAX; i++) {
-        qpart_t *qp = part_at(q, i);
+        qpart_t *qp = rf__q_part(q, i);
         if (!qp) continue;
         rf_err_t err = qget(q, qp, k, 1 + nl, v, sizeof v, &vl, eb);
         if (err == RF_ERR_NOT_FOUND) continue;
@@ -489,7 +188,7 @@ int rf_query_balances(rf_query_t *q, const char *user, const char *program, rf_q
     }
     bal_scan_t s = {.out = out, .cap = cap};
     for (int i = 0; i < RF_PARTITIONS_MAX; i++) {
-        qpart_t *qp = part_at(q, i);
+        qpart_t *qp = rf__q_part(q, i);
         if (!qp) continue;
         rf_err_t err = qscan(q, qp, prefix, n, bal_row, &s, eb);
         if (err != RF_OK) return err;
@@ -524,7 +223,7 @@ rf_err_t rf_query_scan_balances(rf_query_t *q, rf_query_balance_cb_t *cb, void *
     uint8_t prefix = RF__PK_BAL;
     bal_scan_t s = {.cb = cb, .opaque = opaque};
     for (int i = 0; i < RF_PARTITIONS_MAX; i++) {
-        qpart_t *qp = part_at(q, i);
+        qpart_t *qp = rf__q_part(q, i);
         if (!qp) continue;
         rf_err_t err = qscan(q, qp, &prefix, 1, bal_row, &s, eb);
         if (err != RF_OK) return err;
@@ -1127,7 +826,7 @@ int rf_query_programs(rf_query_t *q, char (*out)[RF_ID_BUF], int cap, rf_errbuf_
     const uint8_t prefix[3] = {RF__PK_NAME, RF__NAME_PROGRAM, 0};
     prog_scan_t s = {out, cap, 0};
     for (int i = 0; i < RF_PARTITIONS_MAX; i++) {
-        qpart_t *qp = part_at(q, i);
+        qpart_t *qp = rf__q_part(q, i);
         if (!qp) continue;
         rf_err_t err = qscan(q, qp, prefix, sizeof prefix, prog_row, &s, eb);
         if (err != RF_OK) return err;
