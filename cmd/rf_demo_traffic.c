@@ -471,13 +471,24 @@ static bool webhooks_all_disabled(const rf_demo_run_t *r)
     return r->ws.nendpoints > 0;
 }
 
-/* The relay read the whole ledger and nothing is queued. */
+/* The relay read the whole ledger and delivered it. Its lag alone does
+ * not say so: before its group join hands it the partitions it holds none,
+ * and the pipeline can be done by then; so every record the fold committed
+ * must also have been read (one message each, a new data directory). */
 static bool webhooks_drained(const rf_demo_run_t *r)
 {
-    if (r->ws.lag != 0) return false;
-    for (int e = 0; e < r->ws.nendpoints; e++)
+    uint64_t committed = 0;
+    for (int i = 0; i < r->fs.nparts; i++)
+        committed += r->fs.parts[i].head_seq;
+    if (r->ws.lag != 0 || r->ws.records < committed) return false;
+    /* and every message queued has ended (delivered or parked): a message
+     * is counted queued before it is counted pending */
+    uint64_t ended = 0;
+    for (int e = 0; e < r->ws.nendpoints; e++) {
         if (r->ws.endpoints[e].pending > 0) return false;
-    return true;
+        ended += r->ws.endpoints[e].delivered + r->ws.endpoints[e].parked;
+    }
+    return ended >= r->ws.messages;
 }
 
 rf_err_t rf__demo_wait_webhooks(rf_demo_run_t *r, rf_errbuf_t *eb)

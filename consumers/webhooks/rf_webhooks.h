@@ -152,7 +152,8 @@ typedef struct rf_wh_stats {
     bool running;
     uint64_t records;  /* ledger records consumed since start */
     uint64_t messages; /* messages queued since start (records x endpoints) */
-    int64_t lag;       /* ledger records not yet consumed (sum over partitions); -1 unknown */
+    int64_t lag;       /* ledger records not yet consumed (sum over the partitions held);
+                        * -1 unknown: no partition held yet, or a watermark not known */
     int nendpoints;
     rf_wh_endpoint_stats_t endpoints[RF_WEBHOOK_ENDPOINTS_MAX];
 } rf_wh_stats_t;

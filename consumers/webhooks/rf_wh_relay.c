@@ -429,15 +429,20 @@ static void update_stats(rf_wh_relay_t *r, bool running)
     pthread_mutex_lock(&r->mu);
     s->running = running;
     s->nendpoints = r->neps;
-    s->lag = 0;
+    /* unknown while no partition is held (before the group's assignment) or
+     * while a held one's watermark is not known */
+    bool held = false, unknown = false;
+    int64_t lag = 0;
     for (int32_t p = 0; p < RF_PARTITIONS_MAX; p++) {
         wh_part_t *wp = r->parts[p];
         if (!wp) continue;
+        held = true;
         if (wp->hwm < 0)
-            s->lag = -1;
-        else if (s->lag >= 0 && wp->hwm > wp->st->next_offset)
-            s->lag += wp->hwm - (wp->st->next_offset < 0 ? 0 : wp->st->next_offset);
+            unknown = true;
+        else if (wp->hwm > wp->st->next_offset)
+            lag += wp->hwm - (wp->st->next_offset < 0 ? 0 : wp->st->next_offset);
     }
+    s->lag = held && !unknown ? lag : -1;
     for (int e = 0; e < r->neps; e++) {
         rf_wh_endpoint_stats_t *es = &s->endpoints[e];
         wh_ep_t *ep = &r->eps[e];
