@@ -83,22 +83,6 @@ struct rf__dq {
     size_t kused, kcap;
 };
 
-/* Eight bytes at a time (a counter key is 12-40 bytes), then a final mix. */
-static uint32_t dq_hash(const uint8_t *k, size_t n)
-{
-    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n, w;
-    for (; n >= 8; k += 8, n -= 8) {
-        memcpy(&w, k, 8);
-        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
-        h ^= h >> 32;
-    }
-    w = 0;
-    memcpy(&w, k, n);
-    h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
-    h ^= h >> 29;
-    return (uint32_t)(h ^ (h >> 32));
-}
-
 static bool dq_grow(rf__dq_t *q)
 {
     size_t nc = q->cap ? 2 * q->cap : 4096;
@@ -128,7 +112,7 @@ rf_err_t rf__pj_add_later(rf_projection_t *p, const uint8_t *k, size_t kl, int64
     rf__dq_t *q = p->dq;
     if (2 * (q->count + 1) > q->cap && !dq_grow(q))
         return rf__pj_fail(p, "update", strdup("out of memory"));
-    uint32_t h = dq_hash(k, kl);
+    uint32_t h = rf__pj_key_hash(k, kl);
     size_t i = h & (q->cap - 1);
     for (; q->tab[i].klen; i = (i + 1) & (q->cap - 1)) {
         dq_entry_t *e = &q->tab[i];

@@ -316,4 +316,7 @@ size_t rf__pj_name_program(char out[RF__NAME_MAX], const char *program);
 size_t rf__pj_name_series(char out[RF__NAME_MAX], const char *program, char metric,
                           const char *asset);
 
+/* A hash of a store key for the in-memory tables (rf_project_store.c). */
+uint32_t rf__pj_key_hash(const uint8_t *k, size_t n);
+
 #endif

@@ -68,8 +68,9 @@ struct rf__pc {
 #define PC_VAL_MAX     4096u /* a full rank node: 1280 bytes, a memo block: 2240 */
 _Static_assert(RF__RNODE_MAX <= PC_VAL_MAX && RF__MEMO_BLOCK_MAX <= PC_VAL_MAX, "values fit");
 
-/* Eight bytes at a time (keys are 10-60 bytes), then a final mix. */
-static uint32_t pc_hash(const uint8_t *k, size_t n)
+/* Eight bytes at a time (keys are 10-60 bytes), then a final mix; the
+ * write-back cache's and the batch's counter table's (rf_project_apply.c). */
+uint32_t rf__pj_key_hash(const uint8_t *k, size_t n)
 {
     uint64_t h = 0x9E3779B97F4A7C15ULL ^ n, w;
     for (; n >= 8; k += 8, n -= 8) {
@@ -365,7 +366,7 @@ rf_err_t rf__pj_fail(rf_projection_t *p, const char *what, char *err)
 
 rf_err_t rf__pj_slot(rf_projection_t *p, const uint8_t *k, size_t kl, rf__pj_slot_t **slot)
 {
-    uint32_t h = pc_hash(k, kl);
+    uint32_t h = rf__pj_key_hash(k, kl);
     size_t at;
     pc_entry_t *e = pc_find(p->cache, k, kl, h, &at);
     if (!e) {
@@ -390,7 +391,7 @@ rf_err_t rf__pj_slot(rf_projection_t *p, const uint8_t *k, size_t kl, rf__pj_slo
 
 rf_err_t rf__pj_slot_new(rf_projection_t *p, const uint8_t *k, size_t kl, rf__pj_slot_t **slot)
 {
-    uint32_t h = pc_hash(k, kl);
+    uint32_t h = rf__pj_key_hash(k, kl);
     size_t at;
     pc_entry_t *e = pc_find(p->cache, k, kl, h, &at);
     if (!e) {
@@ -448,7 +449,7 @@ rf_err_t rf__pj_get(rf_projection_t *p, const uint8_t *k, size_t kl, const uint8
 
 void rf__pj_put(rf_projection_t *p, const uint8_t *k, size_t kl, const void *v, size_t vl)
 {
-    uint32_t h = pc_hash(k, kl);
+    uint32_t h = rf__pj_key_hash(k, kl);
     size_t at;
     pc_entry_t *e = pc_find(p->cache, k, kl, h, &at);
     if (e && e->present && e->vlen == vl && memcmp(e->val, v, vl) == 0) return; /* unchanged */
@@ -460,7 +461,7 @@ void rf__pj_put(rf_projection_t *p, const uint8_t *k, size_t kl, const void *v, 
 
 void rf__pj_del(rf_projection_t *p, const uint8_t *k, size_t kl)
 {
-    uint32_t h = pc_hash(k, kl);
+    uint32_t h = rf__pj_key_hash(k, kl);
     size_t at;
     pc_entry_t *e = pc_find(p->cache, k, kl, h, &at);
     if (!e) e = pc_insert(p->cache, k, kl, h, at);
